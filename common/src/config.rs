@@ -1,0 +1,197 @@
+//! The hook runtime's configuration file (`$CODEX_HOME/codex-guard/config.toml`).
+//!
+//! The installer writes it from `templates/runtime-config.toml`; the runtime reads it
+//! on every event and lets Akto's environment variable names override it.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Default deadline for a whole hook decision, network included.
+pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+/// Seconds Codex waits beyond the runtime's own deadline before it kills the hook,
+/// so the runtime always gets to apply its fail policy itself.
+pub const HOOK_TIMEOUT_MARGIN_SECS: u64 = 3;
+
+/// How Akto identifies this machine's traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Traffic is attributed to the Codex API host.
+    #[default]
+    Argus,
+    /// Traffic is attributed to this device (`<machine id>.ai-agent.codexcli`).
+    Atlas,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Argus => "argus",
+            Mode::Atlas => "atlas",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Mode> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "argus" => Some(Mode::Argus),
+            "atlas" => Some(Mode::Atlas),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the runtime needs to decide on an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Base URL of the Akto data-ingestion service; `None` means local-only protection.
+    pub url: Option<String>,
+    /// File holding the token sent as the `Authorization` header.
+    pub token_file: Option<PathBuf>,
+    pub mode: Mode,
+    /// `true`: ask the guardrails and block what they reject. `false`: observe only.
+    pub blocking: bool,
+    /// When the service cannot answer: `true` blocks prompts and tool calls, `false` lets them through.
+    pub fail_closed: bool,
+    /// Deadline in milliseconds for one hook decision, all network calls included.
+    pub timeout_ms: u64,
+    /// `akto_connector` query parameter.
+    pub connector: String,
+    /// Name of the agent in Akto's tags and Atlas host names.
+    pub connector_value: String,
+    /// `contextSource` of every record.
+    pub context_source: String,
+    /// Also ingest results of built-in tools (Bash, apply_patch), not only MCP tools.
+    pub ingest_non_mcp_tools: bool,
+    /// Atlas device id; when absent the runtime reads the machine-id file.
+    pub device_id: Option<String>,
+    /// Where logs go; default `<codex-guard dir>/logs`.
+    pub log_dir: Option<PathBuf>,
+    /// Local rules file; default `<codex-guard dir>/rules.toml`.
+    pub rules_file: Option<PathBuf>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            token_file: None,
+            mode: Mode::Argus,
+            blocking: true,
+            fail_closed: false,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            connector: "codex_cli".into(),
+            connector_value: "codexcli".into(),
+            context_source: "ENDPOINT".into(),
+            ingest_non_mcp_tools: false,
+            device_id: None,
+            log_dir: None,
+            rules_file: None,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Parses the file's text. Unknown keys are an error, so a typo never silently
+    /// turns protection off.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Applies Akto's environment variable names on top of the file, as Akto's own
+    /// hooks read them. `get` looks a variable up (the process environment in production).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        if let Some(url) = non_empty("AKTO_DATA_INGESTION_URL") {
+            self.url = Some(url.trim().trim_end_matches('/').to_string());
+        }
+        if let Some(v) = non_empty("AKTO_SYNC_MODE") {
+            self.blocking = v.trim().eq_ignore_ascii_case("true");
+        }
+        if let Some(v) = non_empty("AKTO_TIMEOUT") {
+            match v.trim().parse::<f64>() {
+                Ok(secs) if secs > 0.0 && secs.is_finite() => {
+                    self.timeout_ms = (secs * 1000.0).round() as u64;
+                }
+                _ => problems.push(format!("AKTO_TIMEOUT={v:?} is not a number of seconds")),
+            }
+        }
+        if let Some(v) = non_empty("MODE") {
+            match Mode::parse(&v) {
+                Some(mode) => self.mode = mode,
+                None => problems.push(format!("MODE={v:?} is neither argus nor atlas")),
+            }
+        }
+        if let Some(v) = non_empty("AKTO_CONNECTOR") {
+            self.connector = v;
+        }
+        if let Some(v) = non_empty("AKTO_CONNECTOR_VALUE") {
+            self.connector_value = v;
+        }
+        if let Some(v) = non_empty("CONTEXT_SOURCE") {
+            self.context_source = v;
+        }
+        if let Some(v) = non_empty("DEVICE_ID") {
+            self.device_id = Some(v);
+        }
+        if let Some(v) = non_empty("LOG_DIR") {
+            self.log_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = non_empty("AKTO_INGEST_NON_MCP_TOOLS") {
+            self.ingest_non_mcp_tools = v.trim().eq_ignore_ascii_case("true");
+        }
+        if let Some(v) = non_empty("CODEX_GUARD_FAIL_CLOSED") {
+            self.fail_closed = v.trim().eq_ignore_ascii_case("true");
+        }
+        problems
+    }
+
+    /// The `timeout` (seconds) of our handlers in `hooks.json`: longer than the
+    /// runtime's own deadline, so the runtime applies the fail policy, not Codex.
+    pub fn hook_timeout_secs(&self) -> u64 {
+        self.timeout_ms.div_ceil(1000) + HOOK_TIMEOUT_MARGIN_SECS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = RuntimeConfig::from_toml("url = \"https://a\"\nblockng = true\n").unwrap_err();
+        assert!(err.to_string().contains("blockng"), "{err}");
+    }
+
+    #[test]
+    fn akto_environment_names_override_the_file() {
+        let env: HashMap<&str, &str> = [
+            ("AKTO_DATA_INGESTION_URL", "https://akto.example.com/"),
+            ("AKTO_SYNC_MODE", "false"),
+            ("AKTO_TIMEOUT", "1.5"),
+            ("MODE", "ATLAS"),
+            ("AKTO_INGEST_NON_MCP_TOOLS", "true"),
+        ]
+        .into_iter()
+        .collect();
+        let mut config = RuntimeConfig::default();
+        let problems = config.apply_env(|k| env.get(k).map(|v| v.to_string()));
+        assert!(problems.is_empty());
+        assert_eq!(config.url.as_deref(), Some("https://akto.example.com"));
+        assert!(!config.blocking);
+        assert_eq!(config.timeout_ms, 1500);
+        assert_eq!(config.mode, Mode::Atlas);
+        assert!(config.ingest_non_mcp_tools);
+        assert_eq!(config.hook_timeout_secs(), 5);
+    }
+
+    #[test]
+    fn bad_environment_values_are_reported_and_ignored() {
+        let mut config = RuntimeConfig::default();
+        let problems = config.apply_env(|k| (k == "AKTO_TIMEOUT").then(|| "soon".to_string()));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(config.timeout_ms, DEFAULT_TIMEOUT_MS);
+    }
+}

@@ -1,0 +1,85 @@
+//! The install receipt (`$CODEX_HOME/codex-guard/receipt.json`): what setup added
+//! to the user's files and the value every changed key had before, so uninstall
+//! can remove exactly that and nothing else.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+pub const RECEIPT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub schema_version: u32,
+    /// Version of codex-guard that last wrote the receipt.
+    pub version: String,
+    /// When the first setup ran (RFC 3339). Kept across re-runs.
+    pub installed_at: String,
+    /// The canonical Codex home the install lives in.
+    pub codex_home: PathBuf,
+    pub hooks_json: HooksJsonRecord,
+    pub codex_config: CodexConfigRecord,
+    /// Files codex-guard wrote below its own directory, with their sha256.
+    pub files: Vec<FileRecord>,
+    /// Directories setup created (the Codex home itself when it did not exist).
+    pub created_dirs: Vec<PathBuf>,
+}
+
+/// What setup did to `hooks.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HooksJsonRecord {
+    pub path: PathBuf,
+    /// The file did not exist before setup.
+    pub created: bool,
+    /// Our handlers, one per event; matched by exact command on removal.
+    pub handlers: Vec<HandlerRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandlerRecord {
+    pub event: String,
+    pub command: String,
+    pub timeout: u64,
+}
+
+/// What setup did to Codex's `config.toml`. A previous value is the TOML text of
+/// the value as it was (`None`: the key was absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodexConfigRecord {
+    pub path: PathBuf,
+    /// The file did not exist before setup.
+    pub created: bool,
+    /// Setup added the `[features]` table.
+    pub features_table_created: bool,
+    /// `features.hooks` before setup set it to `true`.
+    pub hooks_previous: Option<String>,
+    /// The deprecated `features.codex_hooks` setup replaced with `hooks`.
+    pub codex_hooks_previous: Option<String>,
+    /// Trust records setup wrote under `[hooks.state]`.
+    pub trust: Vec<TrustRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustRecord {
+    pub key: String,
+    pub trusted_hash: String,
+    /// The hash that was there before, if the key existed.
+    pub previous: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+impl Receipt {
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("receipt serializes");
+        text.push('\n');
+        text
+    }
+}

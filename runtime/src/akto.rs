@@ -1,0 +1,547 @@
+//! Akto's `/api/http-proxy` ingestion contract: the query flags, the record body
+//! (whose headers, payloads and tags are JSON encoded as strings) and the
+//! guardrails verdict. Pure functions, so every byte is unit-tested.
+
+use crate::input::HookInput;
+use crate::settings::Settings;
+use codex_guard_common::Mode;
+use serde_json::{json, Map, Value};
+
+/// The query flags of one call, in the order Akto's hooks send them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub guardrails: bool,
+    pub response_guardrails: bool,
+    pub ingest_data: bool,
+    /// Adds `client_hook=SessionStart` (session start records).
+    pub client_hook_session_start: bool,
+}
+
+impl Flags {
+    pub const INGEST: Flags = Flags {
+        guardrails: false,
+        response_guardrails: false,
+        ingest_data: true,
+        client_hook_session_start: false,
+    };
+}
+
+/// `{url}/api/http-proxy?...`; a flag that is off is left out, never `=false`.
+pub fn proxy_url(base: &str, connector: &str, flags: Flags) -> String {
+    let mut params = Vec::with_capacity(5);
+    if flags.guardrails {
+        params.push("guardrails=true".to_string());
+    }
+    if flags.response_guardrails {
+        params.push("response_guardrails=true".to_string());
+    }
+    params.push(format!("akto_connector={}", encode_query_value(connector)));
+    if flags.ingest_data {
+        params.push("ingest_data=true".to_string());
+    }
+    if flags.client_hook_session_start {
+        params.push("client_hook=SessionStart".to_string());
+    }
+    format!(
+        "{}/api/http-proxy?{}",
+        base.trim_end_matches('/'),
+        params.join("&")
+    )
+}
+
+fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// How a tool is seen by Akto: an MCP tool (`mcp__<server>__<tool>`) or a built-in one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolKind {
+    Mcp { server: String, tool: String },
+    BuiltIn(String),
+}
+
+impl ToolKind {
+    pub fn of(name: &str) -> ToolKind {
+        if let Some(rest) = name.strip_prefix("mcp__") {
+            if let Some((server, tool)) = rest.split_once("__") {
+                if !server.is_empty() && !tool.is_empty() {
+                    return ToolKind::Mcp {
+                        server: server.to_string(),
+                        tool: tool.to_string(),
+                    };
+                }
+            }
+        }
+        ToolKind::BuiltIn(name.to_string())
+    }
+
+    pub fn is_mcp(&self) -> bool {
+        matches!(self, ToolKind::Mcp { .. })
+    }
+}
+
+/// `/tool/<name>` with every run of characters outside `[A-Za-z0-9._~-]` made one `-`.
+pub fn tool_path(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().chars() {
+        if c.is_ascii_alphanumeric() || "._~-".contains(c) {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let mut cleaned = String::new();
+    for c in out.chars() {
+        if !(c == '-' && cleaned.ends_with('-')) {
+            cleaned.push(c);
+        }
+    }
+    let cleaned = cleaned.trim_matches('-');
+    format!(
+        "/tool/{}",
+        if cleaned.is_empty() { "unknown" } else { cleaned }
+    )
+}
+
+/// What one record describes, before it is encoded.
+pub struct Record {
+    pub path: String,
+    pub host: String,
+    pub hook: &'static str,
+    pub mcp_server: Option<String>,
+    pub request_payload: Value,
+    pub response_payload: Value,
+    pub tags: Map<String, Value>,
+    pub blocked_reason: Option<String>,
+}
+
+impl Record {
+    /// The prompt or model-response record (UserPromptSubmit, Stop).
+    pub fn conversation(
+        s: &Settings,
+        hook: &'static str,
+        request_body: &str,
+        response_body: Option<&str>,
+    ) -> Record {
+        Record {
+            path: s.api_path.clone(),
+            host: s.api_host.clone(),
+            hook,
+            mcp_server: None,
+            request_payload: json!({ "body": request_body }),
+            response_payload: match response_body {
+                Some(text) => json!({ "body": text }),
+                None => json!({}),
+            },
+            tags: base_tags(s, None),
+            blocked_reason: None,
+        }
+    }
+
+    /// A tool call (PreToolUse) or a tool call and its result (PostToolUse).
+    pub fn tool(
+        s: &Settings,
+        hook: &'static str,
+        tool_name: &str,
+        input: &Value,
+        response: Option<&Value>,
+    ) -> Record {
+        let kind = ToolKind::of(tool_name);
+        match &kind {
+            ToolKind::Mcp { server, tool } => {
+                let arguments = match input {
+                    Value::Object(_) => input.clone(),
+                    Value::Null => json!({}),
+                    other => json!({ "input": other }),
+                };
+                let device = s.device_id.as_deref().unwrap_or("unknown-device");
+                let mut tags = Map::new();
+                tags.insert("mcp-server".into(), "MCP Server".into());
+                tags.insert("mcp-client".into(), s.config.connector_value.clone().into());
+                if s.config.mode == Mode::Atlas {
+                    tags.insert("source".into(), s.config.context_source.clone().into());
+                }
+                Record {
+                    path: "/mcp".into(),
+                    host: format!("{device}.{}.{server}", s.config.connector_value),
+                    hook,
+                    mcp_server: Some(server.clone()),
+                    request_payload: json!({
+                        "jsonrpc": "2.0",
+                        "method": "tools/call",
+                        "params": {"name": tool, "arguments": arguments},
+                        "id": 1
+                    }),
+                    response_payload: match response {
+                        None => json!({}),
+                        Some(r @ Value::Object(_)) => json!({"jsonrpc": "2.0", "id": 1, "result": r}),
+                        Some(r) => json!({"jsonrpc": "2.0", "id": 1, "result": {"output": r}}),
+                    },
+                    tags,
+                    blocked_reason: None,
+                }
+            }
+            ToolKind::BuiltIn(name) => Record {
+                path: tool_path(name),
+                host: s.api_host.clone(),
+                hook,
+                mcp_server: None,
+                request_payload: match response {
+                    None => json!({ "body": input, "toolName": name }),
+                    Some(_) => json!({ "body": {"toolName": name, "toolArgs": input} }),
+                },
+                response_payload: match response {
+                    None => json!({}),
+                    Some(r) => json!({ "body": {"result": r} }),
+                },
+                tags: base_tags(s, Some(name)),
+                blocked_reason: None,
+            },
+        }
+    }
+
+    /// The session start record (ingested only).
+    pub fn session_start(s: &Settings, input: &HookInput) -> Record {
+        Record {
+            path: "/v1/hooks/SessionStart".into(),
+            host: s.api_host.clone(),
+            hook: "SessionStart",
+            mcp_server: None,
+            request_payload: json!({ "body": Value::Object(input.raw.clone()) }),
+            response_payload: json!({}),
+            tags: base_tags(s, None),
+            blocked_reason: None,
+        }
+    }
+
+    /// The same record, marked as blocked by the proxy (the 403 re-ingest).
+    pub fn blocked(mut self, reason: &str) -> Record {
+        self.blocked_reason = Some(reason.to_string());
+        self
+    }
+
+    /// The JSON body Akto's ingestion service takes.
+    pub fn encode(&self, s: &Settings, input: &HookInput, now_ms: u128) -> Value {
+        let mut request_headers = Map::new();
+        request_headers.insert("host".into(), self.host.clone().into());
+        request_headers.insert("x-codex-hook".into(), self.hook.into());
+        request_headers.insert("content-type".into(), "application/json".into());
+        if let Some(server) = &self.mcp_server {
+            request_headers.insert("x-mcp-server".into(), server.clone().into());
+        }
+        for field in [
+            "session_id",
+            "transcript_path",
+            "cwd",
+            "hook_event_name",
+            "model",
+            "turn_id",
+            "tool_use_id",
+        ] {
+            match input.get(field) {
+                Some(Value::String(v)) => {
+                    request_headers.insert(format!("x-akto-installer-{field}"), v.clone().into());
+                }
+                Some(v) => {
+                    request_headers.insert(format!("x-akto-installer-{field}"), v.to_string().into());
+                }
+                None => {}
+            }
+        }
+        let mut response_headers = Map::new();
+        response_headers.insert("x-codex-hook".into(), self.hook.into());
+        let (status, response_payload) = match &self.blocked_reason {
+            None => ("200", self.response_payload.clone()),
+            Some(reason) => {
+                response_headers.insert("x-blocked-by".into(), "Akto Proxy".into());
+                response_headers.insert("content-type".into(), "application/json".into());
+                (
+                    "403",
+                    json!({"body": {"x-blocked-by": "Akto Proxy", "reason": reason}}),
+                )
+            }
+        };
+        let tags = Value::Object(self.tags.clone()).to_string();
+        json!({
+            "path": self.path,
+            "requestHeaders": Value::Object(request_headers).to_string(),
+            "responseHeaders": Value::Object(response_headers).to_string(),
+            "method": "POST",
+            "requestPayload": self.request_payload.to_string(),
+            "responsePayload": response_payload.to_string(),
+            "ip": s.username,
+            "destIp": "127.0.0.1",
+            "time": now_ms.to_string(),
+            "statusCode": status,
+            "type": "HTTP/1.1",
+            "status": status,
+            "akto_account_id": "1000000",
+            "akto_vxlan_id": 0,
+            "is_pending": "false",
+            "source": "MIRRORING",
+            "direction": null,
+            "process_id": null,
+            "socket_id": null,
+            "daemonset_id": null,
+            "enabled_graph": null,
+            "tag": tags,
+            "metadata": tags,
+            "contextSource": s.config.context_source,
+        })
+    }
+}
+
+fn base_tags(s: &Settings, tool_name: Option<&str>) -> Map<String, Value> {
+    let mut tags = Map::new();
+    tags.insert("gen-ai".into(), "Gen AI".into());
+    if let Some(name) = tool_name {
+        tags.insert("tool_name".into(), name.into());
+    }
+    if s.config.mode == Mode::Atlas {
+        tags.insert("ai-agent".into(), s.config.connector_value.clone().into());
+        tags.insert("source".into(), s.config.context_source.clone().into());
+    }
+    tags
+}
+
+/// Akto's answer to a guardrails call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    pub reason: String,
+    pub behaviour: Behaviour,
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Block (the default for a rejection).
+    Block,
+    /// Block the first time, allow an identical resubmission.
+    Warn,
+    /// Allow; the violation is only recorded.
+    Alert,
+}
+
+/// Reads a guardrails response. `Allowed` missing means allowed; a body that is
+/// not Akto's JSON is an error, so the fail policy decides, not a guess.
+pub fn parse_verdict(body: &[u8]) -> Result<Verdict, String> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("the guardrail service answered with invalid JSON: {e}"))?;
+    let Value::Object(top) = &value else {
+        return Err("the guardrail service answered with JSON that is not an object".into());
+    };
+    let result = top
+        .get("data")
+        .and_then(|d| d.get("guardrailsResult"))
+        .and_then(Value::as_object);
+    let Some(result) = result else {
+        return Ok(Verdict {
+            allowed: true,
+            reason: String::new(),
+            behaviour: Behaviour::Block,
+            policy: None,
+        });
+    };
+    let allowed = result.get("Allowed").and_then(Value::as_bool).unwrap_or(true);
+    let reason = result
+        .get("Reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let behaviour = result
+        .get("behaviour")
+        .or_else(|| result.get("Behaviour"))
+        .and_then(Value::as_str)
+        .map(|b| match b.trim().to_ascii_lowercase().as_str() {
+            "warn" => Behaviour::Warn,
+            "alert" => Behaviour::Alert,
+            _ => Behaviour::Block,
+        })
+        .unwrap_or(Behaviour::Block);
+    let policy = result
+        .get("Metadata")
+        .and_then(|m| m.get("policy_name"))
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
+    Ok(Verdict {
+        allowed,
+        reason,
+        behaviour,
+        policy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    fn settings(mode: Mode) -> Settings {
+        let env = move |k: &str| match k {
+            "CODEX_GUARD_CONFIG" => Some("/nonexistent/codex-guard/config.toml".to_string()),
+            "AKTO_DATA_INGESTION_URL" => Some("https://akto.example/".to_string()),
+            "MODE" => Some(mode.as_str().to_string()),
+            "DEVICE_ID" => Some("laptop-7-0a1b2c3d".to_string()),
+            "USER" => Some("dev".to_string()),
+            _ => None,
+        };
+        Settings::load(&env, None)
+    }
+
+    fn event(json: &str) -> HookInput {
+        HookInput::parse(json.as_bytes()).unwrap()
+    }
+
+    fn decode(body: &Value, key: &str) -> Value {
+        serde_json::from_str(body[key].as_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn query_flags_are_in_akto_order_and_off_flags_are_left_out() {
+        let f = Flags {
+            guardrails: true,
+            ingest_data: true,
+            ..Flags::default()
+        };
+        assert_eq!(
+            proxy_url("https://a.b/", "codex_cli", f),
+            "https://a.b/api/http-proxy?guardrails=true&akto_connector=codex_cli&ingest_data=true"
+        );
+        let f = Flags {
+            response_guardrails: true,
+            ..Flags::default()
+        };
+        assert_eq!(
+            proxy_url("https://a.b", "codex cli", f),
+            "https://a.b/api/http-proxy?response_guardrails=true&akto_connector=codex%20cli"
+        );
+        let f = Flags {
+            client_hook_session_start: true,
+            ..Flags::INGEST
+        };
+        assert!(proxy_url("http://h", "c", f)
+            .ends_with("?akto_connector=c&ingest_data=true&client_hook=SessionStart"));
+    }
+
+    #[test]
+    fn tool_paths_are_normalised() {
+        assert_eq!(tool_path("Bash"), "/tool/Bash");
+        assert_eq!(tool_path("apply_patch"), "/tool/apply_patch");
+        assert_eq!(tool_path("we ird//name!"), "/tool/we-ird-name");
+        assert_eq!(tool_path("!!"), "/tool/unknown");
+    }
+
+    #[test]
+    fn pre_tool_use_body_matches_the_contract() {
+        let s = settings(Mode::Argus);
+        let input = event(
+            r#"{"hook_event_name":"PreToolUse","session_id":"s1","turn_id":"t1","cwd":"/w",
+                "model":"gpt-5.4","tool_name":"Bash","tool_use_id":"c1",
+                "tool_input":{"command":"ls","extra":[1,{"b":2}]}}"#,
+        );
+        let rec = Record::tool(&s, "PreToolUse", "Bash", input.tool_input(), None);
+        let body = rec.encode(&s, &input, 1_700_000_000_123);
+        assert_eq!(body["path"], "/tool/Bash");
+        assert_eq!(body["time"], "1700000000123");
+        assert_eq!(body["statusCode"], "200");
+        assert_eq!(body["akto_vxlan_id"], 0);
+        assert_eq!(body["ip"], "dev");
+        assert!(body["direction"].is_null());
+        let payload = decode(&body, "requestPayload");
+        assert_eq!(payload["body"], input.tool_input().clone());
+        assert_eq!(payload["toolName"], "Bash");
+        assert_eq!(body["responsePayload"], "{}");
+        let headers = decode(&body, "requestHeaders");
+        assert_eq!(headers["host"], "chatgpt.com");
+        assert_eq!(headers["x-codex-hook"], "PreToolUse");
+        assert_eq!(headers["x-akto-installer-session_id"], "s1");
+        assert_eq!(headers["x-akto-installer-tool_use_id"], "c1");
+        assert_eq!(decode(&body, "tag"), json!({"gen-ai": "Gen AI", "tool_name": "Bash"}));
+        assert_eq!(body["contextSource"], "ENDPOINT");
+    }
+
+    #[test]
+    fn mcp_tools_use_the_json_rpc_form_and_the_device_host() {
+        let s = settings(Mode::Atlas);
+        let input = event(
+            r#"{"hook_event_name":"PostToolUse","tool_name":"mcp__github__create_issue",
+                "tool_input":{"title":"t"},"tool_response":{"content":[]}}"#,
+        );
+        let rec = Record::tool(
+            &s,
+            "PostToolUse",
+            "mcp__github__create_issue",
+            input.tool_input(),
+            input.get("tool_response"),
+        );
+        let body = rec.encode(&s, &input, 1);
+        assert_eq!(body["path"], "/mcp");
+        let headers = decode(&body, "requestHeaders");
+        assert_eq!(headers["host"], "laptop-7-0a1b2c3d.codexcli.github");
+        assert_eq!(headers["x-mcp-server"], "github");
+        assert_eq!(
+            decode(&body, "requestPayload"),
+            json!({"jsonrpc":"2.0","method":"tools/call","params":{"name":"create_issue","arguments":{"title":"t"}},"id":1})
+        );
+        assert_eq!(
+            decode(&body, "responsePayload"),
+            json!({"jsonrpc":"2.0","id":1,"result":{"content":[]}})
+        );
+        assert_eq!(
+            decode(&body, "tag"),
+            json!({"mcp-server":"MCP Server","mcp-client":"codexcli","source":"ENDPOINT"})
+        );
+    }
+
+    #[test]
+    fn atlas_prompt_uses_the_device_host_and_tags() {
+        let s = settings(Mode::Atlas);
+        let input = event(r#"{"hook_event_name":"UserPromptSubmit","prompt":"hi"}"#);
+        let body = Record::conversation(&s, "UserPromptSubmit", "hi", None).encode(&s, &input, 1);
+        assert_eq!(body["path"], "/backend-api/codex/responses");
+        assert_eq!(
+            decode(&body, "requestHeaders")["host"],
+            "laptop-7-0a1b2c3d.ai-agent.codexcli"
+        );
+        assert_eq!(decode(&body, "requestPayload"), json!({"body": "hi"}));
+        assert_eq!(
+            decode(&body, "tag"),
+            json!({"gen-ai":"Gen AI","ai-agent":"codexcli","source":"ENDPOINT"})
+        );
+    }
+
+    #[test]
+    fn the_blocked_re_ingest_is_a_403_from_the_proxy() {
+        let s = settings(Mode::Argus);
+        let input = event(r#"{"hook_event_name":"UserPromptSubmit","prompt":"x"}"#);
+        let body = Record::conversation(&s, "UserPromptSubmit", "x", None)
+            .blocked("no")
+            .encode(&s, &input, 1);
+        assert_eq!(body["statusCode"], "403");
+        assert_eq!(body["status"], "403");
+        assert_eq!(decode(&body, "responseHeaders")["x-blocked-by"], "Akto Proxy");
+        assert_eq!(decode(&body, "responsePayload")["body"]["reason"], "no");
+    }
+
+    #[test]
+    fn verdicts_are_read_leniently_but_garbage_is_an_error() {
+        let v = parse_verdict(br#"{"success":true,"data":{"guardrailsResult":{"Allowed":false,"Reason":"r","Behaviour":"WARN","Metadata":{"policy_name":"p"}}}}"#).unwrap();
+        assert!(!v.allowed);
+        assert_eq!(v.behaviour, Behaviour::Warn);
+        assert_eq!(v.policy.as_deref(), Some("p"));
+        assert!(parse_verdict(br#"{"success":true,"data":{}}"#).unwrap().allowed);
+        assert!(parse_verdict(br#"{"data":{"guardrailsResult":{"Reason":"x"}}}"#).unwrap().allowed);
+        assert!(parse_verdict(b"<html>").is_err());
+        assert!(parse_verdict(b"[]").is_err());
+    }
+}

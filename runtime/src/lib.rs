@@ -1,0 +1,479 @@
+//! The hook runtime: one Codex event in, at most one Codex decision out.
+//!
+//! Order of work for an event: local rules (no network), then Akto's guardrails
+//! when the event can be blocked and blocking is on, then the Codex output, then
+//! the records that only inform Akto. Every failure fails open (or closed, when
+//! configured, for prompts and tool calls) within the configured deadline.
+
+pub mod akto;
+pub mod input;
+pub mod log;
+pub mod rules;
+pub mod settings;
+pub mod transcript;
+pub mod transport;
+pub mod warn;
+
+use akto::{Behaviour, Flags, Record, ToolKind, Verdict};
+use input::HookInput;
+use rules::{Action, Rules};
+use serde_json::{json, Map, Value};
+use settings::Settings;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use transport::{Http, Transport};
+
+pub const HELP: &str = "\
+codex-guard-hook: the program Codex runs for every hook event.
+
+Codex starts it with one event as JSON on stdin. It applies the local rules, asks
+the Akto guardrails when configured, prints Codex's blocking output when the event
+is rejected, and always exits 0.
+
+Configuration: CODEX_GUARD_CONFIG, else <dir of this program>/../config.toml, else
+$CODEX_HOME/codex-guard/config.toml. Akto's variables (AKTO_DATA_INGESTION_URL,
+AKTO_API_TOKEN, AKTO_SYNC_MODE, AKTO_TIMEOUT, MODE, ...) override the file.
+
+Options:
+  -V, --version   print the version
+  -h, --help      print this help
+";
+
+/// A record to send after Codex's answer is printed (ingestion only, no verdict needed).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub url: String,
+    pub body: Vec<u8>,
+}
+
+/// What happened to one event: the log line and Codex's output.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub event: Option<String>,
+    pub tool: Option<String>,
+    /// The JSON printed on stdout for Codex, if any.
+    pub output: Option<Value>,
+    /// "allow", "block", "observe" or "ignore".
+    pub decision: &'static str,
+    pub reason: Option<String>,
+    /// Who decided: "akto", "rule:<id>", "fail-open", "fail-closed".
+    pub source: Option<String>,
+    pub policy: Option<String>,
+    pub errors: Vec<String>,
+    pub deliveries: Vec<Delivery>,
+    pub delivered: usize,
+}
+
+impl Report {
+    fn new(input: &HookInput) -> Report {
+        Report {
+            event: Some(input.event.clone()),
+            tool: input.tool_name().map(str::to_string),
+            decision: "allow",
+            ..Report::default()
+        }
+    }
+
+    fn block(&mut self, event: &str, reason: String, source: String, warn: bool) {
+        self.output = block_output(event, &reason, warn);
+        self.decision = if self.output.is_some() {
+            "block"
+        } else {
+            "allow"
+        };
+        self.reason = Some(reason);
+        self.source = Some(source);
+    }
+}
+
+/// Runs the hook for the current process: stdin, environment, stdout.
+pub fn run_from_process() {
+    let started = Instant::now();
+    let env = |k: &str| std::env::var(k).ok();
+    let exe = std::env::current_exe().ok();
+    let settings = Settings::load(&env, exe.as_deref());
+    let deadline = started + Duration::from_millis(settings.config.timeout_ms);
+
+    let mut report = match input::read_stdin(deadline).and_then(|b| HookInput::parse(&b)) {
+        Ok(input) => {
+            let report = handle(&settings, &input, deadline, &Http);
+            if let Some(output) = &report.output {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{output}");
+                let _ = stdout.flush();
+            }
+            report
+        }
+        Err(e) => Report {
+            decision: "ignore",
+            errors: vec![e],
+            ..Report::default()
+        },
+    };
+    deliver(&settings, &mut report, deadline, &Http);
+    write_log(&settings, &report, started.elapsed());
+}
+
+/// Decides on one event. Network calls that need an answer happen here; records
+/// that only inform Akto are left in `deliveries`.
+pub fn handle(
+    s: &Settings,
+    input: &HookInput,
+    deadline: Instant,
+    transport: &dyn Transport,
+) -> Report {
+    let mut report = Report::new(input);
+    report.errors.extend(s.problems.iter().cloned());
+    let rules = Rules::load(&s.rules_file(), &mut report.errors);
+    let event = input.event.as_str();
+
+    if let Some(m) = rules.evaluate(input) {
+        match m.action {
+            Action::Deny if blockable(event) => {
+                report.block(
+                    event,
+                    format!("Blocked by codex-guard rule {}: {}", m.id, m.message),
+                    format!("rule:{}", m.id),
+                    false,
+                );
+                if let Some(record) = record_for(s, input) {
+                    queue(s, input, &mut report, record.blocked(&m.message), Flags::INGEST);
+                }
+                return report;
+            }
+            Action::Allow if event == "PermissionRequest" => {
+                report.output = Some(json!({"hookSpecificOutput": {
+                    "hookEventName": "PermissionRequest",
+                    "decision": {"behavior": "allow"}
+                }}));
+                report.reason = Some(m.message);
+                report.source = Some(format!("rule:{}", m.id));
+                return report;
+            }
+            _ => {}
+        }
+    }
+
+    if s.remote().is_none() {
+        return report;
+    }
+    let blocking = s.config.blocking;
+    match event {
+        "SessionStart" => {
+            let flags = Flags {
+                client_hook_session_start: true,
+                ..Flags::INGEST
+            };
+            queue(s, input, &mut report, Record::session_start(s, input), flags);
+            report.decision = "observe";
+        }
+        "UserPromptSubmit" | "PreToolUse" => {
+            let Some(record) = record_for(s, input) else {
+                return report;
+            };
+            if blocking {
+                let flags = Flags {
+                    guardrails: true,
+                    ingest_data: true,
+                    ..Flags::default()
+                };
+                check(s, input, &mut report, record, flags, deadline, transport);
+            } else {
+                queue(s, input, &mut report, record, Flags::INGEST);
+                report.decision = "observe";
+            }
+        }
+        "PostToolUse" => post_tool_use(s, input, &mut report, deadline, transport),
+        "Stop" => {
+            let Some(record) = record_for(s, input) else {
+                return report;
+            };
+            let flags = Flags {
+                response_guardrails: true,
+                ingest_data: true,
+                ..Flags::default()
+            };
+            if blocking {
+                check(s, input, &mut report, record, flags, deadline, transport);
+            } else {
+                queue(s, input, &mut report, record, flags);
+                report.decision = "observe";
+            }
+        }
+        _ => {}
+    }
+    report
+}
+
+/// Events Codex lets a hook block.
+fn blockable(event: &str) -> bool {
+    matches!(
+        event,
+        "UserPromptSubmit" | "PreToolUse" | "PermissionRequest" | "PostToolUse" | "Stop"
+    )
+}
+
+/// The Akto record describing this event, or `None` when there is nothing to send
+/// (an empty prompt, a tool call without input).
+fn record_for(s: &Settings, input: &HookInput) -> Option<Record> {
+    let event: &'static str = match input.event.as_str() {
+        "UserPromptSubmit" => "UserPromptSubmit",
+        "PreToolUse" => "PreToolUse",
+        "PermissionRequest" => "PermissionRequest",
+        "PostToolUse" => "PostToolUse",
+        "Stop" => "Stop",
+        _ => return None,
+    };
+    match event {
+        "UserPromptSubmit" => {
+            let prompt = input.str("prompt")?.trim();
+            (!prompt.is_empty()).then(|| Record::conversation(s, event, prompt, None))
+        }
+        "Stop" => {
+            let prompt = input
+                .str("transcript_path")
+                .and_then(|p| transcript::last_user_prompt(Path::new(p)))
+                .unwrap_or_default();
+            let answer = input.str("last_assistant_message").unwrap_or_default();
+            if prompt.trim().is_empty() && answer.trim().is_empty() {
+                return None;
+            }
+            Some(Record::conversation(s, event, prompt.trim(), Some(answer)))
+        }
+        _ => {
+            let tool_input = input.tool_input();
+            if is_empty(tool_input) {
+                return None;
+            }
+            let response = input.get("tool_response").filter(|r| !is_empty(r));
+            if event == "PostToolUse" && response.is_none() {
+                return None;
+            }
+            Some(Record::tool(
+                s,
+                event,
+                input.tool_name().unwrap_or("unknown"),
+                tool_input,
+                response,
+            ))
+        }
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+fn post_tool_use(
+    s: &Settings,
+    input: &HookInput,
+    report: &mut Report,
+    deadline: Instant,
+    transport: &dyn Transport,
+) {
+    let Some(record) = record_for(s, input) else {
+        return;
+    };
+    let is_mcp = ToolKind::of(input.tool_name().unwrap_or_default()).is_mcp();
+    let ingest = is_mcp || s.config.ingest_non_mcp_tools;
+    if s.config.blocking {
+        let flags = Flags {
+            response_guardrails: true,
+            ..Flags::default()
+        };
+        check(s, input, report, record, flags, deadline, transport);
+        if report.decision == "block" || !ingest {
+            if !ingest {
+                report.deliveries.clear();
+            }
+            return;
+        }
+    } else {
+        report.decision = "observe";
+    }
+    if ingest {
+        let flags = Flags {
+            response_guardrails: !s.config.blocking,
+            ..Flags::INGEST
+        };
+        let record = record_for(s, input).expect("built above");
+        queue(s, input, report, record, flags);
+    }
+}
+
+/// Asks the guardrails and applies the verdict (or the fail policy).
+fn check(
+    s: &Settings,
+    input: &HookInput,
+    report: &mut Report,
+    record: Record,
+    flags: Flags,
+    deadline: Instant,
+    transport: &dyn Transport,
+) {
+    let event = input.event.as_str();
+    let base = s.remote().expect("checked by caller");
+    let url = akto::proxy_url(base, &s.config.connector, flags);
+    let body = record.encode(s, input, now_ms()).to_string();
+    let timeout = deadline.saturating_duration_since(Instant::now());
+    let verdict = transport
+        .post_json(&url, s.token.as_deref(), body.as_bytes(), timeout)
+        .and_then(|bytes| akto::parse_verdict(&bytes));
+    report.source = Some("akto".into());
+    match verdict {
+        Ok(verdict) => {
+            report.delivered += 1;
+            apply_verdict(s, input, report, record, verdict);
+        }
+        Err(e) => {
+            report.errors.push(format!("guardrails: {e}"));
+            if s.config.fail_closed && matches!(event, "UserPromptSubmit" | "PreToolUse") {
+                report.block(
+                    event,
+                    format!(
+                        "codex-guard could not get a decision from the guardrail service ({e}) \
+                         and is set to fail closed"
+                    ),
+                    "fail-closed".into(),
+                    false,
+                );
+            } else {
+                report.source = Some("fail-open".into());
+            }
+        }
+    }
+}
+
+fn apply_verdict(
+    s: &Settings,
+    input: &HookInput,
+    report: &mut Report,
+    record: Record,
+    verdict: Verdict,
+) {
+    report.policy = verdict.policy.clone();
+    if verdict.allowed {
+        return;
+    }
+    let event = input.event.as_str();
+    let reason = if verdict.reason.trim().is_empty() {
+        "Policy violation".to_string()
+    } else {
+        verdict.reason.clone()
+    };
+    report.reason = Some(reason.clone());
+    let warn = match verdict.behaviour {
+        Behaviour::Alert => {
+            report.source = Some("akto:alert".into());
+            return;
+        }
+        Behaviour::Block => false,
+        Behaviour::Warn => {
+            let subject = input
+                .str("prompt")
+                .map(str::to_string)
+                .unwrap_or_else(|| input.tool_input().to_string());
+            let fp = warn::fingerprint(&[event, input.tool_name().unwrap_or_default(), &subject]);
+            if input.get("stop_hook_active") == Some(&Value::Bool(true))
+                || warn::resubmitted(&s.layout.state_dir(), &fp)
+            {
+                report.source = Some("akto:warn-resubmitted".into());
+                return;
+            }
+            true
+        }
+    };
+    report.block(event, reason.clone(), "akto".into(), warn);
+    if report.decision == "block" {
+        let is_mcp = ToolKind::of(input.tool_name().unwrap_or_default()).is_mcp();
+        if event != "PostToolUse" || is_mcp || s.config.ingest_non_mcp_tools {
+            queue(s, input, report, record.blocked(&reason), Flags::INGEST);
+        }
+    }
+}
+
+/// Codex's output that blocks `event` with `reason`; `None` for events that cannot be blocked.
+pub fn block_output(event: &str, reason: &str, warn: bool) -> Option<Value> {
+    let warned = |what: &str| {
+        format!("Warning: {what} was flagged ({reason}). Submit it again unchanged to proceed.")
+    };
+    Some(match event {
+        "UserPromptSubmit" => json!({
+            "decision": "block",
+            "reason": if warn { warned("this prompt") } else { format!("Prompt blocked: {reason}") }
+        }),
+        "PreToolUse" => json!({"hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": if warn { warned("this tool call") } else { reason.to_string() }
+        }}),
+        "PermissionRequest" => json!({"hookSpecificOutput": {
+            "hookEventName": "PermissionRequest",
+            "decision": {"behavior": "deny", "message": reason}
+        }}),
+        "PostToolUse" => json!({
+            "decision": "block",
+            "reason": if warn { warned("this tool result") } else { format!("Tool result blocked: {reason}") }
+        }),
+        "Stop" if warn => json!({"decision": "block", "reason": warned("the response")}),
+        "Stop" => json!({
+            "continue": false,
+            "stopReason": reason,
+            "systemMessage": format!("Response blocked: {reason}")
+        }),
+        _ => return None,
+    })
+}
+
+fn queue(s: &Settings, input: &HookInput, report: &mut Report, record: Record, flags: Flags) {
+    let Some(base) = s.remote() else { return };
+    report.deliveries.push(Delivery {
+        url: akto::proxy_url(base, &s.config.connector, flags),
+        body: record.encode(s, input, now_ms()).to_string().into_bytes(),
+    });
+}
+
+/// Sends the records that only inform Akto, within what is left of the deadline.
+pub fn deliver(s: &Settings, report: &mut Report, deadline: Instant, transport: &dyn Transport) {
+    for delivery in std::mem::take(&mut report.deliveries) {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        match transport.post_json(&delivery.url, s.token.as_deref(), &delivery.body, timeout) {
+            Ok(_) => report.delivered += 1,
+            Err(e) => report.errors.push(format!("ingest: {e}")),
+        }
+    }
+}
+
+fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
+    let mut entry = Map::new();
+    entry.insert("ts".into(), json!(now_ms() as u64));
+    entry.insert("event".into(), json!(report.event));
+    entry.insert("tool".into(), json!(report.tool));
+    entry.insert("mode".into(), json!(s.mode_label()));
+    entry.insert("decision".into(), json!(report.decision));
+    entry.insert("reason".into(), json!(report.reason));
+    entry.insert("source".into(), json!(report.source));
+    if let Some(policy) = &report.policy {
+        entry.insert("policy".into(), json!(policy));
+    }
+    entry.insert("delivered".into(), json!(report.delivered));
+    entry.insert("elapsed_ms".into(), json!(elapsed.as_secs_f64() * 1000.0));
+    if !report.errors.is_empty() {
+        entry.insert("errors".into(), json!(report.errors));
+    }
+    log::append(&s.logs_dir(), &entry);
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}

@@ -1,0 +1,245 @@
+//! Everything the runtime knows before it looks at the event: the config file,
+//! Akto's environment overrides, the token, the device id and the Codex API host.
+//! Loading never fails: a problem is recorded and the runtime fails open.
+
+use codex_guard_common::{Layout, Mode, RuntimeConfig};
+use std::path::{Path, PathBuf};
+
+/// Looks up an environment variable (the process environment, or a map in tests).
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: RuntimeConfig,
+    /// Our directory in the Codex home (`<CODEX_HOME>/codex-guard`).
+    pub layout: Layout,
+    pub token: Option<String>,
+    pub device_id: Option<String>,
+    /// Name of the OS user, Akto's `ip` field.
+    pub username: String,
+    /// Host of the API Codex talks to, without scheme (or the Atlas device host).
+    pub api_host: String,
+    pub api_path: String,
+    /// Problems met while loading, logged with the event.
+    pub problems: Vec<String>,
+}
+
+impl Settings {
+    /// Loads the config from `CODEX_GUARD_CONFIG`, else beside our own executable
+    /// (`<guard dir>/bin/codex-guard-hook` -> `<guard dir>/config.toml`), else from
+    /// `$CODEX_HOME/codex-guard/config.toml`.
+    pub fn load(env: EnvLookup<'_>, exe: Option<&Path>) -> Settings {
+        let mut problems = Vec::new();
+        let config_path = locate_config(env, exe);
+        let mut config = match &config_path {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => RuntimeConfig::from_toml(&text).unwrap_or_else(|e| {
+                    problems.push(format!(
+                        "{} is invalid ({}); running with defaults",
+                        path.display(),
+                        e.message()
+                    ));
+                    RuntimeConfig::default()
+                }),
+                Err(e) => {
+                    problems.push(format!("cannot read {}: {e}", path.display()));
+                    RuntimeConfig::default()
+                }
+            },
+            None => {
+                problems.push("no codex-guard config found; running local-only".into());
+                RuntimeConfig::default()
+            }
+        };
+        problems.extend(config.apply_env(env));
+
+        let guard_dir = config_path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| default_codex_home(env).join(codex_guard_common::layout::GUARD_DIR));
+        let layout = Layout::from_guard_dir(&guard_dir);
+
+        let token = env("AKTO_API_TOKEN")
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| {
+                let path = config.token_file.as_ref()?;
+                match std::fs::read_to_string(path) {
+                    Ok(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+                    Err(e) => {
+                        problems.push(format!("cannot read token file {}: {e}", path.display()));
+                        None
+                    }
+                }
+            });
+
+        let device_id = config.device_id.clone().or_else(|| {
+            std::fs::read_to_string(layout.machine_id())
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        });
+
+        let (detected_host, api_path) = detect_codex_api(env);
+        let api_host = match (config.mode, &device_id) {
+            (Mode::Atlas, Some(id)) => format!("{id}.ai-agent.{}", config.connector_value),
+            _ => strip_scheme(&detected_host).to_string(),
+        };
+
+        Settings {
+            config,
+            layout,
+            token,
+            device_id,
+            username: username(env),
+            api_host,
+            api_path: api_path.to_string(),
+            problems,
+        }
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.config
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| self.layout.logs_dir())
+    }
+
+    pub fn rules_file(&self) -> PathBuf {
+        self.config
+            .rules_file
+            .clone()
+            .unwrap_or_else(|| self.layout.rules())
+    }
+
+    /// Akto is configured: events are sent to it.
+    pub fn remote(&self) -> Option<&str> {
+        self.config.url.as_deref().filter(|u| !u.is_empty())
+    }
+
+    /// How the runtime acts: "blocking", "observe" or "local-only".
+    pub fn mode_label(&self) -> &'static str {
+        match (self.remote(), self.config.blocking) {
+            (None, _) => "local-only",
+            (Some(_), true) => "blocking",
+            (Some(_), false) => "observe",
+        }
+    }
+}
+
+fn locate_config(env: EnvLookup<'_>, exe: Option<&Path>) -> Option<PathBuf> {
+    if let Some(path) = env("CODEX_GUARD_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let beside_exe = exe
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .map(|guard_dir| guard_dir.join("config.toml"));
+    let in_home = default_codex_home(env)
+        .join(codex_guard_common::layout::GUARD_DIR)
+        .join("config.toml");
+    beside_exe.into_iter().chain([in_home]).find(|p| p.is_file())
+}
+
+fn default_codex_home(env: EnvLookup<'_>) -> PathBuf {
+    if let Some(home) = env("CODEX_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(home);
+    }
+    let home = env("HOME").or_else(|| env("USERPROFILE")).unwrap_or_default();
+    PathBuf::from(home).join(".codex")
+}
+
+/// The API Codex talks to, found the way Codex finds it.
+fn detect_codex_api(env: EnvLookup<'_>) -> (String, &'static str) {
+    if let Some(base) = env("OPENAI_BASE_URL").filter(|v| !v.is_empty()) {
+        return (base.trim_end_matches('/').to_string(), "/v1/responses");
+    }
+    if env("OPENAI_API_KEY").is_some_and(|v| !v.is_empty()) {
+        return ("https://api.openai.com".into(), "/v1/responses");
+    }
+    (
+        "https://chatgpt.com".into(),
+        "/backend-api/codex/responses",
+    )
+}
+
+fn strip_scheme(url: &str) -> &str {
+    url.strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url)
+}
+
+/// The login name, looked up like Python's `getpass.getuser()`.
+fn username(env: EnvLookup<'_>) -> String {
+    ["LOGNAME", "USER", "LNAME", "USERNAME"]
+        .into_iter()
+        .find_map(|k| env(k).filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn codex_api_host_follows_codex_rules() {
+        let env = lookup(&[("OPENAI_BASE_URL", "https://proxy.corp/")]);
+        assert_eq!(
+            detect_codex_api(&env),
+            ("https://proxy.corp".to_string(), "/v1/responses")
+        );
+        let env = lookup(&[("OPENAI_API_KEY", "sk-x")]);
+        assert_eq!(detect_codex_api(&env).0, "https://api.openai.com");
+        let env = lookup(&[]);
+        assert_eq!(
+            detect_codex_api(&env),
+            (
+                "https://chatgpt.com".to_string(),
+                "/backend-api/codex/responses"
+            )
+        );
+    }
+
+    #[test]
+    fn config_is_found_beside_the_executable_and_env_overrides_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = dir.path().join("codex-guard");
+        std::fs::create_dir_all(guard.join("bin")).unwrap();
+        std::fs::write(
+            guard.join("config.toml"),
+            "url = \"https://akto.example\"\nmode = \"atlas\"\n",
+        )
+        .unwrap();
+        std::fs::write(guard.join("machine-id"), "laptop-1-abcd1234\n").unwrap();
+        let env = lookup(&[("AKTO_SYNC_MODE", "false"), ("USER", "dev")]);
+        let exe = guard.join("bin").join("codex-guard-hook");
+        let s = Settings::load(&env, Some(&exe));
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        assert_eq!(s.remote(), Some("https://akto.example"));
+        assert_eq!(s.mode_label(), "observe");
+        assert_eq!(s.api_host, "laptop-1-abcd1234.ai-agent.codexcli");
+        assert_eq!(s.username, "dev");
+        assert_eq!(s.layout.guard_dir(), guard);
+    }
+
+    #[test]
+    fn an_invalid_config_is_a_problem_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "url = [").unwrap();
+        let p = path.to_string_lossy().to_string();
+        let env = lookup(&[("CODEX_GUARD_CONFIG", &p)]);
+        let s = Settings::load(&env, None);
+        assert_eq!(s.problems.len(), 1);
+        assert_eq!(s.mode_label(), "local-only");
+    }
+}
