@@ -107,7 +107,11 @@ pub fn tool_path(name: &str) -> String {
     let cleaned = cleaned.trim_matches('-');
     format!(
         "/tool/{}",
-        if cleaned.is_empty() { "unknown" } else { cleaned }
+        if cleaned.is_empty() {
+            "unknown"
+        } else {
+            cleaned
+        }
     )
 }
 
@@ -182,7 +186,9 @@ impl Record {
                     }),
                     response_payload: match response {
                         None => json!({}),
-                        Some(r @ Value::Object(_)) => json!({"jsonrpc": "2.0", "id": 1, "result": r}),
+                        Some(r @ Value::Object(_)) => {
+                            json!({"jsonrpc": "2.0", "id": 1, "result": r})
+                        }
                         Some(r) => json!({"jsonrpc": "2.0", "id": 1, "result": {"output": r}}),
                     },
                     tags,
@@ -251,7 +257,8 @@ impl Record {
                     request_headers.insert(format!("x-akto-installer-{field}"), v.clone().into());
                 }
                 Some(v) => {
-                    request_headers.insert(format!("x-akto-installer-{field}"), v.to_string().into());
+                    request_headers
+                        .insert(format!("x-akto-installer-{field}"), v.to_string().into());
                 }
                 None => {}
             }
@@ -351,7 +358,10 @@ pub fn parse_verdict(body: &[u8]) -> Result<Verdict, String> {
             policy: None,
         });
     };
-    let allowed = result.get("Allowed").and_then(Value::as_bool).unwrap_or(true);
+    let allowed = result
+        .get("Allowed")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let reason = result
         .get("Reason")
         .and_then(Value::as_str)
@@ -466,7 +476,10 @@ mod tests {
         assert_eq!(headers["x-codex-hook"], "PreToolUse");
         assert_eq!(headers["x-akto-installer-session_id"], "s1");
         assert_eq!(headers["x-akto-installer-tool_use_id"], "c1");
-        assert_eq!(decode(&body, "tag"), json!({"gen-ai": "Gen AI", "tool_name": "Bash"}));
+        assert_eq!(
+            decode(&body, "tag"),
+            json!({"gen-ai": "Gen AI", "tool_name": "Bash"})
+        );
         assert_eq!(body["contextSource"], "ENDPOINT");
     }
 
@@ -529,7 +542,10 @@ mod tests {
             .encode(&s, &input, 1);
         assert_eq!(body["statusCode"], "403");
         assert_eq!(body["status"], "403");
-        assert_eq!(decode(&body, "responseHeaders")["x-blocked-by"], "Akto Proxy");
+        assert_eq!(
+            decode(&body, "responseHeaders")["x-blocked-by"],
+            "Akto Proxy"
+        );
         assert_eq!(decode(&body, "responsePayload")["body"]["reason"], "no");
     }
 
@@ -539,8 +555,16 @@ mod tests {
         assert!(!v.allowed);
         assert_eq!(v.behaviour, Behaviour::Warn);
         assert_eq!(v.policy.as_deref(), Some("p"));
-        assert!(parse_verdict(br#"{"success":true,"data":{}}"#).unwrap().allowed);
-        assert!(parse_verdict(br#"{"data":{"guardrailsResult":{"Reason":"x"}}}"#).unwrap().allowed);
+        assert!(
+            parse_verdict(br#"{"success":true,"data":{}}"#)
+                .unwrap()
+                .allowed
+        );
+        assert!(
+            parse_verdict(br#"{"data":{"guardrailsResult":{"Reason":"x"}}}"#)
+                .unwrap()
+                .allowed
+        );
         assert!(parse_verdict(b"<html>").is_err());
         assert!(parse_verdict(b"[]").is_err());
     }

@@ -138,7 +138,13 @@ pub fn handle(
                     false,
                 );
                 if let Some(record) = record_for(s, input) {
-                    queue(s, input, &mut report, record.blocked(&m.message), Flags::INGEST);
+                    queue(
+                        s,
+                        input,
+                        &mut report,
+                        record.blocked(&m.message),
+                        Flags::INGEST,
+                    );
                 }
                 return report;
             }
@@ -165,7 +171,13 @@ pub fn handle(
                 client_hook_session_start: true,
                 ..Flags::INGEST
             };
-            queue(s, input, &mut report, Record::session_start(s, input), flags);
+            queue(
+                s,
+                input,
+                &mut report,
+                Record::session_start(s, input),
+                flags,
+            );
             report.decision = "observe";
         }
         "UserPromptSubmit" | "PreToolUse" => {

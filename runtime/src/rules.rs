@@ -90,9 +90,10 @@ impl Rules {
                         .message
                         .clone()
                         .unwrap_or_else(|| format!("matched local rule {}", def.id)),
-                    events: def.events.clone().unwrap_or_else(|| {
-                        vec!["PreToolUse".into(), "PermissionRequest".into()]
-                    }),
+                    events: def
+                        .events
+                        .clone()
+                        .unwrap_or_else(|| vec!["PreToolUse".into(), "PermissionRequest".into()]),
                     id: def.id,
                     action: def.action,
                     tool,
@@ -243,6 +244,10 @@ mod tests {
     #[test]
     fn unknown_keys_are_an_error() {
         let mut problems = Vec::new();
-        assert!(Rules::parse("[[rule]]\nid='x'\naction='deny'\npatern='x'\n", &mut problems).is_err());
+        assert!(Rules::parse(
+            "[[rule]]\nid='x'\naction='deny'\npatern='x'\n",
+            &mut problems
+        )
+        .is_err());
     }
 }

@@ -138,14 +138,19 @@ fn locate_config(env: EnvLookup<'_>, exe: Option<&Path>) -> Option<PathBuf> {
     let in_home = default_codex_home(env)
         .join(codex_guard_common::layout::GUARD_DIR)
         .join("config.toml");
-    beside_exe.into_iter().chain([in_home]).find(|p| p.is_file())
+    beside_exe
+        .into_iter()
+        .chain([in_home])
+        .find(|p| p.is_file())
 }
 
 fn default_codex_home(env: EnvLookup<'_>) -> PathBuf {
     if let Some(home) = env("CODEX_HOME").filter(|h| !h.is_empty()) {
         return PathBuf::from(home);
     }
-    let home = env("HOME").or_else(|| env("USERPROFILE")).unwrap_or_default();
+    let home = env("HOME")
+        .or_else(|| env("USERPROFILE"))
+        .unwrap_or_default();
     PathBuf::from(home).join(".codex")
 }
 
@@ -157,10 +162,7 @@ fn detect_codex_api(env: EnvLookup<'_>) -> (String, &'static str) {
     if env("OPENAI_API_KEY").is_some_and(|v| !v.is_empty()) {
         return ("https://api.openai.com".into(), "/v1/responses");
     }
-    (
-        "https://chatgpt.com".into(),
-        "/backend-api/codex/responses",
-    )
+    ("https://chatgpt.com".into(), "/backend-api/codex/responses")
 }
 
 fn strip_scheme(url: &str) -> &str {

@@ -62,9 +62,13 @@ fn prompt_of_line(line: &str) -> Option<String> {
                 .filter_map(|c| c.get("text").and_then(Value::as_str))
                 .collect::<Vec<_>>()
                 .join("\n");
-            let injected = ["<environment_context>", "<user_instructions>", "# AGENTS.md"]
-                .iter()
-                .any(|p| text.trim_start().starts_with(p));
+            let injected = [
+                "<environment_context>",
+                "<user_instructions>",
+                "# AGENTS.md",
+            ]
+            .iter()
+            .any(|p| text.trim_start().starts_with(p));
             (!injected && !text.is_empty()).then_some(text)
         }
         _ => None,
@@ -88,7 +92,11 @@ mod tests {
         // A long turn after the prompt: more than the first chunk.
         let filler = "y".repeat(1000);
         for _ in 0..200 {
-            writeln!(f, r#"{{"type":"response_item","payload":{{"type":"reasoning","text":"{filler}"}}}}"#).unwrap();
+            writeln!(
+                f,
+                r#"{{"type":"response_item","payload":{{"type":"reasoning","text":"{filler}"}}}}"#
+            )
+            .unwrap();
         }
         drop(f);
         assert_eq!(last_user_prompt(&path).as_deref(), Some("second prompt"));

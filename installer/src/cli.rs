@@ -1,0 +1,120 @@
+//! Command-line interface. The `///` comments are the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// codex-guard: guardrails for the OpenAI Codex CLI.
+///
+/// Installs hooks that check every prompt and tool call against local rules and an
+/// Akto guardrail service, and keeps Codex trusting them.
+///
+/// Exit codes: 0 ok, 1 installed but degraded, 2 bad input, 3 needs root.
+#[derive(Debug, Parser)]
+#[command(name = "codex-guard", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install or update codex-guard's hooks in a Codex home.
+    ///
+    /// Enables hooks in config.toml, merges our handlers into hooks.json (your own
+    /// hooks stay), records Codex's trust for them, installs the hook runtime and its
+    /// config. Safe to run again: an identical run changes nothing.
+    Setup(SetupArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Traffic attributed to the Codex API host.
+    Argus,
+    /// Traffic attributed to this device (Akto Atlas).
+    Atlas,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Akto data-ingestion URL (https; http only for loopback addresses or with --allow-http).
+    #[arg(long, env = "AKTO_DATA_INGESTION_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Install without an Akto service: local rules and a local log of every event.
+    #[arg(long, conflicts_with = "url")]
+    pub local_only: bool,
+
+    /// Akto API token, sent as the Authorization header (stored in a file only you can read).
+    #[arg(
+        long,
+        env = "AKTO_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    /// Read the Akto API token from FILE.
+    #[arg(long, conflicts_with = "token", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// How Akto attributes traffic.
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+
+    /// Only record events; never block.
+    #[arg(long, conflicts_with = "blocking")]
+    pub observe: bool,
+
+    /// Block what the guardrails reject (the default).
+    #[arg(long)]
+    pub blocking: bool,
+
+    /// When the service cannot answer, block prompts and tool calls instead of letting them through.
+    #[arg(long, conflicts_with = "fail_open")]
+    pub fail_closed: bool,
+
+    /// When the service cannot answer, let prompts and tool calls through (the default).
+    #[arg(long)]
+    pub fail_open: bool,
+
+    /// Deadline for one hook decision, in milliseconds (default 5000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub timeout_ms: Option<u64>,
+
+    /// Accept a plain-http URL to a non-loopback host (the token then travels unencrypted).
+    #[arg(long)]
+    pub allow_http: bool,
+
+    /// Never prompt and never draw progress; fail with exit 2 if something required is missing.
+    #[arg(long)]
+    pub silent: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Codex home to install into (default: $CODEX_HOME, else ~/.codex).
+    #[arg(long, value_name = "DIR")]
+    pub codex_home: Option<PathBuf>,
+
+    /// Print the diff of every file setup would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON object on stdout describing the result.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The codex-guard-hook executable to install (default: the one beside codex-guard).
+    #[arg(long, value_name = "PATH")]
+    pub runtime: Option<PathBuf>,
+
+    /// Root for machine-wide paths such as /etc/codex (for tests and images).
+    #[arg(
+        long,
+        env = "CODEX_GUARD_SYSTEM_ROOT",
+        value_name = "DIR",
+        default_value = "/"
+    )]
+    pub system_root: PathBuf,
+}

@@ -1,0 +1,361 @@
+//! Edits to Codex's `config.toml`: `[features] hooks = true` (replacing the
+//! deprecated `codex_hooks`) and the trust records of our handlers. Done with
+//! toml_edit, so every comment, blank line and unrelated key keeps its bytes.
+
+use crate::failure::Failure;
+use codex_guard_common::receipt::{CodexConfigRecord, TrustRecord};
+use std::path::Path;
+use toml_edit::{DocumentMut, Item, Key, Table, Value};
+
+/// A trust record to write: `[hooks.state."<key>"] trusted_hash = "<hash>"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    pub key: String,
+    pub hash: String,
+}
+
+/// Parses `config.toml`, naming the line of the first error.
+pub fn parse(text: &str, path: &Path) -> Result<DocumentMut, Failure> {
+    text.parse::<DocumentMut>().map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let place = line.map(|l| format!(" at line {l}")).unwrap_or_default();
+        Failure::bad_input(format!(
+            "{} is not valid TOML{place}: {}",
+            path.display(),
+            e.message().trim()
+        ))
+        .hint(format!(
+            "fix {} (Codex cannot read it either) and run setup again; nothing was changed",
+            path.display()
+        ))
+    })
+}
+
+/// Applies our edits. `previous` is the record of an earlier setup: the values it
+/// saw before any codex-guard change are kept, so uninstall restores the user's.
+pub fn apply(
+    doc: &mut DocumentMut,
+    path: &Path,
+    trust: &[Trust],
+    previous: Option<&CodexConfigRecord>,
+    file_existed: bool,
+) -> Result<CodexConfigRecord, Failure> {
+    let not_a_table = |what: &str| {
+        Failure::bad_input(format!(
+            "`{what}` in {} is not a table, so codex-guard cannot add to it",
+            path.display()
+        ))
+        .hint(format!(
+            "make `{what}` a table in {} and run setup again",
+            path.display()
+        ))
+    };
+    let root = doc.as_table_mut();
+
+    // [features] hooks = true
+    let features_table_created = !root.contains_key("features");
+    if features_table_created {
+        let mut table = Table::new();
+        if !root.is_empty() {
+            table.decor_mut().set_prefix("\n");
+        }
+        root.insert("features", Item::Table(table));
+    }
+    let features = root
+        .get_mut("features")
+        .and_then(Item::as_table_like_mut)
+        .ok_or_else(|| not_a_table("features"))?;
+    let codex_hooks_previous = features
+        .get("codex_hooks")
+        .and_then(Item::as_value)
+        .map(value_text);
+    let hooks_previous = features
+        .get("hooks")
+        .and_then(Item::as_value)
+        .map(value_text);
+    if features.contains_key("codex_hooks") {
+        if features.contains_key("hooks") {
+            features.remove("codex_hooks");
+        } else {
+            rename_key(features, "codex_hooks", "hooks");
+        }
+    }
+    set_true(features, "hooks");
+
+    // [hooks.state."<key>"] trusted_hash
+    let hooks = root
+        .entry("hooks")
+        .or_insert_with(|| Item::Table(implicit_table()));
+    let hooks = hooks.as_table_mut().ok_or_else(|| not_a_table("hooks"))?;
+    let state = hooks
+        .entry("state")
+        .or_insert_with(|| Item::Table(implicit_table()));
+    let state = state
+        .as_table_mut()
+        .ok_or_else(|| not_a_table("hooks.state"))?;
+
+    // Records an earlier setup wrote for handlers that moved or went away.
+    if let Some(prev) = previous {
+        for old in &prev.trust {
+            if trust.iter().any(|t| t.key == old.key) {
+                continue;
+            }
+            let ours = state
+                .get(&old.key)
+                .and_then(|t| t.get("trusted_hash"))
+                .and_then(Item::as_str)
+                == Some(old.trusted_hash.as_str());
+            if ours {
+                remove_trusted_hash(state, &old.key, old.previous.as_deref());
+            }
+        }
+    }
+
+    let mut records = Vec::with_capacity(trust.len());
+    for t in trust {
+        let current = state
+            .get(&t.key)
+            .and_then(|e| e.get("trusted_hash"))
+            .and_then(Item::as_str)
+            .map(str::to_string);
+        let recorded = previous.and_then(|p| p.trust.iter().find(|r| r.key == t.key));
+        let previous_hash = match recorded {
+            Some(r) => r.previous.clone(),
+            None => current.clone(),
+        };
+        if current.as_deref() != Some(t.hash.as_str()) {
+            let entry = state.entry(&t.key).or_insert_with(|| {
+                let mut table = Table::new();
+                table.decor_mut().set_prefix("\n");
+                Item::Table(table)
+            });
+            let entry = entry
+                .as_table_like_mut()
+                .ok_or_else(|| not_a_table(&format!("hooks.state.\"{}\"", t.key)))?;
+            set_string(entry, "trusted_hash", &t.hash);
+        }
+        records.push(TrustRecord {
+            key: t.key.clone(),
+            trusted_hash: t.hash.clone(),
+            previous: previous_hash,
+        });
+    }
+    // Empty implicit tables print nothing, so an unused `hooks.state` leaves no trace.
+
+    Ok(match previous {
+        Some(prev) => CodexConfigRecord {
+            path: path.to_path_buf(),
+            created: prev.created,
+            features_table_created: prev.features_table_created,
+            hooks_previous: prev.hooks_previous.clone(),
+            codex_hooks_previous: prev.codex_hooks_previous.clone(),
+            trust: records,
+        },
+        None => CodexConfigRecord {
+            path: path.to_path_buf(),
+            created: !file_existed,
+            features_table_created,
+            hooks_previous,
+            codex_hooks_previous,
+            trust: records,
+        },
+    })
+}
+
+fn implicit_table() -> Table {
+    let mut table = Table::new();
+    table.set_implicit(true);
+    table
+}
+
+/// The value as written in the file, decoration (spaces, trailing comment) included.
+fn value_text(value: &Value) -> String {
+    value.to_string()
+}
+
+fn set_true(table: &mut dyn toml_edit::TableLike, key: &str) {
+    match table.get_mut(key).and_then(Item::as_value_mut) {
+        Some(Value::Boolean(b)) if *b.value() => {}
+        Some(value) => {
+            let decor = value.decor().clone();
+            *value = Value::from(true);
+            *value.decor_mut() = decor;
+        }
+        None => {
+            table.insert(key, toml_edit::value(true));
+        }
+    }
+}
+
+fn set_string(table: &mut dyn toml_edit::TableLike, key: &str, text: &str) {
+    match table.get_mut(key).and_then(Item::as_value_mut) {
+        Some(value) => {
+            let decor = value.decor().clone();
+            *value = Value::from(text);
+            *value.decor_mut() = decor;
+        }
+        None => {
+            table.insert(key, toml_edit::value(text));
+        }
+    }
+}
+
+/// Renames a key in place, keeping its position, its comments and its value.
+fn rename_key(table: &mut dyn toml_edit::TableLike, from: &str, to: &str) {
+    let entries: Vec<(Key, Item)> = table
+        .iter()
+        .map(|(k, item)| {
+            let key = table.key(k).cloned().unwrap_or_else(|| Key::new(k));
+            (key, item.clone())
+        })
+        .collect();
+    table.clear();
+    for (key, item) in entries {
+        if key.get() == from {
+            let mut renamed = Key::new(to);
+            *renamed.leaf_decor_mut() = key.leaf_decor().clone();
+            *renamed.dotted_decor_mut() = key.dotted_decor().clone();
+            insert_formatted(table, &renamed, item);
+        } else {
+            insert_formatted(table, &key, item);
+        }
+    }
+}
+
+fn insert_formatted(table: &mut dyn toml_edit::TableLike, key: &Key, item: Item) {
+    table.insert(key.get(), item);
+    if let Some(mut k) = table.key_mut(key.get()) {
+        *k.leaf_decor_mut() = key.leaf_decor().clone();
+        *k.dotted_decor_mut() = key.dotted_decor().clone();
+    }
+}
+
+/// Removes a trust record codex-guard wrote (restoring the hash it replaced).
+pub fn remove_trusted_hash(state: &mut Table, key: &str, previous: Option<&str>) {
+    let Some(entry) = state.get_mut(key).and_then(Item::as_table_like_mut) else {
+        return;
+    };
+    match previous {
+        Some(hash) => set_string(entry, "trusted_hash", hash),
+        None => {
+            entry.remove("trusted_hash");
+            if entry.is_empty() {
+                state.remove(key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/h/.codex/config.toml";
+
+    fn edit(text: &str, trust: &[Trust]) -> (String, CodexConfigRecord) {
+        let mut doc = parse(text, Path::new(PATH)).unwrap();
+        let record = apply(&mut doc, Path::new(PATH), trust, None, true).unwrap();
+        (doc.to_string(), record)
+    }
+
+    fn t(key: &str, hash: &str) -> Trust {
+        Trust {
+            key: key.into(),
+            hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn comments_and_unrelated_keys_keep_their_bytes() {
+        let before = "# my settings\nmodel = \"gpt-5.4\"   # the best one\n\n[features]\n# keep this\nweb_search = true\n\n[profiles.x]\nmodel = \"o3\"\n";
+        let (after, record) = edit(before, &[t("/h/.codex/hooks.json:stop:0:0", "sha256:ab")]);
+        assert_eq!(
+            after,
+            "# my settings\nmodel = \"gpt-5.4\"   # the best one\n\n[features]\n# keep this\nweb_search = true\nhooks = true\n\n[profiles.x]\nmodel = \"o3\"\n\n[hooks.state.\"/h/.codex/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:ab\"\n"
+        );
+        assert!(!record.features_table_created);
+        assert_eq!(record.hooks_previous, None);
+        assert_eq!(record.trust[0].previous, None);
+    }
+
+    #[test]
+    fn a_missing_features_table_is_added_after_a_blank_line() {
+        let (after, record) = edit("model = \"x\"\n", &[]);
+        assert_eq!(after, "model = \"x\"\n\n[features]\nhooks = true\n");
+        assert!(record.features_table_created);
+        let (after, _) = edit("", &[]);
+        assert_eq!(after, "[features]\nhooks = true\n");
+    }
+
+    #[test]
+    fn deprecated_codex_hooks_is_renamed_in_place_with_its_comment() {
+        let before = "[features]\n# enable hooks\ncodex_hooks = false # off for now\nother = 1\n";
+        let (after, record) = edit(before, &[]);
+        assert_eq!(
+            after,
+            "[features]\n# enable hooks\nhooks = true # off for now\nother = 1\n"
+        );
+        assert_eq!(
+            record.codex_hooks_previous.as_deref(),
+            Some(" false # off for now")
+        );
+    }
+
+    #[test]
+    fn hooks_false_is_turned_on_and_remembered() {
+        let (after, record) = edit("[features]\nhooks = false\n", &[]);
+        assert_eq!(after, "[features]\nhooks = true\n");
+        assert_eq!(record.hooks_previous.as_deref(), Some(" false"));
+    }
+
+    #[test]
+    fn dotted_and_inline_features_work() {
+        let (after, _) = edit("features.web_search = true\n", &[]);
+        assert!(after.contains("features.hooks = true"), "{after}");
+        let (after, _) = edit("features = { web_search = true }\n", &[]);
+        assert!(after.contains("hooks = true"), "{after}");
+    }
+
+    #[test]
+    fn second_apply_is_byte_identical() {
+        let trust = [t("/h/.codex/hooks.json:pre_tool_use:1:0", "sha256:01")];
+        let (once, record) = edit("# c\n[features]\nhooks = true\n", &trust);
+        let mut doc = parse(&once, Path::new(PATH)).unwrap();
+        apply(&mut doc, Path::new(PATH), &trust, Some(&record), true).unwrap();
+        assert_eq!(doc.to_string(), once);
+    }
+
+    #[test]
+    fn moved_trust_records_are_replaced_and_foreign_ones_kept() {
+        let first = [t("/h/hooks.json:stop:0:0", "sha256:aa")];
+        let (once, record) = edit(
+            "[hooks.state.\"/h/hooks.json:stop:1:0\"]\ntrusted_hash = \"sha256:user\"\n",
+            &first,
+        );
+        let moved = [t("/h/hooks.json:stop:2:0", "sha256:aa")];
+        let mut doc = parse(&once, Path::new(PATH)).unwrap();
+        apply(&mut doc, Path::new(PATH), &moved, Some(&record), true).unwrap();
+        let text = doc.to_string();
+        assert!(
+            text.contains("stop:1:0\"]\ntrusted_hash = \"sha256:user\""),
+            "{text}"
+        );
+        assert!(!text.contains("stop:0:0"), "{text}");
+        assert!(text.contains("stop:2:0"), "{text}");
+    }
+
+    #[test]
+    fn invalid_toml_names_the_line() {
+        let err = parse("a = 1\nb = = 2\n", Path::new(PATH)).unwrap_err();
+        assert!(err.message.contains("line 2"), "{}", err.message);
+        assert_eq!(err.code, crate::failure::ExitCode::BadInput);
+    }
+
+    #[test]
+    fn non_table_features_is_refused() {
+        let mut doc = parse("features = 3\n", Path::new(PATH)).unwrap();
+        assert!(apply(&mut doc, Path::new(PATH), &[], None, true).is_err());
+    }
+}

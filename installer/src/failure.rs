@@ -1,0 +1,60 @@
+//! Errors that carry the documented exit code and a hint for the person reading them.
+//!
+//! Exit codes: 0 ok, 1 a check failed or the install is degraded, 2 bad input or
+//! usage, 3 needs more privilege.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Ok = 0,
+    Degraded = 1,
+    BadInput = 2,
+}
+
+/// An error a user can act on: what is wrong (naming the file), and what to do.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: ExitCode,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    pub fn bad_input(message: impl Into<String>) -> Failure {
+        Failure {
+            code: ExitCode::BadInput,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The exit code for any error: a `Failure` says its own, anything else is 1.
+pub fn exit_code_of(error: &anyhow::Error) -> ExitCode {
+    error
+        .chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .map_or(ExitCode::Degraded, |f| f.code)
+}
+
+/// The hint of the first `Failure` in the chain.
+pub fn hint_of(error: &anyhow::Error) -> Option<&str> {
+    error
+        .chain()
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .and_then(|f| f.hint.as_deref())
+}

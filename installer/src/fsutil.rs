@@ -1,0 +1,214 @@
+//! Safe edits of files on a machine we do not own: atomic replacement that keeps
+//! permissions and ownership, a lock so two runs never interleave, and hashing.
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Reads a file that may not exist.
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs_err::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads a text file that may not exist; non-UTF-8 content is an error naming the file.
+pub fn read_optional_text(path: &Path) -> Result<Option<String>> {
+    match read_optional(path)? {
+        None => Ok(None),
+        Some(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+            crate::failure::Failure::bad_input(format!("{} is not UTF-8 text", path.display()))
+                .hint("convert it to UTF-8 and run the command again; nothing was changed")
+                .into()
+        }),
+    }
+}
+
+/// The file a write to `path` really changes: a symlink is followed, so the link
+/// stays a link and its target gets the new content.
+pub fn write_target(path: &Path) -> Result<PathBuf> {
+    match fs_err::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => fs_err::canonicalize(path)
+            .with_context(|| format!("{} is a symlink to a missing file", path.display())),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// Replaces `path` with `contents` atomically: temp file in the same directory,
+/// fsync, rename, fsync of the directory. An existing file's permissions and owner
+/// are kept; a new file gets `new_mode`.
+pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
+    let target = write_target(path)?;
+    let dir = target
+        .parent()
+        .with_context(|| format!("{} has no parent directory", target.display()))?;
+    let existing = std::fs::metadata(&target).ok();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".codex-guard-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(contents)
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    set_permissions(tmp.as_file(), existing.as_ref(), new_mode)
+        .with_context(|| format!("cannot set permissions on {}", tmp.path().display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot flush {}", tmp.path().display()))?;
+    tmp.persist(&target)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", target.display()))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_permissions(file: &File, existing: Option<&std::fs::Metadata>, new_mode: u32) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    match existing {
+        Some(meta) => {
+            file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+            // Keep the owner when running as root on someone else's file.
+            let current = file.metadata()?;
+            if current.uid() != meta.uid() || current.gid() != meta.gid() {
+                std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))?;
+            }
+        }
+        None => file.set_permissions(std::fs::Permissions::from_mode(new_mode))?,
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn set_permissions(
+    file: &File,
+    existing: Option<&std::fs::Metadata>,
+    _new_mode: u32,
+) -> Result<()> {
+    if let Some(meta) = existing {
+        file.set_permissions(meta.permissions())?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Creates a directory (and parents) with `mode` for the ones it creates.
+pub fn create_dir_all(path: &Path, mode: u32) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
+        .create(path)
+        .with_context(|| format!("cannot create directory {}", path.display()))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    crate::trust::hex(&Sha256::digest(bytes))
+}
+
+/// An exclusive lock held for the life of the value.
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    /// Waits up to `wait` for the lock at `path`.
+    pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open lock file {}", path.display()))?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Lock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    anyhow::bail!(
+                        "another codex-guard command is changing this Codex home (lock {} held for {}s)",
+                        path.display(),
+                        wait.as_secs()
+                    )
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("cannot lock {}", path.display()))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_keeps_mode_and_follows_symlinks() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.toml");
+        std::fs::write(&real, "old").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("config.toml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"new", 0o600).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let fresh = dir.path().join("token");
+        write_atomic(&fresh, b"t", 0o600).unwrap();
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn a_held_lock_makes_the_second_wait_then_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lock");
+        let held = Lock::acquire(&path, Duration::from_secs(1)).unwrap();
+        let err = Lock::acquire(&path, Duration::from_millis(100))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("another codex-guard"), "{err}");
+        drop(held);
+        Lock::acquire(&path, Duration::from_millis(100)).unwrap();
+    }
+}

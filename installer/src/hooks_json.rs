@@ -1,0 +1,291 @@
+//! Merging codex-guard's handlers into the user's `hooks.json`.
+//!
+//! The user's own hooks stay exactly where they are (so their trust keys, which
+//! include each group's position, stay valid); ours are appended to each event's
+//! list, or updated in place on a re-run. Codex rejects the whole file when the
+//! top level has any key but `description` and `hooks`, so we refuse such a file.
+
+use crate::failure::Failure;
+use codex_guard_common::events::Event;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// The template shipped in `templates/hooks.json`.
+pub const TEMPLATE: &str = include_str!("../../templates/hooks.json");
+const COMMAND_PLACEHOLDER: &str = "{{runtime_command}}";
+const TIMEOUT_PLACEHOLDER: &str = "{{timeout}}";
+const ALLOWED_TOP_LEVEL: [&str; 2] = ["description", "hooks"];
+
+/// One of our handlers in the merged file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    pub event: Event,
+    pub group: usize,
+    pub handler_index: usize,
+    pub matcher: Option<String>,
+    pub handler: Map<String, Value>,
+}
+
+/// The template with the runtime command and timeout filled in as JSON values
+/// (never spliced into text).
+pub fn render_template(command: &str, timeout_secs: u64) -> Value {
+    fn fill(value: &mut Value, command: &str, timeout: u64) {
+        match value {
+            Value::String(s) if s == COMMAND_PLACEHOLDER => *value = command.into(),
+            Value::String(s) if s == TIMEOUT_PLACEHOLDER => *value = timeout.into(),
+            Value::Array(items) => items.iter_mut().for_each(|v| fill(v, command, timeout)),
+            Value::Object(map) => map.values_mut().for_each(|v| fill(v, command, timeout)),
+            _ => {}
+        }
+    }
+    let mut value: Value = serde_json::from_str(TEMPLATE).expect("templates/hooks.json is valid");
+    fill(&mut value, command, timeout_secs);
+    value
+}
+
+/// Parses and checks an existing `hooks.json` the way Codex would accept it.
+pub fn parse(text: &str, path: &Path) -> Result<Value, Failure> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        Failure::bad_input(format!(
+            "{} is not valid JSON (line {}, column {}: {e})",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+        .hint("fix the file (or move it away) and run setup again; nothing was changed")
+    })?;
+    let Value::Object(top) = &value else {
+        return Err(Failure::bad_input(format!(
+            "{} must hold a JSON object",
+            path.display()
+        )));
+    };
+    if let Some(key) = top
+        .keys()
+        .find(|k| !ALLOWED_TOP_LEVEL.contains(&k.as_str()))
+    {
+        return Err(Failure::bad_input(format!(
+            "{} has the top-level key {key:?}; Codex ignores a hooks.json with any key other than \
+             \"description\" and \"hooks\"",
+            path.display()
+        ))
+        .hint(format!(
+            "remove {key:?} from {} and run setup again; nothing was changed",
+            path.display()
+        )));
+    }
+    match top.get("hooks") {
+        None | Some(Value::Object(_)) => {}
+        Some(_) => {
+            return Err(Failure::bad_input(format!(
+                "\"hooks\" in {} must be an object of event names",
+                path.display()
+            )))
+        }
+    }
+    if let Some(Value::Object(events)) = top.get("hooks") {
+        for (event, groups) in events {
+            let valid = groups
+                .as_array()
+                .is_some_and(|g| g.iter().all(Value::is_object));
+            if !valid {
+                return Err(Failure::bad_input(format!(
+                    "\"hooks\".{event:?} in {} must be a list of matcher groups",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(value)
+}
+
+/// Merges the rendered template into `existing` (or a new file). `is_ours` tells a
+/// handler of ours (current or previously installed command) from anyone else's.
+/// Returns the merged document and where each of our handlers ended up.
+pub fn merge(
+    existing: Option<Value>,
+    rendered: &Value,
+    is_ours: &dyn Fn(&Map<String, Value>) -> bool,
+) -> (Value, Vec<Placed>) {
+    let mut doc = match existing {
+        Some(Value::Object(map)) => map,
+        _ => {
+            let mut map = Map::new();
+            if let Some(d) = rendered.get("description") {
+                map.insert("description".into(), d.clone());
+            }
+            map
+        }
+    };
+    let events = doc
+        .entry("hooks")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .expect("checked by parse");
+
+    let group_is_ours = |group: &Value| {
+        group
+            .get("hooks")
+            .and_then(Value::as_array)
+            .is_some_and(|h| h.len() == 1 && h[0].as_object().is_some_and(is_ours))
+    };
+
+    // Our groups under events we no longer register go away.
+    let template_events = rendered["hooks"].as_object().expect("template has hooks");
+    let mut emptied = Vec::new();
+    for (name, groups) in events.iter_mut() {
+        if let Some(list) = groups
+            .as_array_mut()
+            .filter(|_| !template_events.contains_key(name))
+        {
+            let before = list.len();
+            list.retain(|g| !group_is_ours(g));
+            if list.is_empty() && before > 0 {
+                emptied.push(name.clone());
+            }
+        }
+    }
+    for name in emptied {
+        events.shift_remove(&name);
+    }
+
+    let mut placed = Vec::new();
+    for (name, template_groups) in template_events {
+        let event = Event::from_name(name).expect("template events are known");
+        let ours = template_groups[0].clone();
+        let list = events
+            .entry(name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()))
+            .as_array_mut()
+            .expect("checked by parse");
+        let mut positions = list
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| group_is_ours(g))
+            .map(|(i, _)| i);
+        let group = match positions.next() {
+            Some(first) => {
+                let extra: Vec<usize> = positions.collect();
+                for i in extra.into_iter().rev() {
+                    list.remove(i);
+                }
+                if list[first] != ours {
+                    list[first] = ours.clone();
+                }
+                first
+            }
+            None => {
+                list.push(ours.clone());
+                list.len() - 1
+            }
+        };
+        placed.push(Placed {
+            event,
+            group,
+            handler_index: 0,
+            matcher: ours
+                .get("matcher")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            handler: ours["hooks"][0]
+                .as_object()
+                .expect("template handler")
+                .clone(),
+        });
+    }
+    (Value::Object(doc), placed)
+}
+
+/// The file's text: two-space indentation and a final newline.
+pub fn to_text(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON serializes");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const CMD: &str = "'/h/.codex/codex-guard/bin/codex-guard-hook'";
+
+    fn ours(h: &Map<String, Value>) -> bool {
+        h.get("command").and_then(Value::as_str) == Some(CMD)
+    }
+
+    #[test]
+    fn template_registers_every_event_with_the_command_as_data() {
+        let rendered = render_template("'/a b/x'; rm -rf ~ #", 8);
+        for event in Event::ALL {
+            let handler = &rendered["hooks"][event.name()][0]["hooks"][0];
+            assert_eq!(handler["command"], "'/a b/x'; rm -rf ~ #");
+            assert_eq!(handler["timeout"], 8);
+            assert_eq!(handler["type"], "command");
+        }
+        assert_eq!(
+            rendered["hooks"].as_object().unwrap().len(),
+            Event::ALL.len()
+        );
+    }
+
+    #[test]
+    fn user_hooks_keep_their_place_and_ours_are_appended_once() {
+        let user = json!({"hooks": {
+            "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "user-a"}]}],
+            "Notification": [{"hooks": [{"type": "command", "command": "user-b"}]}]
+        }});
+        let rendered = render_template(CMD, 8);
+        let (merged, placed) = merge(Some(user.clone()), &rendered, &ours);
+        assert_eq!(
+            merged["hooks"]["PreToolUse"][0],
+            user["hooks"]["PreToolUse"][0]
+        );
+        assert_eq!(merged["hooks"]["PreToolUse"][1]["hooks"][0]["command"], CMD);
+        assert_eq!(
+            merged["hooks"]["Notification"],
+            user["hooks"]["Notification"]
+        );
+        let pre = placed
+            .iter()
+            .find(|p| p.event == Event::PreToolUse)
+            .unwrap();
+        assert_eq!(pre.group, 1);
+        let stop = placed.iter().find(|p| p.event == Event::Stop).unwrap();
+        assert_eq!(stop.group, 0);
+        assert!(
+            merged.get("description").is_none(),
+            "the user's file gets no description"
+        );
+
+        // A second merge changes nothing.
+        let (again, placed_again) = merge(Some(merged.clone()), &rendered, &ours);
+        assert_eq!(again, merged);
+        assert_eq!(placed_again, placed);
+    }
+
+    #[test]
+    fn a_changed_timeout_updates_our_group_in_place() {
+        let rendered = render_template(CMD, 8);
+        let (first, _) = merge(None, &rendered, &ours);
+        let (second, placed) = merge(Some(first), &render_template(CMD, 20), &ours);
+        assert_eq!(second["hooks"]["Stop"].as_array().unwrap().len(), 1);
+        assert_eq!(second["hooks"]["Stop"][0]["hooks"][0]["timeout"], 20);
+        assert!(placed.iter().all(|p| p.group == 0));
+        assert!(second.get("description").is_some());
+    }
+
+    #[test]
+    fn invalid_files_are_refused_with_the_reason() {
+        let p = Path::new("/h/hooks.json");
+        assert!(parse("{", p).unwrap_err().message.contains("line 1"));
+        assert!(parse(r#"{"$schema":"x","hooks":{}}"#, p)
+            .unwrap_err()
+            .message
+            .contains("\"$schema\""));
+        assert!(parse(r#"{"hooks":{"Stop":{}}}"#, p).is_err());
+        assert!(parse(r#"{"hooks":[]}"#, p).is_err());
+        assert!(parse("\u{feff}{\"hooks\":{}}", p).is_ok());
+    }
+}

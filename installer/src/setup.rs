@@ -1,0 +1,917 @@
+//! `codex-guard setup`: computes every file a protected Codex home needs, shows or
+//! applies the difference, and records what it did in the install receipt.
+//!
+//! Nothing is written until every input has been read and validated, so a bad
+//! config.toml or hooks.json leaves the user's files exactly as they were.
+
+use crate::cli::{ModeArg, SetupArgs};
+use crate::codex_config::{self, Trust};
+use crate::failure::{ExitCode, Failure};
+use crate::fsutil::{self, Lock};
+use crate::{backup, hooks_json, machine_id, trust, ui};
+use anyhow::{Context, Result};
+use codex_guard_common::receipt::{
+    FileRecord, HandlerRecord, HooksJsonRecord, RECEIPT_SCHEMA_VERSION,
+};
+use codex_guard_common::{Layout, Mode, Receipt, RuntimeConfig};
+use serde_json::{json, Value};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+const RUNTIME_CONFIG_TEMPLATE: &str = include_str!("../../templates/runtime-config.toml");
+const RULES_TEMPLATE: &str = include_str!("../../templates/rules.toml");
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The settings this install will have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choices {
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub mode: Mode,
+    pub blocking: bool,
+    pub fail_closed: bool,
+    pub timeout_ms: u64,
+}
+
+/// One file setup wants to write.
+struct FileChange {
+    path: PathBuf,
+    label: &'static str,
+    before: Option<Vec<u8>>,
+    after: Vec<u8>,
+    mode: u32,
+    /// Shown as a diff (text) or only by hash (binary, secret).
+    show: Show,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Show {
+    Diff,
+    Hash,
+    Secret,
+}
+
+impl FileChange {
+    fn changed(&self) -> bool {
+        self.before.as_deref() != Some(self.after.as_slice())
+    }
+
+    fn action(&self) -> &'static str {
+        if self.before.is_some() {
+            "updated"
+        } else {
+            "created"
+        }
+    }
+}
+
+pub fn run(args: SetupArgs) -> Result<ExitCode> {
+    let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
+    let codex_home = resolve_codex_home(args.codex_home.as_deref())?;
+    let canonical_home = canonical_path(&codex_home)?;
+    let layout = Layout::new(&canonical_home);
+    let mut warnings = Vec::new();
+
+    let existing_config = read_runtime_config(&layout, &mut warnings);
+    let choices = resolve_choices(&args, existing_config.as_ref(), interactive)?;
+    let runtime_source = locate_runtime(args.runtime.as_deref())?;
+
+    let codex_home_created = !canonical_home.exists();
+    let _lock = if args.dry_run {
+        None
+    } else {
+        fsutil::create_dir_all(&layout.guard_dir(), 0o700)?;
+        Some(Lock::acquire(&layout.lock_file(), LOCK_WAIT)?)
+    };
+
+    let previous_receipt = read_receipt(&layout, &mut warnings);
+    let mut changes = plan(
+        &layout,
+        &choices,
+        &runtime_source,
+        previous_receipt.as_ref(),
+        codex_home_created,
+    )?;
+    changes.retain(FileChange::changed);
+    warnings.extend(managed_policy_warnings(&args.system_root));
+    if let Some(url) = &choices.url {
+        if let Err(e) = reachable(url) {
+            warnings.push(format!(
+                "the ingestion service at {url} is unreachable ({e}); the hooks fail {} until it answers",
+                if choices.fail_closed { "closed" } else { "open" }
+            ));
+        }
+    }
+    let exit = if warnings.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Degraded
+    };
+
+    if args.dry_run {
+        let diff = render_diffs(&changes);
+        if args.json {
+            print_json(
+                &layout,
+                &choices,
+                &changes,
+                None,
+                &warnings,
+                true,
+                Some(diff),
+            );
+        } else {
+            print!("{diff}");
+            report_human(&changes, None, &warnings, true);
+        }
+        return Ok(exit);
+    }
+
+    if changes.is_empty() {
+        if args.json {
+            print_json(&layout, &choices, &changes, None, &warnings, false, None);
+        } else {
+            report_human(&changes, None, &warnings, false);
+        }
+        return Ok(exit);
+    }
+
+    if interactive && !args.yes {
+        ui::print_summary(
+            &layout,
+            &choices,
+            &changes
+                .iter()
+                .map(|c| (c.path.clone(), c.action()))
+                .collect::<Vec<_>>(),
+        );
+        if !ui::confirm("Apply these changes?")? {
+            eprintln!("Nothing was changed.");
+            return Ok(ExitCode::Ok);
+        }
+    }
+
+    let progress = ui::Progress::new(interactive, changes.len() as u64 + 1);
+    progress.step("backing up the files setup will change");
+    let backup = backup::create(
+        &layout.backups_dir(),
+        "setup",
+        &canonical_home,
+        &backup_entries(&layout),
+    )?;
+    for dir in [layout.bin_dir(), layout.logs_dir()] {
+        fsutil::create_dir_all(&dir, 0o700)?;
+    }
+    // The receipt goes first: it holds the previous values an interrupted run needs.
+    changes.sort_by_key(|c| write_order(&layout, &c.path));
+    for change in &changes {
+        progress.step(&format!("writing {}", change.label));
+        fsutil::write_atomic(&change.path, &change.after, change.mode)?;
+    }
+    progress.finish();
+
+    if args.json {
+        print_json(
+            &layout,
+            &choices,
+            &changes,
+            Some(&backup),
+            &warnings,
+            false,
+            None,
+        );
+    } else {
+        report_human(&changes, Some(&backup), &warnings, false);
+    }
+    Ok(exit)
+}
+
+/// `--codex-home`, else `$CODEX_HOME`, else `~/.codex`.
+fn resolve_codex_home(flag: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(dir) = std::env::var_os("CODEX_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| {
+            Failure::bad_input("cannot tell where the Codex home is: HOME is not set")
+                .hint("pass --codex-home DIR or set CODEX_HOME")
+        })?;
+    Ok(PathBuf::from(home).join(".codex"))
+}
+
+/// The path Codex will use for the home (it canonicalizes `CODEX_HOME`), even
+/// when the directory does not exist yet.
+fn canonical_path(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path)
+        .with_context(|| format!("cannot make {} absolute", path.display()))?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(canonical) = std::fs::canonicalize(existing) {
+            return Ok(rest
+                .iter()
+                .rev()
+                .fold(canonical, |p: PathBuf, part| p.join(part)));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return Ok(absolute),
+        }
+    }
+}
+
+fn read_runtime_config(layout: &Layout, warnings: &mut Vec<String>) -> Option<RuntimeConfig> {
+    let text = std::fs::read_to_string(layout.runtime_config()).ok()?;
+    match RuntimeConfig::from_toml(&text) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            warnings.push(format!(
+                "{} was invalid ({}) and is replaced",
+                layout.runtime_config().display(),
+                e.message()
+            ));
+            None
+        }
+    }
+}
+
+fn read_receipt(layout: &Layout, warnings: &mut Vec<String>) -> Option<Receipt> {
+    let text = std::fs::read_to_string(layout.receipt()).ok()?;
+    match Receipt::from_json(&text) {
+        Ok(receipt) => Some(receipt),
+        Err(e) => {
+            warnings.push(format!(
+                "the install receipt {} is damaged ({e}); a new one is written",
+                layout.receipt().display()
+            ));
+            None
+        }
+    }
+}
+
+/// Flags, then the environment (through clap), then the current install, then
+/// questions (interactive only), then defaults.
+fn resolve_choices(
+    args: &SetupArgs,
+    existing: Option<&RuntimeConfig>,
+    interactive: bool,
+) -> Result<Choices> {
+    let url = match (&args.url, args.local_only) {
+        (_, true) => None,
+        (Some(url), false) => Some(validate_url(url, args.allow_http)?),
+        (None, false) => match existing {
+            Some(config) => config.url.clone(),
+            None if interactive => ui::ask_url(&|u| validate_url(u, args.allow_http))?,
+            None => {
+                return Err(Failure::bad_input(
+                    "no Akto ingestion URL: pass --url URL (or set AKTO_DATA_INGESTION_URL), or --local-only",
+                )
+                .into())
+            }
+        },
+    };
+    let token = match (&args.token, &args.token_file) {
+        (Some(token), _) => Some(token.trim().to_string()),
+        (None, Some(file)) => {
+            let text = fs_err::read_to_string(file).map_err(|e| {
+                Failure::bad_input(format!("cannot read the token file: {e}"))
+                    .hint("pass a readable file to --token-file")
+            })?;
+            Some(text.trim().to_string())
+        }
+        (None, None) => None,
+    }
+    .filter(|t| !t.is_empty());
+    if let Some(token) = &token {
+        if token.contains(['\n', '\r']) {
+            return Err(Failure::bad_input("the token must be a single line").into());
+        }
+    }
+    let remote = url.is_some();
+    let mode = match args.mode {
+        Some(ModeArg::Argus) => Mode::Argus,
+        Some(ModeArg::Atlas) => Mode::Atlas,
+        None => match existing {
+            Some(config) => config.mode,
+            None if interactive && remote => ui::ask_mode()?,
+            None => Mode::Argus,
+        },
+    };
+    let blocking = if args.observe {
+        false
+    } else if args.blocking {
+        true
+    } else {
+        match existing {
+            Some(config) => config.blocking,
+            None if interactive && remote => ui::ask_blocking()?,
+            None => true,
+        }
+    };
+    let fail_closed = if args.fail_closed {
+        true
+    } else if args.fail_open {
+        false
+    } else {
+        existing.is_some_and(|c| c.fail_closed)
+    };
+    let timeout_ms = args
+        .timeout_ms
+        .or(existing.map(|c| c.timeout_ms))
+        .unwrap_or(codex_guard_common::config::DEFAULT_TIMEOUT_MS);
+    Ok(Choices {
+        url,
+        token,
+        mode,
+        blocking,
+        fail_closed,
+        timeout_ms,
+    })
+}
+
+/// https anywhere; http only to a loopback host or with `--allow-http`. Returns the
+/// URL with trailing slashes removed.
+pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, Failure> {
+    let trimmed = raw.trim();
+    let parsed = url::Url::parse(trimmed).map_err(|e| {
+        Failure::bad_input(format!("{trimmed:?} is not a valid URL ({e})"))
+            .hint("pass the Akto data-ingestion URL, e.g. --url https://akto-ingest.example.com")
+    })?;
+    let host = parsed
+        .host()
+        .ok_or_else(|| Failure::bad_input(format!("{trimmed:?} has no host")))?;
+    let loopback = match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback || allow_http => {}
+        "http" => {
+            return Err(Failure::bad_input(format!(
+                "{trimmed:?} uses plain http to a remote host: prompts, commands and the token would travel unencrypted"
+            ))
+            .hint("use https, or pass --allow-http if this network is trusted"))
+        }
+        other => {
+            return Err(Failure::bad_input(format!(
+                "{trimmed:?} uses the scheme {other:?}; the ingestion URL must be https"
+            )))
+        }
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Failure::bad_input(format!(
+            "{trimmed:?} has a query or fragment; give the service's base URL only"
+        )));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Failure::bad_input(format!(
+            "{trimmed:?} contains credentials; pass the token with --token or --token-file instead"
+        )));
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_string())
+}
+
+fn locate_runtime(flag: Option<&Path>) -> Result<PathBuf> {
+    let path = match flag {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()
+            .context("cannot find the codex-guard executable")?
+            .parent()
+            .map(|dir| dir.join(codex_guard_common::layout::RUNTIME_BIN))
+            .context("the codex-guard executable has no directory")?,
+    };
+    if !path.is_file() {
+        return Err(Failure::bad_input(format!(
+            "the hook runtime {} does not exist",
+            path.display()
+        ))
+        .hint("install codex-guard-hook beside codex-guard, or pass --runtime PATH")
+        .into());
+    }
+    Ok(path)
+}
+
+/// Every file setup manages, with its current and desired content.
+fn plan(
+    layout: &Layout,
+    choices: &Choices,
+    runtime_source: &Path,
+    previous: Option<&Receipt>,
+    codex_home_created: bool,
+) -> Result<Vec<FileChange>> {
+    let command = shell_quote(&layout.runtime_bin());
+    let mut config = RuntimeConfig {
+        url: choices.url.clone(),
+        mode: choices.mode,
+        blocking: choices.blocking,
+        fail_closed: choices.fail_closed,
+        timeout_ms: choices.timeout_ms,
+        ..RuntimeConfig::default()
+    };
+    let token_before = fsutil::read_optional(&layout.token())?;
+    if choices.token.is_some() || token_before.is_some() {
+        config.token_file = Some(layout.token());
+    }
+
+    // hooks.json
+    let hooks_path = layout.hooks_json();
+    let hooks_before = fsutil::read_optional_text(&hooks_path)?;
+    let existing_hooks = hooks_before
+        .as_deref()
+        .map(|text| hooks_json::parse(text, &hooks_path))
+        .transpose()?;
+    let mut known_commands = vec![command.clone()];
+    if let Some(receipt) = previous {
+        known_commands.extend(
+            receipt
+                .hooks_json
+                .handlers
+                .iter()
+                .map(|h| h.command.clone()),
+        );
+    }
+    let is_ours = |h: &serde_json::Map<String, Value>| {
+        h.get("command")
+            .and_then(Value::as_str)
+            .is_some_and(|c| known_commands.iter().any(|k| k == c))
+    };
+    let rendered = hooks_json::render_template(&command, config.hook_timeout_secs());
+    let unchanged_hooks = existing_hooks.clone();
+    let (merged, placed) = hooks_json::merge(existing_hooks, &rendered, &is_ours);
+    let hooks_after = match (&hooks_before, unchanged_hooks) {
+        // Same document: keep the user's formatting byte for byte.
+        (Some(text), Some(value)) if value == merged => text.clone(),
+        _ => hooks_json::to_text(&merged),
+    };
+
+    // config.toml
+    let config_path = layout.codex_config();
+    let config_before = fsutil::read_optional_text(&config_path)?;
+    let mut doc = codex_config::parse(config_before.as_deref().unwrap_or(""), &config_path)?;
+    let trust: Vec<Trust> = placed
+        .iter()
+        .map(|p| Trust {
+            key: trust::trust_key(&hooks_path, p.event, p.group, p.handler_index),
+            hash: trust::handler_hash(p.event, p.matcher.as_deref(), &p.handler),
+        })
+        .collect();
+    let config_record = codex_config::apply(
+        &mut doc,
+        &config_path,
+        &trust,
+        previous.map(|r| &r.codex_config),
+        config_before.is_some(),
+    )?;
+    let config_after = doc.to_string();
+
+    // Our own files.
+    let runtime_bytes = fs_err::read(runtime_source)?;
+    let runtime_config_text = render_runtime_config(&config)?;
+    let machine_id = match fsutil::read_optional(&layout.machine_id())? {
+        Some(bytes) => bytes,
+        None => format!("{}\n", machine_id::generate()?).into_bytes(),
+    };
+    let rules = fsutil::read_optional(&layout.rules())?
+        .unwrap_or_else(|| RULES_TEMPLATE.as_bytes().to_vec());
+    let token = match &choices.token {
+        Some(token) => Some(format!("{token}\n").into_bytes()),
+        None => token_before.clone(),
+    };
+
+    let mut files = vec![
+        FileRecord {
+            path: layout.runtime_bin(),
+            sha256: fsutil::sha256_hex(&runtime_bytes),
+        },
+        FileRecord {
+            path: layout.runtime_config(),
+            sha256: fsutil::sha256_hex(runtime_config_text.as_bytes()),
+        },
+        FileRecord {
+            path: layout.rules(),
+            sha256: fsutil::sha256_hex(&rules),
+        },
+        FileRecord {
+            path: layout.machine_id(),
+            sha256: fsutil::sha256_hex(&machine_id),
+        },
+    ];
+    if let Some(token) = &token {
+        files.push(FileRecord {
+            path: layout.token(),
+            sha256: fsutil::sha256_hex(token),
+        });
+    }
+    let receipt = Receipt {
+        schema_version: RECEIPT_SCHEMA_VERSION,
+        version: codex_guard_common::VERSION.to_string(),
+        installed_at: previous
+            .map(|r| r.installed_at.clone())
+            .unwrap_or_else(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
+        codex_home: layout.codex_home.clone(),
+        hooks_json: HooksJsonRecord {
+            path: hooks_path.clone(),
+            created: previous.map_or(hooks_before.is_none(), |r| r.hooks_json.created),
+            handlers: placed
+                .iter()
+                .map(|p| HandlerRecord {
+                    event: p.event.name().to_string(),
+                    command: command.clone(),
+                    timeout: config.hook_timeout_secs(),
+                })
+                .collect(),
+        },
+        codex_config: config_record,
+        files,
+        created_dirs: match previous {
+            Some(r) => r.created_dirs.clone(),
+            None if codex_home_created => vec![layout.codex_home.clone()],
+            None => Vec::new(),
+        },
+    };
+
+    let mut changes = vec![
+        FileChange {
+            path: layout.receipt(),
+            label: "the install receipt",
+            before: fsutil::read_optional(&layout.receipt())?,
+            after: receipt.to_json().into_bytes(),
+            mode: 0o600,
+            show: Show::Diff,
+        },
+        FileChange {
+            path: layout.runtime_bin(),
+            label: "the hook runtime",
+            before: fsutil::read_optional(&layout.runtime_bin())?,
+            after: runtime_bytes,
+            mode: 0o755,
+            show: Show::Hash,
+        },
+        FileChange {
+            path: layout.runtime_config(),
+            label: "the runtime config",
+            before: fsutil::read_optional(&layout.runtime_config())?,
+            after: runtime_config_text.into_bytes(),
+            mode: 0o600,
+            show: Show::Diff,
+        },
+        FileChange {
+            path: layout.rules(),
+            label: "the local rules",
+            before: fsutil::read_optional(&layout.rules())?,
+            after: rules,
+            mode: 0o644,
+            show: Show::Diff,
+        },
+        FileChange {
+            path: layout.machine_id(),
+            label: "the machine id",
+            before: fsutil::read_optional(&layout.machine_id())?,
+            after: machine_id,
+            mode: 0o644,
+            show: Show::Diff,
+        },
+        FileChange {
+            path: hooks_path,
+            label: "hooks.json",
+            before: hooks_before.map(String::into_bytes),
+            after: hooks_after.into_bytes(),
+            mode: 0o644,
+            show: Show::Diff,
+        },
+        FileChange {
+            path: config_path,
+            label: "config.toml",
+            before: config_before.map(String::into_bytes),
+            after: config_after.into_bytes(),
+            mode: 0o600,
+            show: Show::Diff,
+        },
+    ];
+    if let Some(token) = token {
+        changes.push(FileChange {
+            path: layout.token(),
+            label: "the token",
+            before: token_before,
+            after: token,
+            mode: 0o600,
+            show: Show::Secret,
+        });
+    }
+    Ok(changes)
+}
+
+/// Receipt first, then our files, then the hooks, and trust last: Codex never sees
+/// a trusted handler whose program is missing.
+fn write_order(layout: &Layout, path: &Path) -> usize {
+    let order = [
+        layout.receipt(),
+        layout.token(),
+        layout.machine_id(),
+        layout.rules(),
+        layout.runtime_config(),
+        layout.runtime_bin(),
+        layout.hooks_json(),
+        layout.codex_config(),
+    ];
+    order.iter().position(|p| p == path).unwrap_or(order.len())
+}
+
+fn backup_entries(layout: &Layout) -> Vec<backup::Entry> {
+    let guard = codex_guard_common::layout::GUARD_DIR;
+    vec![
+        backup::Entry {
+            name: "config.toml".into(),
+            path: layout.codex_config(),
+        },
+        backup::Entry {
+            name: "hooks.json".into(),
+            path: layout.hooks_json(),
+        },
+        backup::Entry {
+            name: format!("{guard}/config.toml"),
+            path: layout.runtime_config(),
+        },
+        backup::Entry {
+            name: format!("{guard}/rules.toml"),
+            path: layout.rules(),
+        },
+        backup::Entry {
+            name: format!("{guard}/machine-id"),
+            path: layout.machine_id(),
+        },
+        backup::Entry {
+            name: format!("{guard}/receipt.json"),
+            path: layout.receipt(),
+        },
+        backup::Entry {
+            name: format!("{guard}/token"),
+            path: layout.token(),
+        },
+    ]
+}
+
+/// The runtime config from its template, every value set as TOML data.
+fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
+    let mut doc: toml_edit::DocumentMut = RUNTIME_CONFIG_TEMPLATE
+        .parse()
+        .context("templates/runtime-config.toml is invalid")?;
+    let set_or_remove =
+        |doc: &mut toml_edit::DocumentMut, key: &str, value: Option<String>| match value {
+            Some(v) => set_keeping_decor(doc, key, toml_edit::Value::from(v)),
+            None => {
+                doc.remove(key);
+            }
+        };
+    set_or_remove(&mut doc, "url", config.url.clone());
+    set_or_remove(
+        &mut doc,
+        "token_file",
+        config
+            .token_file
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
+    );
+    set_keeping_decor(&mut doc, "mode", config.mode.as_str().into());
+    set_keeping_decor(&mut doc, "blocking", config.blocking.into());
+    set_keeping_decor(&mut doc, "fail_closed", config.fail_closed.into());
+    set_keeping_decor(&mut doc, "timeout_ms", (config.timeout_ms as i64).into());
+    let text = doc.to_string();
+    // What we write must be what the runtime reads back.
+    let parsed =
+        RuntimeConfig::from_toml(&text).context("rendered runtime config does not parse")?;
+    anyhow::ensure!(
+        &parsed == config,
+        "rendered runtime config does not round-trip"
+    );
+    Ok(text)
+}
+
+fn set_keeping_decor(doc: &mut toml_edit::DocumentMut, key: &str, mut value: toml_edit::Value) {
+    if let Some(old) = doc.get(key).and_then(toml_edit::Item::as_value) {
+        *value.decor_mut() = old.decor().clone();
+    }
+    doc[key] = toml_edit::Item::Value(value);
+}
+
+/// Quotes a path for `$SHELL -lc`, which is how Codex runs a hook command.
+pub fn shell_quote(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Machine-wide settings that silently stop a per-user install from running.
+fn managed_policy_warnings(system_root: &Path) -> Vec<String> {
+    let path = system_root.join("etc/codex/requirements.toml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Vec::new();
+    };
+    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return vec![format!(
+            "{} is not valid TOML; Codex may refuse to start",
+            path.display()
+        )];
+    };
+    let mut warnings = Vec::new();
+    if doc
+        .get("features")
+        .and_then(|f| f.get("hooks"))
+        .and_then(toml_edit::Item::as_bool)
+        == Some(false)
+    {
+        warnings.push(format!(
+            "{} turns hooks off for this machine; codex-guard's hooks will not run",
+            path.display()
+        ));
+    }
+    let managed_only = doc
+        .get("allow_managed_hooks_only")
+        .and_then(toml_edit::Item::as_bool)
+        == Some(true)
+        || doc
+            .get("hooks")
+            .and_then(|h| h.get("allow_managed_hooks_only"))
+            .and_then(toml_edit::Item::as_bool)
+            == Some(true);
+    if managed_only {
+        warnings.push(format!(
+            "{} sets allow_managed_hooks_only: per-user hooks, codex-guard's included, are ignored",
+            path.display()
+        ));
+    }
+    warnings
+}
+
+/// Whether something listens at the URL's host and port (no request is sent).
+fn reachable(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let host = parsed.host_str().ok_or("no host")?;
+    let port = parsed.port_or_known_default().ok_or("no port")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = format!("{host} has no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, REACHABILITY_TIMEOUT) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+fn render_diffs(changes: &[FileChange]) -> String {
+    let mut out = String::new();
+    for change in changes {
+        let path = change.path.display().to_string();
+        let (old_name, new_name) = match change.before {
+            Some(_) => (format!("a/{path}"), format!("b/{path}")),
+            None => ("/dev/null".to_string(), format!("b/{path}")),
+        };
+        match change.show {
+            Show::Diff => {
+                let before = String::from_utf8_lossy(change.before.as_deref().unwrap_or_default());
+                let after = String::from_utf8_lossy(&change.after);
+                let diff = similar::TextDiff::from_lines(before.as_ref(), after.as_ref());
+                out.push_str(
+                    &diff
+                        .unified_diff()
+                        .context_radius(3)
+                        .header(&old_name, &new_name)
+                        .to_string(),
+                );
+            }
+            Show::Hash => out.push_str(&format!(
+                "--- {old_name}\n+++ {new_name}\n binary: {} -> sha256 {}\n",
+                change
+                    .before
+                    .as_deref()
+                    .map_or("absent".into(), fsutil::sha256_hex),
+                fsutil::sha256_hex(&change.after)
+            )),
+            Show::Secret => out.push_str(&format!(
+                "--- {old_name}\n+++ {new_name}\n secret not shown ({} bytes)\n",
+                change.after.len()
+            )),
+        }
+    }
+    out
+}
+
+fn print_json(
+    layout: &Layout,
+    choices: &Choices,
+    changes: &[FileChange],
+    backup: Option<&Path>,
+    warnings: &[String],
+    dry_run: bool,
+    diff: Option<String>,
+) {
+    let changed = !changes.is_empty();
+    let mut out = json!({
+        "status": if changed { "changed" } else { "unchanged" },
+        "changed": changed,
+        "dry_run": dry_run,
+        "codex_home": layout.codex_home,
+        "url": choices.url,
+        "mode": choices.mode.as_str(),
+        "blocking": choices.blocking,
+        "fail_closed": choices.fail_closed,
+        "changes": changes.iter().map(|c| json!({"path": c.path, "action": c.action()})).collect::<Vec<_>>(),
+        "backup": backup,
+        "warnings": warnings,
+    });
+    if let Some(diff) = diff {
+        out["diff"] = diff.into();
+    }
+    println!("{out}");
+}
+
+fn report_human(changes: &[FileChange], backup: Option<&Path>, warnings: &[String], dry_run: bool) {
+    if changes.is_empty() {
+        eprintln!("codex-guard: unchanged (everything is already in place)");
+    } else if dry_run {
+        eprintln!(
+            "codex-guard: dry run, {} file(s) would change; nothing was written",
+            changes.len()
+        );
+    } else {
+        eprintln!("codex-guard: changed {} file(s):", changes.len());
+        for change in changes {
+            eprintln!("  {} {}", change.action(), change.path.display());
+        }
+        if let Some(backup) = backup {
+            eprintln!("backup of the previous files: {}", backup.display());
+        }
+    }
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_validated_and_normalised() {
+        assert_eq!(
+            validate_url("https://akto.example.com//", false).unwrap(),
+            "https://akto.example.com"
+        );
+        assert_eq!(
+            validate_url(" https://a.b/ingest/ ", false).unwrap(),
+            "https://a.b/ingest"
+        );
+        assert_eq!(
+            validate_url("http://127.0.0.1:9090/", false).unwrap(),
+            "http://127.0.0.1:9090"
+        );
+        assert!(validate_url("http://[::1]:80", false).is_ok());
+        assert!(validate_url("http://localhost:1", false).is_ok());
+        assert!(validate_url("http://akto.corp", false).is_err());
+        assert!(validate_url("http://akto.corp", true).is_ok());
+        assert!(validate_url("ftp://x", true).is_err());
+        assert!(validate_url("https://a.b/?x=1#y", false).is_err());
+        assert!(validate_url("https://u:p@a.b", false).is_err());
+        assert!(validate_url("akto.example.com", false).is_err());
+    }
+
+    #[test]
+    fn shell_quoting_survives_spaces_and_quotes() {
+        assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
+    }
+
+    #[test]
+    fn runtime_config_round_trips_for_every_choice() {
+        for (url, token_file) in [
+            (None, None),
+            (Some("https://a.b".to_string()), Some(PathBuf::from("/h/t"))),
+        ] {
+            let config = RuntimeConfig {
+                url,
+                token_file,
+                mode: Mode::Atlas,
+                blocking: false,
+                fail_closed: true,
+                timeout_ms: 1234,
+                ..RuntimeConfig::default()
+            };
+            render_runtime_config(&config).unwrap();
+        }
+    }
+}
