@@ -79,6 +79,15 @@ pub fn run(args: SetupArgs) -> Result<ExitCode> {
     let runtime_source = locate_runtime(args.runtime.as_deref())?;
 
     let codex_home_created = !canonical_home.exists();
+    // Every input is read and validated before anything is created, so bad input
+    // leaves the machine exactly as it was; the plan is made again under the lock.
+    plan(
+        &layout,
+        &choices,
+        &runtime_source,
+        read_receipt(&layout, &mut Vec::new()).as_ref(),
+        codex_home_created,
+    )?;
     let _lock = if args.dry_run {
         None
     } else {

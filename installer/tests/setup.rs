@@ -1,0 +1,525 @@
+//! `codex-guard setup` run as a real process in a temporary home: exact bytes of
+//! the edited files, idempotence, refusal of bad input, dry runs.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+const USER_CONFIG: &str = "\
+# Personal Codex settings
+model = \"gpt-5.4\"   # keep this one
+
+# features I turned on by hand
+[features]
+codex_hooks = true # old name
+
+[profiles.work]
+model = \"o3\"
+";
+
+const USER_HOOKS: &str = r#"{
+    "hooks": {
+        "PreToolUse": [
+            {"matcher": "Bash", "hooks": [{"type": "command", "command": "my-audit --pre", "timeout": 5}]}
+        ],
+        "Notification": [{"hooks": [{"type": "command", "command": "notify-send codex"}]}]
+    }
+}
+"#;
+
+struct TestEnv {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    codex_home: PathBuf,
+    runtime: PathBuf,
+}
+
+impl TestEnv {
+    fn new() -> TestEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let codex_home = root.join("my home").join(".codex");
+        std::fs::create_dir_all(&codex_home).unwrap();
+        std::fs::create_dir_all(root.join("system")).unwrap();
+        let runtime = root.join("fake-runtime");
+        std::fs::write(&runtime, "#!/bin/sh\nexit 0\n").unwrap();
+        TestEnv {
+            _dir: dir,
+            root,
+            codex_home,
+            runtime,
+        }
+    }
+
+    fn file(self, name: &str, text: &str) -> TestEnv {
+        std::fs::write(self.codex_home.join(name), text).unwrap();
+        self
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("codex-guard").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.root.join("my home"))
+            .env("CODEX_GUARD_SYSTEM_ROOT", self.root.join("system"));
+        cmd
+    }
+
+    fn setup(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd()
+            .arg("setup")
+            .arg("--codex-home")
+            .arg(&self.codex_home)
+            .arg("--runtime")
+            .arg(&self.runtime)
+            .arg("--silent")
+            .args(extra)
+            .assert()
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.codex_home.join(rel)).unwrap()
+    }
+
+    /// Every file below the Codex home with its bytes, for before/after comparisons.
+    fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for path in entries {
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push((path.clone(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.codex_home, &mut out);
+        out
+    }
+
+    /// Replaces the temporary home and trust hashes by stable markers.
+    fn normalize(&self, text: &str) -> String {
+        let mut out = text.replace(&self.codex_home.display().to_string(), "[CODEX_HOME]");
+        while let Some(pos) = out.find("sha256:") {
+            let end = pos + "sha256:".len() + 64;
+            assert!(
+                out[pos + 7..end].chars().all(|c| c.is_ascii_hexdigit()),
+                "{out}"
+            );
+            out.replace_range(pos..end, "SHA256[HASH]");
+        }
+        out
+    }
+}
+
+fn json_of(assert: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&assert.get_output().stdout).expect("stdout is one JSON object")
+}
+
+#[test]
+fn setup_keeps_every_user_byte_and_adds_only_ours() {
+    let env = TestEnv::new()
+        .file("config.toml", USER_CONFIG)
+        .file("hooks.json", USER_HOOKS);
+    let out = env
+        .setup(&["--url", "https://akto.example.com/", "--json"])
+        .code(1);
+    let report = json_of(&out);
+    assert_eq!(report["status"], "changed");
+    assert_eq!(report["url"], "https://akto.example.com");
+    // The test machine cannot reach akto.example.com: that is a warning, not a failure.
+    assert!(report["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("unreachable"));
+
+    let config = env.normalize(&env.read("config.toml"));
+    let mut expected =
+        USER_CONFIG.replace("codex_hooks = true # old name", "hooks = true # old name");
+    for (event, group) in [
+        ("session_start", 0),
+        ("user_prompt_submit", 0),
+        ("pre_tool_use", 1),
+        ("permission_request", 0),
+        ("post_tool_use", 0),
+        ("stop", 0),
+    ] {
+        expected.push_str(&format!(
+            "\n[hooks.state.\"[CODEX_HOME]/hooks.json:{event}:{group}:0\"]\ntrusted_hash = \"SHA256[HASH]\"\n"
+        ));
+    }
+    assert_eq!(config, expected);
+
+    let hooks: serde_json::Value = serde_json::from_str(&env.read("hooks.json")).unwrap();
+    let user: serde_json::Value = serde_json::from_str(USER_HOOKS).unwrap();
+    assert_eq!(
+        hooks["hooks"]["PreToolUse"][0],
+        user["hooks"]["PreToolUse"][0]
+    );
+    assert_eq!(
+        hooks["hooks"]["Notification"],
+        user["hooks"]["Notification"]
+    );
+    let command = format!(
+        "'{}'",
+        env.codex_home
+            .join("codex-guard/bin/codex-guard-hook")
+            .display()
+    );
+    for event in [
+        "SessionStart",
+        "UserPromptSubmit",
+        "PreToolUse",
+        "PermissionRequest",
+        "PostToolUse",
+        "Stop",
+    ] {
+        let groups = hooks["hooks"][event].as_array().unwrap();
+        let ours = groups.last().unwrap();
+        assert_eq!(ours["hooks"][0]["command"], command.as_str(), "{event}");
+        assert_eq!(
+            ours["hooks"][0]["timeout"], 8,
+            "{event}: 5 s deadline + 3 s margin"
+        );
+    }
+    assert!(hooks.get("description").is_none());
+
+    let runtime = std::fs::read(env.codex_home.join("codex-guard/bin/codex-guard-hook")).unwrap();
+    assert_eq!(runtime, std::fs::read(&env.runtime).unwrap());
+    let runtime_config = env.read("codex-guard/config.toml");
+    assert!(
+        runtime_config.contains("url = \"https://akto.example.com\""),
+        "{runtime_config}"
+    );
+    assert!(!runtime_config.contains("token_file"), "{runtime_config}");
+
+    // The backup holds the files as they were.
+    let backup = PathBuf::from(report["backup"].as_str().unwrap());
+    let listing = tar_listing(&backup);
+    assert_eq!(listing["config.toml"], USER_CONFIG);
+    assert_eq!(listing["hooks.json"], USER_HOOKS);
+
+    let receipt: serde_json::Value =
+        serde_json::from_str(&env.read("codex-guard/receipt.json")).unwrap();
+    assert_eq!(
+        receipt["codex_config"]["codex_hooks_previous"],
+        " true # old name"
+    );
+    assert_eq!(receipt["codex_config"]["features_table_created"], false);
+    assert_eq!(receipt["hooks_json"]["created"], false);
+    assert_eq!(
+        receipt["hooks_json"]["handlers"].as_array().unwrap().len(),
+        6
+    );
+    assert_eq!(
+        receipt["codex_config"]["trust"].as_array().unwrap().len(),
+        6
+    );
+}
+
+#[test]
+fn a_second_identical_run_writes_nothing() {
+    let env = TestEnv::new().file("config.toml", USER_CONFIG);
+    let args = [
+        "--url",
+        "http://127.0.0.1:9",
+        "--token",
+        "secret-token",
+        "--json",
+    ];
+    env.setup(&args);
+    let before = env.snapshot();
+    let out = env.setup(&args);
+    let report = json_of(&out);
+    assert_eq!(report["status"], "unchanged");
+    assert_eq!(report["changes"].as_array().unwrap().len(), 0);
+    assert!(report["backup"].is_null());
+    assert_eq!(env.snapshot(), before, "not one byte changed");
+
+    let human = env.setup(&args[..4]).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&human).contains("unchanged"));
+}
+
+#[test]
+fn the_token_is_kept_out_of_configs_and_readable_only_by_the_user() {
+    let env = TestEnv::new();
+    let token_file = env.root.join("token-in");
+    std::fs::write(&token_file, "tok-123\n").unwrap();
+    env.setup(&[
+        "--url",
+        "http://127.0.0.1:9",
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    assert_eq!(env.read("codex-guard/token"), "tok-123\n");
+    assert!(!env.read("codex-guard/config.toml").contains("tok-123"));
+    assert!(!env.read("codex-guard/receipt.json").contains("tok-123"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.codex_home.join("codex-guard/token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn environment_inputs_work_like_flags() {
+    let env = TestEnv::new();
+    env.cmd()
+        .env("AKTO_DATA_INGESTION_URL", "http://localhost:9/")
+        .env("AKTO_API_TOKEN", "env-token")
+        .args(["setup", "--silent", "--json", "--runtime"])
+        .arg(&env.runtime)
+        .env("CODEX_HOME", &env.codex_home)
+        .assert()
+        .code(1);
+    assert!(env
+        .read("codex-guard/config.toml")
+        .contains("url = \"http://localhost:9\""));
+    assert_eq!(env.read("codex-guard/token"), "env-token\n");
+}
+
+#[test]
+fn machine_id_is_generated_once() {
+    let env = TestEnv::new();
+    env.setup(&["--local-only"]).success();
+    let id = env.read("codex-guard/machine-id");
+    assert!(
+        id.trim()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        "{id}"
+    );
+    std::fs::write(
+        env.codex_home.join("codex-guard/machine-id"),
+        "kept-12345678\n",
+    )
+    .unwrap();
+    env.setup(&["--local-only", "--mode", "atlas"]).success();
+    assert_eq!(env.read("codex-guard/machine-id"), "kept-12345678\n");
+}
+
+#[test]
+fn local_only_installs_rules_and_no_url() {
+    let env = TestEnv::new();
+    env.setup(&["--local-only"]).success();
+    let config = env.read("codex-guard/config.toml");
+    assert!(!config.contains("url ="), "{config}");
+    assert!(env.read("codex-guard/rules.toml").contains("[[rule]]"));
+    assert_eq!(env.read("config.toml"), env.read("config.toml"));
+    assert!(env
+        .read("config.toml")
+        .starts_with("[features]\nhooks = true\n"));
+}
+
+#[test]
+fn invalid_toml_is_refused_naming_the_line_and_nothing_changes() {
+    let env = TestEnv::new()
+        .file("config.toml", "model = \"x\"\n[features\nhooks = true\n")
+        .file("hooks.json", USER_HOOKS);
+    let before = env.snapshot();
+    let out = env.setup(&["--local-only"]).code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("config.toml is not valid TOML at line 2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn hooks_json_with_extra_keys_or_bad_json_is_refused() {
+    for bad in [
+        r#"{"$schema": "x", "hooks": {}}"#,
+        r#"{"hooks": {"Stop": [1]}}"#,
+        "{\"hooks\": {},}",
+    ] {
+        let env = TestEnv::new()
+            .file("config.toml", USER_CONFIG)
+            .file("hooks.json", bad);
+        let before = env.snapshot();
+        let out = env.setup(&["--local-only"]).code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains("hooks.json"), "{stderr}");
+        assert_eq!(env.snapshot(), before, "{bad}");
+    }
+}
+
+#[test]
+fn bad_urls_and_missing_values_are_usage_errors() {
+    let env = TestEnv::new();
+    let out = env.setup(&[]).code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("no Akto ingestion URL"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    env.setup(&["--url", "http://akto.corp"]).code(2);
+    env.setup(&["--url", "not a url"]).code(2);
+    env.setup(&["--url", "https://a.b", "--local-only"]).code(2);
+    assert!(!env.codex_home.join("codex-guard").exists());
+}
+
+#[test]
+fn dry_run_prints_diffs_and_writes_nothing() {
+    let env = TestEnv::new().file("config.toml", USER_CONFIG);
+    let before = env.snapshot();
+    let out = env.setup(&["--local-only", "--dry-run"]).success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("-codex_hooks = true # old name\n+hooks = true # old name"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("+++ b/"), "{stdout}");
+    assert!(stdout.contains("hooks.json"), "{stdout}");
+    assert_eq!(env.snapshot(), before);
+    assert!(!env.codex_home.join("codex-guard").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_config_is_edited_through_the_link() {
+    let env = TestEnv::new();
+    let real = env.root.join("dotfiles-config.toml");
+    std::fs::write(&real, "model = \"x\"\n").unwrap();
+    std::os::unix::fs::symlink(&real, env.codex_home.join("config.toml")).unwrap();
+    env.setup(&["--local-only"]).success();
+    assert!(
+        std::fs::symlink_metadata(env.codex_home.join("config.toml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::read_to_string(&real)
+        .unwrap()
+        .contains("hooks = true"));
+}
+
+#[test]
+fn a_missing_codex_home_is_created_and_recorded() {
+    let env = TestEnv::new();
+    let fresh = env.root.join("new home").join(".codex");
+    env.cmd()
+        .args(["setup", "--silent", "--local-only", "--codex-home"])
+        .arg(&fresh)
+        .arg("--runtime")
+        .arg(&env.runtime)
+        .assert()
+        .success();
+    let receipt: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fresh.join("codex-guard/receipt.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(receipt["created_dirs"][0], fresh.display().to_string());
+    assert_eq!(receipt["hooks_json"]["created"], true);
+    assert_eq!(receipt["codex_config"]["created"], true);
+}
+
+#[test]
+fn a_changed_setting_updates_only_what_differs() {
+    let env = TestEnv::new().file("config.toml", USER_CONFIG);
+    env.setup(&["--local-only"]).success();
+    let hooks_before = env.read("hooks.json");
+    let out = env
+        .setup(&["--local-only", "--fail-closed", "--json"])
+        .success();
+    let changed: Vec<String> = json_of(&out)["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        changed
+            .iter()
+            .any(|p| p.ends_with("codex-guard/config.toml")),
+        "{changed:?}"
+    );
+    assert!(
+        !changed.iter().any(|p| p.ends_with("hooks.json")),
+        "{changed:?}"
+    );
+    assert_eq!(env.read("hooks.json"), hooks_before);
+    // A new deadline changes the hook timeout, so hooks.json and the trust follow.
+    env.setup(&["--timeout-ms", "20000"]).success();
+    assert!(env.read("hooks.json").contains("\"timeout\": 23"));
+}
+
+#[test]
+fn the_runtime_beside_the_installer_is_the_default() {
+    let env = TestEnv::new();
+    let bin_dir = env.root.join("dist");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let installer = bin_dir.join("codex-guard");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("codex-guard"), &installer).unwrap();
+    std::fs::write(bin_dir.join("codex-guard-hook"), "runtime-bytes").unwrap();
+    Command::new(&installer)
+        .env_clear()
+        .args(["setup", "--silent", "--local-only", "--codex-home"])
+        .arg(&env.codex_home)
+        .arg("--system-root")
+        .arg(env.root.join("system"))
+        .assert()
+        .success();
+    assert_eq!(
+        env.read("codex-guard/bin/codex-guard-hook"),
+        "runtime-bytes"
+    );
+    std::fs::remove_file(bin_dir.join("codex-guard-hook")).unwrap();
+    let out = Command::new(&installer)
+        .env_clear()
+        .args(["setup", "--silent", "--local-only", "--codex-home"])
+        .arg(&env.codex_home)
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("--runtime PATH"));
+}
+
+#[test]
+fn managed_policies_that_disable_the_install_are_warned_about() {
+    let env = TestEnv::new();
+    let etc = env.root.join("system/etc/codex");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("requirements.toml"),
+        "allow_managed_hooks_only = true\n",
+    )
+    .unwrap();
+    let out = env.setup(&["--local-only", "--json"]).code(1);
+    let report = json_of(&out);
+    assert!(report["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("allow_managed_hooks_only"));
+}
+
+#[test]
+fn help_lists_the_setup_flags() {
+    let out = TestEnv::new()
+        .cmd()
+        .env_remove("CODEX_GUARD_SYSTEM_ROOT")
+        .args(["setup", "--help"])
+        .assert()
+        .success();
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.get_output().stdout));
+}
+
+fn tar_listing(path: &Path) -> std::collections::BTreeMap<String, String> {
+    use std::io::Read;
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    let mut out = std::collections::BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        out.insert(entry.path().unwrap().to_string_lossy().into_owned(), text);
+    }
+    out
+}
