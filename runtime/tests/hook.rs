@@ -1,0 +1,551 @@
+//! `codex-guard-hook` run as Codex runs it: one event on stdin, against a fake
+//! Akto service on 127.0.0.1, with its config in a temporary directory.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One request the fake Akto received.
+#[derive(Debug, Clone)]
+struct Seen {
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Seen {
+    fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn field(&self, key: &str) -> Value {
+        serde_json::from_str(self.body[key].as_str().unwrap()).unwrap()
+    }
+}
+
+type Answer = Box<dyn Fn(&Seen) -> (u16, String, Duration) + Send + Sync>;
+
+/// A fake Akto: records every request, answers with `answer`.
+struct FakeAkto {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FakeAkto {
+    fn start(answer: Answer) -> FakeAkto {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let answer = Arc::new(answer);
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let record = record.clone();
+                let answer = answer.clone();
+                std::thread::spawn(move || serve(stream, &record, &*answer));
+            }
+        });
+        FakeAkto { url, seen }
+    }
+
+    /// Denies requests whose payload mentions `needle`, with `behaviour`.
+    fn denying(needle: &'static str, behaviour: &'static str) -> FakeAkto {
+        FakeAkto::start(Box::new(move |seen: &Seen| {
+            let payload = |key: &str| seen.body[key].as_str().unwrap_or_default().to_string();
+            let guarded = seen.query().contains("guardrails=true");
+            let mentioned = payload("requestPayload").contains(needle)
+                || payload("responsePayload").contains(needle);
+            let body = if guarded && mentioned {
+                json!({"success": true, "data": {"guardrailsResult": {
+                    "Allowed": false, "Modified": false, "Reason": "dangerous command",
+                    "behaviour": behaviour, "Metadata": {"policy_name": "no-danger"}}}})
+            } else {
+                json!({"success": true, "data": {"guardrailsResult": {"Allowed": true}}})
+            };
+            (200, body.to_string(), Duration::ZERO)
+        }))
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    record: &Mutex<Vec<Seen>>,
+    answer: &(dyn Fn(&Seen) -> (u16, String, Duration) + Send + Sync),
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let target = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).unwrap();
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    let seen = Seen {
+        target,
+        headers,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
+    record.lock().unwrap().push(seen.clone());
+    let (status, text, delay) = answer(&seen);
+    std::thread::sleep(delay);
+    let mut stream = stream;
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+}
+
+/// A guard directory with a config, as setup would leave it.
+struct Home {
+    _dir: tempfile::TempDir,
+    guard: PathBuf,
+}
+
+impl Home {
+    fn new(config: &str) -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = dir.path().join(".codex").join("codex-guard");
+        std::fs::create_dir_all(&guard).unwrap();
+        std::fs::write(guard.join("config.toml"), config).unwrap();
+        std::fs::write(
+            guard.join("rules.toml"),
+            include_str!("../../templates/rules.toml"),
+        )
+        .unwrap();
+        std::fs::write(guard.join("machine-id"), "test-box-0123abcd\n").unwrap();
+        Home { _dir: dir, guard }
+    }
+
+    fn remote(url: &str, extra: &str) -> Home {
+        Home::new(&format!("url = \"{url}\"\ntimeout_ms = 2000\n{extra}"))
+    }
+
+    fn run(&self, stdin: &[u8]) -> Output {
+        self.run_with_env(stdin, &[])
+    }
+
+    fn run_with_env(&self, stdin: &[u8], env: &[(&str, &str)]) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_codex-guard-hook"))
+            .env_clear()
+            .env("CODEX_GUARD_CONFIG", self.guard.join("config.toml"))
+            .env("HOME", self.guard.parent().unwrap().parent().unwrap())
+            .env("USER", "dev")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.guard.join("logs/events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn pre_tool_use(command: &str) -> Vec<u8> {
+    json!({
+        "session_id": "sess-1", "turn_id": "turn-1", "transcript_path": null, "cwd": "/work",
+        "hook_event_name": "PreToolUse", "model": "gpt-5.4", "permission_mode": "default",
+        "tool_name": "Bash", "tool_use_id": "call-1", "tool_input": {"command": command}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("stdout is JSON: {out:?}"))
+}
+
+#[test]
+fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
+    let akto = FakeAkto::denying("rm-me", "block");
+    let home = Home::remote(&akto.url, "");
+    let out = home.run(&pre_tool_use("touch rm-me"));
+    let decision = stdout_json(&out);
+    assert_eq!(
+        decision["hookSpecificOutput"]["hookEventName"],
+        "PreToolUse"
+    );
+    assert_eq!(decision["hookSpecificOutput"]["permissionDecision"], "deny");
+    assert_eq!(
+        decision["hookSpecificOutput"]["permissionDecisionReason"],
+        "dangerous command"
+    );
+
+    let seen = akto.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        seen[0].target,
+        "/api/http-proxy?guardrails=true&akto_connector=codex_cli&ingest_data=true"
+    );
+    assert_eq!(seen[0].header("content-type"), Some("application/json"));
+    assert_eq!(seen[0].header("authorization"), None);
+    assert_eq!(
+        seen[0].field("requestPayload"),
+        json!({"body": {"command": "touch rm-me"}, "toolName": "Bash"})
+    );
+    assert_eq!(seen[0].body["path"], "/tool/Bash");
+    assert_eq!(seen[0].body["ip"], "dev");
+    assert_eq!(seen[1].query(), "akto_connector=codex_cli&ingest_data=true");
+    assert_eq!(seen[1].body["statusCode"], "403");
+    assert_eq!(
+        seen[1].field("responseHeaders")["x-blocked-by"],
+        "Akto Proxy"
+    );
+
+    let log = home.log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["event"], "PreToolUse");
+    assert_eq!(log[0]["decision"], "block");
+    assert_eq!(log[0]["policy"], "no-danger");
+    assert_eq!(log[0]["delivered"], 2);
+    assert!(
+        !log[0].to_string().contains("rm-me"),
+        "the command is not logged"
+    );
+}
+
+#[test]
+fn an_allowed_command_gets_no_output_and_the_token_is_sent() {
+    let akto = FakeAkto::denying("never", "block");
+    let home = Home::remote(&akto.url, "token_file = \"TOKEN\"\n");
+    let token_path = home.guard.join("token");
+    std::fs::write(&token_path, "tok-xyz\n").unwrap();
+    let config = std::fs::read_to_string(home.guard.join("config.toml")).unwrap();
+    std::fs::write(
+        home.guard.join("config.toml"),
+        config.replace("TOKEN", token_path.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = home.run(&pre_tool_use("ls"));
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let seen = akto.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("authorization"), Some("tok-xyz"));
+    assert_eq!(home.log()[0]["decision"], "allow");
+}
+
+#[test]
+fn observe_mode_records_and_never_blocks() {
+    let akto = FakeAkto::denying("rm-me", "block");
+    let home = Home::remote(&akto.url, "blocking = false\n");
+    let out = home.run(&pre_tool_use("touch rm-me"));
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let seen = akto.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].query(), "akto_connector=codex_cli&ingest_data=true");
+    assert_eq!(home.log()[0]["decision"], "observe");
+}
+
+#[test]
+fn akto_environment_names_override_the_config() {
+    let akto = FakeAkto::denying("rm-me", "block");
+    let home = Home::remote("http://127.0.0.1:9", "");
+    let out = home.run_with_env(
+        &pre_tool_use("touch rm-me"),
+        &[
+            ("AKTO_DATA_INGESTION_URL", &akto.url),
+            ("AKTO_SYNC_MODE", "false"),
+            ("AKTO_API_TOKEN", "env-tok"),
+        ],
+    );
+    assert!(out.stdout.is_empty());
+    let seen = akto.seen();
+    assert_eq!(seen[0].query(), "akto_connector=codex_cli&ingest_data=true");
+    assert_eq!(seen[0].header("authorization"), Some("env-tok"));
+}
+
+fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+#[test]
+fn an_unreachable_service_fails_open_by_default() {
+    let home = Home::remote(&closed_port(), "");
+    let out = home.run(&pre_tool_use("touch x"));
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let log = home.log();
+    assert_eq!(log[0]["source"], "fail-open");
+    assert!(log[0]["errors"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("guardrails:"));
+}
+
+#[test]
+fn an_unreachable_service_blocks_prompts_and_tools_when_fail_closed() {
+    let home = Home::remote(&closed_port(), "fail_closed = true\n");
+    let decision = stdout_json(&home.run(&pre_tool_use("touch x")));
+    let reason = decision["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("fail closed"), "{reason}");
+    let prompt = json!({"hook_event_name": "UserPromptSubmit", "session_id": "s", "turn_id": "t", "prompt": "hello"});
+    let decision = stdout_json(&home.run(prompt.to_string().as_bytes()));
+    assert_eq!(decision["decision"], "block");
+    // Events that cannot be blocked still never break Codex.
+    let start = json!({"hook_event_name": "SessionStart", "session_id": "s", "source": "startup"});
+    let out = home.run(start.to_string().as_bytes());
+    assert!(out.status.success() && out.stdout.is_empty());
+}
+
+#[test]
+fn server_errors_and_garbage_answers_apply_the_fail_policy() {
+    for (status, body) in [(500, "oops"), (422, "{}"), (200, "<html>not json</html>")] {
+        let akto = FakeAkto::start(Box::new(move |_| {
+            (status, body.to_string(), Duration::ZERO)
+        }));
+        let home = Home::remote(&akto.url, "fail_closed = true\n");
+        let decision = stdout_json(&home.run(&pre_tool_use("ls")));
+        assert_eq!(
+            decision["hookSpecificOutput"]["permissionDecision"], "deny",
+            "{status} {body}"
+        );
+        let home = Home::remote(&akto.url, "");
+        let out = home.run(&pre_tool_use("ls"));
+        assert!(out.stdout.is_empty(), "{status} {body}");
+    }
+}
+
+#[test]
+fn a_slow_service_cannot_hold_codex_past_the_deadline() {
+    let akto = FakeAkto::start(Box::new(|_| (200, "{}".into(), Duration::from_secs(30))));
+    let home = Home::new(&format!(
+        "url = \"{}\"\ntimeout_ms = 300\nfail_closed = true\n",
+        akto.url
+    ));
+    let started = Instant::now();
+    let decision = stdout_json(&home.run(&pre_tool_use("ls")));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(decision["hookSpecificOutput"]["permissionDecision"], "deny");
+    assert!(home.log()[0]["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("timed out"));
+}
+
+#[test]
+fn garbage_on_stdin_is_logged_and_ignored() {
+    let home = Home::new("");
+    for garbage in [
+        &b""[..],
+        b"not json",
+        b"\xff\xfe\x00",
+        b"[1]",
+        b"{\"no_event\":1}",
+    ] {
+        let out = home.run(garbage);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(out.stdout.is_empty(), "{garbage:?}");
+    }
+    let log = home.log();
+    assert_eq!(log.len(), 5);
+    assert!(log
+        .iter()
+        .all(|l| l["decision"] == "ignore" && l["errors"].is_array()));
+}
+
+#[test]
+fn local_rules_block_with_no_service_at_all() {
+    let home = Home::new("");
+    let decision = stdout_json(&home.run(&pre_tool_use("rm -rf ~")));
+    let reason = decision["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("rm-rf-root-or-home"), "{reason}");
+    assert!(home.run(&pre_tool_use("ls -la")).stdout.is_empty());
+    let log = home.log();
+    assert_eq!(log[0]["source"], "rule:rm-rf-root-or-home");
+    assert_eq!(log[0]["mode"], "local-only");
+}
+
+#[test]
+fn permission_requests_follow_allow_and_deny_rules() {
+    let home = Home::new("");
+    std::fs::write(
+        home.guard.join("rules.toml"),
+        "[[rule]]\nid = \"ls\"\naction = \"allow\"\nevents = [\"PermissionRequest\"]\npattern = \"^ls\"\n\
+         [[rule]]\nid = \"no-rm\"\naction = \"deny\"\npattern = \"^rm \"\nmessage = \"no deleting\"\n",
+    )
+    .unwrap();
+    let request = |cmd: &str| {
+        json!({"hook_event_name": "PermissionRequest", "session_id": "s", "turn_id": "t",
+               "tool_name": "Bash", "tool_input": {"command": cmd}})
+        .to_string()
+    };
+    let allow = stdout_json(&home.run(request("ls -l").as_bytes()));
+    assert_eq!(allow["hookSpecificOutput"]["decision"]["behavior"], "allow");
+    let deny = stdout_json(&home.run(request("rm x").as_bytes()));
+    assert_eq!(deny["hookSpecificOutput"]["decision"]["behavior"], "deny");
+    assert!(
+        home.run(request("make").as_bytes()).stdout.is_empty(),
+        "no rule: Codex asks the person"
+    );
+}
+
+#[test]
+fn warn_blocks_once_and_lets_the_identical_resubmission_through() {
+    let akto = FakeAkto::denying("risky", "warn");
+    let home = Home::remote(&akto.url, "");
+    let first = stdout_json(&home.run(&pre_tool_use("risky thing")));
+    assert!(first["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap()
+        .contains("again"));
+    assert!(home.run(&pre_tool_use("risky thing")).stdout.is_empty());
+    assert!(
+        !home.run(&pre_tool_use("risky thing")).stdout.is_empty(),
+        "warned again after"
+    );
+}
+
+#[test]
+fn alert_allows_and_records() {
+    let akto = FakeAkto::denying("risky", "alert");
+    let home = Home::remote(&akto.url, "");
+    assert!(home.run(&pre_tool_use("risky")).stdout.is_empty());
+    assert_eq!(home.log()[0]["source"], "akto:alert");
+}
+
+fn write_transcript(dir: &Path) -> PathBuf {
+    let path = dir.join("rollout.jsonl");
+    let lines = [
+        json!({"type": "session_meta", "payload": {"id": "s"}}),
+        json!({"type": "event_msg", "payload": {"type": "user_message", "message": "list the files"}}),
+        json!({"type": "response_item", "payload": {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn stop_sends_the_prompt_and_answer_and_can_stop_the_turn() {
+    let akto = FakeAkto::denying("secret", "block");
+    let home = Home::remote(&akto.url, "");
+    let transcript = write_transcript(&home.guard);
+    let stop = json!({"hook_event_name": "Stop", "session_id": "s", "turn_id": "t",
+        "transcript_path": transcript, "stop_hook_active": false,
+        "last_assistant_message": "here is the secret"});
+    let decision = stdout_json(&home.run(stop.to_string().as_bytes()));
+    assert_eq!(decision["continue"], false);
+    assert_eq!(decision["stopReason"], "dangerous command");
+    let seen = akto.seen();
+    assert_eq!(
+        seen[0].query(),
+        "response_guardrails=true&akto_connector=codex_cli&ingest_data=true"
+    );
+    assert_eq!(
+        seen[0].field("requestPayload"),
+        json!({"body": "list the files"})
+    );
+    assert_eq!(
+        seen[0].field("responsePayload"),
+        json!({"body": "here is the secret"})
+    );
+    assert_eq!(seen[0].body["path"], "/backend-api/codex/responses");
+}
+
+#[test]
+fn session_start_is_ingested_with_its_client_hook() {
+    let akto = FakeAkto::denying("never", "block");
+    let home = Home::remote(&akto.url, "");
+    let start = json!({"hook_event_name": "SessionStart", "session_id": "s", "source": "startup", "cwd": "/w"});
+    assert!(home.run(start.to_string().as_bytes()).stdout.is_empty());
+    let seen = akto.seen();
+    assert_eq!(
+        seen[0].query(),
+        "akto_connector=codex_cli&ingest_data=true&client_hook=SessionStart"
+    );
+    assert_eq!(seen[0].body["path"], "/v1/hooks/SessionStart");
+}
+
+#[test]
+fn mcp_results_are_checked_then_ingested_as_json_rpc() {
+    let akto = FakeAkto::denying("never", "block");
+    let home = Home::remote(&akto.url, "");
+    let post = json!({"hook_event_name": "PostToolUse", "session_id": "s", "turn_id": "t",
+        "tool_name": "mcp__github__get_issue", "tool_use_id": "c", "tool_input": {"number": 7},
+        "tool_response": {"content": [{"type": "text", "text": "issue"}]}});
+    assert!(home.run(post.to_string().as_bytes()).stdout.is_empty());
+    let seen = akto.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0].query(),
+        "response_guardrails=true&akto_connector=codex_cli"
+    );
+    assert_eq!(seen[1].query(), "akto_connector=codex_cli&ingest_data=true");
+    assert_eq!(seen[1].body["path"], "/mcp");
+    assert_eq!(
+        seen[1].field("requestPayload")["params"]["name"],
+        "get_issue"
+    );
+    assert_eq!(
+        seen[1].field("requestHeaders")["host"],
+        "test-box-0123abcd.codexcli.github"
+    );
+}
+
+#[test]
+fn version_and_help_answer_without_reading_stdin() {
+    let out = Command::new(env!("CARGO_BIN_EXE_codex-guard-hook"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("codex-guard-hook "));
+    let out = Command::new(env!("CARGO_BIN_EXE_codex-guard-hook"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
