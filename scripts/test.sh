@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests, shell
+# scripts, and the end-to-end tests that drive the real Codex CLI.
+#
+# Installs what it needs when missing: the pinned Codex CLI from npm (into
+# .tools/, never globally) and shellcheck from apt.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+codex_version=0.169.0
+tools="$root/.tools"
+jobs="${CARGO_BUILD_JOBS:-2}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Codex CLI @openai/codex@$codex_version"
+codex_bin="$tools/codex-$codex_version/node_modules/.bin/codex"
+if [ ! -x "$codex_bin" ]; then
+  mkdir -p "$tools/codex-$codex_version"
+  npm install --no-audit --no-fund --prefix "$tools/codex-$codex_version" "@openai/codex@$codex_version"
+fi
+installed=$("$codex_bin" --version)
+case "$installed" in
+  *"$codex_version"*) echo "$installed" ;;
+  *) echo "expected Codex $codex_version, found: $installed" >&2; exit 1 ;;
+esac
+export CODEX_BIN="$codex_bin"
+
+step "shellcheck"
+if ! command -v shellcheck >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y shellcheck >/dev/null || { apt-get update >/dev/null && apt-get install -y shellcheck >/dev/null; }
+  else
+    echo "shellcheck is missing: install it (apt-get install shellcheck) and run again" >&2
+    exit 1
+  fi
+fi
+mapfile -t shell_scripts < <(git ls-files -- '*.sh' .ci/run)
+shellcheck "${shell_scripts[@]}"
+echo "checked ${#shell_scripts[@]} scripts"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy -j"$jobs" --workspace --all-targets -- -D warnings
+
+step "cargo build"
+cargo build -j"$jobs" --workspace --bins
+
+step "cargo test (unit, integration, end-to-end with the real Codex CLI)"
+cargo test -j"$jobs" --workspace -- --test-threads=2
+
+step "all tests passed"
