@@ -128,8 +128,14 @@ pub fn handle(
     let rules = Rules::load(&s.rules_file(), &mut report.errors);
     let event = input.event.as_str();
 
-    if let Some(m) = rules.evaluate(input) {
-        match m.action {
+    match rules.evaluate(input) {
+        // Observe mode never blocks or approves anything: the match is only recorded.
+        Some(m) if !s.config.blocking => {
+            report.decision = "observe";
+            report.reason = Some(m.message);
+            report.source = Some(format!("rule:{}", m.id));
+        }
+        Some(m) => match m.action {
             Action::Deny if blockable(event) => {
                 report.block(
                     event,
@@ -158,7 +164,8 @@ pub fn handle(
                 return report;
             }
             _ => {}
-        }
+        },
+        None => {}
     }
 
     if s.remote().is_none() {
@@ -301,10 +308,7 @@ fn post_tool_use(
             ..Flags::default()
         };
         check(s, input, report, record, flags, deadline, transport);
-        if report.decision == "block" || !ingest {
-            if !ingest {
-                report.deliveries.clear();
-            }
+        if report.decision == "block" {
             return;
         }
     } else {

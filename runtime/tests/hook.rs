@@ -410,6 +410,15 @@ fn local_rules_block_with_no_service_at_all() {
 }
 
 #[test]
+fn observe_mode_records_rule_matches_without_blocking() {
+    let home = Home::new("blocking = false\n");
+    assert!(home.run(&pre_tool_use("rm -rf ~")).stdout.is_empty());
+    let log = home.log();
+    assert_eq!(log[0]["decision"], "observe");
+    assert_eq!(log[0]["source"], "rule:rm-rf-root-or-home");
+}
+
+#[test]
 fn permission_requests_follow_allow_and_deny_rules() {
     let home = Home::new("");
     std::fs::write(
