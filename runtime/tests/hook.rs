@@ -1,132 +1,19 @@
 //! `codex-guard-hook` run as Codex runs it: one event on stdin, against a fake
 //! Akto service on 127.0.0.1, with its config in a temporary directory.
 
+use codex_guard_e2e::{AktoRequest, FakeAkto, Reply};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// One request the fake Akto received.
-#[derive(Debug, Clone)]
-struct Seen {
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
-impl Seen {
-    fn query(&self) -> &str {
-        self.target.split_once('?').map_or("", |(_, q)| q)
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn field(&self, key: &str) -> Value {
-        serde_json::from_str(self.body[key].as_str().unwrap()).unwrap()
-    }
-}
-
-type Answer = Box<dyn Fn(&Seen) -> (u16, String, Duration) + Send + Sync>;
-
-/// A fake Akto: records every request, answers with `answer`.
-struct FakeAkto {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl FakeAkto {
-    fn start(answer: Answer) -> FakeAkto {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let answer = Arc::new(answer);
-        let record = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let record = record.clone();
-                let answer = answer.clone();
-                std::thread::spawn(move || serve(stream, &record, &*answer));
-            }
-        });
-        FakeAkto { url, seen }
-    }
-
-    /// Denies requests whose payload mentions `needle`, with `behaviour`.
-    fn denying(needle: &'static str, behaviour: &'static str) -> FakeAkto {
-        FakeAkto::start(Box::new(move |seen: &Seen| {
-            let payload = |key: &str| seen.body[key].as_str().unwrap_or_default().to_string();
-            let guarded = seen.query().contains("guardrails=true");
-            let mentioned = payload("requestPayload").contains(needle)
-                || payload("responsePayload").contains(needle);
-            let body = if guarded && mentioned {
-                json!({"success": true, "data": {"guardrailsResult": {
-                    "Allowed": false, "Modified": false, "Reason": "dangerous command",
-                    "behaviour": behaviour, "Metadata": {"policy_name": "no-danger"}}}})
-            } else {
-                json!({"success": true, "data": {"guardrailsResult": {"Allowed": true}}})
-            };
-            (200, body.to_string(), Duration::ZERO)
-        }))
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn serve(
-    stream: TcpStream,
-    record: &Mutex<Vec<Seen>>,
-    answer: &(dyn Fn(&Seen) -> (u16, String, Duration) + Send + Sync),
-) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let target = line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).unwrap();
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .map_or(0, |(_, v)| v.parse().unwrap());
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).unwrap();
-    let seen = Seen {
-        target,
-        headers,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    };
-    record.lock().unwrap().push(seen.clone());
-    let (status, text, delay) = answer(&seen);
-    std::thread::sleep(delay);
-    let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
+/// A body field Akto takes as a JSON-encoded string, decoded.
+fn field(request: &AktoRequest, key: &str) -> Value {
+    request
+        .json_string_field(key)
+        .unwrap_or_else(|| panic!("{key} is a JSON string"))
 }
 
 /// A guard directory with a config, as setup would leave it.
@@ -200,8 +87,8 @@ fn stdout_json(out: &Output) -> Value {
 
 #[test]
 fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
-    let akto = FakeAkto::denying("rm-me", "block");
-    let home = Home::remote(&akto.url, "");
+    let akto = FakeAkto::deny_with_behaviour("rm-me", "dangerous command", "block");
+    let home = Home::remote(&akto.url(), "");
     let out = home.run(&pre_tool_use("touch rm-me"));
     let decision = stdout_json(&out);
     assert_eq!(
@@ -214,7 +101,7 @@ fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
         "dangerous command"
     );
 
-    let seen = akto.seen();
+    let seen = akto.requests();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(
         seen[0].target,
@@ -223,7 +110,7 @@ fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
     assert_eq!(seen[0].header("content-type"), Some("application/json"));
     assert_eq!(seen[0].header("authorization"), None);
     assert_eq!(
-        seen[0].field("requestPayload"),
+        field(&seen[0], "requestPayload"),
         json!({"body": {"command": "touch rm-me"}, "toolName": "Bash"})
     );
     assert_eq!(seen[0].body["path"], "/tool/Bash");
@@ -231,7 +118,7 @@ fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
     assert_eq!(seen[1].query(), "akto_connector=codex_cli&ingest_data=true");
     assert_eq!(seen[1].body["statusCode"], "403");
     assert_eq!(
-        seen[1].field("responseHeaders")["x-blocked-by"],
+        field(&seen[1], "responseHeaders")["x-blocked-by"],
         "Akto Proxy"
     );
 
@@ -239,7 +126,7 @@ fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["event"], "PreToolUse");
     assert_eq!(log[0]["decision"], "block");
-    assert_eq!(log[0]["policy"], "no-danger");
+    assert_eq!(log[0]["policy"], "test-policy");
     assert_eq!(log[0]["delivered"], 2);
     assert!(
         !log[0].to_string().contains("rm-me"),
@@ -249,8 +136,8 @@ fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
 
 #[test]
 fn an_allowed_command_gets_no_output_and_the_token_is_sent() {
-    let akto = FakeAkto::denying("never", "block");
-    let home = Home::remote(&akto.url, "token_file = \"TOKEN\"\n");
+    let akto = FakeAkto::deny_with_behaviour("never", "dangerous command", "block");
+    let home = Home::remote(&akto.url(), "token_file = \"TOKEN\"\n");
     let token_path = home.guard.join("token");
     std::fs::write(&token_path, "tok-xyz\n").unwrap();
     let config = std::fs::read_to_string(home.guard.join("config.toml")).unwrap();
@@ -262,7 +149,7 @@ fn an_allowed_command_gets_no_output_and_the_token_is_sent() {
     let out = home.run(&pre_tool_use("ls"));
     assert!(out.status.success());
     assert!(out.stdout.is_empty(), "{out:?}");
-    let seen = akto.seen();
+    let seen = akto.requests();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].header("authorization"), Some("tok-xyz"));
     assert_eq!(home.log()[0]["decision"], "allow");
@@ -270,12 +157,12 @@ fn an_allowed_command_gets_no_output_and_the_token_is_sent() {
 
 #[test]
 fn observe_mode_records_and_never_blocks() {
-    let akto = FakeAkto::denying("rm-me", "block");
-    let home = Home::remote(&akto.url, "blocking = false\n");
+    let akto = FakeAkto::deny_with_behaviour("rm-me", "dangerous command", "block");
+    let home = Home::remote(&akto.url(), "blocking = false\n");
     let out = home.run(&pre_tool_use("touch rm-me"));
     assert!(out.status.success());
     assert!(out.stdout.is_empty(), "{out:?}");
-    let seen = akto.seen();
+    let seen = akto.requests();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].query(), "akto_connector=codex_cli&ingest_data=true");
     assert_eq!(home.log()[0]["decision"], "observe");
@@ -283,18 +170,18 @@ fn observe_mode_records_and_never_blocks() {
 
 #[test]
 fn akto_environment_names_override_the_config() {
-    let akto = FakeAkto::denying("rm-me", "block");
+    let akto = FakeAkto::deny_with_behaviour("rm-me", "dangerous command", "block");
     let home = Home::remote("http://127.0.0.1:9", "");
     let out = home.run_with_env(
         &pre_tool_use("touch rm-me"),
         &[
-            ("AKTO_DATA_INGESTION_URL", &akto.url),
+            ("AKTO_DATA_INGESTION_URL", &akto.url()),
             ("AKTO_SYNC_MODE", "false"),
             ("AKTO_API_TOKEN", "env-tok"),
         ],
     );
     assert!(out.stdout.is_empty());
-    let seen = akto.seen();
+    let seen = akto.requests();
     assert_eq!(seen[0].query(), "akto_connector=codex_cli&ingest_data=true");
     assert_eq!(seen[0].header("authorization"), Some("env-tok"));
 }
@@ -338,16 +225,18 @@ fn an_unreachable_service_blocks_prompts_and_tools_when_fail_closed() {
 #[test]
 fn server_errors_and_garbage_answers_apply_the_fail_policy() {
     for (status, body) in [(500, "oops"), (422, "{}"), (200, "<html>not json</html>")] {
-        let akto = FakeAkto::start(Box::new(move |_| {
-            (status, body.to_string(), Duration::ZERO)
-        }));
-        let home = Home::remote(&akto.url, "fail_closed = true\n");
+        let akto = FakeAkto::answering(move |_| Reply {
+            status,
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        });
+        let home = Home::remote(&akto.url(), "fail_closed = true\n");
         let decision = stdout_json(&home.run(&pre_tool_use("ls")));
         assert_eq!(
             decision["hookSpecificOutput"]["permissionDecision"], "deny",
             "{status} {body}"
         );
-        let home = Home::remote(&akto.url, "");
+        let home = Home::remote(&akto.url(), "");
         let out = home.run(&pre_tool_use("ls"));
         assert!(out.stdout.is_empty(), "{status} {body}");
     }
@@ -355,10 +244,14 @@ fn server_errors_and_garbage_answers_apply_the_fail_policy() {
 
 #[test]
 fn a_slow_service_cannot_hold_codex_past_the_deadline() {
-    let akto = FakeAkto::start(Box::new(|_| (200, "{}".into(), Duration::from_secs(30))));
+    let akto = FakeAkto::answering(|_| Reply {
+        status: 200,
+        body: "{}".into(),
+        delay: Duration::from_secs(30),
+    });
     let home = Home::new(&format!(
         "url = \"{}\"\ntimeout_ms = 300\nfail_closed = true\n",
-        akto.url
+        akto.url()
     ));
     let started = Instant::now();
     let decision = stdout_json(&home.run(&pre_tool_use("ls")));
@@ -444,8 +337,8 @@ fn permission_requests_follow_allow_and_deny_rules() {
 
 #[test]
 fn warn_blocks_once_and_lets_the_identical_resubmission_through() {
-    let akto = FakeAkto::denying("risky", "warn");
-    let home = Home::remote(&akto.url, "");
+    let akto = FakeAkto::deny_with_behaviour("risky", "dangerous command", "warn");
+    let home = Home::remote(&akto.url(), "");
     let first = stdout_json(&home.run(&pre_tool_use("risky thing")));
     assert!(first["hookSpecificOutput"]["permissionDecisionReason"]
         .as_str()
@@ -460,8 +353,8 @@ fn warn_blocks_once_and_lets_the_identical_resubmission_through() {
 
 #[test]
 fn alert_allows_and_records() {
-    let akto = FakeAkto::denying("risky", "alert");
-    let home = Home::remote(&akto.url, "");
+    let akto = FakeAkto::deny_with_behaviour("risky", "dangerous command", "alert");
+    let home = Home::remote(&akto.url(), "");
     assert!(home.run(&pre_tool_use("risky")).stdout.is_empty());
     assert_eq!(home.log()[0]["source"], "akto:alert");
 }
@@ -480,8 +373,8 @@ fn write_transcript(dir: &Path) -> PathBuf {
 
 #[test]
 fn stop_sends_the_prompt_and_answer_and_can_stop_the_turn() {
-    let akto = FakeAkto::denying("secret", "block");
-    let home = Home::remote(&akto.url, "");
+    let akto = FakeAkto::deny_with_behaviour("secret", "dangerous command", "block");
+    let home = Home::remote(&akto.url(), "");
     let transcript = write_transcript(&home.guard);
     let stop = json!({"hook_event_name": "Stop", "session_id": "s", "turn_id": "t",
         "transcript_path": transcript, "stop_hook_active": false,
@@ -489,17 +382,17 @@ fn stop_sends_the_prompt_and_answer_and_can_stop_the_turn() {
     let decision = stdout_json(&home.run(stop.to_string().as_bytes()));
     assert_eq!(decision["continue"], false);
     assert_eq!(decision["stopReason"], "dangerous command");
-    let seen = akto.seen();
+    let seen = akto.requests();
     assert_eq!(
         seen[0].query(),
         "response_guardrails=true&akto_connector=codex_cli&ingest_data=true"
     );
     assert_eq!(
-        seen[0].field("requestPayload"),
+        field(&seen[0], "requestPayload"),
         json!({"body": "list the files"})
     );
     assert_eq!(
-        seen[0].field("responsePayload"),
+        field(&seen[0], "responsePayload"),
         json!({"body": "here is the secret"})
     );
     assert_eq!(seen[0].body["path"], "/backend-api/codex/responses");
@@ -507,11 +400,11 @@ fn stop_sends_the_prompt_and_answer_and_can_stop_the_turn() {
 
 #[test]
 fn session_start_is_ingested_with_its_client_hook() {
-    let akto = FakeAkto::denying("never", "block");
-    let home = Home::remote(&akto.url, "");
+    let akto = FakeAkto::deny_with_behaviour("never", "dangerous command", "block");
+    let home = Home::remote(&akto.url(), "");
     let start = json!({"hook_event_name": "SessionStart", "session_id": "s", "source": "startup", "cwd": "/w"});
     assert!(home.run(start.to_string().as_bytes()).stdout.is_empty());
-    let seen = akto.seen();
+    let seen = akto.requests();
     assert_eq!(
         seen[0].query(),
         "akto_connector=codex_cli&ingest_data=true&client_hook=SessionStart"
@@ -521,13 +414,13 @@ fn session_start_is_ingested_with_its_client_hook() {
 
 #[test]
 fn mcp_results_are_checked_then_ingested_as_json_rpc() {
-    let akto = FakeAkto::denying("never", "block");
-    let home = Home::remote(&akto.url, "");
+    let akto = FakeAkto::deny_with_behaviour("never", "dangerous command", "block");
+    let home = Home::remote(&akto.url(), "");
     let post = json!({"hook_event_name": "PostToolUse", "session_id": "s", "turn_id": "t",
         "tool_name": "mcp__github__get_issue", "tool_use_id": "c", "tool_input": {"number": 7},
         "tool_response": {"content": [{"type": "text", "text": "issue"}]}});
     assert!(home.run(post.to_string().as_bytes()).stdout.is_empty());
-    let seen = akto.seen();
+    let seen = akto.requests();
     assert_eq!(seen.len(), 2);
     assert_eq!(
         seen[0].query(),
@@ -536,11 +429,11 @@ fn mcp_results_are_checked_then_ingested_as_json_rpc() {
     assert_eq!(seen[1].query(), "akto_connector=codex_cli&ingest_data=true");
     assert_eq!(seen[1].body["path"], "/mcp");
     assert_eq!(
-        seen[1].field("requestPayload")["params"]["name"],
+        field(&seen[1], "requestPayload")["params"]["name"],
         "get_issue"
     );
     assert_eq!(
-        seen[1].field("requestHeaders")["host"],
+        field(&seen[1], "requestHeaders")["host"],
         "test-box-0123abcd.codexcli.github"
     );
 }

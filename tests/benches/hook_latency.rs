@@ -1,0 +1,202 @@
+//! Whole-process wall time and peak memory of `codex-guard-hook`, per event, against a
+//! fake Akto on 127.0.0.1 that answers at once. Prints a table; asserts nothing about
+//! speed (numbers are read by people, not by CI).
+//!
+//! `scripts/bench.sh [--runs N]` builds the release runtime and runs this.
+
+use codex_guard_e2e::{guard, FakeAkto};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+struct Case {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<&'static str>,
+    stdin: Vec<u8>,
+    config: PathBuf,
+    /// Text the output must contain (a block), or empty for no output.
+    expect: &'static str,
+}
+
+fn main() {
+    let runs = std::env::args()
+        .skip_while(|a| a != "--runs")
+        .nth(1)
+        .map_or(200, |n| n.parse().expect("--runs takes a number"));
+    let hook = guard::bin("codex-guard-hook");
+    let akto = FakeAkto::deny_containing("rm-me", "bench deny");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = akto.url();
+    let blocking = guard_dir(
+        dir.path(),
+        "blocking",
+        &format!("url = \"{url}\"\ntimeout_ms = 2000\n"),
+    );
+    let observe = guard_dir(
+        dir.path(),
+        "observe",
+        &format!("url = \"{url}\"\nblocking = false\ntimeout_ms = 2000\n"),
+    );
+    let local = guard_dir(dir.path(), "local", "");
+    let bash = |cmd: &str| {
+        event(
+            "PreToolUse",
+            json!({"tool_name": "Bash", "tool_use_id": "c1", "tool_input": {"command": cmd}}),
+        )
+    };
+    let case = |name, stdin, config: &PathBuf, expect| Case {
+        name,
+        program: hook.clone(),
+        args: Vec::new(),
+        stdin,
+        config: config.clone(),
+        expect,
+    };
+    let cases = vec![
+        case(
+            "PreToolUse, blocking, allowed by Akto",
+            bash("ls -la"),
+            &blocking,
+            "",
+        ),
+        case(
+            "PreToolUse, blocking, denied by Akto",
+            bash("touch rm-me"),
+            &blocking,
+            "deny",
+        ),
+        case(
+            "PreToolUse, local rules only, denied",
+            bash("rm -rf ~"),
+            &local,
+            "deny",
+        ),
+        case(
+            "PreToolUse, local rules only, allowed",
+            bash("ls"),
+            &local,
+            "",
+        ),
+        case(
+            "UserPromptSubmit, observe (ingest only)",
+            event("UserPromptSubmit", json!({"prompt": "hello"})),
+            &observe,
+            "",
+        ),
+        case("garbage on stdin", b"\x00not json".to_vec(), &local, ""),
+        Case {
+            name: "python3 -c \"import json, urllib.request\"",
+            program: PathBuf::from("python3"),
+            args: vec!["-c", "import json, urllib.request"],
+            stdin: Vec::new(),
+            config: local.clone(),
+            expect: "",
+        },
+    ];
+
+    println!(
+        "{:44} {:>5} {:>10} {:>8} {:>8} {:>13}",
+        "case", "runs", "median ms", "p95 ms", "max ms", "peak RSS MiB"
+    );
+    for case in &cases {
+        for _ in 0..5 {
+            run_once(case); // warm the page cache
+        }
+        let mut walls = Vec::with_capacity(runs);
+        let mut peak_kib = 0;
+        for _ in 0..runs {
+            let (ms, kib) = run_once(case);
+            walls.push(ms);
+            peak_kib = peak_kib.max(kib);
+        }
+        walls.sort_by(f64::total_cmp);
+        let pct =
+            |p: f64| walls[((walls.len() as f64 * p).ceil() as usize).clamp(1, walls.len()) - 1];
+        println!(
+            "{:44} {:>5} {:>10.2} {:>8.2} {:>8.2} {:>13.1}",
+            case.name,
+            runs,
+            pct(0.5),
+            pct(0.95),
+            walls[walls.len() - 1],
+            peak_kib as f64 / 1024.0
+        );
+    }
+}
+
+/// A Codex home's guard directory with a runtime config and the shipped rules.
+fn guard_dir(root: &Path, name: &str, config: &str) -> PathBuf {
+    let guard = root.join(name).join("codex-guard");
+    std::fs::create_dir_all(&guard).expect("guard dir");
+    std::fs::write(guard.join("config.toml"), config).expect("config");
+    std::fs::write(
+        guard.join("rules.toml"),
+        include_str!("../../templates/rules.toml"),
+    )
+    .expect("rules");
+    guard.join("config.toml")
+}
+
+fn event(name: &str, fields: serde_json::Value) -> Vec<u8> {
+    let mut event = json!({"session_id": "bench", "turn_id": "t1", "transcript_path": null,
+        "cwd": "/tmp", "hook_event_name": name, "model": "gpt-5.4", "permission_mode": "default"});
+    for (k, v) in fields.as_object().expect("fields object") {
+        event[k] = v.clone();
+    }
+    event.to_string().into_bytes()
+}
+
+/// Runs the case once: wall time in ms (spawn to exit) and the child's peak RSS in KiB.
+#[allow(clippy::zombie_processes)] // reaped by `wait4`, which also reports its rusage
+fn run_once(case: &Case) -> (f64, i64) {
+    let started = Instant::now();
+    let mut child = Command::new(&case.program)
+        .args(&case.args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", case.config.parent().expect("guard dir"))
+        .env("USER", "bench")
+        .env("CODEX_GUARD_CONFIG", &case.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&case.stdin)
+        .expect("write stdin");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read stdout");
+    let (status, usage) = wait4(child.id() as i32);
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(status, 0, "{} exited with status {status}", case.name);
+    assert!(
+        out.contains(case.expect) && (case.expect.is_empty() == out.is_empty()),
+        "{}: unexpected output {out:?}",
+        case.name
+    );
+    (ms, usage.ru_maxrss)
+}
+
+/// Reaps the child and returns its exit status and resource usage (peak RSS in KiB).
+/// std cannot report a child's rusage, hence the one FFI call of the project.
+#[allow(unsafe_code)]
+fn wait4(pid: i32) -> (i32, libc::rusage) {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4 failed");
+    (libc::WEXITSTATUS(status), usage)
+}

@@ -1,0 +1,195 @@
+//! A stand-in for Akto's data-ingestion service: it records what the hook runtime sends,
+//! so tests can check it against the wire contract, and returns scripted verdicts.
+
+use crate::http::{self, Request, Server};
+use serde_json::{json, Value};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One call the runtime made, with the JSON-string fields of the body pre-parsed.
+#[derive(Debug, Clone)]
+pub struct AktoRequest {
+    pub method: String,
+    /// Path and query as sent.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON (`Null` if it was not JSON).
+    pub body: Value,
+}
+
+impl AktoRequest {
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// The raw query string, without `?`.
+    pub fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
+
+    /// A request header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the query holds this exact `key=value` pair.
+    pub fn has_query_pair(&self, pair: &str) -> bool {
+        self.query().split('&').any(|p| p == pair)
+    }
+
+    /// Asks for a verdict (`guardrails=true` or `response_guardrails=true`), as opposed to ingest only.
+    pub fn asks_guardrails(&self) -> bool {
+        self.has_query_pair("guardrails=true") || self.has_query_pair("response_guardrails=true")
+    }
+
+    /// A body field that Akto expects as a JSON-encoded string, decoded.
+    pub fn json_string_field(&self, field: &str) -> Option<Value> {
+        serde_json::from_str(self.body.get(field)?.as_str()?).ok()
+    }
+
+    /// The decoded `requestHeaders` object.
+    pub fn request_headers(&self) -> Option<Value> {
+        self.json_string_field("requestHeaders")
+    }
+
+    /// The decoded `requestPayload`.
+    pub fn request_payload(&self) -> Option<Value> {
+        self.json_string_field("requestPayload")
+    }
+
+    /// The Codex event this call reports: `x-codex-hook` in `requestHeaders`, or the
+    /// `client_hook` query parameter (SessionStart).
+    pub fn hook(&self) -> Option<String> {
+        if let Some(hook) = self
+            .request_headers()
+            .and_then(|h| h.get("x-codex-hook")?.as_str().map(str::to_string))
+        {
+            return Some(hook);
+        }
+        self.query()
+            .split('&')
+            .find_map(|p| p.strip_prefix("client_hook="))
+            .map(str::to_string)
+    }
+}
+
+/// What the fake answers to one call.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    /// Waits this long before answering (a slow service).
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn json(body: Value) -> Reply {
+        Reply {
+            status: 200,
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Akto's guardrails verdict.
+    pub fn verdict(allowed: bool, reason: &str, behaviour: &str) -> Reply {
+        Reply::json(json!({"success": true, "data": {"guardrailsResult": {
+            "Allowed": allowed, "Modified": false, "ModifiedPayload": "",
+            "Reason": reason, "behaviour": behaviour,
+            "Metadata": {"policy_name": if allowed { "" } else { "test-policy" },
+                         "rule_violated": "", "severity": ""},
+        }}}))
+    }
+}
+
+/// The fake Akto. Allows everything unless built to deny or to answer otherwise.
+pub struct FakeAkto {
+    server: Server,
+}
+
+impl FakeAkto {
+    /// Allows every prompt, tool call and response.
+    pub fn start() -> FakeAkto {
+        FakeAkto::answering(|_| Reply::verdict(true, "", "block"))
+    }
+
+    /// Denies (behaviour "block") every verdict request whose request or response
+    /// payload contains `needle`.
+    pub fn deny_containing(needle: &str, reason: &str) -> FakeAkto {
+        FakeAkto::deny_with_behaviour(needle, reason, "block")
+    }
+
+    /// Like [`FakeAkto::deny_containing`], with Akto's `behaviour` (block, warn, alert).
+    pub fn deny_with_behaviour(needle: &str, reason: &str, behaviour: &str) -> FakeAkto {
+        let (needle, reason, behaviour) = (
+            needle.to_string(),
+            reason.to_string(),
+            behaviour.to_string(),
+        );
+        FakeAkto::answering(move |request| {
+            let mentions = |field: &str| {
+                request.body[field]
+                    .as_str()
+                    .is_some_and(|payload| payload.contains(&needle))
+            };
+            let denied = mentions("requestPayload") || mentions("responsePayload");
+            Reply::verdict(!denied, if denied { &reason } else { "" }, &behaviour)
+        })
+    }
+
+    /// Answers verdict requests with `reply`; ingest-only calls get `{"success":true}`.
+    pub fn answering(reply: impl Fn(&AktoRequest) -> Reply + Send + Sync + 'static) -> FakeAkto {
+        let handler = move |request: &Request, stream: &mut TcpStream| {
+            if request.method != "POST" || request.path() != "/api/http-proxy" {
+                return http::write_response(stream, 404, "application/json", b"{}");
+            }
+            let request = to_akto(request);
+            let answer = if request.asks_guardrails() {
+                reply(&request)
+            } else {
+                Reply::json(json!({"success": true, "data": {}}))
+            };
+            std::thread::sleep(answer.delay);
+            http::write_response(
+                stream,
+                answer.status,
+                "application/json",
+                answer.body.as_bytes(),
+            )
+        };
+        FakeAkto {
+            server: Server::start(Arc::new(handler)),
+        }
+    }
+
+    /// The URL to give `codex-guard setup --url` (`http://127.0.0.1:<port>`).
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<AktoRequest> {
+        self.server.requests().iter().map(to_akto).collect()
+    }
+
+    /// The requests reporting this Codex event (see [`AktoRequest::hook`]).
+    pub fn requests_for(&self, hook: &str) -> Vec<AktoRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.hook().as_deref() == Some(hook))
+            .collect()
+    }
+}
+
+fn to_akto(request: &Request) -> AktoRequest {
+    AktoRequest {
+        method: request.method.clone(),
+        target: request.target.clone(),
+        headers: request.headers.clone(),
+        body: request.json(),
+    }
+}
