@@ -11,7 +11,6 @@ pub mod guard;
 pub mod home;
 pub mod http;
 pub mod process;
-pub mod sha256;
 pub mod trust;
 
 pub use codex::{codex_bin, list_hooks, run_codex_exec, run_codex_exec_with_approvals, AppServer};

@@ -2,8 +2,8 @@
 //! runs when `config.toml` holds the hash Codex expects, and the suite needs its own
 //! trusted user hook to prove setup leaves other people's hooks working.
 
-use crate::sha256::sha256_hex;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// Codex's default handler timeout in seconds, which goes into the hash when absent.
@@ -119,6 +119,13 @@ pub fn toml_string(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
