@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// Backups kept by default; older ones are deleted when a new one is written.
+pub const DEFAULT_BACKUPS_KEEP: usize = 10;
 /// Default deadline for a whole hook decision, network included.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 /// Seconds Codex waits beyond the runtime's own deadline before it kills the hook,
@@ -69,6 +71,8 @@ pub struct RuntimeConfig {
     pub log_dir: Option<PathBuf>,
     /// Local rules file; default `<codex-guard dir>/rules.toml`.
     pub rules_file: Option<PathBuf>,
+    /// How many backups `codex-guard` keeps in `<codex-guard dir>/backups/`.
+    pub backups_keep: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -87,6 +91,7 @@ impl Default for RuntimeConfig {
             device_id: None,
             log_dir: None,
             rules_file: None,
+            backups_keep: DEFAULT_BACKUPS_KEEP,
         }
     }
 }

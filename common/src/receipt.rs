@@ -30,6 +30,10 @@ pub struct HooksJsonRecord {
     pub path: PathBuf,
     /// The file did not exist before setup.
     pub created: bool,
+    /// The file's text before the first setup, so an uninstall with nothing else
+    /// changed gives back the very same bytes.
+    #[serde(default)]
+    pub original: Option<String>,
     /// Our handlers, one per event; matched by exact command on removal.
     pub handlers: Vec<HandlerRecord>,
 }
@@ -48,6 +52,9 @@ pub struct CodexConfigRecord {
     pub path: PathBuf,
     /// The file did not exist before setup.
     pub created: bool,
+    /// The file's text before the first setup (see [`HooksJsonRecord::original`]).
+    #[serde(default)]
+    pub original: Option<String>,
     /// Setup added the `[features]` table.
     pub features_table_created: bool,
     /// `features.hooks` before setup set it to `true`.

@@ -1,48 +1,149 @@
-//! Snapshots of the files a command is about to change, as a tar.gz with a small
-//! manifest (time, version, and each file's hash, or that it did not exist).
+//! Snapshots of Codex's configuration and codex-guard's files as tar.gz archives
+//! with a manifest: when, by which version, why, and for each file its hash (or that
+//! it did not exist) and the hash it is expected to have after the operation that
+//! followed, so `restore` can tell a file changed since from one merely restored.
 
-use crate::fsutil;
+use crate::cli::BackupArgs;
+use crate::failure::{ExitCode, Failure};
+use crate::{fsutil, home};
 use anyhow::{Context, Result};
-use serde_json::json;
-use std::path::{Path, PathBuf};
+use codex_guard_common::{Layout, RuntimeConfig};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
 pub const MANIFEST: &str = "manifest.json";
+/// Largest archive `restore` reads (a backup is a few MiB).
+const MAX_ARCHIVE_BYTES: u64 = 512 * 1024 * 1024;
 
-/// A file to snapshot: its name in the archive and where it is.
+/// A file to snapshot.
 pub struct Entry {
+    /// Its path relative to the Codex home, `/`-separated (`config.toml`, `codex-guard/token`).
     pub name: String,
     pub path: PathBuf,
+    /// Its sha256 once the operation that follows the backup is done (`None`: removed).
+    /// `Keep` when nothing follows (a manual backup): the file is expected as it is.
+    pub after: After,
 }
 
-/// Writes `<dir>/<label>-<UTC time>.tar.gz` holding every entry that exists and a
-/// manifest listing all of them. Returns the archive's path.
-pub fn create(dir: &Path, label: &str, codex_home: &Path, entries: &[Entry]) -> Result<PathBuf> {
+pub enum After {
+    Keep,
+    Hash(Option<String>),
+}
+
+impl Entry {
+    /// The entry for a file of `layout`, named relative to the Codex home.
+    pub fn of(layout: &Layout, path: &Path, after: After) -> Entry {
+        let name = path
+            .strip_prefix(&layout.codex_home)
+            .unwrap_or(path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        Entry {
+            name,
+            path: path.to_path_buf(),
+            after,
+        }
+    }
+}
+
+/// Codex's two files and every file of ours, except older backups, the lock and (unless
+/// asked) the logs.
+pub fn home_entries(layout: &Layout, include_logs: bool) -> Result<Vec<Entry>> {
+    let mut entries = vec![
+        Entry::of(layout, &layout.codex_config(), After::Keep),
+        Entry::of(layout, &layout.hooks_json(), After::Keep),
+    ];
+    let skip = |path: &Path| {
+        path == layout.backups_dir()
+            || path == layout.lock_file()
+            || (!include_logs && path == layout.logs_dir())
+    };
+    let mut stack = vec![layout.guard_dir()];
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut children: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        children.sort();
+        for path in children.into_iter().rev() {
+            if skip(&path) {
+                continue;
+            }
+            let meta = fs_err::symlink_metadata(&path)?;
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                entries.push(Entry::of(layout, &path, After::Keep));
+            }
+        }
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+/// Writes `<dir>/<UTC time>-<label>.tar.gz` holding every entry that exists and a
+/// manifest listing all of them, then keeps only the newest `keep` archives of `dir`
+/// (when given). Returns the archive's path.
+pub fn create(
+    dir: &Path,
+    label: &str,
+    codex_home: &Path,
+    entries: &[Entry],
+    keep: Option<usize>,
+) -> Result<PathBuf> {
     fsutil::create_dir_all(dir, 0o700)?;
     let now = SystemTime::now();
-    let stamp = humantime::format_rfc3339_seconds(now)
+    // Names start with the time to the millisecond, so they sort oldest first.
+    let stamp = humantime::format_rfc3339_millis(now)
         .to_string()
         .replace([':', '-'], "");
-    let mut path = dir.join(format!("{label}-{stamp}.tar.gz"));
+    let mut path = dir.join(format!("{stamp}-{label}.tar.gz"));
     let mut n = 1;
     while path.exists() {
         n += 1;
-        path = dir.join(format!("{label}-{stamp}-{n}.tar.gz"));
+        path = dir.join(format!("{stamp}-{label}-{n}.tar.gz"));
     }
+    write_archive(&path, label, codex_home, entries, now)?;
+    if let Some(keep) = keep {
+        rotate(dir, keep.max(1))?;
+    }
+    Ok(path)
+}
 
+/// Writes one archive to exactly `path`.
+pub fn write_archive(
+    path: &Path,
+    label: &str,
+    codex_home: &Path,
+    entries: &[Entry],
+    now: SystemTime,
+) -> Result<()> {
     let mut files = Vec::new();
     let mut contents = Vec::new();
     for entry in entries {
-        match fsutil::read_optional(&fsutil::write_target(&entry.path)?)? {
+        let current = fsutil::read_optional(&fsutil::write_target(&entry.path)?)?;
+        let hash = current.as_deref().map(fsutil::sha256_hex);
+        let after = match &entry.after {
+            After::Keep => hash.clone(),
+            After::Hash(h) => h.clone(),
+        };
+        let mut record = json!({"name": entry.name, "path": entry.path, "after_sha256": after});
+        match current {
             Some(bytes) => {
-                files.push(json!({
-                    "name": entry.name, "path": entry.path, "sha256": fsutil::sha256_hex(&bytes),
-                    "size": bytes.len(), "mode": mode_of(&entry.path),
-                }));
-                contents.push((entry.name.clone(), bytes, mode_of(&entry.path)));
+                let mode = mode_of(&entry.path);
+                record["sha256"] = json!(hash);
+                record["size"] = json!(bytes.len());
+                record["mode"] = json!(mode);
+                contents.push((entry.name.clone(), bytes, mode.unwrap_or(0o600)));
             }
-            None => files.push(json!({"name": entry.name, "path": entry.path, "absent": true})),
+            None => record["absent"] = json!(true),
         }
+        files.push(record);
     }
     let manifest = json!({
         "format": 1,
@@ -64,13 +165,39 @@ pub fn create(dir: &Path, label: &str, codex_home: &Path, entries: &[Entry]) -> 
         let manifest_bytes = serde_json::to_vec_pretty(&manifest)?;
         append(&mut tar, MANIFEST, &manifest_bytes, 0o600, mtime)?;
         for (name, bytes, mode) in &contents {
-            append(&mut tar, name, bytes, mode.unwrap_or(0o600), mtime)?;
+            append(&mut tar, name, bytes, *mode, mtime)?;
         }
         tar.into_inner()?.finish()?;
     }
-    fsutil::write_atomic(&path, &archive, 0o600)
-        .with_context(|| format!("cannot write backup {}", path.display()))?;
-    Ok(path)
+    if let Some(parent) = path.parent() {
+        fsutil::create_dir_all(parent, 0o700)?;
+    }
+    fsutil::write_atomic(path, &archive, 0o600)
+        .with_context(|| format!("cannot write backup {}", path.display()))
+}
+
+/// Deletes all but the newest `keep` archives (names start with their UTC time).
+fn rotate(dir: &Path, keep: usize) -> Result<()> {
+    let archives = list_archives(dir)?;
+    for old in archives.iter().skip(keep) {
+        fs_err::remove_file(old)?;
+    }
+    Ok(())
+}
+
+/// The archives in `dir`, newest first.
+pub fn list_archives(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut archives: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(read) => read
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".tar.gz"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    archives.sort();
+    archives.reverse();
+    Ok(archives)
 }
 
 fn append<W: std::io::Write>(
@@ -104,42 +231,266 @@ fn mode_of(path: &Path) -> Option<u32> {
     }
 }
 
+/// One file of an archive, as the manifest describes it.
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    pub name: String,
+    /// Content at backup time (`None`: the file did not exist).
+    pub content: Option<Vec<u8>>,
+    pub mode: Option<u32>,
+    /// Expected hash after the operation that followed the backup (`None`: absent).
+    pub after_sha256: Option<String>,
+}
+
+/// A backup read back in full and checked.
+#[derive(Debug)]
+pub struct Archive {
+    pub manifest: Value,
+    pub files: Vec<FileEntry>,
+}
+
+impl Archive {
+    /// Reads and checks an archive: a manifest, names that stay inside the Codex home,
+    /// and contents that match the manifest's hashes.
+    pub fn read(path: &Path) -> Result<Archive> {
+        let bad = |why: String| {
+            anyhow::Error::new(
+                Failure::bad_input(format!(
+                    "{} is not a codex-guard backup: {why}",
+                    path.display()
+                ))
+                .hint("pass a file written by `codex-guard backup` or by setup/uninstall"),
+            )
+        };
+        let file = fs_err::File::open(path).map_err(|e| {
+            anyhow::Error::new(Failure::bad_input(format!("cannot open the backup: {e}")))
+        })?;
+        let gz = flate2::read::GzDecoder::new(file).take(MAX_ARCHIVE_BYTES);
+        let mut tar = tar::Archive::new(gz);
+        let mut blobs = BTreeMap::new();
+        let entries = tar.entries().map_err(|e| bad(e.to_string()))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+            if !entry.header().entry_type().is_file() {
+                return Err(bad("it holds something other than regular files".into()));
+            }
+            let name = entry
+                .path()
+                .map_err(|e| bad(e.to_string()))?
+                .to_string_lossy()
+                .into_owned();
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| bad(e.to_string()))?;
+            blobs.insert(name, bytes);
+        }
+        let manifest: Value = blobs
+            .remove(MANIFEST)
+            .ok_or_else(|| bad(format!("no {MANIFEST}")))
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| bad(e.to_string())))?;
+        let listed = manifest["files"]
+            .as_array()
+            .ok_or_else(|| bad("the manifest lists no files".into()))?;
+        let mut files = Vec::new();
+        for record in listed {
+            let name = record["name"]
+                .as_str()
+                .ok_or_else(|| bad("a manifest entry has no name".into()))?
+                .to_string();
+            if !safe_name(&name) {
+                return Err(bad(format!(
+                    "the entry {name:?} points outside the Codex home"
+                )));
+            }
+            let content = if record["absent"] == true {
+                None
+            } else {
+                let bytes = blobs
+                    .remove(&name)
+                    .ok_or_else(|| bad(format!("{name} is listed but missing")))?;
+                if record["sha256"].as_str() != Some(fsutil::sha256_hex(&bytes).as_str()) {
+                    return Err(bad(format!(
+                        "{name} does not match its hash: the archive is damaged"
+                    )));
+                }
+                Some(bytes)
+            };
+            files.push(FileEntry {
+                name,
+                content,
+                mode: record["mode"].as_u64().map(|m| m as u32 & 0o7777),
+                after_sha256: record["after_sha256"].as_str().map(str::to_string),
+            });
+        }
+        Ok(Archive { manifest, files })
+    }
+}
+
+/// A relative path of normal components only (no `..`, no root, no drive).
+fn safe_name(name: &str) -> bool {
+    let path = Path::new(name);
+    !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// `codex-guard backup`: writes an archive, or lists them.
+pub fn run(args: BackupArgs) -> Result<ExitCode> {
+    let layout = home::resolve(&args.home)?;
+    if args.list {
+        let mut rows = Vec::new();
+        for path in list_archives(&layout.backups_dir())? {
+            let row = match Archive::read(&path) {
+                Ok(archive) => json!({
+                    "path": path,
+                    "created_at": archive.manifest["created_at"],
+                    "reason": archive.manifest["reason"],
+                    "version": archive.manifest["codex_guard_version"],
+                    "files": archive.files.iter().filter(|f| f.content.is_some()).count(),
+                    "size": fs_err::metadata(&path)?.len(),
+                }),
+                Err(e) => json!({"path": path, "error": format!("{e:#}")}),
+            };
+            rows.push(row);
+        }
+        if args.json {
+            println!("{}", json!({ "backups": rows }));
+        } else if rows.is_empty() {
+            eprintln!("no backups in {}", layout.backups_dir().display());
+        } else {
+            for row in &rows {
+                match row.get("error") {
+                    Some(error) => println!(
+                        "{}  (unreadable: {})",
+                        row["path"].as_str().unwrap_or_default(),
+                        error.as_str().unwrap_or_default()
+                    ),
+                    None => println!(
+                        "{}  {}  {:<9} {} files  {} bytes",
+                        row["created_at"].as_str().unwrap_or("?"),
+                        row["path"].as_str().unwrap_or_default(),
+                        row["reason"].as_str().unwrap_or("?"),
+                        row["files"],
+                        row["size"]
+                    ),
+                }
+            }
+        }
+        return Ok(ExitCode::Ok);
+    }
+
+    if !layout.codex_home.is_dir() {
+        return Err(Failure::bad_input(format!(
+            "the Codex home {} does not exist",
+            layout.codex_home.display()
+        ))
+        .hint("pass --codex-home DIR")
+        .into());
+    }
+    let entries = home_entries(&layout, args.include_logs)?;
+    let path = match &args.output {
+        Some(output) => {
+            write_archive(
+                output,
+                "backup",
+                &layout.codex_home,
+                &entries,
+                SystemTime::now(),
+            )?;
+            output.clone()
+        }
+        None => create(
+            &layout.backups_dir(),
+            "backup",
+            &layout.codex_home,
+            &entries,
+            Some(backups_keep(&layout)),
+        )?,
+    };
+    let saved = entries.iter().filter(|e| e.path.exists()).count();
+    if args.json {
+        println!("{}", json!({"backup": path, "files": saved}));
+    } else {
+        eprintln!(
+            "backed up {saved} file(s) of {} to {}",
+            layout.codex_home.display(),
+            path.display()
+        );
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `backups_keep` from the runtime config, or the default.
+pub fn backups_keep(layout: &Layout) -> usize {
+    std::fs::read_to_string(layout.runtime_config())
+        .ok()
+        .and_then(|text| RuntimeConfig::from_toml(&text).ok())
+        .map_or(codex_guard_common::config::DEFAULT_BACKUPS_KEEP, |c| {
+            c.backups_keep
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     #[test]
-    fn archive_holds_files_and_a_manifest_of_what_was_absent() {
+    fn archive_round_trips_files_absences_and_expectations() {
         let home = tempfile::tempdir().unwrap();
-        std::fs::write(home.path().join("config.toml"), "model = \"x\"\n").unwrap();
+        let layout = Layout::new(home.path());
+        std::fs::write(layout.codex_config(), "model = \"x\"\n").unwrap();
         let entries = [
-            Entry {
-                name: "config.toml".into(),
-                path: home.path().join("config.toml"),
-            },
-            Entry {
-                name: "hooks.json".into(),
-                path: home.path().join("hooks.json"),
-            },
+            Entry::of(
+                &layout,
+                &layout.codex_config(),
+                After::Hash(Some("abc".into())),
+            ),
+            Entry::of(&layout, &layout.hooks_json(), After::Hash(None)),
         ];
-        let path = create(&home.path().join("backups"), "setup", home.path(), &entries).unwrap();
-        let gz = flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap());
-        let mut archive = tar::Archive::new(gz);
-        let mut seen = std::collections::BTreeMap::new();
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let mut text = String::new();
-            entry.read_to_string(&mut text).unwrap();
-            seen.insert(entry.path().unwrap().to_string_lossy().into_owned(), text);
-        }
-        assert_eq!(seen["config.toml"], "model = \"x\"\n");
-        assert!(!seen.contains_key("hooks.json"));
-        let manifest: serde_json::Value = serde_json::from_str(&seen[MANIFEST]).unwrap();
-        assert_eq!(manifest["files"][1]["absent"], true);
+        let path = create(
+            &layout.backups_dir(),
+            "setup",
+            home.path(),
+            &entries,
+            Some(3),
+        )
+        .unwrap();
+        assert!(path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .ends_with("-setup.tar.gz"));
+        let archive = Archive::read(&path).unwrap();
+        assert_eq!(archive.files[0].name, "config.toml");
         assert_eq!(
-            manifest["files"][0]["sha256"],
-            fsutil::sha256_hex(b"model = \"x\"\n")
+            archive.files[0].content.as_deref(),
+            Some(&b"model = \"x\"\n"[..])
         );
+        assert_eq!(archive.files[0].after_sha256.as_deref(), Some("abc"));
+        assert_eq!(archive.files[1].content, None);
+        assert_eq!(archive.manifest["reason"], "setup");
+    }
+
+    #[test]
+    fn rotation_keeps_the_newest() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("backups");
+        std::fs::create_dir_all(&dir).unwrap();
+        for stamp in ["20260101T000000Z", "20260102T000000Z", "20260103T000000Z"] {
+            std::fs::write(dir.join(format!("{stamp}-setup.tar.gz")), "x").unwrap();
+        }
+        rotate(&dir, 2).unwrap();
+        let left = list_archives(&dir).unwrap();
+        assert_eq!(left.len(), 2);
+        assert!(left[1].to_string_lossy().contains("20260102"));
+    }
+
+    #[test]
+    fn names_outside_the_home_are_refused() {
+        assert!(safe_name("codex-guard/token"));
+        assert!(!safe_name("../etc/passwd"));
+        assert!(!safe_name("/etc/passwd"));
+        assert!(!safe_name("a/../../b"));
+        assert!(!safe_name(""));
     }
 }

@@ -24,6 +24,144 @@ pub enum Command {
     /// hooks stay), records Codex's trust for them, installs the hook runtime and its
     /// config. Safe to run again: an identical run changes nothing.
     Setup(SetupArgs),
+
+    /// Check that the guard is really on: hooks enabled, registered, trusted by Codex,
+    /// the runtime intact, the service reachable.
+    ///
+    /// Exit codes: 0 healthy, 1 degraded or unprotected, 2 bad input.
+    Doctor(DoctorArgs),
+
+    /// Remove exactly what setup added, restoring every value it replaced.
+    ///
+    /// Other tools' hooks and your own edits stay. A backup is written first.
+    Uninstall(UninstallArgs),
+
+    /// Snapshot Codex's config.toml, hooks.json and codex-guard's files to a tar.gz.
+    Backup(BackupArgs),
+
+    /// Put back the files of a backup, refusing to overwrite a file changed since it.
+    Restore(RestoreArgs),
+}
+
+/// Where the Codex home and the machine-wide files are.
+#[derive(Debug, Clone, Args)]
+pub struct HomeArgs {
+    /// Codex home (default: $CODEX_HOME, else ~/.codex).
+    #[arg(long, value_name = "DIR")]
+    pub codex_home: Option<PathBuf>,
+
+    /// Root for machine-wide paths such as /etc/codex (for tests and images).
+    #[arg(
+        long,
+        env = "CODEX_GUARD_SYSTEM_ROOT",
+        value_name = "DIR",
+        default_value = "/"
+    )]
+    pub system_root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+
+    /// Print one JSON object (with a schema_version) instead of one line per check.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Repair what failed by re-running the idempotent parts of setup, and say what changed.
+    #[arg(long)]
+    pub fix: bool,
+
+    /// The Codex CLI to check and to ask for its view of the hooks (default: `codex` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub codex_bin: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+
+    /// Keep codex-guard's logs (and any undelivered events).
+    #[arg(long)]
+    pub keep_logs: bool,
+
+    /// Never prompt; fail with exit 2 if something required is missing.
+    #[arg(long)]
+    pub silent: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Print the diff of every file uninstall would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON object on stdout describing the result.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Where the safety backup taken before removal goes (default: the system temp directory).
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+
+    /// Write the archive here instead of $CODEX_HOME/codex-guard/backups/.
+    #[arg(long, short = 'o', value_name = "FILE", conflicts_with = "list")]
+    pub output: Option<PathBuf>,
+
+    /// List the backups in $CODEX_HOME/codex-guard/backups/, newest first.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Include codex-guard's logs.
+    #[arg(long, conflicts_with = "list")]
+    pub include_logs: bool,
+
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+
+    /// The backup archive to restore.
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "latest",
+        conflicts_with = "latest"
+    )]
+    pub file: Option<PathBuf>,
+
+    /// Restore the newest backup in $CODEX_HOME/codex-guard/backups/.
+    #[arg(long)]
+    pub latest: bool,
+
+    /// Overwrite files that changed since the backup was taken.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Show what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON object on stdout describing the result.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,10 +231,6 @@ pub struct SetupArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 
-    /// Codex home to install into (default: $CODEX_HOME, else ~/.codex).
-    #[arg(long, value_name = "DIR")]
-    pub codex_home: Option<PathBuf>,
-
     /// Print the diff of every file setup would change, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -109,12 +243,6 @@ pub struct SetupArgs {
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<PathBuf>,
 
-    /// Root for machine-wide paths such as /etc/codex (for tests and images).
-    #[arg(
-        long,
-        env = "CODEX_GUARD_SYSTEM_ROOT",
-        value_name = "DIR",
-        default_value = "/"
-    )]
-    pub system_root: PathBuf,
+    #[command(flatten)]
+    pub home: HomeArgs,
 }

@@ -40,7 +40,7 @@ pub fn apply(
     path: &Path,
     trust: &[Trust],
     previous: Option<&CodexConfigRecord>,
-    file_existed: bool,
+    original: Option<&str>,
 ) -> Result<CodexConfigRecord, Failure> {
     let not_a_table = |what: &str| {
         Failure::bad_input(format!(
@@ -148,6 +148,7 @@ pub fn apply(
         Some(prev) => CodexConfigRecord {
             path: path.to_path_buf(),
             created: prev.created,
+            original: prev.original.clone(),
             features_table_created: prev.features_table_created,
             hooks_previous: prev.hooks_previous.clone(),
             codex_hooks_previous: prev.codex_hooks_previous.clone(),
@@ -155,7 +156,8 @@ pub fn apply(
         },
         None => CodexConfigRecord {
             path: path.to_path_buf(),
-            created: !file_existed,
+            created: original.is_none(),
+            original: original.map(str::to_string),
             features_table_created,
             hooks_previous,
             codex_hooks_previous,
@@ -248,6 +250,123 @@ pub fn remove_trusted_hash(state: &mut Table, key: &str, previous: Option<&str>)
     }
 }
 
+/// A trust record that must follow its handler to a new position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMove {
+    pub from: String,
+    pub to: String,
+}
+
+/// Takes codex-guard's edits back out. With the receipt, every recorded value is put
+/// back (unless the user changed it since); without it, only the trust records in
+/// `proven` (ours beyond doubt) go. Trust records of handlers that moved up because
+/// ours were removed follow them (`moves`), so the user's hooks stay trusted.
+/// Returns what was left alone and why.
+pub fn unapply(
+    doc: &mut DocumentMut,
+    record: Option<&CodexConfigRecord>,
+    proven: &[Trust],
+    moves: &[KeyMove],
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let root = doc.as_table_mut();
+
+    if let Some(state) = root
+        .get_mut("hooks")
+        .and_then(Item::as_table_mut)
+        .and_then(|h| h.get_mut("state"))
+        .and_then(Item::as_table_mut)
+    {
+        let current = |state: &Table, key: &str| {
+            state
+                .get(key)
+                .and_then(|e| e.get("trusted_hash"))
+                .and_then(Item::as_str)
+                .map(str::to_string)
+        };
+        for t in record.map(|r| r.trust.as_slice()).unwrap_or_default() {
+            match current(state, &t.key) {
+                Some(hash) if hash == t.trusted_hash => {
+                    remove_trusted_hash(state, &t.key, t.previous.as_deref())
+                }
+                Some(_) => notes.push(format!(
+                    "the trust record {:?} was changed after setup and is left as is",
+                    t.key
+                )),
+                None => {}
+            }
+        }
+        for t in proven {
+            if current(state, &t.key).as_deref() == Some(t.hash.as_str()) {
+                remove_trusted_hash(state, &t.key, None);
+            }
+        }
+        for m in moves {
+            if state.contains_key(&m.from) && !state.contains_key(&m.to) {
+                if let Some(item) = state.remove(&m.from) {
+                    state.insert(&m.to, item);
+                }
+            }
+        }
+    }
+
+    let Some(record) = record else {
+        notes.push("without an install receipt, [features] hooks is left as it is".into());
+        return notes;
+    };
+    let features_empty = match root.get_mut("features").and_then(Item::as_table_like_mut) {
+        Some(features) => {
+            let ours = matches!(
+                features.get("hooks").and_then(Item::as_value),
+                Some(Value::Boolean(b)) if *b.value()
+            );
+            if ours {
+                match (&record.hooks_previous, &record.codex_hooks_previous) {
+                    (None, Some(old)) => {
+                        rename_key(features, "hooks", "codex_hooks");
+                        restore_value(features, "codex_hooks", old);
+                    }
+                    (Some(old), _) => restore_value(features, "hooks", old),
+                    (None, None) => {
+                        features.remove("hooks");
+                    }
+                }
+            } else if features.contains_key("hooks") {
+                notes.push("[features] hooks was changed after setup and is left as is".into());
+            }
+            features.is_empty()
+        }
+        None => false,
+    };
+    if record.features_table_created && features_empty {
+        root.remove("features");
+    }
+    notes
+}
+
+/// Puts back a value recorded as its TOML text (decoration included).
+fn restore_value(table: &mut dyn toml_edit::TableLike, key: &str, text: &str) {
+    let parsed = format!("x ={text}\n")
+        .parse::<DocumentMut>()
+        .ok()
+        .and_then(|d| d.get("x").and_then(Item::as_value).cloned());
+    match (parsed, table.get_mut(key).and_then(Item::as_value_mut)) {
+        (Some(value), Some(slot)) => *slot = value,
+        (Some(value), None) => {
+            table.insert(key, Item::Value(value));
+        }
+        (None, _) => {}
+    }
+}
+
+/// Whether two TOML texts hold the same data (formatting and comments aside).
+pub fn same_data(a: &str, b: &str) -> bool {
+    match (a.parse::<toml::Table>(), b.parse::<toml::Table>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +375,7 @@ mod tests {
 
     fn edit(text: &str, trust: &[Trust]) -> (String, CodexConfigRecord) {
         let mut doc = parse(text, Path::new(PATH)).unwrap();
-        let record = apply(&mut doc, Path::new(PATH), trust, None, true).unwrap();
+        let record = apply(&mut doc, Path::new(PATH), trust, None, Some(text)).unwrap();
         (doc.to_string(), record)
     }
 
@@ -323,7 +442,14 @@ mod tests {
         let trust = [t("/h/.codex/hooks.json:pre_tool_use:1:0", "sha256:01")];
         let (once, record) = edit("# c\n[features]\nhooks = true\n", &trust);
         let mut doc = parse(&once, Path::new(PATH)).unwrap();
-        apply(&mut doc, Path::new(PATH), &trust, Some(&record), true).unwrap();
+        apply(
+            &mut doc,
+            Path::new(PATH),
+            &trust,
+            Some(&record),
+            Some(&once),
+        )
+        .unwrap();
         assert_eq!(doc.to_string(), once);
     }
 
@@ -336,7 +462,14 @@ mod tests {
         );
         let moved = [t("/h/hooks.json:stop:2:0", "sha256:aa")];
         let mut doc = parse(&once, Path::new(PATH)).unwrap();
-        apply(&mut doc, Path::new(PATH), &moved, Some(&record), true).unwrap();
+        apply(
+            &mut doc,
+            Path::new(PATH),
+            &moved,
+            Some(&record),
+            Some(&once),
+        )
+        .unwrap();
         let text = doc.to_string();
         assert!(
             text.contains("stop:1:0\"]\ntrusted_hash = \"sha256:user\""),
@@ -344,6 +477,62 @@ mod tests {
         );
         assert!(!text.contains("stop:0:0"), "{text}");
         assert!(text.contains("stop:2:0"), "{text}");
+    }
+
+    fn undo(text: &str, record: &CodexConfigRecord) -> String {
+        let mut doc = parse(text, Path::new(PATH)).unwrap();
+        unapply(&mut doc, Some(record), &[], &[]);
+        doc.to_string()
+    }
+
+    #[test]
+    fn unapply_gives_back_the_original_bytes() {
+        let trust = [t("/h/hooks.json:stop:0:0", "sha256:aa")];
+        for original in [
+            "# c\nmodel = \"x\"\n",
+            "",
+            "[features]\n# enable hooks\ncodex_hooks = false # off for now\nother = 1\n",
+            "[features]\nhooks = false\n",
+            "[features]\nhooks = true\n\n[hooks.state.\"/h/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:old\"\n",
+        ] {
+            let (installed, record) = edit(original, &trust);
+            assert_eq!(undo(&installed, &record), original, "{installed}");
+        }
+    }
+
+    #[test]
+    fn unapply_leaves_what_the_user_changed_since() {
+        let (installed, record) = edit(
+            "model = \"x\"\n",
+            &[t("/h/hooks.json:stop:0:0", "sha256:aa")],
+        );
+        let edited = "approval_policy = \"never\"\n".to_string()
+            + &installed.replace("hooks = true", "hooks = false");
+        let mut doc = parse(&edited, Path::new(PATH)).unwrap();
+        let notes = unapply(&mut doc, Some(&record), &[], &[]);
+        let text = doc.to_string();
+        assert!(text.contains("hooks = false"), "{text}");
+        assert!(!text.contains("stop:0:0"), "{text}");
+        assert_eq!(notes.len(), 1);
+    }
+
+    #[test]
+    fn moved_user_records_follow_their_handler() {
+        let mut doc = parse(
+            "[hooks.state.\"/h/hooks.json:stop:1:0\"]\ntrusted_hash = \"sha256:user\"\n",
+            Path::new(PATH),
+        )
+        .unwrap();
+        let moves = [KeyMove {
+            from: "/h/hooks.json:stop:1:0".into(),
+            to: "/h/hooks.json:stop:0:0".into(),
+        }];
+        unapply(&mut doc, None, &[], &moves);
+        assert!(
+            doc.to_string()
+                .contains("stop:0:0\"]\ntrusted_hash = \"sha256:user\""),
+            "{doc}"
+        );
     }
 
     #[test]
@@ -356,6 +545,6 @@ mod tests {
     #[test]
     fn non_table_features_is_refused() {
         let mut doc = parse("features = 3\n", Path::new(PATH)).unwrap();
-        assert!(apply(&mut doc, Path::new(PATH), &[], None, true).is_err());
+        assert!(apply(&mut doc, Path::new(PATH), &[], None, None).is_err());
     }
 }

@@ -197,6 +197,108 @@ pub fn merge(
     (Value::Object(doc), placed)
 }
 
+/// Where a group that stays moved to when groups before it were removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub event: String,
+    pub from: usize,
+    pub to: usize,
+    /// Number of handlers in the group (each has its own trust key).
+    pub handlers: usize,
+}
+
+/// One of our groups taken out, as it was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemovedGroup {
+    pub event: String,
+    /// Its position before removal (the one its trust key names).
+    pub index: usize,
+    pub matcher: Option<String>,
+    pub handler: Map<String, Value>,
+}
+
+/// The result of taking our handlers out of a `hooks.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removal {
+    pub value: Value,
+    pub removed: Vec<RemovedGroup>,
+    pub moved: Vec<Moved>,
+}
+
+/// Removes every group made only of a handler of ours. An event list emptied by this is
+/// dropped unless `keep_event` says the user had it before.
+pub fn remove(
+    doc: Value,
+    is_ours: &dyn Fn(&Map<String, Value>) -> bool,
+    keep_event: &dyn Fn(&str) -> bool,
+) -> Removal {
+    let mut doc = doc;
+    let mut removed = Vec::new();
+    let mut moved = Vec::new();
+    if let Some(events) = doc.get_mut("hooks").and_then(Value::as_object_mut) {
+        let mut emptied = Vec::new();
+        for (event, groups) in events.iter_mut() {
+            let Some(list) = groups.as_array_mut() else {
+                continue;
+            };
+            let before = list.len();
+            let mut kept = Vec::with_capacity(list.len());
+            for (index, group) in std::mem::take(list).into_iter().enumerate() {
+                let handlers = group.get("hooks").and_then(Value::as_array);
+                let ours =
+                    handlers.is_some_and(|h| h.len() == 1 && h[0].as_object().is_some_and(is_ours));
+                if ours {
+                    let handler = group["hooks"][0].as_object().cloned().unwrap_or_default();
+                    let matcher = group
+                        .get("matcher")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    removed.push(RemovedGroup {
+                        event: event.clone(),
+                        index,
+                        matcher,
+                        handler,
+                    });
+                } else {
+                    if kept.len() != index {
+                        moved.push(Moved {
+                            event: event.clone(),
+                            from: index,
+                            to: kept.len(),
+                            handlers: handlers.map_or(0, Vec::len),
+                        });
+                    }
+                    kept.push(group);
+                }
+            }
+            *list = kept;
+            if list.is_empty() && before > 0 && !keep_event(event) {
+                emptied.push(event.clone());
+            }
+        }
+        for event in emptied {
+            events.shift_remove(&event);
+        }
+    }
+    Removal {
+        value: doc,
+        removed,
+        moved,
+    }
+}
+
+/// True when the document holds no hook at all (only, perhaps, a description).
+pub fn is_empty(value: &Value) -> bool {
+    value
+        .get("hooks")
+        .and_then(Value::as_object)
+        .is_none_or(|events| {
+            events
+                .values()
+                .all(|g| g.as_array().is_some_and(Vec::is_empty))
+        })
+}
+
 /// The file's text: two-space indentation and a final newline.
 pub fn to_text(value: &Value) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("JSON serializes");
@@ -274,6 +376,39 @@ mod tests {
         assert_eq!(second["hooks"]["Stop"][0]["hooks"][0]["timeout"], 20);
         assert!(placed.iter().all(|p| p.group == 0));
         assert!(second.get("description").is_some());
+    }
+
+    #[test]
+    fn removal_takes_only_ours_and_reports_moved_groups() {
+        let user = json!({"hooks": {
+            "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "user-a"}]}],
+        }});
+        let (mut merged, _) = merge(Some(user.clone()), &render_template(CMD, 8), &ours);
+        // The user trusted a hook after setup: it sits after ours.
+        merged["hooks"]["PreToolUse"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"hooks": [{"type": "command", "command": "user-c"}]}));
+        let removal = remove(merged, &ours, &|e| e == "PreToolUse");
+        assert_eq!(removal.removed.len(), 6);
+        assert_eq!(
+            removal.value["hooks"]["PreToolUse"],
+            json!([user["hooks"]["PreToolUse"][0], {"hooks": [{"type": "command", "command": "user-c"}]}])
+        );
+        assert!(removal.value["hooks"].get("Stop").is_none());
+        assert_eq!(
+            removal.moved,
+            vec![Moved {
+                event: "PreToolUse".into(),
+                from: 2,
+                to: 1,
+                handlers: 1
+            }]
+        );
+        assert!(!is_empty(&removal.value));
+        assert!(is_empty(
+            &json!({"description": "x", "hooks": {"Stop": []}})
+        ));
     }
 
     #[test]

@@ -3,20 +3,27 @@
 mod backup;
 mod cli;
 mod codex_config;
+mod doctor;
 mod failure;
 mod fsutil;
+mod home;
 mod hooks_json;
 mod machine_id;
+mod restore;
 mod setup;
 mod trust;
 mod ui;
+mod uninstall;
 
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
-    let result = match cli.command {
+    let result = match cli::Cli::parse().command {
         cli::Command::Setup(args) => setup::run(args),
+        cli::Command::Doctor(args) => doctor::run(args),
+        cli::Command::Uninstall(args) => uninstall::run(args),
+        cli::Command::Backup(args) => backup::run(args),
+        cli::Command::Restore(args) => restore::run(args),
     };
     let code = match result {
         Ok(code) => code,

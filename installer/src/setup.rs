@@ -8,7 +8,7 @@ use crate::cli::{ModeArg, SetupArgs};
 use crate::codex_config::{self, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
-use crate::{backup, hooks_json, machine_id, trust, ui};
+use crate::{backup, home, hooks_json, machine_id, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::receipt::{
     FileRecord, HandlerRecord, HooksJsonRecord, RECEIPT_SCHEMA_VERSION,
@@ -33,6 +33,9 @@ pub struct Choices {
     pub blocking: bool,
     pub fail_closed: bool,
     pub timeout_ms: u64,
+    /// Kept from the current install (edited in the runtime config by hand).
+    pub ingest_non_mcp_tools: bool,
+    pub backups_keep: usize,
 }
 
 /// One file setup wants to write.
@@ -67,11 +70,87 @@ impl FileChange {
     }
 }
 
+/// What one setup run did (or, for a dry run, would do).
+pub struct Outcome {
+    layout: Layout,
+    choices: Choices,
+    /// The files changed (or that would change), in write order.
+    changes: Vec<FileChange>,
+    /// The archive of the files as they were, when anything was written.
+    pub backup: Option<PathBuf>,
+    /// Problems that leave the install degraded (unreachable service, machine policy).
+    pub warnings: Vec<String>,
+    dry_run: bool,
+    /// The person declined the confirmation: nothing was written.
+    declined: bool,
+    /// 0 done, 1 installed but degraded.
+    pub exit: ExitCode,
+}
+
+/// One file setup changed (or would change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub path: PathBuf,
+    /// `created` or `updated`.
+    pub action: &'static str,
+}
+
+impl Outcome {
+    pub fn changes(&self) -> Vec<Changed> {
+        self.changes
+            .iter()
+            .map(|c| Changed {
+                path: c.path.clone(),
+                action: c.action(),
+            })
+            .collect()
+    }
+
+    /// Prints the report: JSON on stdout, or the human report on stderr (a dry run's
+    /// diff on stdout).
+    pub fn print(&self, json: bool) {
+        if self.declined {
+            eprintln!("Nothing was changed.");
+            return;
+        }
+        let diff = self.dry_run.then(|| render_diffs(&self.changes));
+        if json {
+            print_json(
+                &self.layout,
+                &self.choices,
+                &self.changes,
+                self.backup.as_deref(),
+                &self.warnings,
+                self.dry_run,
+                diff,
+            );
+        } else {
+            if let Some(diff) = diff {
+                print!("{diff}");
+            }
+            report_human(
+                &self.changes,
+                self.backup.as_deref(),
+                &self.warnings,
+                self.dry_run,
+            );
+        }
+    }
+}
+
 pub fn run(args: SetupArgs) -> Result<ExitCode> {
+    let json = args.json;
+    let outcome = apply(args)?;
+    outcome.print(json);
+    Ok(outcome.exit)
+}
+
+/// Does the work of `setup` and prints nothing (but the questions and progress of an
+/// interactive run), so other commands can re-run it and report in their own way.
+pub fn apply(args: SetupArgs) -> Result<Outcome> {
     let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
-    let codex_home = resolve_codex_home(args.codex_home.as_deref())?;
-    let canonical_home = canonical_path(&codex_home)?;
-    let layout = Layout::new(&canonical_home);
+    let layout = home::resolve(&args.home)?;
+    let canonical_home = layout.codex_home.clone();
     let mut warnings = Vec::new();
 
     let existing_config = read_runtime_config(&layout, &mut warnings);
@@ -104,7 +183,7 @@ pub fn run(args: SetupArgs) -> Result<ExitCode> {
         codex_home_created,
     )?;
     changes.retain(FileChange::changed);
-    warnings.extend(managed_policy_warnings(&args.system_root));
+    warnings.extend(managed_policy_warnings(&args.home.system_root));
     if let Some(url) = &choices.url {
         if let Err(e) = reachable(url) {
             warnings.push(format!(
@@ -118,47 +197,36 @@ pub fn run(args: SetupArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Degraded
     };
+    let mut outcome = Outcome {
+        layout,
+        choices,
+        changes: Vec::new(),
+        backup: None,
+        warnings,
+        dry_run: args.dry_run,
+        declined: false,
+        exit,
+    };
 
-    if args.dry_run {
-        let diff = render_diffs(&changes);
-        if args.json {
-            print_json(
-                &layout,
-                &choices,
-                &changes,
-                None,
-                &warnings,
-                true,
-                Some(diff),
-            );
-        } else {
-            print!("{diff}");
-            report_human(&changes, None, &warnings, true);
-        }
-        return Ok(exit);
+    if args.dry_run || changes.is_empty() {
+        outcome.changes = changes;
+        return Ok(outcome);
     }
-
-    if changes.is_empty() {
-        if args.json {
-            print_json(&layout, &choices, &changes, None, &warnings, false, None);
-        } else {
-            report_human(&changes, None, &warnings, false);
-        }
-        return Ok(exit);
-    }
+    let layout = &outcome.layout;
 
     if interactive && !args.yes {
         ui::print_summary(
-            &layout,
-            &choices,
+            layout,
+            &outcome.choices,
             &changes
                 .iter()
                 .map(|c| (c.path.clone(), c.action()))
                 .collect::<Vec<_>>(),
         );
         if !ui::confirm("Apply these changes?")? {
-            eprintln!("Nothing was changed.");
-            return Ok(ExitCode::Ok);
+            outcome.declined = true;
+            outcome.exit = ExitCode::Ok;
+            return Ok(outcome);
         }
     }
 
@@ -168,75 +236,23 @@ pub fn run(args: SetupArgs) -> Result<ExitCode> {
         &layout.backups_dir(),
         "setup",
         &canonical_home,
-        &backup_entries(&layout),
+        &backup_entries(layout, &changes),
+        Some(outcome.choices.backups_keep),
     )?;
     for dir in [layout.bin_dir(), layout.logs_dir()] {
         fsutil::create_dir_all(&dir, 0o700)?;
     }
     // The receipt goes first: it holds the previous values an interrupted run needs.
-    changes.sort_by_key(|c| write_order(&layout, &c.path));
+    changes.sort_by_key(|c| write_order(layout, &c.path));
     for change in &changes {
         progress.step(&format!("writing {}", change.label));
         fsutil::write_atomic(&change.path, &change.after, change.mode)?;
     }
     progress.finish();
 
-    if args.json {
-        print_json(
-            &layout,
-            &choices,
-            &changes,
-            Some(&backup),
-            &warnings,
-            false,
-            None,
-        );
-    } else {
-        report_human(&changes, Some(&backup), &warnings, false);
-    }
-    Ok(exit)
-}
-
-/// `--codex-home`, else `$CODEX_HOME`, else `~/.codex`.
-fn resolve_codex_home(flag: Option<&Path>) -> Result<PathBuf> {
-    if let Some(dir) = flag {
-        return Ok(dir.to_path_buf());
-    }
-    if let Some(dir) = std::env::var_os("CODEX_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
-    let home = std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| {
-            Failure::bad_input("cannot tell where the Codex home is: HOME is not set")
-                .hint("pass --codex-home DIR or set CODEX_HOME")
-        })?;
-    Ok(PathBuf::from(home).join(".codex"))
-}
-
-/// The path Codex will use for the home (it canonicalizes `CODEX_HOME`), even
-/// when the directory does not exist yet.
-fn canonical_path(path: &Path) -> Result<PathBuf> {
-    let absolute = std::path::absolute(path)
-        .with_context(|| format!("cannot make {} absolute", path.display()))?;
-    let mut existing = absolute.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(canonical) = std::fs::canonicalize(existing) {
-            return Ok(rest
-                .iter()
-                .rev()
-                .fold(canonical, |p: PathBuf, part| p.join(part)));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => return Ok(absolute),
-        }
-    }
+    outcome.changes = changes;
+    outcome.backup = Some(backup);
+    Ok(outcome)
 }
 
 fn read_runtime_config(layout: &Layout, warnings: &mut Vec<String>) -> Option<RuntimeConfig> {
@@ -338,6 +354,7 @@ fn resolve_choices(
         .timeout_ms
         .or(existing.map(|c| c.timeout_ms))
         .unwrap_or(codex_guard_common::config::DEFAULT_TIMEOUT_MS);
+    let defaults = RuntimeConfig::default();
     Ok(Choices {
         url,
         token,
@@ -345,6 +362,9 @@ fn resolve_choices(
         blocking,
         fail_closed,
         timeout_ms,
+        ingest_non_mcp_tools: existing
+            .map_or(defaults.ingest_non_mcp_tools, |c| c.ingest_non_mcp_tools),
+        backups_keep: existing.map_or(defaults.backups_keep, |c| c.backups_keep),
     })
 }
 
@@ -427,6 +447,8 @@ fn plan(
         blocking: choices.blocking,
         fail_closed: choices.fail_closed,
         timeout_ms: choices.timeout_ms,
+        ingest_non_mcp_tools: choices.ingest_non_mcp_tools,
+        backups_keep: choices.backups_keep,
         ..RuntimeConfig::default()
     };
     let token_before = fsutil::read_optional(&layout.token())?;
@@ -481,7 +503,7 @@ fn plan(
         &config_path,
         &trust,
         previous.map(|r| &r.codex_config),
-        config_before.is_some(),
+        config_before.as_deref(),
     )?;
     let config_after = doc.to_string();
 
@@ -533,6 +555,10 @@ fn plan(
         hooks_json: HooksJsonRecord {
             path: hooks_path.clone(),
             created: previous.map_or(hooks_before.is_none(), |r| r.hooks_json.created),
+            original: match previous {
+                Some(r) => r.hooks_json.original.clone(),
+                None => hooks_before.clone(),
+            },
             handlers: placed
                 .iter()
                 .map(|p| HandlerRecord {
@@ -638,38 +664,15 @@ fn write_order(layout: &Layout, path: &Path) -> usize {
     order.iter().position(|p| p == path).unwrap_or(order.len())
 }
 
-fn backup_entries(layout: &Layout) -> Vec<backup::Entry> {
-    let guard = codex_guard_common::layout::GUARD_DIR;
-    vec![
-        backup::Entry {
-            name: "config.toml".into(),
-            path: layout.codex_config(),
-        },
-        backup::Entry {
-            name: "hooks.json".into(),
-            path: layout.hooks_json(),
-        },
-        backup::Entry {
-            name: format!("{guard}/config.toml"),
-            path: layout.runtime_config(),
-        },
-        backup::Entry {
-            name: format!("{guard}/rules.toml"),
-            path: layout.rules(),
-        },
-        backup::Entry {
-            name: format!("{guard}/machine-id"),
-            path: layout.machine_id(),
-        },
-        backup::Entry {
-            name: format!("{guard}/receipt.json"),
-            path: layout.receipt(),
-        },
-        backup::Entry {
-            name: format!("{guard}/token"),
-            path: layout.token(),
-        },
-    ]
+/// The files setup is about to change, each with the hash it will have after.
+fn backup_entries(layout: &Layout, changes: &[FileChange]) -> Vec<backup::Entry> {
+    changes
+        .iter()
+        .map(|c| {
+            let after = backup::After::Hash(Some(fsutil::sha256_hex(&c.after)));
+            backup::Entry::of(layout, &c.path, after)
+        })
+        .collect()
 }
 
 /// The runtime config from its template, every value set as TOML data.
@@ -697,6 +700,16 @@ fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
     set_keeping_decor(&mut doc, "blocking", config.blocking.into());
     set_keeping_decor(&mut doc, "fail_closed", config.fail_closed.into());
     set_keeping_decor(&mut doc, "timeout_ms", (config.timeout_ms as i64).into());
+    set_keeping_decor(
+        &mut doc,
+        "ingest_non_mcp_tools",
+        config.ingest_non_mcp_tools.into(),
+    );
+    set_keeping_decor(
+        &mut doc,
+        "backups_keep",
+        (config.backups_keep as i64).into(),
+    );
     let text = doc.to_string();
     // What we write must be what the runtime reads back.
     let parsed =

@@ -1,8 +1,11 @@
 //! `codex-guard setup` run as a real process in a temporary home: exact bytes of
 //! the edited files, idempotence, refusal of bad input, dry runs.
 
+mod common;
+
 use assert_cmd::Command;
-use std::path::{Path, PathBuf};
+use common::{json_of, tar_listing, TestEnv};
+use std::path::PathBuf;
 
 const USER_CONFIG: &str = "\
 # Personal Codex settings
@@ -25,100 +28,6 @@ const USER_HOOKS: &str = r#"{
     }
 }
 "#;
-
-struct TestEnv {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    codex_home: PathBuf,
-    runtime: PathBuf,
-}
-
-impl TestEnv {
-    fn new() -> TestEnv {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        let codex_home = root.join("my home").join(".codex");
-        std::fs::create_dir_all(&codex_home).unwrap();
-        std::fs::create_dir_all(root.join("system")).unwrap();
-        let runtime = root.join("fake-runtime");
-        std::fs::write(&runtime, "#!/bin/sh\nexit 0\n").unwrap();
-        TestEnv {
-            _dir: dir,
-            root,
-            codex_home,
-            runtime,
-        }
-    }
-
-    fn file(self, name: &str, text: &str) -> TestEnv {
-        std::fs::write(self.codex_home.join(name), text).unwrap();
-        self
-    }
-
-    fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("codex-guard").unwrap();
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.root.join("my home"))
-            .env("CODEX_GUARD_SYSTEM_ROOT", self.root.join("system"));
-        cmd
-    }
-
-    fn setup(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
-        self.cmd()
-            .arg("setup")
-            .arg("--codex-home")
-            .arg(&self.codex_home)
-            .arg("--runtime")
-            .arg(&self.runtime)
-            .arg("--silent")
-            .args(extra)
-            .assert()
-    }
-
-    fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.codex_home.join(rel)).unwrap()
-    }
-
-    /// Every file below the Codex home with its bytes, for before/after comparisons.
-    fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-            let mut entries: Vec<_> = std::fs::read_dir(dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            entries.sort();
-            for path in entries {
-                if path.is_dir() {
-                    walk(&path, out);
-                } else {
-                    out.push((path.clone(), std::fs::read(&path).unwrap()));
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.codex_home, &mut out);
-        out
-    }
-
-    /// Replaces the temporary home and trust hashes by stable markers.
-    fn normalize(&self, text: &str) -> String {
-        let mut out = text.replace(&self.codex_home.display().to_string(), "[CODEX_HOME]");
-        while let Some(pos) = out.find("sha256:") {
-            let end = pos + "sha256:".len() + 64;
-            assert!(
-                out[pos + 7..end].chars().all(|c| c.is_ascii_hexdigit()),
-                "{out}"
-            );
-            out.replace_range(pos..end, "SHA256[HASH]");
-        }
-        out
-    }
-}
-
-fn json_of(assert: &assert_cmd::assert::Assert) -> serde_json::Value {
-    serde_json::from_slice(&assert.get_output().stdout).expect("stdout is one JSON object")
-}
 
 #[test]
 fn setup_keeps_every_user_byte_and_adds_only_ours() {
@@ -508,18 +417,4 @@ fn help_lists_the_setup_flags() {
         .assert()
         .success();
     insta::assert_snapshot!(String::from_utf8_lossy(&out.get_output().stdout));
-}
-
-fn tar_listing(path: &Path) -> std::collections::BTreeMap<String, String> {
-    use std::io::Read;
-    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
-    let mut archive = tar::Archive::new(gz);
-    let mut out = std::collections::BTreeMap::new();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let mut text = String::new();
-        entry.read_to_string(&mut text).unwrap();
-        out.insert(entry.path().unwrap().to_string_lossy().into_owned(), text);
-    }
-    out
 }

@@ -1,0 +1,455 @@
+//! `codex-guard uninstall`: removes exactly what setup added, as the install receipt
+//! records it, and gives back every value setup replaced. Other tools' hooks, the
+//! user's edits and their trust records stay; with nothing else changed, config.toml
+//! and hooks.json come back byte for byte.
+
+use crate::backup::{self, After};
+use crate::cli::UninstallArgs;
+use crate::codex_config::{self, KeyMove, Trust};
+use crate::failure::{ExitCode, Failure};
+use crate::fsutil::{self, Lock};
+use crate::{home, hooks_json, setup, trust, ui};
+use anyhow::{Context, Result};
+use codex_guard_common::events::Event;
+use codex_guard_common::{Layout, Receipt};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A change to one of Codex's files.
+struct Edit {
+    path: PathBuf,
+    before: Vec<u8>,
+    /// New content, or `None` to delete the file (setup created it and nothing else is left).
+    after: Option<Vec<u8>>,
+}
+
+struct Plan {
+    receipt: Option<Receipt>,
+    edits: Vec<Edit>,
+    /// Our files and directories to delete.
+    remove: Vec<PathBuf>,
+    /// Kept with `--keep-logs`.
+    kept: Vec<PathBuf>,
+    notes: Vec<String>,
+}
+
+impl Plan {
+    fn is_empty(&self) -> bool {
+        self.edits.is_empty() && self.remove.is_empty()
+    }
+}
+
+pub fn run(args: UninstallArgs) -> Result<ExitCode> {
+    let layout = home::resolve(&args.home)?;
+    let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
+    // Everything is read and checked before the first change.
+    let plan = make_plan(&layout, args.keep_logs)?;
+    if plan.is_empty() {
+        report(&args, &layout, &plan, None);
+        return Ok(ExitCode::Ok);
+    }
+    if args.dry_run {
+        if !args.json {
+            print!("{}", diffs(&plan));
+        }
+        report(&args, &layout, &plan, None);
+        return Ok(ExitCode::Ok);
+    }
+    if interactive && !args.yes {
+        eprintln!(
+            "codex-guard will be removed from {}:",
+            layout.codex_home.display()
+        );
+        for line in describe(&plan) {
+            eprintln!("  {line}");
+        }
+        if !ui::confirm("Uninstall?")? {
+            eprintln!("Nothing was changed.");
+            return Ok(ExitCode::Ok);
+        }
+    }
+
+    let _lock = if layout.guard_dir().is_dir() {
+        Some(Lock::acquire(&layout.lock_file(), Duration::from_secs(30))?)
+    } else {
+        None
+    };
+    let plan = make_plan(&layout, args.keep_logs)?;
+    let backup = write_backup(&layout, &plan, args.backup_dir.as_deref())?;
+
+    // Codex stops calling the hooks before their program goes away.
+    for edit in &plan.edits {
+        match &edit.after {
+            Some(bytes) => fsutil::write_atomic(&edit.path, bytes, 0o600)?,
+            None => fs_err::remove_file(fsutil::write_target(&edit.path)?)?,
+        }
+    }
+    for path in &plan.remove {
+        let meta = fs_err::symlink_metadata(path);
+        match meta {
+            Ok(m) if m.is_dir() => fs_err::remove_dir_all(path)?,
+            Ok(_) => fs_err::remove_file(path)?,
+            Err(_) => {}
+        }
+    }
+    if let Some(receipt) = &plan.receipt {
+        for dir in &receipt.created_dirs {
+            // Only an empty directory: Codex keeps sessions and logins there too.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    report(&args, &layout, &plan, Some(&backup));
+    Ok(ExitCode::Ok)
+}
+
+fn make_plan(layout: &Layout, keep_logs: bool) -> Result<Plan> {
+    let mut notes = Vec::new();
+    let receipt = match fsutil::read_optional_text(&layout.receipt())? {
+        Some(text) => match Receipt::from_json(&text) {
+            Ok(receipt) => Some(receipt),
+            Err(e) => {
+                notes.push(format!(
+                    "the install receipt {} is damaged ({e})",
+                    layout.receipt().display()
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    if receipt.is_none() && layout.guard_dir().exists() {
+        notes.push(
+            "no usable install receipt: only entries provably codex-guard's are removed \
+             (its handlers, their trust records and its own directory)"
+                .into(),
+        );
+    }
+
+    let mut edits = Vec::new();
+    let (hooks_edit, removed, moved) = plan_hooks_json(layout, receipt.as_ref())?;
+    edits.extend(hooks_edit);
+    let hooks_path = layout.hooks_json();
+    let proven: Vec<Trust> = if receipt.is_some() {
+        Vec::new()
+    } else {
+        removed
+            .iter()
+            .filter_map(|group| {
+                let event = Event::from_name(&group.event)?;
+                Some(Trust {
+                    key: trust::trust_key(&hooks_path, event, group.index, 0),
+                    hash: trust::handler_hash(event, group.matcher.as_deref(), &group.handler),
+                })
+            })
+            .collect()
+    };
+    let moves: Vec<KeyMove> = moved
+        .iter()
+        .flat_map(|m| {
+            let snake = snake_case(&m.event);
+            let prefix = hooks_path.display().to_string();
+            (0..m.handlers).map(move |j| KeyMove {
+                from: format!("{prefix}:{snake}:{}:{j}", m.from),
+                to: format!("{prefix}:{snake}:{}:{j}", m.to),
+            })
+        })
+        .collect();
+    edits.extend(plan_config(
+        layout,
+        receipt.as_ref(),
+        &proven,
+        &moves,
+        &mut notes,
+    )?);
+
+    let (remove, kept) = our_files(layout, keep_logs)?;
+    Ok(Plan {
+        receipt,
+        edits,
+        remove,
+        kept,
+        notes,
+    })
+}
+
+fn plan_hooks_json(
+    layout: &Layout,
+    receipt: Option<&Receipt>,
+) -> Result<(
+    Option<Edit>,
+    Vec<hooks_json::RemovedGroup>,
+    Vec<hooks_json::Moved>,
+)> {
+    let path = layout.hooks_json();
+    let Some(text) = fsutil::read_optional_text(&path)? else {
+        return Ok((None, Vec::new(), Vec::new()));
+    };
+    let doc = hooks_json::parse(&text, &path)?;
+    let mut commands = vec![setup::shell_quote(&layout.runtime_bin())];
+    if let Some(r) = receipt {
+        commands.extend(r.hooks_json.handlers.iter().map(|h| h.command.clone()));
+    }
+    let is_ours = |h: &serde_json::Map<String, Value>| {
+        h.get("command")
+            .and_then(Value::as_str)
+            .is_some_and(|c| commands.iter().any(|k| k == c))
+    };
+    let original = receipt
+        .and_then(|r| r.hooks_json.original.as_deref())
+        .and_then(|t| serde_json::from_str::<Value>(t.strip_prefix('\u{feff}').unwrap_or(t)).ok());
+    // An event list we emptied stays only when the user had it before setup. Without
+    // a receipt that is unknown, and it goes: an empty list does nothing in Codex.
+    let keep_event = |event: &str| {
+        original
+            .as_ref()
+            .and_then(|o| o.get("hooks"))
+            .is_some_and(|h| h.get(event).is_some())
+    };
+    let mut removal = hooks_json::remove(doc, &is_ours, &keep_event);
+    if removal.removed.is_empty() {
+        return Ok((None, removal.removed, removal.moved));
+    }
+    let added_hooks_key = original.as_ref().is_some_and(|o| o.get("hooks").is_none());
+    if added_hooks_key
+        && removal.value["hooks"]
+            .as_object()
+            .is_some_and(|h| h.is_empty())
+    {
+        if let Some(top) = removal.value.as_object_mut() {
+            top.shift_remove("hooks");
+        }
+    }
+    let created = receipt.is_some_and(|r| r.hooks_json.created);
+    let after = if created && hooks_json::is_empty(&removal.value) {
+        None
+    } else {
+        let original_text = receipt.and_then(|r| r.hooks_json.original.clone());
+        Some(match (&original, original_text) {
+            (Some(value), Some(text)) if *value == removal.value => text.into_bytes(),
+            _ => hooks_json::to_text(&removal.value).into_bytes(),
+        })
+    };
+    let edit = Edit {
+        path,
+        before: text.into_bytes(),
+        after,
+    };
+    Ok((Some(edit), removal.removed, removal.moved))
+}
+
+fn plan_config(
+    layout: &Layout,
+    receipt: Option<&Receipt>,
+    proven: &[Trust],
+    moves: &[KeyMove],
+    notes: &mut Vec<String>,
+) -> Result<Option<Edit>> {
+    let path = layout.codex_config();
+    let Some(text) = fsutil::read_optional_text(&path)? else {
+        return Ok(None);
+    };
+    let mut doc = codex_config::parse(&text, &path)?;
+    let record = receipt.map(|r| &r.codex_config);
+    notes.extend(codex_config::unapply(&mut doc, record, proven, moves));
+    let new_text = doc.to_string();
+    if new_text == text {
+        return Ok(None);
+    }
+    let after = match record {
+        Some(r) if r.created && codex_config::same_data(&new_text, "") => None,
+        Some(r) => Some(match &r.original {
+            Some(original) if codex_config::same_data(&new_text, original) => original.clone(),
+            _ => new_text,
+        }),
+        None => Some(new_text),
+    };
+    Ok(Some(Edit {
+        path,
+        before: text.into_bytes(),
+        after: after.map(String::into_bytes),
+    }))
+}
+
+/// What goes: our whole directory, or all of it but the logs and undelivered events.
+fn our_files(layout: &Layout, keep_logs: bool) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let guard = layout.guard_dir();
+    if !guard.exists() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    if !keep_logs {
+        return Ok((vec![guard], Vec::new()));
+    }
+    let keep = [layout.logs_dir(), guard.join("spool")];
+    let mut remove = Vec::new();
+    let mut kept = Vec::new();
+    for entry in fs_err::read_dir(&guard)? {
+        let path = entry?.path();
+        if keep.contains(&path) {
+            kept.push(path);
+        } else {
+            remove.push(path);
+        }
+    }
+    remove.sort();
+    Ok((remove, kept))
+}
+
+/// The safety backup: Codex's files and ours, each with what uninstall leaves of it.
+fn write_backup(layout: &Layout, plan: &Plan, dir: Option<&Path>) -> Result<PathBuf> {
+    let mut entries: Vec<backup::Entry> = backup::home_entries(layout, false)?
+        .into_iter()
+        .filter(|e| !plan.edits.iter().any(|edit| edit.path == e.path))
+        .filter(|e| plan.remove.iter().any(|r| e.path.starts_with(r)))
+        .map(|e| backup::Entry::of(layout, &e.path, After::Hash(None)))
+        .collect();
+    for edit in &plan.edits {
+        let after = After::Hash(edit.after.as_deref().map(fsutil::sha256_hex));
+        entries.push(backup::Entry::of(layout, &edit.path, after));
+    }
+    let dir = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "");
+    let path = dir.join(format!(
+        "codex-guard-uninstall-{stamp}-{}.tar.gz",
+        std::process::id()
+    ));
+    backup::write_archive(
+        &path,
+        "uninstall",
+        &layout.codex_home,
+        &entries,
+        SystemTime::now(),
+    )
+    .with_context(|| "the safety backup failed, so nothing was removed")
+    .map_err(|e| {
+        anyhow::Error::new(Failure {
+            code: ExitCode::Degraded,
+            message: format!("{e:#}"),
+            hint: Some("pass --backup-dir DIR with a writable directory".into()),
+        })
+    })?;
+    Ok(path)
+}
+
+fn describe(plan: &Plan) -> Vec<String> {
+    let mut lines: Vec<String> = plan
+        .edits
+        .iter()
+        .map(|e| match e.after {
+            Some(_) => format!("update {}", e.path.display()),
+            None => format!("remove {}", e.path.display()),
+        })
+        .collect();
+    lines.extend(
+        plan.remove
+            .iter()
+            .map(|p| format!("remove {}", p.display())),
+    );
+    lines.extend(plan.kept.iter().map(|p| format!("keep   {}", p.display())));
+    lines
+}
+
+fn diffs(plan: &Plan) -> String {
+    let mut out = String::new();
+    for edit in &plan.edits {
+        let path = edit.path.display().to_string();
+        let before = String::from_utf8_lossy(&edit.before);
+        let after = String::from_utf8_lossy(edit.after.as_deref().unwrap_or_default());
+        let new_name = if edit.after.is_some() {
+            format!("b/{path}")
+        } else {
+            "/dev/null".into()
+        };
+        out.push_str(
+            &similar::TextDiff::from_lines(before.as_ref(), after.as_ref())
+                .unified_diff()
+                .header(&format!("a/{path}"), &new_name)
+                .to_string(),
+        );
+    }
+    for path in &plan.remove {
+        out.push_str(&format!("removed: {}\n", path.display()));
+    }
+    out
+}
+
+fn report(args: &UninstallArgs, layout: &Layout, plan: &Plan, backup: Option<&Path>) {
+    let changed = !plan.is_empty();
+    if args.json {
+        let mut changes: Vec<Value> = plan
+            .edits
+            .iter()
+            .map(|e| json!({"path": e.path, "action": if e.after.is_some() { "updated" } else { "removed" }}))
+            .collect();
+        changes.extend(
+            plan.remove
+                .iter()
+                .map(|p| json!({"path": p, "action": "removed"})),
+        );
+        println!(
+            "{}",
+            json!({
+                "status": if !changed { "unchanged" } else if args.dry_run { "planned" } else { "removed" },
+                "changed": changed && !args.dry_run,
+                "dry_run": args.dry_run,
+                "codex_home": layout.codex_home,
+                "receipt": plan.receipt.is_some(),
+                "changes": changes,
+                "kept": plan.kept,
+                "backup": backup,
+                "warnings": plan.notes,
+            })
+        );
+        return;
+    }
+    if !changed {
+        eprintln!(
+            "codex-guard: nothing to remove from {}",
+            layout.codex_home.display()
+        );
+    } else if args.dry_run {
+        eprintln!("codex-guard: dry run, nothing was changed");
+    } else {
+        eprintln!("codex-guard removed from {}:", layout.codex_home.display());
+        for line in describe(plan) {
+            eprintln!("  {line}");
+        }
+        if let Some(backup) = backup {
+            eprintln!("backup of everything removed: {}", backup.display());
+        }
+    }
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
+}
+
+/// `PreToolUse` -> `pre_tool_use`, as Codex names events in trust keys.
+fn snake_case(event: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in event.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_become_codex_snake_case() {
+        for event in Event::ALL {
+            assert_eq!(snake_case(event.name()), event.snake_name());
+        }
+        assert_eq!(snake_case("SubagentStop"), "subagent_stop");
+    }
+}

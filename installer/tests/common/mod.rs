@@ -1,0 +1,136 @@
+//! A temporary Codex home and helpers shared by the installer's integration tests.
+#![allow(dead_code)] // each test file uses its own subset
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+pub struct TestEnv {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub codex_home: PathBuf,
+    pub runtime: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let codex_home = root.join("my home").join(".codex");
+        std::fs::create_dir_all(&codex_home).unwrap();
+        std::fs::create_dir_all(root.join("system")).unwrap();
+        let runtime = root.join("fake-runtime");
+        std::fs::write(&runtime, "#!/bin/sh\nexit 0\n").unwrap();
+        TestEnv {
+            _dir: dir,
+            root,
+            codex_home,
+            runtime,
+        }
+    }
+
+    pub fn file(self, name: &str, text: &str) -> TestEnv {
+        std::fs::write(self.codex_home.join(name), text).unwrap();
+        self
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("codex-guard").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.root.join("my home"))
+            .env("CODEX_GUARD_SYSTEM_ROOT", self.root.join("system"));
+        cmd
+    }
+
+    pub fn setup(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd()
+            .arg("setup")
+            .arg("--codex-home")
+            .arg(&self.codex_home)
+            .arg("--runtime")
+            .arg(&self.runtime)
+            .arg("--silent")
+            .args(extra)
+            .assert()
+    }
+
+    /// Runs `codex-guard <subcommand> --codex-home <home> <extra>`.
+    pub fn run(&self, subcommand: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd()
+            .arg(subcommand)
+            .arg("--codex-home")
+            .arg(&self.codex_home)
+            .args(extra)
+            .assert()
+    }
+
+    /// `uninstall --silent --json`, with its safety backup kept inside the test's directory.
+    pub fn uninstall(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
+        let backups = self.root.join("uninstall-backups");
+        let mut args = vec![
+            "--silent",
+            "--json",
+            "--backup-dir",
+            backups.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.run("uninstall", &args)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.codex_home.join(rel)).unwrap()
+    }
+
+    /// Every file below the Codex home with its bytes, for before/after comparisons.
+    pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for path in entries {
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push((path.clone(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.codex_home, &mut out);
+        out
+    }
+
+    /// Replaces the temporary home and trust hashes by stable markers.
+    pub fn normalize(&self, text: &str) -> String {
+        let mut out = text.replace(&self.codex_home.display().to_string(), "[CODEX_HOME]");
+        while let Some(pos) = out.find("sha256:") {
+            let end = pos + "sha256:".len() + 64;
+            assert!(
+                out[pos + 7..end].chars().all(|c| c.is_ascii_hexdigit()),
+                "{out}"
+            );
+            out.replace_range(pos..end, "SHA256[HASH]");
+        }
+        out
+    }
+}
+
+pub fn json_of(assert: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&assert.get_output().stdout).expect("stdout is one JSON object")
+}
+
+pub fn tar_listing(path: &Path) -> std::collections::BTreeMap<String, String> {
+    use std::io::Read;
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
+    let mut archive = tar::Archive::new(gz);
+    let mut out = std::collections::BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        out.insert(entry.path().unwrap().to_string_lossy().into_owned(), text);
+    }
+    out
+}

@@ -1,0 +1,320 @@
+//! Uninstall, backup and restore as real processes in a temporary home: the byte-exact
+//! round trip, other people's hooks and edits surviving, restore refusing to overwrite.
+
+mod common;
+
+use common::{json_of, TestEnv};
+use serde_json::{json, Value};
+
+const COMMENTED_CONFIG: &str = "\
+# Personal Codex settings
+model = \"gpt-5.4\"   # keep this one
+
+# features I turned on by hand
+[features]
+codex_hooks = false # old name, off
+web_search = true
+";
+
+const THIRD_PARTY_HOOKS: &str = "{\n  \"description\": \"other-tool\",\n  \"hooks\": {\n    \"PreToolUse\": [{\"matcher\": \"Bash\", \"hooks\": [{\"type\": \"command\", \"command\": \"other-tool check\"}]}],\n    \"Stop\": []\n  }\n}";
+
+/// Every starting point the round trip must give back exactly.
+fn starting_points() -> Vec<(&'static str, Option<&'static str>, Option<&'static str>)> {
+    vec![
+        ("empty home", None, None),
+        ("commented config", Some(COMMENTED_CONFIG), None),
+        ("config without final newline", Some("model = \"o3\""), None),
+        (
+            "features already on",
+            Some("[features]\nhooks = true\n"),
+            None,
+        ),
+        (
+            "third-party hooks",
+            Some(COMMENTED_CONFIG),
+            Some(THIRD_PARTY_HOOKS),
+        ),
+        ("empty hooks file", Some(""), Some("{}")),
+    ]
+}
+
+#[test]
+fn setup_then_uninstall_gives_back_every_byte() {
+    for (name, config, hooks) in starting_points() {
+        let mut env = TestEnv::new();
+        if let Some(text) = config {
+            env = env.file("config.toml", text);
+        }
+        if let Some(text) = hooks {
+            env = env.file("hooks.json", text);
+        }
+        let before = env.snapshot();
+        env.setup(&["--local-only"]).success();
+        assert_ne!(env.snapshot(), before, "{name}: setup changed nothing");
+        let report = json_of(&env.uninstall(&[]).success());
+        assert_eq!(report["status"], "removed", "{name}");
+        assert_eq!(
+            env.snapshot(),
+            before,
+            "{name}: not byte-identical after uninstall"
+        );
+        assert!(!env.codex_home.join("codex-guard").exists(), "{name}");
+        let backup = report["backup"].as_str().unwrap();
+        assert!(
+            std::path::Path::new(backup).is_file(),
+            "{name}: no safety backup"
+        );
+    }
+}
+
+#[test]
+fn edits_made_after_setup_survive_and_stay_trusted() {
+    let env = TestEnv::new()
+        .file("config.toml", COMMENTED_CONFIG)
+        .file("hooks.json", THIRD_PARTY_HOOKS);
+    env.setup(&["--local-only"]).success();
+
+    // The user adds a setting and a hook of their own after ours, and trusts it.
+    let mut hooks: Value = serde_json::from_str(&env.read("hooks.json")).unwrap();
+    let pre = hooks["hooks"]["PreToolUse"].as_array_mut().unwrap();
+    assert_eq!(pre.len(), 2, "theirs then ours");
+    pre.push(json!({"hooks": [{"type": "command", "command": "my-new-hook"}]}));
+    std::fs::write(
+        env.codex_home.join("hooks.json"),
+        serde_json::to_string_pretty(&hooks).unwrap(),
+    )
+    .unwrap();
+    let hooks_path = env.codex_home.join("hooks.json").display().to_string();
+    let config = format!(
+        "approval_policy = \"on-request\"\n{}\n[hooks.state.\"{hooks_path}:pre_tool_use:2:0\"]\ntrusted_hash = \"sha256:mine\"\n",
+        env.read("config.toml")
+    );
+    std::fs::write(env.codex_home.join("config.toml"), config).unwrap();
+
+    env.uninstall(&[]).success();
+    let config = env.read("config.toml");
+    assert!(
+        config.starts_with("approval_policy = \"on-request\"\n"),
+        "{config}"
+    );
+    assert!(
+        config.contains("codex_hooks = false # old name, off"),
+        "{config}"
+    );
+    assert!(!config.contains("codex-guard"), "{config}");
+    // Our group went from index 1, so the user's trust record follows their hook to 1.
+    assert!(
+        config.contains(&format!(
+            "[hooks.state.\"{hooks_path}:pre_tool_use:1:0\"]\ntrusted_hash = \"sha256:mine\""
+        )),
+        "{config}"
+    );
+    assert_eq!(config.matches("trusted_hash").count(), 1, "{config}");
+    let hooks: Value = serde_json::from_str(&env.read("hooks.json")).unwrap();
+    assert_eq!(
+        hooks["hooks"]["PreToolUse"],
+        json!([
+            {"matcher": "Bash", "hooks": [{"type": "command", "command": "other-tool check"}]},
+            {"hooks": [{"type": "command", "command": "my-new-hook"}]}
+        ])
+    );
+    assert_eq!(
+        hooks["hooks"]["Stop"],
+        json!([]),
+        "the other tool's empty list stays"
+    );
+    assert_eq!(hooks["description"], "other-tool");
+}
+
+#[test]
+fn keep_logs_keeps_only_the_logs() {
+    let env = TestEnv::new();
+    env.setup(&["--local-only"]).success();
+    let logs = env.codex_home.join("codex-guard/logs");
+    std::fs::write(logs.join("events.jsonl"), "{\"event\":\"Stop\"}\n").unwrap();
+    let report = json_of(&env.uninstall(&["--keep-logs"]).success());
+    assert_eq!(report["kept"][0], logs.display().to_string());
+    let left: Vec<String> = std::fs::read_dir(env.codex_home.join("codex-guard"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["logs"]);
+    assert_eq!(
+        std::fs::read_to_string(logs.join("events.jsonl")).unwrap(),
+        "{\"event\":\"Stop\"}\n"
+    );
+    assert!(!env.codex_home.join("hooks.json").exists());
+    // A second uninstall has nothing left to do.
+    assert_eq!(
+        json_of(&env.uninstall(&["--keep-logs"]).success())["status"],
+        "unchanged"
+    );
+}
+
+#[test]
+fn without_a_receipt_only_provable_entries_go() {
+    let env = TestEnv::new()
+        .file("config.toml", COMMENTED_CONFIG)
+        .file("hooks.json", THIRD_PARTY_HOOKS);
+    env.setup(&["--local-only"]).success();
+    std::fs::remove_file(env.codex_home.join("codex-guard/receipt.json")).unwrap();
+    let report = json_of(&env.uninstall(&[]).success());
+    assert_eq!(report["receipt"], false);
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("provably"), "{warnings}");
+    let config = env.read("config.toml");
+    assert!(
+        !config.contains("trusted_hash"),
+        "our trust records are provably ours: {config}"
+    );
+    assert!(
+        config.contains("hooks = true"),
+        "the flag cannot be proven ours: {config}"
+    );
+    let hooks: Value = serde_json::from_str(&env.read("hooks.json")).unwrap();
+    let user: Value = serde_json::from_str(THIRD_PARTY_HOOKS).unwrap();
+    assert_eq!(hooks["hooks"]["PreToolUse"], user["hooks"]["PreToolUse"]);
+    assert_eq!(hooks["description"], user["description"]);
+    assert!(!env.read("hooks.json").contains("codex-guard-hook"));
+    assert!(!env.codex_home.join("codex-guard").exists());
+}
+
+#[test]
+fn uninstall_dry_run_and_bad_input_change_nothing() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    env.setup(&["--local-only"]).success();
+    let before = env.snapshot();
+    let out = env.run("uninstall", &["--dry-run", "--silent"]).success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("+codex_hooks = false # old name, off"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("removed: "), "{stdout}");
+    assert_eq!(env.snapshot(), before);
+
+    std::fs::write(env.codex_home.join("config.toml"), "[features\n").unwrap();
+    let before = env.snapshot();
+    let out = env.uninstall(&[]).code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("line 1"));
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn uninstall_of_nothing_is_a_no_op() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    let before = env.snapshot();
+    assert_eq!(
+        json_of(&env.uninstall(&[]).success())["status"],
+        "unchanged"
+    );
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn backup_list_and_restore_round_trip() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    env.setup(&["--local-only"]).success();
+    let installed = env.snapshot();
+    let out = env.run("backup", &["--json"]).success();
+    let path = json_of(&out)["backup"].as_str().unwrap().to_string();
+    assert!(path.contains("/codex-guard/backups/"), "{path}");
+
+    let listing = json_of(&env.run("backup", &["--list", "--json"]).success());
+    let reasons: Vec<&str> = listing["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["backup", "setup"], "newest first");
+
+    // Nothing changed since: restore has nothing to do.
+    assert_eq!(
+        json_of(&env.run("restore", &[&path, "--json"]).success())["status"],
+        "unchanged"
+    );
+
+    // A file changed since the backup is not overwritten without --force.
+    std::fs::write(env.codex_home.join("config.toml"), "model = \"changed\"\n").unwrap();
+    let before = env.snapshot();
+    let out = env.run("restore", &[&path, "--yes"]).code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("config.toml") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(env.snapshot(), before);
+
+    let report = json_of(&env.run("restore", &[&path, "--force", "--json"]).success());
+    assert_eq!(report["status"], "restored");
+    let safety = report["backup"].as_str().unwrap();
+    assert!(std::path::Path::new(safety).is_file());
+    let restored: Vec<_> = env
+        .snapshot()
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(env.codex_home.join("codex-guard/backups")))
+        .collect();
+    let expected: Vec<_> = installed
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(env.codex_home.join("codex-guard/backups")))
+        .collect();
+    assert_eq!(restored, expected);
+}
+
+#[test]
+fn restoring_the_setup_backup_undoes_setup() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    env.setup(&["--local-only"]).success();
+    let report = json_of(&env.run("restore", &["--latest", "--json"]).success());
+    assert_eq!(report["status"], "restored");
+    assert_eq!(env.read("config.toml"), COMMENTED_CONFIG);
+    assert!(!env.codex_home.join("hooks.json").exists());
+    assert!(!env.codex_home.join("codex-guard/receipt.json").exists());
+}
+
+#[test]
+fn restore_after_uninstall_brings_the_install_back() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    env.setup(&["--local-only"]).success();
+    let installed = env.snapshot();
+    let report = json_of(&env.uninstall(&[]).success());
+    let backup = report["backup"].as_str().unwrap().to_string();
+    json_of(&env.run("restore", &[&backup, "--json"]).success());
+    let now: Vec<_> = env
+        .snapshot()
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(env.codex_home.join("codex-guard/backups")))
+        .collect();
+    let expected: Vec<_> = installed
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(env.codex_home.join("codex-guard/backups")))
+        .collect();
+    assert_eq!(now, expected);
+}
+
+#[test]
+fn backups_rotate() {
+    let env = TestEnv::new();
+    env.setup(&["--local-only"]).success();
+    let config = env
+        .read("codex-guard/config.toml")
+        .replace("backups_keep = 10", "backups_keep = 2");
+    std::fs::write(env.codex_home.join("codex-guard/config.toml"), config).unwrap();
+    for _ in 0..4 {
+        env.run("backup", &["--json"]).success();
+    }
+    let listing = json_of(&env.run("backup", &["--list", "--json"]).success());
+    assert_eq!(listing["backups"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_tampered_or_foreign_archive_is_refused() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    let bogus = env.root.join("bogus.tar.gz");
+    std::fs::write(&bogus, b"not an archive").unwrap();
+    let before = env.snapshot();
+    env.run("restore", &[bogus.to_str().unwrap(), "--force"])
+        .code(2);
+    assert_eq!(env.snapshot(), before);
+}
