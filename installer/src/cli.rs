@@ -65,11 +65,12 @@ pub struct DoctorArgs {
     #[command(flatten)]
     pub home: HomeArgs,
 
-    /// Print one JSON object (with a schema_version) instead of one line per check.
+    /// Print one JSON object (schema_version, status, checks, fixed) instead of one line per check.
     #[arg(long)]
     pub json: bool,
 
-    /// Repair what failed by re-running the idempotent parts of setup, and say what changed.
+    /// Repair what needs no decision: re-run setup with this install's own settings and
+    /// make our files private again; then check again and say what changed.
     #[arg(long)]
     pub fix: bool,
 

@@ -148,6 +148,13 @@ pub fn run(args: SetupArgs) -> Result<ExitCode> {
 /// Does the work of `setup` and prints nothing (but the questions and progress of an
 /// interactive run), so other commands can re-run it and report in their own way.
 pub fn apply(args: SetupArgs) -> Result<Outcome> {
+    apply_adopting(args, &[])
+}
+
+/// [`apply`], also taking as ours the handlers whose command is one of `adopt` (ours,
+/// edited by hand, as `doctor` found them), so they are put back in place instead of
+/// left beside a new one.
+pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
     let layout = home::resolve(&args.home)?;
     let canonical_home = layout.codex_home.clone();
@@ -166,6 +173,7 @@ pub fn apply(args: SetupArgs) -> Result<Outcome> {
         &runtime_source,
         read_receipt(&layout, &mut Vec::new()).as_ref(),
         codex_home_created,
+        adopt,
     )?;
     let _lock = if args.dry_run {
         None
@@ -181,6 +189,7 @@ pub fn apply(args: SetupArgs) -> Result<Outcome> {
         &runtime_source,
         previous_receipt.as_ref(),
         codex_home_created,
+        adopt,
     )?;
     changes.retain(FileChange::changed);
     warnings.extend(managed_policy_warnings(&args.home.system_root));
@@ -439,6 +448,7 @@ fn plan(
     runtime_source: &Path,
     previous: Option<&Receipt>,
     codex_home_created: bool,
+    adopt: &[String],
 ) -> Result<Vec<FileChange>> {
     let command = shell_quote(&layout.runtime_bin());
     let mut config = RuntimeConfig {
@@ -464,6 +474,7 @@ fn plan(
         .map(|text| hooks_json::parse(text, &hooks_path))
         .transpose()?;
     let mut known_commands = vec![command.clone()];
+    known_commands.extend_from_slice(adopt);
     if let Some(receipt) = previous {
         known_commands.extend(
             receipt

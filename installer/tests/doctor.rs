@@ -1,0 +1,889 @@
+//! `codex-guard doctor` as a real process against a home set up by `codex-guard setup`:
+//! healthy first, then each way the guard silently stops working, provoked by hand,
+//! must show up as its own check with the right status and exit code; `--fix` must
+//! repair what setup can repair.
+//!
+//! Codex itself is replaced by a missing path (Codex Desktop users have no CLI) or by
+//! a small script speaking just enough of `codex app-server`; the real Codex is asked
+//! in the end-to-end suite (`tests/tests/doctor.rs`).
+
+mod common;
+
+use common::{json_of, TestEnv};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Every check doctor runs, in its order.
+const CHECK_IDS: [&str; 18] = [
+    "codex.cli",
+    "codex.hooks_feature",
+    "codex.managed_policy",
+    "hooks_json.valid",
+    "hooks_json.handlers",
+    "hooks.trust",
+    "codex.hooks_list",
+    "runtime.binary",
+    "runtime.version",
+    "runtime.checksum",
+    "runtime.permissions",
+    "config.valid",
+    "config.permissions",
+    "service.reachable",
+    "machine_id",
+    "logs.writable",
+    "spool.backlog",
+    "receipt",
+];
+
+const EVENTS: [&str; 6] = [
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PermissionRequest",
+    "PostToolUse",
+    "Stop",
+];
+
+/// A hook runtime that answers `--version` like the real one.
+fn runtime_script() -> String {
+    format!(
+        "#!/bin/sh\nif [ \"$1\" = \"--version\" ]; then echo \"codex-guard-hook {}\"; fi\nexit 0\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// A fresh home whose runtime answers `--version`, with modes that do not depend on
+/// the umask of the machine running the tests.
+fn fresh() -> TestEnv {
+    let env = TestEnv::new();
+    std::fs::write(&env.runtime, runtime_script()).unwrap();
+    set_mode(&env.codex_home, 0o755);
+    env
+}
+
+/// A home after `setup --local-only` (plus `extra`).
+fn installed(extra: &[&str]) -> TestEnv {
+    let env = fresh();
+    let mut args = vec!["--local-only"];
+    args.extend_from_slice(extra);
+    env.setup(&args).success();
+    env
+}
+
+fn missing_codex(env: &TestEnv) -> String {
+    format!("--codex-bin={}", env.root.join("no-codex/codex").display())
+}
+
+/// `doctor --json` with no Codex CLI; returns the exit code and the report.
+fn doctor_json(env: &TestEnv, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["--json".to_string(), missing_codex(env)];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.run("doctor", &args);
+    let code = out.get_output().status.code().expect("doctor exited");
+    let report = json_of(&out);
+    (code, report)
+}
+
+fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+}
+
+/// Asserts one check's status and that its message holds `needle`.
+#[track_caller]
+fn assert_check(report: &Value, id: &str, status: &str, needle: &str) {
+    let c = check(report, id);
+    assert_eq!(c["status"], status, "{id}: {c:#}\n{report:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains(needle),
+        "{id}: {:?} lacks {needle:?}",
+        c["message"]
+    );
+}
+
+/// Ids of the checks that did not pass.
+fn not_passing(report: &Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "pass")
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The only non-passing checks of a healthy home without a Codex CLI.
+fn no_codex_warnings() -> Vec<(String, String)> {
+    vec![
+        ("codex.cli".into(), "warn".into()),
+        ("codex.hooks_list".into(), "warn".into()),
+    ]
+}
+
+fn edit_hooks(env: &TestEnv, edit: impl FnOnce(&mut Value)) {
+    let path = env.codex_home.join("hooks.json");
+    let mut hooks: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut hooks);
+    std::fs::write(&path, serde_json::to_string_pretty(&hooks).unwrap()).unwrap();
+}
+
+fn runtime_bin(env: &TestEnv) -> PathBuf {
+    env.codex_home.join("codex-guard/bin/codex-guard-hook")
+}
+
+fn system_file(env: &TestEnv, name: &str, text: &str) {
+    let dir = env.root.join("system/etc/codex");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// A stand-in for the Codex CLI: `--version` prints `version`; `app-server` answers
+/// `initialize` (after a notification, as Codex does) and then `hooks/list` with
+/// `hooks`, or never answers when `hang` is set.
+fn fake_codex(env: &TestEnv, version: &str, hooks: &[Value], hang: bool) -> PathBuf {
+    let dir = env.root.join("fake-codex");
+    std::fs::create_dir_all(&dir).unwrap();
+    let answer = json!({"id": 2, "result": {"data": [
+        {"cwd": env.codex_home, "hooks": hooks, "warnings": [], "errors": []}
+    ]}});
+    std::fs::write(dir.join("hooks-list.json"), format!("{answer}\n")).unwrap();
+    let list = if hang {
+        "sleep 600".to_string()
+    } else {
+        format!("cat '{}'", dir.join("hooks-list.json").display())
+    };
+    let script = format!(
+        r#"#!/bin/sh
+if [ "$1" = "--version" ]; then echo "codex-cli {version}"; exit 0; fi
+[ "$1" = "app-server" ] || exit 2
+[ -n "$CODEX_HOME" ] || exit 3
+while IFS= read -r line; do
+  case "$line" in
+    *'"id":1,'*) echo '{{"jsonrpc":"2.0","method":"configWarning","params":{{}}}}'; echo '{{"id":1,"result":{{}}}}' ;;
+    *'"id":2,'*) {list}; exit 0 ;;
+  esac
+done
+"#
+    );
+    let bin = dir.join("codex");
+    std::fs::write(&bin, script).unwrap();
+    set_mode(&bin, 0o755);
+    bin
+}
+
+/// The six hooks as Codex lists them for this home, each with `status`.
+fn listed(env: &TestEnv, status: impl Fn(&str) -> &'static str) -> Vec<Value> {
+    let command = format!("'{}'", runtime_bin(env).display());
+    EVENTS
+        .iter()
+        .map(|event| {
+            let camel = event[..1].to_ascii_lowercase() + &event[1..];
+            json!({
+                "key": format!("{}/hooks.json:x:0:0", env.codex_home.display()),
+                "eventName": camel,
+                "command": command,
+                "trustStatus": status(event),
+                "enabled": true,
+                "isManaged": false,
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_fresh_setup_is_healthy_without_a_codex_cli() {
+    let env = installed(&[]);
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["status"], "healthy");
+    assert_eq!(not_passing(&report), no_codex_warnings(), "{report:#}");
+    assert_check(
+        &report,
+        "service.reachable",
+        "pass",
+        "local-only: no service configured",
+    );
+    assert_check(&report, "spool.backlog", "pass", "no undelivered events");
+    assert_eq!(
+        check(&report, "codex.cli")["fix"],
+        "npm install -g @openai/codex"
+    );
+}
+
+#[test]
+fn json_has_a_schema_version_and_every_check_in_order() {
+    let env = installed(&[]);
+    let (_, report) = doctor_json(&env, &[]);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(
+        report["codex_home"],
+        env.codex_home.display().to_string().as_str()
+    );
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, CHECK_IDS);
+    for c in report["checks"].as_array().unwrap() {
+        let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["id", "status", "message", "fix"], "{c}");
+        assert!(c["fix"].is_null() || c["fix"].is_string(), "{c}");
+    }
+    assert!(
+        report.get("fixed").is_none(),
+        "`fixed` only comes with --fix"
+    );
+}
+
+#[test]
+fn human_output_is_one_line_per_check_and_a_verdict() {
+    let env = installed(&[]);
+    let missing = missing_codex(&env);
+    let out = env.run("doctor", &[&missing]).success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), CHECK_IDS.len() + 1, "{stdout}");
+    for (line, id) in lines.iter().zip(CHECK_IDS) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[1], id, "{line}");
+        assert!(["pass", "warn", "fail"].contains(&words[0]), "{line}");
+    }
+    assert!(
+        lines[0].contains("[fix: npm install -g @openai/codex]"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines.last().unwrap().starts_with("healthy: "), "{stdout}");
+    assert!(out.get_output().stderr.is_empty());
+}
+
+#[test]
+fn doctor_changes_nothing() {
+    let env = installed(&[]);
+    let before = env.snapshot();
+    doctor_json(&env, &[]);
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn hooks_turned_off_in_the_user_config_leave_codex_unprotected() {
+    let env = installed(&[]);
+    let config = env
+        .read("config.toml")
+        .replace("hooks = true", "hooks = false");
+    std::fs::write(env.codex_home.join("config.toml"), config).unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "unprotected");
+    assert_check(&report, "codex.hooks_feature", "fail", "hooks = false");
+    let fix = check(&report, "codex.hooks_feature")["fix"]
+        .as_str()
+        .unwrap();
+    assert!(fix.starts_with("codex-guard setup --codex-home "), "{fix}");
+}
+
+#[test]
+fn requirements_that_turn_hooks_off_are_a_machine_policy() {
+    let env = installed(&[]);
+    system_file(&env, "requirements.toml", "[features]\nhooks = false\n");
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "unprotected");
+    assert_check(&report, "codex.hooks_feature", "fail", "requirements.toml");
+    let fix = check(&report, "codex.hooks_feature")["fix"]
+        .as_str()
+        .unwrap();
+    assert!(fix.contains("administrator"), "{fix}");
+}
+
+#[test]
+fn managed_config_overrides_the_user_config() {
+    let env = installed(&[]);
+    system_file(&env, "managed_config.toml", "[features]\nhooks = false\n");
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_check(
+        &report,
+        "codex.hooks_feature",
+        "fail",
+        "managed_config.toml",
+    );
+    // The machine's plain config.toml is overridden by the user's `hooks = true`.
+    std::fs::remove_file(env.root.join("system/etc/codex/managed_config.toml")).unwrap();
+    system_file(&env, "config.toml", "[features]\nhooks = false\n");
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_check(&report, "codex.hooks_feature", "pass", "config.toml");
+}
+
+#[test]
+fn allow_managed_hooks_only_silently_disables_a_user_install() {
+    for requirements in [
+        "allow_managed_hooks_only = true\n",
+        "[hooks]\nallow_managed_hooks_only = true\n",
+    ] {
+        let env = installed(&[]);
+        system_file(&env, "requirements.toml", requirements);
+        let (code, report) = doctor_json(&env, &[]);
+        assert_eq!(code, 1, "{requirements}");
+        assert_eq!(report["status"], "unprotected");
+        assert_check(
+            &report,
+            "codex.managed_policy",
+            "fail",
+            "allow_managed_hooks_only",
+        );
+    }
+}
+
+#[test]
+fn an_invalid_hooks_json_is_reported_with_its_reason() {
+    let env = installed(&[]);
+    let text = env
+        .read("hooks.json")
+        .replacen('{', "{\"$schema\": \"x\",", 1);
+    std::fs::write(env.codex_home.join("hooks.json"), text).unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "unprotected");
+    assert_check(&report, "hooks_json.valid", "fail", "\"$schema\"");
+    assert_check(&report, "hooks_json.handlers", "fail", "hooks_json.valid");
+}
+
+#[test]
+fn a_removed_handler_is_named() {
+    let env = installed(&[]);
+    edit_hooks(&env, |hooks| {
+        hooks["hooks"].as_object_mut().unwrap().shift_remove("Stop");
+    });
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "unprotected");
+    assert_check(&report, "hooks_json.handlers", "fail", "Stop");
+    // The other five keep their trust.
+    assert_check(&report, "hooks.trust", "pass", "all 5");
+}
+
+#[test]
+fn an_edited_handler_loses_codex_trust() {
+    let env = installed(&[]);
+    edit_hooks(&env, |hooks| {
+        let command = &mut hooks["hooks"]["PreToolUse"][0]["hooks"][0]["command"];
+        *command = format!("{} --x", command.as_str().unwrap()).into();
+    });
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "unprotected");
+    assert_check(&report, "hooks.trust", "fail", "PreToolUse=modified");
+    assert_check(&report, "hooks_json.handlers", "warn", "PreToolUse");
+
+    // A changed timeout is a change too; so is a missing trust record.
+    let env = installed(&[]);
+    edit_hooks(&env, |hooks| {
+        hooks["hooks"]["Stop"][0]["hooks"][0]["timeout"] = 60.into();
+    });
+    let config = env.read("config.toml");
+    let key = format!(
+        "[hooks.state.\"{}/hooks.json:session_start:0:0\"]",
+        env.codex_home.display()
+    );
+    let start = config.find(&key).unwrap();
+    let end = start
+        + config[start..]
+            .find("\n\n")
+            .map_or(config.len() - start, |n| n + 2);
+    let mut trimmed = config.clone();
+    trimmed.replace_range(start..end, "");
+    std::fs::write(env.codex_home.join("config.toml"), trimmed).unwrap();
+    let (_, report) = doctor_json(&env, &[]);
+    let message = check(&report, "hooks.trust")["message"].as_str().unwrap();
+    assert!(message.contains("Stop=modified"), "{message}");
+    assert!(message.contains("SessionStart=untrusted"), "{message}");
+}
+
+#[test]
+fn a_hook_disabled_in_codex_is_reported() {
+    let env = installed(&[]);
+    let key = format!(
+        "[hooks.state.\"{}/hooks.json:stop:0:0\"]\n",
+        env.codex_home.display()
+    );
+    let config = env
+        .read("config.toml")
+        .replace(&key, &format!("{key}enabled = false\n"));
+    std::fs::write(env.codex_home.join("config.toml"), config).unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_check(&report, "hooks.trust", "fail", "disabled in Codex: Stop");
+    let fix = check(&report, "hooks.trust")["fix"].as_str().unwrap();
+    assert!(fix.contains("/hooks"), "{fix}");
+}
+
+#[test]
+fn a_deleted_runtime_means_no_protection() {
+    let env = installed(&[]);
+    std::fs::remove_file(runtime_bin(&env)).unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "unprotected");
+    assert_check(&report, "runtime.binary", "fail", "does not exist");
+    assert_check(&report, "runtime.version", "fail", "missing");
+    assert_check(&report, "runtime.checksum", "fail", "cannot read");
+}
+
+#[test]
+fn a_changed_runtime_fails_its_checksum() {
+    let env = installed(&[]);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(runtime_bin(&env))
+        .unwrap();
+    file.write_all(b"# replaced\n").unwrap();
+    drop(file);
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "degraded");
+    assert_check(&report, "runtime.checksum", "fail", "replaced or damaged");
+    assert_check(&report, "runtime.version", "pass", "codex-guard-hook");
+}
+
+#[test]
+fn a_runtime_that_does_not_answer_its_version_fails() {
+    let env = installed(&[]);
+    std::fs::write(runtime_bin(&env), "#!/bin/sh\necho hello\n").unwrap();
+    let (_, report) = doctor_json(&env, &[]);
+    assert_check(&report, "runtime.version", "fail", "\"hello\"");
+}
+
+#[test]
+fn a_writable_runtime_is_a_privilege_escalation() {
+    let env = installed(&[]);
+    set_mode(&runtime_bin(&env), 0o777);
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "degraded");
+    assert_check(
+        &report,
+        "runtime.permissions",
+        "fail",
+        "writable by group or others (mode 0777)",
+    );
+    let fix = check(&report, "runtime.permissions")["fix"]
+        .as_str()
+        .unwrap();
+    assert!(fix.starts_with("chmod 755 "), "{fix}");
+
+    // A writable directory above it is just as bad.
+    let env = installed(&[]);
+    set_mode(&env.codex_home.join("codex-guard/bin"), 0o777);
+    let (_, report) = doctor_json(&env, &[]);
+    assert_check(
+        &report,
+        "runtime.permissions",
+        "fail",
+        "codex-guard/bin is writable",
+    );
+}
+
+#[test]
+fn an_invalid_runtime_config_is_reported() {
+    let env = installed(&[]);
+    std::fs::write(
+        env.codex_home.join("codex-guard/config.toml"),
+        "blockng = true\n",
+    )
+    .unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "degraded");
+    assert_check(&report, "config.valid", "fail", "blockng");
+    assert_check(&report, "service.reachable", "warn", "config.valid");
+}
+
+#[test]
+fn a_token_readable_by_others_fails() {
+    let env = installed(&["--token", "secret-token"]);
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    set_mode(&env.codex_home.join("codex-guard/token"), 0o644);
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_check(
+        &report,
+        "config.permissions",
+        "fail",
+        "readable by group or others (mode 0644)",
+    );
+    assert!(
+        !report.to_string().contains("secret-token"),
+        "the token never appears in the report"
+    );
+}
+
+/// A server on 127.0.0.1 answering every request with 404, as Akto answers a bare GET.
+fn answering_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn the_service_is_reachable_when_it_answers_anything() {
+    let url = answering_server();
+    let env = fresh();
+    env.setup(&["--url", &url]).success();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_check(&report, "service.reachable", "pass", "HTTP 404");
+}
+
+#[test]
+fn an_unreachable_service_is_degraded() {
+    let url = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let env = fresh();
+    // Setup installs anyway and says the service is unreachable (exit 1).
+    env.setup(&["--url", &url]).code(1);
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "degraded");
+    assert_check(&report, "service.reachable", "fail", "unreachable");
+}
+
+#[test]
+fn a_missing_machine_id_fails() {
+    let env = installed(&[]);
+    std::fs::remove_file(env.codex_home.join("codex-guard/machine-id")).unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_check(&report, "machine_id", "fail", "does not exist");
+}
+
+#[test]
+fn a_missing_receipt_is_a_warning() {
+    let env = installed(&[]);
+    std::fs::remove_file(env.codex_home.join("codex-guard/receipt.json")).unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_check(
+        &report,
+        "receipt",
+        "warn",
+        "uninstall will remove only what it can prove is ours",
+    );
+    assert_check(&report, "runtime.checksum", "warn", "no install receipt");
+}
+
+#[test]
+fn undelivered_events_are_counted() {
+    let env = installed(&[]);
+    let spool = env.codex_home.join("codex-guard/spool");
+    std::fs::create_dir_all(spool.join("2026")).unwrap();
+    std::fs::write(spool.join("a.json"), "{}").unwrap();
+    std::fs::write(spool.join("2026/b.json"), "{}").unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0);
+    assert_check(&report, "spool.backlog", "warn", "2 undelivered");
+}
+
+#[test]
+fn an_unwritable_logs_directory_fails() {
+    if std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    {
+        // root writes anywhere: make the path a file instead.
+        let env = installed(&[]);
+        let logs = env.codex_home.join("codex-guard/logs");
+        std::fs::remove_dir_all(&logs).unwrap();
+        std::fs::write(&logs, "").unwrap();
+        let (_, report) = doctor_json(&env, &[]);
+        assert_check(&report, "logs.writable", "fail", "cannot write");
+        return;
+    }
+    let env = installed(&[]);
+    set_mode(&env.codex_home.join("codex-guard/logs"), 0o500);
+    let (_, report) = doctor_json(&env, &[]);
+    assert_check(&report, "logs.writable", "fail", "cannot write");
+}
+
+#[test]
+fn an_empty_codex_home_is_unprotected_and_a_bad_path_is_bad_input() {
+    let env = fresh();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["status"], "unprotected");
+    assert_check(&report, "receipt", "fail", "not installed");
+
+    // A home that does not exist yet is the same: nothing installed.
+    let missing = env.root.join("nowhere/.codex");
+    let out = env
+        .cmd()
+        .args(["doctor", "--json"])
+        .arg("--codex-home")
+        .arg(&missing)
+        .arg(missing_codex(&env))
+        .assert()
+        .code(1);
+    assert_eq!(json_of(&out)["status"], "unprotected");
+    assert!(!missing.exists(), "doctor created the home");
+
+    // A file where the home should be, or a missing system root, is bad input.
+    let file = env.root.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    env.cmd()
+        .args(["doctor", "--json"])
+        .arg("--codex-home")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicates::str::contains("is not a directory"));
+    env.run("doctor", &["--system-root", "/nonexistent/root"])
+        .code(2)
+        .stderr(predicates::str::contains("--system-root"));
+}
+
+#[test]
+fn codex_own_view_of_the_hooks_is_reported() {
+    let env = installed(&[]);
+    let codex = fake_codex(&env, "0.169.0", &listed(&env, |_| "trusted"), false);
+    let codex_flag = format!("--codex-bin={}", codex.display());
+    let out = env.run("doctor", &["--json", &codex_flag]).success();
+    let report = json_of(&out);
+    assert_eq!(not_passing(&report), vec![], "{report:#}");
+    assert_check(&report, "codex.cli", "pass", "codex-cli 0.169.0");
+    assert_check(&report, "codex.hooks_list", "pass", "all 6");
+
+    let codex = fake_codex(
+        &env,
+        "0.169.0",
+        &listed(&env, |e| {
+            if e == "PreToolUse" {
+                "modified"
+            } else {
+                "trusted"
+            }
+        }),
+        false,
+    );
+    let codex_flag = format!("--codex-bin={}", codex.display());
+    let out = env.run("doctor", &["--json", &codex_flag]).code(1);
+    let report = json_of(&out);
+    assert_eq!(report["status"], "unprotected");
+    assert_check(&report, "codex.hooks_list", "fail", "PreToolUse=modified");
+
+    let codex = fake_codex(&env, "0.169.0", &[], false);
+    let codex_flag = format!("--codex-bin={}", codex.display());
+    let report = json_of(&env.run("doctor", &["--json", &codex_flag]).code(1));
+    assert_check(
+        &report,
+        "codex.hooks_list",
+        "fail",
+        "none of codex-guard's hooks",
+    );
+}
+
+#[test]
+fn an_old_codex_is_a_warning() {
+    let env = installed(&[]);
+    let codex = fake_codex(&env, "0.150.2", &listed(&env, |_| "trusted"), false);
+    let codex_flag = format!("--codex-bin={}", codex.display());
+    let report = json_of(&env.run("doctor", &["--json", &codex_flag]).success());
+    assert_check(&report, "codex.cli", "warn", "older than 0.169.0");
+}
+
+#[test]
+fn a_codex_that_never_answers_is_a_warning_not_a_hang() {
+    let env = installed(&[]);
+    let codex = fake_codex(&env, "0.169.0", &[], true);
+    let started = Instant::now();
+    let out = env
+        .cmd()
+        .arg("doctor")
+        .arg("--json")
+        .arg("--codex-home")
+        .arg(&env.codex_home)
+        .arg("--codex-bin")
+        .arg(&codex)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success();
+    assert!(started.elapsed() < Duration::from_secs(40));
+    assert_check(
+        &json_of(&out),
+        "codex.hooks_list",
+        "warn",
+        "no answer to hooks/list",
+    );
+}
+
+/// A copy of `codex-guard` with a hook runtime beside it, as a release puts them, so
+/// `--fix` has a runtime to reinstall.
+fn relocated_guard(env: &TestEnv) -> PathBuf {
+    let dir = env.root.join("release");
+    std::fs::create_dir_all(&dir).unwrap();
+    let guard = dir.join("codex-guard");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("codex-guard"), &guard).unwrap();
+    std::fs::copy(&env.runtime, dir.join("codex-guard-hook")).unwrap();
+    set_mode(&dir.join("codex-guard-hook"), 0o755);
+    guard
+}
+
+/// `doctor --fix --json` run by the relocated `codex-guard`.
+fn fix_json(env: &TestEnv, guard: &Path) -> (i32, Value) {
+    let out = assert_cmd::Command::new(guard)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.root.join("my home"))
+        .env("CODEX_GUARD_SYSTEM_ROOT", env.root.join("system"))
+        .arg("doctor")
+        .args(["--fix", "--json"])
+        .arg("--codex-home")
+        .arg(&env.codex_home)
+        .arg(missing_codex(env))
+        .assert();
+    let code = out.get_output().status.code().expect("doctor exited");
+    (code, json_of(&out))
+}
+
+#[test]
+fn fix_repairs_an_edited_handler_and_a_deleted_runtime() {
+    let env = installed(&[]);
+    let guard = relocated_guard(&env);
+    let hooks_before = env.read("hooks.json");
+    edit_hooks(&env, |hooks| {
+        let command = &mut hooks["hooks"]["PreToolUse"][0]["hooks"][0]["command"];
+        *command = format!("{} --x", command.as_str().unwrap()).into();
+    });
+    std::fs::remove_file(runtime_bin(&env)).unwrap();
+
+    let (code, report) = fix_json(&env, &guard);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["status"], "healthy");
+    assert_eq!(not_passing(&report), no_codex_warnings(), "{report:#}");
+    let fixed: Vec<String> = report["fixed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["action"].as_str().unwrap(),
+                f["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let hooks = env.codex_home.join("hooks.json").display().to_string();
+    let runtime = runtime_bin(&env).display().to_string();
+    assert!(fixed.contains(&format!("updated {hooks}")), "{fixed:?}");
+    assert!(fixed.contains(&format!("created {runtime}")), "{fixed:?}");
+    // Put back in place, not added beside the edited one.
+    let after: Value = serde_json::from_str(&env.read("hooks.json")).unwrap();
+    let before: Value = serde_json::from_str(&hooks_before).unwrap();
+    assert_eq!(after, before);
+
+    // A healthy home needs nothing.
+    let (code, report) = fix_json(&env, &guard);
+    assert_eq!(code, 0);
+    assert_eq!(report["fixed"], json!([]));
+}
+
+#[test]
+fn fix_tightens_modes_and_leaves_machine_policy_alone() {
+    let env = installed(&["--token", "secret-token"]);
+    let guard = relocated_guard(&env);
+    set_mode(&runtime_bin(&env), 0o777);
+    set_mode(&env.codex_home.join("codex-guard/token"), 0o644);
+    set_mode(&env.codex_home.join("codex-guard/config.toml"), 0o644);
+    system_file(&env, "requirements.toml", "[features]\nhooks = false\n");
+
+    let (code, report) = fix_json(&env, &guard);
+    assert_eq!(code, 1, "the machine policy stays: {report:#}");
+    assert_eq!(
+        not_passing(&report)
+            .into_iter()
+            .filter(|(id, _)| !id.starts_with("codex."))
+            .collect::<Vec<_>>(),
+        vec![],
+        "{report:#}"
+    );
+    assert_check(&report, "codex.hooks_feature", "fail", "requirements.toml");
+    assert_eq!(mode_of(&runtime_bin(&env)), 0o755);
+    assert_eq!(mode_of(&env.codex_home.join("codex-guard/token")), 0o600);
+    assert_eq!(
+        mode_of(&env.codex_home.join("codex-guard/config.toml")),
+        0o600
+    );
+    let actions: Vec<&str> = report["fixed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["chmod 755", "chmod 600", "chmod 600"],
+        "{report:#}"
+    );
+}
+
+#[test]
+fn fix_cannot_invent_a_missing_url() {
+    let env = installed(&[]);
+    let guard = relocated_guard(&env);
+    std::fs::remove_file(env.codex_home.join("codex-guard/config.toml")).unwrap();
+    std::fs::remove_file(runtime_bin(&env)).unwrap();
+    let out = assert_cmd::Command::new(&guard)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CODEX_GUARD_SYSTEM_ROOT", env.root.join("system"))
+        .arg("doctor")
+        .arg("--fix")
+        .arg("--codex-home")
+        .arg(&env.codex_home)
+        .arg(missing_codex(&env))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("setup could not repair"), "{stderr}");
+    assert!(stderr.contains("--local-only"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("fail  config.valid"), "{stdout}");
+}
