@@ -215,7 +215,7 @@ fn uninstall_of_nothing_is_a_no_op() {
 fn backup_list_and_restore_round_trip() {
     let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
     env.setup(&["--local-only"]).success();
-    let installed = env.snapshot();
+    let installed = env.snapshot_without_backups();
     let out = env.run("backup", &["--json"]).success();
     let path = json_of(&out)["backup"].as_str().unwrap().to_string();
     assert!(path.contains("/codex-guard/backups/"), "{path}");
@@ -250,16 +250,7 @@ fn backup_list_and_restore_round_trip() {
     assert_eq!(report["status"], "restored");
     let safety = report["backup"].as_str().unwrap();
     assert!(std::path::Path::new(safety).is_file());
-    let restored: Vec<_> = env
-        .snapshot()
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(env.codex_home.join("codex-guard/backups")))
-        .collect();
-    let expected: Vec<_> = installed
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(env.codex_home.join("codex-guard/backups")))
-        .collect();
-    assert_eq!(restored, expected);
+    assert_eq!(env.snapshot_without_backups(), installed);
 }
 
 #[test]
@@ -277,20 +268,11 @@ fn restoring_the_setup_backup_undoes_setup() {
 fn restore_after_uninstall_brings_the_install_back() {
     let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
     env.setup(&["--local-only"]).success();
-    let installed = env.snapshot();
+    let installed = env.snapshot_without_backups();
     let report = json_of(&env.uninstall(&[]).success());
     let backup = report["backup"].as_str().unwrap().to_string();
     json_of(&env.run("restore", &[&backup, "--json"]).success());
-    let now: Vec<_> = env
-        .snapshot()
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(env.codex_home.join("codex-guard/backups")))
-        .collect();
-    let expected: Vec<_> = installed
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(env.codex_home.join("codex-guard/backups")))
-        .collect();
-    assert_eq!(now, expected);
+    assert_eq!(env.snapshot_without_backups(), installed);
 }
 
 #[test]

@@ -102,6 +102,15 @@ impl TestEnv {
         out
     }
 
+    /// [`TestEnv::snapshot`] without codex-guard's backups, which every command adds to.
+    pub fn snapshot_without_backups(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let backups = self.codex_home.join("codex-guard/backups");
+        self.snapshot()
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with(&backups))
+            .collect()
+    }
+
     /// Replaces the temporary home and trust hashes by stable markers.
     pub fn normalize(&self, text: &str) -> String {
         let mut out = text.replace(&self.codex_home.display().to_string(), "[CODEX_HOME]");
