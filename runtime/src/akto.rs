@@ -116,6 +116,7 @@ pub fn tool_path(name: &str) -> String {
 }
 
 /// What one record describes, before it is encoded.
+#[derive(Debug, Clone)]
 pub struct Record {
     pub path: String,
     pub host: String,

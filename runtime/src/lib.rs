@@ -307,7 +307,7 @@ fn post_tool_use(
             response_guardrails: true,
             ..Flags::default()
         };
-        check(s, input, report, record, flags, deadline, transport);
+        check(s, input, report, record.clone(), flags, deadline, transport);
         if report.decision == "block" {
             return;
         }
@@ -319,7 +319,6 @@ fn post_tool_use(
             response_guardrails: !s.config.blocking,
             ..Flags::INGEST
         };
-        let record = record_for(s, input).expect("built above");
         queue(s, input, report, record, flags);
     }
 }
