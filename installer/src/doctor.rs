@@ -15,6 +15,7 @@ mod process;
 use crate::cli::{DoctorArgs, HomeArgs};
 use crate::failure::{ExitCode, Failure};
 use crate::home;
+use crate::hooks_json::shell_quote;
 use anyhow::Result;
 use codex_guard_common::Layout;
 use serde_json::{json, Value};
@@ -168,7 +169,7 @@ impl Inputs {
         check_dir_argument(&layout.codex_home, "the Codex home", true)?;
         check_dir_argument(&args.home.system_root, "--system-root", false)?;
         let home_flag = match &args.home.codex_home {
-            Some(_) => format!(" --codex-home {}", quote(&layout.codex_home)),
+            Some(_) => format!(" --codex-home {}", shell_quote(&layout.codex_home)),
             None => String::new(),
         };
         Ok(Inputs {
@@ -207,11 +208,6 @@ fn check_dir_argument(path: &Path, what: &str, may_be_missing: bool) -> Result<(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(bad("does not exist".into())),
         Err(e) => Err(bad(format!("cannot be read ({e})"))),
     }
-}
-
-/// Quotes a path for a POSIX shell, for the fix commands we print.
-pub fn quote(path: &Path) -> String {
-    crate::setup::shell_quote(path)
 }
 
 pub fn run(args: DoctorArgs) -> Result<ExitCode> {

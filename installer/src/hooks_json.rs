@@ -7,6 +7,7 @@
 
 use crate::failure::Failure;
 use codex_guard_common::events::Event;
+use codex_guard_common::{Layout, Receipt};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -24,6 +25,40 @@ pub struct Placed {
     pub handler_index: usize,
     pub matcher: Option<String>,
     pub handler: Map<String, Value>,
+}
+
+/// Quotes a path for `$SHELL -lc`, which is how Codex runs a hook command.
+pub fn shell_quote(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The command setup writes for the runtime of `layout`.
+pub fn runtime_command(layout: &Layout) -> String {
+    shell_quote(&layout.runtime_bin())
+}
+
+/// Every command that identifies one of our handlers: the one setup writes now, and
+/// the ones an earlier setup recorded in the receipt.
+pub fn our_commands(layout: &Layout, receipt: Option<&Receipt>) -> Vec<String> {
+    let mut commands = vec![runtime_command(layout)];
+    if let Some(receipt) = receipt {
+        for handler in &receipt.hooks_json.handlers {
+            if !commands.contains(&handler.command) {
+                commands.push(handler.command.clone());
+            }
+        }
+    }
+    commands
+}
+
+/// Whether a handler runs exactly one of `commands` (never a substring match, so
+/// another tool's hook is never taken for ours).
+pub fn runs_one_of(handler: &Map<String, Value>, commands: &[String]) -> bool {
+    handler
+        .get("command")
+        .and_then(Value::as_str)
+        .is_some_and(|c| commands.iter().any(|k| k == c))
 }
 
 /// The template with the runtime command and timeout filled in as JSON values
@@ -315,6 +350,11 @@ mod tests {
 
     fn ours(h: &Map<String, Value>) -> bool {
         h.get("command").and_then(Value::as_str) == Some(CMD)
+    }
+
+    #[test]
+    fn shell_quoting_survives_spaces_and_quotes() {
+        assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
     }
 
     #[test]

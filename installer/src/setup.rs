@@ -450,7 +450,7 @@ fn plan(
     codex_home_created: bool,
     adopt: &[String],
 ) -> Result<Vec<FileChange>> {
-    let command = shell_quote(&layout.runtime_bin());
+    let command = hooks_json::runtime_command(layout);
     let mut config = RuntimeConfig {
         url: choices.url.clone(),
         mode: choices.mode,
@@ -473,22 +473,9 @@ fn plan(
         .as_deref()
         .map(|text| hooks_json::parse(text, &hooks_path))
         .transpose()?;
-    let mut known_commands = vec![command.clone()];
+    let mut known_commands = hooks_json::our_commands(layout, previous);
     known_commands.extend_from_slice(adopt);
-    if let Some(receipt) = previous {
-        known_commands.extend(
-            receipt
-                .hooks_json
-                .handlers
-                .iter()
-                .map(|h| h.command.clone()),
-        );
-    }
-    let is_ours = |h: &serde_json::Map<String, Value>| {
-        h.get("command")
-            .and_then(Value::as_str)
-            .is_some_and(|c| known_commands.iter().any(|k| k == c))
-    };
+    let is_ours = |h: &serde_json::Map<String, Value>| hooks_json::runs_one_of(h, &known_commands);
     let rendered = hooks_json::render_template(&command, config.hook_timeout_secs());
     let unchanged_hooks = existing_hooks.clone();
     let (merged, placed) = hooks_json::merge(existing_hooks, &rendered, &is_ours);
@@ -739,12 +726,6 @@ fn set_keeping_decor(doc: &mut toml_edit::DocumentMut, key: &str, mut value: tom
     doc[key] = toml_edit::Item::Value(value);
 }
 
-/// Quotes a path for `$SHELL -lc`, which is how Codex runs a hook command.
-pub fn shell_quote(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
 /// Machine-wide settings that silently stop a per-user install from running.
 fn managed_policy_warnings(system_root: &Path) -> Vec<String> {
     let path = system_root.join("etc/codex/requirements.toml");
@@ -922,11 +903,6 @@ mod tests {
         assert!(validate_url("https://a.b/?x=1#y", false).is_err());
         assert!(validate_url("https://u:p@a.b", false).is_err());
         assert!(validate_url("akto.example.com", false).is_err());
-    }
-
-    #[test]
-    fn shell_quoting_survives_spaces_and_quotes() {
-        assert_eq!(shell_quote(Path::new("/a b/it's")), r"'/a b/it'\''s'");
     }
 
     #[test]

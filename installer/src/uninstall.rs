@@ -8,7 +8,7 @@ use crate::cli::UninstallArgs;
 use crate::codex_config::{self, KeyMove, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
-use crate::{home, hooks_json, setup, trust, ui};
+use crate::{home, hooks_json, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::events::Event;
 use codex_guard_common::{Layout, Receipt};
@@ -186,15 +186,8 @@ fn plan_hooks_json(
         return Ok((None, Vec::new(), Vec::new()));
     };
     let doc = hooks_json::parse(&text, &path)?;
-    let mut commands = vec![setup::shell_quote(&layout.runtime_bin())];
-    if let Some(r) = receipt {
-        commands.extend(r.hooks_json.handlers.iter().map(|h| h.command.clone()));
-    }
-    let is_ours = |h: &serde_json::Map<String, Value>| {
-        h.get("command")
-            .and_then(Value::as_str)
-            .is_some_and(|c| commands.iter().any(|k| k == c))
-    };
+    let commands = hooks_json::our_commands(layout, receipt);
+    let is_ours = |h: &serde_json::Map<String, Value>| hooks_json::runs_one_of(h, &commands);
     let original = receipt
         .and_then(|r| r.hooks_json.original.as_deref())
         .and_then(|t| serde_json::from_str::<Value>(t.strip_prefix('\u{feff}').unwrap_or(t)).ok());

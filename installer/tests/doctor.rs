@@ -9,6 +9,7 @@
 
 mod common;
 
+use codex_guard_common::events::Event;
 use common::{json_of, TestEnv};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -36,15 +37,6 @@ const CHECK_IDS: [&str; 18] = [
     "logs.writable",
     "spool.backlog",
     "receipt",
-];
-
-const EVENTS: [&str; 6] = [
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreToolUse",
-    "PermissionRequest",
-    "PostToolUse",
-    "Stop",
 ];
 
 /// A hook runtime that answers `--version` like the real one.
@@ -195,9 +187,10 @@ done
 /// The six hooks as Codex lists them for this home, each with `status`.
 fn listed(env: &TestEnv, status: impl Fn(&str) -> &'static str) -> Vec<Value> {
     let command = format!("'{}'", runtime_bin(env).display());
-    EVENTS
+    Event::ALL
         .iter()
         .map(|event| {
+            let event = event.name();
             let camel = event[..1].to_ascii_lowercase() + &event[1..];
             json!({
                 "key": format!("{}/hooks.json:x:0:0", env.codex_home.display()),

@@ -4,6 +4,7 @@
 mod common;
 
 use assert_cmd::Command;
+use codex_guard_common::events::Event;
 use common::{json_of, tar_listing, TestEnv};
 use std::path::PathBuf;
 
@@ -79,14 +80,7 @@ fn setup_keeps_every_user_byte_and_adds_only_ours() {
             .join("codex-guard/bin/codex-guard-hook")
             .display()
     );
-    for event in [
-        "SessionStart",
-        "UserPromptSubmit",
-        "PreToolUse",
-        "PermissionRequest",
-        "PostToolUse",
-        "Stop",
-    ] {
+    for event in Event::ALL.map(Event::name) {
         let groups = hooks["hooks"][event].as_array().unwrap();
         let ours = groups.last().unwrap();
         assert_eq!(ours["hooks"][0]["command"], command.as_str(), "{event}");

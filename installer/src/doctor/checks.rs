@@ -3,8 +3,9 @@
 //! saying what is wrong and what command fixes it.
 
 use super::codex::{self, CodexBin, VERIFIED_VERSION};
-use super::{process, quote, Check, Inputs, Repair};
-use crate::{codex_config, hooks_json, setup, trust};
+use super::{process, Check, Inputs, Repair};
+use crate::hooks_json::shell_quote as quote;
+use crate::{codex_config, fsutil, hooks_json, trust};
 use codex_guard_common::events::Event;
 use codex_guard_common::{Layout, Receipt, RuntimeConfig};
 use serde_json::{Map, Value};
@@ -37,16 +38,13 @@ impl<T> Loaded<T> {
 }
 
 fn load<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T, String>) -> Loaded<T> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => match parse(&text) {
-                Ok(value) => Loaded::Ok(value),
-                Err(e) => Loaded::Invalid(e),
-            },
-            Err(_) => Loaded::Invalid(format!("{} is not UTF-8 text", path.display())),
+    match fsutil::read_optional_text(path) {
+        Ok(Some(text)) => match parse(&text) {
+            Ok(value) => Loaded::Ok(value),
+            Err(e) => Loaded::Invalid(e),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Loaded::Missing,
-        Err(e) => Loaded::Invalid(format!("cannot read {}: {e}", path.display())),
+        Ok(None) => Loaded::Missing,
+        Err(e) => Loaded::Invalid(format!("{e:#}")),
     }
 }
 
@@ -99,16 +97,7 @@ impl<'a> Context<'a> {
             hooks_json::parse(text, &hooks_path).map_err(|e| e.message)
         });
         let codex_config = load_toml(&layout.codex_config());
-        let mut known = vec![setup::shell_quote(&layout.runtime_bin())];
-        if let Some(receipt) = receipt.ok() {
-            known.extend(
-                receipt
-                    .hooks_json
-                    .handlers
-                    .iter()
-                    .map(|h| h.command.clone()),
-            );
-        }
+        let known = hooks_json::our_commands(layout, receipt.ok());
         let ours = hooks
             .ok()
             .map(|doc| find_ours(doc, &known, &layout.runtime_bin()))
@@ -1299,7 +1288,7 @@ mod tests {
     #[test]
     fn edited_handlers_are_still_found_as_ours() {
         let runtime = Path::new("/h/codex-guard/bin/codex-guard-hook");
-        let known = vec![setup::shell_quote(runtime)];
+        let known = vec![hooks_json::shell_quote(runtime)];
         let hooks: Value = serde_json::json!({"hooks": {
             "PreToolUse": [
                 {"matcher": "Bash", "hooks": [{"type": "command", "command": "user"}]},
