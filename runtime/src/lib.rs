@@ -125,8 +125,8 @@ pub fn handle(
 ) -> Report {
     let mut report = Report::new(input);
     report.errors.extend(s.problems.iter().cloned());
-    let rules = Rules::load(&s.rules_file(), &mut report.errors);
     let event = input.event.as_str();
+    let rules = Rules::load(&s.rules_file(), event, &mut report.errors);
 
     match rules.evaluate(input) {
         // Observe mode never blocks or approves anything: the match is only recorded.
@@ -143,7 +143,7 @@ pub fn handle(
                     format!("rule:{}", m.id),
                     false,
                 );
-                if let Some(record) = record_for(s, input) {
+                if let Some(record) = s.remote().and_then(|_| record_for(s, input)) {
                     queue(
                         s,
                         input,

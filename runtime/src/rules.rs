@@ -59,11 +59,11 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// Loads a rules file. A missing file is no rules; a broken file or rule is
-    /// reported in `problems` and the rest still apply.
-    pub fn load(path: &Path, problems: &mut Vec<String>) -> Rules {
+    /// Loads the rules of a file that apply to `event`. A missing file is no rules; a
+    /// broken file or rule is reported in `problems` and the rest still apply.
+    pub fn load(path: &Path, event: &str, problems: &mut Vec<String>) -> Rules {
         match std::fs::read_to_string(path) {
-            Ok(text) => Rules::parse(&text, problems)
+            Ok(text) => Rules::parse(&text, Some(event), problems)
                 .map_err(|e| problems.push(format!("{}: {e}", path.display())))
                 .unwrap_or_default(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Rules::default(),
@@ -74,10 +74,23 @@ impl Rules {
         }
     }
 
-    pub fn parse(text: &str, problems: &mut Vec<String>) -> Result<Rules, String> {
+    /// Parses rules, compiling the regexes only of those that apply to `only_event`
+    /// (all of them when `None`): the hook pays for the rules of its own event only.
+    pub fn parse(
+        text: &str,
+        only_event: Option<&str>,
+        problems: &mut Vec<String>,
+    ) -> Result<Rules, String> {
         let file: RulesFile = toml::from_str(text).map_err(|e| e.message().to_string())?;
         let mut rules = Vec::with_capacity(file.rule.len());
         for def in file.rule {
+            let events = def
+                .events
+                .clone()
+                .unwrap_or_else(|| vec!["PreToolUse".into(), "PermissionRequest".into()]);
+            if only_event.is_some_and(|e| !events.iter().any(|x| x == e)) {
+                continue;
+            }
             let compile = |re: &Option<String>| -> Result<Option<Regex>, String> {
                 re.as_deref()
                     .map(Regex::new)
@@ -90,10 +103,7 @@ impl Rules {
                         .message
                         .clone()
                         .unwrap_or_else(|| format!("matched local rule {}", def.id)),
-                    events: def
-                        .events
-                        .clone()
-                        .unwrap_or_else(|| vec!["PreToolUse".into(), "PermissionRequest".into()]),
+                    events,
                     id: def.id,
                     action: def.action,
                     tool,
@@ -150,7 +160,7 @@ mod tests {
 
     fn defaults() -> Rules {
         let mut problems = Vec::new();
-        let rules = Rules::parse(DEFAULTS, &mut problems).unwrap();
+        let rules = Rules::parse(DEFAULTS, None, &mut problems).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
         rules
     }
@@ -207,8 +217,7 @@ mod tests {
     #[test]
     fn tool_and_event_filters_apply_and_bad_regexes_are_reported() {
         let mut problems = Vec::new();
-        let rules = Rules::parse(
-            r#"
+        let text = r#"
             [[rule]]
             id = "no-mcp-delete"
             action = "deny"
@@ -222,12 +231,16 @@ mod tests {
             action = "allow"
             events = ["PermissionRequest"]
             pattern = "^ls( |$)"
-            "#,
-            &mut problems,
-        )
-        .unwrap();
+            "#;
+        let rules = Rules::parse(text, None, &mut problems).unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(problems.len(), 1);
+        // Only the rules of one event are compiled for it.
+        let mut problems = Vec::new();
+        let for_stop = Rules::parse(text, Some("Stop"), &mut problems).unwrap();
+        assert!(for_stop.is_empty() && problems.is_empty());
+        let for_permission = Rules::parse(text, Some("PermissionRequest"), &mut problems).unwrap();
+        assert_eq!(for_permission.len(), 2);
         let mcp = HookInput::parse(
             br#"{"hook_event_name":"PreToolUse","tool_name":"mcp__fs__delete_file","tool_input":{"path":"/x"}}"#,
         )
@@ -246,6 +259,7 @@ mod tests {
         let mut problems = Vec::new();
         assert!(Rules::parse(
             "[[rule]]\nid='x'\naction='deny'\npatern='x'\n",
+            None,
             &mut problems
         )
         .is_err());

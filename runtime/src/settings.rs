@@ -60,25 +60,20 @@ impl Settings {
             .unwrap_or_else(|| default_codex_home(env).join(codex_guard_common::layout::GUARD_DIR));
         let layout = Layout::from_guard_dir(&guard_dir);
 
-        let token = env("AKTO_API_TOKEN")
-            .filter(|t| !t.trim().is_empty())
-            .or_else(|| {
-                let path = config.token_file.as_ref()?;
-                match std::fs::read_to_string(path) {
-                    Ok(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
-                    Err(e) => {
-                        problems.push(format!("cannot read token file {}: {e}", path.display()));
-                        None
-                    }
-                }
-            });
-
-        let device_id = config.device_id.clone().or_else(|| {
-            std::fs::read_to_string(layout.machine_id())
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        });
+        // The token and the device id only go into records sent to Akto: a local-only
+        // install does not read them.
+        let remote = config.url.as_deref().is_some_and(|u| !u.is_empty());
+        let (token, device_id) = if remote {
+            (
+                read_token(env, &config, &mut problems),
+                config
+                    .device_id
+                    .clone()
+                    .or_else(|| read_trimmed(&layout.machine_id())),
+            )
+        } else {
+            (None, None)
+        };
 
         let (detected_host, api_path) = detect_codex_api(env);
         let api_host = match (config.mode, &device_id) {
@@ -125,6 +120,31 @@ impl Settings {
             (Some(_), false) => "observe",
         }
     }
+}
+
+fn read_token(
+    env: EnvLookup<'_>,
+    config: &RuntimeConfig,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    if let Some(token) = env("AKTO_API_TOKEN").filter(|t| !t.trim().is_empty()) {
+        return Some(token);
+    }
+    let path = config.token_file.as_ref()?;
+    match std::fs::read_to_string(path) {
+        Ok(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+        Err(e) => {
+            problems.push(format!("cannot read token file {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 fn locate_config(env: EnvLookup<'_>, exe: Option<&Path>) -> Option<PathBuf> {
