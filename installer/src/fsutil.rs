@@ -33,8 +33,14 @@ pub fn read_optional_text(path: &Path) -> Result<Option<String>> {
 /// stays a link and its target gets the new content.
 pub fn write_target(path: &Path) -> Result<PathBuf> {
     match fs_err::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => fs_err::canonicalize(path)
-            .with_context(|| format!("{} is a symlink to a missing file", path.display())),
+        Ok(meta) if meta.file_type().is_symlink() => fs_err::canonicalize(path).map_err(|_| {
+            crate::failure::Failure::bad_input(format!(
+                "{} is a symlink to a file that does not exist",
+                path.display()
+            ))
+            .hint("point the link at an existing file (or remove it) and run the command again")
+            .into()
+        }),
         _ => Ok(path.to_path_buf()),
     }
 }
@@ -144,11 +150,19 @@ impl Lock {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    anyhow::bail!(
-                        "another codex-guard command is changing this Codex home (lock {} held for {}s)",
-                        path.display(),
-                        wait.as_secs()
-                    )
+                    return Err(crate::failure::Failure {
+                        code: crate::failure::ExitCode::Degraded,
+                        message: format!(
+                            "another codex-guard command is changing this Codex home (the lock {} was held for {}s)",
+                            path.display(),
+                            wait.as_secs()
+                        ),
+                        hint: Some(
+                            "run the command again when the other one has finished; the lock is released when it exits"
+                                .into(),
+                        ),
+                    }
+                    .into())
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(e).with_context(|| format!("cannot lock {}", path.display()))
@@ -208,6 +222,7 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("another codex-guard"), "{err}");
+        assert!(crate::failure::hint_of(&err).is_some_and(|h| h.contains("run the command again")));
         drop(held);
         Lock::acquire(&path, Duration::from_millis(100)).unwrap();
     }

@@ -425,10 +425,12 @@ fn locate_runtime(flag: Option<&Path>) -> Result<PathBuf> {
     let path = match flag {
         Some(p) => p.to_path_buf(),
         None => std::env::current_exe()
-            .context("cannot find the codex-guard executable")?
-            .parent()
-            .map(|dir| dir.join(codex_guard_common::layout::RUNTIME_BIN))
-            .context("the codex-guard executable has no directory")?,
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(codex_guard_common::layout::RUNTIME_BIN)))
+            .ok_or_else(|| {
+                Failure::bad_input("cannot tell where the codex-guard executable is")
+                    .hint("pass the hook runtime with --runtime PATH")
+            })?,
     };
     if !path.is_file() {
         return Err(Failure::bad_input(format!(
