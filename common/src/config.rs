@@ -10,6 +10,12 @@ use std::path::PathBuf;
 pub const DEFAULT_BACKUPS_KEEP: usize = 10;
 /// Default deadline for a whole hook decision, network included.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+/// Default bound of the spool of undelivered events, in MiB.
+pub const DEFAULT_SPOOL_MAX_MB: u64 = 64;
+/// Default age, in hours, past which an undelivered event is dropped (a week).
+pub const DEFAULT_SPOOL_MAX_AGE_HOURS: u64 = 168;
+/// Default longest wait between two delivery attempts while the service is down.
+pub const DEFAULT_RETRY_MAX_MS: u64 = 60_000;
 /// Seconds Codex waits beyond the runtime's own deadline before it kills the hook,
 /// so the runtime always gets to apply its fail policy itself.
 pub const HOOK_TIMEOUT_MARGIN_SECS: u64 = 3;
@@ -73,6 +79,15 @@ pub struct RuntimeConfig {
     pub rules_file: Option<PathBuf>,
     /// How many backups `codex-guard` keeps in `<codex-guard dir>/backups/`.
     pub backups_keep: usize,
+    /// Extra CA certificates (a PEM file) trusted besides the OS trust store, for a
+    /// service behind a private CA or a TLS-inspecting proxy.
+    pub ca_cert: Option<PathBuf>,
+    /// Largest size of the spool of undelivered events, in MiB; the oldest go first.
+    pub spool_max_mb: u64,
+    /// Undelivered events older than this many hours are dropped (and counted).
+    pub spool_max_age_hours: u64,
+    /// Longest wait between two delivery attempts while the service is down, in ms.
+    pub retry_max_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -92,6 +107,10 @@ impl Default for RuntimeConfig {
             log_dir: None,
             rules_file: None,
             backups_keep: DEFAULT_BACKUPS_KEEP,
+            ca_cert: None,
+            spool_max_mb: DEFAULT_SPOOL_MAX_MB,
+            spool_max_age_hours: DEFAULT_SPOOL_MAX_AGE_HOURS,
+            retry_max_ms: DEFAULT_RETRY_MAX_MS,
         }
     }
 }

@@ -76,6 +76,10 @@ impl Layout {
     pub fn state_dir(&self) -> PathBuf {
         self.guard_dir().join("state")
     }
+    /// Events waiting for delivery to the service.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.guard_dir().join("spool")
+    }
     pub fn backups_dir(&self) -> PathBuf {
         self.guard_dir().join("backups")
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod events;
 pub mod layout;
 pub mod receipt;
+pub mod spool;
 
 pub use config::{Mode, RuntimeConfig};
 pub use layout::Layout;

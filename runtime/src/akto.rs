@@ -28,6 +28,15 @@ impl Flags {
 
 /// `{url}/api/http-proxy?...`; a flag that is off is left out, never `=false`.
 pub fn proxy_url(base: &str, connector: &str, flags: Flags) -> String {
+    format!(
+        "{}{}",
+        base.trim_end_matches('/'),
+        proxy_target(connector, flags)
+    )
+}
+
+/// Path and query of a call: `/api/http-proxy?...`, the flags in Akto's order.
+pub fn proxy_target(connector: &str, flags: Flags) -> String {
     let mut params = Vec::with_capacity(5);
     if flags.guardrails {
         params.push("guardrails=true".to_string());
@@ -42,11 +51,7 @@ pub fn proxy_url(base: &str, connector: &str, flags: Flags) -> String {
     if flags.client_hook_session_start {
         params.push("client_hook=SessionStart".to_string());
     }
-    format!(
-        "{}/api/http-proxy?{}",
-        base.trim_end_matches('/'),
-        params.join("&")
-    )
+    format!("/api/http-proxy?{}", params.join("&"))
 }
 
 fn encode_query_value(value: &str) -> String {
@@ -113,6 +118,15 @@ pub fn tool_path(name: &str) -> String {
             cleaned
         }
     )
+}
+
+/// The identities of one record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ids {
+    /// Unique per record and stable across retries.
+    pub id: String,
+    /// Akto's `<session_id>:<turn sequence>`.
+    pub message_id: Option<String>,
 }
 
 /// What one record describes, before it is encoded.
@@ -235,8 +249,9 @@ impl Record {
         self
     }
 
-    /// The JSON body Akto's ingestion service takes.
-    pub fn encode(&self, s: &Settings, input: &HookInput, now_ms: u128) -> Value {
+    /// The JSON body Akto's ingestion service takes. `ids` are the record's unique
+    /// id and Akto's message id (`<session>:<turn>`).
+    pub fn encode(&self, s: &Settings, input: &HookInput, now_ms: u128, ids: &Ids) -> Value {
         let mut request_headers = Map::new();
         request_headers.insert("host".into(), self.host.clone().into());
         request_headers.insert("x-codex-hook".into(), self.hook.into());
@@ -264,6 +279,13 @@ impl Record {
                 None => {}
             }
         }
+        if let Some(message_id) = &ids.message_id {
+            request_headers.insert(
+                "x-akto-installer-akto_message_id".into(),
+                message_id.clone().into(),
+            );
+        }
+        request_headers.insert("x-codex-guard-event-id".into(), ids.id.clone().into());
         let mut response_headers = Map::new();
         response_headers.insert("x-codex-hook".into(), self.hook.into());
         let (status, response_payload) = match &self.blocked_reason {
@@ -409,6 +431,13 @@ mod tests {
         Settings::load(&env, None)
     }
 
+    fn ids() -> Ids {
+        Ids {
+            id: "0b8f-test".into(),
+            message_id: Some("s-1:2".into()),
+        }
+    }
+
     fn event(json: &str) -> HookInput {
         HookInput::parse(json.as_bytes()).unwrap()
     }
@@ -461,7 +490,7 @@ mod tests {
                 "tool_input":{"command":"ls","extra":[1,{"b":2}]}}"#,
         );
         let rec = Record::tool(&s, "PreToolUse", "Bash", input.tool_input(), None);
-        let body = rec.encode(&s, &input, 1_700_000_000_123);
+        let body = rec.encode(&s, &input, 1_700_000_000_123, &ids());
         assert_eq!(body["path"], "/tool/Bash");
         assert_eq!(body["time"], "1700000000123");
         assert_eq!(body["statusCode"], "200");
@@ -477,6 +506,8 @@ mod tests {
         assert_eq!(headers["x-codex-hook"], "PreToolUse");
         assert_eq!(headers["x-akto-installer-session_id"], "s1");
         assert_eq!(headers["x-akto-installer-tool_use_id"], "c1");
+        assert_eq!(headers["x-akto-installer-akto_message_id"], "s-1:2");
+        assert_eq!(headers["x-codex-guard-event-id"], "0b8f-test");
         assert_eq!(
             decode(&body, "tag"),
             json!({"gen-ai": "Gen AI", "tool_name": "Bash"})
@@ -498,7 +529,7 @@ mod tests {
             input.tool_input(),
             input.get("tool_response"),
         );
-        let body = rec.encode(&s, &input, 1);
+        let body = rec.encode(&s, &input, 1, &ids());
         assert_eq!(body["path"], "/mcp");
         let headers = decode(&body, "requestHeaders");
         assert_eq!(headers["host"], "laptop-7-0a1b2c3d.codexcli.github");
@@ -521,7 +552,8 @@ mod tests {
     fn atlas_prompt_uses_the_device_host_and_tags() {
         let s = settings(Mode::Atlas);
         let input = event(r#"{"hook_event_name":"UserPromptSubmit","prompt":"hi"}"#);
-        let body = Record::conversation(&s, "UserPromptSubmit", "hi", None).encode(&s, &input, 1);
+        let body =
+            Record::conversation(&s, "UserPromptSubmit", "hi", None).encode(&s, &input, 1, &ids());
         assert_eq!(body["path"], "/backend-api/codex/responses");
         assert_eq!(
             decode(&body, "requestHeaders")["host"],
@@ -540,7 +572,7 @@ mod tests {
         let input = event(r#"{"hook_event_name":"UserPromptSubmit","prompt":"x"}"#);
         let body = Record::conversation(&s, "UserPromptSubmit", "x", None)
             .blocked("no")
-            .encode(&s, &input, 1);
+            .encode(&s, &input, 1, &ids());
         assert_eq!(body["statusCode"], "403");
         assert_eq!(body["status"], "403");
         assert_eq!(

@@ -10,19 +10,22 @@ pub mod input;
 pub mod log;
 pub mod rules;
 pub mod settings;
+pub mod spool;
 pub mod transcript;
 pub mod transport;
+pub mod turns;
 pub mod warn;
 
-use akto::{Behaviour, Flags, Record, ToolKind, Verdict};
+use akto::{Behaviour, Flags, Ids, Record, ToolKind, Verdict};
+use codex_guard_common::spool::SpooledRecord;
 use input::HookInput;
 use rules::{Action, Rules};
 use serde_json::{json, Map, Value};
 use settings::Settings;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use transport::{Http, Transport};
+use std::time::{Duration, Instant};
+use transport::{Http, Post, Transport};
 
 pub const HELP: &str = "\
 codex-guard-hook: the program Codex runs for every hook event.
@@ -35,21 +38,22 @@ Configuration: CODEX_GUARD_CONFIG, else <dir of this program>/../config.toml, el
 $CODEX_HOME/codex-guard/config.toml. Akto's variables (AKTO_DATA_INGESTION_URL,
 AKTO_API_TOKEN, AKTO_SYNC_MODE, AKTO_TIMEOUT, MODE, ...) override the file.
 
+Records that only inform the service are written to a spool and delivered by a
+background process (`codex-guard-hook --deliver`), so Codex never waits for them.
+
 Options:
+      --deliver   deliver the spooled records now, then exit
   -V, --version   print the version
   -h, --help      print this help
 ";
 
-/// A record to send after Codex's answer is printed (ingestion only, no verdict needed).
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub url: String,
-    pub body: Vec<u8>,
-}
-
 /// What happened to one event: the log line and Codex's output.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Unique id of this event; the ids of its records derive from it.
+    pub id: String,
+    /// Akto's `<session_id>:<turn>` message id (when Akto is configured).
+    pub message_id: Option<String>,
     pub event: Option<String>,
     pub tool: Option<String>,
     /// The JSON printed on stdout for Codex, if any.
@@ -60,14 +64,22 @@ pub struct Report {
     /// Who decided: "akto", "rule:<id>", "fail-open", "fail-closed".
     pub source: Option<String>,
     pub policy: Option<String>,
+    /// The local rule that matched, if any.
+    pub rule: Option<String>,
     pub errors: Vec<String>,
-    pub deliveries: Vec<Delivery>,
+    /// Records that only inform the service, to spool after Codex has its answer.
+    pub deliveries: Vec<SpooledRecord>,
+    /// Calls the service answered.
     pub delivered: usize,
+    /// Records written to the spool.
+    pub spooled: usize,
+    records: usize,
 }
 
 impl Report {
     fn new(input: &HookInput) -> Report {
         Report {
+            id: spool::new_id(),
             event: Some(input.event.clone()),
             tool: input.tool_name().map(str::to_string),
             decision: "allow",
@@ -85,6 +97,20 @@ impl Report {
         self.reason = Some(reason);
         self.source = Some(source);
     }
+
+    /// The identities of the next record of this event.
+    fn next_ids(&mut self) -> Ids {
+        let n = self.records;
+        self.records += 1;
+        Ids {
+            id: if n == 0 {
+                self.id.clone()
+            } else {
+                format!("{}-{n}", self.id)
+            },
+            message_id: self.message_id.clone(),
+        }
+    }
 }
 
 /// Runs the hook for the current process: stdin, environment, stdout.
@@ -94,10 +120,11 @@ pub fn run_from_process() {
     let exe = std::env::current_exe().ok();
     let settings = Settings::load(&env, exe.as_deref());
     let deadline = started + Duration::from_millis(settings.config.timeout_ms);
+    let http = Http::new(settings.ca_files.clone());
 
     let mut report = match input::read_stdin(deadline).and_then(|b| HookInput::parse(&b)) {
         Ok(input) => {
-            let report = handle(&settings, &input, deadline, &Http);
+            let report = handle(&settings, &input, deadline, &http);
             if let Some(output) = &report.output {
                 let mut stdout = std::io::stdout().lock();
                 let _ = writeln!(stdout, "{output}");
@@ -111,8 +138,21 @@ pub fn run_from_process() {
             ..Report::default()
         },
     };
-    deliver(&settings, &mut report, deadline, &Http);
+    spool_deliveries(&settings, &mut report, deadline, &http, exe.as_deref());
     write_log(&settings, &report, started.elapsed());
+}
+
+/// The delivery process (`codex-guard-hook --deliver`): drains the spool, then exits.
+pub fn run_delivery() {
+    let env = |k: &str| std::env::var(k).ok();
+    let exe = std::env::current_exe().ok();
+    let settings = Settings::load(&env, exe.as_deref());
+    let http = Http::new(settings.ca_files.clone());
+    spool::deliver(&settings, &http, spool::Pacing::from_settings(&settings));
+    turns::prune(
+        &settings.layout.state_dir(),
+        Duration::from_secs(7 * 24 * 3600),
+    );
 }
 
 /// Decides on one event. Network calls that need an answer happen here; records
@@ -126,9 +166,18 @@ pub fn handle(
     let mut report = Report::new(input);
     report.errors.extend(s.problems.iter().cloned());
     let event = input.event.as_str();
+    if s.remote().is_some() {
+        report.message_id = turns::message_id(
+            &s.layout.state_dir(),
+            input.str("session_id"),
+            input.str("turn_id"),
+        );
+    }
     let rules = Rules::load(&s.rules_file(), event, &mut report.errors);
 
-    match rules.evaluate(input) {
+    let matched = rules.evaluate(input);
+    report.rule = matched.as_ref().map(|m| m.id.clone());
+    match matched {
         // Observe mode never blocks or approves anything: the match is only recorded.
         Some(m) if !s.config.blocking => {
             report.decision = "observe";
@@ -336,10 +385,18 @@ fn check(
     let event = input.event.as_str();
     let base = s.remote().expect("checked by caller");
     let url = akto::proxy_url(base, &s.config.connector, flags);
-    let body = record.encode(s, input, now_ms()).to_string();
-    let timeout = deadline.saturating_duration_since(Instant::now());
+    let ids = report.next_ids();
+    let body = record.encode(s, input, now_ms(), &ids).to_string();
+    let post = Post {
+        url: &url,
+        token: s.token.as_deref(),
+        body: body.as_bytes(),
+        id: Some(&ids.id),
+        timeout: deadline.saturating_duration_since(Instant::now()),
+    };
     let verdict = transport
-        .post_json(&url, s.token.as_deref(), body.as_bytes(), timeout)
+        .post_json(&post)
+        .map_err(|e| e.message)
         .and_then(|bytes| akto::parse_verdict(&bytes));
     report.source = Some("akto".into());
     match verdict {
@@ -349,6 +406,16 @@ fn check(
         }
         Err(e) => {
             report.errors.push(format!("guardrails: {e}"));
+            // The service did not take the record: keep it for ingestion later.
+            if flags.ingest_data {
+                report.deliveries.push(SpooledRecord {
+                    id: ids.id,
+                    created_ms: now_ms() as u64,
+                    event: event.to_string(),
+                    target: akto::proxy_target(&s.config.connector, Flags::INGEST),
+                    body,
+                });
+            }
             if s.config.fail_closed && matches!(event, "UserPromptSubmit" | "PreToolUse") {
                 report.block(
                     event,
@@ -448,20 +515,66 @@ pub fn block_output(event: &str, reason: &str, warn: bool) -> Option<Value> {
 }
 
 fn queue(s: &Settings, input: &HookInput, report: &mut Report, record: Record, flags: Flags) {
-    let Some(base) = s.remote() else { return };
-    report.deliveries.push(Delivery {
-        url: akto::proxy_url(base, &s.config.connector, flags),
-        body: record.encode(s, input, now_ms()).to_string().into_bytes(),
+    if s.remote().is_none() {
+        return;
+    }
+    let ids = report.next_ids();
+    report.deliveries.push(SpooledRecord {
+        body: record.encode(s, input, now_ms(), &ids).to_string(),
+        id: ids.id,
+        created_ms: now_ms() as u64,
+        event: input.event.clone(),
+        target: akto::proxy_target(&s.config.connector, flags),
     });
 }
 
-/// Sends the records that only inform Akto, within what is left of the deadline.
-pub fn deliver(s: &Settings, report: &mut Report, deadline: Instant, transport: &dyn Transport) {
-    for delivery in std::mem::take(&mut report.deliveries) {
-        let timeout = deadline.saturating_duration_since(Instant::now());
-        match transport.post_json(&delivery.url, s.token.as_deref(), &delivery.body, timeout) {
-            Ok(_) => report.delivered += 1,
-            Err(e) => report.errors.push(format!("ingest: {e}")),
+/// Writes the records that only inform the service to the spool and makes sure a
+/// delivery process runs. A record the spool cannot take (disk full, no write
+/// permission) is sent at once instead, within what is left of the deadline.
+pub fn spool_deliveries(
+    s: &Settings,
+    report: &mut Report,
+    deadline: Instant,
+    transport: &dyn Transport,
+    exe: Option<&Path>,
+) {
+    let spool = spool::Spool::new(s.layout.spool_dir());
+    for record in std::mem::take(&mut report.deliveries) {
+        match spool.write(&record) {
+            Ok(()) => report.spooled += 1,
+            Err(e) => {
+                report.errors.push(format!(
+                    "cannot spool a record in {} ({e}); sending it now",
+                    spool.dir.display()
+                ));
+                let url = format!(
+                    "{}{}",
+                    s.remote().unwrap_or_default().trim_end_matches('/'),
+                    record.target
+                );
+                let post = Post {
+                    url: &url,
+                    token: s.token.as_deref(),
+                    body: record.body.as_bytes(),
+                    id: Some(&record.id),
+                    timeout: deadline.saturating_duration_since(Instant::now()),
+                };
+                match transport.post_json(&post) {
+                    Ok(_) => report.delivered += 1,
+                    Err(e) => report
+                        .errors
+                        .push(format!("ingest: {e} (record {} lost)", record.id)),
+                }
+            }
+        }
+    }
+    if report.spooled > 0 {
+        if let Some(exe) = exe {
+            if let Err(e) = spool.ensure_deliverer(exe) {
+                report
+                    .errors
+                    .push(format!("cannot start the delivery process: {e}"));
+            }
         }
     }
 }
@@ -469,6 +582,9 @@ pub fn deliver(s: &Settings, report: &mut Report, deadline: Instant, transport: 
 fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     let mut entry = Map::new();
     entry.insert("ts".into(), json!(now_ms() as u64));
+    if !report.id.is_empty() {
+        entry.insert("id".into(), json!(report.id));
+    }
     entry.insert("event".into(), json!(report.event));
     entry.insert("tool".into(), json!(report.tool));
     entry.insert("mode".into(), json!(s.mode_label()));
@@ -478,7 +594,11 @@ fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     if let Some(policy) = &report.policy {
         entry.insert("policy".into(), json!(policy));
     }
+    if let Some(rule) = &report.rule {
+        entry.insert("rule".into(), json!(rule));
+    }
     entry.insert("delivered".into(), json!(report.delivered));
+    entry.insert("spooled".into(), json!(report.spooled));
     entry.insert("elapsed_ms".into(), json!(elapsed.as_secs_f64() * 1000.0));
     if !report.errors.is_empty() {
         entry.insert("errors".into(), json!(report.errors));
@@ -487,8 +607,5 @@ fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
 }
 
 fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default()
+    u128::from(spool::now_ms())
 }

@@ -11,6 +11,7 @@ fn main() {
             println!("codex-guard-hook {}", codex_guard_common::VERSION);
         }
         Some("--help" | "-h") => print!("{}", codex_guard_hook::HELP),
+        Some(codex_guard_hook::spool::DELIVER_ARG) => codex_guard_hook::run_delivery(),
         Some(other) => {
             eprintln!("codex-guard-hook: unexpected argument {other:?} (see --help)");
             std::process::exit(2);

@@ -20,6 +20,8 @@ pub struct Settings {
     /// Host of the API Codex talks to, without scheme (or the Atlas device host).
     pub api_host: String,
     pub api_path: String,
+    /// CA bundles trusted besides the OS store: `ca_cert`, then `SSL_CERT_PATH`.
+    pub ca_files: Vec<PathBuf>,
     /// Problems met while loading, logged with the event.
     pub problems: Vec<String>,
 }
@@ -81,7 +83,19 @@ impl Settings {
             _ => strip_scheme(&detected_host).to_string(),
         };
 
+        let ca_files = config
+            .ca_cert
+            .clone()
+            .into_iter()
+            .chain(
+                env("SSL_CERT_PATH")
+                    .filter(|p| !p.trim().is_empty())
+                    .map(PathBuf::from),
+            )
+            .collect();
+
         Settings {
+            ca_files,
             config,
             layout,
             token,

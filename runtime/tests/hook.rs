@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Longest wait for a record delivered in the background.
+const WAIT: Duration = Duration::from_secs(10);
+
 /// A body field Akto takes as a JSON-encoded string, decoded.
 fn field(request: &AktoRequest, key: &str) -> Value {
     request
@@ -61,6 +64,23 @@ impl Home {
         child.wait_with_output().unwrap()
     }
 
+    /// The records waiting in the spool.
+    fn spooled(&self) -> Vec<Value> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.guard.join("spool"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.retain(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().as_bytes()[0].is_ascii_digit())
+        });
+        names.sort();
+        names
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+
     fn log(&self) -> Vec<Value> {
         std::fs::read_to_string(self.guard.join("logs/events.jsonl"))
             .unwrap_or_default()
@@ -101,7 +121,9 @@ fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
         "dangerous command"
     );
 
-    let seen = akto.requests();
+    // The verdict call is made before Codex gets its answer; the record of the block
+    // is spooled and delivered in the background.
+    let seen = akto.wait_for(WAIT, |r| r.len() >= 2);
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(
         seen[0].target,
@@ -127,10 +149,12 @@ fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
     assert_eq!(log[0]["event"], "PreToolUse");
     assert_eq!(log[0]["decision"], "block");
     assert_eq!(log[0]["policy"], "test-policy");
-    assert_eq!(log[0]["delivered"], 2);
-    assert!(
-        !log[0].to_string().contains("rm-me"),
-        "the command is not logged"
+    assert_eq!(log[0]["delivered"], 1);
+    assert_eq!(log[0]["spooled"], 1);
+    assert_eq!(
+        seen[1].header("x-codex-guard-event-id").unwrap(),
+        format!("{}-1", log[0]["id"].as_str().unwrap()),
+        "each record carries an id derived from its event's"
     );
 }
 
@@ -162,7 +186,7 @@ fn observe_mode_records_and_never_blocks() {
     let out = home.run(&pre_tool_use("touch rm-me"));
     assert!(out.status.success());
     assert!(out.stdout.is_empty(), "{out:?}");
-    let seen = akto.requests();
+    let seen = akto.wait_for(WAIT, |r| !r.is_empty());
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].query(), "akto_connector=codex_cli&ingest_data=true");
     assert_eq!(home.log()[0]["decision"], "observe");
@@ -181,7 +205,7 @@ fn akto_environment_names_override_the_config() {
         ],
     );
     assert!(out.stdout.is_empty());
-    let seen = akto.requests();
+    let seen = akto.wait_for(WAIT, |r| !r.is_empty());
     assert_eq!(seen[0].query(), "akto_connector=codex_cli&ingest_data=true");
     assert_eq!(seen[0].header("authorization"), Some("env-tok"));
 }
@@ -203,6 +227,15 @@ fn an_unreachable_service_fails_open_by_default() {
         .as_str()
         .unwrap()
         .starts_with("guardrails:"));
+    // The event the service never saw is kept for ingestion later.
+    assert_eq!(log[0]["spooled"], 1);
+    let spooled = home.spooled();
+    assert_eq!(spooled.len(), 1);
+    assert_eq!(spooled[0]["id"], log[0]["id"]);
+    assert_eq!(
+        spooled[0]["target"],
+        "/api/http-proxy?akto_connector=codex_cli&ingest_data=true"
+    );
 }
 
 #[test]
@@ -404,7 +437,7 @@ fn session_start_is_ingested_with_its_client_hook() {
     let home = Home::remote(&akto.url(), "");
     let start = json!({"hook_event_name": "SessionStart", "session_id": "s", "source": "startup", "cwd": "/w"});
     assert!(home.run(start.to_string().as_bytes()).stdout.is_empty());
-    let seen = akto.requests();
+    let seen = akto.wait_for(WAIT, |r| !r.is_empty());
     assert_eq!(
         seen[0].query(),
         "akto_connector=codex_cli&ingest_data=true&client_hook=SessionStart"
@@ -420,7 +453,7 @@ fn mcp_results_are_checked_then_ingested_as_json_rpc() {
         "tool_name": "mcp__github__get_issue", "tool_use_id": "c", "tool_input": {"number": 7},
         "tool_response": {"content": [{"type": "text", "text": "issue"}]}});
     assert!(home.run(post.to_string().as_bytes()).stdout.is_empty());
-    let seen = akto.requests();
+    let seen = akto.wait_for(WAIT, |r| r.len() >= 2);
     assert_eq!(seen.len(), 2);
     assert_eq!(
         seen[0].query(),

@@ -3,8 +3,10 @@
 
 use crate::http::{self, Request, Server};
 use serde_json::{json, Value};
-use std::net::TcpStream;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One call the runtime made, with the JSON-string fields of the body pre-parsed.
@@ -109,6 +111,17 @@ impl Reply {
 /// The fake Akto. Allows everything unless built to deny or to answer otherwise.
 pub struct FakeAkto {
     server: Server,
+    down: Arc<AtomicBool>,
+    accepted: Arc<Mutex<Vec<String>>>,
+}
+
+/// Where and how a fake Akto listens.
+#[derive(Default, Clone)]
+pub struct Listen {
+    /// Speak HTTPS with this configuration (see [`crate::TestCa`]).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Listen on this port of 127.0.0.1 (0: any free port).
+    pub port: u16,
 }
 
 impl FakeAkto {
@@ -143,7 +156,22 @@ impl FakeAkto {
 
     /// Answers verdict requests with `reply`; ingest-only calls get `{"success":true}`.
     pub fn answering(reply: impl Fn(&AktoRequest) -> Reply + Send + Sync + 'static) -> FakeAkto {
-        let handler = move |request: &Request, stream: &mut TcpStream| {
+        FakeAkto::listening(Listen::default(), reply)
+    }
+
+    /// Like [`FakeAkto::answering`], listening as `listen` says.
+    pub fn listening(
+        listen: Listen,
+        reply: impl Fn(&AktoRequest) -> Reply + Send + Sync + 'static,
+    ) -> FakeAkto {
+        let down = Arc::new(AtomicBool::new(false));
+        let is_down = Arc::clone(&down);
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let accepted_log = Arc::clone(&accepted);
+        let handler = move |request: &Request, stream: &mut dyn Write| {
+            if is_down.load(Ordering::SeqCst) {
+                return http::write_response(stream, 503, "text/plain", b"down for maintenance");
+            }
             if request.method != "POST" || request.path() != "/api/http-proxy" {
                 return http::write_response(stream, 404, "application/json", b"{}");
             }
@@ -154,6 +182,14 @@ impl FakeAkto {
                 Reply::json(json!({"success": true, "data": {}}))
             };
             std::thread::sleep(answer.delay);
+            if answer.status < 300 {
+                if let Some(id) = request.header("x-codex-guard-event-id") {
+                    accepted_log
+                        .lock()
+                        .expect("accepted ids")
+                        .push(id.to_string());
+                }
+            }
             http::write_response(
                 stream,
                 answer.status,
@@ -162,8 +198,49 @@ impl FakeAkto {
             )
         };
         FakeAkto {
-            server: Server::start(Arc::new(handler)),
+            server: Server::start_with(Arc::new(handler), listen.tls, listen.port),
+            down,
+            accepted,
         }
+    }
+
+    /// While down, every call is answered `503 Service Unavailable` (and still recorded).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// The distinct `X-Codex-Guard-Event-Id`s of the calls answered with a 2xx.
+    pub fn delivered_ids(&self) -> HashSet<String> {
+        self.accepted
+            .lock()
+            .expect("accepted ids")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// How many calls were answered with a 2xx (duplicates included).
+    pub fn delivered_count(&self) -> usize {
+        self.accepted.lock().expect("accepted ids").len()
+    }
+
+    /// Waits up to `timeout` until `condition` holds for the requests received;
+    /// returns them either way.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        condition: impl Fn(&[AktoRequest]) -> bool,
+    ) -> Vec<AktoRequest> {
+        let mut seen = self.requests();
+        crate::wait_until(timeout, || {
+            seen = self.requests();
+            condition(&seen)
+        });
+        seen
     }
 
     /// The URL to give `codex-guard setup --url` (`http://127.0.0.1:<port>`).

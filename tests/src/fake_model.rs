@@ -4,7 +4,6 @@
 use crate::http::{self, Request, Server};
 use serde_json::{json, Value};
 use std::io::{self, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 
 /// The text of the assistant's final message, which Codex hands to the Stop hook
@@ -32,7 +31,7 @@ impl FakeModel {
     /// A model that makes these `exec_command` calls (their `arguments` objects, e.g. with
     /// `sandbox_permissions`) one after the other, then answers.
     pub fn with_calls(calls: Vec<Value>) -> FakeModel {
-        let handler = move |request: &Request, stream: &mut TcpStream| {
+        let handler = move |request: &Request, stream: &mut dyn Write| {
             if request.method != "POST" || !request.path().ends_with("/responses") {
                 return http::write_response(stream, 404, "text/plain", b"not a fake endpoint");
             }
@@ -155,7 +154,7 @@ fn guardian_verdict() -> Value {
 /// Streams one response holding a single output item. No Content-Length: with
 /// `Connection: close` the end of the stream is the end of the body, which is how
 /// Codex's client reads an SSE response it cannot size in advance.
-fn write_sse(stream: &mut TcpStream, response_id: &str, item: &Value) -> io::Result<()> {
+fn write_sse(stream: &mut dyn Write, response_id: &str, item: &Value) -> io::Result<()> {
     write!(
         stream,
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"

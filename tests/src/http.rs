@@ -53,13 +53,15 @@ impl Request {
 }
 
 /// Writes the answer to one request. Handlers own the response bytes so each fake can
-/// choose how to frame them (the model streams SSE, Akto sends plain JSON).
-pub type Handler = dyn Fn(&Request, &mut TcpStream) -> io::Result<()> + Send + Sync;
+/// choose how to frame them (the model streams SSE, Akto sends plain JSON). The
+/// stream is the TCP connection, or the TLS session over it.
+pub type Handler = dyn Fn(&Request, &mut dyn Write) -> io::Result<()> + Send + Sync;
 
 /// A listening server on `127.0.0.1:<ephemeral>` that records every request.
 /// Dropping it stops the accept loop.
 pub struct Server {
     addr: SocketAddr,
+    tls: bool,
     requests: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
     accept_thread: Option<JoinHandle<()>>,
@@ -69,13 +71,29 @@ impl Server {
     /// Binds 127.0.0.1 on port 0 (never another interface) and serves each
     /// connection on its own thread.
     pub fn start(handler: Arc<Handler>) -> Server {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for a fake server");
+        Server::start_with(handler, None, 0)
+    }
+
+    /// Like [`Server::start`], speaking TLS with `tls` (see [`crate::tls`]).
+    pub fn start_tls(handler: Arc<Handler>, tls: Arc<rustls::ServerConfig>) -> Server {
+        Server::start_with(handler, Some(tls), 0)
+    }
+
+    /// Binds 127.0.0.1 on `port` (0: any free port). A fixed port serves a test that
+    /// brings a service back where a client expects it.
+    pub fn start_with(
+        handler: Arc<Handler>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        port: u16,
+    ) -> Server {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("bind 127.0.0.1:{port} for a fake server: {e}"));
         let addr = listener
             .local_addr()
             .expect("local address of a fake server");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let is_tls = tls.is_some();
         let accept_thread = {
             let requests = Arc::clone(&requests);
             let stop = Arc::clone(&stop);
@@ -87,21 +105,31 @@ impl Server {
                     let Ok(stream) = stream else { continue };
                     let requests = Arc::clone(&requests);
                     let handler = Arc::clone(&handler);
-                    std::thread::spawn(move || serve(stream, &requests, &*handler));
+                    let tls = tls.clone();
+                    std::thread::spawn(move || match tls {
+                        None => serve(stream, &requests, &*handler),
+                        Some(tls) => serve_tls(stream, tls, &requests, &*handler),
+                    });
                 }
             })
         };
         Server {
             addr,
+            tls: is_tls,
             requests,
             stop,
             accept_thread: Some(accept_thread),
         }
     }
 
-    /// `http://127.0.0.1:<port>`, no trailing slash.
+    /// `http://127.0.0.1:<port>` (`https://` for TLS), no trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     /// Every request received so far, in arrival order.
@@ -124,12 +152,36 @@ impl Drop for Server {
 fn serve(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, handler: &Handler) {
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    let request = match read_request(&mut stream) {
+    answer(&mut stream, requests, handler);
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+fn serve_tls(
+    tcp: TcpStream,
+    tls: Arc<rustls::ServerConfig>,
+    requests: &Mutex<Vec<Request>>,
+    handler: &Handler,
+) {
+    let _ = tcp.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = tcp.set_write_timeout(Some(IO_TIMEOUT));
+    let Ok(conn) = rustls::ServerConnection::new(tls) else {
+        return;
+    };
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    answer(&mut stream, requests, handler);
+    stream.conn.send_close_notify();
+    let _ = stream.flush();
+    let _ = stream.sock.shutdown(Shutdown::Write);
+}
+
+/// Reads one request, records it and lets the handler answer.
+fn answer<S: Read + Write>(stream: &mut S, requests: &Mutex<Vec<Request>>, handler: &Handler) {
+    let request = match read_request(stream) {
         Ok(Some(request)) => request,
         // The wake-up connection from `Drop`, or a client that hung up.
         Ok(None) => return,
         Err(e) => {
-            let _ = write_response(&mut stream, 400, "text/plain", e.to_string().as_bytes());
+            let _ = write_response(stream, 400, "text/plain", e.to_string().as_bytes());
             return;
         }
     };
@@ -137,13 +189,12 @@ fn serve(mut stream: TcpStream, requests: &Mutex<Vec<Request>>, handler: &Handle
         .lock()
         .expect("requests lock")
         .push(request.clone());
-    let _ = handler(&request, &mut stream);
+    let _ = handler(&request, stream);
     let _ = stream.flush();
-    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// Reads one request; `Ok(None)` when the peer closed before sending anything.
-fn read_request(stream: &mut TcpStream) -> io::Result<Option<Request>> {
+fn read_request(stream: &mut dyn Read) -> io::Result<Option<Request>> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
@@ -232,7 +283,7 @@ fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
 
 /// A complete response with a Content-Length, closing the connection afterwards.
 pub fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut dyn Write,
     status: u16,
     content_type: &str,
     body: &[u8],
@@ -241,6 +292,8 @@ pub fn write_response(
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
         _ => "Status",
     };
     write!(

@@ -11,6 +11,8 @@ pub mod guard;
 pub mod home;
 pub mod http;
 pub mod process;
+pub mod proxy;
+pub mod tls;
 pub mod trust;
 
 pub use codex::{codex_bin, list_hooks, run_codex_exec, run_codex_exec_with_approvals, AppServer};
@@ -18,6 +20,8 @@ pub use fake_akto::{AktoRequest, FakeAkto, Reply};
 pub use fake_model::FakeModel;
 pub use home::TestHome;
 pub use process::Output;
+pub use proxy::ConnectProxy;
+pub use tls::TestCa;
 
 use std::time::{Duration, Instant};
 
