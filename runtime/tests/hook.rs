@@ -1,109 +1,15 @@
 //! `codex-guard-hook` run as Codex runs it: one event on stdin, against a fake
 //! Akto service on 127.0.0.1, with its config in a temporary directory.
 
-use codex_guard_e2e::{AktoRequest, FakeAkto, Reply};
-use serde_json::{json, Value};
-use std::io::Write;
+mod common;
+
+use codex_guard_e2e::{FakeAkto, Reply};
+use common::{field, pre_tool_use, stdout_json, Home, WAIT};
+use serde_json::json;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Longest wait for a record delivered in the background.
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A body field Akto takes as a JSON-encoded string, decoded.
-fn field(request: &AktoRequest, key: &str) -> Value {
-    request
-        .json_string_field(key)
-        .unwrap_or_else(|| panic!("{key} is a JSON string"))
-}
-
-/// A guard directory with a config, as setup would leave it.
-struct Home {
-    _dir: tempfile::TempDir,
-    guard: PathBuf,
-}
-
-impl Home {
-    fn new(config: &str) -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        let guard = dir.path().join(".codex").join("codex-guard");
-        std::fs::create_dir_all(&guard).unwrap();
-        std::fs::write(guard.join("config.toml"), config).unwrap();
-        std::fs::write(
-            guard.join("rules.toml"),
-            include_str!("../../templates/rules.toml"),
-        )
-        .unwrap();
-        std::fs::write(guard.join("machine-id"), "test-box-0123abcd\n").unwrap();
-        Home { _dir: dir, guard }
-    }
-
-    fn remote(url: &str, extra: &str) -> Home {
-        Home::new(&format!("url = \"{url}\"\ntimeout_ms = 2000\n{extra}"))
-    }
-
-    fn run(&self, stdin: &[u8]) -> Output {
-        self.run_with_env(stdin, &[])
-    }
-
-    fn run_with_env(&self, stdin: &[u8], env: &[(&str, &str)]) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_codex-guard-hook"))
-            .env_clear()
-            .env("CODEX_GUARD_CONFIG", self.guard.join("config.toml"))
-            .env("HOME", self.guard.parent().unwrap().parent().unwrap())
-            .env("USER", "dev")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    /// The records waiting in the spool.
-    fn spooled(&self) -> Vec<Value> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(self.guard.join("spool"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        names.retain(|p| {
-            p.extension().is_some_and(|e| e == "json")
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().as_bytes()[0].is_ascii_digit())
-        });
-        names.sort();
-        names
-            .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-            .collect()
-    }
-
-    fn log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.guard.join("logs/events.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-fn pre_tool_use(command: &str) -> Vec<u8> {
-    json!({
-        "session_id": "sess-1", "turn_id": "turn-1", "transcript_path": null, "cwd": "/work",
-        "hook_event_name": "PreToolUse", "model": "gpt-5.4", "permission_mode": "default",
-        "tool_name": "Bash", "tool_use_id": "call-1", "tool_input": {"command": command}
-    })
-    .to_string()
-    .into_bytes()
-}
-
-fn stdout_json(out: &Output) -> Value {
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("stdout is JSON: {out:?}"))
-}
 
 #[test]
 fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {

@@ -122,6 +122,8 @@ pub struct Listen {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Listen on this port of 127.0.0.1 (0: any free port).
     pub port: u16,
+    /// Wait this long before answering any call (verdicts and ingestion alike).
+    pub delay: Duration,
 }
 
 impl FakeAkto {
@@ -168,7 +170,9 @@ impl FakeAkto {
         let is_down = Arc::clone(&down);
         let accepted = Arc::new(Mutex::new(Vec::new()));
         let accepted_log = Arc::clone(&accepted);
+        let delay = listen.delay;
         let handler = move |request: &Request, stream: &mut dyn Write| {
+            std::thread::sleep(delay);
             if is_down.load(Ordering::SeqCst) {
                 return http::write_response(stream, 503, "text/plain", b"down for maintenance");
             }
