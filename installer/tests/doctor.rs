@@ -606,12 +606,27 @@ fn a_missing_receipt_is_a_warning() {
 fn undelivered_events_are_counted() {
     let env = installed(&[]);
     let spool = env.codex_home.join("codex-guard/spool");
-    std::fs::create_dir_all(spool.join("2026")).unwrap();
-    std::fs::write(spool.join("a.json"), "{}").unwrap();
-    std::fs::write(spool.join("2026/b.json"), "{}").unwrap();
+    std::fs::create_dir_all(&spool).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    std::fs::write(spool.join(format!("{now:013}-a.json")), "{}").unwrap();
+    std::fs::write(spool.join(format!("{now:013}-b.json")), "{}").unwrap();
+    std::fs::write(spool.join(".tmp-c"), "partial").unwrap();
     let (code, report) = doctor_json(&env, &[]);
     assert_eq!(code, 0);
     assert_check(&report, "spool.backlog", "warn", "2 undelivered");
+
+    // What left the spool undelivered is reported too.
+    std::fs::write(
+        spool.join("stats.json"),
+        r#"{"dropped_age": 3, "rejected": 1, "last_error": "HTTP 503: down"}"#,
+    )
+    .unwrap();
+    let (_, report) = doctor_json(&env, &[]);
+    assert_check(&report, "spool.backlog", "warn", "3 dropped for age");
+    assert_check(&report, "spool.backlog", "warn", "HTTP 503: down");
 }
 
 #[test]

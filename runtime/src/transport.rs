@@ -139,6 +139,12 @@ fn describe(e: ureq::Error) -> SendError {
     })
 }
 
+/// An agent that verifies TLS the runtime's way (also used by `codex-guard doctor`).
+/// HTTP status codes are answers, not errors.
+pub fn agent(ca_files: &[PathBuf]) -> Result<ureq::Agent, String> {
+    build_agent(ca_files)
+}
+
 fn build_agent(ca_files: &[PathBuf]) -> Result<ureq::Agent, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Layered::new(provider.clone(), ca_files)?;
@@ -150,7 +156,7 @@ fn build_agent(ca_files: &[PathBuf]) -> Result<ureq::Agent, String> {
         .with_no_client_auth();
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .user_agent(concat!("codex-guard-hook/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("codex-guard/", env!("CARGO_PKG_VERSION")))
         .build();
     let connector =
         ().chain(ConnectProxyConnector::default())

@@ -4,7 +4,8 @@
 //!
 //! `scripts/bench.sh [--runs N]` builds the release runtime and runs this.
 
-use codex_guard_e2e::{guard, FakeAkto};
+use codex_guard_e2e::fake_akto::Listen;
+use codex_guard_e2e::{guard, FakeAkto, Reply, TestCa};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ struct Case {
     args: Vec<&'static str>,
     stdin: Vec<u8>,
     config: PathBuf,
+    /// Extra environment.
+    env: Vec<(&'static str, String)>,
     /// Text the output must contain (a block), or empty for no output.
     expect: &'static str,
 }
@@ -41,6 +44,65 @@ fn main() {
         &format!("url = \"{url}\"\nblocking = false\ntimeout_ms = 2000\n"),
     );
     let local = guard_dir(dir.path(), "local", "");
+
+    // HTTPS with a CA made for the run: trusted through `ca_cert`, or found only in
+    // a full OS-style bundle (SSL_CERT_FILE = the system bundle + the test CA), the
+    // cost of reading and parsing a whole trust store on a call.
+    let ca = TestCa::new("bench CA");
+    let ca_pem = dir.path().join("bench-ca.pem");
+    ca.write_pem(&ca_pem);
+    let tls_akto = FakeAkto::listening(
+        Listen {
+            tls: Some(ca.server_config(&["127.0.0.1"])),
+            ..Listen::default()
+        },
+        |r| {
+            let denied = r.body["requestPayload"]
+                .as_str()
+                .is_some_and(|p| p.contains("rm-me"));
+            Reply::verdict(!denied, "bench deny", "block")
+        },
+    );
+    let https = guard_dir(
+        dir.path(),
+        "https",
+        &format!(
+            "url = \"{}\"\ntimeout_ms = 2000\nca_cert = \"{}\"\n",
+            tls_akto.url(),
+            ca_pem.display()
+        ),
+    );
+    let https_os = guard_dir(
+        dir.path(),
+        "https-os",
+        &format!("url = \"{}\"\ntimeout_ms = 2000\n", tls_akto.url()),
+    );
+    let os_bundle = dir.path().join("os-bundle.pem");
+    let system = [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .unwrap_or_default();
+    let system_certs = system.matches("BEGIN CERTIFICATE").count();
+    std::fs::write(&os_bundle, format!("{system}\n{}", ca.pem())).expect("bundle");
+
+    let small_transcript = transcript(dir.path(), "small.jsonl", 0);
+    let big_transcript = transcript(dir.path(), "big.jsonl", 200 * 1024 * 1024);
+    let stop = |path: &Path| {
+        event(
+            "Stop",
+            json!({"transcript_path": path, "stop_hook_active": false,
+                   "last_assistant_message": "done"}),
+        )
+    };
+    let mcp_result = event(
+        "PostToolUse",
+        json!({"tool_name": "mcp__github__get_issue", "tool_use_id": "c1",
+               "tool_input": {"number": 7}, "tool_response": {"content": [{"type": "text", "text": "issue"}]}}),
+    );
     let bash = |cmd: &str| {
         event(
             "PreToolUse",
@@ -53,6 +115,7 @@ fn main() {
         args: Vec::new(),
         stdin,
         config: config.clone(),
+        env: Vec::new(),
         expect,
     };
     let cases = vec![
@@ -81,9 +144,54 @@ fn main() {
             "",
         ),
         case(
-            "UserPromptSubmit, observe (ingest only)",
+            "PreToolUse, blocking, https, ca_cert",
+            bash("ls -la"),
+            &https,
+            "",
+        ),
+        case(
+            "PreToolUse, blocking, https, denied",
+            bash("touch rm-me"),
+            &https,
+            "deny",
+        ),
+        Case {
+            env: vec![("SSL_CERT_FILE", os_bundle.display().to_string())],
+            ..case(
+                "PreToolUse, blocking, https, CA in OS store",
+                bash("ls -la"),
+                &https_os,
+                "",
+            )
+        },
+        case(
+            "UserPromptSubmit, observe (spooled)",
             event("UserPromptSubmit", json!({"prompt": "hello"})),
             &observe,
+            "",
+        ),
+        case(
+            "PostToolUse MCP result, observe (spooled)",
+            mcp_result.clone(),
+            &observe,
+            "",
+        ),
+        case(
+            "SessionStart (spooled)",
+            event("SessionStart", json!({"source": "startup"})),
+            &blocking,
+            "",
+        ),
+        case(
+            "Stop, blocking, 1 KiB transcript",
+            stop(&small_transcript),
+            &blocking,
+            "",
+        ),
+        case(
+            "Stop, blocking, 200 MiB transcript",
+            stop(&big_transcript),
+            &blocking,
             "",
         ),
         case("garbage on stdin", b"\x00not json".to_vec(), &local, ""),
@@ -93,6 +201,7 @@ fn main() {
             args: vec!["-c", "import json, urllib.request"],
             stdin: Vec::new(),
             config: local.clone(),
+            env: Vec::new(),
             expect: "",
         },
     ];
@@ -125,6 +234,39 @@ fn main() {
             peak_kib as f64 / 1024.0
         );
     }
+    let size = std::fs::metadata(&hook).expect("runtime binary").len();
+    println!(
+        "\ncodex-guard-hook binary: {:.2} MiB ({})",
+        size as f64 / 1024.0 / 1024.0,
+        hook.display()
+    );
+    println!("OS-store case: {system_certs} system certificates + the test CA in SSL_CERT_FILE");
+}
+
+/// A Codex transcript of about `size` bytes whose last turn asks "list the files".
+fn transcript(dir: &Path, name: &str, size: usize) -> PathBuf {
+    let path = dir.join(name);
+    let filler =
+        json!({"type": "response_item", "payload": {"type": "message", "role": "assistant",
+        "content": [{"type": "output_text", "text": "x".repeat(4000)}]}})
+        .to_string();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("transcript"));
+    let mut written = 0;
+    while written < size {
+        writeln!(file, "{filler}").expect("write transcript");
+        written += filler.len() + 1;
+    }
+    let turn = [
+        json!({"type": "response_item", "payload": {"type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "list the files"}]}}),
+        json!({"type": "response_item", "payload": {"type": "message", "role": "assistant",
+            "content": [{"type": "output_text", "text": "done"}]}}),
+    ];
+    for line in turn {
+        writeln!(file, "{line}").expect("write transcript");
+    }
+    file.flush().expect("flush transcript");
+    path
 }
 
 /// A Codex home's guard directory with a runtime config and the shipped rules.
@@ -160,6 +302,7 @@ fn run_once(case: &Case) -> (f64, i64) {
         .env("HOME", case.config.parent().expect("guard dir"))
         .env("USER", "bench")
         .env("CODEX_GUARD_CONFIG", &case.config)
+        .envs(case.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -1042,15 +1042,35 @@ fn service_reachable(ctx: &Context) -> Check {
     let Some(url) = &config.url else {
         return Check::pass(ID, "local-only: no service configured");
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(SERVICE_TIMEOUT))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("codex-guard-doctor/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+    // The runtime's own trust: the configured CA bundle, then the OS store.
+    let ca_files: Vec<_> = config
+        .ca_cert
+        .clone()
+        .into_iter()
+        .chain(
+            std::env::var_os("SSL_CERT_PATH")
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from),
+        )
+        .collect();
+    let agent = match codex_guard_hook::transport::agent(&ca_files) {
+        Ok(agent) => agent,
+        Err(e) => {
+            return Check::fail(ID, format!("cannot set up TLS: {e}")).fix(format!(
+                "point ca_cert in {} at a PEM file of CA certificates",
+                ctx.layout.runtime_config().display()
+            ))
+        }
+    };
     let started = Instant::now();
-    match agent.get(url.as_str()).call() {
+    let call = agent
+        .get(url.as_str())
+        .config()
+        .timeout_global(Some(SERVICE_TIMEOUT))
+        .max_redirects(0)
+        .build()
+        .call();
+    match call {
         // Any answer at all proves the service is there: Akto answers a bare GET with 404/405.
         Ok(response) => Check::pass(
             ID,
@@ -1163,27 +1183,68 @@ fn logs_writable(ctx: &Context) -> Check {
 }
 
 fn spool_backlog(ctx: &Context) -> Check {
+    use codex_guard_common::spool;
     const ID: &str = "spool.backlog";
-    let dir = ctx.layout.guard_dir().join("spool");
-    fn count(dir: &Path) -> usize {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| match entry.file_type() {
-                Ok(t) if t.is_dir() => count(&entry.path()),
-                Ok(t) if t.is_file() => 1,
-                _ => 0,
-            })
-            .sum()
+    let dir = ctx.layout.spool_dir();
+    let pending = spool::pending(&dir);
+    let rejected = spool::rejected(&dir);
+    let stats = spool::SpoolStats::load(&dir);
+    let mut lost = Vec::new();
+    if stats.dropped_age > 0 {
+        lost.push(format!("{} dropped for age", stats.dropped_age));
     }
-    match count(&dir) {
-        0 => Check::pass(ID, "no undelivered events"),
-        n => Check::warn(
+    if stats.dropped_size > 0 {
+        lost.push(format!(
+            "{} dropped to keep the spool bounded",
+            stats.dropped_size
+        ));
+    }
+    if stats.dropped_corrupt > 0 {
+        lost.push(format!("{} unreadable", stats.dropped_corrupt));
+    }
+    if rejected > 0 {
+        lost.push(format!(
+            "{rejected} refused by the service, kept in {}",
+            dir.join(spool::REJECTED_DIR).display()
+        ));
+    }
+    let last_error = stats
+        .last_error
+        .as_deref()
+        .map(|e| format!("; last delivery error: {e}"))
+        .unwrap_or_default();
+    match (pending.len(), lost.is_empty()) {
+        (0, true) => Check::pass(ID, "no undelivered events"),
+        (n, true) => {
+            let oldest = pending
+                .first()
+                .and_then(|(p, _)| spool::created_ms_of(p))
+                .map(|ms| {
+                    let age = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|now| now.as_millis() as u64)
+                        .unwrap_or_default()
+                        .saturating_sub(ms);
+                    format!(", oldest {} old", humantime::format_duration(Duration::from_secs(age / 1000)))
+                })
+                .unwrap_or_default();
+            Check::warn(
+                ID,
+                format!("{n} undelivered event(s) in {}{oldest}{last_error}", dir.display()),
+            )
+            .fix("check service.reachable; they are sent when the service answers")
+        }
+        (n, false) => Check::warn(
             ID,
-            format!("{n} undelivered event file(s) in {}", dir.display()),
+            format!(
+                "{n} undelivered event(s) waiting; {}{last_error}",
+                lost.join(", ")
+            ),
         )
-        .fix("check service.reachable; they are sent when the service answers"),
+        .fix(format!(
+            "check service.reachable and the spool bounds (spool_max_mb, spool_max_age_hours) in {}",
+            ctx.layout.runtime_config().display()
+        )),
     }
 }
 
