@@ -51,8 +51,8 @@ impl Entry {
     }
 }
 
-/// Codex's two files and every file of ours, except older backups, the lock and (unless
-/// asked) the logs.
+/// Codex's two files and every file of ours, except older backups, the lock, the
+/// runtime's scratch state and (unless asked) the logs and the undelivered events.
 pub fn home_entries(layout: &Layout, include_logs: bool) -> Result<Vec<Entry>> {
     let mut entries = vec![
         Entry::of(layout, &layout.codex_config(), After::Keep),
@@ -61,7 +61,8 @@ pub fn home_entries(layout: &Layout, include_logs: bool) -> Result<Vec<Entry>> {
     let skip = |path: &Path| {
         path == layout.backups_dir()
             || path == layout.lock_file()
-            || (!include_logs && path == layout.logs_dir())
+            || path == layout.state_dir()
+            || (!include_logs && (path == layout.logs_dir() || path == layout.spool_dir()))
     };
     let mut stack = vec![layout.guard_dir()];
     while let Some(dir) = stack.pop() {
