@@ -710,6 +710,23 @@ fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
         "backups_keep",
         (config.backups_keep as i64).into(),
     );
+    match &config.ca_cert {
+        Some(path) => set_keeping_decor(
+            &mut doc,
+            "ca_cert",
+            path.to_string_lossy().into_owned().into(),
+        ),
+        None => {
+            doc.remove("ca_cert");
+        }
+    }
+    for (key, value) in [
+        ("spool_max_mb", config.spool_max_mb),
+        ("spool_max_age_hours", config.spool_max_age_hours),
+        ("retry_max_ms", config.retry_max_ms),
+    ] {
+        set_keeping_decor(&mut doc, key, (value as i64).into());
+    }
     let text = doc.to_string();
     // What we write must be what the runtime reads back.
     let parsed =

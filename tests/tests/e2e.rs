@@ -335,10 +335,14 @@ fn codex_lists_every_guard_hook_as_trusted() {
     assert_eq!(user["trustStatus"], "trusted", "{}", describe());
 }
 
-#[test]
-fn permission_request_is_guarded_when_approvals_are_on() {
-    let home = TestHome::new();
-    let target = home.workdir.join("escalated.txt");
+/// A Codex home set up by codex-guard whose model asks to run `touch <file>` outside
+/// the sandbox, with `rules` appended to the local rules. Returns the file.
+fn escalation(
+    home: &TestHome,
+    file: &str,
+    rules: &str,
+) -> (FakeModel, FakeAkto, std::path::PathBuf) {
+    let target = home.workdir.join(file);
     let model = FakeModel::with_calls(vec![json!({
         "cmd": format!("touch {}", target.display()),
         "sandbox_permissions": "require_escalated",
@@ -346,16 +350,77 @@ fn permission_request_is_guarded_when_approvals_are_on() {
     })]);
     home.configure(&model);
     let akto = FakeAkto::start();
-    setup_changed(&home, &akto, &[]);
+    setup_changed(home, &akto, &[]);
+    let rules_file = home.codex_home.join("codex-guard/rules.toml");
+    let mut text = fs::read_to_string(&rules_file).unwrap();
+    text.push_str(rules);
+    fs::write(&rules_file, text).unwrap();
+    (model, akto, target)
+}
 
+/// The runtime's log line for the PermissionRequest.
+fn permission_line(home: &TestHome) -> Value {
+    assert_logged(home, &["PreToolUse", "PermissionRequest"])
+        .into_iter()
+        .find(|l| l["event"] == "PermissionRequest")
+        .unwrap()
+}
+
+#[test]
+fn permission_request_without_a_rule_is_left_to_codex() {
+    let home = TestHome::new();
+    let (model, _akto, target) = escalation(&home, "escalated.txt", "");
     let output = run_codex_exec_with_approvals(&home, "escalate");
     output.assert_success();
-
     assert!(
         target.exists(),
         "the approved command did not run: {output}"
     );
-    assert_logged(&home, &["PreToolUse", "PermissionRequest"]);
+    let line = permission_line(&home);
+    assert_eq!(line["decision"], "allow", "{line}");
+    assert!(line["rule"].is_null(), "{line}");
+    assert!(
+        model.guardian_requests() > 0,
+        "with no decision from the hook, Codex's own reviewer decides"
+    );
+}
+
+#[test]
+fn permission_request_allow_rule_approves_without_asking() {
+    let home = TestHome::new();
+    let rule = "\n[[rule]]\nid = \"allow-touch-approved\"\naction = \"allow\"\n\
+                events = [\"PermissionRequest\"]\ncommand = '^touch \\S*/approved\\.txt$'\n\
+                message = \"touching approved.txt is fine\"\n";
+    let (model, _akto, target) = escalation(&home, "approved.txt", rule);
+    let output = run_codex_exec_with_approvals(&home, "escalate");
+    output.assert_success();
+    assert!(
+        target.exists(),
+        "the approved command did not run: {output}"
+    );
+    let line = permission_line(&home);
+    assert_eq!(line["rule"], "allow-touch-approved", "{line}");
+    assert_eq!(
+        model.guardian_requests(),
+        0,
+        "the rule approved it, nobody was asked"
+    );
+}
+
+#[test]
+fn permission_request_deny_rule_refuses() {
+    let home = TestHome::new();
+    let rule = "\n[[rule]]\nid = \"no-escalated-touch\"\naction = \"deny\"\n\
+                events = [\"PermissionRequest\"]\ncommand = 'touch \\S*/refused\\.txt'\n\
+                message = \"no escalation for this\"\n";
+    let (model, _akto, target) = escalation(&home, "refused.txt", rule);
+    let output = run_codex_exec_with_approvals(&home, "escalate");
+    output.assert_success();
+    assert!(!target.exists(), "the refused command ran: {output}");
+    let line = permission_line(&home);
+    assert_eq!(line["decision"], "block", "{line}");
+    assert_eq!(line["rule"], "no-escalated-touch", "{line}");
+    assert_eq!(model.guardian_requests(), 0);
 }
 
 #[test]
