@@ -12,6 +12,9 @@ pub const RUNTIME_BIN: &str = if cfg!(windows) {
     "codex-guard-hook"
 };
 
+/// The runtime's audit log inside the logs directory; rotated to `<name>.1`.
+pub const EVENTS_LOG: &str = "events.jsonl";
+
 /// Every path codex-guard uses inside one Codex home.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {

@@ -41,6 +41,12 @@ pub enum Command {
 
     /// Put back the files of a backup, refusing to overwrite a file changed since it.
     Restore(RestoreArgs),
+
+    /// Sum up what the hooks decided, from codex-guard's event log.
+    ///
+    /// Counts per decision, event, tool and source, the most blocked commands, errors,
+    /// hook latency, and the records still waiting for the service.
+    Events(EventsArgs),
 }
 
 /// Where the Codex home and the machine-wide files are.
@@ -122,11 +128,31 @@ pub struct BackupArgs {
     #[arg(long)]
     pub list: bool,
 
-    /// Include codex-guard's logs.
+    /// Include codex-guard's logs and undelivered events.
     #[arg(long, conflicts_with = "list")]
     pub include_logs: bool,
 
     /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Codex home (default: $CODEX_HOME, else ~/.codex).
+    #[arg(long, value_name = "DIR")]
+    pub codex_home: Option<PathBuf>,
+
+    /// Only events since WHEN: a duration back from now (30m, 24h, 7d), an RFC 3339
+    /// time (2025-11-20T08:00:00Z; UTC without an offset) or a date (2025-11-20, UTC).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// How many of the most blocked commands (and most frequent errors) to list.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+
+    /// Print one JSON object (schema_version, counts, top_blocked, spool) instead of tables.
     #[arg(long)]
     pub json: bool,
 }
@@ -223,6 +249,11 @@ pub struct SetupArgs {
     /// Accept a plain-http URL to a non-loopback host (the token then travels unencrypted).
     #[arg(long)]
     pub allow_http: bool,
+
+    /// Also trust the CA certificates in this PEM file for the service (a private CA or a
+    /// TLS-inspecting proxy); the OS trust store is always used.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 
     /// Never prompt and never draw progress; fail with exit 2 if something required is missing.
     #[arg(long)]

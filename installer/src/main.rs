@@ -4,6 +4,7 @@ mod backup;
 mod cli;
 mod codex_config;
 mod doctor;
+mod events;
 mod failure;
 mod fsutil;
 mod home;
@@ -24,6 +25,7 @@ fn main() {
         cli::Command::Uninstall(args) => uninstall::run(args),
         cli::Command::Backup(args) => backup::run(args),
         cli::Command::Restore(args) => restore::run(args),
+        cli::Command::Events(args) => events::run(args),
     };
     let code = match result {
         Ok(code) => code,

@@ -33,9 +33,14 @@ pub struct Choices {
     pub blocking: bool,
     pub fail_closed: bool,
     pub timeout_ms: u64,
+    /// Extra CA bundle for the service (`--ca-cert`, else kept from the current install).
+    pub ca_cert: Option<PathBuf>,
     /// Kept from the current install (edited in the runtime config by hand).
     pub ingest_non_mcp_tools: bool,
     pub backups_keep: usize,
+    pub spool_max_mb: u64,
+    pub spool_max_age_hours: u64,
+    pub retry_max_ms: u64,
 }
 
 /// One file setup wants to write.
@@ -363,7 +368,12 @@ fn resolve_choices(
         .timeout_ms
         .or(existing.map(|c| c.timeout_ms))
         .unwrap_or(codex_guard_common::config::DEFAULT_TIMEOUT_MS);
+    let ca_cert = match &args.ca_cert {
+        Some(path) => Some(validate_ca_cert(path)?),
+        None => existing.and_then(|c| c.ca_cert.clone()),
+    };
     let defaults = RuntimeConfig::default();
+    let kept = existing.unwrap_or(&defaults);
     Ok(Choices {
         url,
         token,
@@ -371,10 +381,27 @@ fn resolve_choices(
         blocking,
         fail_closed,
         timeout_ms,
-        ingest_non_mcp_tools: existing
-            .map_or(defaults.ingest_non_mcp_tools, |c| c.ingest_non_mcp_tools),
-        backups_keep: existing.map_or(defaults.backups_keep, |c| c.backups_keep),
+        ca_cert,
+        ingest_non_mcp_tools: kept.ingest_non_mcp_tools,
+        backups_keep: kept.backups_keep,
+        spool_max_mb: kept.spool_max_mb,
+        spool_max_age_hours: kept.spool_max_age_hours,
+        retry_max_ms: kept.retry_max_ms,
     })
+}
+
+/// A readable PEM bundle with at least one CA certificate, as an absolute path (the
+/// runtime runs from anywhere).
+fn validate_ca_cert(path: &Path) -> Result<PathBuf, Failure> {
+    let bad = |message: String| Failure {
+        code: ExitCode::BadInput,
+        message,
+        hint: Some("--ca-cert takes a PEM file of CA certificates".into()),
+    };
+    let absolute = std::fs::canonicalize(path)
+        .map_err(|e| bad(format!("cannot read --ca-cert {}: {e}", path.display())))?;
+    codex_guard_hook::transport::check_ca_bundle(&absolute).map_err(bad)?;
+    Ok(absolute)
 }
 
 /// https anywhere; http only to a loopback host or with `--allow-http`. Returns the
@@ -461,6 +488,10 @@ fn plan(
         timeout_ms: choices.timeout_ms,
         ingest_non_mcp_tools: choices.ingest_non_mcp_tools,
         backups_keep: choices.backups_keep,
+        ca_cert: choices.ca_cert.clone(),
+        spool_max_mb: choices.spool_max_mb,
+        spool_max_age_hours: choices.spool_max_age_hours,
+        retry_max_ms: choices.retry_max_ms,
         ..RuntimeConfig::default()
     };
     let token_before = fsutil::read_optional(&layout.token())?;
@@ -711,11 +742,23 @@ fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
         (config.backups_keep as i64).into(),
     );
     match &config.ca_cert {
-        Some(path) => set_keeping_decor(
-            &mut doc,
-            "ca_cert",
-            path.to_string_lossy().into_owned().into(),
-        ),
+        Some(path) => {
+            // The template ends with the comment that explains this key: keep it above it.
+            let explanation = doc.trailing().as_str().unwrap_or_default().to_string();
+            if !explanation.trim().is_empty() && doc.get("ca_cert").is_none() {
+                doc.set_trailing("");
+                doc["ca_cert"] = toml_edit::value(path.to_string_lossy().into_owned());
+                if let Some(mut key) = doc.as_table_mut().key_mut("ca_cert") {
+                    key.leaf_decor_mut().set_prefix(explanation);
+                }
+            } else {
+                set_keeping_decor(
+                    &mut doc,
+                    "ca_cert",
+                    path.to_string_lossy().into_owned().into(),
+                );
+            }
+        }
         None => {
             doc.remove("ca_cert");
         }

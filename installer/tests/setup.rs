@@ -223,6 +223,34 @@ fn local_only_installs_rules_and_no_url() {
 }
 
 #[test]
+fn a_ca_bundle_is_validated_recorded_and_kept() {
+    let env = TestEnv::new();
+    let ca = env.root.join("corp ca.pem");
+    codex_guard_e2e::TestCa::new("corp CA").write_pem(&ca);
+    env.setup(&["--local-only", "--ca-cert", ca.to_str().unwrap()])
+        .success();
+    let config: toml::Value = toml::from_str(&env.read("codex-guard/config.toml")).unwrap();
+    let recorded = config["ca_cert"].as_str().unwrap();
+    assert_eq!(PathBuf::from(recorded), ca.canonicalize().unwrap());
+    // A later run without the flag keeps it.
+    env.setup(&["--local-only"]).success();
+    assert!(env.read("codex-guard/config.toml").contains(recorded));
+
+    // Not a PEM bundle: exit 2, nothing changes.
+    let garbage = env.root.join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let before = env.snapshot();
+    let out = env
+        .setup(&["--local-only", "--ca-cert", garbage.to_str().unwrap()])
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("holds no certificate"), "{stderr}");
+    env.setup(&["--local-only", "--ca-cert", "/nonexistent/ca.pem"])
+        .code(2);
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
 fn invalid_toml_is_refused_naming_the_line_and_nothing_changes() {
     let env = TestEnv::new()
         .file("config.toml", "model = \"x\"\n[features\nhooks = true\n")

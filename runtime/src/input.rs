@@ -1,6 +1,7 @@
 //! The event Codex sends on stdin, read tolerantly: only `hook_event_name` is
 //! required, every other field is optional, unknown fields are kept, and
-//! `tool_input` stays the raw JSON value so it is forwarded untouched.
+//! `tool_input` stays the raw JSON value so it is forwarded untouched. The views
+//! rules match on (shell command, patched files, MCP arguments) are derived here.
 
 use serde_json::{Map, Value};
 use std::io::Read;
@@ -8,6 +9,32 @@ use std::time::Instant;
 
 /// Largest event accepted on stdin; anything bigger is not a Codex event.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Tool names under which Codex runs a shell command: `Bash` is what hooks see in
+/// Codex 0.169; the others are the names its shell tools have had or have inside.
+pub const SHELL_TOOLS: &[&str] = &[
+    "Bash",
+    "shell",
+    "shell_command",
+    "exec_command",
+    "local_shell",
+    "unified_exec",
+    "container.exec",
+];
+
+/// Keys of a tool input whose string value (or list of strings) names a file.
+const PATH_KEYS: &[&str] = &["path", "file_path", "filePath", "filename", "paths"];
+
+/// Patch headers that name the file a patch touches (Codex's apply_patch format).
+const PATCH_HEADERS: &[&str] = &[
+    "*** Add File:",
+    "*** Update File:",
+    "*** Delete File:",
+    "*** Move to:",
+];
+
+/// How deep into a tool input path keys are looked for; MCP inputs are shallow.
+const MAX_PATH_DEPTH: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct HookInput {
@@ -71,6 +98,181 @@ impl HookInput {
             other => Some(other.to_string()),
         }
     }
+
+    pub fn is_shell_tool(&self) -> bool {
+        self.tool_name().is_some_and(|t| SHELL_TOOLS.contains(&t))
+    }
+
+    pub fn is_patch_tool(&self) -> bool {
+        self.tool_name()
+            .is_some_and(|t| t.eq_ignore_ascii_case("apply_patch"))
+    }
+
+    /// `mcp__<server>__<tool>`, the name Codex gives every MCP tool.
+    pub fn is_mcp_tool(&self) -> bool {
+        self.tool_name()
+            .and_then(|t| t.strip_prefix("mcp__"))
+            .and_then(|rest| rest.split_once("__"))
+            .is_some_and(|(server, tool)| !server.is_empty() && !tool.is_empty())
+    }
+
+    /// The command of a shell tool (`command` or `cmd`, a string or an argv joined
+    /// with spaces); `None` for every other tool, so a rule on commands never fires
+    /// on a patch or an MCP call that merely contains the same text.
+    pub fn shell_command(&self) -> Option<String> {
+        if !self.is_shell_tool() {
+            return None;
+        }
+        match self.tool_input() {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(map) => match map.get("command").or_else(|| map.get("cmd"))? {
+                Value::String(s) => Some(s.clone()),
+                Value::Array(parts) => Some(
+                    parts
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The compact JSON of an MCP tool's arguments, in the order Codex sent them.
+    pub fn mcp_arguments(&self) -> Option<String> {
+        self.is_mcp_tool().then(|| self.tool_input().to_string())
+    }
+
+    /// The files an apply_patch call names, as written in the patch. The patch is
+    /// the input itself or its `command`, `input` or `patch` string; a shell command
+    /// that carries a patch (`apply_patch <<'EOF'`) counts too.
+    pub fn patch_paths(&self) -> Vec<String> {
+        let text = if self.is_patch_tool() {
+            match self.tool_input() {
+                Value::String(s) => Some(s.clone()),
+                Value::Object(map) => ["command", "input", "patch"]
+                    .iter()
+                    .find_map(|k| map.get(*k).and_then(Value::as_str))
+                    .map(str::to_string),
+                _ => None,
+            }
+        } else {
+            self.shell_command()
+                .filter(|c| c.contains("*** Begin Patch"))
+        };
+        text.map(|t| {
+            parse_patch_paths(&t)
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Every file the tool call names: the patch's files and the string values of
+    /// `path`, `file_path`, `filePath`, `filename` and `paths` anywhere in the input.
+    /// Relative paths are made absolute against the event's `cwd`; `.` and `..` are
+    /// resolved lexically and `\` becomes `/`, so one regex fits every spelling.
+    pub fn file_paths(&self) -> Vec<String> {
+        let mut raw = self.patch_paths();
+        collect_path_fields(self.tool_input(), 0, &mut raw);
+        let cwd = self.str("cwd").filter(|c| !c.is_empty());
+        let mut paths: Vec<String> = Vec::with_capacity(raw.len());
+        for path in raw {
+            let path = absolute_path(cwd, &path);
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        paths
+    }
+}
+
+/// The paths named by the headers of an apply_patch text, in order.
+pub fn parse_patch_paths(patch: &str) -> Vec<&str> {
+    patch
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            PATCH_HEADERS
+                .iter()
+                .find_map(|header| line.strip_prefix(header))
+                .map(str::trim)
+        })
+        .filter(|path| !path.is_empty())
+        .collect()
+}
+
+fn collect_path_fields(value: &Value, depth: usize, out: &mut Vec<String>) {
+    if depth > MAX_PATH_DEPTH {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    Value::String(s) if PATH_KEYS.contains(&key.as_str()) && !s.is_empty() => {
+                        out.push(s.clone())
+                    }
+                    Value::Array(items) if PATH_KEYS.contains(&key.as_str()) => out.extend(
+                        items
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string),
+                    ),
+                    _ => collect_path_fields(value, depth + 1, out),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_path_fields(item, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `path` joined to `cwd` unless it is already absolute (`/x`, `C:/x`, `~/x`), with
+/// `/` separators and `.`/`..` resolved without touching the file system.
+fn absolute_path(cwd: Option<&str>, path: &str) -> String {
+    let path = path.replace('\\', "/");
+    let is_absolute = path.starts_with('/')
+        || path.starts_with('~')
+        || (path.as_bytes().get(1) == Some(&b':') && path.as_bytes()[0].is_ascii_alphabetic());
+    let joined = match cwd {
+        Some(cwd) if !is_absolute => format!("{}/{path}", cwd.replace('\\', "/")),
+        _ => path,
+    };
+    let (root, rest) = match joined.find('/') {
+        Some(0) => ("/", &joined[1..]),
+        // `C:`, `~` or `~user`: a root that `..` cannot climb above.
+        Some(i) if joined[..i].ends_with(':') || joined.starts_with('~') => {
+            (&joined[..=i], &joined[i + 1..])
+        }
+        _ => ("", joined.as_str()),
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if !root.is_empty() => {}
+            _ => parts.push(part),
+        }
+    }
+    let mut out = String::with_capacity(joined.len());
+    out.push_str(root);
+    out.push_str(&parts.join("/"));
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
 }
 
 /// Reads all of stdin, giving up at `deadline` so a writer that never closes the
@@ -140,5 +342,124 @@ mod tests {
         )
         .unwrap();
         assert_eq!(input.command_text().as_deref(), Some("ls -la"));
+    }
+
+    fn event(json: serde_json::Value) -> HookInput {
+        HookInput::parse(json.to_string().as_bytes()).unwrap()
+    }
+
+    const PATCH: &str = "*** Begin Patch
+*** Add File: docs/new.md
++# New
++*** Add File: not/a/header.md
+*** Update File: src/lib.rs
+*** Move to: src/core.rs
+@@ fn main() {
+-    old();
++    new();
+*** Delete File: /home/u/.ssh/authorized_keys
+*** End Patch
+";
+
+    #[test]
+    fn patch_headers_name_every_file_and_content_lines_do_not() {
+        assert_eq!(
+            parse_patch_paths(PATCH),
+            [
+                "docs/new.md",
+                "src/lib.rs",
+                "src/core.rs",
+                "/home/u/.ssh/authorized_keys"
+            ]
+        );
+        assert!(parse_patch_paths("*** Begin Patch\n*** Add File:   \n*** End Patch").is_empty());
+    }
+
+    #[test]
+    fn the_patch_is_found_wherever_codex_puts_it() {
+        for tool_input in [
+            serde_json::json!({ "command": PATCH }),
+            serde_json::json!({ "input": PATCH }),
+            serde_json::json!(PATCH),
+        ] {
+            let input = event(serde_json::json!({
+                "hook_event_name": "PreToolUse", "tool_name": "apply_patch",
+                "tool_input": tool_input
+            }));
+            assert_eq!(input.patch_paths().len(), 4, "{tool_input}");
+            assert_eq!(input.shell_command(), None, "a patch is not a command");
+        }
+        let heredoc = format!("apply_patch <<'EOF'\n{PATCH}EOF\n");
+        let shell = event(serde_json::json!({
+            "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": { "command": heredoc }
+        }));
+        assert_eq!(shell.patch_paths()[0], "docs/new.md");
+        assert!(bash("echo '*** Add File: x'").patch_paths().is_empty());
+    }
+
+    fn bash(command: &str) -> HookInput {
+        event(serde_json::json!({
+            "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": { "command": command }
+        }))
+    }
+
+    #[test]
+    fn file_paths_are_absolute_normalised_and_include_path_fields() {
+        let patch = event(serde_json::json!({
+            "hook_event_name": "PreToolUse", "tool_name": "apply_patch", "cwd": "/home/u/proj",
+            "tool_input": { "command": PATCH.replace("docs/new.md", "./docs/../../.codex/hooks.json") }
+        }));
+        assert_eq!(
+            patch.file_paths(),
+            [
+                "/home/u/.codex/hooks.json",
+                "/home/u/proj/src/lib.rs",
+                "/home/u/proj/src/core.rs",
+                "/home/u/.ssh/authorized_keys"
+            ]
+        );
+        let mcp = event(serde_json::json!({
+            "hook_event_name": "PreToolUse", "tool_name": "mcp__fs__move", "cwd": "C:\\work",
+            "tool_input": { "filePath": "a\\b.txt", "options": { "file_path": "~/.ssh/" },
+                            "paths": ["/etc/../etc/passwd", 3], "path": "D:/x/./y", "name": "z" }
+        }));
+        assert_eq!(
+            mcp.file_paths(),
+            ["C:/work/a/b.txt", "~/.ssh", "/etc/passwd", "D:/x/y"]
+        );
+        assert!(bash("cat /etc/passwd").file_paths().is_empty());
+        assert_eq!(absolute_path(None, "../a/./b/.."), "../a");
+        assert_eq!(absolute_path(Some("/"), "../../x"), "/x");
+    }
+
+    #[test]
+    fn shell_commands_only_come_from_shell_tools() {
+        assert_eq!(bash("ls -la").shell_command().as_deref(), Some("ls -la"));
+        let argv = event(serde_json::json!({
+            "hook_event_name": "PreToolUse", "tool_name": "local_shell",
+            "tool_input": { "cmd": ["bash", "-lc", "rm -rf /"] }
+        }));
+        assert_eq!(argv.shell_command().as_deref(), Some("bash -lc rm -rf /"));
+        let mcp = event(serde_json::json!({
+            "hook_event_name": "PreToolUse", "tool_name": "mcp__gh__run",
+            "tool_input": { "command": "rm -rf /", "repo": "prod-api" }
+        }));
+        assert_eq!(mcp.shell_command(), None);
+        assert_eq!(
+            mcp.mcp_arguments().as_deref(),
+            Some(r#"{"command":"rm -rf /","repo":"prod-api"}"#)
+        );
+        assert_eq!(bash("ls").mcp_arguments(), None);
+        for (name, is_mcp) in [
+            ("mcp__gh__x", true),
+            ("mcp____x", false),
+            ("mcp__gh", false),
+        ] {
+            let input =
+                event(serde_json::json!({"hook_event_name": "PreToolUse", "tool_name": name}));
+            assert_eq!(input.is_mcp_tool(), is_mcp, "{name}");
+        }
     }
 }

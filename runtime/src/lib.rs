@@ -8,6 +8,7 @@
 pub mod akto;
 pub mod input;
 pub mod log;
+pub mod redact;
 pub mod rules;
 pub mod settings;
 pub mod spool;
@@ -19,7 +20,7 @@ pub mod warn;
 use akto::{Behaviour, Flags, Ids, Record, ToolKind, Verdict};
 use codex_guard_common::spool::SpooledRecord;
 use input::HookInput;
-use rules::{Action, Rules};
+use rules::Action;
 use serde_json::{json, Map, Value};
 use settings::Settings;
 use std::io::Write;
@@ -66,6 +67,10 @@ pub struct Report {
     pub policy: Option<String>,
     /// The local rule that matched, if any.
     pub rule: Option<String>,
+    /// What the event was about, for the audit log: the command of a tool call
+    /// (redacted excerpt), or a blocked prompt (redacted excerpt).
+    pub command: Option<String>,
+    pub prompt: Option<String>,
     pub errors: Vec<String>,
     /// Records that only inform the service, to spool after Codex has its answer.
     pub deliveries: Vec<SpooledRecord>,
@@ -82,6 +87,10 @@ impl Report {
             id: spool::new_id(),
             event: Some(input.event.clone()),
             tool: input.tool_name().map(str::to_string),
+            command: input
+                .tool_name()
+                .and_then(|_| input.command_text())
+                .map(|c| redact::excerpt(&c, AUDIT_EXCERPT_CHARS)),
             decision: "allow",
             ..Report::default()
         }
@@ -113,6 +122,9 @@ impl Report {
     }
 }
 
+/// Longest command or prompt excerpt kept in the audit log.
+const AUDIT_EXCERPT_CHARS: usize = 300;
+
 /// Runs the hook for the current process: stdin, environment, stdout.
 pub fn run_from_process() {
     let started = Instant::now();
@@ -124,7 +136,12 @@ pub fn run_from_process() {
 
     let mut report = match input::read_stdin(deadline).and_then(|b| HookInput::parse(&b)) {
         Ok(input) => {
-            let report = handle(&settings, &input, deadline, &http);
+            let mut report = handle(&settings, &input, deadline, &http);
+            if report.decision == "block" {
+                report.prompt = input
+                    .str("prompt")
+                    .map(|p| redact::excerpt(p, AUDIT_EXCERPT_CHARS));
+            }
             if let Some(output) = &report.output {
                 let mut stdout = std::io::stdout().lock();
                 let _ = writeln!(stdout, "{output}");
@@ -173,7 +190,12 @@ pub fn handle(
             input.str("turn_id"),
         );
     }
-    let rules = Rules::load(&s.rules_file(), event, &mut report.errors);
+    let rules = rules::load_policy(
+        Some(&s.admin_rules_file()),
+        &s.rules_file(),
+        event,
+        &mut report.errors,
+    );
 
     let matched = rules.evaluate(input);
     report.rule = matched.as_ref().map(|m| m.id.clone());
@@ -596,6 +618,12 @@ fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     }
     if let Some(rule) = &report.rule {
         entry.insert("rule".into(), json!(rule));
+    }
+    if let Some(command) = &report.command {
+        entry.insert("command".into(), json!(command));
+    }
+    if let Some(prompt) = &report.prompt {
+        entry.insert("prompt".into(), json!(prompt));
     }
     entry.insert("delivered".into(), json!(report.delivered));
     entry.insert("spooled".into(), json!(report.spooled));

@@ -1,13 +1,14 @@
-//! One JSON line per event in `<codex-guard dir>/logs/events.jsonl`: what was
-//! decided, why and how long it took. Never the prompt or the command itself, so
-//! no secret lands in a log. Size-bounded by rotation.
+//! The audit log: one JSON line per event in `<codex-guard dir>/logs/events.jsonl`,
+//! what was decided, why, by which rule or policy, how long it took and whether its
+//! records were delivered or spooled. Commands (and the prompts that were blocked)
+//! appear only as short excerpts with secrets redacted. Size-bounded by rotation.
 
 use serde_json::{Map, Value};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 
-pub const LOG_FILE: &str = "events.jsonl";
+pub use codex_guard_common::layout::EVENTS_LOG as LOG_FILE;
 /// Rotate when the log passes this size; one previous generation is kept.
 pub const MAX_LOG_BYTES: u64 = 5 * 1024 * 1024;
 

@@ -20,6 +20,8 @@ pub struct Settings {
     /// Host of the API Codex talks to, without scheme (or the Atlas device host).
     pub api_host: String,
     pub api_path: String,
+    /// Root of the machine-wide paths (`/`; `CODEX_GUARD_SYSTEM_ROOT` in tests).
+    pub system_root: PathBuf,
     /// CA bundles trusted besides the OS store: `ca_cert`, then `SSL_CERT_PATH`.
     pub ca_files: Vec<PathBuf>,
     /// Problems met while loading, logged with the event.
@@ -95,6 +97,9 @@ impl Settings {
             .collect();
 
         Settings {
+            system_root: env("CODEX_GUARD_SYSTEM_ROOT")
+                .filter(|r| !r.is_empty())
+                .map_or_else(|| PathBuf::from("/"), PathBuf::from),
             ca_files,
             config,
             layout,
@@ -119,6 +124,12 @@ impl Settings {
             .rules_file
             .clone()
             .unwrap_or_else(|| self.layout.rules())
+    }
+
+    /// The admin's rules (`/etc/codex-guard/rules.toml`): their denies always apply,
+    /// and they can switch the user's allow rules off.
+    pub fn admin_rules_file(&self) -> PathBuf {
+        self.system_root.join("etc/codex-guard/rules.toml")
     }
 
     /// Akto is configured: events are sent to it.

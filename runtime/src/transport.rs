@@ -16,7 +16,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct};
 use rustls::{RootCertStore, SignatureScheme, StreamOwned};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use ureq::unversioned::resolver::DefaultResolver;
@@ -171,8 +171,22 @@ fn build_agent(ca_files: &[PathBuf]) -> Result<ureq::Agent, String> {
     ))
 }
 
+/// Checks that `path` is a PEM bundle with at least one usable CA certificate;
+/// returns how many it holds.
+pub fn check_ca_bundle(path: &Path) -> Result<usize, String> {
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(read_pem_bundle(path)?);
+    if added == 0 {
+        return Err(format!(
+            "CA bundle {} holds no usable CA certificate",
+            path.display()
+        ));
+    }
+    Ok(added)
+}
+
 /// Reads every certificate of a PEM bundle.
-fn read_pem_bundle(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, String> {
+fn read_pem_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     use rustls::pki_types::pem::PemObject;
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .map_err(|e| format!("cannot read CA bundle {}: {e}", path.display()))?
@@ -200,13 +214,8 @@ impl Layered {
         } else {
             let mut roots = RootCertStore::empty();
             for path in ca_files {
-                let (added, _) = roots.add_parsable_certificates(read_pem_bundle(path)?);
-                if added == 0 {
-                    return Err(format!(
-                        "CA bundle {} holds no usable CA certificate",
-                        path.display()
-                    ));
-                }
+                check_ca_bundle(path)?;
+                roots.add_parsable_certificates(read_pem_bundle(path)?);
             }
             Some(verifier(roots, &provider)?)
         };

@@ -105,6 +105,7 @@ fn setup_args(inputs: &Inputs, checks: &[Check]) -> SetupArgs {
         fail_open: false,
         timeout_ms: None,
         allow_http: false,
+        ca_cert: None,
         silent: true,
         yes: true,
         dry_run: false,

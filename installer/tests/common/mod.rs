@@ -77,6 +77,14 @@ impl TestEnv {
         self.run("uninstall", &args)
     }
 
+    /// Writes `contents` to `rel` below the Codex home, creating its directories.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> &TestEnv {
+        let path = self.codex_home.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.codex_home.join(rel)).unwrap()
     }

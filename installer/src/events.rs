@@ -1,0 +1,915 @@
+//! `codex-guard events`: what the hooks decided, summed up from the runtime's event log
+//! (`events.jsonl` and its rotated `events.jsonl.1`), with the state of the spool of
+//! records still waiting for the service.
+//!
+//! The log is written by many short-lived hook processes and may hold lines from older
+//! runtimes, cut lines or foreign text: every field is optional, and a line that is not
+//! a JSON object is counted and skipped, never fatal.
+
+use crate::cli::{EventsArgs, HomeArgs};
+use crate::failure::{ExitCode, Failure};
+use crate::home;
+use anyhow::Result;
+use codex_guard_common::layout::EVENTS_LOG as LOG_FILE;
+use codex_guard_common::spool::{self, SpoolStats};
+use codex_guard_common::{Layout, RuntimeConfig};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Version of the `--json` document.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Decisions the runtime writes, in the order reports list them.
+const DECISIONS: [&str; 4] = ["allow", "block", "observe", "ignore"];
+
+/// Longest command, prompt or error shown in one line of the human report.
+const SHOWN_CHARS: usize = 100;
+
+pub fn run(args: EventsArgs) -> Result<ExitCode> {
+    let now = SystemTime::now();
+    let since = match &args.since {
+        Some(text) => Some(parse_since(text, now).map_err(Failure::bad_input)?),
+        None => None,
+    };
+    let layout = home::resolve(&HomeArgs {
+        codex_home: args.codex_home.clone(),
+        system_root: PathBuf::from("/"),
+    })?;
+    let log_dir = log_dir(&layout);
+    let logs = read_logs(&log_dir)?;
+    let mut summary = Summary::new(since.map(ms_of));
+    for (_, bytes) in &logs {
+        summary.add_log(bytes);
+    }
+    let report = Report {
+        log_dir,
+        files: logs.into_iter().map(|(path, _)| path).collect(),
+        summary,
+        spool: SpoolState::read(&layout.spool_dir()),
+        top: args.top,
+    };
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_human());
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `--since`: a duration back from `now` (`30m`, `24h`, `7d`, `1h 30m`), an RFC 3339
+/// time (`2025-11-20T08:00:00Z`, `2025-11-20 08:00:00`, `...+02:00`; UTC without an
+/// offset) or a date (`2025-11-20`, midnight UTC).
+pub fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let text = text.trim();
+    let bad = || {
+        format!(
+            "--since {text:?} is not a duration (30m, 24h, 7d), an RFC 3339 time \
+             (2025-11-20T08:00:00Z) or a date (2025-11-20)"
+        )
+    };
+    if text.starts_with(|c: char| c.is_ascii_digit()) {
+        if let Ok(ago) = humantime::parse_duration(text) {
+            return now
+                .checked_sub(ago)
+                .filter(|t| *t >= UNIX_EPOCH)
+                .ok_or_else(|| format!("--since {text:?} reaches back before 1970"));
+        }
+    }
+    let is_date = text.len() == 10
+        && text.bytes().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if is_date {
+        return humantime::parse_rfc3339_weak(&format!("{text}T00:00:00Z")).map_err(|_| bad());
+    }
+    // humantime reads UTC only: apply any other offset ourselves.
+    let (time, offset) = split_offset(text);
+    let time = humantime::parse_rfc3339_weak(time).map_err(|_| bad())?;
+    let shifted = if offset >= 0 {
+        time.checked_sub(Duration::from_secs(offset.unsigned_abs()))
+    } else {
+        time.checked_add(Duration::from_secs(offset.unsigned_abs()))
+    };
+    shifted.ok_or_else(bad)
+}
+
+/// `2025-11-20T08:00:00+02:00` -> (`2025-11-20T08:00:00`, 7200 seconds east of UTC).
+fn split_offset(text: &str) -> (&str, i64) {
+    let Some(at) = text.len().checked_sub(6).filter(|&at| at >= 19) else {
+        return (text, 0);
+    };
+    let b = text.as_bytes();
+    let digits = |i: usize| -> Option<i64> {
+        let pair = text.get(i..i + 2)?;
+        pair.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| pair.parse().ok())
+            .flatten()
+    };
+    let sign = match b[at] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return (text, 0),
+    };
+    match (digits(at + 1), b[at + 3], digits(at + 4)) {
+        (Some(h), b':', Some(m)) if h < 24 && m < 60 => (&text[..at], sign * (h * 3600 + m * 60)),
+        _ => (text, 0),
+    }
+}
+
+fn ms_of(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn time_of(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(time_of(ms)).to_string()
+}
+
+fn rfc3339_seconds(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(time_of(ms)).to_string()
+}
+
+/// The runtime config's `log_dir` when set, else `<guard dir>/logs`. A broken config
+/// is worth a warning, not a refusal: the log is most wanted when something is wrong.
+fn log_dir(layout: &Layout) -> PathBuf {
+    let path = layout.runtime_config();
+    let configured = match std::fs::read_to_string(&path) {
+        Ok(text) => match RuntimeConfig::from_toml(&text) {
+            Ok(config) => config.log_dir,
+            Err(e) => {
+                eprintln!(
+                    "warning: {} is invalid ({}); reading the default log directory",
+                    path.display(),
+                    e.message().trim()
+                );
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            eprintln!(
+                "warning: cannot read {} ({e}); reading the default log directory",
+                path.display()
+            );
+            None
+        }
+    };
+    configured.unwrap_or_else(|| layout.logs_dir())
+}
+
+/// The log files that exist in `dir`, oldest first, with their bytes. A missing
+/// directory is an empty log; one that cannot be read is an error (exit 1).
+fn read_logs(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, Failure> {
+    let unreadable = |path: &Path, reason: String| Failure {
+        code: ExitCode::Degraded,
+        message: format!("cannot read the event log {}: {reason}", path.display()),
+        hint: Some(format!(
+            "run as the user Codex runs as, or make {} readable",
+            dir.display()
+        )),
+    };
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(unreadable(dir, e.to_string())),
+        Ok(meta) if !meta.is_dir() => return Err(unreadable(dir, "not a directory".into())),
+        Ok(_) => {}
+    }
+    // Listing proves the directory is readable even before the first event.
+    std::fs::read_dir(dir).map_err(|e| unreadable(dir, e.to_string()))?;
+    let mut logs = Vec::new();
+    for path in [dir.join(format!("{LOG_FILE}.1")), dir.join(LOG_FILE)] {
+        match std::fs::read(&path) {
+            Ok(bytes) => logs.push((path, bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(unreadable(&path, e.to_string())),
+        }
+    }
+    Ok(logs)
+}
+
+/// Events per name, ordered most frequent first, then by name.
+#[derive(Debug, Default)]
+struct Counter(HashMap<String, u64>);
+
+impl Counter {
+    fn add(&mut self, key: &str) {
+        *self.0.entry(key.to_string()).or_default() += 1;
+    }
+
+    fn get(&self, key: &str) -> u64 {
+        self.0.get(key).copied().unwrap_or(0)
+    }
+
+    fn sorted(&self) -> Vec<(&str, u64)> {
+        let mut out: Vec<(&str, u64)> = self.0.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        out
+    }
+
+    fn to_json(&self) -> Value {
+        Value::Object(
+            self.sorted()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect(),
+        )
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct ToolCounts {
+    events: u64,
+    allow: u64,
+    block: u64,
+    observe: u64,
+}
+
+/// One blocked command (or prompt) and how often it was blocked.
+#[derive(Debug)]
+struct Blocked {
+    kind: &'static str,
+    text: String,
+    count: u64,
+    last_ms: Option<u64>,
+    source: Option<String>,
+    rule: Option<String>,
+    policy: Option<String>,
+}
+
+/// Who decided, grouped: the local rules, Akto, or a fail policy.
+fn source_group(source: Option<&str>) -> &'static str {
+    match source {
+        None => "none",
+        Some(s) if s.starts_with("rule:") => "rules",
+        Some(s) if s == "akto" || s.starts_with("akto:") => "akto",
+        Some("fail-open") => "fail-open",
+        Some("fail-closed") => "fail-closed",
+        Some(_) => "other",
+    }
+}
+
+const SOURCE_GROUPS: [&str; 5] = ["rules", "akto", "fail-open", "fail-closed", "none"];
+
+#[derive(Debug, Default)]
+struct Summary {
+    since_ms: Option<u64>,
+    malformed: u64,
+    /// Well-formed events left out by `--since` (or without a time when it is given).
+    outside: u64,
+    events: u64,
+    first_ms: Option<u64>,
+    last_ms: Option<u64>,
+    decisions: Counter,
+    by_event: Counter,
+    tools: BTreeMap<String, ToolCounts>,
+    sources: Counter,
+    blocked: HashMap<(&'static str, String), Blocked>,
+    error_events: u64,
+    errors: Counter,
+    elapsed: Vec<f64>,
+    delivered: u64,
+    spooled: u64,
+}
+
+fn text<'a>(entry: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    entry
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn number(entry: &Map<String, Value>, key: &str) -> Option<f64> {
+    entry
+        .get(key)
+        .and_then(Value::as_f64)
+        .filter(|n| n.is_finite() && *n >= 0.0)
+}
+
+impl Summary {
+    fn new(since_ms: Option<u64>) -> Summary {
+        Summary {
+            since_ms,
+            ..Summary::default()
+        }
+    }
+
+    fn add_log(&mut self, bytes: &[u8]) {
+        for line in bytes.split(|&c| c == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Value>(line) {
+                Ok(Value::Object(entry)) => self.add(&entry),
+                _ => self.malformed += 1,
+            }
+        }
+    }
+
+    fn add(&mut self, entry: &Map<String, Value>) {
+        let ts = entry
+            .get("ts")
+            .and_then(|v| v.as_u64().or_else(|| number(entry, "ts").map(|n| n as u64)));
+        if let Some(since) = self.since_ms {
+            if ts.is_none_or(|ts| ts < since) {
+                self.outside += 1;
+                return;
+            }
+        }
+        self.events += 1;
+        if let Some(ts) = ts {
+            self.first_ms = Some(self.first_ms.map_or(ts, |f| f.min(ts)));
+            self.last_ms = Some(self.last_ms.map_or(ts, |l| l.max(ts)));
+        }
+        let decision = text(entry, "decision").unwrap_or("unknown");
+        self.decisions.add(decision);
+        self.by_event.add(text(entry, "event").unwrap_or("unknown"));
+        if let Some(tool) = text(entry, "tool") {
+            let counts = self.tools.entry(tool.to_string()).or_default();
+            counts.events += 1;
+            match decision {
+                "allow" => counts.allow += 1,
+                "block" => counts.block += 1,
+                "observe" => counts.observe += 1,
+                _ => {}
+            }
+        }
+        let source = text(entry, "source");
+        if let Some(source) = source {
+            self.sources.add(source);
+        }
+        if decision == "block" {
+            self.add_blocked(entry, ts, source);
+        }
+        let errors: Vec<String> = match entry.get("errors") {
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string))
+                .collect(),
+            Some(Value::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        };
+        if !errors.is_empty() {
+            self.error_events += 1;
+            for error in &errors {
+                self.errors.add(error);
+            }
+        }
+        if let Some(ms) = number(entry, "elapsed_ms") {
+            self.elapsed.push(ms);
+        }
+        let count = |key| entry.get(key).and_then(Value::as_u64).unwrap_or(0);
+        self.delivered += count("delivered");
+        self.spooled += count("spooled");
+    }
+
+    fn add_blocked(&mut self, entry: &Map<String, Value>, ts: Option<u64>, source: Option<&str>) {
+        let (kind, subject) = match (text(entry, "command"), text(entry, "prompt")) {
+            (Some(command), _) => ("command", command),
+            (None, Some(prompt)) => ("prompt", prompt),
+            (None, None) => return,
+        };
+        let blocked = self
+            .blocked
+            .entry((kind, subject.to_string()))
+            .or_insert_with(|| Blocked {
+                kind,
+                text: subject.to_string(),
+                count: 0,
+                last_ms: None,
+                source: None,
+                rule: None,
+                policy: None,
+            });
+        blocked.count += 1;
+        // Who blocked it is told by its latest occurrence (rules and policies change).
+        if blocked.count == 1 || ts >= blocked.last_ms {
+            blocked.last_ms = ts.or(blocked.last_ms);
+            blocked.source = source.map(str::to_string);
+            blocked.rule = text(entry, "rule")
+                .or_else(|| source.and_then(|s| s.strip_prefix("rule:")))
+                .map(str::to_string);
+            blocked.policy = text(entry, "policy").map(str::to_string);
+        }
+    }
+
+    fn top_blocked(&self, n: usize) -> Vec<&Blocked> {
+        let mut all: Vec<&Blocked> = self.blocked.values().collect();
+        all.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(b.last_ms.cmp(&a.last_ms))
+                .then(a.kind.cmp(b.kind))
+                .then(a.text.cmp(&b.text))
+        });
+        all.truncate(n);
+        all
+    }
+
+    /// Events per source group, the known groups always present.
+    fn source_groups(&self) -> Vec<(&'static str, u64)> {
+        let mut groups: Vec<(&'static str, u64)> = SOURCE_GROUPS.iter().map(|g| (*g, 0)).collect();
+        let mut other = 0;
+        let mut add =
+            |group: &'static str, n: u64| match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, count)) => *count += n,
+                None => other += n,
+            };
+        let with_source: u64 = self.sources.0.values().sum();
+        for (source, n) in &self.sources.0 {
+            add(source_group(Some(source)), *n);
+        }
+        add("none", self.events - with_source);
+        if other > 0 {
+            groups.push(("other", other));
+        }
+        groups
+    }
+
+    /// Decisions, the four the runtime writes always present and first.
+    fn decision_counts(&self) -> Vec<(&str, u64)> {
+        let mut out: Vec<(&str, u64)> = DECISIONS
+            .iter()
+            .map(|d| (*d, self.decisions.get(d)))
+            .collect();
+        out.extend(
+            self.decisions
+                .sorted()
+                .into_iter()
+                .filter(|(d, _)| !DECISIONS.contains(d)),
+        );
+        out
+    }
+
+    /// (median, 95th percentile) of `elapsed_ms`, nearest rank for the percentile.
+    fn latency(&self) -> Option<(f64, f64)> {
+        let mut sorted = self.elapsed.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        if n == 0 {
+            return None;
+        }
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        let rank = (n * 95).div_ceil(100).max(1);
+        Some((round3(median), round3(sorted[rank - 1])))
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Records waiting in the spool, set aside, and dropped.
+#[derive(Debug)]
+struct SpoolState {
+    dir: PathBuf,
+    waiting: usize,
+    waiting_bytes: u64,
+    oldest_ms: Option<u64>,
+    rejected: usize,
+    stats: SpoolStats,
+}
+
+impl SpoolState {
+    fn read(dir: &Path) -> SpoolState {
+        let pending = spool::pending(dir);
+        SpoolState {
+            dir: dir.to_path_buf(),
+            waiting: pending.len(),
+            waiting_bytes: pending.iter().map(|(_, size)| size).sum(),
+            oldest_ms: pending.first().and_then(|(p, _)| spool::created_ms_of(p)),
+            rejected: spool::rejected(dir),
+            stats: SpoolStats::load(dir),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "dir": self.dir,
+            "waiting": self.waiting,
+            "waiting_bytes": self.waiting_bytes,
+            "oldest_waiting": self.oldest_ms.map(rfc3339),
+            "rejected": self.rejected,
+            "dropped_age": self.stats.dropped_age,
+            "dropped_size": self.stats.dropped_size,
+            "dropped_corrupt": self.stats.dropped_corrupt,
+            "rejected_total": self.stats.rejected,
+            "last_drop": self.stats.last_drop_ms.map(rfc3339),
+            "last_error": self.stats.last_error,
+        })
+    }
+}
+
+struct Report {
+    log_dir: PathBuf,
+    files: Vec<PathBuf>,
+    summary: Summary,
+    spool: SpoolState,
+    top: usize,
+}
+
+impl Report {
+    fn to_json(&self) -> Value {
+        let s = &self.summary;
+        let pairs = |list: Vec<(&str, u64)>| -> Value {
+            Value::Object(
+                list.into_iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect(),
+            )
+        };
+        let mut tools: Vec<(&String, &ToolCounts)> = s.tools.iter().collect();
+        tools.sort_by(|a, b| b.1.events.cmp(&a.1.events).then(a.0.cmp(b.0)));
+        let latency = s.latency();
+        json!({
+            "schema_version": SCHEMA_VERSION,
+            "log_dir": self.log_dir,
+            "files": self.files,
+            "since": s.since_ms.map(rfc3339),
+            "first": s.first_ms.map(rfc3339),
+            "last": s.last_ms.map(rfc3339),
+            "events": s.events,
+            "malformed_lines": s.malformed,
+            "outside_since": s.outside,
+            "by_decision": pairs(s.decision_counts()),
+            "by_event": s.by_event.to_json(),
+            "by_tool": tools.into_iter().map(|(tool, c)| (tool.clone(), json!({
+                "events": c.events,
+                "allow": c.allow,
+                "block": c.block,
+                "observe": c.observe,
+            }))).collect::<Map<String, Value>>(),
+            "by_source": pairs(s.source_groups()),
+            "sources": s.sources.to_json(),
+            "top_blocked": s.top_blocked(self.top).into_iter().map(|b| json!({
+                "kind": b.kind,
+                "text": b.text,
+                "count": b.count,
+                "last": b.last_ms.map(rfc3339),
+                "source": b.source,
+                "rule": b.rule,
+                "policy": b.policy,
+            })).collect::<Vec<_>>(),
+            "errors": {
+                "events": s.error_events,
+                "top": s.errors.sorted().into_iter().take(self.top).map(|(message, count)| json!({
+                    "message": message,
+                    "count": count,
+                })).collect::<Vec<_>>(),
+            },
+            "elapsed_ms": {
+                "samples": s.elapsed.len(),
+                "median": latency.map(|l| l.0),
+                "p95": latency.map(|l| l.1),
+            },
+            "delivered": s.delivered,
+            "spooled": s.spooled,
+            "spool": self.spool.to_json(),
+        })
+    }
+
+    fn to_human(&self) -> String {
+        let s = &self.summary;
+        let mut out = String::new();
+        let since = s
+            .since_ms
+            .map(|ms| format!(" since {}", rfc3339_seconds(ms)))
+            .unwrap_or_default();
+        if self.files.is_empty() || (s.events == 0 && s.outside == 0 && s.malformed == 0) {
+            out.push_str(&format!(
+                "no events recorded yet in {}\n",
+                self.log_dir.display()
+            ));
+        } else {
+            match (s.first_ms, s.last_ms) {
+                (Some(first), Some(last)) => out.push_str(&format!(
+                    "{} events{since}, from {} to {}, in {}\n",
+                    s.events,
+                    rfc3339_seconds(first),
+                    rfc3339_seconds(last),
+                    self.log_dir.display()
+                )),
+                _ => out.push_str(&format!(
+                    "{} events{since} in {}\n",
+                    s.events,
+                    self.log_dir.display()
+                )),
+            }
+            let mut notes = Vec::new();
+            if s.malformed > 0 {
+                notes.push(format!("{} malformed line(s) skipped", s.malformed));
+            }
+            if s.outside > 0 {
+                notes.push(format!("{} earlier event(s) not counted", s.outside));
+            }
+            if !notes.is_empty() {
+                out.push_str(&format!("({})\n", notes.join("; ")));
+            }
+        }
+        if s.events > 0 {
+            self.human_tables(&mut out);
+        }
+        out.push('\n');
+        out.push_str(&self.spool_line());
+        out
+    }
+
+    fn human_tables(&self, out: &mut String) {
+        let s = &self.summary;
+        let counts = |list: Vec<(&str, u64)>| -> Vec<Vec<String>> {
+            list.into_iter()
+                .map(|(k, v)| vec![k.to_string(), v.to_string()])
+                .collect()
+        };
+        out.push('\n');
+        table(
+            out,
+            &["decision", "events"],
+            "lr",
+            counts(s.decision_counts()),
+        );
+        out.push('\n');
+        table(out, &["event", "events"], "lr", counts(s.by_event.sorted()));
+        if !s.tools.is_empty() {
+            let mut tools: Vec<(&String, &ToolCounts)> = s.tools.iter().collect();
+            tools.sort_by(|a, b| b.1.events.cmp(&a.1.events).then(a.0.cmp(b.0)));
+            let rows = tools
+                .into_iter()
+                .map(|(tool, c)| {
+                    vec![
+                        tool.clone(),
+                        c.events.to_string(),
+                        c.allow.to_string(),
+                        c.block.to_string(),
+                        c.observe.to_string(),
+                    ]
+                })
+                .collect();
+            out.push('\n');
+            table(
+                out,
+                &["tool", "events", "allow", "block", "observe"],
+                "lrrrr",
+                rows,
+            );
+        }
+        let mut rows = Vec::new();
+        let detail = s.sources.sorted();
+        for (group, n) in s.source_groups() {
+            rows.push(vec![group.to_string(), n.to_string()]);
+            let members: Vec<&(&str, u64)> = detail
+                .iter()
+                .filter(|(source, _)| source_group(Some(source)) == group)
+                .collect();
+            // `fail-open` alone under `fail-open` says nothing new.
+            if members.len() > 1 || members.first().is_some_and(|(source, _)| *source != group) {
+                for (source, m) in members {
+                    rows.push(vec![format!("  {source}"), m.to_string()]);
+                }
+            }
+        }
+        out.push('\n');
+        table(out, &["source", "events"], "lr", rows);
+
+        let top = s.top_blocked(self.top);
+        if !top.is_empty() {
+            let rows = top
+                .into_iter()
+                .map(|b| {
+                    let by = match (&b.source, &b.policy) {
+                        (Some(source), Some(policy)) => format!("{source} ({policy})"),
+                        (Some(source), None) => source.clone(),
+                        (None, _) => b.rule.as_deref().unwrap_or("-").to_string(),
+                    };
+                    let subject = match b.kind {
+                        "prompt" => format!("prompt: {}", one_line(&b.text)),
+                        _ => one_line(&b.text),
+                    };
+                    vec![
+                        b.count.to_string(),
+                        b.last_ms.map_or_else(|| "-".into(), rfc3339_seconds),
+                        by,
+                        subject,
+                    ]
+                })
+                .collect();
+            out.push('\n');
+            table(
+                out,
+                &["blocked", "last", "by", "command or prompt"],
+                "rlll",
+                rows,
+            );
+        }
+        if s.error_events > 0 {
+            let rows = s
+                .errors
+                .sorted()
+                .into_iter()
+                .take(self.top)
+                .map(|(message, n)| vec![n.to_string(), one_line(message)])
+                .collect();
+            out.push_str(&format!("\n{} event(s) with errors:\n", s.error_events));
+            table(out, &["count", "error"], "rl", rows);
+        }
+        out.push('\n');
+        match s.latency() {
+            Some((median, p95)) => out.push_str(&format!(
+                "elapsed: median {median} ms, p95 {p95} ms ({} events)\n",
+                s.elapsed.len()
+            )),
+            None => out.push_str("elapsed: not recorded\n"),
+        }
+        out.push_str(&format!(
+            "records: {} delivered, {} spooled\n",
+            s.delivered, s.spooled
+        ));
+    }
+
+    fn spool_line(&self) -> String {
+        let sp = &self.spool;
+        let oldest = sp
+            .oldest_ms
+            .map(|ms| format!(", oldest {}", rfc3339_seconds(ms)))
+            .unwrap_or_default();
+        let mut line = format!(
+            "spool: {} waiting ({} bytes{oldest}), {} rejected; dropped {} (age {}, size {}, corrupt {})",
+            sp.waiting,
+            sp.waiting_bytes,
+            sp.rejected,
+            sp.stats.dropped(),
+            sp.stats.dropped_age,
+            sp.stats.dropped_size,
+            sp.stats.dropped_corrupt,
+        );
+        if let Some(error) = &sp.stats.last_error {
+            line.push_str(&format!("; last error: {}", one_line(error)));
+        }
+        line.push('\n');
+        line
+    }
+}
+
+/// Text on one line of at most [`SHOWN_CHARS`] characters.
+fn one_line(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match flat.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
+/// A table: `align` has one `l` or `r` per column; the last column is never padded.
+fn table(out: &mut String, header: &[&str], align: &str, rows: Vec<Vec<String>>) {
+    let width = |col: usize| {
+        rows.iter()
+            .map(|r| r[col].chars().count())
+            .chain([header[col].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..header.len()).map(width).collect();
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (col, cell) in row.iter().enumerate() {
+            if col > 0 {
+                line.push_str("  ");
+            }
+            let last = col + 1 == row.len();
+            let pad = widths[col].saturating_sub(cell.chars().count());
+            match align.as_bytes().get(col) {
+                Some(b'r') => {
+                    line.push_str(&" ".repeat(pad));
+                    line.push_str(cell);
+                }
+                _ => {
+                    line.push_str(cell);
+                    if !last {
+                        line.push_str(&" ".repeat(pad));
+                    }
+                }
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2025-11-21T04:00:00Z
+    const NOW_MS: u64 = 1_763_697_600_000;
+
+    fn since(text: &str) -> Result<u64, String> {
+        parse_since(text, time_of(NOW_MS)).map(ms_of)
+    }
+
+    #[test]
+    fn since_accepts_durations_times_and_dates() {
+        assert_eq!(since("30m"), Ok(NOW_MS - 30 * 60_000));
+        assert_eq!(since("24h"), Ok(NOW_MS - 24 * 3_600_000));
+        assert_eq!(since(" 7d "), Ok(NOW_MS - 7 * 86_400_000));
+        assert_eq!(since("1h 30m"), Ok(NOW_MS - 90 * 60_000));
+        assert_eq!(since("2025-11-20"), Ok(NOW_MS - 28 * 3_600_000));
+        assert_eq!(since("2025-11-21T04:00:00Z"), Ok(NOW_MS));
+        assert_eq!(since("2025-11-21T04:00:00.250Z"), Ok(NOW_MS + 250));
+        assert_eq!(since("2025-11-21 04:00:00"), Ok(NOW_MS));
+        assert_eq!(since("2025-11-21T06:30:00+02:30"), Ok(NOW_MS));
+        assert_eq!(since("2025-11-21T01:00:00-03:00"), Ok(NOW_MS));
+        assert_eq!(since("2025-11-21T04:00:00+00:00"), Ok(NOW_MS));
+    }
+
+    #[test]
+    fn since_rejects_anything_else_in_one_line() {
+        for bad in [
+            "",
+            "yesterday",
+            "7 days ago",
+            "-1h",
+            "2025-13-01",
+            "2025-11-21T25:00:00Z",
+            "2025/11/21",
+            "12",
+            "1000000y",
+            "2025-11-21T04:00:00+2:00",
+            "é",
+        ] {
+            let error = since(bad).unwrap_err();
+            assert!(error.starts_with("--since "), "{bad:?}: {error}");
+            assert!(!error.contains('\n'), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn latency_is_the_median_and_the_nearest_rank_95th_percentile() {
+        let mut s = Summary::default();
+        assert_eq!(s.latency(), None);
+        s.elapsed = vec![3.0, 1.0, 2.0];
+        assert_eq!(s.latency(), Some((2.0, 3.0)));
+        s.elapsed = (1..=20).map(f64::from).collect();
+        assert_eq!(s.latency(), Some((10.5, 19.0)));
+        s.elapsed = vec![1.93];
+        assert_eq!(s.latency(), Some((1.93, 1.93)));
+    }
+
+    #[test]
+    fn lines_are_counted_leniently() {
+        let mut s = Summary::new(None);
+        s.add_log(
+            b"{\"ts\": 5, \"decision\": \"block\", \"tool\": 7, \"command\": \"rm -rf /\", \"source\": \"rule:rm\"}\n\
+              not json\n\
+              [1, 2]\n\
+              \n\
+              {\"decision\": null, \"errors\": \"one\", \"elapsed_ms\": \"fast\"}\n\
+              {\"ts\": 9, \"decision\": \"blo",
+        );
+        assert_eq!((s.events, s.malformed), (2, 3));
+        assert_eq!(s.decisions.get("block"), 1);
+        assert_eq!(s.decisions.get("unknown"), 1);
+        assert!(s.tools.is_empty());
+        assert_eq!(s.error_events, 1);
+        assert!(s.elapsed.is_empty());
+        let top = s.top_blocked(10);
+        assert_eq!(top[0].rule.as_deref(), Some("rm"));
+        assert_eq!(s.source_groups()[0], ("rules", 1));
+        assert_eq!(s.source_groups()[4], ("none", 1));
+    }
+
+    #[test]
+    fn tables_align_numbers_right() {
+        let mut out = String::new();
+        table(
+            &mut out,
+            &["tool", "events"],
+            "lr",
+            vec![
+                vec!["Bash".into(), "12".into()],
+                vec!["apply_patch".into(), "3".into()],
+            ],
+        );
+        assert_eq!(
+            out,
+            "tool         events\nBash             12\napply_patch       3\n"
+        );
+    }
+}
