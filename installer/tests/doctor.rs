@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Every check doctor runs, in its order.
-const CHECK_IDS: [&str; 18] = [
+const CHECK_IDS: [&str; 19] = [
     "codex.cli",
     "codex.hooks_feature",
     "codex.managed_policy",
@@ -32,6 +32,7 @@ const CHECK_IDS: [&str; 18] = [
     "runtime.permissions",
     "config.valid",
     "config.permissions",
+    "rules.valid",
     "service.reachable",
     "machine_id",
     "logs.writable",
@@ -600,6 +601,30 @@ fn a_missing_receipt_is_a_warning() {
         "uninstall will remove only what it can prove is ours",
     );
     assert_check(&report, "runtime.checksum", "warn", "no install receipt");
+}
+
+#[test]
+fn broken_rules_are_reported_even_when_no_event_reached_them() {
+    let env = installed(&[]);
+    let (_, report) = doctor_json(&env, &[]);
+    assert_check(&report, "rules.valid", "pass", "user rule(s)");
+    let rules = env.codex_home.join("codex-guard/rules.toml");
+    let mut text = std::fs::read_to_string(&rules).unwrap();
+    text.push_str(
+        "\n[[rule]]\nid = \"lazy\"\naction = \"deny\"\nrequires = \"x\"\ncommand = \"(\"\n",
+    );
+    std::fs::write(&rules, &text).unwrap();
+    let (_, report) = doctor_json(&env, &[]);
+    assert_check(
+        &report,
+        "rules.valid",
+        "warn",
+        "\"lazy\": invalid `command` regex",
+    );
+    std::fs::write(&rules, "[[rule]\n").unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1);
+    assert_check(&report, "rules.valid", "fail", "not valid TOML");
 }
 
 #[test]

@@ -198,6 +198,7 @@ pub fn handle(
     );
 
     let matched = rules.evaluate(input);
+    report.errors.extend(rules.take_problems());
     report.rule = matched.as_ref().map(|m| m.id.clone());
     match matched {
         // Observe mode never blocks or approves anything: the match is only recorded.

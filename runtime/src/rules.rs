@@ -7,7 +7,7 @@
 use crate::input::HookInput;
 use regex_lite::Regex;
 use serde::Deserialize;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::path::Path;
 
@@ -52,6 +52,11 @@ struct RuleDef {
     path: Option<String>,
     arguments: Option<String>,
     prompt: Option<String>,
+    /// Strings (ASCII case-insensitive) of which the text the rule's regexes look at
+    /// must contain one: a cheap test that spares compiling and running the regexes
+    /// for the vast majority of events they could never match.
+    #[serde(default, deserialize_with = "one_or_many")]
+    requires: Option<Vec<String>>,
     message: Option<String>,
 }
 
@@ -67,7 +72,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
         Ok(OneOrMany::One(s)) => Ok(Some(vec![s])),
         Ok(OneOrMany::Many(v)) => Ok(Some(v)),
         Err(_) => Err(serde::de::Error::custom(
-            "`events` and `tool` take a string or a list of strings",
+            "`events`, `tool` and `requires` take a string or a list of strings",
         )),
     }
 }
@@ -112,11 +117,45 @@ pub struct Rule {
     pub message: String,
     events: Vec<String>,
     tools: Vec<String>,
-    tool_regex: Option<Regex>,
-    command: Option<Regex>,
-    path: Option<Regex>,
-    arguments: Option<Regex>,
-    prompt: Option<Regex>,
+    /// Lower-cased `requires`.
+    requires: Vec<String>,
+    tool_regex: Option<Pattern>,
+    command: Option<Pattern>,
+    path: Option<Pattern>,
+    arguments: Option<Pattern>,
+    prompt: Option<Pattern>,
+}
+
+/// A rule's regex: compiled when the rule is read, or, for a rule with `requires`
+/// read by the hook, the first time an event passes that test.
+#[derive(Debug)]
+struct Pattern {
+    key: &'static str,
+    source: String,
+    compiled: OnceCell<Result<Regex, String>>,
+}
+
+impl Pattern {
+    fn new(key: &'static str, source: String, eager: bool) -> Result<Pattern, String> {
+        let pattern = Pattern {
+            key,
+            source,
+            compiled: OnceCell::new(),
+        };
+        if eager {
+            pattern.regex().map_err(str::to_string)?;
+        }
+        Ok(pattern)
+    }
+
+    fn regex(&self) -> Result<&Regex, &str> {
+        self.compiled
+            .get_or_init(|| {
+                Regex::new(&self.source).map_err(|e| format!("invalid `{}` regex: {e}", self.key))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
 }
 
 /// The rule that decided an event.
@@ -135,6 +174,8 @@ pub struct Rules {
     /// Set by an admin file's `user_allow_rules = false` (or by an admin file that
     /// cannot be read): the user's allow rules are not loaded.
     user_allows_off: bool,
+    /// Regexes found invalid when first compiled during `evaluate`.
+    late_problems: RefCell<Vec<String>>,
 }
 
 /// Loads the admin layer (when `admin` is given and the file exists) and the user's
@@ -288,7 +329,7 @@ impl Rules {
             {
                 continue;
             }
-            match compile(def, layer, events) {
+            match compile(def, layer, events, only_event.is_none()) {
                 Ok(rule) => out.rules.push(rule),
                 Err(e) => problems.push(format!("rule {name}: {e}")),
             }
@@ -309,6 +350,11 @@ impl Rules {
         self.rules.iter().map(|r| r.id.as_str())
     }
 
+    /// Problems met while evaluating (a regex compiled late and found invalid).
+    pub fn take_problems(&self) -> Vec<String> {
+        std::mem::take(&mut self.late_problems.borrow_mut())
+    }
+
     /// The first deny rule that matches (admin rules first), else the first allow
     /// rule that matches: a deny anywhere beats every allow.
     pub fn evaluate(&self, input: &HookInput) -> Option<Match> {
@@ -316,7 +362,7 @@ impl Rules {
         let find = |action: Action| {
             self.rules
                 .iter()
-                .find(|r| r.action == action && r.matches(&subjects))
+                .find(|r| r.action == action && r.matches(&subjects, &self.late_problems))
         };
         find(Action::Deny)
             .or_else(|| find(Action::Allow))
@@ -374,11 +420,34 @@ fn check(def: &RuleDef) -> Result<Vec<String>, String> {
     Ok(events)
 }
 
-fn compile(def: RuleDef, layer: Layer, events: Vec<String>) -> Result<Rule, String> {
-    let regex = |key: &str, re: Option<String>| -> Result<Option<Regex>, String> {
-        re.map(|re| Regex::new(&re).map_err(|e| format!("invalid `{key}` regex: {e}")))
-            .transpose()
+/// Builds a rule. Its regexes are compiled now, unless the rule has `requires` and
+/// `eager` is false (the hook): then only when an event passes `requires`.
+fn compile(def: RuleDef, layer: Layer, events: Vec<String>, eager: bool) -> Result<Rule, String> {
+    let eager = eager || def.requires.is_none();
+    let regex = |key: &'static str, re: Option<String>| -> Result<Option<Pattern>, String> {
+        re.map(|re| Pattern::new(key, re, eager)).transpose()
     };
+    let requires: Vec<String> = def
+        .requires
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.to_ascii_lowercase())
+        .collect();
+    if def.requires.is_some() && (requires.is_empty() || requires.iter().any(String::is_empty)) {
+        return Err("`requires` needs non-empty strings (or leave it out)".into());
+    }
+    let has_regex = def.tool_regex.is_some()
+        || def.command.is_some()
+        || def.path.is_some()
+        || def.arguments.is_some()
+        || def.prompt.is_some();
+    if def.requires.is_some() && !has_regex {
+        return Err(
+            "`requires` tests the text of `command`, `path`, `arguments`, `prompt` or `tool_regex`; the rule has none"
+                .into(),
+        );
+    }
     // Without a message the reason names what matched, so it still says something.
     let message = def.message.unwrap_or_else(|| {
         let keys = [
@@ -403,6 +472,7 @@ fn compile(def: RuleDef, layer: Layer, events: Vec<String>) -> Result<Rule, Stri
         prompt: regex("prompt", def.prompt)?,
         message,
         tools: def.tool.unwrap_or_default(),
+        requires,
         id: def.id,
         action: def.action,
         layer,
@@ -417,6 +487,8 @@ struct Subjects<'a> {
     command: OnceCell<Option<String>>,
     paths: OnceCell<Vec<String>>,
     arguments: OnceCell<Option<String>>,
+    /// The texts above (and the prompt, the tool name) lower-cased, for `requires`.
+    lowered: OnceCell<Vec<(&'static str, String)>>,
 }
 
 impl<'a> Subjects<'a> {
@@ -426,38 +498,94 @@ impl<'a> Subjects<'a> {
             command: OnceCell::new(),
             paths: OnceCell::new(),
             arguments: OnceCell::new(),
+            lowered: OnceCell::new(),
         }
+    }
+
+    fn command(&self) -> Option<&str> {
+        self.command
+            .get_or_init(|| self.input.shell_command())
+            .as_deref()
+    }
+
+    fn paths(&self) -> &[String] {
+        self.paths.get_or_init(|| self.input.file_paths())
+    }
+
+    fn arguments(&self) -> Option<&str> {
+        self.arguments
+            .get_or_init(|| self.input.mcp_arguments())
+            .as_deref()
+    }
+
+    /// Whether a text a rule with these keys looks at contains one of `requires`.
+    fn contains_any(&self, rule: &Rule, requires: &[String]) -> bool {
+        let lowered = self.lowered.get_or_init(|| {
+            let mut texts = Vec::new();
+            if let Some(t) = self.input.tool_name() {
+                texts.push(("tool", t.to_ascii_lowercase()));
+            }
+            if let Some(p) = self.input.str("prompt") {
+                texts.push(("prompt", p.to_ascii_lowercase()));
+            }
+            if let Some(c) = self.command() {
+                texts.push(("command", c.to_ascii_lowercase()));
+            }
+            for p in self.paths() {
+                texts.push(("path", p.to_ascii_lowercase()));
+            }
+            if let Some(a) = self.arguments() {
+                texts.push(("arguments", a.to_ascii_lowercase()));
+            }
+            texts
+        });
+        let looks_at = |kind: &str| match kind {
+            "tool" => rule.tool_regex.is_some(),
+            "prompt" => rule.prompt.is_some(),
+            "command" => rule.command.is_some(),
+            "path" => rule.path.is_some(),
+            "arguments" => rule.arguments.is_some(),
+            _ => false,
+        };
+        lowered
+            .iter()
+            .filter(|(kind, _)| looks_at(kind))
+            .any(|(_, text)| requires.iter().any(|r| text.contains(r.as_str())))
     }
 }
 
 impl Rule {
-    fn matches(&self, s: &Subjects) -> bool {
+    fn matches(&self, s: &Subjects, problems: &RefCell<Vec<String>>) -> bool {
         let input = s.input;
         let tool = input.tool_name();
-        let on = |re: &Option<Regex>, text: Option<&str>| {
-            re.as_ref()
-                .is_none_or(|re| text.is_some_and(|t| re.is_match(t)))
+        // A regex that does not compile matches nothing; it is reported once.
+        let is_match = |pattern: &Pattern, text: &str| match pattern.regex() {
+            Ok(re) => re.is_match(text),
+            Err(e) => {
+                let problem = format!("rule {:?}: {e}", self.id);
+                let mut problems = problems.borrow_mut();
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+                false
+            }
+        };
+        let on = |pattern: &Option<Pattern>, text: Option<&str>| {
+            pattern
+                .as_ref()
+                .is_none_or(|p| text.is_some_and(|t| is_match(p, t)))
         };
         self.events.iter().any(|e| e == &input.event)
             && (self.tools.is_empty() || tool.is_some_and(|t| self.tools.iter().any(|x| x == t)))
+            && (self.requires.is_empty() || s.contains_any(self, &self.requires))
             && on(&self.tool_regex, tool)
             && on(&self.prompt, input.str("prompt"))
-            && (self.command.is_none()
-                || on(
-                    &self.command,
-                    s.command.get_or_init(|| input.shell_command()).as_deref(),
-                ))
-            && (self.arguments.is_none()
-                || on(
-                    &self.arguments,
-                    s.arguments.get_or_init(|| input.mcp_arguments()).as_deref(),
-                ))
-            && self.path.as_ref().is_none_or(|re| {
-                s.paths
-                    .get_or_init(|| input.file_paths())
-                    .iter()
-                    .any(|p| re.is_match(p))
-            })
+            && (self.command.is_none() || on(&self.command, s.command()))
+            && (self.arguments.is_none() || on(&self.arguments, s.arguments()))
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|p| s.paths().iter().any(|path| is_match(p, path)))
     }
 }
 
@@ -515,7 +643,7 @@ mod tests {
         rules
             .rules
             .iter()
-            .filter(|r| r.matches(&subjects))
+            .filter(|r| r.matches(&subjects, &rules.late_problems))
             .map(|r| r.id.clone())
             .collect()
     }
@@ -1168,7 +1296,7 @@ mod tests {
         assert_eq!(problems.len(), 5, "{problems:?}");
         assert!(problems
             .iter()
-            .any(|p| p.contains("\"tool-number\": `events` and `tool` take a string")));
+            .any(|p| p.contains("\"tool-number\": `events`, `tool` and `requires` take a string")));
         assert!(problems.iter().any(|p| p.contains("`rules`")));
         assert!(problems
             .iter()
@@ -1236,5 +1364,49 @@ mod tests {
             &mut problems,
         );
         assert!(rules.is_empty() && problems.is_empty());
+    }
+
+    #[test]
+    fn requires_spares_the_regexes_of_events_that_cannot_match() {
+        let text = r#"
+            [[rule]]
+            id = "no-rm"
+            action = "deny"
+            requires = ["RM"]
+            command = '(^|\s)rm\s+-rf'
+            [[rule]]
+            id = "broken-but-lazy"
+            action = "deny"
+            requires = "zap"
+            command = "("
+            "#;
+        // The hook (one event): compiled only when an event passes `requires`.
+        let (rules, problems) = parse(text, Some("PreToolUse"));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(rules.evaluate(&bash("ls -la")), None);
+        assert!(rules.rules.iter().all(|r| r
+            .command
+            .as_ref()
+            .is_none_or(|p| p.compiled.get().is_none())));
+        assert_eq!(
+            rules.evaluate(&bash("sudo rm -rf /tmp/x")).unwrap().id,
+            "no-rm"
+        );
+        assert!(rules.take_problems().is_empty());
+        // A regex found broken when first needed matches nothing and is reported once.
+        assert_eq!(rules.evaluate(&bash("zap it")), None);
+        assert_eq!(rules.evaluate(&bash("zap again")), None);
+        let late = rules.take_problems();
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert!(late[0].contains("broken-but-lazy"), "{late:?}");
+        // A full read (doctor) compiles everything and reports it at once.
+        let (_, problems) = parse(text, None);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        // `requires` needs something to test.
+        let (rules, problems) = parse(
+            "[[rule]]\nid = \"x\"\naction = \"deny\"\ntool = \"Bash\"\nrequires = \"rm\"\n",
+            None,
+        );
+        assert!(rules.is_empty() && problems.len() == 1, "{problems:?}");
     }
 }

@@ -208,6 +208,12 @@ impl FakeAkto {
         }
     }
 
+    /// Forgets every request and delivered id recorded so far.
+    pub fn clear(&self) {
+        self.server.clear();
+        self.accepted.lock().expect("accepted ids").clear();
+    }
+
     /// While down, every call is answered `503 Service Unavailable` (and still recorded).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);

@@ -136,6 +136,11 @@ impl Server {
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().expect("requests lock").clone()
     }
+
+    /// Forgets the requests received so far (a long benchmark keeps its memory flat).
+    pub fn clear(&self) {
+        self.requests.lock().expect("requests lock").clear();
+    }
 }
 
 impl Drop for Server {

@@ -202,6 +202,7 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
         runtime_permissions(&ctx),
         config_valid(&ctx),
         config_permissions(&ctx),
+        rules_valid(&ctx),
         service_reachable(&ctx),
         machine_id(&ctx),
         logs_writable(&ctx),
@@ -1180,6 +1181,69 @@ fn logs_writable(ctx: &Context) -> Check {
         )
         .fix(format!("make {} writable by you", quote(&dir))),
     }
+}
+
+/// Reads both rules files as the runtime does, compiling every regex (the hook only
+/// compiles what an event needs, so a broken rule could otherwise hide until it matters).
+fn rules_valid(ctx: &Context) -> Check {
+    use codex_guard_hook::rules::{Layer, Rules};
+    const ID: &str = "rules.valid";
+    let user = ctx
+        .runtime_config
+        .ok()
+        .and_then(|c| c.rules_file.clone())
+        .unwrap_or_else(|| ctx.layout.rules());
+    let admin = ctx.inputs.system_root.join("etc/codex-guard/rules.toml");
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    for (path, layer) in [(&admin, Layer::Admin), (&user, Layer::User)] {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                problems.push(format!("cannot read {}: {e}", path.display()));
+                continue;
+            }
+        };
+        let mut file_problems = Vec::new();
+        match Rules::parse_layer(&text, layer, None, false, &mut file_problems) {
+            Ok(rules) => loaded.push(format!("{} {layer} rule(s)", rules.len())),
+            Err(e) => {
+                return Check::fail(
+                    ID,
+                    format!(
+                        "{} is not valid TOML ({e}): none of its rules apply",
+                        path.display()
+                    ),
+                )
+                .fix(format!("fix the file; its format is in docs/rules.md"))
+            }
+        }
+        problems.extend(
+            file_problems
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display())),
+        );
+    }
+    if !problems.is_empty() {
+        return Check::warn(
+            ID,
+            format!(
+                "{} rule problem(s), those rules are skipped: {}",
+                problems.len(),
+                problems.join("; ")
+            ),
+        )
+        .fix("fix the rules named; the format is in docs/rules.md");
+    }
+    if loaded.is_empty() {
+        return Check::warn(
+            ID,
+            format!("no rules file ({}): only Akto protects", user.display()),
+        )
+        .fix(ctx.setup_command());
+    }
+    Check::pass(ID, loaded.join(", "))
 }
 
 fn spool_backlog(ctx: &Context) -> Check {
