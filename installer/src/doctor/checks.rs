@@ -1216,7 +1216,7 @@ fn rules_valid(ctx: &Context) -> Check {
                         path.display()
                     ),
                 )
-                .fix(format!("fix the file; its format is in docs/rules.md"))
+                .fix("fix the file; its format is in docs/rules.md")
             }
         }
         problems.extend(
