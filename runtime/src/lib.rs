@@ -570,11 +570,7 @@ pub fn spool_deliveries(
                     "cannot spool a record in {} ({e}); sending it now",
                     spool.dir.display()
                 ));
-                let url = format!(
-                    "{}{}",
-                    s.remote().unwrap_or_default().trim_end_matches('/'),
-                    record.target
-                );
+                let url = spool::record_url(s.remote().unwrap_or_default(), &record);
                 let post = Post {
                     url: &url,
                     token: s.token.as_deref(),

@@ -196,6 +196,12 @@ impl Spool {
     }
 }
 
+/// Where a record goes: the service configured now (not the one of when it was
+/// spooled) and the record's path and query.
+pub fn record_url(base: &str, record: &SpooledRecord) -> String {
+    format!("{}{}", base.trim_end_matches('/'), record.target)
+}
+
 /// What one run of the delivery process did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DeliveryRun {
@@ -260,7 +266,7 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
                     continue;
                 }
             };
-            let url = format!("{}{}", base.trim_end_matches('/'), record.target);
+            let url = record_url(base, &record);
             let post = Post {
                 url: &url,
                 token: s.token.as_deref(),

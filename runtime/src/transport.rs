@@ -88,7 +88,7 @@ impl Http {
 
     fn agent(&self) -> Result<&ureq::Agent, SendError> {
         self.agent
-            .get_or_init(|| build_agent(&self.ca_files))
+            .get_or_init(|| agent(&self.ca_files))
             .as_ref()
             .map_err(|e| SendError::retryable(e.clone()))
     }
@@ -142,10 +142,6 @@ fn describe(e: ureq::Error) -> SendError {
 /// An agent that verifies TLS the runtime's way (also used by `codex-guard doctor`).
 /// HTTP status codes are answers, not errors.
 pub fn agent(ca_files: &[PathBuf]) -> Result<ureq::Agent, String> {
-    build_agent(ca_files)
-}
-
-fn build_agent(ca_files: &[PathBuf]) -> Result<ureq::Agent, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Layered::new(provider.clone(), ca_files)?;
     let tls = ClientConfig::builder_with_provider(provider)

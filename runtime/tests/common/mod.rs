@@ -67,18 +67,9 @@ impl Home {
 
     /// The records waiting in the spool.
     pub fn spooled(&self) -> Vec<Value> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(self.guard.join("spool"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        names.retain(|p| {
-            p.extension().is_some_and(|e| e == "json")
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().as_bytes()[0].is_ascii_digit())
-        });
-        names.sort();
-        names
+        codex_guard_common::spool::pending(&self.guard.join("spool"))
             .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .map(|(path, _)| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
             .collect()
     }
 
