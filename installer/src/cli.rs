@@ -139,9 +139,8 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct EventsArgs {
-    /// Codex home (default: $CODEX_HOME, else ~/.codex).
-    #[arg(long, value_name = "DIR")]
-    pub codex_home: Option<PathBuf>,
+    #[command(flatten)]
+    pub home: HomeArgs,
 
     /// Only events since WHEN: a duration back from now (30m, 24h, 7d), an RFC 3339
     /// time (2025-11-20T08:00:00Z; UTC without an offset) or a date (2025-11-20, UTC).

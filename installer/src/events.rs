@@ -6,7 +6,7 @@
 //! runtimes, cut lines or foreign text: every field is optional, and a line that is not
 //! a JSON object is counted and skipped, never fatal.
 
-use crate::cli::{EventsArgs, HomeArgs};
+use crate::cli::EventsArgs;
 use crate::failure::{ExitCode, Failure};
 use crate::home;
 use anyhow::Result;
@@ -33,10 +33,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
         Some(text) => Some(parse_since(text, now).map_err(Failure::bad_input)?),
         None => None,
     };
-    let layout = home::resolve(&HomeArgs {
-        codex_home: args.codex_home.clone(),
-        system_root: PathBuf::from("/"),
-    })?;
+    let layout = home::resolve(&args.home)?;
     let log_dir = log_dir(&layout);
     let logs = read_logs(&log_dir)?;
     let mut summary = Summary::new(since.map(ms_of));

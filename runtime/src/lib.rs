@@ -431,13 +431,9 @@ fn check(
             report.errors.push(format!("guardrails: {e}"));
             // The service did not take the record: keep it for ingestion later.
             if flags.ingest_data {
-                report.deliveries.push(SpooledRecord {
-                    id: ids.id,
-                    created_ms: now_ms() as u64,
-                    event: event.to_string(),
-                    target: akto::proxy_target(&s.config.connector, Flags::INGEST),
-                    body,
-                });
+                report
+                    .deliveries
+                    .push(spooled(s, input, ids.id, Flags::INGEST, body));
             }
             if s.config.fail_closed && matches!(event, "UserPromptSubmit" | "PreToolUse") {
                 report.block(
@@ -542,13 +538,27 @@ fn queue(s: &Settings, input: &HookInput, report: &mut Report, record: Record, f
         return;
     }
     let ids = report.next_ids();
-    report.deliveries.push(SpooledRecord {
-        body: record.encode(s, input, now_ms(), &ids).to_string(),
-        id: ids.id,
-        created_ms: now_ms() as u64,
+    let body = record.encode(s, input, now_ms(), &ids).to_string();
+    report
+        .deliveries
+        .push(spooled(s, input, ids.id, flags, body));
+}
+
+/// A record of `input` for the spool, sent later with `flags`.
+fn spooled(
+    s: &Settings,
+    input: &HookInput,
+    id: String,
+    flags: Flags,
+    body: String,
+) -> SpooledRecord {
+    SpooledRecord {
+        id,
+        created_ms: spool::now_ms(),
         event: input.event.clone(),
         target: akto::proxy_target(&s.config.connector, flags),
-    });
+        body,
+    }
 }
 
 /// Writes the records that only inform the service to the spool and makes sure a

@@ -335,13 +335,21 @@ fn codex_lists_every_guard_hook_as_trusted() {
     assert_eq!(user["trustStatus"], "trusted", "{}", describe());
 }
 
-/// A Codex home set up by codex-guard whose model asks to run `touch <file>` outside
-/// the sandbox, with `rules` appended to the local rules. Returns the file.
-fn escalation(
-    home: &TestHome,
-    file: &str,
-    rules: &str,
-) -> (FakeModel, FakeAkto, std::path::PathBuf) {
+/// What one escalated command came to.
+struct Escalation {
+    /// The command ran.
+    ran: bool,
+    /// The runtime's log line for the PermissionRequest.
+    line: Value,
+    /// Verdicts Codex's own approval reviewer was asked for.
+    reviewer_asked: usize,
+}
+
+/// Sets codex-guard up, adds a PermissionRequest rule `(id, action)` for
+/// `touch <workdir>/<file>` when given, and runs `codex exec --approve-for-me` with a
+/// model that asks to run that command outside the sandbox.
+fn escalate(file: &str, rule: Option<(&str, &str)>) -> Escalation {
+    let home = TestHome::new();
     let target = home.workdir.join(file);
     let model = FakeModel::with_calls(vec![json!({
         "cmd": format!("touch {}", target.display()),
@@ -350,77 +358,59 @@ fn escalation(
     })]);
     home.configure(&model);
     let akto = FakeAkto::start();
-    setup_changed(home, &akto, &[]);
-    let rules_file = home.codex_home.join("codex-guard/rules.toml");
-    let mut text = fs::read_to_string(&rules_file).unwrap();
-    text.push_str(rules);
-    fs::write(&rules_file, text).unwrap();
-    (model, akto, target)
-}
-
-/// The runtime's log line for the PermissionRequest.
-fn permission_line(home: &TestHome) -> Value {
-    assert_logged(home, &["PreToolUse", "PermissionRequest"])
+    setup_changed(&home, &akto, &[]);
+    if let Some((id, action)) = rule {
+        let rules_file = home.codex_home.join("codex-guard/rules.toml");
+        let mut text = fs::read_to_string(&rules_file).unwrap();
+        text.push_str(&format!(
+            "\n[[rule]]\nid = \"{id}\"\naction = \"{action}\"\nevents = [\"PermissionRequest\"]\n\
+             command = '^touch \\S*/{}$'\n",
+            file.replace('.', "\\.")
+        ));
+        fs::write(&rules_file, text).unwrap();
+    }
+    run_codex_exec_with_approvals(&home, "escalate").assert_success();
+    let line = assert_logged(&home, &["PreToolUse", "PermissionRequest"])
         .into_iter()
         .find(|l| l["event"] == "PermissionRequest")
-        .unwrap()
+        .unwrap();
+    Escalation {
+        ran: target.exists(),
+        line,
+        reviewer_asked: model.guardian_requests(),
+    }
 }
 
 #[test]
 fn permission_request_without_a_rule_is_left_to_codex() {
-    let home = TestHome::new();
-    let (model, _akto, target) = escalation(&home, "escalated.txt", "");
-    let output = run_codex_exec_with_approvals(&home, "escalate");
-    output.assert_success();
+    let e = escalate("escalated.txt", None);
+    assert!(e.ran, "the approved command did not run: {}", e.line);
+    assert_eq!(e.line["decision"], "allow", "{}", e.line);
+    assert!(e.line["rule"].is_null(), "{}", e.line);
     assert!(
-        target.exists(),
-        "the approved command did not run: {output}"
-    );
-    let line = permission_line(&home);
-    assert_eq!(line["decision"], "allow", "{line}");
-    assert!(line["rule"].is_null(), "{line}");
-    assert!(
-        model.guardian_requests() > 0,
+        e.reviewer_asked > 0,
         "with no decision from the hook, Codex's own reviewer decides"
     );
 }
 
 #[test]
 fn permission_request_allow_rule_approves_without_asking() {
-    let home = TestHome::new();
-    let rule = "\n[[rule]]\nid = \"allow-touch-approved\"\naction = \"allow\"\n\
-                events = [\"PermissionRequest\"]\ncommand = '^touch \\S*/approved\\.txt$'\n\
-                message = \"touching approved.txt is fine\"\n";
-    let (model, _akto, target) = escalation(&home, "approved.txt", rule);
-    let output = run_codex_exec_with_approvals(&home, "escalate");
-    output.assert_success();
-    assert!(
-        target.exists(),
-        "the approved command did not run: {output}"
-    );
-    let line = permission_line(&home);
-    assert_eq!(line["rule"], "allow-touch-approved", "{line}");
+    let e = escalate("approved.txt", Some(("allow-touch-approved", "allow")));
+    assert!(e.ran, "the approved command did not run: {}", e.line);
+    assert_eq!(e.line["rule"], "allow-touch-approved", "{}", e.line);
     assert_eq!(
-        model.guardian_requests(),
-        0,
+        e.reviewer_asked, 0,
         "the rule approved it, nobody was asked"
     );
 }
 
 #[test]
 fn permission_request_deny_rule_refuses() {
-    let home = TestHome::new();
-    let rule = "\n[[rule]]\nid = \"no-escalated-touch\"\naction = \"deny\"\n\
-                events = [\"PermissionRequest\"]\ncommand = 'touch \\S*/refused\\.txt'\n\
-                message = \"no escalation for this\"\n";
-    let (model, _akto, target) = escalation(&home, "refused.txt", rule);
-    let output = run_codex_exec_with_approvals(&home, "escalate");
-    output.assert_success();
-    assert!(!target.exists(), "the refused command ran: {output}");
-    let line = permission_line(&home);
-    assert_eq!(line["decision"], "block", "{line}");
-    assert_eq!(line["rule"], "no-escalated-touch", "{line}");
-    assert_eq!(model.guardian_requests(), 0);
+    let e = escalate("refused.txt", Some(("no-escalated-touch", "deny")));
+    assert!(!e.ran, "the refused command ran: {}", e.line);
+    assert_eq!(e.line["decision"], "block", "{}", e.line);
+    assert_eq!(e.line["rule"], "no-escalated-touch", "{}", e.line);
+    assert_eq!(e.reviewer_asked, 0);
 }
 
 #[test]
