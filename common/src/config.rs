@@ -48,6 +48,35 @@ impl Mode {
     }
 }
 
+/// Who keeps codex-guard current on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Updates {
+    /// `codex-guard self-update` may replace the binaries.
+    #[default]
+    #[serde(rename = "self")]
+    SelfUpdate,
+    /// A fleet tool (MDM, Ansible, a package manager) owns updates; self-update refuses.
+    #[serde(rename = "mdm")]
+    Mdm,
+}
+
+impl Updates {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Updates::SelfUpdate => "self",
+            Updates::Mdm => "mdm",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Updates> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "self" => Some(Updates::SelfUpdate),
+            "mdm" => Some(Updates::Mdm),
+            _ => None,
+        }
+    }
+}
+
 /// Everything the runtime needs to decide on an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -88,6 +117,8 @@ pub struct RuntimeConfig {
     pub spool_max_age_hours: u64,
     /// Longest wait between two delivery attempts while the service is down, in ms.
     pub retry_max_ms: u64,
+    /// Who updates codex-guard: `self` (self-update may) or `mdm` (the fleet tool does).
+    pub updates: Updates,
 }
 
 impl Default for RuntimeConfig {
@@ -111,6 +142,7 @@ impl Default for RuntimeConfig {
             spool_max_mb: DEFAULT_SPOOL_MAX_MB,
             spool_max_age_hours: DEFAULT_SPOOL_MAX_AGE_HOURS,
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
+            updates: Updates::SelfUpdate,
         }
     }
 }

@@ -12,6 +12,10 @@ pub const RUNTIME_BIN: &str = if cfg!(windows) {
     "codex-guard-hook"
 };
 
+/// The runtime's argument naming a machine-wide config (a managed install): state,
+/// logs and spool then go to the user's own `$CODEX_HOME/codex-guard/`.
+pub const MACHINE_CONFIG_ARG: &str = "--machine-config";
+
 /// The runtime's audit log inside the logs directory; rotated to `<name>.1`.
 pub const EVENTS_LOG: &str = "events.jsonl";
 

@@ -113,6 +113,16 @@ pub struct UninstallArgs {
     /// Where the safety backup taken before removal goes (default: the system temp directory).
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
+
+    /// Remove the machine-wide (managed) install: our hooks from
+    /// /etc/codex/requirements.toml (every other entry stays), the runtime and
+    /// /etc/codex-guard/. Needs root.
+    #[arg(long, conflicts_with = "all_users")]
+    pub managed: bool,
+
+    /// Uninstall for every user of the machine who has codex-guard installed (root).
+    #[arg(long)]
+    pub all_users: bool,
 }
 
 #[derive(Debug, Args)]
@@ -198,10 +208,23 @@ pub enum ModeArg {
     Atlas,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpdatesArg {
+    /// `codex-guard self-update` keeps this machine current.
+    #[value(name = "self")]
+    SelfUpdate,
+    /// A fleet tool (MDM, Ansible, packages) owns updates; self-update refuses.
+    Mdm,
+}
+
+/// Settings come from flags, then `CODEX_GUARD_*` environment variables (URL and
+/// token also from Akto's `AKTO_DATA_INGESTION_URL` / `AKTO_API_TOKEN`), then the
+/// fleet file (`--config`), then the current install, then defaults.
 #[derive(Debug, Args)]
+#[command(after_long_help = SETUP_ENVIRONMENT)]
 pub struct SetupArgs {
     /// Akto data-ingestion URL (https; http only for loopback addresses or with --allow-http).
-    #[arg(long, env = "AKTO_DATA_INGESTION_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 
     /// Install without an Akto service: local rules and a local log of every event.
@@ -209,12 +232,7 @@ pub struct SetupArgs {
     pub local_only: bool,
 
     /// Akto API token, sent as the Authorization header (stored in a file only you can read).
-    #[arg(
-        long,
-        env = "AKTO_API_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
+    #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
 
     /// Read the Akto API token from FILE.
@@ -254,6 +272,45 @@ pub struct SetupArgs {
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
+    /// Install this rules file instead of the default rules (with --managed: as the
+    /// machine's admin rules, which users cannot loosen).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+
+    /// Who keeps codex-guard up to date on this machine.
+    #[arg(long, value_enum)]
+    pub updates: Option<UpdatesArg>,
+
+    /// Read settings from a fleet TOML file (keys: url, local_only, token, token_file,
+    /// mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates).
+    #[arg(long, value_name = "FILE", env = "CODEX_GUARD_FLEET_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Machine-wide install (root): the runtime under --prefix, Codex's managed hooks in
+    /// /etc/codex/requirements.toml (no trust records needed, users cannot turn them
+    /// off), the runtime's config in /etc/codex-guard/.
+    #[arg(long, conflicts_with = "all_users")]
+    pub managed: bool,
+
+    /// With --managed: also set allow_managed_hooks_only, so Codex ignores every user's
+    /// and project's own hooks (`--managed-only=false` takes it back; without the flag
+    /// the current install's choice stays).
+    #[arg(long, requires = "managed", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub managed_only: Option<bool>,
+
+    /// Where --managed installs the hook runtime.
+    #[arg(long, value_name = "DIR", requires = "managed")]
+    pub prefix: Option<PathBuf>,
+
+    /// Per-user install for every real user of the machine (root): uid >= 1000 with a
+    /// home directory and a ~/.codex, each user's files owned by that user.
+    #[arg(long)]
+    pub all_users: bool,
+
+    /// With --all-users: also users who have never run Codex (no ~/.codex yet).
+    #[arg(long, requires = "all_users")]
+    pub include_users_without_codex: bool,
+
     /// Never prompt and never draw progress; fail with exit 2 if something required is missing.
     #[arg(long)]
     pub silent: bool,
@@ -276,4 +333,19 @@ pub struct SetupArgs {
 
     #[command(flatten)]
     pub home: HomeArgs,
+
+    /// Take settings only from the flags and the current install (no environment, no
+    /// fleet file): how `doctor --fix` repairs an install as it is.
+    #[arg(skip)]
+    pub install_settings_only: bool,
 }
+
+const SETUP_ENVIRONMENT: &str = "\
+Environment (below flags, above the fleet file):
+  CODEX_GUARD_URL, CODEX_GUARD_LOCAL_ONLY, CODEX_GUARD_TOKEN, CODEX_GUARD_TOKEN_FILE,
+  CODEX_GUARD_MODE, CODEX_GUARD_BLOCKING, CODEX_GUARD_FAIL_CLOSED, CODEX_GUARD_TIMEOUT_MS,
+  CODEX_GUARD_CA_CERT, CODEX_GUARD_ALLOW_HTTP, CODEX_GUARD_RULES, CODEX_GUARD_UPDATES,
+  CODEX_GUARD_FLEET_CONFIG; then AKTO_DATA_INGESTION_URL and AKTO_API_TOKEN.
+
+Exit codes: 0 installed (changed or unchanged), 1 installed but degraded, 2 bad input,
+3 needs root.";

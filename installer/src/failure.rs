@@ -10,6 +10,7 @@ pub enum ExitCode {
     Ok = 0,
     Degraded = 1,
     BadInput = 2,
+    NeedsRoot = 3,
 }
 
 /// An error a user can act on: what is wrong (naming the file), and what to do.
@@ -26,6 +27,16 @@ impl Failure {
             code: ExitCode::BadInput,
             message: message.into(),
             hint: None,
+        }
+    }
+
+    pub fn needs_root(message: impl Into<String>) -> Failure {
+        Failure {
+            code: ExitCode::NeedsRoot,
+            message: message.into(),
+            hint: Some(
+                "run it as root (sudo), or with --system-root DIR on a tree you can write".into(),
+            ),
         }
     }
 

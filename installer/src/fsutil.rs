@@ -124,6 +124,53 @@ pub fn create_dir_all(path: &Path, mode: u32) -> Result<()> {
         .with_context(|| format!("cannot create directory {}", path.display()))
 }
 
+/// The user this process runs as: the owner of a file it creates (std has no geteuid,
+/// and this crate allows no unsafe code).
+#[cfg(unix)]
+pub fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let file = tempfile::tempfile().ok()?;
+    Some(file.metadata().ok()?.uid())
+}
+
+#[cfg(not(unix))]
+pub fn current_uid() -> Option<u32> {
+    None
+}
+
+/// Machine-wide work on the real system needs root; under another `--system-root`
+/// (a test tree, an image being built) the permissions of that tree decide.
+pub fn require_root(system_root: &Path, what: &str) -> Result<(), crate::failure::Failure> {
+    if cfg!(windows) {
+        return Err(crate::failure::Failure::bad_input(format!(
+            "{what} is not supported on Windows yet"
+        )));
+    }
+    let real_root = std::fs::canonicalize(system_root).is_ok_and(|p| p == Path::new("/"));
+    match current_uid() {
+        Some(0) => Ok(()),
+        _ if !real_root => Ok(()),
+        _ => Err(crate::failure::Failure::needs_root(format!(
+            "{what} changes machine-wide files and needs root"
+        ))),
+    }
+}
+
+/// A permission error while changing machine-wide files is "needs root" (exit 3),
+/// not a generic failure.
+pub fn as_needs_root(error: anyhow::Error) -> anyhow::Error {
+    let denied = error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    });
+    if denied {
+        let message = format!("{error:#}");
+        crate::failure::Failure::needs_root(message).into()
+    } else {
+        error
+    }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     crate::trust::hex(&Sha256::digest(bytes))
 }

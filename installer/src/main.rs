@@ -1,15 +1,18 @@
 //! `codex-guard`: installs and manages codex-guard's hooks for the Codex CLI.
 
+mod all_users;
 mod backup;
 mod cli;
 mod codex_config;
 mod doctor;
 mod events;
 mod failure;
+mod fleet;
 mod fsutil;
 mod home;
 mod hooks_json;
 mod machine_id;
+mod managed;
 mod restore;
 mod setup;
 mod trust;

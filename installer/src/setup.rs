@@ -4,16 +4,19 @@
 //! Nothing is written until every input has been read and validated, so a bad
 //! config.toml or hooks.json leaves the user's files exactly as they were.
 
-use crate::cli::{ModeArg, SetupArgs};
+use crate::cli::SetupArgs;
 use crate::codex_config::{self, Trust};
 use crate::failure::{ExitCode, Failure};
+use crate::fleet::{Inputs, Service, Token};
 use crate::fsutil::{self, Lock};
 use crate::{backup, home, hooks_json, machine_id, trust, ui};
 use anyhow::{Context, Result};
+use codex_guard_common::config::Updates;
 use codex_guard_common::receipt::{
     FileRecord, HandlerRecord, HooksJsonRecord, RECEIPT_SCHEMA_VERSION,
 };
 use codex_guard_common::{Layout, Mode, Receipt, RuntimeConfig};
+use codex_guard_hook::rules::{Layer, Rules};
 use serde_json::{json, Value};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -35,6 +38,9 @@ pub struct Choices {
     pub timeout_ms: u64,
     /// Extra CA bundle for the service (`--ca-cert`, else kept from the current install).
     pub ca_cert: Option<PathBuf>,
+    /// Rules to install in place of the current (or default) rules file.
+    pub rules: Option<Vec<u8>>,
+    pub updates: Updates,
     /// Kept from the current install (edited in the runtime config by hand).
     pub ingest_non_mcp_tools: bool,
     pub backups_keep: usize,
@@ -44,29 +50,29 @@ pub struct Choices {
 }
 
 /// One file setup wants to write.
-struct FileChange {
-    path: PathBuf,
-    label: &'static str,
-    before: Option<Vec<u8>>,
-    after: Vec<u8>,
-    mode: u32,
+pub(crate) struct FileChange {
+    pub path: PathBuf,
+    pub label: &'static str,
+    pub before: Option<Vec<u8>>,
+    pub after: Vec<u8>,
+    pub mode: u32,
     /// Shown as a diff (text) or only by hash (binary, secret).
-    show: Show,
+    pub show: Show,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Show {
+pub(crate) enum Show {
     Diff,
     Hash,
     Secret,
 }
 
 impl FileChange {
-    fn changed(&self) -> bool {
+    pub fn changed(&self) -> bool {
         self.before.as_deref() != Some(self.after.as_slice())
     }
 
-    fn action(&self) -> &'static str {
+    pub fn action(&self) -> &'static str {
         if self.before.is_some() {
             "updated"
         } else {
@@ -144,6 +150,12 @@ impl Outcome {
 }
 
 pub fn run(args: SetupArgs) -> Result<ExitCode> {
+    if args.managed {
+        return crate::managed::setup(&args);
+    }
+    if args.all_users {
+        return crate::all_users::setup(&args);
+    }
     let json = args.json;
     let outcome = apply(args)?;
     outcome.print(json);
@@ -166,7 +178,12 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     let mut warnings = Vec::new();
 
     let existing_config = read_runtime_config(&layout, &mut warnings);
-    let choices = resolve_choices(&args, existing_config.as_ref(), interactive)?;
+    let inputs = if args.install_settings_only {
+        Inputs::from_flags(&args)
+    } else {
+        Inputs::gather(&args, &|name| std::env::var(name).ok())?
+    };
+    let choices = resolve_choices(&inputs, existing_config.as_ref(), interactive, Layer::User)?;
     let runtime_source = locate_runtime(args.runtime.as_deref())?;
 
     let codex_home_created = !canonical_home.exists();
@@ -298,37 +315,39 @@ fn read_receipt(layout: &Layout, warnings: &mut Vec<String>) -> Option<Receipt> 
     }
 }
 
-/// Flags, then the environment (through clap), then the current install, then
-/// questions (interactive only), then defaults.
-fn resolve_choices(
-    args: &SetupArgs,
+/// The layered inputs (see `fleet`), then the current install, then questions
+/// (interactive only), then defaults.
+pub fn resolve_choices(
+    inputs: &Inputs,
     existing: Option<&RuntimeConfig>,
     interactive: bool,
+    rules_layer: Layer,
 ) -> Result<Choices> {
-    let url = match (&args.url, args.local_only) {
-        (_, true) => None,
-        (Some(url), false) => Some(validate_url(url, args.allow_http)?),
-        (None, false) => match existing {
+    let allow_http = inputs.allow_http.unwrap_or(false);
+    let url = match &inputs.service {
+        Some(Service::LocalOnly) => None,
+        Some(Service::Url(url)) => Some(validate_url(url, allow_http)?),
+        None => match existing {
             Some(config) => config.url.clone(),
-            None if interactive => ui::ask_url(&|u| validate_url(u, args.allow_http))?,
+            None if interactive => ui::ask_url(&|u| validate_url(u, allow_http))?,
             None => {
                 return Err(Failure::bad_input(
-                    "no Akto ingestion URL: pass --url URL (or set AKTO_DATA_INGESTION_URL), or --local-only",
+                    "no Akto ingestion URL: pass --url URL (or set CODEX_GUARD_URL, or url in the --config file), or --local-only",
                 )
                 .into())
             }
         },
     };
-    let token = match (&args.token, &args.token_file) {
-        (Some(token), _) => Some(token.trim().to_string()),
-        (None, Some(file)) => {
+    let token = match &inputs.token {
+        Some(Token::Inline(token)) => Some(token.trim().to_string()),
+        Some(Token::File(file)) => {
             let text = fs_err::read_to_string(file).map_err(|e| {
                 Failure::bad_input(format!("cannot read the token file: {e}"))
                     .hint("pass a readable file to --token-file")
             })?;
             Some(text.trim().to_string())
         }
-        (None, None) => None,
+        None => None,
     }
     .filter(|t| !t.is_empty());
     if let Some(token) = &token {
@@ -337,41 +356,38 @@ fn resolve_choices(
         }
     }
     let remote = url.is_some();
-    let mode = match args.mode {
-        Some(ModeArg::Argus) => Mode::Argus,
-        Some(ModeArg::Atlas) => Mode::Atlas,
+    let mode = match inputs.mode {
+        Some(mode) => mode,
         None => match existing {
             Some(config) => config.mode,
             None if interactive && remote => ui::ask_mode()?,
             None => Mode::Argus,
         },
     };
-    let blocking = if args.observe {
-        false
-    } else if args.blocking {
-        true
-    } else {
-        match existing {
+    let blocking = match inputs.blocking {
+        Some(blocking) => blocking,
+        None => match existing {
             Some(config) => config.blocking,
             None if interactive && remote => ui::ask_blocking()?,
             None => true,
-        }
+        },
     };
-    let fail_closed = if args.fail_closed {
-        true
-    } else if args.fail_open {
-        false
-    } else {
-        existing.is_some_and(|c| c.fail_closed)
-    };
-    let timeout_ms = args
+    let fail_closed = inputs
+        .fail_closed
+        .unwrap_or_else(|| existing.is_some_and(|c| c.fail_closed));
+    let timeout_ms = inputs
         .timeout_ms
         .or(existing.map(|c| c.timeout_ms))
         .unwrap_or(codex_guard_common::config::DEFAULT_TIMEOUT_MS);
-    let ca_cert = match &args.ca_cert {
+    let ca_cert = match &inputs.ca_cert {
         Some(path) => Some(validate_ca_cert(path)?),
         None => existing.and_then(|c| c.ca_cert.clone()),
     };
+    let rules = inputs
+        .rules
+        .as_deref()
+        .map(|path| read_rules(path, rules_layer))
+        .transpose()?;
     let defaults = RuntimeConfig::default();
     let kept = existing.unwrap_or(&defaults);
     Ok(Choices {
@@ -382,12 +398,51 @@ fn resolve_choices(
         fail_closed,
         timeout_ms,
         ca_cert,
+        rules,
+        updates: inputs.updates.unwrap_or(kept.updates),
         ingest_non_mcp_tools: kept.ingest_non_mcp_tools,
         backups_keep: kept.backups_keep,
         spool_max_mb: kept.spool_max_mb,
         spool_max_age_hours: kept.spool_max_age_hours,
         retry_max_ms: kept.retry_max_ms,
     })
+}
+
+/// A rules file to install: it must parse, and every rule in it must be valid (a fleet
+/// pushing a broken rule hears about it before any machine runs without it).
+fn read_rules(path: &Path, layer: Layer) -> Result<Vec<u8>, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::bad_input(format!(
+            "cannot read the rules file {}: {e}",
+            path.display()
+        ))
+        .hint("pass a readable rules TOML file to --rules")
+    })?;
+    let mut problems = Vec::new();
+    let rules = Rules::parse_layer(&text, layer, None, false, &mut problems).map_err(|e| {
+        Failure::bad_input(format!(
+            "the rules file {} is not valid TOML: {e}",
+            path.display()
+        ))
+        .hint("its format is in docs/rules.md")
+    })?;
+    if !problems.is_empty() {
+        return Err(Failure::bad_input(format!(
+            "the rules file {} has {} problem(s): {}",
+            path.display(),
+            problems.len(),
+            problems.join("; ")
+        ))
+        .hint("its format is in docs/rules.md"));
+    }
+    if rules.is_empty() && !text.contains("user_allow_rules") {
+        return Err(Failure::bad_input(format!(
+            "the rules file {} holds no rules",
+            path.display()
+        ))
+        .hint("a rules file needs at least one [[rule]]; its format is in docs/rules.md"));
+    }
+    Ok(text.into_bytes())
 }
 
 /// A readable PEM bundle with at least one CA certificate, as an absolute path (the
@@ -448,7 +503,7 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, Failure> {
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
-fn locate_runtime(flag: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn locate_runtime(flag: Option<&Path>) -> Result<PathBuf> {
     let path = match flag {
         Some(p) => p.to_path_buf(),
         None => std::env::current_exe()
@@ -492,6 +547,7 @@ fn plan(
         spool_max_mb: choices.spool_max_mb,
         spool_max_age_hours: choices.spool_max_age_hours,
         retry_max_ms: choices.retry_max_ms,
+        updates: choices.updates,
         ..RuntimeConfig::default()
     };
     let token_before = fsutil::read_optional(&layout.token())?;
@@ -545,8 +601,11 @@ fn plan(
         Some(bytes) => bytes,
         None => format!("{}\n", machine_id::generate()?).into_bytes(),
     };
-    let rules = fsutil::read_optional(&layout.rules())?
-        .unwrap_or_else(|| RULES_TEMPLATE.as_bytes().to_vec());
+    let rules = match &choices.rules {
+        Some(rules) => rules.clone(),
+        None => fsutil::read_optional(&layout.rules())?
+            .unwrap_or_else(|| RULES_TEMPLATE.as_bytes().to_vec()),
+    };
     let token = match &choices.token {
         Some(token) => Some(format!("{token}\n").into_bytes()),
         None => token_before.clone(),
@@ -707,7 +766,7 @@ fn backup_entries(layout: &Layout, changes: &[FileChange]) -> Vec<backup::Entry>
 }
 
 /// The runtime config from its template, every value set as TOML data.
-fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
+pub(crate) fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
     let mut doc: toml_edit::DocumentMut = RUNTIME_CONFIG_TEMPLATE
         .parse()
         .context("templates/runtime-config.toml is invalid")?;
@@ -763,6 +822,7 @@ fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
             doc.remove("ca_cert");
         }
     }
+    set_keeping_decor(&mut doc, "updates", config.updates.as_str().into());
     for (key, value) in [
         ("spool_max_mb", config.spool_max_mb),
         ("spool_max_age_hours", config.spool_max_age_hours),
@@ -789,7 +849,7 @@ fn set_keeping_decor(doc: &mut toml_edit::DocumentMut, key: &str, mut value: tom
 }
 
 /// Machine-wide settings that silently stop a per-user install from running.
-fn managed_policy_warnings(system_root: &Path) -> Vec<String> {
+pub(crate) fn managed_policy_warnings(system_root: &Path) -> Vec<String> {
     let path = system_root.join("etc/codex/requirements.toml");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Vec::new();
@@ -831,7 +891,7 @@ fn managed_policy_warnings(system_root: &Path) -> Vec<String> {
 }
 
 /// Whether something listens at the URL's host and port (no request is sent).
-fn reachable(url: &str) -> Result<(), String> {
+pub(crate) fn reachable(url: &str) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
     let host = parsed.host_str().ok_or("no host")?;
     let port = parsed.port_or_known_default().ok_or("no port")?;
@@ -850,7 +910,7 @@ fn reachable(url: &str) -> Result<(), String> {
     Err(last)
 }
 
-fn render_diffs(changes: &[FileChange]) -> String {
+pub(crate) fn render_diffs(changes: &[FileChange]) -> String {
     let mut out = String::new();
     for change in changes {
         let path = change.path.display().to_string();

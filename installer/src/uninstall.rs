@@ -41,6 +41,17 @@ impl Plan {
 }
 
 pub fn run(args: UninstallArgs) -> Result<ExitCode> {
+    if args.managed {
+        return crate::managed::uninstall(
+            &args.home.system_root,
+            args.dry_run,
+            args.json,
+            args.backup_dir.as_deref(),
+        );
+    }
+    if args.all_users {
+        return crate::all_users::uninstall(&args);
+    }
     let layout = home::resolve(&args.home)?;
     let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
     // Everything is read and checked before the first change.

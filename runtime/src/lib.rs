@@ -42,7 +42,12 @@ AKTO_API_TOKEN, AKTO_SYNC_MODE, AKTO_TIMEOUT, MODE, ...) override the file.
 Records that only inform the service are written to a spool and delivered by a
 background process (`codex-guard-hook --deliver`), so Codex never waits for them.
 
+A managed (machine-wide) install runs it with --machine-config FILE: settings, token,
+machine id and admin rules come from FILE's directory; logs, spool and state go to
+the user's own $CODEX_HOME/codex-guard/.
+
 Options:
+      --machine-config FILE   read the machine-wide config FILE
       --deliver   deliver the spooled records now, then exit
   -V, --version   print the version
   -h, --help      print this help
@@ -126,11 +131,11 @@ impl Report {
 const AUDIT_EXCERPT_CHARS: usize = 300;
 
 /// Runs the hook for the current process: stdin, environment, stdout.
-pub fn run_from_process() {
+pub fn run_from_process(machine_config: Option<&Path>) {
     let started = Instant::now();
     let env = |k: &str| std::env::var(k).ok();
     let exe = std::env::current_exe().ok();
-    let settings = Settings::load(&env, exe.as_deref());
+    let settings = Settings::load_with(&env, exe.as_deref(), machine_config);
     let deadline = started + Duration::from_millis(settings.config.timeout_ms);
     let http = Http::new(settings.ca_files.clone());
 
@@ -160,10 +165,10 @@ pub fn run_from_process() {
 }
 
 /// The delivery process (`codex-guard-hook --deliver`): drains the spool, then exits.
-pub fn run_delivery() {
+pub fn run_delivery(machine_config: Option<&Path>) {
     let env = |k: &str| std::env::var(k).ok();
     let exe = std::env::current_exe().ok();
-    let settings = Settings::load(&env, exe.as_deref());
+    let settings = Settings::load_with(&env, exe.as_deref(), machine_config);
     let http = Http::new(settings.ca_files.clone());
     spool::deliver(&settings, &http, spool::Pacing::from_settings(&settings));
     turns::prune(
@@ -599,7 +604,7 @@ pub fn spool_deliveries(
     }
     if report.spooled > 0 {
         if let Some(exe) = exe {
-            if let Err(e) = spool.ensure_deliverer(exe) {
+            if let Err(e) = spool.ensure_deliverer(exe, s.machine_config.as_deref()) {
                 report
                     .errors
                     .push(format!("cannot start the delivery process: {e}"));

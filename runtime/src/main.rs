@@ -5,17 +5,36 @@
 //! break the user's Codex session.
 
 fn main() {
+    let mut machine_config = None;
+    let mut deliver = false;
     let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        Some("--version" | "-V") => {
-            println!("codex-guard-hook {}", codex_guard_common::VERSION);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--version" | "-V" => {
+                println!("codex-guard-hook {}", codex_guard_common::VERSION);
+                return;
+            }
+            "--help" | "-h" => {
+                print!("{}", codex_guard_hook::HELP);
+                return;
+            }
+            codex_guard_hook::spool::DELIVER_ARG => deliver = true,
+            codex_guard_common::layout::MACHINE_CONFIG_ARG => match args.next() {
+                Some(path) => machine_config = Some(std::path::PathBuf::from(path)),
+                None => {
+                    eprintln!("codex-guard-hook: {arg} needs a file (see --help)");
+                    std::process::exit(2);
+                }
+            },
+            other => {
+                eprintln!("codex-guard-hook: unexpected argument {other:?} (see --help)");
+                std::process::exit(2);
+            }
         }
-        Some("--help" | "-h") => print!("{}", codex_guard_hook::HELP),
-        Some(codex_guard_hook::spool::DELIVER_ARG) => codex_guard_hook::run_delivery(),
-        Some(other) => {
-            eprintln!("codex-guard-hook: unexpected argument {other:?} (see --help)");
-            std::process::exit(2);
-        }
-        None => codex_guard_hook::run_from_process(),
+    }
+    if deliver {
+        codex_guard_hook::run_delivery(machine_config.as_deref());
+    } else {
+        codex_guard_hook::run_from_process(machine_config.as_deref());
     }
 }

@@ -24,6 +24,11 @@ pub struct Settings {
     pub system_root: PathBuf,
     /// CA bundles trusted besides the OS store: `ca_cert`, then `SSL_CERT_PATH`.
     pub ca_files: Vec<PathBuf>,
+    /// The machine-wide config of a managed install (`--machine-config`), passed on
+    /// to the delivery process.
+    pub machine_config: Option<PathBuf>,
+    /// The admin's rules: beside the machine-wide config, else `/etc/codex-guard/rules.toml`.
+    admin_rules: PathBuf,
     /// Problems met while loading, logged with the event.
     pub problems: Vec<String>,
 }
@@ -33,8 +38,22 @@ impl Settings {
     /// (`<guard dir>/bin/codex-guard-hook` -> `<guard dir>/config.toml`), else from
     /// `$CODEX_HOME/codex-guard/config.toml`.
     pub fn load(env: EnvLookup<'_>, exe: Option<&Path>) -> Settings {
+        Settings::load_with(env, exe, None)
+    }
+
+    /// [`Settings::load`], or with `machine_config` (a managed install) the config,
+    /// token, machine id and admin rules from that file's directory, while logs, spool
+    /// and state stay in the user's own `$CODEX_HOME/codex-guard/`.
+    pub fn load_with(
+        env: EnvLookup<'_>,
+        exe: Option<&Path>,
+        machine_config: Option<&Path>,
+    ) -> Settings {
         let mut problems = Vec::new();
-        let config_path = locate_config(env, exe);
+        let config_path = match machine_config {
+            Some(path) => Some(path.to_path_buf()),
+            None => locate_config(env, exe),
+        };
         let mut config = match &config_path {
             Some(path) => match std::fs::read_to_string(path) {
                 Ok(text) => RuntimeConfig::from_toml(&text).unwrap_or_else(|e| {
@@ -57,12 +76,21 @@ impl Settings {
         };
         problems.extend(config.apply_env(env));
 
-        let guard_dir = config_path
+        let user_guard_dir = || default_codex_home(env).join(codex_guard_common::layout::GUARD_DIR);
+        let config_dir = config_path
             .as_deref()
             .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| default_codex_home(env).join(codex_guard_common::layout::GUARD_DIR));
+            .map(Path::to_path_buf);
+        let guard_dir = match (machine_config, &config_dir) {
+            (None, Some(dir)) => dir.clone(),
+            _ => user_guard_dir(),
+        };
         let layout = Layout::from_guard_dir(&guard_dir);
+        let machine_dir = machine_config.and(config_dir.clone());
+        let machine_id_file = match &machine_dir {
+            Some(dir) => dir.join("machine-id"),
+            None => layout.machine_id(),
+        };
 
         // The token and the device id only go into records sent to Akto: a local-only
         // install does not read them.
@@ -73,7 +101,7 @@ impl Settings {
                 config
                     .device_id
                     .clone()
-                    .or_else(|| read_trimmed(&layout.machine_id())),
+                    .or_else(|| read_trimmed(&machine_id_file)),
             )
         } else {
             (None, None)
@@ -96,10 +124,17 @@ impl Settings {
             )
             .collect();
 
+        let system_root = env("CODEX_GUARD_SYSTEM_ROOT")
+            .filter(|r| !r.is_empty())
+            .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        let admin_rules = match &machine_dir {
+            Some(dir) => dir.join("rules.toml"),
+            None => system_root.join("etc/codex-guard/rules.toml"),
+        };
         Settings {
-            system_root: env("CODEX_GUARD_SYSTEM_ROOT")
-                .filter(|r| !r.is_empty())
-                .map_or_else(|| PathBuf::from("/"), PathBuf::from),
+            system_root,
+            admin_rules,
+            machine_config: machine_config.map(Path::to_path_buf),
             ca_files,
             config,
             layout,
@@ -129,7 +164,7 @@ impl Settings {
     /// The admin's rules (`/etc/codex-guard/rules.toml`): their denies always apply,
     /// and they can switch the user's allow rules off.
     pub fn admin_rules_file(&self) -> PathBuf {
-        self.system_root.join("etc/codex-guard/rules.toml")
+        self.admin_rules.clone()
     }
 
     /// Akto is configured: events are sent to it.
@@ -276,6 +311,30 @@ mod tests {
         assert_eq!(s.api_host, "laptop-1-abcd1234.ai-agent.codexcli");
         assert_eq!(s.username, "dev");
         assert_eq!(s.layout.guard_dir(), guard);
+    }
+
+    #[test]
+    fn a_machine_config_keeps_state_in_the_users_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc/codex-guard");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(
+            etc.join("config.toml"),
+            "url = \"https://akto.example\"\nmode = \"atlas\"\n",
+        )
+        .unwrap();
+        std::fs::write(etc.join("machine-id"), "fleet-host-1\n").unwrap();
+        let home = dir.path().join("home/alice/.codex");
+        let h = home.to_string_lossy().to_string();
+        let env = lookup(&[("CODEX_HOME", &h)]);
+        let s = Settings::load_with(&env, None, Some(&etc.join("config.toml")));
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        assert_eq!(s.layout.guard_dir(), home.join("codex-guard"));
+        assert_eq!(s.logs_dir(), home.join("codex-guard/logs"));
+        assert_eq!(s.rules_file(), home.join("codex-guard/rules.toml"));
+        assert_eq!(s.admin_rules_file(), etc.join("rules.toml"));
+        assert_eq!(s.device_id.as_deref(), Some("fleet-host-1"));
+        assert_eq!(s.machine_config, Some(etc.join("config.toml")));
     }
 
     #[test]

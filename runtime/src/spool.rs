@@ -93,11 +93,20 @@ impl Spool {
     /// Starts `exe --deliver` detached from Codex (own process group, no stdio)
     /// unless one already runs. The child inherits our environment, so it finds
     /// the same configuration.
-    pub fn ensure_deliverer(&self, exe: &Path) -> std::io::Result<bool> {
+    pub fn ensure_deliverer(
+        &self,
+        exe: &Path,
+        machine_config: Option<&Path>,
+    ) -> std::io::Result<bool> {
         if self.deliverer_running() {
             return Ok(false);
         }
         let mut command = std::process::Command::new(exe);
+        if let Some(config) = machine_config {
+            command
+                .arg(codex_guard_common::layout::MACHINE_CONFIG_ARG)
+                .arg(config);
+        }
         command
             .arg(DELIVER_ARG)
             .stdin(std::process::Stdio::null())

@@ -88,6 +88,38 @@ pub fn run_codex_exec_with_approvals(home: &TestHome, prompt: &str) -> Output {
     process::run(command, EXEC_TIMEOUT)
 }
 
+/// Runs one `codex exec` turn as [`run_codex_exec`] does, but with `etc` mounted over
+/// `/etc` in a private mount namespace, so Codex reads the machine-wide
+/// `/etc/codex/requirements.toml` of a test's system root. Codex has no variable that
+/// moves that file; the namespace changes nothing outside the process (root only).
+#[track_caller]
+pub fn run_codex_exec_with_etc(home: &TestHome, etc: &std::path::Path, prompt: &str) -> Output {
+    let mut inner = codex_command(home);
+    inner.args([
+        "exec",
+        "--skip-git-repo-check",
+        "--dangerously-bypass-approvals-and-sandbox",
+        prompt,
+    ]);
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --bind "$0" /etc && exec "$@""#)
+        .arg(etc)
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env_clear();
+    for (key, value) in inner.get_envs() {
+        if let Some(value) = value {
+            command.env(key, value);
+        }
+    }
+    if let Some(dir) = inner.get_current_dir() {
+        command.current_dir(dir);
+    }
+    process::run(command, EXEC_TIMEOUT)
+}
+
 /// A `codex app-server` session (JSON-RPC, one JSON object per line on stdio).
 pub struct AppServer {
     child: std::process::Child,

@@ -15,7 +15,10 @@ pub mod proxy;
 pub mod tls;
 pub mod trust;
 
-pub use codex::{codex_bin, list_hooks, run_codex_exec, run_codex_exec_with_approvals, AppServer};
+pub use codex::{
+    codex_bin, list_hooks, run_codex_exec, run_codex_exec_with_approvals, run_codex_exec_with_etc,
+    AppServer,
+};
 pub use fake_akto::{AktoRequest, FakeAkto, Reply};
 pub use fake_model::FakeModel;
 pub use home::TestHome;

@@ -796,12 +796,7 @@ fn owner(_meta: &std::fs::Metadata) -> Option<u32> {
     None
 }
 
-/// The user this process runs as: the owner of a file it creates (std has no getuid,
-/// and this crate allows no unsafe code).
-fn current_uid() -> Option<u32> {
-    let file = tempfile::tempfile().ok()?;
-    owner(&file.metadata().ok()?)
-}
+use crate::fsutil::current_uid;
 
 /// A file (or directory) whose mode or owner lets someone else read or change it.
 struct Exposed {

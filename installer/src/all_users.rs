@@ -1,0 +1,423 @@
+//! `--all-users`: the per-user install (or uninstall) for every real user of the
+//! machine, run as that user.
+//!
+//! Each user's run is a child `codex-guard` process with that user's uid and gid (and
+//! no supplementary groups), so every file it writes is theirs, a symlink they planted
+//! cannot make root write elsewhere, and one user's broken config never stops the
+//! others. Settings are resolved once, here, and handed down explicitly.
+
+use crate::cli::{SetupArgs, UninstallArgs};
+use crate::failure::{ExitCode, Failure};
+use crate::fleet::{Inputs, Service};
+use crate::{fsutil, setup};
+use anyhow::{Context, Result};
+use codex_guard_common::{Layout, RuntimeConfig};
+use codex_guard_hook::rules::Layer;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Users below this uid are system accounts.
+pub const MIN_UID: u32 = 1000;
+/// `nobody`: never a person.
+const NOBODY: u32 = 65534;
+
+/// One line of the passwd database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// The home directory as the system names it (`/home/alice`).
+    pub home: PathBuf,
+}
+
+/// The people in `<root>/etc/passwd`: uid >= 1000 (not nobody) with a home directory.
+pub fn real_users(root: &Path) -> Result<Vec<User>> {
+    let path = root.join("etc/passwd");
+    let text = fs_err::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the users of this machine from {}",
+            path.display()
+        )
+    })?;
+    Ok(parse_passwd(&text)
+        .into_iter()
+        .filter(|u| u.uid >= MIN_UID && u.uid != NOBODY && u.home.is_absolute())
+        .collect())
+}
+
+fn parse_passwd(text: &str) -> Vec<User> {
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.len() < 7 || fields[0].is_empty() {
+                return None;
+            }
+            Some(User {
+                name: fields[0].to_string(),
+                uid: fields[2].parse().ok()?,
+                gid: fields[3].parse().ok()?,
+                home: PathBuf::from(fields[5]),
+            })
+        })
+        .collect()
+}
+
+/// What happened for one user.
+struct Outcome {
+    user: User,
+    codex_home: PathBuf,
+    /// `changed`, `unchanged`, `removed`, `skipped` or `failed`.
+    status: String,
+    exit: Option<i32>,
+    report: Value,
+    reason: Option<String>,
+}
+
+impl Outcome {
+    fn skipped(user: &User, codex_home: PathBuf, reason: &str) -> Outcome {
+        Outcome {
+            user: user.clone(),
+            codex_home,
+            status: "skipped".into(),
+            exit: None,
+            report: Value::Null,
+            reason: Some(reason.into()),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "user": self.user.name,
+            "uid": self.user.uid,
+            "codex_home": self.codex_home,
+            "status": self.status,
+            "changed": self.report.get("changed").and_then(Value::as_bool).unwrap_or(false),
+            "exit_code": self.exit,
+            "changes": self.report.get("changes").cloned().unwrap_or(json!([])),
+            "warnings": self.report.get("warnings").cloned().unwrap_or(json!([])),
+            "reason": self.reason,
+        })
+    }
+}
+
+fn require_root() -> Result<(), Failure> {
+    if cfg!(windows) {
+        return Err(Failure::bad_input(
+            "--all-users is not supported on Windows yet",
+        ));
+    }
+    match fsutil::current_uid() {
+        Some(0) => Ok(()),
+        _ => Err(Failure::needs_root(
+            "--all-users runs the install as each user of the machine and needs root",
+        )),
+    }
+}
+
+pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
+    require_root()?;
+    let root = crate::home::canonical_path(&args.home.system_root)?;
+    let inputs = Inputs::gather(args, &|name| std::env::var(name).ok())?;
+    // Validate every input once, before any user is touched (an existing install
+    // stands in for the settings left open: each user keeps their own).
+    let resolved =
+        setup::resolve_choices(&inputs, Some(&RuntimeConfig::default()), false, Layer::User)?;
+    let runtime = setup::locate_runtime(args.runtime.as_deref())?;
+    // The rules may sit where users cannot read them: hand each user a copy.
+    let shared = tempfile::Builder::new().prefix("codex-guard-").tempdir()?;
+    let rules_copy = match &resolved.rules {
+        Some(rules) => {
+            let path = shared.path().join("rules.toml");
+            fsutil::write_atomic(&path, rules, 0o644)?;
+            Some(path)
+        }
+        None => None,
+    };
+    allow_traversal(shared.path())?;
+
+    let mut flags = vec![
+        "setup".to_string(),
+        "--silent".into(),
+        "--json".into(),
+        "--runtime".into(),
+        runtime.to_string_lossy().into_owned(),
+    ];
+    flags.extend(setting_flags(&inputs, rules_copy.as_deref()));
+    if args.dry_run {
+        flags.push("--dry-run".into());
+    }
+    let token = match &resolved.token {
+        Some(token) if inputs.token.is_some() => Some(token.clone()),
+        _ => None,
+    };
+
+    let users = real_users(&root)?;
+    let outcomes: Vec<Outcome> = users
+        .iter()
+        .map(|user| {
+            let home = rooted(&root, &user.home);
+            let codex_home = home.join(".codex");
+            if !home.is_dir() {
+                return Outcome::skipped(user, codex_home, "no home directory");
+            }
+            if !codex_home.exists() && !args.include_users_without_codex {
+                return Outcome::skipped(
+                    user,
+                    codex_home,
+                    "no ~/.codex (Codex never ran; --include-users-without-codex installs anyway)",
+                );
+            }
+            run_as(user, &home, &codex_home, &root, &flags, token.as_deref())
+        })
+        .collect();
+    report(args.json, "setup", &outcomes)
+}
+
+pub fn uninstall(args: &UninstallArgs) -> Result<ExitCode> {
+    require_root()?;
+    let root = crate::home::canonical_path(&args.home.system_root)?;
+    let mut flags = vec!["uninstall".to_string(), "--silent".into(), "--json".into()];
+    if args.keep_logs {
+        flags.push("--keep-logs".into());
+    }
+    if args.dry_run {
+        flags.push("--dry-run".into());
+    }
+    let users = real_users(&root)?;
+    let outcomes: Vec<Outcome> = users
+        .iter()
+        .map(|user| {
+            let home = rooted(&root, &user.home);
+            let codex_home = home.join(".codex");
+            if !Layout::new(&codex_home).guard_dir().exists() {
+                return Outcome::skipped(
+                    user,
+                    codex_home,
+                    "codex-guard is not installed for this user",
+                );
+            }
+            run_as(user, &home, &codex_home, &root, &flags, None)
+        })
+        .collect();
+    report(args.json, "uninstall", &outcomes)
+}
+
+/// The explicit settings, as flags for a child run (the token goes by environment,
+/// never on a command line other users can read).
+fn setting_flags(inputs: &Inputs, rules: Option<&Path>) -> Vec<String> {
+    let mut flags = Vec::new();
+    match &inputs.service {
+        Some(Service::Url(url)) => flags.extend(["--url".into(), url.clone()]),
+        Some(Service::LocalOnly) => flags.push("--local-only".into()),
+        None => {}
+    }
+    if let Some(mode) = inputs.mode {
+        flags.extend(["--mode".into(), mode.as_str().into()]);
+    }
+    match inputs.blocking {
+        Some(true) => flags.push("--blocking".into()),
+        Some(false) => flags.push("--observe".into()),
+        None => {}
+    }
+    match inputs.fail_closed {
+        Some(true) => flags.push("--fail-closed".into()),
+        Some(false) => flags.push("--fail-open".into()),
+        None => {}
+    }
+    if let Some(ms) = inputs.timeout_ms {
+        flags.extend(["--timeout-ms".into(), ms.to_string()]);
+    }
+    if let Some(ca) = &inputs.ca_cert {
+        flags.extend(["--ca-cert".into(), ca.to_string_lossy().into_owned()]);
+    }
+    if inputs.allow_http == Some(true) {
+        flags.push("--allow-http".into());
+    }
+    if let Some(rules) = rules {
+        flags.extend(["--rules".into(), rules.to_string_lossy().into_owned()]);
+    }
+    if let Some(updates) = inputs.updates {
+        flags.extend(["--updates".into(), updates.as_str().into()]);
+    }
+    flags
+}
+
+#[cfg(unix)]
+fn allow_traversal(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn allow_traversal(_dir: &Path) -> Result<()> {
+    Ok(())
+}
+
+fn rooted(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+#[cfg(unix)]
+fn run_as(
+    user: &User,
+    home: &Path,
+    codex_home: &Path,
+    root: &Path,
+    flags: &[String],
+    token: Option<&str>,
+) -> Outcome {
+    use std::os::unix::process::CommandExt;
+    let failed = |reason: String, exit: Option<i32>| Outcome {
+        user: user.clone(),
+        codex_home: codex_home.to_path_buf(),
+        status: "failed".into(),
+        exit,
+        report: Value::Null,
+        reason: Some(reason),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return failed(format!("cannot find codex-guard itself: {e}"), None),
+    };
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(flags)
+        .arg("--codex-home")
+        .arg(codex_home)
+        .arg("--system-root")
+        .arg(root)
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
+        .env("HOME", home)
+        .env("USER", &user.name)
+        .env("LOGNAME", &user.name)
+        .current_dir(home)
+        .uid(user.uid)
+        .gid(user.gid)
+        .stdin(std::process::Stdio::null());
+    if let Some(lang) = std::env::var_os("LANG") {
+        command.env("LANG", lang);
+    }
+    if let Some(token) = token {
+        command.env("CODEX_GUARD_TOKEN", token);
+    }
+    let output = match command.output() {
+        Ok(output) => output,
+        Err(e) => return failed(format!("cannot run setup as {}: {e}", user.name), None),
+    };
+    let exit = output.status.code();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr
+        .lines()
+        .filter(|l| l.starts_with("error:") || l.starts_with("hint:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    if report.is_null() {
+        let reason = if error.is_empty() {
+            stderr.trim().to_string()
+        } else {
+            error
+        };
+        return failed(reason, exit);
+    }
+    Outcome {
+        user: user.clone(),
+        codex_home: codex_home.to_path_buf(),
+        status: report
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("failed")
+            .to_string(),
+        exit,
+        reason: (!error.is_empty()).then_some(error),
+        report,
+    }
+}
+
+#[cfg(not(unix))]
+fn run_as(
+    user: &User,
+    _home: &Path,
+    codex_home: &Path,
+    _root: &Path,
+    _flags: &[String],
+    _token: Option<&str>,
+) -> Outcome {
+    Outcome::skipped(
+        user,
+        codex_home.to_path_buf(),
+        "not supported on this platform",
+    )
+}
+
+fn report(json_out: bool, command: &str, outcomes: &[Outcome]) -> Result<ExitCode> {
+    let changed = outcomes
+        .iter()
+        .any(|o| o.report.get("changed").and_then(Value::as_bool) == Some(true));
+    let troubled = outcomes
+        .iter()
+        .filter(|o| o.status == "failed" || o.exit.is_some_and(|c| c != 0))
+        .count();
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "status": if changed { "changed" } else { "unchanged" },
+                "changed": changed,
+                "scope": "all_users",
+                "command": command,
+                "users": outcomes.iter().map(Outcome::to_json).collect::<Vec<_>>(),
+                "warnings": if troubled > 0 {
+                    vec![format!("{troubled} user(s) failed or are degraded: see users")]
+                } else {
+                    Vec::new()
+                },
+            })
+        );
+    } else {
+        if outcomes.is_empty() {
+            eprintln!("codex-guard: no users with uid >= {MIN_UID} on this machine");
+        }
+        for o in outcomes {
+            let detail = o
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            eprintln!("  {:<16} {}{detail}", o.user.name, o.status);
+        }
+    }
+    Ok(if troubled > 0 {
+        ExitCode::Degraded
+    } else {
+        ExitCode::Ok
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_lines_are_read_and_system_accounts_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/bash\n# comment\nbroken line\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\nbob:x:1001:100::/home/bob b:/bin/zsh\nsvc:x:999:999::/var/svc:/bin/false\n",
+        )
+        .unwrap();
+        let users = real_users(dir.path()).unwrap();
+        let names: Vec<_> = users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        assert_eq!(users[1].home, PathBuf::from("/home/bob b"));
+        assert_eq!(users[1].gid, 100);
+    }
+}

@@ -1,0 +1,1048 @@
+//! The machine-wide (managed) install: Codex's managed hooks in
+//! `/etc/codex/requirements.toml`, the runtime under a system prefix, and the
+//! runtime's machine-wide config in `/etc/codex-guard/`.
+//!
+//! Managed hooks need no trust records and no user can turn them off. The runtime
+//! still runs as each user and keeps that user's logs and spool in their own
+//! `$CODEX_HOME/codex-guard/`. Every path is below `--system-root`.
+
+use crate::cli::SetupArgs;
+use crate::failure::{ExitCode, Failure};
+use crate::fleet::Inputs;
+use crate::fsutil::{self, Lock};
+use crate::setup::{self, FileChange, Show};
+use crate::{backup, hooks_json, machine_id};
+use anyhow::{Context, Result};
+use codex_guard_common::receipt::FileRecord;
+use codex_guard_common::{Layout, RuntimeConfig};
+use codex_guard_hook::rules::Layer;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table};
+
+/// Where `--managed` puts the runtime unless `--prefix` says otherwise.
+pub const DEFAULT_PREFIX: &str = "/usr/local/lib/codex-guard";
+pub const MANAGED_RECEIPT_SCHEMA_VERSION: u32 = 1;
+const RULES_TEMPLATE: &str = include_str!("../../templates/rules.toml");
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+const BACKUPS_KEEP: usize = 10;
+
+/// Every machine-wide path, below the system root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemLayout {
+    pub root: PathBuf,
+    /// The runtime's directory (Codex's `managed_dir`), already below `root`.
+    pub prefix: PathBuf,
+}
+
+impl SystemLayout {
+    /// `prefix` is the path on the target system (`/usr/local/lib/codex-guard`).
+    pub fn new(root: &Path, prefix: &Path) -> SystemLayout {
+        SystemLayout {
+            root: root.to_path_buf(),
+            prefix: rooted(root, prefix),
+        }
+    }
+
+    /// The layout of an existing managed install (its receipt's prefix), else the default.
+    pub fn discover(root: &Path) -> SystemLayout {
+        let default = SystemLayout::new(root, Path::new(DEFAULT_PREFIX));
+        match read_receipt(&default.receipt()) {
+            Ok(Some(receipt)) => SystemLayout {
+                root: root.to_path_buf(),
+                prefix: receipt.prefix,
+            },
+            _ => default,
+        }
+    }
+
+    pub fn requirements(&self) -> PathBuf {
+        self.root.join("etc/codex/requirements.toml")
+    }
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.join("etc/codex-guard")
+    }
+    pub fn runtime_config(&self) -> PathBuf {
+        self.config_dir().join("config.toml")
+    }
+    pub fn token(&self) -> PathBuf {
+        self.config_dir().join("token")
+    }
+    pub fn machine_id(&self) -> PathBuf {
+        self.config_dir().join("machine-id")
+    }
+    /// The admin rules: every user's runtime applies them and a user cannot loosen them.
+    pub fn rules(&self) -> PathBuf {
+        self.config_dir().join("rules.toml")
+    }
+    pub fn receipt(&self) -> PathBuf {
+        self.config_dir().join("managed-receipt.json")
+    }
+    pub fn backups_dir(&self) -> PathBuf {
+        self.config_dir().join("backups")
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.config_dir().join(".lock")
+    }
+    pub fn runtime_bin(&self) -> PathBuf {
+        self.prefix.join(codex_guard_common::layout::RUNTIME_BIN)
+    }
+    /// The command Codex runs: our runtime, told where the machine-wide config is.
+    pub fn command(&self) -> String {
+        format!(
+            "{} {} {}",
+            hooks_json::shell_quote(&self.runtime_bin()),
+            codex_guard_common::layout::MACHINE_CONFIG_ARG,
+            hooks_json::shell_quote(&self.runtime_config())
+        )
+    }
+}
+
+/// `path` (absolute on the target system) below `root`.
+fn rooted(root: &Path, path: &Path) -> PathBuf {
+    match path.strip_prefix("/") {
+        Ok(relative) => root.join(relative),
+        Err(_) => root.join(path),
+    }
+}
+
+/// What a managed setup added, and every value it replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedReceipt {
+    pub schema_version: u32,
+    pub version: String,
+    pub installed_at: String,
+    pub prefix: PathBuf,
+    pub command: String,
+    pub requirements: RequirementsRecord,
+    /// Files written, with the sha256 they had when written (requirements.toml too).
+    pub files: Vec<FileRecord>,
+    /// Directories setup created, parents first.
+    pub created_dirs: Vec<PathBuf>,
+}
+
+/// What setup did to `requirements.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequirementsRecord {
+    pub path: PathBuf,
+    /// The file's text before the first setup (`None`: it did not exist), given back
+    /// as is when nothing else changed it since.
+    pub original: Option<String>,
+    pub features_table_created: bool,
+    /// `features.hooks` before setup (`None`: absent).
+    pub features_hooks: Option<bool>,
+    pub hooks_table_created: bool,
+    pub managed_dir_added: bool,
+    /// Setup set `allow_managed_hooks_only = true`.
+    pub managed_only: bool,
+    /// Its value before setup set it (`None`: absent).
+    pub managed_only_previous: Option<bool>,
+    /// Commands of our handlers (matched exactly on removal).
+    pub commands: Vec<String>,
+}
+
+fn read_receipt(path: &Path) -> Result<Option<ManagedReceipt>> {
+    match fsutil::read_optional_text(path)? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("the managed install receipt {} is damaged", path.display())),
+    }
+}
+
+/// The managed receipt of `root`, if there is a managed install.
+pub fn installed(root: &Path) -> Option<(SystemLayout, ManagedReceipt)> {
+    let layout = SystemLayout::discover(root);
+    let receipt = read_receipt(&layout.receipt()).ok()??;
+    Some((layout, receipt))
+}
+
+// ---------------------------------------------------------------------------
+// requirements.toml
+
+/// Puts our managed hooks into `doc`. `previous` is the record of an earlier run.
+fn apply_requirements(
+    doc: &mut DocumentMut,
+    path: &Path,
+    original: Option<&str>,
+    hooks: &Value,
+    sys: &SystemLayout,
+    managed_only: bool,
+    previous: Option<&RequirementsRecord>,
+) -> Result<RequirementsRecord, Failure> {
+    let bad = |message: String| {
+        Failure::bad_input(format!("{}: {message}", path.display()))
+            .hint("fix the file by hand; nothing was changed")
+    };
+    let prefix_text = sys.prefix.to_string_lossy().into_owned();
+    let mut commands = vec![sys.command()];
+    if let Some(previous) = previous {
+        for c in &previous.commands {
+            if !commands.contains(c) {
+                commands.push(c.clone());
+            }
+        }
+    }
+
+    // [features] hooks = true
+    let features_table_created = match previous {
+        Some(p) => p.features_table_created,
+        None => doc.get("features").is_none(),
+    };
+    let features_hooks_before = doc
+        .get("features")
+        .and_then(|f| f.get("hooks"))
+        .and_then(Item::as_bool);
+    let features = doc
+        .entry("features")
+        .or_insert_with(|| Item::Table(Table::new()))
+        .as_table_like_mut()
+        .ok_or_else(|| bad("`features` is not a table".into()))?;
+    if features.get("hooks").and_then(Item::as_bool) != Some(true) {
+        features.insert("hooks", toml_edit::value(true));
+    }
+
+    // [hooks] managed_dir
+    let hooks_table_created = match previous {
+        Some(p) => p.hooks_table_created,
+        None => doc.get("hooks").is_none(),
+    };
+    let table = doc
+        .entry("hooks")
+        .or_insert_with(|| {
+            let mut t = Table::new();
+            t.set_implicit(false);
+            Item::Table(t)
+        })
+        .as_table_mut()
+        .ok_or_else(|| {
+            bad("`hooks` is not a [hooks] table; codex-guard only edits that form".into())
+        })?;
+    let managed_dir_added = match table.get("managed_dir").map(|i| i.as_str()) {
+        None => {
+            table.insert("managed_dir", toml_edit::value(prefix_text.clone()));
+            true
+        }
+        Some(Some(dir)) if dir == prefix_text => previous.is_some_and(|p| p.managed_dir_added),
+        Some(Some(dir)) => {
+            return Err(Failure::bad_input(format!(
+                "{} already sets hooks.managed_dir = {dir:?}; Codex runs managed hooks from one directory only",
+                path.display()
+            ))
+            .hint(format!("install codex-guard's runtime there: --prefix {dir:?} (below --system-root)")))
+        }
+        Some(None) => return Err(bad("hooks.managed_dir is not a string".into())),
+    };
+
+    // [[hooks.<Event>]] groups: ours kept in place when identical, else replaced at the end.
+    let events = hooks["hooks"].as_object().expect("the template has hooks");
+    for (event, groups) in events {
+        let wanted: Vec<Table> = groups
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(group_table)
+            .collect();
+        let item = table
+            .entry(event)
+            .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()));
+        let array = item.as_array_of_tables_mut().ok_or_else(|| {
+            bad(format!(
+                "hooks.{event} is not an array of [[hooks.{event}]] tables"
+            ))
+        })?;
+        let ours: Vec<usize> = (0..array.len())
+            .filter(|&i| is_our_group(array.get(i).expect("index in range"), &commands))
+            .collect();
+        let same = ours.len() == wanted.len()
+            && ours
+                .iter()
+                .zip(&wanted)
+                .all(|(&i, w)| same_group(array.get(i).expect("index in range"), w));
+        if !same {
+            for &i in ours.iter().rev() {
+                array.remove(i);
+            }
+            for group in wanted {
+                array.push(group);
+            }
+        }
+    }
+
+    // allow_managed_hooks_only
+    let current_only = doc.get("allow_managed_hooks_only").and_then(Item::as_bool);
+    let (was_set, previous_only) = match previous {
+        Some(p) if p.managed_only => (true, p.managed_only_previous),
+        _ => (false, current_only),
+    };
+    if managed_only {
+        if current_only != Some(true) {
+            doc.insert("allow_managed_hooks_only", toml_edit::value(true));
+        }
+    } else if was_set {
+        restore_bool(
+            doc.as_table_mut(),
+            "allow_managed_hooks_only",
+            previous_only,
+        );
+    }
+
+    Ok(RequirementsRecord {
+        path: path.to_path_buf(),
+        original: match previous {
+            Some(p) => p.original.clone(),
+            None => original.map(str::to_string),
+        },
+        features_table_created,
+        features_hooks: match previous {
+            Some(p) => p.features_hooks,
+            None => features_hooks_before,
+        },
+        hooks_table_created,
+        managed_dir_added,
+        managed_only,
+        managed_only_previous: if managed_only { previous_only } else { None },
+        commands: vec![sys.command()],
+    })
+}
+
+/// One `[[hooks.<Event>]]` group from the template's JSON.
+fn group_table(group: &Value) -> Table {
+    let mut table = Table::new();
+    if let Some(matcher) = group.get("matcher").and_then(Value::as_str) {
+        table.insert("matcher", toml_edit::value(matcher));
+    }
+    let mut handlers = ArrayOfTables::new();
+    for handler in group["hooks"].as_array().into_iter().flatten() {
+        let mut h = Table::new();
+        for (key, value) in handler.as_object().into_iter().flatten() {
+            let value = match value {
+                Value::String(s) => toml_edit::value(s.as_str()),
+                Value::Number(n) => toml_edit::value(n.as_i64().unwrap_or_default()),
+                Value::Bool(b) => toml_edit::value(*b),
+                _ => continue,
+            };
+            h.insert(key, value);
+        }
+        handlers.push(h);
+    }
+    table.insert("hooks", Item::ArrayOfTables(handlers));
+    table
+}
+
+fn handlers(group: &Table) -> Vec<&Table> {
+    group
+        .get("hooks")
+        .and_then(Item::as_array_of_tables)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+/// A group all of whose handlers run one of our commands.
+fn is_our_group(group: &Table, commands: &[String]) -> bool {
+    let handlers = handlers(group);
+    !handlers.is_empty()
+        && handlers.iter().all(|h| {
+            h.get("command")
+                .and_then(Item::as_str)
+                .is_some_and(|c| commands.iter().any(|k| k == c))
+        })
+}
+
+fn same_group(a: &Table, b: &Table) -> bool {
+    let data = |t: &Table| -> Vec<Vec<(String, String)>> {
+        handlers(t)
+            .iter()
+            .map(|h| {
+                let mut pairs: Vec<(String, String)> = h
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_string(),
+                            v.as_value()
+                                .map(|v| v.clone().decorated("", "").to_string())
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                pairs.sort();
+                pairs
+            })
+            .collect()
+    };
+    a.get("matcher").and_then(Item::as_str) == b.get("matcher").and_then(Item::as_str)
+        && data(a) == data(b)
+}
+
+fn restore_bool(table: &mut Table, key: &str, previous: Option<bool>) {
+    match previous {
+        Some(value) => {
+            table.insert(key, toml_edit::value(value));
+        }
+        None => {
+            table.remove(key);
+        }
+    }
+}
+
+/// Takes our entries out of `doc`, restoring every value setup replaced; what the
+/// admin added since stays.
+fn unapply_requirements(doc: &mut DocumentMut, record: &RequirementsRecord) {
+    if let Some(hooks) = doc.get_mut("hooks").and_then(Item::as_table_mut) {
+        let events: Vec<String> = hooks.iter().map(|(k, _)| k.to_string()).collect();
+        for event in events {
+            let Some(array) = hooks.get_mut(&event).and_then(Item::as_array_of_tables_mut) else {
+                continue;
+            };
+            let ours: Vec<usize> = (0..array.len())
+                .filter(|&i| is_our_group(array.get(i).expect("index in range"), &record.commands))
+                .collect();
+            for &i in ours.iter().rev() {
+                array.remove(i);
+            }
+            if array.is_empty() && !ours.is_empty() {
+                hooks.remove(&event);
+            }
+        }
+        if record.managed_dir_added {
+            hooks.remove("managed_dir");
+        }
+        if record.hooks_table_created && hooks.is_empty() {
+            doc.remove("hooks");
+        }
+    }
+    if record.managed_only {
+        restore_bool(
+            doc.as_table_mut(),
+            "allow_managed_hooks_only",
+            record.managed_only_previous,
+        );
+    }
+    if let Some(features) = doc.get_mut("features").and_then(Item::as_table_mut) {
+        restore_bool(features, "hooks", record.features_hooks);
+        if record.features_table_created && features.is_empty() {
+            doc.remove("features");
+        }
+    }
+}
+
+fn parse_toml(text: &str, path: &Path) -> Result<DocumentMut, Failure> {
+    text.parse::<DocumentMut>().map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+            .unwrap_or(1);
+        Failure::bad_input(format!(
+            "{} is not valid TOML (line {line}): {}",
+            path.display(),
+            e.message()
+        ))
+        .hint("fix the file by hand; nothing was changed")
+    })
+}
+
+// ---------------------------------------------------------------------------
+// setup --managed
+
+pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
+    fsutil::require_root(&args.home.system_root, "setup --managed")?;
+    let root = crate::home::canonical_path(&args.home.system_root)?;
+    let previous = read_receipt(&SystemLayout::new(&root, Path::new(DEFAULT_PREFIX)).receipt())?;
+    let prefix = match (&args.prefix, &previous) {
+        (Some(prefix), _) => {
+            if !prefix.is_absolute() {
+                return Err(Failure::bad_input(format!(
+                    "--prefix {} is not an absolute path",
+                    prefix.display()
+                ))
+                .into());
+            }
+            rooted(&root, prefix)
+        }
+        (None, Some(receipt)) => receipt.prefix.clone(),
+        (None, None) => rooted(&root, Path::new(DEFAULT_PREFIX)),
+    };
+    let sys = SystemLayout {
+        root: root.clone(),
+        prefix,
+    };
+    let inputs = Inputs::gather(args, &|name| std::env::var(name).ok())?;
+    let mut warnings = Vec::new();
+    let existing = match fsutil::read_optional_text(&sys.runtime_config())? {
+        Some(text) => match RuntimeConfig::from_toml(&text) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                warnings.push(format!(
+                    "{} was invalid ({}) and is replaced",
+                    sys.runtime_config().display(),
+                    e.message()
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let choices = setup::resolve_choices(&inputs, existing.as_ref(), false, Layer::Admin)?;
+    let runtime_source = setup::locate_runtime(args.runtime.as_deref())?;
+    let managed_only = args.managed_only.unwrap_or_else(|| {
+        previous
+            .as_ref()
+            .is_some_and(|r| r.requirements.managed_only)
+    });
+
+    let plan_now = |previous: Option<&ManagedReceipt>| {
+        plan(&sys, &choices, &runtime_source, managed_only, previous)
+    };
+    plan_now(previous.as_ref())?;
+    let held = if args.dry_run {
+        None
+    } else {
+        let created = missing_dirs(&sys);
+        fsutil::create_dir_all(&sys.config_dir(), 0o755).map_err(fsutil::as_needs_root)?;
+        let lock = Lock::acquire(&sys.lock_file(), LOCK_WAIT)?;
+        Some((lock, created))
+    };
+    let previous = read_receipt(&sys.receipt())?;
+    let (mut changes, receipt) = plan_now(previous.as_ref())?;
+    let mut created_dirs = receipt.created_dirs.clone();
+    if let Some((_, created)) = &held {
+        for dir in created {
+            if !created_dirs.contains(dir) {
+                created_dirs.push(dir.clone());
+            }
+        }
+    }
+    if created_dirs != receipt.created_dirs {
+        let receipt = ManagedReceipt {
+            created_dirs: created_dirs.clone(),
+            ..receipt
+        };
+        changes[0].after = receipt_json(&receipt).into_bytes();
+    }
+    changes.retain(FileChange::changed);
+    if let Some(url) = &choices.url {
+        if let Err(e) = setup::reachable(url) {
+            warnings.push(format!(
+                "the ingestion service at {url} is unreachable ({e}); the hooks fail {} until it answers",
+                if choices.fail_closed { "closed" } else { "open" }
+            ));
+        }
+    }
+
+    let mut backup = None;
+    if !args.dry_run && !changes.is_empty() {
+        let entries: Vec<backup::Entry> = changes
+            .iter()
+            .map(|c| {
+                let after = backup::After::Hash(Some(fsutil::sha256_hex(&c.after)));
+                backup::Entry::of(&Layout::new(&root), &c.path, after)
+            })
+            .collect();
+        backup = Some(
+            backup::create(
+                &sys.backups_dir(),
+                "setup-managed",
+                &root,
+                &entries,
+                Some(BACKUPS_KEEP),
+            )
+            .map_err(fsutil::as_needs_root)?,
+        );
+        for change in &changes {
+            if let Some(dir) = change.path.parent() {
+                fsutil::create_dir_all(dir, 0o755).map_err(fsutil::as_needs_root)?;
+            }
+            fsutil::write_atomic(&change.path, &change.after, change.mode)
+                .map_err(fsutil::as_needs_root)?;
+        }
+    }
+
+    let exit = if warnings.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Degraded
+    };
+    report(
+        args,
+        &sys,
+        &choices,
+        managed_only,
+        &changes,
+        backup.as_deref(),
+        &warnings,
+    );
+    Ok(exit)
+}
+
+/// Directories a managed install needs that do not exist yet, parents first.
+fn missing_dirs(sys: &SystemLayout) -> Vec<PathBuf> {
+    let mut missing = Vec::new();
+    for dir in [
+        sys.root.join("etc/codex"),
+        sys.config_dir(),
+        sys.prefix.clone(),
+    ] {
+        let mut chain = Vec::new();
+        let mut cursor = dir.as_path();
+        while !cursor.exists() && cursor.starts_with(&sys.root) && cursor != sys.root {
+            chain.push(cursor.to_path_buf());
+            match cursor.parent() {
+                Some(parent) => cursor = parent,
+                None => break,
+            }
+        }
+        for d in chain.into_iter().rev() {
+            if !missing.contains(&d) {
+                missing.push(d);
+            }
+        }
+    }
+    missing
+}
+
+fn receipt_json(receipt: &ManagedReceipt) -> String {
+    let mut text = serde_json::to_string_pretty(receipt).expect("the receipt serializes");
+    text.push('\n');
+    text
+}
+
+/// Every file of the managed install with its current and desired content; the
+/// receipt comes first and requirements.toml last, so Codex never sees a hook whose
+/// program is missing.
+fn plan(
+    sys: &SystemLayout,
+    choices: &setup::Choices,
+    runtime_source: &Path,
+    managed_only: bool,
+    previous: Option<&ManagedReceipt>,
+) -> Result<(Vec<FileChange>, ManagedReceipt)> {
+    let token_before = fsutil::read_optional(&sys.token())?;
+    let token = match &choices.token {
+        Some(token) => Some(format!("{token}\n").into_bytes()),
+        None => token_before.clone(),
+    };
+    let config = RuntimeConfig {
+        url: choices.url.clone(),
+        token_file: token.as_ref().map(|_| sys.token()),
+        mode: choices.mode,
+        blocking: choices.blocking,
+        fail_closed: choices.fail_closed,
+        timeout_ms: choices.timeout_ms,
+        ingest_non_mcp_tools: choices.ingest_non_mcp_tools,
+        backups_keep: choices.backups_keep,
+        ca_cert: choices.ca_cert.clone(),
+        spool_max_mb: choices.spool_max_mb,
+        spool_max_age_hours: choices.spool_max_age_hours,
+        retry_max_ms: choices.retry_max_ms,
+        updates: choices.updates,
+        ..RuntimeConfig::default()
+    };
+    let config_text = setup::render_runtime_config(&config)?;
+    let runtime_bytes = fs_err::read(runtime_source)?;
+    let machine_id = match fsutil::read_optional(&sys.machine_id())? {
+        Some(bytes) => bytes,
+        None => format!("{}\n", machine_id::generate()?).into_bytes(),
+    };
+    let rules = match &choices.rules {
+        Some(rules) => rules.clone(),
+        None => fsutil::read_optional(&sys.rules())?
+            .unwrap_or_else(|| RULES_TEMPLATE.as_bytes().to_vec()),
+    };
+
+    let requirements_path = sys.requirements();
+    let requirements_before = fsutil::read_optional_text(&requirements_path)?;
+    let mut doc = parse_toml(
+        requirements_before.as_deref().unwrap_or(""),
+        &requirements_path,
+    )?;
+    let hooks = hooks_json::render_template(&sys.command(), config.hook_timeout_secs());
+    let record = apply_requirements(
+        &mut doc,
+        &requirements_path,
+        requirements_before.as_deref(),
+        &hooks,
+        sys,
+        managed_only,
+        previous.map(|r| &r.requirements),
+    )?;
+    let requirements_after = doc.to_string();
+
+    let mut files = vec![
+        (sys.runtime_bin(), &runtime_bytes),
+        (sys.runtime_config(), &config_text.as_bytes().to_vec()),
+        (sys.rules(), &rules),
+        (sys.machine_id(), &machine_id),
+        (
+            requirements_path.clone(),
+            &requirements_after.as_bytes().to_vec(),
+        ),
+    ]
+    .into_iter()
+    .map(|(path, bytes)| FileRecord {
+        path,
+        sha256: fsutil::sha256_hex(bytes),
+    })
+    .collect::<Vec<_>>();
+    if let Some(token) = &token {
+        files.push(FileRecord {
+            path: sys.token(),
+            sha256: fsutil::sha256_hex(token),
+        });
+    }
+    let receipt = ManagedReceipt {
+        schema_version: MANAGED_RECEIPT_SCHEMA_VERSION,
+        version: codex_guard_common::VERSION.to_string(),
+        installed_at: previous
+            .map(|r| r.installed_at.clone())
+            .unwrap_or_else(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
+        prefix: sys.prefix.clone(),
+        command: sys.command(),
+        requirements: record,
+        files,
+        created_dirs: previous.map(|r| r.created_dirs.clone()).unwrap_or_default(),
+    };
+
+    let file = |path: PathBuf, label, after: Vec<u8>, mode, show| -> Result<FileChange> {
+        Ok(FileChange {
+            before: fsutil::read_optional(&path)?,
+            path,
+            label,
+            after,
+            mode,
+            show,
+        })
+    };
+    let mut changes = vec![
+        file(
+            sys.receipt(),
+            "the managed install receipt",
+            receipt_json(&receipt).into_bytes(),
+            0o644,
+            Show::Diff,
+        )?,
+        file(
+            sys.runtime_bin(),
+            "the hook runtime",
+            runtime_bytes,
+            0o755,
+            Show::Hash,
+        )?,
+        // Every user's runtime reads these, so they are readable by all (see docs/fleet.md).
+        file(
+            sys.runtime_config(),
+            "the machine-wide runtime config",
+            config_text.into_bytes(),
+            0o644,
+            Show::Diff,
+        )?,
+        file(sys.rules(), "the admin rules", rules, 0o644, Show::Diff)?,
+        file(
+            sys.machine_id(),
+            "the machine id",
+            machine_id,
+            0o644,
+            Show::Diff,
+        )?,
+    ];
+    if let Some(token) = token {
+        changes.push(FileChange {
+            before: token_before,
+            path: sys.token(),
+            label: "the token",
+            after: token,
+            mode: 0o644,
+            show: Show::Secret,
+        });
+    }
+    changes.push(FileChange {
+        path: requirements_path,
+        label: "requirements.toml",
+        before: requirements_before.map(String::into_bytes),
+        after: requirements_after.into_bytes(),
+        mode: 0o644,
+        show: Show::Diff,
+    });
+    Ok((changes, receipt))
+}
+
+fn report(
+    args: &SetupArgs,
+    sys: &SystemLayout,
+    choices: &setup::Choices,
+    managed_only: bool,
+    changes: &[FileChange],
+    backup: Option<&Path>,
+    warnings: &[String],
+) {
+    let changed = !changes.is_empty();
+    let diff = args.dry_run.then(|| setup::render_diffs(changes));
+    if args.json {
+        let mut out = json!({
+            "status": if changed { "changed" } else { "unchanged" },
+            "changed": changed && !args.dry_run,
+            "dry_run": args.dry_run,
+            "scope": "managed",
+            "system_root": sys.root,
+            "prefix": sys.prefix,
+            "requirements": sys.requirements(),
+            "managed_only": managed_only,
+            "url": choices.url,
+            "mode": choices.mode.as_str(),
+            "blocking": choices.blocking,
+            "fail_closed": choices.fail_closed,
+            "updates": choices.updates.as_str(),
+            "changes": changes.iter().map(|c| json!({"path": c.path, "action": c.action()})).collect::<Vec<_>>(),
+            "backup": backup,
+            "warnings": warnings,
+        });
+        if let Some(diff) = diff {
+            out["diff"] = diff.into();
+        }
+        println!("{out}");
+        return;
+    }
+    if let Some(diff) = diff {
+        print!("{diff}");
+    }
+    if !changed {
+        eprintln!("codex-guard: managed install unchanged (everything is already in place)");
+    } else if args.dry_run {
+        eprintln!(
+            "codex-guard: dry run, {} file(s) would change; nothing was written",
+            changes.len()
+        );
+    } else {
+        eprintln!(
+            "codex-guard: managed install, changed {} file(s):",
+            changes.len()
+        );
+        for change in changes {
+            eprintln!("  {} {}", change.action(), change.path.display());
+        }
+        if let Some(backup) = backup {
+            eprintln!("backup of the previous files: {}", backup.display());
+        }
+    }
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// uninstall --managed
+
+/// One step of a managed uninstall.
+enum Step {
+    Write(PathBuf, Vec<u8>),
+    Remove(PathBuf),
+}
+
+pub fn uninstall(
+    system_root: &Path,
+    dry_run: bool,
+    json_out: bool,
+    backup_dir: Option<&Path>,
+) -> Result<ExitCode> {
+    fsutil::require_root(system_root, "uninstall --managed")?;
+    let root = crate::home::canonical_path(system_root)?;
+    let sys = SystemLayout::discover(&root);
+    let Some(receipt) = read_receipt(&sys.receipt())? else {
+        if json_out {
+            println!(
+                "{}",
+                json!({"status": "unchanged", "changed": false, "scope": "managed", "changes": [], "warnings": ["no managed install found"]})
+            );
+        } else {
+            eprintln!("codex-guard: no managed install under {}", root.display());
+        }
+        return Ok(ExitCode::Ok);
+    };
+
+    let mut steps = Vec::new();
+    let path = &receipt.requirements.path;
+    if let Some(current) = fsutil::read_optional_text(path)? {
+        let written = receipt
+            .files
+            .iter()
+            .find(|f| &f.path == path)
+            .map(|f| f.sha256.as_str());
+        let untouched = written == Some(fsutil::sha256_hex(current.as_bytes()).as_str());
+        let after = match (&receipt.requirements.original, untouched) {
+            (Some(original), true) => Some(original.clone()),
+            (None, true) => None,
+            (_, false) => {
+                let mut doc = parse_toml(&current, path)?;
+                unapply_requirements(&mut doc, &receipt.requirements);
+                let text = doc.to_string();
+                (receipt.requirements.original.is_some() || !text.trim().is_empty()).then_some(text)
+            }
+        };
+        match after {
+            Some(text) if text != current => {
+                steps.push(Step::Write(path.clone(), text.into_bytes()))
+            }
+            Some(_) => {}
+            None => steps.push(Step::Remove(path.clone())),
+        }
+    }
+    for file in &receipt.files {
+        if &file.path != path && file.path.exists() {
+            steps.push(Step::Remove(file.path.clone()));
+        }
+    }
+    steps.push(Step::Remove(sys.receipt()));
+
+    let changes: Vec<Value> = steps
+        .iter()
+        .map(|s| match s {
+            Step::Write(p, _) => json!({"path": p, "action": "restored"}),
+            Step::Remove(p) => json!({"path": p, "action": "removed"}),
+        })
+        .collect();
+    let mut backup = None;
+    if !dry_run {
+        let _lock = Lock::acquire(&sys.lock_file(), LOCK_WAIT).map_err(fsutil::as_needs_root)?;
+        let entries: Vec<backup::Entry> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Write(p, bytes) => backup::Entry::of(
+                    &Layout::new(&root),
+                    p,
+                    backup::After::Hash(Some(fsutil::sha256_hex(bytes))),
+                ),
+                Step::Remove(p) => {
+                    backup::Entry::of(&Layout::new(&root), p, backup::After::Hash(None))
+                }
+            })
+            .collect();
+        let dir = backup_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        backup = Some(
+            backup::create(&dir, "uninstall-managed", &root, &entries, None)
+                .map_err(fsutil::as_needs_root)?,
+        );
+        // requirements.toml first: Codex stops running our hooks before their program goes.
+        for step in &steps {
+            match step {
+                Step::Write(p, bytes) => fsutil::write_atomic(p, bytes, 0o644),
+                Step::Remove(p) => match fs_err::remove_file(p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                    _ => Ok(()),
+                },
+            }
+            .map_err(fsutil::as_needs_root)?;
+        }
+        let _ = std::fs::remove_dir_all(sys.backups_dir());
+        let _ = std::fs::remove_file(sys.lock_file());
+        for dir in receipt.created_dirs.iter().rev() {
+            // Only empty directories: anything the admin put there stays.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    let changed = !steps.is_empty();
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "status": if dry_run { "planned" } else { "removed" },
+                "changed": changed && !dry_run,
+                "dry_run": dry_run,
+                "scope": "managed",
+                "changes": changes,
+                "backup": backup,
+                "warnings": [],
+            })
+        );
+    } else {
+        for c in &changes {
+            eprintln!(
+                "  {} {}",
+                c["action"].as_str().unwrap_or(""),
+                c["path"].as_str().unwrap_or("")
+            );
+        }
+        if dry_run {
+            eprintln!("codex-guard: dry run, nothing was changed");
+        } else {
+            eprintln!("codex-guard: managed install removed");
+            if let Some(backup) = &backup {
+                eprintln!("backup of the removed files: {}", backup.display());
+            }
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sys() -> SystemLayout {
+        SystemLayout::new(Path::new("/r"), Path::new(DEFAULT_PREFIX))
+    }
+
+    fn apply(
+        text: &str,
+        managed_only: bool,
+        previous: Option<&RequirementsRecord>,
+    ) -> (String, RequirementsRecord) {
+        let mut doc: DocumentMut = text.parse().unwrap();
+        let hooks = hooks_json::render_template(&sys().command(), 8);
+        let record = apply_requirements(
+            &mut doc,
+            Path::new("/r/etc/codex/requirements.toml"),
+            Some(text),
+            &hooks,
+            &sys(),
+            managed_only,
+            previous,
+        )
+        .unwrap();
+        (doc.to_string(), record)
+    }
+
+    #[test]
+    fn apply_then_unapply_gives_back_the_admins_file() {
+        let original = "# fleet policy\nallowed_approval_policies = [\"on-request\"]\n\n[features]\nweb_search = true # keep\n";
+        let (after, record) = apply(original, true, None);
+        assert!(
+            after.starts_with(original.trim_end_matches('\n')),
+            "{after}"
+        );
+        assert!(after.contains("allow_managed_hooks_only = true"), "{after}");
+        assert!(after.contains("[[hooks.PreToolUse.hooks]]"), "{after}");
+        assert!(
+            after.contains("managed_dir = \"/r/usr/local/lib/codex-guard\""),
+            "{after}"
+        );
+        let (again, _) = apply(&after, true, Some(&record));
+        assert_eq!(again, after, "a second run changes nothing");
+        let mut doc: DocumentMut = after.parse().unwrap();
+        unapply_requirements(&mut doc, &record);
+        assert_eq!(doc.to_string(), original);
+    }
+
+    #[test]
+    fn a_foreign_managed_dir_is_refused() {
+        let mut doc: DocumentMut = "[hooks]\nmanaged_dir = \"/opt/other\"\n".parse().unwrap();
+        let hooks = hooks_json::render_template(&sys().command(), 8);
+        let err = apply_requirements(&mut doc, Path::new("/x"), None, &hooks, &sys(), false, None)
+            .unwrap_err();
+        assert!(err.message.contains("/opt/other"), "{}", err.message);
+    }
+
+    #[test]
+    fn other_managed_hooks_stay_in_place() {
+        let original = "[hooks]\nmanaged_dir = \"/r/usr/local/lib/codex-guard\"\n\n[[hooks.PreToolUse]]\nmatcher = \"Bash\"\n\n[[hooks.PreToolUse.hooks]]\ntype = \"command\"\ncommand = \"/r/usr/local/lib/codex-guard/other\"\n";
+        let (after, record) = apply(original, false, None);
+        assert!(!record.managed_dir_added);
+        let doc: DocumentMut = after.parse().unwrap();
+        let pre = doc["hooks"]["PreToolUse"].as_array_of_tables().unwrap();
+        assert_eq!(pre.len(), 2);
+        assert_eq!(pre.get(0).unwrap()["matcher"].as_str(), Some("Bash"));
+        let mut doc = doc;
+        unapply_requirements(&mut doc, &record);
+        assert_eq!(doc.to_string(), original);
+    }
+}
