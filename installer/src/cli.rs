@@ -83,6 +83,11 @@ pub struct DoctorArgs {
     /// The Codex CLI to check and to ask for its view of the hooks (default: `codex` on PATH).
     #[arg(long, value_name = "PATH")]
     pub codex_bin: Option<PathBuf>,
+
+    /// Check the machine-wide (managed) install. Without it, doctor checks it anyway
+    /// when it is what protects this user (no per-user install).
+    #[arg(long)]
+    pub managed: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 mod checks;
 mod codex;
 mod fix;
+mod managed;
 mod process;
 
 use crate::cli::{DoctorArgs, HomeArgs};
@@ -212,6 +213,33 @@ fn check_dir_argument(path: &Path, what: &str, may_be_missing: bool) -> Result<(
 
 pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     let inputs = Inputs::resolve(&args)?;
+    // A machine-wide install is checked as such: asked for, or when it is what
+    // protects this user (no per-user install of their own).
+    let system = if args.managed {
+        Some(crate::managed::SystemLayout::discover(
+            &crate::home::canonical_path(&inputs.system_root)?,
+        ))
+    } else if !inputs.layout.receipt().exists() {
+        managed::present(&crate::home::canonical_path(&inputs.system_root)?)
+    } else {
+        None
+    };
+    if let Some(sys) = system {
+        if args.fix {
+            eprintln!("note: --fix repairs per-user installs; run `codex-guard setup --managed` to repair this one");
+        }
+        let checks = managed::run_all(&inputs, &sys);
+        let health = Health::of(&checks);
+        if args.json {
+            let mut out = to_json(&inputs.layout, health, &checks, None);
+            out["scope"] = "managed".into();
+            out["system_root"] = json!(sys.root);
+            println!("{out}");
+        } else {
+            print!("{}", to_human(&inputs.layout, health, &checks, None));
+        }
+        return Ok(health.exit_code());
+    }
     let mut checks = checks::run_all(&inputs);
     let fixed = if args.fix {
         let outcome = fix::repair(&inputs, &checks);
@@ -225,10 +253,11 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     };
     let health = Health::of(&checks);
     if args.json {
-        println!(
-            "{}",
-            to_json(&inputs.layout, health, &checks, fixed.as_deref())
-        );
+        println!("{}", {
+            let mut out = to_json(&inputs.layout, health, &checks, fixed.as_deref());
+            out["scope"] = "user".into();
+            out
+        });
     } else {
         print!(
             "{}",

@@ -1006,10 +1006,9 @@ mod tests {
     fn apply_then_unapply_gives_back_the_admins_file() {
         let original = "# fleet policy\nallowed_approval_policies = [\"on-request\"]\n\n[features]\nweb_search = true # keep\n";
         let (after, record) = apply(original, true, None);
-        assert!(
-            after.starts_with(original.trim_end_matches('\n')),
-            "{after}"
-        );
+        for line in original.lines() {
+            assert!(after.contains(line), "{line:?} lost: {after}");
+        }
         assert!(after.contains("allow_managed_hooks_only = true"), "{after}");
         assert!(after.contains("[[hooks.PreToolUse.hooks]]"), "{after}");
         assert!(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use toml_edit::{DocumentMut, Item};
 
 /// Longest the runtime may take to print its version.
-const RUNTIME_VERSION_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const RUNTIME_VERSION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest the service may take to answer.
 const SERVICE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How to install the Codex CLI.
@@ -212,8 +212,13 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
 }
 
 fn codex_cli(ctx: &Context) -> Check {
+    codex_cli_check(&ctx.inputs.codex_bin, &ctx.layout.codex_home)
+}
+
+/// The Codex CLI on PATH (or `--codex-bin`) and whether its version has the hooks we rely on.
+pub(super) fn codex_cli_check(codex_bin: &CodexBin, codex_home: &Path) -> Check {
     const ID: &str = "codex.cli";
-    let bin = match &ctx.inputs.codex_bin {
+    let bin = match codex_bin {
         CodexBin::Found(bin) => bin,
         CodexBin::Missing(why) => {
             return Check::warn(
@@ -225,7 +230,7 @@ fn codex_cli(ctx: &Context) -> Check {
             .fix(INSTALL_CODEX)
         }
     };
-    match codex::version(bin, &ctx.layout.codex_home) {
+    match codex::version(bin, codex_home) {
         Err(e) => Check::warn(ID, format!("{} cannot tell its version: {e}", bin.display()))
             .fix(INSTALL_CODEX),
         Ok(text) => match codex::parse_version(&text) {
@@ -799,7 +804,7 @@ fn owner(_meta: &std::fs::Metadata) -> Option<u32> {
 use crate::fsutil::current_uid;
 
 /// A file (or directory) whose mode or owner lets someone else read or change it.
-struct Exposed {
+pub(super) struct Exposed {
     path: PathBuf,
     problem: String,
     /// The mode that fixes it, when a chmod can (the owner is right).
@@ -812,7 +817,7 @@ struct Exposed {
 
 /// Checks `path` for mode bits in `forbidden` (those in `serious` make it a failure)
 /// and for an owner other than the current user or root (always a failure).
-fn exposure(
+pub(super) fn exposure(
     path: &Path,
     forbidden: u32,
     serious: u32,
@@ -853,7 +858,7 @@ fn exposure(
 }
 
 /// A failure when anything exposed is serious, else a warning; `what` says why it matters.
-fn exposure_check(id: &'static str, what: &str, exposed: Vec<Exposed>) -> Check {
+pub(super) fn exposure_check(id: &'static str, what: &str, exposed: Vec<Exposed>) -> Check {
     let message = exposed
         .iter()
         .map(|e| format!("{} is {}", e.path.display(), e.problem))
@@ -1028,13 +1033,22 @@ fn config_permissions(ctx: &Context) -> Check {
 }
 
 fn service_reachable(ctx: &Context) -> Check {
-    const ID: &str = "service.reachable";
     let Some(config) = ctx.runtime_config.ok() else {
         return Check::warn(
-            ID,
+            "service.reachable",
             "not checked: no valid runtime config (see config.valid)",
         );
     };
+    service_check(
+        config,
+        &ctx.layout.runtime_config(),
+        &ctx.inputs.guard_command("setup"),
+    )
+}
+
+/// Whether the service of `config` answers, with the runtime's own TLS trust.
+pub(super) fn service_check(config: &RuntimeConfig, config_path: &Path, setup: &str) -> Check {
+    const ID: &str = "service.reachable";
     let Some(url) = &config.url else {
         return Check::pass(ID, "local-only: no service configured");
     };
@@ -1054,7 +1068,7 @@ fn service_reachable(ctx: &Context) -> Check {
         Err(e) => {
             return Check::fail(ID, format!("cannot set up TLS: {e}")).fix(format!(
                 "point ca_cert in {} at a PEM file of CA certificates",
-                ctx.layout.runtime_config().display()
+                config_path.display()
             ))
         }
     };
@@ -1091,8 +1105,7 @@ fn service_reachable(ctx: &Context) -> Check {
                 ),
             )
             .fix(format!(
-                "check the network and the URL; change it with `{} --url URL`",
-                ctx.inputs.guard_command("setup")
+                "check the network and the URL; change it with `{setup} --url URL`"
             ))
         }
     }
