@@ -850,6 +850,18 @@ fn set_keeping_decor(doc: &mut toml_edit::DocumentMut, key: &str, mut value: tom
 
 /// Machine-wide settings that silently stop a per-user install from running.
 pub(crate) fn managed_policy_warnings(system_root: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some((sys, _)) = crate::managed::installed(system_root) {
+        warnings.push(format!(
+            "a machine-wide install ({}) already runs codex-guard for every user; with this per-user install every event is checked twice",
+            sys.receipt().display()
+        ));
+    }
+    warnings.extend(requirements_warnings(system_root));
+    warnings
+}
+
+fn requirements_warnings(system_root: &Path) -> Vec<String> {
     let path = system_root.join("etc/codex/requirements.toml");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Vec::new();
