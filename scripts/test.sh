@@ -3,7 +3,8 @@
 # scripts, and the end-to-end tests that drive the real Codex CLI.
 #
 # Installs what it needs when missing: the pinned Codex CLI from npm (into
-# .tools/, never globally) and shellcheck from apt.
+# .tools/, never globally), shellcheck from apt, and ansible-core (with
+# ansible-lint) from PyPI into a venv in .tools/ (scripts/test-deploy.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -52,5 +53,8 @@ cargo build -j"$jobs" --workspace --bins
 
 step "cargo test (unit, integration, end-to-end with the real Codex CLI)"
 cargo test -j"$jobs" --workspace -- --test-threads=2
+
+step "deploy: the Ansible role (ansible-core from PyPI), Jamf and bootstrap scripts, for real in temp roots"
+scripts/test-deploy.sh
 
 step "all tests passed"

@@ -781,7 +781,7 @@ fn report(
     if args.json {
         let mut out = json!({
             "status": if changed { "changed" } else { "unchanged" },
-            "changed": changed && !args.dry_run,
+            "changed": changed,
             "dry_run": args.dry_run,
             "scope": "managed",
             "system_root": sys.root,
@@ -946,7 +946,7 @@ pub fn uninstall(
             "{}",
             json!({
                 "status": if dry_run { "planned" } else { "removed" },
-                "changed": changed && !dry_run,
+                "changed": changed,
                 "dry_run": dry_run,
                 "scope": "managed",
                 "changes": changes,

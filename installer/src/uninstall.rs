@@ -396,7 +396,7 @@ fn report(args: &UninstallArgs, layout: &Layout, plan: &Plan, backup: Option<&Pa
             "{}",
             json!({
                 "status": if !changed { "unchanged" } else if args.dry_run { "planned" } else { "removed" },
-                "changed": changed && !args.dry_run,
+                "changed": changed,
                 "dry_run": args.dry_run,
                 "codex_home": layout.codex_home,
                 "receipt": plan.receipt.is_some(),
