@@ -148,10 +148,7 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
     if args.dry_run {
         flags.push("--dry-run".into());
     }
-    let token = match &resolved.token {
-        Some(token) if inputs.token.is_some() => Some(token.clone()),
-        _ => None,
-    };
+    let token = resolved.token.clone();
 
     let users = real_users(&root)?;
     let outcomes: Vec<Outcome> = users

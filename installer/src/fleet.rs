@@ -208,7 +208,7 @@ impl Inputs {
             (None, None) => None,
         };
         if let Some(timeout) = file.timeout_ms {
-            if parse_timeout(&timeout.to_string()).is_none() {
+            if !TIMEOUT_MS.contains(&timeout) {
                 return Err(Failure::bad_input(format!(
                     "the fleet config {}: timeout_ms = {timeout} is outside 100..=600000",
                     path.display()
@@ -300,12 +300,15 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
+/// The deadlines `--timeout-ms` accepts.
+const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
+
 fn parse_timeout(value: &str) -> Option<u64> {
     value
         .trim()
         .parse::<u64>()
         .ok()
-        .filter(|ms| (100..=600_000).contains(ms))
+        .filter(|ms| TIMEOUT_MS.contains(ms))
 }
 
 #[cfg(test)]

@@ -492,35 +492,32 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
             .is_some_and(|r| r.requirements.managed_only)
     });
 
-    let plan_now = |previous: Option<&ManagedReceipt>| {
-        plan(&sys, &choices, &runtime_source, managed_only, previous)
-    };
-    plan_now(previous.as_ref())?;
-    let held = if args.dry_run {
-        None
+    // Every input is validated before anything is created; the plan is made again
+    // under the lock, knowing which directories this run created.
+    plan(
+        &sys,
+        &choices,
+        &runtime_source,
+        managed_only,
+        previous.as_ref(),
+        &[],
+    )?;
+    let (_lock, created) = if args.dry_run {
+        (None, Vec::new())
     } else {
         let created = missing_dirs(&sys);
         fsutil::create_dir_all(&sys.config_dir(), 0o755).map_err(fsutil::as_needs_root)?;
-        let lock = Lock::acquire(&sys.lock_file(), LOCK_WAIT)?;
-        Some((lock, created))
+        (Some(Lock::acquire(&sys.lock_file(), LOCK_WAIT)?), created)
     };
     let previous = read_receipt(&sys.receipt())?;
-    let (mut changes, receipt) = plan_now(previous.as_ref())?;
-    let mut created_dirs = receipt.created_dirs.clone();
-    if let Some((_, created)) = &held {
-        for dir in created {
-            if !created_dirs.contains(dir) {
-                created_dirs.push(dir.clone());
-            }
-        }
-    }
-    if created_dirs != receipt.created_dirs {
-        let receipt = ManagedReceipt {
-            created_dirs: created_dirs.clone(),
-            ..receipt
-        };
-        changes[0].after = receipt_json(&receipt).into_bytes();
-    }
+    let (mut changes, _) = plan(
+        &sys,
+        &choices,
+        &runtime_source,
+        managed_only,
+        previous.as_ref(),
+        &created,
+    )?;
     changes.retain(FileChange::changed);
     if let Some(url) = &choices.url {
         if let Err(e) = setup::reachable(url) {
@@ -617,6 +614,7 @@ fn plan(
     runtime_source: &Path,
     managed_only: bool,
     previous: Option<&ManagedReceipt>,
+    created: &[PathBuf],
 ) -> Result<(Vec<FileChange>, ManagedReceipt)> {
     let token_before = fsutil::read_optional(&sys.token())?;
     let token = match &choices.token {
@@ -669,28 +667,23 @@ fn plan(
     )?;
     let requirements_after = doc.to_string();
 
-    let mut files = vec![
+    let mut written: Vec<(PathBuf, &[u8])> = vec![
         (sys.runtime_bin(), &runtime_bytes),
-        (sys.runtime_config(), &config_text.as_bytes().to_vec()),
+        (sys.runtime_config(), config_text.as_bytes()),
         (sys.rules(), &rules),
         (sys.machine_id(), &machine_id),
-        (
-            requirements_path.clone(),
-            &requirements_after.as_bytes().to_vec(),
-        ),
-    ]
-    .into_iter()
-    .map(|(path, bytes)| FileRecord {
-        path,
-        sha256: fsutil::sha256_hex(bytes),
-    })
-    .collect::<Vec<_>>();
+        (requirements_path.clone(), requirements_after.as_bytes()),
+    ];
     if let Some(token) = &token {
-        files.push(FileRecord {
-            path: sys.token(),
-            sha256: fsutil::sha256_hex(token),
-        });
+        written.push((sys.token(), token));
     }
+    let files = written
+        .into_iter()
+        .map(|(path, bytes)| FileRecord {
+            path,
+            sha256: fsutil::sha256_hex(bytes),
+        })
+        .collect();
     let receipt = ManagedReceipt {
         schema_version: MANAGED_RECEIPT_SCHEMA_VERSION,
         version: codex_guard_common::VERSION.to_string(),
@@ -701,7 +694,17 @@ fn plan(
         command: sys.command(),
         requirements: record,
         files,
-        created_dirs: previous.map(|r| r.created_dirs.clone()).unwrap_or_default(),
+        created_dirs: {
+            let mut dirs = previous.map_or_else(Vec::new, |r| r.created_dirs.clone());
+            dirs.extend(
+                created
+                    .iter()
+                    .filter(|d| !dirs.contains(d))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            dirs
+        },
     };
 
     let file = |path: PathBuf, label, after: Vec<u8>, mode, show| -> Result<FileChange> {
