@@ -553,6 +553,16 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
             }
             fsutil::write_atomic(&change.path, &change.after, change.mode)
                 .map_err(fsutil::as_needs_root)?;
+            // Our files get our modes even when a file was there before: every user's
+            // runtime must read them (the admin's requirements.toml keeps its own).
+            #[cfg(unix)]
+            if change.path != sys.requirements() {
+                use std::os::unix::fs::PermissionsExt;
+                fs_err::set_permissions(
+                    &change.path,
+                    std::fs::Permissions::from_mode(change.mode),
+                )?;
+            }
         }
     }
 

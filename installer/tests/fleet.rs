@@ -571,3 +571,40 @@ fn all_users_installs_as_each_user_and_one_broken_home_stops_nobody() {
     );
     assert!(!alice.join("codex-guard").exists());
 }
+
+#[test]
+fn managed_token_is_readable_by_every_users_runtime() {
+    let sys = System::new();
+    let token = sys.root.join("etc/codex-guard/token");
+    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
+    std::fs::write(&token, "old\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    sys.setup(&["--url", "http://127.0.0.1:9", "--token", "fleet-secret"])
+        .code(1); // nothing listens on port 9: installed, but degraded
+    assert_eq!(std::fs::read_to_string(&token).unwrap(), "fleet-secret\n");
+    let mode = std::fs::metadata(&token).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "users' runtimes must read the token");
+
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let report = json_of(
+        &sys.run(&[
+            "doctor",
+            "--managed",
+            "--json",
+            "--codex-bin",
+            "/nonexistent",
+        ])
+        .code(1),
+    );
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "config.valid")
+        .unwrap();
+    assert_eq!(check["status"], "fail", "{report:#}");
+    assert!(
+        check["fix"].as_str().unwrap().starts_with("chmod 644"),
+        "{check}"
+    );
+}

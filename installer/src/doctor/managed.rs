@@ -256,12 +256,32 @@ fn config_valid(sys: &SystemLayout, config: &Result<RuntimeConfig, String>) -> C
         Err(e) => return Check::fail(ID, e.clone()).fix(SETUP),
     };
     if let Some(token) = &config.token_file {
-        if let Err(e) = std::fs::read_to_string(token) {
-            return Check::fail(
-                ID,
-                format!("cannot read the token file {}: {e}", token.display()),
-            )
-            .fix(SETUP);
+        match std::fs::metadata(token) {
+            Err(e) => {
+                return Check::fail(
+                    ID,
+                    format!("cannot read the token file {}: {e}", token.display()),
+                )
+                .fix(SETUP)
+            }
+            // The runtime runs as each user: a token only root can read is no token.
+            #[cfg(unix)]
+            Ok(meta)
+                if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o004 == 0 =>
+            {
+                return Check::fail(
+                    ID,
+                    format!(
+                        "{} is not readable by users, whose runtime then sends no token",
+                        token.display()
+                    ),
+                )
+                .fix(format!(
+                    "chmod 644 {}",
+                    crate::hooks_json::shell_quote(token)
+                ))
+            }
+            Ok(_) => {}
         }
     }
     let what = match &config.url {
