@@ -98,8 +98,19 @@ else
 fi
 
 step "ansible-core $ansible_core_version and ansible-lint $ansible_lint_version in $venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+if [ ! -x "$venv/bin/pip" ]; then
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv"; then
+    # Debian ships venv (ensurepip) separately from python3.
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+      rm -rf "$venv"
+      apt-get install -y python3-venv >/dev/null ||
+        { apt-get update >/dev/null && apt-get install -y python3-venv >/dev/null; }
+      python3 -m venv "$venv"
+    else
+      fail "python3 -m venv failed: install python3-venv (apt-get install python3-venv)"
+    fi
+  fi
 fi
 # An exact pin that is already installed needs no index.
 "$venv/bin/pip" install -q "ansible-core==$ansible_core_version" ||
