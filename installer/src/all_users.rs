@@ -10,7 +10,7 @@ use crate::cli::{SetupArgs, UninstallArgs};
 use crate::failure::{ExitCode, Failure};
 use crate::fleet::{Inputs, Service};
 use crate::{fsutil, setup};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use codex_guard_common::{Layout, RuntimeConfig};
 use codex_guard_hook::rules::Layer;
 use serde_json::{json, Value};
@@ -34,11 +34,12 @@ pub struct User {
 /// The people in `<root>/etc/passwd`: uid >= 1000 (not nobody) with a home directory.
 pub fn real_users(root: &Path) -> Result<Vec<User>> {
     let path = root.join("etc/passwd");
-    let text = fs_err::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read the users of this machine from {}",
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::bad_input(format!(
+            "cannot read the users of this machine from {}: {e}",
             path.display()
-        )
+        ))
+        .hint("pass --system-root DIR for a tree whose etc/passwd lists its users")
     })?;
     Ok(parse_passwd(&text)
         .into_iter()
@@ -84,6 +85,17 @@ impl Outcome {
             exit: None,
             report: Value::Null,
             reason: Some(reason.into()),
+        }
+    }
+
+    fn failed(user: &User, codex_home: PathBuf, reason: String, exit: Option<i32>) -> Outcome {
+        Outcome {
+            user: user.clone(),
+            codex_home,
+            status: "failed".into(),
+            exit,
+            report: Value::Null,
+            reason: Some(reason),
         }
     }
 
@@ -195,10 +207,37 @@ pub fn uninstall(args: &UninstallArgs) -> Result<ExitCode> {
                     "codex-guard is not installed for this user",
                 );
             }
+            let mut flags = flags.clone();
+            if let Some(dir) = &args.backup_dir {
+                // Each user writes their safety backup into a directory of their own.
+                let theirs = dir.join(&user.name);
+                if let Err(e) = give_dir(&theirs, user) {
+                    return Outcome::failed(user, codex_home, format!("{e:#}"), None);
+                }
+                flags.extend(["--backup-dir".into(), theirs.to_string_lossy().into_owned()]);
+            }
             run_as(user, &home, &codex_home, &root, &flags, None)
         })
         .collect();
     report(args.json, "uninstall", &outcomes)
+}
+
+/// Creates `dir` (private) and makes it `user`'s.
+#[cfg(unix)]
+fn give_dir(dir: &Path, user: &User) -> Result<()> {
+    use anyhow::Context;
+    // The shared parent must let each user reach their own directory in it.
+    if let Some(parent) = dir.parent() {
+        fsutil::create_dir_all(parent, 0o755)?;
+    }
+    fsutil::create_dir_all(dir, 0o700)?;
+    std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))
+        .with_context(|| format!("cannot give {} to {}", dir.display(), user.name))
+}
+
+#[cfg(not(unix))]
+fn give_dir(dir: &Path, _user: &User) -> Result<()> {
+    fsutil::create_dir_all(dir, 0o700)
 }
 
 /// The explicit settings, as flags for a child run (the token goes by environment,
@@ -267,13 +306,8 @@ fn run_as(
     token: Option<&str>,
 ) -> Outcome {
     use std::os::unix::process::CommandExt;
-    let failed = |reason: String, exit: Option<i32>| Outcome {
-        user: user.clone(),
-        codex_home: codex_home.to_path_buf(),
-        status: "failed".into(),
-        exit,
-        report: Value::Null,
-        reason: Some(reason),
+    let failed = |reason: String, exit: Option<i32>| {
+        Outcome::failed(user, codex_home.to_path_buf(), reason, exit)
     };
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,

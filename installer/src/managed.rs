@@ -11,7 +11,7 @@ use crate::failure::{ExitCode, Failure};
 use crate::fleet::Inputs;
 use crate::fsutil::{self, Lock};
 use crate::setup::{self, FileChange, Show};
-use crate::{backup, hooks_json, machine_id};
+use crate::{backup, hooks_json};
 use anyhow::{Context, Result};
 use codex_guard_common::receipt::FileRecord;
 use codex_guard_common::{Layout, RuntimeConfig};
@@ -25,7 +25,6 @@ use toml_edit::{ArrayOfTables, DocumentMut, Item, Table};
 /// Where `--managed` puts the runtime unless `--prefix` says otherwise.
 pub const DEFAULT_PREFIX: &str = "/usr/local/lib/codex-guard";
 pub const MANAGED_RECEIPT_SCHEMA_VERSION: u32 = 1;
-const RULES_TEMPLATE: &str = include_str!("../../templates/rules.toml");
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 const BACKUPS_KEEP: usize = 10;
 
@@ -626,38 +625,15 @@ fn plan(
     previous: Option<&ManagedReceipt>,
     created: &[PathBuf],
 ) -> Result<(Vec<FileChange>, ManagedReceipt)> {
-    let token_before = fsutil::read_optional(&sys.token())?;
-    let token = match &choices.token {
-        Some(token) => Some(format!("{token}\n").into_bytes()),
-        None => token_before.clone(),
-    };
-    let config = RuntimeConfig {
-        url: choices.url.clone(),
-        token_file: token.as_ref().map(|_| sys.token()),
-        mode: choices.mode,
-        blocking: choices.blocking,
-        fail_closed: choices.fail_closed,
-        timeout_ms: choices.timeout_ms,
-        ingest_non_mcp_tools: choices.ingest_non_mcp_tools,
-        backups_keep: choices.backups_keep,
-        ca_cert: choices.ca_cert.clone(),
-        spool_max_mb: choices.spool_max_mb,
-        spool_max_age_hours: choices.spool_max_age_hours,
-        retry_max_ms: choices.retry_max_ms,
-        updates: choices.updates,
-        ..RuntimeConfig::default()
-    };
+    let setup::OwnFiles {
+        token_before,
+        token,
+        machine_id,
+        rules,
+    } = setup::own_files(choices, &sys.token(), &sys.machine_id(), &sys.rules())?;
+    let config = choices.runtime_config(token.as_ref().map(|_| sys.token()));
     let config_text = setup::render_runtime_config(&config)?;
     let runtime_bytes = fs_err::read(runtime_source)?;
-    let machine_id = match fsutil::read_optional(&sys.machine_id())? {
-        Some(bytes) => bytes,
-        None => format!("{}\n", machine_id::generate()?).into_bytes(),
-    };
-    let rules = match &choices.rules {
-        Some(rules) => rules.clone(),
-        None => fsutil::read_optional(&sys.rules())?
-            .unwrap_or_else(|| RULES_TEMPLATE.as_bytes().to_vec()),
-    };
 
     let requirements_path = sys.requirements();
     let requirements_before = fsutil::read_optional_text(&requirements_path)?;

@@ -49,6 +49,65 @@ pub struct Choices {
     pub retry_max_ms: u64,
 }
 
+impl Choices {
+    /// The runtime config these choices make, with the token read from `token_file`.
+    pub fn runtime_config(&self, token_file: Option<PathBuf>) -> RuntimeConfig {
+        RuntimeConfig {
+            url: self.url.clone(),
+            token_file,
+            mode: self.mode,
+            blocking: self.blocking,
+            fail_closed: self.fail_closed,
+            timeout_ms: self.timeout_ms,
+            ingest_non_mcp_tools: self.ingest_non_mcp_tools,
+            backups_keep: self.backups_keep,
+            ca_cert: self.ca_cert.clone(),
+            spool_max_mb: self.spool_max_mb,
+            spool_max_age_hours: self.spool_max_age_hours,
+            retry_max_ms: self.retry_max_ms,
+            updates: self.updates,
+            ..RuntimeConfig::default()
+        }
+    }
+}
+
+/// The token, machine id and rules an install (per user or managed) wants on disk.
+pub(crate) struct OwnFiles {
+    pub token_before: Option<Vec<u8>>,
+    /// The new token, else the current one: a re-run without a token keeps it.
+    pub token: Option<Vec<u8>>,
+    /// The current machine id, else a new one: generated once, then reused.
+    pub machine_id: Vec<u8>,
+    /// The rules given, else the current file (the user's edits), else the defaults.
+    pub rules: Vec<u8>,
+}
+
+pub(crate) fn own_files(
+    choices: &Choices,
+    token: &Path,
+    machine_id: &Path,
+    rules: &Path,
+) -> Result<OwnFiles> {
+    let token_before = fsutil::read_optional(token)?;
+    Ok(OwnFiles {
+        token: match &choices.token {
+            Some(token) => Some(format!("{token}\n").into_bytes()),
+            None => token_before.clone(),
+        },
+        token_before,
+        machine_id: match fsutil::read_optional(machine_id)? {
+            Some(bytes) => bytes,
+            None => format!("{}\n", machine_id::generate()?).into_bytes(),
+        },
+        rules: match &choices.rules {
+            Some(rules) => rules.clone(),
+            None => {
+                fsutil::read_optional(rules)?.unwrap_or_else(|| RULES_TEMPLATE.as_bytes().to_vec())
+            }
+        },
+    })
+}
+
 /// One file setup wants to write.
 pub(crate) struct FileChange {
     pub path: PathBuf,
@@ -535,25 +594,13 @@ fn plan(
     adopt: &[String],
 ) -> Result<Vec<FileChange>> {
     let command = hooks_json::runtime_command(layout);
-    let mut config = RuntimeConfig {
-        url: choices.url.clone(),
-        mode: choices.mode,
-        blocking: choices.blocking,
-        fail_closed: choices.fail_closed,
-        timeout_ms: choices.timeout_ms,
-        ingest_non_mcp_tools: choices.ingest_non_mcp_tools,
-        backups_keep: choices.backups_keep,
-        ca_cert: choices.ca_cert.clone(),
-        spool_max_mb: choices.spool_max_mb,
-        spool_max_age_hours: choices.spool_max_age_hours,
-        retry_max_ms: choices.retry_max_ms,
-        updates: choices.updates,
-        ..RuntimeConfig::default()
-    };
-    let token_before = fsutil::read_optional(&layout.token())?;
-    if choices.token.is_some() || token_before.is_some() {
-        config.token_file = Some(layout.token());
-    }
+    let own = own_files(
+        choices,
+        &layout.token(),
+        &layout.machine_id(),
+        &layout.rules(),
+    )?;
+    let config = choices.runtime_config(own.token.as_ref().map(|_| layout.token()));
 
     // hooks.json
     let hooks_path = layout.hooks_json();
@@ -597,19 +644,12 @@ fn plan(
     // Our own files.
     let runtime_bytes = fs_err::read(runtime_source)?;
     let runtime_config_text = render_runtime_config(&config)?;
-    let machine_id = match fsutil::read_optional(&layout.machine_id())? {
-        Some(bytes) => bytes,
-        None => format!("{}\n", machine_id::generate()?).into_bytes(),
-    };
-    let rules = match &choices.rules {
-        Some(rules) => rules.clone(),
-        None => fsutil::read_optional(&layout.rules())?
-            .unwrap_or_else(|| RULES_TEMPLATE.as_bytes().to_vec()),
-    };
-    let token = match &choices.token {
-        Some(token) => Some(format!("{token}\n").into_bytes()),
-        None => token_before.clone(),
-    };
+    let OwnFiles {
+        token_before,
+        token,
+        machine_id,
+        rules,
+    } = own;
 
     let mut files = vec![
         FileRecord {

@@ -261,6 +261,21 @@ impl System {
             .assert()
     }
 
+    /// `doctor --managed --json` (no Codex CLI to ask), expecting exit `code`.
+    fn doctor(&self, code: i32) -> Value {
+        json_of(
+            &self
+                .run(&[
+                    "doctor",
+                    "--managed",
+                    "--json",
+                    "--codex-bin",
+                    "/nonexistent",
+                ])
+                .code(code),
+        )
+    }
+
     fn requirements(&self) -> String {
         std::fs::read_to_string(self.root.join("etc/codex/requirements.toml")).unwrap()
     }
@@ -318,16 +333,7 @@ fn managed_install_keeps_the_admins_requirements_and_uninstalls_to_the_byte() {
     assert_eq!(report["changed"], false, "{report}");
     assert_eq!(report["managed_only"], true, "the install's choice stays");
 
-    let report = json_of(
-        &sys.run(&[
-            "doctor",
-            "--managed",
-            "--json",
-            "--codex-bin",
-            "/nonexistent",
-        ])
-        .success(),
-    );
+    let report = sys.doctor(0);
     assert_eq!(report["status"], "healthy", "{report:#}");
     assert_eq!(report["scope"], "managed");
 
@@ -337,23 +343,12 @@ fn managed_install_keeps_the_admins_requirements_and_uninstalls_to_the_byte() {
         "#!/bin/sh\necho codex-guard-hook 9\n",
     )
     .unwrap();
-    let report = json_of(
-        &sys.run(&[
-            "doctor",
-            "--managed",
-            "--json",
-            "--codex-bin",
-            "/nonexistent",
-        ])
-        .code(1),
+    let report = sys.doctor(1);
+    assert_eq!(
+        check(&report, "runtime.checksum")["status"],
+        "fail",
+        "{report:#}"
     );
-    let checksum = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "runtime.checksum")
-        .unwrap();
-    assert_eq!(checksum["status"], "fail", "{report:#}");
 
     let backups = sys.env.root.join("backups").to_str().unwrap().to_string();
     let report = json_of(
@@ -457,6 +452,16 @@ fn users_root(env: &TestEnv) -> PathBuf {
     }
     std::fs::set_permissions(&env.runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
     root
+}
+
+/// The check `id` of a doctor report.
+fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
 }
 
 fn user_result<'a>(report: &'a Value, user: &str) -> &'a Value {
@@ -570,6 +575,14 @@ fn all_users_installs_as_each_user_and_one_broken_home_stops_nobody() {
         "model = \"o3\"\n"
     );
     assert!(!alice.join("codex-guard").exists());
+    let backups = env.root.join("uninstall-backups/alice");
+    let archives: Vec<_> = std::fs::read_dir(&backups).unwrap().collect();
+    assert_eq!(
+        archives.len(),
+        1,
+        "alice's safety backup goes to her own directory"
+    );
+    assert_eq!(std::fs::metadata(&backups).unwrap().uid(), 1000);
 }
 
 #[test]
@@ -586,25 +599,11 @@ fn managed_token_is_readable_by_every_users_runtime() {
     assert_eq!(mode, 0o644, "users' runtimes must read the token");
 
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let report = json_of(
-        &sys.run(&[
-            "doctor",
-            "--managed",
-            "--json",
-            "--codex-bin",
-            "/nonexistent",
-        ])
-        .code(1),
-    );
-    let check = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "config.valid")
-        .unwrap();
-    assert_eq!(check["status"], "fail", "{report:#}");
+    let report = sys.doctor(1);
+    let config = check(&report, "config.valid");
+    assert_eq!(config["status"], "fail", "{report:#}");
     assert!(
-        check["fix"].as_str().unwrap().starts_with("chmod 644"),
-        "{check}"
+        config["fix"].as_str().unwrap().starts_with("chmod 644"),
+        "{config}"
     );
 }
