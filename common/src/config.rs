@@ -119,6 +119,9 @@ pub struct RuntimeConfig {
     pub retry_max_ms: u64,
     /// Who updates codex-guard: `self` (self-update may) or `mdm` (the fleet tool does).
     pub updates: Updates,
+    /// Where `self-update` looks for releases: the base of a GitHub-compatible releases
+    /// API (an enterprise mirror); default GitHub.
+    pub update_url: Option<String>,
 }
 
 impl Default for RuntimeConfig {
@@ -143,6 +146,7 @@ impl Default for RuntimeConfig {
             spool_max_age_hours: DEFAULT_SPOOL_MAX_AGE_HOURS,
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
             updates: Updates::SelfUpdate,
+            update_url: None,
         }
     }
 }

@@ -13,5 +13,9 @@ pub use config::{Mode, RuntimeConfig};
 pub use layout::Layout;
 pub use receipt::Receipt;
 
-/// Version of codex-guard, shared by both binaries.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Version of codex-guard, shared by both binaries. A release build may stamp
+/// another one with `CODEX_GUARD_BUILD_VERSION` (`cargo xtask dist --version`).
+pub const VERSION: &str = match option_env!("CODEX_GUARD_BUILD_VERSION") {
+    Some(version) => version,
+    None => env!("CARGO_PKG_VERSION"),
+};

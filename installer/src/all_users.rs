@@ -131,7 +131,11 @@ fn require_root() -> Result<(), Failure> {
 pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
     require_root()?;
     let root = crate::home::canonical_path(&args.home.system_root)?;
-    let inputs = Inputs::gather(args, &|name| std::env::var(name).ok())?;
+    let inputs = if args.install_settings_only {
+        Inputs::from_flags(args)
+    } else {
+        Inputs::gather(args, &|name| std::env::var(name).ok())?
+    };
     // Validate every input once, before any user is touched (an existing install
     // stands in for the settings left open: each user keeps their own).
     let resolved =
@@ -159,6 +163,9 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
     flags.extend(setting_flags(&inputs, rules_copy.as_deref()));
     if args.dry_run {
         flags.push("--dry-run".into());
+    }
+    if args.install_settings_only {
+        flags.push("--keep-settings".into());
     }
     let token = resolved.token.clone();
 
@@ -276,6 +283,9 @@ fn setting_flags(inputs: &Inputs, rules: Option<&Path>) -> Vec<String> {
     }
     if let Some(updates) = inputs.updates {
         flags.extend(["--updates".into(), updates.as_str().into()]);
+    }
+    if let Some(url) = &inputs.update_url {
+        flags.extend(["--update-url".into(), url.clone()]);
     }
     flags
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 ///
 /// Exit codes: 0 ok, 1 installed but degraded, 2 bad input, 3 needs root.
 #[derive(Debug, Parser)]
-#[command(name = "codex-guard", version, about, long_about)]
+#[command(name = "codex-guard", version = codex_guard_common::VERSION, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -47,6 +47,46 @@ pub enum Command {
     /// Counts per decision, event, tool and source, the most blocked commands, errors,
     /// hook latency, and the records still waiting for the service.
     Events(EventsArgs),
+
+    /// Replace codex-guard and its hook runtime with a newer verified release.
+    ///
+    /// Releases come from GitHub, or from the mirror in the config's update_url. The
+    /// archive must match the release's SHA256SUMS before anything changes; then both
+    /// programs are replaced, every install on this machine is refreshed with its own
+    /// settings (the hooks keep their command and their trust) and doctor runs.
+    /// Never downgrades unless --to says so. Refuses (exit 3) when the config says
+    /// updates = "mdm" or a system package installed codex-guard.
+    ///
+    /// Exit codes: 0 updated or up to date, 1 failed or degraded (nothing changed if
+    /// the download or its check failed), 2 bad input, 3 refused.
+    SelfUpdate(SelfUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SelfUpdateArgs {
+    #[command(flatten)]
+    pub home: HomeArgs,
+
+    /// Only say whether a newer release exists; change nothing.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Install exactly this release (may be older than this one).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+
+    /// Base URL of a GitHub-compatible releases API to use this time (default: the
+    /// config's update_url, else https://api.github.com).
+    #[arg(long, value_name = "URL")]
+    pub source: Option<String>,
+
+    /// Print one JSON object on stdout describing the result.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The Codex CLI doctor asks about the hooks after the update (default: `codex` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub codex_bin: Option<PathBuf>,
 }
 
 /// Where the Codex home and the machine-wide files are.
@@ -286,8 +326,14 @@ pub struct SetupArgs {
     #[arg(long, value_enum)]
     pub updates: Option<UpdatesArg>,
 
+    /// Where `self-update` finds releases: the base URL of a GitHub-compatible releases
+    /// API, such as an enterprise mirror (default: GitHub).
+    #[arg(long, value_name = "URL")]
+    pub update_url: Option<String>,
+
     /// Read settings from a fleet TOML file (keys: url, local_only, token, token_file,
-    /// mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates).
+    /// mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates,
+    /// update_url).
     #[arg(long, value_name = "FILE", env = "CODEX_GUARD_FLEET_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -339,9 +385,10 @@ pub struct SetupArgs {
     #[command(flatten)]
     pub home: HomeArgs,
 
-    /// Take settings only from the flags and the current install (no environment, no
-    /// fleet file): how `doctor --fix` repairs an install as it is.
-    #[arg(skip)]
+    /// Take settings only from the flags and the current install, ignoring the
+    /// environment and the fleet file: refreshes an install as it is (after an upgrade,
+    /// or from `doctor --fix` and `self-update`).
+    #[arg(long = "keep-settings")]
     pub install_settings_only: bool,
 }
 
@@ -350,7 +397,7 @@ Environment (below flags, above the fleet file):
   CODEX_GUARD_URL, CODEX_GUARD_LOCAL_ONLY, CODEX_GUARD_TOKEN, CODEX_GUARD_TOKEN_FILE,
   CODEX_GUARD_MODE, CODEX_GUARD_BLOCKING, CODEX_GUARD_FAIL_CLOSED, CODEX_GUARD_TIMEOUT_MS,
   CODEX_GUARD_CA_CERT, CODEX_GUARD_ALLOW_HTTP, CODEX_GUARD_RULES, CODEX_GUARD_UPDATES,
-  CODEX_GUARD_FLEET_CONFIG; then AKTO_DATA_INGESTION_URL and AKTO_API_TOKEN.
+  CODEX_GUARD_UPDATE_URL, CODEX_GUARD_FLEET_CONFIG; then AKTO_DATA_INGESTION_URL and AKTO_API_TOKEN.
 
 Exit codes: 0 installed (changed or unchanged), 1 installed but degraded, 2 bad input,
 3 needs root.";

@@ -40,6 +40,25 @@ impl Failure {
         }
     }
 
+    /// Something failed after the input was accepted (a download, a check): exit 1.
+    pub fn degraded(message: impl Into<String>) -> Failure {
+        Failure {
+            code: ExitCode::Degraded,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A policy forbids the operation (exit 3, like missing privilege: the person
+    /// running it cannot go further on their own).
+    pub fn refused(message: impl Into<String>) -> Failure {
+        Failure {
+            code: ExitCode::NeedsRoot,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
     pub fn hint(mut self, hint: impl Into<String>) -> Failure {
         self.hint = Some(hint.into());
         self

@@ -44,6 +44,8 @@ pub struct Inputs {
     /// A rules file to install in place of the default rules.
     pub rules: Option<PathBuf>,
     pub updates: Option<Updates>,
+    /// Release source for `self-update` (an enterprise mirror).
+    pub update_url: Option<String>,
 }
 
 impl Inputs {
@@ -60,6 +62,7 @@ impl Inputs {
             allow_http: self.allow_http.or(lower.allow_http),
             rules: self.rules.or(lower.rules),
             updates: self.updates.or(lower.updates),
+            update_url: self.update_url.or(lower.update_url),
         }
     }
 
@@ -106,6 +109,7 @@ impl Inputs {
                 UpdatesArg::SelfUpdate => Updates::SelfUpdate,
                 UpdatesArg::Mdm => Updates::Mdm,
             }),
+            update_url: args.update_url.clone(),
         }
     }
 
@@ -160,6 +164,7 @@ impl Inputs {
             allow_http: boolean("CODEX_GUARD_ALLOW_HTTP")?,
             rules: get("CODEX_GUARD_RULES").map(PathBuf::from),
             updates,
+            update_url: get("CODEX_GUARD_UPDATE_URL"),
         })
     }
 
@@ -226,6 +231,7 @@ impl Inputs {
             allow_http: file.allow_http,
             rules: file.rules.map(resolve),
             updates: file.updates,
+            update_url: file.update_url,
         })
     }
 }
@@ -246,9 +252,10 @@ struct FleetFile {
     allow_http: Option<bool>,
     rules: Option<PathBuf>,
     updates: Option<Updates>,
+    update_url: Option<String>,
 }
 
-const FLEET_KEYS: &str = "url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates";
+const FLEET_KEYS: &str = "url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates, update_url";
 
 fn fleet_hint(text: &str, error: &toml::de::Error) -> String {
     let line = error

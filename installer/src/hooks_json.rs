@@ -14,6 +14,7 @@ use std::path::Path;
 /// The template shipped in `templates/hooks.json`.
 pub const TEMPLATE: &str = include_str!("../../templates/hooks.json");
 const COMMAND_PLACEHOLDER: &str = "{{runtime_command}}";
+const COMMAND_WINDOWS_PLACEHOLDER: &str = "{{runtime_command_windows}}";
 const TIMEOUT_PLACEHOLDER: &str = "{{timeout}}";
 const ALLOWED_TOP_LEVEL: [&str; 2] = ["description", "hooks"];
 
@@ -36,6 +37,77 @@ pub fn shell_quote(path: &Path) -> String {
 /// The command setup writes for the runtime of `layout`.
 pub fn runtime_command(layout: &Layout) -> String {
     shell_quote(&layout.runtime_bin())
+}
+
+/// Double-quotes a path for cmd.exe and PowerShell, which is how Codex runs a
+/// handler's `commandWindows`. `None` when the path cannot be written that way: it
+/// holds `"` (or a control character), is not Unicode, or ends in `\` (which would
+/// escape the closing quote).
+pub fn windows_quote(path: &Path) -> Option<String> {
+    let text = path.to_str()?;
+    if text.is_empty() || text.ends_with('\\') || text.chars().any(|c| c == '"' || c.is_control()) {
+        return None;
+    }
+    Some(format!("\"{text}\""))
+}
+
+/// The `commandWindows` that runs `runtime`: `"<runtime>"`, or for a managed install
+/// `"<runtime>" --machine-config "<config>"`. `None` when a path cannot be quoted.
+pub fn windows_command(runtime: &Path, machine_config: Option<&Path>) -> Option<String> {
+    let runtime = windows_quote(runtime)?;
+    match machine_config {
+        None => Some(runtime),
+        Some(config) => Some(format!(
+            "{runtime} {} {}",
+            codex_guard_common::layout::MACHINE_CONFIG_ARG,
+            windows_quote(config)?
+        )),
+    }
+}
+
+/// The platform whose Codex reads the rendered handlers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Linux and macOS: Codex runs `command`; handlers get no `commandWindows` key, so
+    /// the file stays as earlier versions wrote it.
+    Unix,
+    /// Windows: Codex runs this `commandWindows` instead of `command`.
+    Windows { command: String },
+}
+
+impl Target {
+    /// The platform this installer was built for, running `runtime` (with
+    /// `--machine-config <config>` for a managed install).
+    pub fn current(runtime: &Path, machine_config: Option<&Path>) -> Result<Target, Failure> {
+        Target::new(cfg!(windows), runtime, machine_config)
+    }
+
+    /// Windows when `windows`, else Unix. Fails on Windows when a path cannot be quoted
+    /// for `commandWindows`.
+    pub fn new(
+        windows: bool,
+        runtime: &Path,
+        machine_config: Option<&Path>,
+    ) -> Result<Target, Failure> {
+        if !windows {
+            return Ok(Target::Unix);
+        }
+        match windows_command(runtime, machine_config) {
+            Some(command) => Ok(Target::Windows { command }),
+            None => {
+                let path = match machine_config {
+                    Some(config) if windows_quote(runtime).is_some() => config,
+                    _ => runtime,
+                };
+                Err(Failure::bad_input(format!(
+                    "{} cannot be written in a hook command for Windows (it holds a `\"`, \
+                     a control character or a trailing `\\`)",
+                    path.display()
+                ))
+                .hint("install codex-guard under another directory; nothing was changed"))
+            }
+        }
+    }
 }
 
 /// Every command that identifies one of our handlers: the one setup writes now, and
@@ -62,19 +134,35 @@ pub fn runs_one_of(handler: &Map<String, Value>, commands: &[String]) -> bool {
 }
 
 /// The template with the runtime command and timeout filled in as JSON values
-/// (never spliced into text).
-pub fn render_template(command: &str, timeout_secs: u64) -> Value {
-    fn fill(value: &mut Value, command: &str, timeout: u64) {
+/// (never spliced into text). For [`Target::Windows`] each handler's `commandWindows`
+/// holds its command; for [`Target::Unix`] the key is left out.
+pub fn render_template(command: &str, timeout_secs: u64, target: &Target) -> Value {
+    fn fill(value: &mut Value, command: &str, timeout: u64, windows: Option<&str>) {
         match value {
             Value::String(s) if s == COMMAND_PLACEHOLDER => *value = command.into(),
+            Value::String(s) if s == COMMAND_WINDOWS_PLACEHOLDER => {
+                *value = windows.unwrap_or_default().into()
+            }
             Value::String(s) if s == TIMEOUT_PLACEHOLDER => *value = timeout.into(),
-            Value::Array(items) => items.iter_mut().for_each(|v| fill(v, command, timeout)),
-            Value::Object(map) => map.values_mut().for_each(|v| fill(v, command, timeout)),
+            Value::Array(items) => items
+                .iter_mut()
+                .for_each(|v| fill(v, command, timeout, windows)),
+            Value::Object(map) => {
+                if windows.is_none() {
+                    map.retain(|_, v| *v != COMMAND_WINDOWS_PLACEHOLDER);
+                }
+                map.values_mut()
+                    .for_each(|v| fill(v, command, timeout, windows))
+            }
             _ => {}
         }
     }
+    let windows = match target {
+        Target::Unix => None,
+        Target::Windows { command } => Some(command.as_str()),
+    };
     let mut value: Value = serde_json::from_str(TEMPLATE).expect("templates/hooks.json is valid");
-    fill(&mut value, command, timeout_secs);
+    fill(&mut value, command, timeout_secs, windows);
     value
 }
 
@@ -359,7 +447,7 @@ mod tests {
 
     #[test]
     fn template_registers_every_event_with_the_command_as_data() {
-        let rendered = render_template("'/a b/x'; rm -rf ~ #", 8);
+        let rendered = render_template("'/a b/x'; rm -rf ~ #", 8, &Target::Unix);
         for event in Event::ALL {
             let handler = &rendered["hooks"][event.name()][0]["hooks"][0];
             assert_eq!(handler["command"], "'/a b/x'; rm -rf ~ #");
@@ -378,7 +466,7 @@ mod tests {
             "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "user-a"}]}],
             "Notification": [{"hooks": [{"type": "command", "command": "user-b"}]}]
         }});
-        let rendered = render_template(CMD, 8);
+        let rendered = render_template(CMD, 8, &Target::Unix);
         let (merged, placed) = merge(Some(user.clone()), &rendered, &ours);
         assert_eq!(
             merged["hooks"]["PreToolUse"][0],
@@ -409,9 +497,9 @@ mod tests {
 
     #[test]
     fn a_changed_timeout_updates_our_group_in_place() {
-        let rendered = render_template(CMD, 8);
+        let rendered = render_template(CMD, 8, &Target::Unix);
         let (first, _) = merge(None, &rendered, &ours);
-        let (second, placed) = merge(Some(first), &render_template(CMD, 20), &ours);
+        let (second, placed) = merge(Some(first), &render_template(CMD, 20, &Target::Unix), &ours);
         assert_eq!(second["hooks"]["Stop"].as_array().unwrap().len(), 1);
         assert_eq!(second["hooks"]["Stop"][0]["hooks"][0]["timeout"], 20);
         assert!(placed.iter().all(|p| p.group == 0));
@@ -423,7 +511,11 @@ mod tests {
         let user = json!({"hooks": {
             "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "user-a"}]}],
         }});
-        let (mut merged, _) = merge(Some(user.clone()), &render_template(CMD, 8), &ours);
+        let (mut merged, _) = merge(
+            Some(user.clone()),
+            &render_template(CMD, 8, &Target::Unix),
+            &ours,
+        );
         // The user trusted a hook after setup: it sits after ours.
         merged["hooks"]["PreToolUse"]
             .as_array_mut()
@@ -449,6 +541,124 @@ mod tests {
         assert!(is_empty(
             &json!({"description": "x", "hooks": {"Stop": []}})
         ));
+    }
+
+    const EXE: &str = r"C:\Users\a b\.codex\codex-guard\bin\codex-guard-hook.exe";
+
+    fn windows() -> Target {
+        Target::new(true, Path::new(EXE), None).unwrap()
+    }
+
+    fn handlers(rendered: &Value) -> Vec<&Map<String, Value>> {
+        rendered["hooks"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|groups| groups.as_array().unwrap())
+            .flat_map(|group| group["hooks"].as_array().unwrap())
+            .map(|h| h.as_object().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn windows_paths_are_double_quoted_and_a_quote_is_refused() {
+        assert_eq!(
+            windows_quote(Path::new(EXE)).unwrap(),
+            r#""C:\Users\a b\.codex\codex-guard\bin\codex-guard-hook.exe""#
+        );
+        assert_eq!(
+            windows_command(Path::new(EXE), None).unwrap(),
+            format!("\"{EXE}\"")
+        );
+        assert_eq!(
+            windows_command(
+                Path::new(r"C:\Program Files\codex-guard\codex-guard-hook.exe"),
+                Some(Path::new(r"C:\ProgramData\codex-guard\config.toml"))
+            )
+            .unwrap(),
+            r#""C:\Program Files\codex-guard\codex-guard-hook.exe" --machine-config "C:\ProgramData\codex-guard\config.toml""#
+        );
+        let quoted = Path::new(r#"C:\a"b\codex-guard-hook.exe"#);
+        assert_eq!(windows_quote(quoted), None);
+        assert_eq!(windows_command(quoted, None), None);
+        assert_eq!(windows_command(Path::new(EXE), Some(quoted)), None);
+        assert_eq!(windows_quote(Path::new(r"C:\dir\")), None);
+        assert_eq!(windows_quote(Path::new("C:\\a\nb")), None);
+        let err = Target::new(true, quoted, None).unwrap_err();
+        assert!(err.message.contains(r#"C:\a"b"#), "{}", err.message);
+        let err = Target::new(true, Path::new(EXE), Some(quoted)).unwrap_err();
+        assert!(err.message.contains(r#"C:\a"b"#), "{}", err.message);
+        // Off Windows such a path is fine: the POSIX `command` quotes it.
+        assert_eq!(Target::new(false, quoted, None).unwrap(), Target::Unix);
+    }
+
+    #[test]
+    fn windows_rendering_fills_command_windows_in_every_handler() {
+        let rendered = render_template(CMD, 8, &windows());
+        let all = handlers(&rendered);
+        assert_eq!(all.len(), Event::ALL.len());
+        for handler in all {
+            assert_eq!(handler["command"], CMD);
+            assert_eq!(handler["commandWindows"], format!("\"{EXE}\""));
+            assert_eq!(handler["timeout"], 8);
+        }
+        let managed = Target::new(
+            true,
+            Path::new(EXE),
+            Some(Path::new(r"C:\ProgramData\codex-guard\config.toml")),
+        )
+        .unwrap();
+        let rendered = render_template("'x' --machine-config 'y'", 8, &managed);
+        for handler in handlers(&rendered) {
+            assert_eq!(handler["command"], "'x' --machine-config 'y'");
+            assert_eq!(
+                handler["commandWindows"],
+                format!("\"{EXE}\" --machine-config \"C:\\ProgramData\\codex-guard\\config.toml\"")
+            );
+        }
+    }
+
+    #[test]
+    fn unix_rendering_has_no_command_windows_and_keeps_the_old_shape() {
+        let rendered = render_template(CMD, 8, &Target::Unix);
+        assert!(!to_text(&rendered).contains("commandWindows"));
+        assert!(!to_text(&rendered).contains("{{"));
+        for handler in handlers(&rendered) {
+            assert_eq!(
+                handler.keys().collect::<Vec<_>>(),
+                ["type", "command", "timeout"]
+            );
+        }
+    }
+
+    #[test]
+    fn windows_merge_is_idempotent_and_removal_still_finds_ours() {
+        let user = json!({"hooks": {
+            "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "user-a"}]}],
+        }});
+        let rendered = render_template(CMD, 8, &windows());
+        let (merged, placed) = merge(Some(user.clone()), &rendered, &ours);
+        assert!(placed
+            .iter()
+            .all(|p| p.handler["commandWindows"] == format!("\"{EXE}\"")));
+        let (again, placed_again) = merge(Some(merged.clone()), &rendered, &ours);
+        assert_eq!(again, merged);
+        assert_eq!(placed_again, placed);
+        // A Unix install of the same file drops the key again, in place.
+        let (unix, _) = merge(
+            Some(merged.clone()),
+            &render_template(CMD, 8, &Target::Unix),
+            &ours,
+        );
+        assert_eq!(
+            unix["hooks"]["PreToolUse"][1]["hooks"][0].get("commandWindows"),
+            None
+        );
+        assert_eq!(unix["hooks"]["PreToolUse"].as_array().unwrap().len(), 2);
+
+        let removal = remove(merged, &ours, &|e| e == "PreToolUse");
+        assert_eq!(removal.removed.len(), Event::ALL.len());
+        assert_eq!(removal.value, user);
     }
 
     #[test]

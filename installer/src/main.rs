@@ -18,6 +18,7 @@ mod setup;
 mod trust;
 mod ui;
 mod uninstall;
+mod update;
 
 use clap::Parser;
 
@@ -29,6 +30,7 @@ fn main() {
         cli::Command::Backup(args) => backup::run(args),
         cli::Command::Restore(args) => restore::run(args),
         cli::Command::Events(args) => events::run(args),
+        cli::Command::SelfUpdate(args) => update::run(args),
     };
     let code = match result {
         Ok(code) => code,

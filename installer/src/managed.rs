@@ -467,7 +467,11 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         root: root.clone(),
         prefix,
     };
-    let inputs = Inputs::gather(args, &|name| std::env::var(name).ok())?;
+    let inputs = if args.install_settings_only {
+        Inputs::from_flags(args)
+    } else {
+        Inputs::gather(args, &|name| std::env::var(name).ok())?
+    };
     let mut warnings = Vec::new();
     let existing = match fsutil::read_optional_text(&sys.runtime_config())? {
         Some(text) => match RuntimeConfig::from_toml(&text) {
@@ -641,7 +645,8 @@ fn plan(
         requirements_before.as_deref().unwrap_or(""),
         &requirements_path,
     )?;
-    let hooks = hooks_json::render_template(&sys.command(), config.hook_timeout_secs());
+    let target = hooks_json::Target::current(&sys.runtime_bin(), Some(&sys.runtime_config()))?;
+    let hooks = hooks_json::render_template(&sys.command(), config.hook_timeout_secs(), &target);
     let record = apply_requirements(
         &mut doc,
         &requirements_path,
@@ -977,7 +982,7 @@ mod tests {
         previous: Option<&RequirementsRecord>,
     ) -> (String, RequirementsRecord) {
         let mut doc: DocumentMut = text.parse().unwrap();
-        let hooks = hooks_json::render_template(&sys().command(), 8);
+        let hooks = hooks_json::render_template(&sys().command(), 8, &hooks_json::Target::Unix);
         let record = apply_requirements(
             &mut doc,
             Path::new("/r/etc/codex/requirements.toml"),
@@ -1014,7 +1019,7 @@ mod tests {
     #[test]
     fn a_foreign_managed_dir_is_refused() {
         let mut doc: DocumentMut = "[hooks]\nmanaged_dir = \"/opt/other\"\n".parse().unwrap();
-        let hooks = hooks_json::render_template(&sys().command(), 8);
+        let hooks = hooks_json::render_template(&sys().command(), 8, &hooks_json::Target::Unix);
         let err = apply_requirements(&mut doc, Path::new("/x"), None, &hooks, &sys(), false, None)
             .unwrap_err();
         assert!(err.message.contains("/opt/other"), "{}", err.message);
@@ -1032,5 +1037,44 @@ mod tests {
         let mut doc = doc;
         unapply_requirements(&mut doc, &record);
         assert_eq!(doc.to_string(), original);
+    }
+
+    #[test]
+    fn windows_handlers_carry_command_windows_and_unix_ones_do_not() {
+        let windows =
+            hooks_json::Target::new(true, &sys().runtime_bin(), Some(&sys().runtime_config()))
+                .unwrap();
+        let hooks_json::Target::Windows { command } = &windows else {
+            panic!("a Windows target")
+        };
+        let apply_for = |target: &hooks_json::Target, text: &str| {
+            let mut doc: DocumentMut = text.parse().unwrap();
+            let hooks = hooks_json::render_template(&sys().command(), 8, target);
+            let record = apply_requirements(
+                &mut doc,
+                Path::new("/r/etc/codex/requirements.toml"),
+                Some(text),
+                &hooks,
+                &sys(),
+                false,
+                None,
+            )
+            .unwrap();
+            (doc, record)
+        };
+        let (doc, record) = apply_for(&windows, "");
+        for event in codex_guard_common::events::Event::ALL {
+            let handler = &doc["hooks"][event.name()][0]["hooks"][0];
+            assert_eq!(handler["commandWindows"].as_str(), Some(command.as_str()));
+            assert_eq!(handler["command"].as_str(), Some(sys().command().as_str()));
+        }
+        let text = doc.to_string();
+        assert_eq!(apply_for(&windows, &text).0.to_string(), text);
+        let mut doc = doc;
+        unapply_requirements(&mut doc, &record);
+        assert_eq!(doc.to_string(), "");
+
+        let (unix, _) = apply_for(&hooks_json::Target::Unix, "");
+        assert!(!unix.to_string().contains("commandWindows"), "{unix}");
     }
 }

@@ -41,6 +41,8 @@ pub struct Choices {
     /// Rules to install in place of the current (or default) rules file.
     pub rules: Option<Vec<u8>>,
     pub updates: Updates,
+    /// Release source for `self-update`; `None`: GitHub.
+    pub update_url: Option<String>,
     /// Kept from the current install (edited in the runtime config by hand).
     pub ingest_non_mcp_tools: bool,
     pub backups_keep: usize,
@@ -66,6 +68,7 @@ impl Choices {
             spool_max_age_hours: self.spool_max_age_hours,
             retry_max_ms: self.retry_max_ms,
             updates: self.updates,
+            update_url: self.update_url.clone(),
             ..RuntimeConfig::default()
         }
     }
@@ -459,6 +462,10 @@ pub fn resolve_choices(
         ca_cert,
         rules,
         updates: inputs.updates.unwrap_or(kept.updates),
+        update_url: match &inputs.update_url {
+            Some(url) => Some(validate_update_url(url, allow_http)?),
+            None => kept.update_url.clone(),
+        },
         ingest_non_mcp_tools: kept.ingest_non_mcp_tools,
         backups_keep: kept.backups_keep,
         spool_max_mb: kept.spool_max_mb,
@@ -521,11 +528,27 @@ fn validate_ca_cert(path: &Path) -> Result<PathBuf, Failure> {
 /// https anywhere; http only to a loopback host or with `--allow-http`. Returns the
 /// URL with trailing slashes removed.
 pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, Failure> {
+    check_url(raw, allow_http, "the ingestion URL").map_err(|f| match f.hint {
+        Some(_) => f,
+        None => {
+            f.hint("pass the Akto data-ingestion URL, e.g. --url https://akto-ingest.example.com")
+        }
+    })
+}
+
+/// The release source of `self-update` (`--update-url`): the same rules as the
+/// ingestion URL, so releases never travel unchecked over plain http.
+pub fn validate_update_url(raw: &str, allow_http: bool) -> Result<String, Failure> {
+    check_url(raw, allow_http, "the update URL").map_err(|f| match f.hint {
+        Some(_) => f,
+        None => f.hint("pass the base of a GitHub-compatible releases API, e.g. --update-url https://github.example.com/api/v3"),
+    })
+}
+
+fn check_url(raw: &str, allow_http: bool, what: &str) -> Result<String, Failure> {
     let trimmed = raw.trim();
-    let parsed = url::Url::parse(trimmed).map_err(|e| {
-        Failure::bad_input(format!("{trimmed:?} is not a valid URL ({e})"))
-            .hint("pass the Akto data-ingestion URL, e.g. --url https://akto-ingest.example.com")
-    })?;
+    let parsed = url::Url::parse(trimmed)
+        .map_err(|e| Failure::bad_input(format!("{trimmed:?} is not a valid URL ({e})")))?;
     let host = parsed
         .host()
         .ok_or_else(|| Failure::bad_input(format!("{trimmed:?} has no host")))?;
@@ -539,13 +562,13 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, Failure> {
         "http" if loopback || allow_http => {}
         "http" => {
             return Err(Failure::bad_input(format!(
-                "{trimmed:?} uses plain http to a remote host: prompts, commands and the token would travel unencrypted"
+                "{trimmed:?} uses plain http to a remote host: what travels to {what} would be unencrypted"
             ))
             .hint("use https, or pass --allow-http if this network is trusted"))
         }
         other => {
             return Err(Failure::bad_input(format!(
-                "{trimmed:?} uses the scheme {other:?}; the ingestion URL must be https"
+                "{trimmed:?} uses the scheme {other:?}; {what} must be https"
             )))
         }
     }
@@ -612,7 +635,8 @@ fn plan(
     let mut known_commands = hooks_json::our_commands(layout, previous);
     known_commands.extend_from_slice(adopt);
     let is_ours = |h: &serde_json::Map<String, Value>| hooks_json::runs_one_of(h, &known_commands);
-    let rendered = hooks_json::render_template(&command, config.hook_timeout_secs());
+    let target = hooks_json::Target::current(&layout.runtime_bin(), None)?;
+    let rendered = hooks_json::render_template(&command, config.hook_timeout_secs(), &target);
     let unchanged_hooks = existing_hooks.clone();
     let (merged, placed) = hooks_json::merge(existing_hooks, &rendered, &is_ours);
     let hooks_after = match (&hooks_before, unchanged_hooks) {
@@ -863,6 +887,12 @@ pub(crate) fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
         }
     }
     set_keeping_decor(&mut doc, "updates", config.updates.as_str().into());
+    match &config.update_url {
+        Some(url) => set_keeping_decor(&mut doc, "update_url", url.as_str().into()),
+        None => {
+            doc.remove("update_url");
+        }
+    }
     for (key, value) in [
         ("spool_max_mb", config.spool_max_mb),
         ("spool_max_age_hours", config.spool_max_age_hours),

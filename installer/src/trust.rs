@@ -132,6 +132,21 @@ mod tests {
         assert_eq!(h, handler_hash(Event::PreToolUse, None, &with_async));
     }
 
+    /// Codex 0.169.0 reported this same hash for the handler with `commandWindows`
+    /// (observed with `hooks/list`): the key is not part of the hash.
+    #[test]
+    fn command_windows_is_not_hashed() {
+        assert_eq!(
+            handler_hash(
+                Event::PreToolUse,
+                None,
+                &handler(json!({"type":"command","command":"'/tmp/x y/hook'",
+                                "commandWindows":"\"C:\\x y\\hook.exe\"","timeout":10}))
+            ),
+            "sha256:5a003196640f5dbbd6a31047e3f9d58891814968717dfcd0641ce288cb1c78d1"
+        );
+    }
+
     #[test]
     fn key_has_codex_shape() {
         assert_eq!(

@@ -108,6 +108,7 @@ fn setup_args(inputs: &Inputs, checks: &[Check]) -> SetupArgs {
         ca_cert: None,
         rules: None,
         updates: None,
+        update_url: None,
         config: None,
         managed: false,
         managed_only: None,

@@ -1,0 +1,711 @@
+//! `codex-guard self-update`: replaces both programs with a verified release.
+//!
+//! The release list comes from a GitHub-compatible releases API (GitHub itself, or
+//! the enterprise mirror in the config's `update_url`). Nothing on disk changes until
+//! the archive matched the release's `SHA256SUMS` and the new programs ran and said
+//! the expected version. Then both programs are replaced by renames (the hook first,
+//! put back if the second rename fails), every install on this machine is refreshed
+//! by the new `codex-guard setup --keep-settings` (the hooks' command, and so their
+//! trust, stay the same), and the new `codex-guard doctor` has the last word.
+
+use crate::cli::SelfUpdateArgs;
+use crate::failure::{ExitCode, Failure};
+use crate::{fsutil, home, managed, setup};
+use anyhow::{Context, Result};
+use codex_guard_common::config::{RuntimeConfig, Updates};
+use codex_guard_common::layout::RUNTIME_BIN;
+use codex_guard_common::VERSION;
+use serde_json::{json, Value};
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Where releases come from when the config names no mirror.
+pub const DEFAULT_SOURCE: &str = "https://api.github.com";
+pub const REPO_OWNER: &str = "codex-guard";
+pub const REPO_NAME: &str = "codex-guard";
+/// The checksum list every release carries (`sha256sum` format).
+pub const CHECKSUMS: &str = "SHA256SUMS";
+/// A file a system package installs beside the programs (`../share/codex-guard/`):
+/// the package manager owns updates then.
+pub const PACKAGE_MARKER: &str = "share/codex-guard/installed-by-package";
+/// Longest wait for the release list, and for the download.
+const LIST_DEADLINE: Duration = Duration::from_secs(60);
+const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(600);
+/// Largest program a release may hold: anything bigger is not ours.
+const MAX_PROGRAM_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The target triple this build runs on, as release archives are named.
+pub fn target() -> &'static str {
+    self_update::get_target()
+}
+
+/// `codex-guard-<version>-<target>`: the archive's name without `.tar.gz`, and its top directory.
+pub fn archive_stem(version: &str, target: &str) -> String {
+    format!("codex-guard-{version}-{target}")
+}
+
+pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot tell where this codex-guard is")?;
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let bin_dir = exe
+        .parent()
+        .context("this codex-guard has no parent directory")?
+        .to_path_buf();
+    let root = home::canonical_path(&args.home.system_root)?;
+    let layout = home::resolve(&args.home)?;
+    let managed_install = managed::installed(&root);
+    let mut warnings = Vec::new();
+
+    // Who owns updates: the machine-wide config speaks for the fleet, then the user's.
+    let user_config = read_config(&layout.runtime_config(), &mut warnings);
+    let managed_config = managed_install
+        .as_ref()
+        .and_then(|(sys, _)| read_config(&sys.runtime_config(), &mut warnings));
+    let owner = owner_of_updates(&bin_dir, managed_config.as_ref(), user_config.as_ref());
+    let source = match &args.source {
+        Some(url) => setup::validate_update_url(url, false)?,
+        None => managed_config
+            .as_ref()
+            .and_then(|c| c.update_url.clone())
+            .or_else(|| user_config.as_ref().and_then(|c| c.update_url.clone()))
+            .unwrap_or_else(|| DEFAULT_SOURCE.to_string()),
+    };
+    if !args.check {
+        if let Some(owner) = &owner {
+            return Err(Failure::refused(format!("not updating: {owner}")).into());
+        }
+    }
+
+    let releases = with_deadline(LIST_DEADLINE, "listing the releases", {
+        let source = source.clone();
+        move || {
+            self_update::backends::github::ReleaseList::configure()
+                .repo_owner(REPO_OWNER)
+                .repo_name(REPO_NAME)
+                .with_url(&source)
+                .with_target(target())
+                .build()
+                .and_then(|list| list.fetch())
+                .map_err(anyhow::Error::from)
+        }
+    })
+    .with_context(|| format!("cannot list the releases at {source}"))?;
+    let choice = choose(&releases, VERSION, args.to.as_deref())?;
+
+    if args.check {
+        return report_check(&args, &source, &choice, owner.as_deref());
+    }
+    let release = match choice {
+        Choice::Install(release) => release,
+        other => return report_unchanged(&args, &source, &other),
+    };
+
+    let version = release.version.clone();
+    let stem = archive_stem(&version, target());
+    let archive_name = format!("{stem}.tar.gz");
+    let asset = |name: &str| {
+        release
+            .assets
+            .iter()
+            .find(|a| a.name == name)
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::Error::from(Failure::degraded(format!(
+                    "release {version} at {source} has no {name}; nothing was changed"
+                )))
+            })
+    };
+    let archive_asset = asset(&archive_name)?;
+    let sums_asset = asset(CHECKSUMS)?;
+
+    let work = tempfile::Builder::new()
+        .prefix(".codex-guard-update-")
+        .tempdir_in(&bin_dir)
+        .map_err(|e| writable_error(&bin_dir, e))?;
+    let archive_path = work.path().join(&archive_name);
+    let sums_path = work.path().join(CHECKSUMS);
+    let progress = !args.json && std::io::stderr().is_terminal();
+    for (asset, path) in [(&archive_asset, &archive_path), (&sums_asset, &sums_path)] {
+        let url = asset.download_url.clone();
+        let path = path.clone();
+        with_deadline(DOWNLOAD_DEADLINE, "downloading the release", move || {
+            let file = std::fs::File::create(&path)?;
+            self_update::Download::from_url(&url)
+                .set_header(
+                    http::header::ACCEPT,
+                    http::HeaderValue::from_static("application/octet-stream"),
+                )
+                .show_progress(progress)
+                .download_to(file)
+                .map_err(anyhow::Error::from)
+        })
+        .with_context(|| format!("cannot download {} from {source}", asset.name))?;
+    }
+
+    let sums = fs_err::read_to_string(&sums_path)?;
+    let expected = checksum_for(&sums, &archive_name).ok_or_else(|| {
+        Failure::degraded(format!(
+            "{CHECKSUMS} of release {version} lists no {archive_name}; nothing was changed"
+        ))
+    })?;
+    let actual = fsutil::sha256_hex(&fs_err::read(&archive_path)?);
+    if !actual.eq_ignore_ascii_case(&expected) {
+        return Err(Failure::degraded(format!(
+            "{archive_name} does not match {CHECKSUMS} (expected sha256 {expected}, got {actual}); nothing was changed"
+        ))
+        .hint("the download was corrupted or tampered with: try again, or ask who runs the release source")
+        .into());
+    }
+
+    let staged = stage(&archive_path, &stem, work.path())?;
+    verify_version(&staged.main, "codex-guard", &version)?;
+    verify_version(&staged.hook, "codex-guard-hook", &version)?;
+    let hook_path = bin_dir.join(RUNTIME_BIN);
+    replace_both(&staged, &exe, &hook_path, work.path())?;
+    drop(work);
+
+    // The new programs refresh what they serve, then check it.
+    let mut refreshed = Vec::new();
+    let mut exit = ExitCode::Ok;
+    let home_arg = layout.codex_home.clone();
+    if layout.receipt().is_file() {
+        let mut command = Command::new(&exe);
+        command
+            .args(["setup", "--silent", "--json", "--keep-settings"])
+            .arg("--codex-home")
+            .arg(&home_arg)
+            .arg("--system-root")
+            .arg(&root);
+        refreshed.push(refresh(
+            command,
+            &home_arg.display().to_string(),
+            &mut warnings,
+            &mut exit,
+        ));
+    }
+    if let Some((sys, _)) = &managed_install {
+        if fsutil::current_uid() == Some(0) {
+            let mut command = Command::new(&exe);
+            command
+                .args([
+                    "setup",
+                    "--managed",
+                    "--silent",
+                    "--json",
+                    "--keep-settings",
+                ])
+                .arg("--system-root")
+                .arg(&root);
+            refreshed.push(refresh(
+                command,
+                "machine-wide install",
+                &mut warnings,
+                &mut exit,
+            ));
+        } else {
+            warnings.push(format!(
+                "the machine-wide runtime {} is still the old one: run `sudo codex-guard setup --managed --keep-settings`",
+                sys.runtime_bin().display()
+            ));
+            exit = ExitCode::Degraded;
+        }
+    }
+    let mut doctor = Command::new(&exe);
+    doctor
+        .args(["doctor", "--json"])
+        .arg("--codex-home")
+        .arg(&home_arg)
+        .arg("--system-root")
+        .arg(&root);
+    if let Some(codex) = &args.codex_bin {
+        doctor.arg("--codex-bin").arg(codex);
+    }
+    let doctor = run_json(doctor)?;
+    let doctor_status = doctor.json["status"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
+    if !doctor.success {
+        exit = ExitCode::Degraded;
+    }
+
+    if args.json {
+        let out = json!({
+            "status": "updated",
+            "from": VERSION,
+            "to": version,
+            "source": source,
+            "sha256": actual,
+            "replaced": [exe, hook_path],
+            "refreshed": refreshed,
+            "doctor": doctor.json,
+            "warnings": warnings,
+        });
+        println!("{out}");
+    } else {
+        println!("updated codex-guard {VERSION} -> {version} from {source}");
+        println!("  verified {archive_name} (sha256 {actual})");
+        println!("  replaced {} and {}", exe.display(), hook_path.display());
+        for item in &refreshed {
+            println!(
+                "  refreshed {}: {}",
+                item["what"].as_str().unwrap_or(""),
+                item["status"].as_str().unwrap_or("")
+            );
+        }
+        println!("  doctor: {doctor_status}");
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
+        if !doctor.success {
+            eprintln!("run `codex-guard doctor` to see what needs attention");
+        }
+    }
+    Ok(exit)
+}
+
+/// Why self-update must leave the programs alone, if it must.
+fn owner_of_updates(
+    bin_dir: &Path,
+    managed: Option<&RuntimeConfig>,
+    user: Option<&RuntimeConfig>,
+) -> Option<String> {
+    if let Some(marker) = bin_dir.parent().map(|p| p.join(PACKAGE_MARKER)) {
+        if let Ok(text) = std::fs::read_to_string(&marker) {
+            let how = text.trim();
+            return Some(format!(
+                "codex-guard was installed by a system package ({}): update it with the package manager",
+                if how.is_empty() { "see the package manager" } else { how }
+            ));
+        }
+    }
+    if managed.is_some_and(|c| c.updates == Updates::Mdm) {
+        return Some(
+            "the machine-wide config says updates = \"mdm\": the fleet's device management updates codex-guard"
+                .into(),
+        );
+    }
+    if user.is_some_and(|c| c.updates == Updates::Mdm) {
+        return Some(
+            "the config says updates = \"mdm\": the fleet's device management updates codex-guard"
+                .into(),
+        );
+    }
+    None
+}
+
+fn read_config(path: &Path, warnings: &mut Vec<String>) -> Option<RuntimeConfig> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match RuntimeConfig::from_toml(&text) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            warnings.push(format!(
+                "{} is invalid ({}): ignored",
+                path.display(),
+                e.message()
+            ));
+            None
+        }
+    }
+}
+
+/// What the release list offers against the running version.
+#[derive(Debug)]
+enum Choice {
+    Install(self_update::update::Release),
+    /// The newest release is this version.
+    UpToDate(String),
+    /// This version is newer than every release (never downgraded without `--to`).
+    Newer(String),
+    /// The source lists no release for this target.
+    None,
+}
+
+fn choose(
+    releases: &[self_update::update::Release],
+    current: &str,
+    to: Option<&str>,
+) -> Result<Choice> {
+    if let Some(wanted) = to {
+        let wanted = wanted.trim().trim_start_matches('v');
+        semver_check(wanted)?;
+        return match releases.iter().find(|r| r.version == wanted) {
+            Some(release) if release.version == current => Ok(Choice::UpToDate(current.into())),
+            Some(release) => Ok(Choice::Install(release.clone())),
+            None => Err(Failure::bad_input(format!(
+                "there is no release {wanted} for {}; available: {}",
+                target(),
+                list(releases)
+            ))
+            .into()),
+        };
+    }
+    let mut newest: Option<&self_update::update::Release> = None;
+    for release in releases.iter().filter(|r| is_stable(&r.version)) {
+        if semver_check(&release.version).is_err() {
+            continue;
+        }
+        if newest.is_none_or(|n| greater(&n.version, &release.version)) {
+            newest = Some(release);
+        }
+    }
+    Ok(match newest {
+        None => Choice::None,
+        Some(r) if greater(current, &r.version) => Choice::Install(r.clone()),
+        Some(r) if r.version == current => Choice::UpToDate(r.version.clone()),
+        Some(r) => Choice::Newer(r.version.clone()),
+    })
+}
+
+fn is_stable(version: &str) -> bool {
+    !version.contains('-')
+}
+
+fn greater(current: &str, other: &str) -> bool {
+    self_update::version::bump_is_greater(current, other).unwrap_or(false)
+}
+
+fn semver_check(version: &str) -> Result<()> {
+    self_update::version::bump_is_greater(version, version)
+        .map(|_| ())
+        .map_err(|_| Failure::bad_input(format!("{version:?} is not a version (x.y.z)")).into())
+}
+
+fn list(releases: &[self_update::update::Release]) -> String {
+    if releases.is_empty() {
+        return "none".into();
+    }
+    releases
+        .iter()
+        .map(|r| r.version.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn report_check(
+    args: &SelfUpdateArgs,
+    source: &str,
+    choice: &Choice,
+    owner: Option<&str>,
+) -> Result<ExitCode> {
+    let (status, latest) = match choice {
+        Choice::Install(r) => ("update_available", Some(r.version.as_str())),
+        Choice::UpToDate(v) => ("up_to_date", Some(v.as_str())),
+        Choice::Newer(v) => ("newer_than_latest", Some(v.as_str())),
+        Choice::None => ("no_release", None),
+    };
+    if args.json {
+        let out = json!({
+            "status": status,
+            "current": VERSION,
+            "available": latest,
+            "source": source,
+            "target": target(),
+            "updates_owned_by": owner,
+        });
+        println!("{out}");
+    } else {
+        match choice {
+            Choice::Install(r) => println!(
+                "codex-guard {} is available (this is {VERSION}); `codex-guard self-update` installs it",
+                r.version
+            ),
+            Choice::UpToDate(_) => println!("codex-guard {VERSION} is the latest release"),
+            Choice::Newer(v) => {
+                println!("codex-guard {VERSION} is newer than the latest release ({v})")
+            }
+            Choice::None => println!("{source} lists no release for {}", target()),
+        }
+        if let Some(owner) = owner {
+            println!("note: self-update would refuse: {owner}");
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn report_unchanged(args: &SelfUpdateArgs, source: &str, choice: &Choice) -> Result<ExitCode> {
+    let (status, message) = match choice {
+        Choice::UpToDate(_) => ("unchanged", format!("codex-guard {VERSION} is up to date")),
+        Choice::Newer(v) => (
+            "unchanged",
+            format!(
+                "codex-guard {VERSION} is newer than the latest release ({v}): not downgrading (use --to {v} to)"
+            ),
+        ),
+        Choice::None => {
+            return Err(Failure::degraded(format!(
+                "{source} lists no release for {}; nothing was changed",
+                target()
+            ))
+            .into())
+        }
+        Choice::Install(_) => unreachable!("handled by the caller"),
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({"status": status, "current": VERSION, "source": source, "message": message})
+        );
+    } else {
+        println!("{message}");
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// The sha256 `sums` (in `sha256sum` format) gives for `name`.
+pub fn checksum_for(sums: &str, name: &str) -> Option<String> {
+    sums.lines().find_map(|line| {
+        let (hash, file) = line.trim().split_once(char::is_whitespace)?;
+        let file = file.trim_start().trim_start_matches('*');
+        (file == name && hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| hash.to_ascii_lowercase())
+    })
+}
+
+struct Staged {
+    main: PathBuf,
+    hook: PathBuf,
+}
+
+/// Takes exactly our two programs out of the archive, as regular files, into `dir`.
+fn stage(archive: &Path, stem: &str, dir: &Path) -> Result<Staged> {
+    let exe = std::env::consts::EXE_SUFFIX;
+    let main_name = format!("{stem}/codex-guard{exe}");
+    let hook_name = format!("{stem}/{RUNTIME_BIN}");
+    let main = dir.join(format!("codex-guard{exe}"));
+    let hook = dir.join(RUNTIME_BIN);
+    let file = fs_err::File::open(archive)?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let (mut got_main, mut got_hook) = (false, false);
+    let bad =
+        |why: String| Failure::degraded(format!("the release archive {why}; nothing was changed"));
+    for entry in tar
+        .entries()
+        .map_err(|e| bad(format!("cannot be read ({e})")))?
+    {
+        let mut entry = entry.map_err(|e| bad(format!("is damaged ({e})")))?;
+        let name = entry
+            .path()?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
+        let into = if name == main_name {
+            got_main = true;
+            &main
+        } else if name == hook_name {
+            got_hook = true;
+            &hook
+        } else {
+            continue;
+        };
+        if !entry.header().entry_type().is_file() || entry.size() > MAX_PROGRAM_BYTES {
+            return Err(bad(format!("holds {name} as something else than a program")).into());
+        }
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        (&mut entry)
+            .take(MAX_PROGRAM_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(format!("is damaged ({e})")))?;
+        fsutil::write_atomic(into, &bytes, 0o755)?;
+    }
+    if !got_main || !got_hook {
+        return Err(bad(format!("lacks {main_name} or {hook_name}")).into());
+    }
+    Ok(Staged { main, hook })
+}
+
+/// The staged program must run here and say it is `version`.
+fn verify_version(program: &Path, name: &str, version: &str) -> Result<()> {
+    let out = Command::new(program).arg("--version").output();
+    let line = match &out {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Ok(out) => format!("exit status {}", out.status),
+        Err(e) => e.to_string(),
+    };
+    if line != format!("{name} {version}") {
+        return Err(Failure::degraded(format!(
+            "the new {name} does not run as {name} {version} on this machine ({line}); nothing was changed"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Renames the staged programs over the installed ones: the hook first, put back if
+/// the program itself cannot be replaced.
+fn replace_both(staged: &Staged, exe: &Path, hook: &Path, work: &Path) -> Result<()> {
+    let previous_hook = work.join("previous-hook");
+    let had_hook = hook.exists();
+    if had_hook {
+        std::fs::hard_link(hook, &previous_hook)
+            .or_else(|_| std::fs::copy(hook, &previous_hook).map(|_| ()))
+            .map_err(|e| writable_error(work, e))?;
+    }
+    std::fs::rename(&staged.hook, hook).map_err(|e| writable_error(hook, e))?;
+    if let Err(e) = self_update::self_replace::self_replace(&staged.main) {
+        let undo = if had_hook {
+            std::fs::rename(&previous_hook, hook)
+        } else {
+            std::fs::remove_file(hook)
+        };
+        return Err(match undo {
+            Ok(()) => writable_error(exe, e),
+            Err(undo) => anyhow::anyhow!(
+                "cannot replace {} ({e}) and cannot put back {} ({undo}): reinstall codex-guard",
+                exe.display(),
+                hook.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn writable_error(path: &Path, e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        Failure::needs_root(format!(
+            "cannot write {}: {e}; nothing was changed",
+            path.display()
+        ))
+        .hint("run self-update as the user who installed codex-guard (sudo for a system-wide install)")
+        .into()
+    } else {
+        anyhow::anyhow!("cannot write {}: {e}", path.display())
+    }
+}
+
+struct JsonRun {
+    success: bool,
+    json: Value,
+    stderr: String,
+}
+
+fn run_json(mut command: Command) -> Result<JsonRun> {
+    let out = command
+        .output()
+        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = stdout
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str::<Value>(line).ok())
+        .or_else(|| serde_json::from_str(&stdout).ok())
+        .unwrap_or(Value::Null);
+    Ok(JsonRun {
+        success: out.status.success(),
+        json,
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
+}
+
+fn refresh(command: Command, what: &str, warnings: &mut Vec<String>, exit: &mut ExitCode) -> Value {
+    match run_json(command) {
+        Ok(run) => {
+            let status = run.json["status"].as_str().unwrap_or("failed").to_string();
+            if !run.success {
+                *exit = ExitCode::Degraded;
+                warnings.push(format!("refreshing the {what} failed: {}", run.stderr));
+            }
+            json!({"what": what, "status": status, "changes": run.json["changes"]})
+        }
+        Err(e) => {
+            *exit = ExitCode::Degraded;
+            warnings.push(format!("refreshing the {what} failed: {e:#}"));
+            json!({"what": what, "status": "failed"})
+        }
+    }
+}
+
+/// Runs `work` on its own thread and gives up after `deadline`: a release source
+/// that stops answering must not hang the command.
+fn with_deadline<T: Send + 'static>(
+    deadline: Duration,
+    what: &str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(work());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(result) => result,
+        Err(_) => Err(Failure::degraded(format!(
+            "{what} took longer than {}s; nothing was changed",
+            deadline.as_secs()
+        ))
+        .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(version: &str) -> self_update::update::Release {
+        self_update::update::Release {
+            name: version.into(),
+            version: version.into(),
+            date: "2026-01-01T00:00:00Z".into(),
+            body: None,
+            assets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn checksums_are_read_in_sha256sum_format() {
+        let a = "a".repeat(64);
+        let b = "B".repeat(64);
+        let sums = format!("{a}  codex-guard-1.0.0-x.tar.gz\n{b} *other.tar.gz\nnot a line\n");
+        assert_eq!(checksum_for(&sums, "codex-guard-1.0.0-x.tar.gz"), Some(a));
+        assert_eq!(checksum_for(&sums, "other.tar.gz"), Some("b".repeat(64)));
+        assert_eq!(checksum_for(&sums, "codex-guard-1.0.0-x.tar"), None);
+        assert_eq!(
+            checksum_for("abc  f\n", "f"),
+            None,
+            "a short hash is no checksum"
+        );
+    }
+
+    #[test]
+    fn the_newest_stable_release_wins_and_nothing_is_downgraded() {
+        let releases = [
+            release("0.9.0"),
+            release("1.2.0"),
+            release("1.10.0"),
+            release("2.0.0-rc.1"),
+        ];
+        match choose(&releases, "1.2.0", None).unwrap() {
+            Choice::Install(r) => assert_eq!(r.version, "1.10.0"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            choose(&releases, "1.10.0", None).unwrap(),
+            Choice::UpToDate(_)
+        ));
+        assert!(
+            matches!(choose(&releases, "3.0.0", None).unwrap(), Choice::Newer(v) if v == "1.10.0")
+        );
+        assert!(matches!(choose(&[], "1.0.0", None).unwrap(), Choice::None));
+    }
+
+    #[test]
+    fn to_picks_an_exact_release_even_an_older_one() {
+        let releases = [release("0.9.0"), release("1.2.0")];
+        match choose(&releases, "1.2.0", Some("v0.9.0")).unwrap() {
+            Choice::Install(r) => assert_eq!(r.version, "0.9.0"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            choose(&releases, "1.2.0", Some("1.2.0")).unwrap(),
+            Choice::UpToDate(_)
+        ));
+        let missing = choose(&releases, "1.2.0", Some("5.0.0")).unwrap_err();
+        assert!(
+            missing.to_string().contains("available: 0.9.0, 1.2.0"),
+            "{missing}"
+        );
+        assert!(choose(&releases, "1.2.0", Some("latest")).is_err());
+    }
+}

@@ -1,0 +1,521 @@
+//! Release tooling, run as `cargo xtask <command>`:
+//!
+//! - `dist`: builds both programs and packs `codex-guard-<version>-<target>.tar.gz`
+//!   (with README.md, LICENSE, man pages and shell completions) and `SHA256SUMS`;
+//!   with `--deb` / `--rpm` also the Debian and RPM packages (cargo-deb,
+//!   cargo-generate-rpm), then fills the Homebrew formula and winget manifests.
+//! - `gen`: writes the man pages and completions committed under `packaging/`
+//!   (`--check` fails when they are out of date).
+//! - `manifests`: fills the Homebrew formula and winget manifests from a release
+//!   directory's `SHA256SUMS`.
+
+#[allow(dead_code)]
+#[path = "../../installer/src/cli.rs"]
+mod cli;
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::{CommandFactory, Parser, Subcommand};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The targets a full release carries (the Homebrew formula and winget manifest name them).
+const RELEASE_TARGETS: &[&str] = &[
+    "x86_64-unknown-linux-gnu",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+    "x86_64-pc-windows-msvc",
+];
+const COMPLETIONS: &[(clap_complete::Shell, &str)] = &[
+    (clap_complete::Shell::Bash, "codex-guard.bash"),
+    (clap_complete::Shell::Zsh, "_codex-guard"),
+    (clap_complete::Shell::Fish, "codex-guard.fish"),
+    (clap_complete::Shell::PowerShell, "_codex-guard.ps1"),
+];
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Xtask {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the release archive (and packages) for one target.
+    Dist(DistArgs),
+    /// Write the man pages and shell completions under packaging/.
+    Gen {
+        /// Fail if the committed files differ from what the CLI generates.
+        #[arg(long)]
+        check: bool,
+        /// Write here instead of packaging/man and packaging/completions.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Fill the Homebrew formula and winget manifests from a release directory.
+    Manifests {
+        #[arg(long, value_name = "DIR")]
+        release_dir: PathBuf,
+        /// Version of the release (default: this workspace's).
+        #[arg(long)]
+        version: Option<String>,
+        /// Leave the checksums of targets missing from SHA256SUMS unfilled instead of failing.
+        #[arg(long)]
+        allow_missing: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct DistArgs {
+    /// Target triple (default: this machine's).
+    #[arg(long)]
+    target: Option<String>,
+    /// Version stamped into both programs and the archive name (default: Cargo.toml's).
+    #[arg(long)]
+    version: Option<String>,
+    /// Cargo profile to build with.
+    #[arg(long, default_value = "release")]
+    profile: String,
+    /// Cargo target directory (default: $CARGO_TARGET_DIR, else target/).
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+    /// Where the archive, packages and SHA256SUMS go (default: target/dist).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Also build the Debian package (needs cargo-deb).
+    #[arg(long)]
+    deb: bool,
+    /// Also build the RPM package (needs cargo-generate-rpm).
+    #[arg(long)]
+    rpm: bool,
+    /// Parallel jobs for cargo.
+    #[arg(long, short = 'j')]
+    jobs: Option<u32>,
+}
+
+fn main() -> Result<()> {
+    match Xtask::parse().command {
+        Task::Dist(args) => dist(args),
+        Task::Gen { check, out } => gen(check, out),
+        Task::Manifests {
+            release_dir,
+            version,
+            allow_missing,
+        } => {
+            let version = version.unwrap_or_else(|| codex_guard_common::VERSION.to_string());
+            manifests(&release_dir, &version, allow_missing)
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Every generated file (relative name, bytes) for the CLI as built now.
+fn generated() -> Result<Vec<(String, Vec<u8>)>> {
+    let mut command = cli::Cli::command();
+    command.build();
+    let mut files = Vec::new();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut page)?;
+    files.push(("man/codex-guard.1".to_string(), page));
+    for sub in command.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        let name = format!("codex-guard-{}", sub.get_name());
+        let mut page = Vec::new();
+        // clap names are 'static; a few leaked bytes in a one-shot tool.
+        let static_name: &'static str = Box::leak(name.clone().into_boxed_str());
+        clap_mangen::Man::new(sub.clone().name(static_name)).render(&mut page)?;
+        files.push((format!("man/{name}.1"), page));
+    }
+    for (shell, file) in COMPLETIONS {
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut command, "codex-guard", &mut script);
+        files.push((format!("completions/{file}"), script));
+    }
+    Ok(files)
+}
+
+fn gen(check: bool, out: Option<PathBuf>) -> Result<()> {
+    let base = out.unwrap_or_else(|| root().join("packaging"));
+    let mut stale = Vec::new();
+    for (name, bytes) in generated()? {
+        let path = base.join(&name);
+        if check {
+            if fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+                stale.push(name);
+            }
+            continue;
+        }
+        fs::create_dir_all(path.parent().expect("has a parent"))?;
+        fs::write(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if check {
+        ensure!(
+            stale.is_empty(),
+            "out of date under {}: {} (run `cargo xtask gen`)",
+            base.display(),
+            stale.join(", ")
+        );
+        println!(
+            "man pages and completions under {} are current",
+            base.display()
+        );
+    }
+    Ok(())
+}
+
+fn host_target() -> Result<String> {
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .context("cannot run rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .context("rustc -vV names no host")
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    eprintln!("+ {command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    ensure!(status.success(), "{command:?} failed: {status}");
+    Ok(())
+}
+
+fn dist(args: DistArgs) -> Result<()> {
+    let root = root();
+    let host = host_target()?;
+    // Building for the host without --target shares target/<profile> with other builds.
+    let cross = args.target.clone().filter(|t| *t != host);
+    let target = cross.clone().unwrap_or_else(|| host.clone());
+    if target.contains("windows") {
+        bail!("Windows is packaged by packaging/windows (WiX, winget) from binaries built there");
+    }
+    let version = args
+        .version
+        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
+    let target_dir = args
+        .target_dir
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| root.join("target"));
+    let out = args.out.unwrap_or_else(|| target_dir.join("dist"));
+    let profile_dir = match args.profile.as_str() {
+        "dev" | "test" => "debug",
+        "release" | "bench" => "release",
+        other => other,
+    };
+
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build
+        .current_dir(&root)
+        .args([
+            "build",
+            "--locked",
+            "-p",
+            "codex-guard",
+            "-p",
+            "codex-guard-hook",
+        ])
+        .args(["--profile", &args.profile])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if let Some(target) = &cross {
+        build.args(["--target", target]);
+    }
+    if let Some(jobs) = args.jobs {
+        build.arg(format!("-j{jobs}"));
+    }
+    // Stamp the version only when it differs, so a normal release reuses the build.
+    if version != env!("CARGO_PKG_VERSION") {
+        build.env("CODEX_GUARD_BUILD_VERSION", &version);
+    } else {
+        build.env_remove("CODEX_GUARD_BUILD_VERSION");
+    }
+    run(&mut build)?;
+    let bin_dir = match &cross {
+        Some(target) => target_dir.join(target).join(profile_dir),
+        None => target_dir.join(profile_dir),
+    };
+
+    // Both programs must say the version the archive is named for.
+    for program in ["codex-guard", "codex-guard-hook"] {
+        if cross.is_none() {
+            let out = Command::new(bin_dir.join(program))
+                .arg("--version")
+                .output()?;
+            let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            ensure!(
+                said == format!("{program} {version}"),
+                "{program} --version says {said:?}, expected {version}"
+            );
+        }
+    }
+
+    fs::create_dir_all(&out)?;
+    let stem = format!("codex-guard-{version}-{target}");
+    let mut files: Vec<(String, Vec<u8>, u32)> = Vec::new();
+    for program in ["codex-guard", "codex-guard-hook"] {
+        let bytes = fs::read(bin_dir.join(program))
+            .with_context(|| format!("cannot read the built {program}"))?;
+        files.push((program.to_string(), bytes, 0o755));
+    }
+    for doc in ["README.md", "LICENSE"] {
+        files.push((doc.to_string(), fs::read(root.join(doc))?, 0o644));
+    }
+    for (name, bytes) in generated()? {
+        files.push((name, bytes, 0o644));
+    }
+    let archive = out.join(format!("{stem}.tar.gz"));
+    write_archive(&archive, &stem, &files)?;
+    println!("built {}", archive.display());
+
+    let cargo = || {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target_dir);
+        command
+    };
+    if args.deb {
+        run(cargo()
+            .args(["deb", "-p", "codex-guard", "--no-build", "--no-strip"])
+            .args(["--profile", &args.profile])
+            .args(cross.iter().flat_map(|t| ["--target", t.as_str()]))
+            .args(["--deb-version", &version])
+            .arg("--output")
+            .arg(&out))?;
+    }
+    if args.rpm {
+        run(cargo()
+            .args(["generate-rpm", "-p", "installer"])
+            .args(["--profile", &args.profile])
+            .args(cross.iter().flat_map(|t| ["--target", t.as_str()]))
+            .args(["--set-metadata", &format!("version = {version:?}")])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .arg("--output")
+            .arg(&out))?;
+    }
+
+    write_checksums(&out)?;
+    manifests(&out, &version, true)?;
+    Ok(())
+}
+
+/// A reproducible tar.gz: fixed order, owner root, mtime from SOURCE_DATE_EPOCH.
+fn write_archive(path: &Path, stem: &str, files: &[(String, Vec<u8>, u32)]) -> Result<()> {
+    let mtime = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let gz = flate2::write::GzEncoder::new(
+        fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        flate2::Compression::best(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    let mut dirs: Vec<String> = vec![stem.to_string()];
+    for (name, _, _) in files {
+        if let Some((dir, _)) = name.rsplit_once('/') {
+            let dir = format!("{stem}/{dir}");
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    for dir in &dirs {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_mtime(mtime);
+        header.set_size(0);
+        tar.append_data(&mut header, format!("{dir}/"), std::io::empty())?;
+    }
+    let mut sorted: Vec<_> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, bytes, mode) in sorted {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(*mode);
+        header.set_mtime(mtime);
+        header.set_size(bytes.len() as u64);
+        tar.append_data(&mut header, format!("{stem}/{name}"), bytes.as_slice())?;
+    }
+    tar.into_inner()?.finish()?.sync_all()?;
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(format!("{:x}", Sha256::digest(bytes)))
+}
+
+/// `SHA256SUMS` over every archive and package in `dir`, in `sha256sum` format.
+fn write_checksums(dir: &Path) -> Result<()> {
+    let mut names: Vec<String> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            [".tar.gz", ".zip", ".deb", ".rpm", ".msi", ".pkg"]
+                .iter()
+                .any(|s| n.ends_with(s))
+        })
+        .collect();
+    names.sort();
+    let mut text = String::new();
+    for name in &names {
+        text.push_str(&format!("{}  {name}\n", sha256_file(&dir.join(name))?));
+    }
+    fs::write(dir.join("SHA256SUMS"), text)?;
+    println!(
+        "wrote {} ({} files)",
+        dir.join("SHA256SUMS").display(),
+        names.len()
+    );
+    Ok(())
+}
+
+/// Fills `{{version}}` and `{{sha256_<target>}}` (and winget's `{{sha256_windows_x64}}`)
+/// in the Homebrew formula and winget manifests, from `release_dir/SHA256SUMS`.
+fn manifests(release_dir: &Path, version: &str, allow_missing: bool) -> Result<()> {
+    let root = root();
+    let sums = fs::read_to_string(release_dir.join("SHA256SUMS"))
+        .with_context(|| format!("no SHA256SUMS in {}", release_dir.display()))?;
+    let by_name: BTreeMap<&str, &str> = sums
+        .lines()
+        .filter_map(|l| {
+            l.split_once("  ")
+                .map(|(h, n)| (n.trim_start_matches('*'), h))
+        })
+        .collect();
+    let mut values = BTreeMap::from([("version".to_string(), version.to_string())]);
+    for target in RELEASE_TARGETS {
+        let ext = if target.contains("windows") {
+            "zip"
+        } else {
+            "tar.gz"
+        };
+        if let Some(hash) = by_name.get(format!("codex-guard-{version}-{target}.{ext}").as_str()) {
+            values.insert(format!("sha256_{target}"), hash.to_string());
+            if target.contains("windows") {
+                values.insert("sha256_windows_x64".into(), hash.to_string());
+            }
+        }
+    }
+    let templates = [
+        (
+            "packaging/homebrew/codex-guard.rb",
+            "homebrew/codex-guard.rb",
+        ),
+        ("packaging/windows/winget", "winget"),
+    ];
+    let mut missing = Vec::new();
+    for (from, to) in templates {
+        let from = root.join(from);
+        let sources: Vec<PathBuf> = if from.is_dir() {
+            let mut list: Vec<_> = fs::read_dir(&from)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                .collect();
+            list.sort();
+            list
+        } else {
+            vec![from.clone()]
+        };
+        for source in sources {
+            let text = fs::read_to_string(&source)
+                .with_context(|| format!("cannot read {}", source.display()))?;
+            let (filled, open) = fill(&text, &values);
+            missing.extend(open);
+            let dest = if from.is_dir() {
+                release_dir
+                    .join(to)
+                    .join(source.file_name().expect("a file"))
+            } else {
+                release_dir.join(to)
+            };
+            fs::create_dir_all(dest.parent().expect("has a parent"))?;
+            fs::write(&dest, filled)?;
+            println!("wrote {}", dest.display());
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        let message = format!("not in SHA256SUMS, left unfilled: {}", missing.join(", "));
+        ensure!(allow_missing, "{message}");
+        eprintln!("note: {message} (a full release builds every target)");
+    }
+    Ok(())
+}
+
+/// `text` with every `{{name}}` in `values` replaced; the names left open.
+fn fill(text: &str, values: &BTreeMap<String, String>) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(text.len());
+    let mut open = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                let name = after[..end].trim();
+                match values.get(name) {
+                    Some(value) => out.push_str(value),
+                    None => {
+                        open.push(name.to_string());
+                        out.push_str(&rest[start..start + 2 + end + 2]);
+                    }
+                }
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    (out, open)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_unknown_ones_reported() {
+        let values = BTreeMap::from([("version".to_string(), "1.2.3".to_string())]);
+        let (text, open) = fill("v{{version}} {{ sha256_x }} {{version}} {{", &values);
+        assert_eq!(text, "v1.2.3 {{ sha256_x }} 1.2.3 {{");
+        assert_eq!(open, ["sha256_x"]);
+    }
+
+    #[test]
+    fn every_subcommand_has_a_man_page() {
+        let files = generated().unwrap();
+        for name in ["setup", "doctor", "uninstall", "self-update"] {
+            assert!(
+                files
+                    .iter()
+                    .any(|(f, _)| *f == format!("man/codex-guard-{name}.1")),
+                "{name}"
+            );
+        }
+        assert!(files.iter().any(|(f, _)| f == "completions/_codex-guard"));
+    }
+}
