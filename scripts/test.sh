@@ -3,8 +3,10 @@
 # scripts, and the end-to-end tests that drive the real Codex CLI.
 #
 # Installs what it needs when missing: the pinned Codex CLI from npm (into
-# .tools/, never globally), shellcheck from apt, and ansible-core (with
-# ansible-lint) from PyPI into a venv in .tools/ (scripts/test-deploy.sh).
+# .tools/, never globally), shellcheck from apt, ansible-core (with ansible-lint)
+# from PyPI into a venv in .tools/ (scripts/test-deploy.sh), and cargo-deb,
+# cargo-generate-rpm (pinned, into .tools/cargo) with rpm and cpio from apt
+# (scripts/test-packages.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -38,7 +40,8 @@ if ! command -v shellcheck >/dev/null 2>&1; then
     exit 1
   fi
 fi
-mapfile -t shell_scripts < <(git ls-files -- '*.sh' .ci/run)
+mapfile -t shell_scripts < <(git ls-files -- '*.sh' .ci/run packaging/deb/postinst packaging/deb/prerm \
+  packaging/deb/postrm packaging/macos/scripts/postinstall)
 shellcheck "${shell_scripts[@]}"
 echo "checked ${#shell_scripts[@]} scripts"
 
@@ -50,6 +53,11 @@ cargo clippy -j"$jobs" --workspace --all-targets -- -D warnings
 
 step "cargo build"
 cargo build -j"$jobs" --workspace --bins
+
+step "release archive, .deb and .rpm (cargo xtask dist), unpacked and run; macOS, Windows, Homebrew files"
+scripts/test-packages.sh
+# The self-update tests serve the higher-version release test-packages.sh built.
+export CODEX_GUARD_TEST_RELEASE_DIR="$root/target/self-update-release"
 
 step "cargo test (unit, integration, end-to-end with the real Codex CLI)"
 cargo test -j"$jobs" --workspace -- --test-threads=2
