@@ -122,6 +122,9 @@ pub struct RuntimeConfig {
     /// Where `self-update` looks for releases: the base of a GitHub-compatible releases
     /// API (an enterprise mirror); default GitHub.
     pub update_url: Option<String>,
+    /// Ed25519 public key (64 hex digits) that must have signed a release's
+    /// `SHA256SUMS` (`SHA256SUMS.sig`) before `self-update` installs it.
+    pub update_public_key: Option<String>,
 }
 
 impl Default for RuntimeConfig {
@@ -147,6 +150,7 @@ impl Default for RuntimeConfig {
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
             updates: Updates::SelfUpdate,
             update_url: None,
+            update_public_key: None,
         }
     }
 }

@@ -287,6 +287,9 @@ fn setting_flags(inputs: &Inputs, rules: Option<&Path>) -> Vec<String> {
     if let Some(url) = &inputs.update_url {
         flags.extend(["--update-url".into(), url.clone()]);
     }
+    if let Some(key) = &inputs.update_public_key {
+        flags.extend(["--update-public-key".into(), key.clone()]);
+    }
     flags
 }
 

@@ -331,9 +331,14 @@ pub struct SetupArgs {
     #[arg(long, value_name = "URL")]
     pub update_url: Option<String>,
 
+    /// Ed25519 public key (64 hex digits) that must have signed each release's
+    /// SHA256SUMS (SHA256SUMS.sig) before `self-update` installs it.
+    #[arg(long, value_name = "HEX")]
+    pub update_public_key: Option<String>,
+
     /// Read settings from a fleet TOML file (keys: url, local_only, token, token_file,
     /// mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates,
-    /// update_url).
+    /// update_url, update_public_key).
     #[arg(long, value_name = "FILE", env = "CODEX_GUARD_FLEET_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -397,7 +402,7 @@ Environment (below flags, above the fleet file):
   CODEX_GUARD_URL, CODEX_GUARD_LOCAL_ONLY, CODEX_GUARD_TOKEN, CODEX_GUARD_TOKEN_FILE,
   CODEX_GUARD_MODE, CODEX_GUARD_BLOCKING, CODEX_GUARD_FAIL_CLOSED, CODEX_GUARD_TIMEOUT_MS,
   CODEX_GUARD_CA_CERT, CODEX_GUARD_ALLOW_HTTP, CODEX_GUARD_RULES, CODEX_GUARD_UPDATES,
-  CODEX_GUARD_UPDATE_URL, CODEX_GUARD_FLEET_CONFIG; then AKTO_DATA_INGESTION_URL and AKTO_API_TOKEN.
+  CODEX_GUARD_UPDATE_URL, CODEX_GUARD_UPDATE_PUBLIC_KEY, CODEX_GUARD_FLEET_CONFIG; then AKTO_DATA_INGESTION_URL and AKTO_API_TOKEN.
 
 Exit codes: 0 installed (changed or unchanged), 1 installed but degraded, 2 bad input,
 3 needs root.";

@@ -46,6 +46,8 @@ pub struct Inputs {
     pub updates: Option<Updates>,
     /// Release source for `self-update` (an enterprise mirror).
     pub update_url: Option<String>,
+    /// Key that must sign the releases `self-update` installs.
+    pub update_public_key: Option<String>,
 }
 
 impl Inputs {
@@ -63,6 +65,7 @@ impl Inputs {
             rules: self.rules.or(lower.rules),
             updates: self.updates.or(lower.updates),
             update_url: self.update_url.or(lower.update_url),
+            update_public_key: self.update_public_key.or(lower.update_public_key),
         }
     }
 
@@ -110,6 +113,7 @@ impl Inputs {
                 UpdatesArg::Mdm => Updates::Mdm,
             }),
             update_url: args.update_url.clone(),
+            update_public_key: args.update_public_key.clone(),
         }
     }
 
@@ -165,6 +169,7 @@ impl Inputs {
             rules: get("CODEX_GUARD_RULES").map(PathBuf::from),
             updates,
             update_url: get("CODEX_GUARD_UPDATE_URL"),
+            update_public_key: get("CODEX_GUARD_UPDATE_PUBLIC_KEY"),
         })
     }
 
@@ -232,6 +237,7 @@ impl Inputs {
             rules: file.rules.map(resolve),
             updates: file.updates,
             update_url: file.update_url,
+            update_public_key: file.update_public_key,
         })
     }
 }
@@ -253,9 +259,10 @@ struct FleetFile {
     rules: Option<PathBuf>,
     updates: Option<Updates>,
     update_url: Option<String>,
+    update_public_key: Option<String>,
 }
 
-const FLEET_KEYS: &str = "url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates, update_url";
+const FLEET_KEYS: &str = "url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates, update_url, update_public_key";
 
 fn fleet_hint(text: &str, error: &toml::de::Error) -> String {
     let line = error

@@ -43,6 +43,8 @@ pub struct Choices {
     pub updates: Updates,
     /// Release source for `self-update`; `None`: GitHub.
     pub update_url: Option<String>,
+    /// Key that must sign releases for `self-update`.
+    pub update_public_key: Option<String>,
     /// Kept from the current install (edited in the runtime config by hand).
     pub ingest_non_mcp_tools: bool,
     pub backups_keep: usize,
@@ -69,6 +71,7 @@ impl Choices {
             retry_max_ms: self.retry_max_ms,
             updates: self.updates,
             update_url: self.update_url.clone(),
+            update_public_key: self.update_public_key.clone(),
             ..RuntimeConfig::default()
         }
     }
@@ -466,6 +469,10 @@ pub fn resolve_choices(
             Some(url) => Some(validate_update_url(url, allow_http)?),
             None => kept.update_url.clone(),
         },
+        update_public_key: match &inputs.update_public_key {
+            Some(key) => Some(validate_public_key(key)?),
+            None => kept.update_public_key.clone(),
+        },
         ingest_non_mcp_tools: kept.ingest_non_mcp_tools,
         backups_keep: kept.backups_keep,
         spool_max_mb: kept.spool_max_mb,
@@ -543,6 +550,19 @@ pub fn validate_update_url(raw: &str, allow_http: bool) -> Result<String, Failur
         Some(_) => f,
         None => f.hint("pass the base of a GitHub-compatible releases API, e.g. --update-url https://github.example.com/api/v3"),
     })
+}
+
+/// An Ed25519 public key for release signatures: 32 bytes as 64 hex digits.
+pub fn validate_public_key(raw: &str) -> Result<String, Failure> {
+    let key = raw.trim().to_ascii_lowercase();
+    if key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(key)
+    } else {
+        Err(Failure::bad_input(format!(
+            "{raw:?} is not an Ed25519 public key (64 hex digits)"
+        ))
+        .hint("pass the key printed by `cargo xtask keygen` to --update-public-key"))
+    }
 }
 
 fn check_url(raw: &str, allow_http: bool, what: &str) -> Result<String, Failure> {
@@ -887,10 +907,15 @@ pub(crate) fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
         }
     }
     set_keeping_decor(&mut doc, "updates", config.updates.as_str().into());
-    match &config.update_url {
-        Some(url) => set_keeping_decor(&mut doc, "update_url", url.as_str().into()),
-        None => {
-            doc.remove("update_url");
+    for (key, value) in [
+        ("update_url", &config.update_url),
+        ("update_public_key", &config.update_public_key),
+    ] {
+        match value {
+            Some(value) => set_keeping_decor(&mut doc, key, value.as_str().into()),
+            None => {
+                doc.remove(key);
+            }
         }
     }
     for (key, value) in [

@@ -28,6 +28,8 @@ pub const REPO_OWNER: &str = "codex-guard";
 pub const REPO_NAME: &str = "codex-guard";
 /// The checksum list every release carries (`sha256sum` format).
 pub const CHECKSUMS: &str = "SHA256SUMS";
+/// The Ed25519 signature of [`CHECKSUMS`] (hex), required when a key is configured.
+pub const SIGNATURE: &str = "SHA256SUMS.sig";
 /// A file a system package installs beside the programs (`../share/codex-guard/`):
 /// the package manager owns updates then.
 pub const PACKAGE_MARKER: &str = "share/codex-guard/installed-by-package";
@@ -65,6 +67,15 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
         .as_ref()
         .and_then(|(sys, _)| read_config(&sys.runtime_config(), &mut warnings));
     let owner = owner_of_updates(&bin_dir, managed_config.as_ref(), user_config.as_ref());
+    // The machine-wide key binds every user; a user's own key applies without one.
+    let public_key = managed_config
+        .as_ref()
+        .and_then(|c| c.update_public_key.clone())
+        .or_else(|| {
+            user_config
+                .as_ref()
+                .and_then(|c| c.update_public_key.clone())
+        });
     let source = match &args.source {
         Some(url) => setup::validate_update_url(url, false)?,
         None => managed_config
@@ -120,6 +131,14 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     };
     let archive_asset = asset(&archive_name)?;
     let sums_asset = asset(CHECKSUMS)?;
+    let signature_asset = match &public_key {
+        Some(_) => Some(asset(SIGNATURE).map_err(|_| {
+            Failure::degraded(format!(
+                "release {version} at {source} is not signed ({SIGNATURE} missing), and the config requires a signature (update_public_key); nothing was changed"
+            ))
+        })?),
+        None => None,
+    };
 
     let work = tempfile::Builder::new()
         .prefix(".codex-guard-update-")
@@ -128,7 +147,12 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     let archive_path = work.path().join(&archive_name);
     let sums_path = work.path().join(CHECKSUMS);
     let progress = !args.json && std::io::stderr().is_terminal();
-    for (asset, path) in [(&archive_asset, &archive_path), (&sums_asset, &sums_path)] {
+    let signature_path = work.path().join(SIGNATURE);
+    let mut downloads = vec![(&archive_asset, &archive_path), (&sums_asset, &sums_path)];
+    if let Some(signature) = &signature_asset {
+        downloads.push((signature, &signature_path));
+    }
+    for (asset, path) in downloads {
         let url = asset.download_url.clone();
         let path = path.clone();
         with_deadline(DOWNLOAD_DEADLINE, "downloading the release", move || {
@@ -146,6 +170,15 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     }
 
     let sums = fs_err::read_to_string(&sums_path)?;
+    if let Some(key) = &public_key {
+        let signature = fs_err::read_to_string(&signature_path)?;
+        verify_signature(key, sums.as_bytes(), &signature).map_err(|why| {
+            Failure::degraded(format!(
+                "{CHECKSUMS} of release {version} is not signed by the configured key ({why}); nothing was changed"
+            ))
+            .hint("the release was tampered with, or signed with another key: check update_public_key with who runs the release source")
+        })?;
+    }
     let expected = checksum_for(&sums, &archive_name).ok_or_else(|| {
         Failure::degraded(format!(
             "{CHECKSUMS} of release {version} lists no {archive_name}; nothing was changed"
@@ -164,73 +197,96 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     verify_version(&staged.main, "codex-guard", &version)?;
     verify_version(&staged.hook, "codex-guard-hook", &version)?;
     let hook_path = bin_dir.join(RUNTIME_BIN);
-    replace_both(&staged, &exe, &hook_path, work.path())?;
-    drop(work);
 
-    // The new programs refresh what they serve, then check it.
-    let mut refreshed = Vec::new();
-    let mut exit = ExitCode::Ok;
+    // What the new programs will refresh: this user's install, and the machine-wide one
+    // when run as root. Each refresh is rehearsed first (`--dry-run`) by the staged
+    // program: a release that cannot take over an install's settings is not installed.
     let home_arg = layout.codex_home.clone();
+    let is_root = fsutil::current_uid() == Some(0);
+    let mut targets: Vec<(String, Vec<std::ffi::OsString>)> = Vec::new();
     if layout.receipt().is_file() {
-        let mut command = Command::new(&exe);
-        command
-            .args(["setup", "--silent", "--json", "--keep-settings"])
-            .arg("--codex-home")
-            .arg(&home_arg)
-            .arg("--system-root")
-            .arg(&root);
-        refreshed.push(refresh(
-            command,
-            &home_arg.display().to_string(),
-            &mut warnings,
-            &mut exit,
+        targets.push((
+            home_arg.display().to_string(),
+            vec!["--codex-home".into(), home_arg.clone().into()],
         ));
     }
     if let Some((sys, _)) = &managed_install {
-        if fsutil::current_uid() == Some(0) {
-            let mut command = Command::new(&exe);
-            command
-                .args([
-                    "setup",
-                    "--managed",
-                    "--silent",
-                    "--json",
-                    "--keep-settings",
-                ])
-                .arg("--system-root")
-                .arg(&root);
-            refreshed.push(refresh(
-                command,
-                "machine-wide install",
-                &mut warnings,
-                &mut exit,
-            ));
+        if is_root {
+            targets.push(("machine-wide install".into(), vec!["--managed".into()]));
         } else {
             warnings.push(format!(
                 "the machine-wide runtime {} is still the old one: run `sudo codex-guard setup --managed --keep-settings`",
                 sys.runtime_bin().display()
             ));
-            exit = ExitCode::Degraded;
         }
     }
-    let mut doctor = Command::new(&exe);
-    doctor
-        .args(["doctor", "--json"])
-        .arg("--codex-home")
-        .arg(&home_arg)
-        .arg("--system-root")
-        .arg(&root);
-    if let Some(codex) = &args.codex_bin {
-        doctor.arg("--codex-bin").arg(codex);
+    let setup_command = |program: &Path, target: &[std::ffi::OsString], dry_run: bool| {
+        let mut command = Command::new(program);
+        command
+            .args(["setup", "--silent", "--json", "--keep-settings"])
+            .args(target)
+            .arg("--system-root")
+            .arg(&root);
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        command
+    };
+    for (what, target) in &targets {
+        let rehearsal = run_json(setup_command(&staged.main, target, true))?;
+        if !rehearsal.success {
+            return Err(Failure::degraded(format!(
+                "codex-guard {version} cannot take over the {what} ({}); nothing was changed",
+                rehearsal.stderr.lines().next().unwrap_or("setup failed")
+            ))
+            .hint("install a release that supports this install's settings, or run setup with new settings first")
+            .into());
+        }
     }
-    let doctor = run_json(doctor)?;
-    let doctor_status = doctor.json["status"]
-        .as_str()
-        .unwrap_or("unknown")
-        .to_string();
-    if !doctor.success {
-        exit = ExitCode::Degraded;
+
+    replace_both(&staged, &exe, &hook_path, work.path())?;
+    drop(work);
+
+    // The new programs refresh what they serve, then check it.
+    let mut exit = if managed_install.is_some() && !is_root {
+        ExitCode::Degraded
+    } else {
+        ExitCode::Ok
+    };
+    let mut refreshed = Vec::new();
+    for (what, target) in &targets {
+        refreshed.push(refresh(
+            setup_command(&exe, target, false),
+            what,
+            &mut warnings,
+            &mut exit,
+        ));
     }
+    // Doctor checks what there is: with no install on this machine, there is nothing
+    // for it to find healthy.
+    let doctor = if refreshed.is_empty() {
+        None
+    } else {
+        let mut doctor = Command::new(&exe);
+        doctor
+            .args(["doctor", "--json"])
+            .arg("--codex-home")
+            .arg(&home_arg)
+            .arg("--system-root")
+            .arg(&root);
+        if let Some(codex) = &args.codex_bin {
+            doctor.arg("--codex-bin").arg(codex);
+        }
+        let doctor = run_json(doctor)?;
+        if !doctor.success {
+            exit = ExitCode::Degraded;
+        }
+        Some(doctor)
+    };
+    let doctor_status = match &doctor {
+        Some(run) => run.json["status"].as_str().unwrap_or("unknown").to_string(),
+        None => "not run: no install of codex-guard on this machine to check".to_string(),
+    };
 
     if args.json {
         let out = json!({
@@ -241,7 +297,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
             "sha256": actual,
             "replaced": [exe, hook_path],
             "refreshed": refreshed,
-            "doctor": doctor.json,
+            "doctor": doctor.as_ref().map_or(Value::Null, |d| d.json.clone()),
             "warnings": warnings,
         });
         println!("{out}");
@@ -250,8 +306,9 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
         println!("  verified {archive_name} (sha256 {actual})");
         println!("  replaced {} and {}", exe.display(), hook_path.display());
         for item in &refreshed {
+            let changes = item["changes"].as_array().map_or(0, Vec::len);
             println!(
-                "  refreshed {}: {}",
+                "  refreshed {}: {} ({changes} file(s) changed)",
                 item["what"].as_str().unwrap_or(""),
                 item["status"].as_str().unwrap_or("")
             );
@@ -260,7 +317,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
         for warning in &warnings {
             eprintln!("warning: {warning}");
         }
-        if !doctor.success {
+        if doctor.as_ref().is_some_and(|d| !d.success) {
             eprintln!("run `codex-guard doctor` to see what needs attention");
         }
     }
@@ -453,6 +510,25 @@ fn report_unchanged(args: &SelfUpdateArgs, source: &str, choice: &Choice) -> Res
         println!("{message}");
     }
     Ok(ExitCode::Ok)
+}
+
+/// Checks `signature` (hex) of `message` against the Ed25519 `key` (hex).
+pub fn verify_signature(key: &str, message: &[u8], signature: &str) -> Result<(), &'static str> {
+    let key = from_hex(key).ok_or("the configured key is not hex")?;
+    let signature = from_hex(signature.trim()).ok_or("the signature is not hex")?;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+        .verify(message, &signature)
+        .map_err(|_| "the signature does not verify")
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// The sha256 `sums` (in `sha256sum` format) gives for `name`.
@@ -688,6 +764,25 @@ mod tests {
             matches!(choose(&releases, "3.0.0", None).unwrap(), Choice::Newer(v) if v == "1.10.0")
         );
         assert!(matches!(choose(&[], "1.0.0", None).unwrap(), Choice::None));
+    }
+
+    #[test]
+    fn signatures_verify_only_with_the_right_key_and_message() {
+        use ring::signature::KeyPair;
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[7; 32]).unwrap();
+        let other = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[8; 32]).unwrap();
+        let key = hex(pair.public_key().as_ref());
+        let sums = b"abc  codex-guard.tar.gz\n";
+        let signature = hex(pair.sign(sums).as_ref());
+        assert_eq!(
+            verify_signature(&key, sums, &format!("{signature}\n")),
+            Ok(())
+        );
+        assert!(verify_signature(&key, b"abd  codex-guard.tar.gz\n", &signature).is_err());
+        assert!(verify_signature(&key, sums, &hex(other.sign(sums).as_ref())).is_err());
+        assert!(verify_signature(&key, sums, "not hex").is_err());
+        assert!(verify_signature(&hex(other.public_key().as_ref()), sums, &signature).is_err());
     }
 
     #[test]

@@ -353,7 +353,7 @@ _codex__guard() {
             return 0
             ;;
         codex__subcmd__guard__subcmd__setup)
-            opts="-y -h --url --local-only --token --token-file --mode --observe --blocking --fail-closed --fail-open --timeout-ms --allow-http --ca-cert --rules --updates --update-url --config --managed --managed-only --prefix --all-users --include-users-without-codex --silent --yes --dry-run --json --runtime --codex-home --system-root --keep-settings --help"
+            opts="-y -h --url --local-only --token --token-file --mode --observe --blocking --fail-closed --fail-open --timeout-ms --allow-http --ca-cert --rules --updates --update-url --update-public-key --config --managed --managed-only --prefix --all-users --include-users-without-codex --silent --yes --dry-run --json --runtime --codex-home --system-root --keep-settings --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,6 +392,10 @@ _codex__guard() {
                     return 0
                     ;;
                 --update-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --update-public-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

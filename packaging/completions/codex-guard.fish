@@ -45,7 +45,8 @@ complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l rules 
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l updates -d 'Who keeps codex-guard up to date on this machine' -r -f -a "self\t'`codex-guard self-update` keeps this machine current'
 mdm\t'A fleet tool (MDM, Ansible, packages) owns updates; self-update refuses'"
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l update-url -d 'Where `self-update` finds releases: the base URL of a GitHub-compatible releases API, such as an enterprise mirror (default: GitHub)' -r
-complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l config -d 'Read settings from a fleet TOML file (keys: url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates, update_url)' -r -F
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l update-public-key -d 'Ed25519 public key (64 hex digits) that must have signed each release\'s SHA256SUMS (SHA256SUMS.sig) before `self-update` installs it' -r
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l config -d 'Read settings from a fleet TOML file (keys: url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates, update_url, update_public_key)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l managed-only -d 'With --managed: also set allow_managed_hooks_only, so Codex ignores every user\'s and project\'s own hooks (`--managed-only=false` takes it back; without the flag the current install\'s choice stays)' -r -f -a "true\t''
 false\t''"
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l prefix -d 'Where --managed installs the hook runtime' -r -F

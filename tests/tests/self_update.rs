@@ -112,6 +112,11 @@ enum Serve {
 /// A GitHub-compatible releases API: `/repos/codex-guard/codex-guard/releases` and
 /// the asset downloads it points at.
 fn release_source(serve: Serve) -> Server {
+    release_source_signed(serve, None)
+}
+
+/// [`release_source`], the newest release also carrying `SHA256SUMS.sig` when given.
+fn release_source_signed(serve: Serve, signature: Option<String>) -> Server {
     let release = release();
     let handler = move |request: &Request, stream: &mut dyn std::io::Write| {
         let base = format!("http://{}", request.header("host").unwrap_or("127.0.0.1"));
@@ -126,12 +131,16 @@ fn release_source(serve: Serve) -> Server {
                 "assets": [asset(&format!("codex-guard-{older}-{target}.tar.gz")), asset("SHA256SUMS")],
             })];
             if serve != Serve::OnlyOlder {
+                let mut assets = vec![asset(&release.archive_name), asset("SHA256SUMS")];
+                if signature.is_some() {
+                    assets.push(asset("SHA256SUMS.sig"));
+                }
                 releases.insert(
                     0,
                     json!({
                         "tag_name": format!("v{}", release.version), "name": release.version,
                         "created_at": "2026-11-01T00:00:00Z",
-                        "assets": [asset(&release.archive_name), asset("SHA256SUMS")],
+                        "assets": assets,
                     }),
                 );
             }
@@ -150,6 +159,10 @@ fn release_source(serve: Serve) -> Server {
             Some("SHA256SUMS") => {
                 write_response(stream, 200, "text/plain", release.sums.as_bytes())
             }
+            Some("SHA256SUMS.sig") => match &signature {
+                Some(sig) => write_response(stream, 200, "text/plain", sig.as_bytes()),
+                None => write_response(stream, 404, "text/plain", b"not found"),
+            },
             _ => write_response(stream, 404, "text/plain", b"not found"),
         }
     };
@@ -463,4 +476,66 @@ fn a_package_installed_codex_guard_is_left_to_the_package_manager() {
         "{update}"
     );
     assert!(source.requests().is_empty());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_configured_key_requires_a_release_signed_with_it() {
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let model = FakeModel::start("true");
+    let home = TestHome::with_model(&model);
+    let akto = FakeAkto::start();
+    let bin_dir = install_programs(&home);
+    let ours = Ed25519KeyPair::from_seed_unchecked(&[42; 32]).unwrap();
+    let theirs = Ed25519KeyPair::from_seed_unchecked(&[43; 32]).unwrap();
+    let key = hex(ours.public_key().as_ref());
+    setup(&home, &bin_dir, &akto, &["--update-public-key", &key]);
+    assert!(
+        home.read(&home.codex_home.join("codex-guard/config.toml"))
+            .contains(&format!("update_public_key = \"{key}\"")),
+        "the key is not in the runtime config"
+    );
+    let programs = snapshot(&bin_dir);
+    let codex_home = snapshot(&home.codex_home);
+    let sums = release().sums.as_bytes();
+
+    for (signature, expected) in [
+        (None, "is not signed"),
+        (
+            Some(hex(theirs.sign(sums).as_ref())),
+            "not signed by the configured key",
+        ),
+        (Some("zz".repeat(64)), "not signed by the configured key"),
+    ] {
+        let source = release_source_signed(Serve::Intact, signature);
+        let update = run(&home, &bin_dir, &["self-update", "--source", &source.url()]);
+        assert_eq!(update.status.code(), Some(1), "{update}");
+        assert!(update.stderr.contains(expected), "{update}");
+        assert!(update.stderr.contains("nothing was changed"), "{update}");
+        assert_eq!(snapshot(&bin_dir), programs, "the programs changed");
+        assert_eq!(
+            snapshot(&home.codex_home),
+            codex_home,
+            "the Codex home changed"
+        );
+    }
+
+    let source = release_source_signed(
+        Serve::Intact,
+        Some(format!("{}\n", hex(ours.sign(sums).as_ref()))),
+    );
+    let update = run(
+        &home,
+        &bin_dir,
+        &["self-update", "--json", "--source", &source.url()],
+    );
+    update.assert_success();
+    assert_eq!(json_of(&update)["status"], "updated", "{update}");
+    assert_eq!(
+        version_of(&bin_dir.join("codex-guard")),
+        format!("codex-guard {NEXT}")
+    );
 }

@@ -15,6 +15,7 @@ mod cli;
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
+use ring::signature::KeyPair;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
@@ -56,6 +57,12 @@ enum Task {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Make an Ed25519 key pair for signing releases: the secret seed goes to FILE
+    /// (0600, never overwritten), the public key (for `update_public_key`) is printed.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Fill the Homebrew formula and winget manifests from a release directory.
     Manifests {
         #[arg(long, value_name = "DIR")]
@@ -95,12 +102,16 @@ struct DistArgs {
     /// Parallel jobs for cargo.
     #[arg(long, short = 'j')]
     jobs: Option<u32>,
+    /// Sign SHA256SUMS with this Ed25519 seed (from `cargo xtask keygen`) into SHA256SUMS.sig.
+    #[arg(long, value_name = "FILE")]
+    sign_key: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
     match Xtask::parse().command {
         Task::Dist(args) => dist(args),
         Task::Gen { check, out } => gen(check, out),
+        Task::Keygen { out } => keygen(&out),
         Task::Manifests {
             release_dir,
             version,
@@ -312,8 +323,65 @@ fn dist(args: DistArgs) -> Result<()> {
     }
 
     write_checksums(&out)?;
+    if let Some(key) = &args.sign_key {
+        let pair = read_key(key)?;
+        let sums = fs::read(out.join("SHA256SUMS"))?;
+        fs::write(
+            out.join("SHA256SUMS.sig"),
+            format!("{}\n", hex(pair.sign(&sums).as_ref())),
+        )?;
+        println!(
+            "signed SHA256SUMS (public key {})",
+            hex(pair.public_key().as_ref())
+        );
+    }
     manifests(&out, &version, true)?;
     Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn keygen(out: &Path) -> Result<()> {
+    use ring::rand::SecureRandom;
+    let mut seed = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut seed)
+        .map_err(|_| anyhow::anyhow!("no randomness from the OS"))?;
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+        .map_err(|_| anyhow::anyhow!("cannot make a key pair"))?;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(out)
+        .with_context(|| format!("cannot create {} (it is never overwritten)", out.display()))?;
+    std::io::Write::write_all(&mut file, format!("{}\n", hex(&seed)).as_bytes())?;
+    println!("{}", hex(pair.public_key().as_ref()));
+    eprintln!(
+        "secret seed in {}; give the public key above to `codex-guard setup --update-public-key`",
+        out.display()
+    );
+    Ok(())
+}
+
+fn read_key(path: &Path) -> Result<ring::signature::Ed25519KeyPair> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = text.trim();
+    let seed: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect();
+    ensure!(
+        text.len() == 64 && seed.len() == 32,
+        "{} is not an Ed25519 seed (64 hex digits, from `cargo xtask keygen`)",
+        path.display()
+    );
+    ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+        .map_err(|_| anyhow::anyhow!("{} is not a usable Ed25519 seed", path.display()))
 }
 
 /// A reproducible tar.gz: fixed order, owner root, mtime from SOURCE_DATE_EPOCH.

@@ -109,6 +109,7 @@ fn setup_args(inputs: &Inputs, checks: &[Check]) -> SetupArgs {
         rules: None,
         updates: None,
         update_url: None,
+        update_public_key: None,
         config: None,
         managed: false,
         managed_only: None,
