@@ -152,7 +152,10 @@ pub fn agent(ca_files: &[PathBuf]) -> Result<ureq::Agent, String> {
         .with_no_client_auth();
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .user_agent(concat!("codex-guard/", env!("CARGO_PKG_VERSION")))
+        .user_agent(format!("codex-guard/{}", codex_guard_common::VERSION))
+        // No Accept-Encoding: the requests are exactly Akto's contract, whichever ureq
+        // features the rest of the workspace turns on.
+        .accept_encoding("")
         .build();
     let connector =
         ().chain(ConnectProxyConnector::default())

@@ -37,6 +37,8 @@ fn a_rejected_command_is_denied_with_the_reason_and_the_block_recorded() {
     );
     assert_eq!(seen[0].header("content-type"), Some("application/json"));
     assert_eq!(seen[0].header("authorization"), None);
+    // The wire is Akto's contract: no compression negotiated, whatever ureq was built with.
+    assert_eq!(seen[0].header("accept-encoding"), None);
     assert_eq!(
         field(&seen[0], "requestPayload"),
         json!({"body": {"command": "touch rm-me"}, "toolName": "Bash"})
