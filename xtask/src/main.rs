@@ -230,33 +230,31 @@ fn dist(args: DistArgs) -> Result<()> {
         other => other,
     };
 
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build
-        .current_dir(&root)
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "codex-guard",
-            "-p",
-            "codex-guard-hook",
-        ])
-        .args(["--profile", &args.profile])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    if let Some(target) = &cross {
-        build.args(["--target", target]);
+    // One cargo run per program: built together, cargo would give the hook the ureq
+    // features self_update needs (gzip, charset, socks), growing the program Codex
+    // starts for every event.
+    for package in ["codex-guard-hook", "codex-guard"] {
+        let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        build
+            .current_dir(&root)
+            .args(["build", "--locked", "-p", package])
+            .args(["--profile", &args.profile])
+            .arg("--target-dir")
+            .arg(&target_dir);
+        if let Some(target) = &cross {
+            build.args(["--target", target]);
+        }
+        if let Some(jobs) = args.jobs {
+            build.arg(format!("-j{jobs}"));
+        }
+        // Stamp the version only when it differs, so a normal release reuses the build.
+        if version != env!("CARGO_PKG_VERSION") {
+            build.env("CODEX_GUARD_BUILD_VERSION", &version);
+        } else {
+            build.env_remove("CODEX_GUARD_BUILD_VERSION");
+        }
+        run(&mut build)?;
     }
-    if let Some(jobs) = args.jobs {
-        build.arg(format!("-j{jobs}"));
-    }
-    // Stamp the version only when it differs, so a normal release reuses the build.
-    if version != env!("CARGO_PKG_VERSION") {
-        build.env("CODEX_GUARD_BUILD_VERSION", &version);
-    } else {
-        build.env_remove("CODEX_GUARD_BUILD_VERSION");
-    }
-    run(&mut build)?;
     let bin_dir = match &cross {
         Some(target) => target_dir.join(target).join(profile_dir),
         None => target_dir.join(profile_dir),
