@@ -11,7 +11,7 @@ mod checks;
 mod codex;
 mod fix;
 mod managed;
-mod process;
+pub(crate) mod process;
 
 use crate::cli::{DoctorArgs, HomeArgs};
 use crate::failure::{ExitCode, Failure};

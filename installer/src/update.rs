@@ -9,6 +9,7 @@
 //! trust, stay the same), and the new `codex-guard doctor` has the last word.
 
 use crate::cli::SelfUpdateArgs;
+use crate::doctor::process;
 use crate::failure::{ExitCode, Failure};
 use crate::{fsutil, home, managed, setup};
 use anyhow::{Context, Result};
@@ -36,6 +37,9 @@ pub const PACKAGE_MARKER: &str = "share/codex-guard/installed-by-package";
 /// Longest wait for the release list, and for the download.
 const LIST_DEADLINE: Duration = Duration::from_secs(60);
 const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(600);
+/// Longest a new program may take to say its version, and a setup or doctor it runs.
+const VERSION_DEADLINE: Duration = Duration::from_secs(10);
+const CHILD_DEADLINE: Duration = Duration::from_secs(180);
 /// Largest program a release may hold: anything bigger is not ours.
 const MAX_PROGRAM_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -103,7 +107,12 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
                 .map_err(anyhow::Error::from)
         }
     })
-    .with_context(|| format!("cannot list the releases at {source}"))?;
+    .map_err(|e| {
+        Failure::degraded(format!("cannot list the releases at {source}: {e:#}")).hint(format!(
+            "check the network, or the release source: update_url in {} (set with `codex-guard setup --update-url URL`), or pass --source URL",
+            layout.runtime_config().display()
+        ))
+    })?;
     let choice = choose(&releases, VERSION, args.to.as_deref())?;
 
     if args.check {
@@ -595,11 +604,12 @@ fn stage(archive: &Path, stem: &str, dir: &Path) -> Result<Staged> {
 
 /// The staged program must run here and say it is `version`.
 fn verify_version(program: &Path, name: &str, version: &str) -> Result<()> {
-    let out = Command::new(program).arg("--version").output();
-    let line = match &out {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    let mut command = Command::new(program);
+    command.arg("--version");
+    let line = match process::run(command, VERSION_DEADLINE) {
+        Ok(out) if out.status.success() => out.stdout.trim().to_string(),
         Ok(out) => format!("exit status {}", out.status),
-        Err(e) => e.to_string(),
+        Err(e) => e,
     };
     if line != format!("{name} {version}") {
         return Err(Failure::degraded(format!(
@@ -658,21 +668,15 @@ struct JsonRun {
     stderr: String,
 }
 
-fn run_json(mut command: Command) -> Result<JsonRun> {
-    let out = command
-        .output()
-        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = stdout
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str::<Value>(line).ok())
-        .or_else(|| serde_json::from_str(&stdout).ok())
-        .unwrap_or(Value::Null);
+/// Runs a `codex-guard ... --json` of the new version, within [`CHILD_DEADLINE`].
+fn run_json(command: Command) -> Result<JsonRun> {
+    let program = command.get_program().to_owned();
+    let out = process::run(command, CHILD_DEADLINE)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", Path::new(&program).display()))?;
     Ok(JsonRun {
         success: out.status.success(),
-        json,
-        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        json: serde_json::from_str(out.stdout.trim()).unwrap_or(Value::Null),
+        stderr: out.stderr.trim().to_string(),
     })
 }
 

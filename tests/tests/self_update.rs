@@ -192,11 +192,30 @@ fn run(home: &TestHome, bin_dir: &Path, args: &[&str]) -> Output {
     process::run(command, TIMEOUT)
 }
 
-fn setup(home: &TestHome, bin_dir: &Path, akto: &FakeAkto, extra: &[&str]) {
+/// A user's machine: Codex talking to a fake model, the programs copied to a bin
+/// directory, and their `codex-guard setup --url <fake Akto> <extra>` done.
+struct Installed {
+    _model: FakeModel,
+    _akto: FakeAkto,
+    home: TestHome,
+    bin_dir: PathBuf,
+}
+
+fn installed(extra: &[&str]) -> Installed {
+    let model = FakeModel::start("true");
+    let home = TestHome::with_model(&model);
+    let akto = FakeAkto::start();
+    let bin_dir = install_programs(&home);
     let url = akto.url();
     let mut args = vec!["setup", "--url", &url, "--silent", "--yes", "--json"];
     args.extend_from_slice(extra);
-    run(home, bin_dir, &args).assert_success();
+    run(&home, &bin_dir, &args).assert_success();
+    Installed {
+        _model: model,
+        _akto: akto,
+        home,
+        bin_dir,
+    }
 }
 
 fn version_of(program: &Path) -> String {
@@ -233,11 +252,12 @@ fn json_of(output: &Output) -> Value {
 
 #[test]
 fn self_update_installs_the_verified_release_and_keeps_the_hooks_trusted() {
-    let model = FakeModel::start("true");
-    let home = TestHome::with_model(&model);
-    let akto = FakeAkto::start();
-    let bin_dir = install_programs(&home);
-    setup(&home, &bin_dir, &akto, &[]);
+    let Installed {
+        home,
+        bin_dir,
+        _model,
+        _akto,
+    } = installed(&[]);
     let hooks_before = home.read(&home.hooks_json());
     let config_before = home.read(&home.config_toml());
     let source = release_source(Serve::Intact);
@@ -354,11 +374,12 @@ fn self_update_installs_the_verified_release_and_keeps_the_hooks_trusted() {
 
 #[test]
 fn a_corrupted_archive_is_refused_and_nothing_changes() {
-    let model = FakeModel::start("true");
-    let home = TestHome::with_model(&model);
-    let akto = FakeAkto::start();
-    let bin_dir = install_programs(&home);
-    setup(&home, &bin_dir, &akto, &[]);
+    let Installed {
+        home,
+        bin_dir,
+        _model,
+        _akto,
+    } = installed(&[]);
     let programs = snapshot(&bin_dir);
     let codex_home = snapshot(&home.codex_home);
     let source = release_source(Serve::Corrupted);
@@ -380,11 +401,12 @@ fn a_corrupted_archive_is_refused_and_nothing_changes() {
 
 #[test]
 fn updates_owned_by_mdm_are_refused_before_any_download() {
-    let model = FakeModel::start("true");
-    let home = TestHome::with_model(&model);
-    let akto = FakeAkto::start();
-    let bin_dir = install_programs(&home);
-    setup(&home, &bin_dir, &akto, &["--updates", "mdm"]);
+    let Installed {
+        home,
+        bin_dir,
+        _model,
+        _akto,
+    } = installed(&["--updates", "mdm"]);
     let programs = snapshot(&bin_dir);
     let source = release_source(Serve::Intact);
 
@@ -419,11 +441,12 @@ fn updates_owned_by_mdm_are_refused_before_any_download() {
 
 #[test]
 fn an_older_release_is_never_installed_without_to() {
-    let model = FakeModel::start("true");
-    let home = TestHome::with_model(&model);
-    let akto = FakeAkto::start();
-    let bin_dir = install_programs(&home);
-    setup(&home, &bin_dir, &akto, &[]);
+    let Installed {
+        home,
+        bin_dir,
+        _model,
+        _akto,
+    } = installed(&[]);
     let programs = snapshot(&bin_dir);
     let source = release_source(Serve::OnlyOlder);
 
@@ -485,14 +508,15 @@ fn hex(bytes: &[u8]) -> String {
 #[test]
 fn a_configured_key_requires_a_release_signed_with_it() {
     use ring::signature::{Ed25519KeyPair, KeyPair};
-    let model = FakeModel::start("true");
-    let home = TestHome::with_model(&model);
-    let akto = FakeAkto::start();
-    let bin_dir = install_programs(&home);
     let ours = Ed25519KeyPair::from_seed_unchecked(&[42; 32]).unwrap();
     let theirs = Ed25519KeyPair::from_seed_unchecked(&[43; 32]).unwrap();
     let key = hex(ours.public_key().as_ref());
-    setup(&home, &bin_dir, &akto, &["--update-public-key", &key]);
+    let Installed {
+        home,
+        bin_dir,
+        _model,
+        _akto,
+    } = installed(&["--update-public-key", &key]);
     assert!(
         home.read(&home.codex_home.join("codex-guard/config.toml"))
             .contains(&format!("update_public_key = \"{key}\"")),
