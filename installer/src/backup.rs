@@ -186,6 +186,17 @@ fn rotate(dir: &Path, keep: usize) -> Result<()> {
     Ok(())
 }
 
+/// The operation an archive was taken for, from the name [`create`] gave it
+/// (`<time>-<label>.tar.gz` or `<time>-<label>-<n>.tar.gz`).
+pub fn label_of(path: &Path) -> Option<&str> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".tar.gz")?;
+    let (_, label) = name.split_once('-')?;
+    Some(match label.rsplit_once('-') {
+        Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => label,
+    })
+}
+
 /// The archives in `dir`, newest first.
 pub fn list_archives(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut archives: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -387,6 +398,15 @@ pub fn run(args: BackupArgs) -> Result<ExitCode> {
         .hint("pass --codex-home DIR")
         .into());
     }
+    // Not in the middle of a setup or an uninstall: the files are saved as one state.
+    let _lock = if args.output.is_none() || layout.guard_dir().is_dir() {
+        Some(fsutil::Lock::acquire(
+            &layout.lock_file(),
+            std::time::Duration::from_secs(30),
+        )?)
+    } else {
+        None
+    };
     let entries = home_entries(&layout, args.include_logs)?;
     let path = match &args.output {
         Some(output) => {
@@ -484,6 +504,21 @@ mod tests {
         let left = list_archives(&dir).unwrap();
         assert_eq!(left.len(), 2);
         assert!(left[1].to_string_lossy().contains("20260102"));
+    }
+
+    #[test]
+    fn archive_names_give_back_their_operation() {
+        for (name, label) in [
+            ("20261121T144900.123Z-setup.tar.gz", Some("setup")),
+            ("20261121T144900.123Z-restore-2.tar.gz", Some("restore")),
+            (
+                "20261121T144900.123Z-self-update.tar.gz",
+                Some("self-update"),
+            ),
+            ("notes.txt", None),
+        ] {
+            assert_eq!(label_of(Path::new(name)), label, "{name}");
+        }
     }
 
     #[test]

@@ -224,7 +224,8 @@ pub struct RestoreArgs {
     )]
     pub file: Option<PathBuf>,
 
-    /// Restore the newest backup in $CODEX_HOME/codex-guard/backups/.
+    /// Restore the newest backup in $CODEX_HOME/codex-guard/backups/ taken by setup,
+    /// uninstall or `backup` (restore's own safety copies are skipped: name one to undo a restore).
     #[arg(long)]
     pub latest: bool,
 

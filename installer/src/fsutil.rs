@@ -8,6 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// How [`write_atomic`] names its temporary files.
+const TEMP_PREFIX: &str = ".codex-guard-";
+const TEMP_SUFFIX: &str = ".tmp";
+
 /// Reads a file that may not exist.
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs_err::read(path) {
@@ -55,8 +59,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
         .with_context(|| format!("{} has no parent directory", target.display()))?;
     let existing = std::fs::metadata(&target).ok();
     let mut tmp = tempfile::Builder::new()
-        .prefix(".codex-guard-")
-        .suffix(".tmp")
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     tmp.write_all(contents)
@@ -181,22 +185,20 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Waits up to `wait` for the lock at `path`.
+    /// Waits up to `wait` for the lock at `path`, creating its directory if needed.
+    ///
+    /// Uninstall deletes the directory that holds the lock while it holds it; a run
+    /// that was waiting then holds a lock on a file nobody else can see. So a lock
+    /// counts only when the file locked is still the one at `path`, else it is taken
+    /// again on the new file.
     pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot open lock file {}", path.display()))?;
         let started = Instant::now();
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Lock { _file: file }),
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
+            let file = open_lock_file(path)?;
+            match lock_within(&file, path, wait.saturating_sub(started.elapsed()))? {
+                true if still_at(&file, path) => return Ok(Lock { _file: file }),
+                true => continue,
+                false => {
                     return Err(crate::failure::Failure {
                         code: crate::failure::ExitCode::Degraded,
                         message: format!(
@@ -211,12 +213,112 @@ impl Lock {
                     }
                     .into())
                 }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(e).with_context(|| format!("cannot lock {}", path.display()))
-                }
             }
         }
     }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    if let Some(parent) = path.parent() {
+        create_dir_all(parent, 0o700)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))
+}
+
+/// Takes `file`'s lock, waiting up to `wait`; `false` when someone else kept it.
+fn lock_within(file: &File, path: &Path, wait: Duration) -> Result<bool> {
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+}
+
+/// Whether the open `file` is still the file at `path` (not deleted or replaced).
+#[cfg(unix)]
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Windows cannot delete a file another process holds open.
+#[cfg(not(unix))]
+fn still_at(_file: &File, _path: &Path) -> bool {
+    true
+}
+
+/// Deletes the temporary files a killed run of ours left in `dirs` (named as
+/// [`write_atomic`] names them). Only under the lock: no run of ours is writing them.
+pub fn remove_stale_temps(dirs: &[PathBuf]) {
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ours = name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX);
+            if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Refuses, before anything is written, a change to a file its owner made read-only,
+/// or in a directory this process cannot write: the run would otherwise stop halfway.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let target = write_target(path)?;
+    if let Ok(meta) = std::fs::metadata(&target) {
+        if meta.permissions().readonly() {
+            return Err(crate::failure::Failure::bad_input(format!(
+                "{} is read-only",
+                path.display()
+            ))
+            .hint(format!(
+                "make it writable (chmod u+w '{}') if codex-guard may change it, and run the command again; nothing was changed",
+                target.display()
+            ))
+            .into());
+        }
+    }
+    let Some(dir) = existing_ancestor(&target) else {
+        return Ok(());
+    };
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(&dir)
+        .map(drop)
+        .map_err(|e| {
+            crate::failure::Failure::bad_input(format!("cannot write in {} ({e})", dir.display()))
+                .hint("run as the user who owns it, or fix its permissions; nothing was changed")
+                .into()
+        })
+}
+
+/// The nearest directory of `path` that exists (where a new file or directory would go).
+fn existing_ancestor(path: &Path) -> Option<PathBuf> {
+    path.ancestors()
+        .skip(1)
+        .find(|p| p.is_dir())
+        .map(Path::to_path_buf)
 }
 
 #[cfg(test)]

@@ -1,26 +1,7 @@
 //! `codex-guard`: installs and manages codex-guard's hooks for the Codex CLI.
 
-mod all_users;
-mod backup;
-mod cli;
-mod codex_config;
-mod doctor;
-mod events;
-mod failure;
-mod fleet;
-mod fsutil;
-mod home;
-mod hooks_json;
-mod machine_id;
-mod managed;
-mod restore;
-mod setup;
-mod trust;
-mod ui;
-mod uninstall;
-mod update;
-
 use clap::Parser;
+use codex_guard::{backup, cli, doctor, events, failure, restore, setup, uninstall, update};
 
 fn main() {
     let result = match cli::Cli::parse().command {

@@ -44,9 +44,11 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     let layout = home::resolve(&args.home)?;
     let archive_path = match (&args.file, args.latest) {
         (Some(file), _) => file.clone(),
+        // A restore's own safety copy is not what `--latest` means: after a restore
+        // that was interrupted, running it again must finish it, not undo it.
         (None, _) => backup::list_archives(&layout.backups_dir())?
             .into_iter()
-            .next()
+            .find(|path| backup::label_of(path) != Some("restore"))
             .ok_or_else(|| {
                 Failure::bad_input(format!(
                     "there are no backups in {}",
@@ -60,9 +62,16 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     let _lock = if args.dry_run {
         None
     } else {
-        fsutil::create_dir_all(&layout.guard_dir(), 0o700)?;
         Some(Lock::acquire(&layout.lock_file(), Duration::from_secs(30))?)
     };
+    if !args.dry_run {
+        fsutil::remove_stale_temps(&[
+            layout.codex_home.clone(),
+            layout.guard_dir(),
+            layout.bin_dir(),
+            layout.backups_dir(),
+        ]);
+    }
     let steps = plan(&layout, &archive)?;
     let conflicts: Vec<&Step> = steps
         .iter()
@@ -117,6 +126,9 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         }
     }
 
+    for step in &work {
+        fsutil::check_writable(&step.path)?;
+    }
     // The current state is itself backed up, with the backup's contents as its "after".
     let entries: Vec<backup::Entry> = work
         .iter()

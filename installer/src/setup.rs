@@ -265,7 +265,6 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     let _lock = if args.dry_run {
         None
     } else {
-        fsutil::create_dir_all(&layout.guard_dir(), 0o700)?;
         Some(Lock::acquire(&layout.lock_file(), LOCK_WAIT)?)
     };
 
@@ -279,6 +278,17 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         adopt,
     )?;
     changes.retain(FileChange::changed);
+    if !args.dry_run {
+        fsutil::remove_stale_temps(&[
+            layout.codex_home.clone(),
+            layout.guard_dir(),
+            layout.bin_dir(),
+            layout.backups_dir(),
+        ]);
+        for change in &changes {
+            fsutil::check_writable(&change.path)?;
+        }
+    }
     warnings.extend(managed_policy_warnings(&args.home.system_root));
     if let Some(url) = &choices.url {
         if let Err(e) = reachable(url) {

@@ -87,9 +87,13 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
         None
     };
     let plan = make_plan(&layout, args.keep_logs)?;
+    fsutil::remove_stale_temps(&[layout.codex_home.clone()]);
+    for edit in &plan.edits {
+        fsutil::check_writable(&edit.path)?;
+    }
     let backup = write_backup(&layout, &plan, args.backup_dir.as_deref())?;
 
-    // Codex stops calling the hooks before their program goes away.
+    // Codex stops calling the hooks (untrusted, then gone) before their program goes away.
     for edit in &plan.edits {
         match &edit.after {
             Some(bytes) => fsutil::write_atomic(&edit.path, bytes, 0o600)?,
@@ -137,9 +141,7 @@ fn make_plan(layout: &Layout, keep_logs: bool) -> Result<Plan> {
         );
     }
 
-    let mut edits = Vec::new();
     let (hooks_edit, removed, moved) = plan_hooks_json(layout, receipt.as_ref())?;
-    edits.extend(hooks_edit);
     let hooks_path = layout.hooks_json();
     let proven: Vec<Trust> = if receipt.is_some() {
         Vec::new()
@@ -166,13 +168,11 @@ fn make_plan(layout: &Layout, keep_logs: bool) -> Result<Plan> {
             })
         })
         .collect();
-    edits.extend(plan_config(
-        layout,
-        receipt.as_ref(),
-        &proven,
-        &moves,
-        &mut notes,
-    )?);
+    let config_edit = plan_config(layout, receipt.as_ref(), &proven, &moves, &mut notes)?;
+    // config.toml first: the trust records go (and the user's move) while hooks.json
+    // still shows where every handler was, so a run killed between the two writes
+    // works the same moves out again. An untrusted handler already never runs.
+    let edits = config_edit.into_iter().chain(hooks_edit).collect();
 
     let (remove, kept) = our_files(layout, keep_logs)?;
     Ok(Plan {

@@ -113,7 +113,7 @@ Register-ArgumentCompleter -Native -CommandName 'codex-guard' -ScriptBlock {
         'codex-guard;restore' {
             [CompletionResult]::new('--codex-home', '--codex-home', [CompletionResultType]::ParameterName, 'Codex home (default: $CODEX_HOME, else ~/.codex)')
             [CompletionResult]::new('--system-root', '--system-root', [CompletionResultType]::ParameterName, 'Root for machine-wide paths such as /etc/codex (for tests and images)')
-            [CompletionResult]::new('--latest', '--latest', [CompletionResultType]::ParameterName, 'Restore the newest backup in $CODEX_HOME/codex-guard/backups/')
+            [CompletionResult]::new('--latest', '--latest', [CompletionResultType]::ParameterName, 'Restore the newest backup in $CODEX_HOME/codex-guard/backups/ taken by setup, uninstall or `backup` (restore''s own safety copies are skipped: name one to undo a restore)')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite files that changed since the backup was taken')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')

@@ -95,7 +95,7 @@ complete -c codex-guard -n "__fish_codex_guard_using_subcommand backup" -l json 
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand backup" -s h -l help -d 'Print help'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l codex-home -d 'Codex home (default: $CODEX_HOME, else ~/.codex)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l system-root -d 'Root for machine-wide paths such as /etc/codex (for tests and images)' -r -F
-complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l latest -d 'Restore the newest backup in $CODEX_HOME/codex-guard/backups/'
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l latest -d 'Restore the newest backup in $CODEX_HOME/codex-guard/backups/ taken by setup, uninstall or `backup` (restore\'s own safety copies are skipped: name one to undo a restore)'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l force -d 'Overwrite files that changed since the backup was taken'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -s y -l yes -d 'Do not ask for confirmation'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l dry-run -d 'Show what would change, and change nothing'

@@ -42,6 +42,19 @@ impl TestEnv {
         cmd
     }
 
+    /// [`TestEnv::cmd`] as a plain process, for tests that spawn and kill it.
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("codex-guard"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.root.join("my home"))
+            .env("CODEX_GUARD_SYSTEM_ROOT", self.root.join("system"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    }
+
     pub fn setup(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
         self.cmd()
             .arg("setup")

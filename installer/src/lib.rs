@@ -1,0 +1,23 @@
+//! The implementation of the `codex-guard` command: each module is one command or one
+//! kind of file it edits. Public so the fuzz targets and tests can drive the parsers and
+//! the merges directly; not a stable API.
+
+pub mod all_users;
+pub mod backup;
+pub mod cli;
+pub mod codex_config;
+pub mod doctor;
+pub mod events;
+pub mod failure;
+pub mod fleet;
+pub mod fsutil;
+pub mod home;
+pub mod hooks_json;
+pub mod machine_id;
+pub mod managed;
+pub mod restore;
+pub mod setup;
+pub mod trust;
+pub mod ui;
+pub mod uninstall;
+pub mod update;

@@ -1,0 +1,162 @@
+//! Concurrency: many codex-guard commands on one Codex home at once end in one
+//! consistent state, never a mix of two runs' edits.
+#![cfg(unix)]
+
+mod common;
+
+use common::TestEnv;
+use std::process::{Child, Output, Stdio};
+
+const CONFIG: &str = "# mine\nmodel = \"o3\"\n";
+const HOOKS: &str = "{\"hooks\": {\"Stop\": [{\"hooks\": [{\"type\": \"command\", \"command\": \"notify-me\"}]}]}}\n";
+/// The events setup registers a handler for.
+const EVENTS: usize = 6;
+
+fn home() -> TestEnv {
+    TestEnv::new()
+        .file("config.toml", CONFIG)
+        .file("hooks.json", HOOKS)
+}
+
+fn args(env: &TestEnv, command: &str) -> Vec<String> {
+    let home = env.codex_home.display().to_string();
+    match command {
+        "setup" => vec![
+            "setup".into(),
+            "--codex-home".into(),
+            home,
+            "--runtime".into(),
+            env.runtime.display().to_string(),
+            "--local-only".into(),
+            "--silent".into(),
+            "--json".into(),
+        ],
+        _ => vec![
+            "uninstall".into(),
+            "--codex-home".into(),
+            home,
+            "--silent".into(),
+            "--json".into(),
+            "--backup-dir".into(),
+            env.root.join("uninstall-backups").display().to_string(),
+        ],
+    }
+}
+
+/// Starts every command before waiting on any.
+fn all_at_once(env: &TestEnv, commands: &[&str]) -> Vec<Output> {
+    let children: Vec<Child> = commands
+        .iter()
+        .map(|c| {
+            env.process()
+                .args(args(env, c))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+fn changed(out: &Output) -> bool {
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["changed"].as_bool().unwrap()
+}
+
+/// One whole install: each of our handlers once, each with its trust record, the
+/// user's hook kept, and a second setup has nothing left to do.
+fn assert_installed(env: &TestEnv) {
+    let hooks = env.read("hooks.json");
+    assert_eq!(hooks.matches("codex-guard-hook").count(), EVENTS, "{hooks}");
+    assert_eq!(hooks.matches("notify-me").count(), 1, "{hooks}");
+    let config = env.read("config.toml");
+    assert!(config.starts_with(CONFIG), "{config}");
+    assert_eq!(config.matches("trusted_hash").count(), EVENTS, "{config}");
+    assert!(config.contains("hooks = true"), "{config}");
+    assert!(!changed(&all_at_once(env, &["setup"])[0]));
+}
+
+fn assert_removed(env: &TestEnv) {
+    assert_eq!(env.read("config.toml"), CONFIG);
+    assert_eq!(env.read("hooks.json"), HOOKS);
+    assert!(!env.codex_home.join("codex-guard").exists());
+}
+
+#[test]
+fn eight_setups_at_once_install_once() {
+    let env = home();
+    let outs = all_at_once(&env, &["setup"; 8]);
+    let changes = outs.iter().filter(|o| changed(o)).count();
+    assert_eq!(
+        changes, 1,
+        "one setup installs, the others find nothing to do"
+    );
+    assert_installed(&env);
+    assert!(changed(&all_at_once(&env, &["uninstall"])[0]));
+    assert_removed(&env);
+}
+
+#[test]
+fn setups_racing_uninstalls_end_installed_or_removed_never_between() {
+    // Different interleavings: the uninstall first, in the middle, last, and several.
+    let mixes: [&[&str]; 4] = [
+        &[
+            "uninstall",
+            "setup",
+            "setup",
+            "setup",
+            "setup",
+            "setup",
+            "setup",
+            "setup",
+        ],
+        &[
+            "setup",
+            "setup",
+            "setup",
+            "uninstall",
+            "setup",
+            "setup",
+            "setup",
+            "setup",
+        ],
+        &[
+            "setup",
+            "setup",
+            "setup",
+            "setup",
+            "setup",
+            "setup",
+            "setup",
+            "uninstall",
+        ],
+        &[
+            "setup",
+            "uninstall",
+            "setup",
+            "uninstall",
+            "setup",
+            "uninstall",
+            "setup",
+            "uninstall",
+        ],
+    ];
+    for (round, mix) in mixes.iter().enumerate() {
+        for _ in 0..3 {
+            let env = home();
+            for out in all_at_once(&env, mix) {
+                assert!(out.status.success(), "round {round}: {out:?}");
+            }
+            if env.codex_home.join("codex-guard/receipt.json").exists() {
+                assert_installed(&env);
+                assert!(changed(&all_at_once(&env, &["uninstall"])[0]));
+            }
+            assert_removed(&env);
+        }
+    }
+}
