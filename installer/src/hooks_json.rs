@@ -168,7 +168,15 @@ pub fn render_template(command: &str, timeout_secs: u64, target: &Target) -> Val
 
 /// Parses and checks an existing `hooks.json` the way Codex would accept it.
 pub fn parse(text: &str, path: &Path) -> Result<Value, Failure> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.starts_with('\u{feff}') {
+        // Codex reads the file as plain JSON: with a byte order mark it ignores the
+        // whole file ("expected value at line 1 column 1"), hooks and all.
+        return Err(Failure::bad_input(format!(
+            "{} starts with a UTF-8 byte order mark, so Codex cannot read it and runs none of its hooks",
+            path.display()
+        ))
+        .hint("remove the first three bytes (the mark) and run setup again; nothing was changed"));
+    }
     let value: Value = serde_json::from_str(text).map_err(|e| {
         Failure::bad_input(format!(
             "{} is not valid JSON (line {}, column {}: {e})",
@@ -671,6 +679,7 @@ mod tests {
             .contains("\"$schema\""));
         assert!(parse(r#"{"hooks":{"Stop":{}}}"#, p).is_err());
         assert!(parse(r#"{"hooks":[]}"#, p).is_err());
-        assert!(parse("\u{feff}{\"hooks\":{}}", p).is_ok());
+        let bom = parse("\u{feff}{\"hooks\":{}}", p).unwrap_err();
+        assert!(bom.message.contains("byte order mark"), "{}", bom.message);
     }
 }

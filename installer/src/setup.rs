@@ -252,9 +252,12 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     let runtime_source = locate_runtime(args.runtime.as_deref())?;
 
     let codex_home_created = !canonical_home.exists();
+    if codex_home_created {
+        check_home_parent(&canonical_home)?;
+    }
     // Every input is read and validated before anything is created, so bad input
     // leaves the machine exactly as it was; the plan is made again under the lock.
-    plan(
+    let first = plan(
         &layout,
         &choices,
         &runtime_source,
@@ -262,6 +265,11 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         codex_home_created,
         adopt,
     )?;
+    if !args.dry_run {
+        for change in first.iter().filter(|c| c.changed()) {
+            fsutil::check_writable(&change.path)?;
+        }
+    }
     let _lock = if args.dry_run {
         None
     } else {
@@ -350,15 +358,70 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     }
     // The receipt goes first: it holds the previous values an interrupted run needs.
     changes.sort_by_key(|c| write_order(layout, &c.path));
-    for change in &changes {
+    for (done, change) in changes.iter().enumerate() {
         progress.step(&format!("writing {}", change.label));
-        fsutil::write_atomic(&change.path, &change.after, change.mode)?;
+        if let Err(error) = fsutil::write_atomic(&change.path, &change.after, change.mode) {
+            progress.finish();
+            return Err(roll_back(&changes[..done], error, &backup));
+        }
     }
     progress.finish();
 
     outcome.changes = changes;
     outcome.backup = Some(backup);
     Ok(outcome)
+}
+
+/// A write failed (a full disk, say): the files written before it get their old
+/// content back, newest first, so the home is as it was and not half installed.
+fn roll_back(written: &[FileChange], error: anyhow::Error, backup: &Path) -> anyhow::Error {
+    let mut left = Vec::new();
+    for change in written.iter().rev() {
+        let undone = match &change.before {
+            Some(bytes) => fsutil::write_atomic(&change.path, bytes, change.mode),
+            None => fs_err::remove_file(&change.path).map_err(Into::into),
+        };
+        if undone.is_err() {
+            left.push(change.path.display().to_string());
+        }
+    }
+    let (message, hint) = if left.is_empty() {
+        (
+            format!("{error:#}; every file setup had written was put back as it was"),
+            "free the space (or fix the permission) named above and run setup again".to_string(),
+        )
+    } else {
+        (
+            format!(
+                "{error:#}; these files could not be put back: {}",
+                left.join(", ")
+            ),
+            format!(
+                "free the space named above, then run setup again to finish, or `codex-guard restore {}` to go back",
+                backup.display()
+            ),
+        )
+    };
+    Failure {
+        code: ExitCode::Degraded,
+        message,
+        hint: Some(hint),
+    }
+    .into()
+}
+
+/// Setup creates the Codex home itself, as Codex does, but never the directories
+/// above it: a missing home directory is a mistake to report, not to paper over.
+fn check_home_parent(codex_home: &Path) -> Result<(), Failure> {
+    match codex_home.parent() {
+        Some(parent) if !parent.is_dir() => Err(Failure::bad_input(format!(
+            "the Codex home {} cannot be created: {} does not exist",
+            codex_home.display(),
+            parent.display()
+        ))
+        .hint("check HOME, CODEX_HOME or --codex-home; nothing was changed")),
+        _ => Ok(()),
+    }
 }
 
 fn read_runtime_config(layout: &Layout, warnings: &mut Vec<String>) -> Option<RuntimeConfig> {

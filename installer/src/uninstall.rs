@@ -56,6 +56,11 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
     let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
     // Everything is read and checked before the first change.
     let plan = make_plan(&layout, args.keep_logs)?;
+    if !args.dry_run {
+        for edit in &plan.edits {
+            fsutil::check_writable(&edit.path)?;
+        }
+    }
     if plan.is_empty() {
         report(&args, &layout, &plan, None);
         return Ok(ExitCode::Ok);

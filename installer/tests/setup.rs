@@ -336,6 +336,8 @@ fn a_symlinked_config_is_edited_through_the_link() {
 fn a_missing_codex_home_is_created_and_recorded() {
     let env = TestEnv::new();
     let fresh = env.root.join("new home").join(".codex");
+    // Only the Codex home itself is created, never the home directory above it.
+    std::fs::create_dir(env.root.join("new home")).unwrap();
     env.cmd()
         .args(["setup", "--silent", "--local-only", "--codex-home"])
         .arg(&fresh)

@@ -13,7 +13,12 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let dir = tempfile::tempdir().unwrap();
+        TestEnv::in_dir(&std::env::temp_dir())
+    }
+
+    /// A [`TestEnv`] in a new temporary directory below `parent`.
+    pub fn in_dir(parent: &Path) -> TestEnv {
+        let dir = tempfile::tempdir_in(parent).unwrap();
         let root = dir.path().canonicalize().unwrap();
         let codex_home = root.join("my home").join(".codex");
         std::fs::create_dir_all(&codex_home).unwrap();
@@ -111,7 +116,13 @@ impl TestEnv {
                 .collect();
             entries.sort();
             for path in entries {
-                if path.is_dir() {
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                if meta.file_type().is_symlink() {
+                    let target = std::fs::read_link(&path).unwrap();
+                    let mut bytes = b"symlink -> ".to_vec();
+                    bytes.extend_from_slice(target.to_string_lossy().as_bytes());
+                    out.push((path.clone(), bytes));
+                } else if meta.is_dir() {
                     walk(&path, out);
                 } else {
                     out.push((path.clone(), std::fs::read(&path).unwrap()));
