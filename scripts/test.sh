@@ -6,7 +6,8 @@
 # .tools/, never globally), shellcheck from apt, ansible-core (with ansible-lint)
 # from PyPI into a venv in .tools/ (scripts/test-deploy.sh), and cargo-deb,
 # cargo-generate-rpm (pinned, into .tools/cargo) with rpm and cpio from apt
-# (scripts/test-packages.sh).
+# (scripts/test-packages.sh), and cargo-fuzz (pinned, into .tools/cargo;
+# scripts/test-fuzz.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,6 +48,7 @@ echo "checked ${#shell_scripts[@]} scripts"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 step "cargo clippy"
 cargo clippy -j"$jobs" --workspace --all-targets -- -D warnings
@@ -61,6 +63,9 @@ export CODEX_GUARD_TEST_RELEASE_DIR="$root/target/self-update-release"
 
 step "cargo test (unit, integration, end-to-end with the real Codex CLI)"
 cargo test -j"$jobs" --workspace -- --test-threads=2
+
+step "fuzzing: hook stdin, hooks.json merge, config.toml edit (cargo fuzz, bounded; FUZZ_SECONDS)"
+scripts/test-fuzz.sh
 
 step "deploy: the Ansible role (ansible-core from PyPI), Jamf and bootstrap scripts, for real in temp roots"
 scripts/test-deploy.sh

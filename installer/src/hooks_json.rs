@@ -356,6 +356,30 @@ pub struct Removal {
     pub moved: Vec<Moved>,
 }
 
+/// Uninstall's edit of a hooks.json: our handlers out, and with them what setup added
+/// around them that `original` (the file before setup, from the receipt) did not have:
+/// an event list, the `hooks` key. Without `original`, an emptied event list goes (an
+/// empty list does nothing in Codex).
+pub fn unmerge(
+    doc: Value,
+    original: Option<&Value>,
+    is_ours: &dyn Fn(&Map<String, Value>) -> bool,
+) -> Removal {
+    let before = original.and_then(|o| o.get("hooks"));
+    let keep_event = |event: &str| before.is_some_and(|h| h.get(event).is_some());
+    let mut removal = remove(doc, is_ours, &keep_event);
+    let added_hooks_key = original.is_some_and(|o| o.get("hooks").is_none());
+    let emptied = removal.value["hooks"]
+        .as_object()
+        .is_some_and(|h| h.is_empty());
+    if !removal.removed.is_empty() && added_hooks_key && emptied {
+        if let Some(top) = removal.value.as_object_mut() {
+            top.shift_remove("hooks");
+        }
+    }
+    removal
+}
+
 /// Removes every group made only of a handler of ours. An event list emptied by this is
 /// dropped unless `keep_event` says the user had it before.
 pub fn remove(

@@ -92,7 +92,7 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
         None
     };
     let plan = make_plan(&layout, args.keep_logs)?;
-    fsutil::remove_stale_temps(&[layout.codex_home.clone()]);
+    fsutil::remove_stale_temps(std::slice::from_ref(&layout.codex_home));
     for edit in &plan.edits {
         fsutil::check_writable(&edit.path)?;
     }
@@ -207,27 +207,9 @@ fn plan_hooks_json(
     let original = receipt
         .and_then(|r| r.hooks_json.original.as_deref())
         .and_then(|t| serde_json::from_str::<Value>(t.strip_prefix('\u{feff}').unwrap_or(t)).ok());
-    // An event list we emptied stays only when the user had it before setup. Without
-    // a receipt that is unknown, and it goes: an empty list does nothing in Codex.
-    let keep_event = |event: &str| {
-        original
-            .as_ref()
-            .and_then(|o| o.get("hooks"))
-            .is_some_and(|h| h.get(event).is_some())
-    };
-    let mut removal = hooks_json::remove(doc, &is_ours, &keep_event);
+    let removal = hooks_json::unmerge(doc, original.as_ref(), &is_ours);
     if removal.removed.is_empty() {
         return Ok((None, removal.removed, removal.moved));
-    }
-    let added_hooks_key = original.as_ref().is_some_and(|o| o.get("hooks").is_none());
-    if added_hooks_key
-        && removal.value["hooks"]
-            .as_object()
-            .is_some_and(|h| h.is_empty())
-    {
-        if let Some(top) = removal.value.as_object_mut() {
-            top.shift_remove("hooks");
-        }
     }
     let created = receipt.is_some_and(|r| r.hooks_json.created);
     let after = if created && hooks_json::is_empty(&removal.value) {
