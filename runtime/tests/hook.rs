@@ -448,3 +448,26 @@ fn the_audit_log_keeps_a_redacted_excerpt_of_the_command() {
         "{text}"
     );
 }
+
+#[test]
+fn a_guard_directory_it_cannot_write_still_gets_a_decision() {
+    // Logs, spool and state cannot be created (files stand where the directories go,
+    // which even root cannot write into): the hook still answers Codex at once.
+    for (extra, denied) in [("", false), ("fail_closed = true\n", true)] {
+        let home = Home::remote(&closed_port(), extra);
+        for dir in ["logs", "spool", "state"] {
+            std::fs::write(home.guard.join(dir), "").unwrap();
+        }
+        let out = home.run(&pre_tool_use("touch x"));
+        assert!(out.status.success(), "{out:?}");
+        if denied {
+            let decision = stdout_json(&out);
+            assert_eq!(decision["hookSpecificOutput"]["permissionDecision"], "deny");
+        } else {
+            assert!(out.stdout.is_empty(), "{out:?}");
+        }
+        // A local rule still blocks.
+        let decision = stdout_json(&home.run(&pre_tool_use("rm -rf ~")));
+        assert_eq!(decision["hookSpecificOutput"]["permissionDecision"], "deny");
+    }
+}
