@@ -63,13 +63,14 @@ pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
         .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    // Errors name the file being replaced; its temporary copy is gone when they surface.
     tmp.write_all(contents)
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+        .with_context(|| format!("cannot write {}", target.display()))?;
     set_permissions(tmp.as_file(), existing.as_ref(), new_mode)
-        .with_context(|| format!("cannot set permissions on {}", tmp.path().display()))?;
+        .with_context(|| format!("cannot set the permissions of {}", target.display()))?;
     tmp.as_file()
         .sync_all()
-        .with_context(|| format!("cannot flush {}", tmp.path().display()))?;
+        .with_context(|| format!("cannot flush {} to disk", target.display()))?;
     tmp.persist(&target)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot replace {}", target.display()))?;

@@ -19,27 +19,9 @@ fn home() -> TestEnv {
 }
 
 fn args(env: &TestEnv, command: &str) -> Vec<String> {
-    let home = env.codex_home.display().to_string();
     match command {
-        "setup" => vec![
-            "setup".into(),
-            "--codex-home".into(),
-            home,
-            "--runtime".into(),
-            env.runtime.display().to_string(),
-            "--local-only".into(),
-            "--silent".into(),
-            "--json".into(),
-        ],
-        _ => vec![
-            "uninstall".into(),
-            "--codex-home".into(),
-            home,
-            "--silent".into(),
-            "--json".into(),
-            "--backup-dir".into(),
-            env.root.join("uninstall-backups").display().to_string(),
-        ],
+        "setup" => env.setup_args(),
+        _ => env.uninstall_args(),
     }
 }
 

@@ -234,31 +234,6 @@ impl Scenario<'_> {
     }
 }
 
-fn setup_args(env: &TestEnv) -> Vec<String> {
-    vec![
-        "setup".into(),
-        "--codex-home".into(),
-        env.codex_home.display().to_string(),
-        "--runtime".into(),
-        env.runtime.display().to_string(),
-        "--local-only".into(),
-        "--silent".into(),
-        "--json".into(),
-    ]
-}
-
-fn uninstall_args(env: &TestEnv) -> Vec<String> {
-    vec![
-        "uninstall".into(),
-        "--codex-home".into(),
-        env.codex_home.display().to_string(),
-        "--silent".into(),
-        "--json".into(),
-        "--backup-dir".into(),
-        env.root.join("uninstall-backups").display().to_string(),
-    ]
-}
-
 /// The user's files as they were before codex-guard.
 fn original(env: &TestEnv) -> PathBuf {
     let template = env.root.join("original");
@@ -272,11 +247,11 @@ fn original(env: &TestEnv) -> PathBuf {
 fn setup_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishes() {
     let env = TestEnv::new();
     let template = original(&env);
-    let setup = setup_args(&env);
+    let setup = env.setup_args();
     // What setup leaves must also be a whole install: it uninstalls back to the
     // user's own bytes.
     let verify = |env: &TestEnv| {
-        let status = env.process().args(uninstall_args(env)).status().unwrap();
+        let status = env.process().args(env.uninstall_args()).status().unwrap();
         assert!(status.success());
         assert_eq!(env.read("config.toml"), CONFIG);
         assert_eq!(env.read("hooks.json"), HOOKS);
@@ -297,7 +272,7 @@ fn uninstall_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finis
     let env = TestEnv::new();
     let template = original(&env);
     reset(&env, &template);
-    let status = env.process().args(setup_args(&env)).status().unwrap();
+    let status = env.process().args(env.setup_args()).status().unwrap();
     assert!(status.success());
     // A hook the user added after setup, behind ours, with Codex's trust record:
     // uninstall has to move that record when our handler before it goes.
@@ -335,7 +310,7 @@ fn uninstall_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finis
         name: "uninstall",
         env: &env,
         template: installed,
-        command: uninstall_args(&env),
+        command: env.uninstall_args(),
         verify: &verify,
     }
     .check();
@@ -346,7 +321,7 @@ fn restore_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishe
     let env = TestEnv::new();
     let template = original(&env);
     reset(&env, &template);
-    let status = env.process().args(setup_args(&env)).status().unwrap();
+    let status = env.process().args(env.setup_args()).status().unwrap();
     assert!(status.success());
     let backups = env.codex_home.join("codex-guard/backups");
     let archive = std::fs::read_dir(&backups)

@@ -60,6 +60,29 @@ impl TestEnv {
         cmd
     }
 
+    /// `setup --local-only --silent --json` on this home, as arguments for [`TestEnv::process`].
+    pub fn setup_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec!["setup".into(), "--codex-home".into()];
+        args.push(self.codex_home.display().to_string());
+        args.extend(["--runtime".into(), self.runtime.display().to_string()]);
+        args.extend(["--local-only", "--silent", "--json"].map(String::from));
+        args
+    }
+
+    /// The arguments of [`TestEnv::uninstall`], for [`TestEnv::process`].
+    pub fn uninstall_args(&self) -> Vec<String> {
+        let backups = self.root.join("uninstall-backups");
+        vec![
+            "uninstall".into(),
+            "--codex-home".into(),
+            self.codex_home.display().to_string(),
+            "--silent".into(),
+            "--json".into(),
+            "--backup-dir".into(),
+            backups.display().to_string(),
+        ]
+    }
+
     pub fn setup(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
         self.cmd()
             .arg("setup")
@@ -84,15 +107,7 @@ impl TestEnv {
 
     /// `uninstall --silent --json`, with its safety backup kept inside the test's directory.
     pub fn uninstall(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
-        let backups = self.root.join("uninstall-backups");
-        let mut args = vec![
-            "--silent",
-            "--json",
-            "--backup-dir",
-            backups.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        self.run("uninstall", &args)
+        self.cmd().args(self.uninstall_args()).args(extra).assert()
     }
 
     /// Writes `contents` to `rel` below the Codex home, creating its directories.
