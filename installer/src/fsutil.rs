@@ -309,7 +309,10 @@ pub fn check_writable(path: &Path) -> Result<()> {
         .map(drop)
         .map_err(|e| {
             crate::failure::Failure::bad_input(format!("cannot write in {} ({e})", dir.display()))
-                .hint("run as the user who owns it, or fix its permissions; nothing was changed")
+                .hint(format!(
+                "run codex-guard as the owner of {0} (`ls -ld '{0}'` shows who), or make it writable; nothing was changed",
+                dir.display()
+            ))
                 .into()
         })
 }

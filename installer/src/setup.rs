@@ -388,7 +388,7 @@ fn roll_back(written: &[FileChange], error: anyhow::Error, backup: &Path) -> any
     let (message, hint) = if left.is_empty() {
         (
             format!("{error:#}; every file setup had written was put back as it was"),
-            "free the space (or fix the permission) named above and run setup again".to_string(),
+            "free the space (or fix the permission) named above and run the same `codex-guard setup` again".to_string(),
         )
     } else {
         (

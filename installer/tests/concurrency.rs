@@ -85,49 +85,19 @@ fn eight_setups_at_once_install_once() {
 
 #[test]
 fn setups_racing_uninstalls_end_installed_or_removed_never_between() {
-    // Different interleavings: the uninstall first, in the middle, last, and several.
-    let mixes: [&[&str]; 4] = [
-        &[
-            "uninstall",
-            "setup",
-            "setup",
-            "setup",
-            "setup",
-            "setup",
-            "setup",
-            "setup",
-        ],
-        &[
-            "setup",
-            "setup",
-            "setup",
-            "uninstall",
-            "setup",
-            "setup",
-            "setup",
-            "setup",
-        ],
-        &[
-            "setup",
-            "setup",
-            "setup",
-            "setup",
-            "setup",
-            "setup",
-            "setup",
-            "uninstall",
-        ],
-        &[
-            "setup",
-            "uninstall",
-            "setup",
-            "uninstall",
-            "setup",
-            "uninstall",
-            "setup",
-            "uninstall",
-        ],
-    ];
+    // Eight commands, the uninstalls at these places: first, in the middle, last, several.
+    let uninstalls: [&[usize]; 4] = [&[0], &[3], &[7], &[1, 3, 5, 7]];
+    let mixes = uninstalls.map(|at| {
+        (0..8)
+            .map(|i| {
+                if at.contains(&i) {
+                    "uninstall"
+                } else {
+                    "setup"
+                }
+            })
+            .collect::<Vec<_>>()
+    });
     for (round, mix) in mixes.iter().enumerate() {
         for _ in 0..3 {
             let env = home();
