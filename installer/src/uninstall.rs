@@ -106,12 +106,7 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
         }
     }
     for path in &plan.remove {
-        let meta = fs_err::symlink_metadata(path);
-        match meta {
-            Ok(m) if m.is_dir() => fs_err::remove_dir_all(path)?,
-            Ok(_) => fs_err::remove_file(path)?,
-            Err(_) => {}
-        }
+        remove_ours(path)?;
     }
     if let Some(receipt) = &plan.receipt {
         for dir in &receipt.created_dirs {
@@ -180,6 +175,13 @@ fn make_plan(layout: &Layout, keep_logs: bool) -> Result<Plan> {
     let edits = config_edit.into_iter().chain(hooks_edit).collect();
 
     let (remove, kept) = our_files(layout, keep_logs)?;
+    let undelivered = codex_guard_common::spool::pending(&layout.spool_dir()).len();
+    if undelivered > 0 && remove.contains(&layout.guard_dir()) {
+        notes.push(format!(
+            "{undelivered} event(s) not yet delivered to the service are removed with it \
+             (--keep-logs keeps them)"
+        ));
+    }
     Ok(Plan {
         receipt,
         edits,
@@ -262,14 +264,69 @@ fn plan_config(
     }))
 }
 
-/// What goes: our whole directory, or all of it but the logs and undelivered events.
+/// Marks a directory of ours renamed out of the way to be deleted.
+const TOMBSTONE: &str = ".removing-";
+
+/// Removes one of our files or directories. A directory is first renamed out of the
+/// way, so that a hook or delivery process still running cannot write into it while it
+/// is being emptied (the runtime never creates the guard directory again). A run killed
+/// before the directory is gone leaves the renamed one for the next run to finish.
+fn remove_ours(path: &Path) -> Result<()> {
+    let Ok(meta) = fs_err::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        fs_err::remove_file(path)?;
+        return Ok(());
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let doomed = if name.contains(TOMBSTONE) {
+        path.to_path_buf()
+    } else {
+        let doomed = path.with_file_name(format!(".{name}{TOMBSTONE}{}", std::process::id()));
+        match std::fs::rename(path, &doomed) {
+            Ok(()) => doomed,
+            // Where a directory in use cannot be renamed (Windows), delete it in place.
+            Err(_) => path.to_path_buf(),
+        }
+    };
+    fs_err::remove_dir_all(&doomed)?;
+    Ok(())
+}
+
+/// Directories an interrupted uninstall renamed and did not finish deleting.
+fn tombstones(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = ["codex-guard", "bin", "state", "backups"]
+                .iter()
+                .any(|n| name.starts_with(&format!(".{n}{TOMBSTONE}")));
+            ours && e.file_type().is_ok_and(|t| t.is_dir())
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// What goes: our whole directory, or all of it but the logs and undelivered events,
+/// and whatever an interrupted uninstall left renamed.
 fn our_files(layout: &Layout, keep_logs: bool) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let guard = layout.guard_dir();
+    let mut leftovers = tombstones(&layout.codex_home);
+    leftovers.extend(tombstones(&guard));
     if !guard.exists() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((leftovers, Vec::new()));
     }
     if !keep_logs {
-        return Ok((vec![guard], Vec::new()));
+        leftovers.retain(|p| !p.starts_with(&guard));
+        leftovers.insert(0, guard);
+        return Ok((leftovers, Vec::new()));
     }
     let keep = [layout.logs_dir(), guard.join("spool")];
     let mut remove = Vec::new();
@@ -283,6 +340,8 @@ fn our_files(layout: &Layout, keep_logs: bool) -> Result<(Vec<PathBuf>, Vec<Path
         }
     }
     remove.sort();
+    // Those inside our directory are among its entries already.
+    remove.extend(leftovers.into_iter().filter(|p| !p.starts_with(&guard)));
     Ok((remove, kept))
 }
 

@@ -98,7 +98,8 @@ fn reset(env: &TestEnv, template: &Path) {
     copy_tree(template, &env.codex_home);
 }
 
-/// Files a killed run may leave behind that a finished run must have cleaned up.
+/// Files (and renamed directories) a killed run may leave behind that a finished run
+/// must have cleaned up.
 fn temp_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -106,7 +107,10 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if entry.file_type().unwrap().is_dir() {
+        if entry.file_name().to_string_lossy().contains(".removing-") {
+            // A directory uninstall renamed before deleting it.
+            out.push(path);
+        } else if entry.file_type().unwrap().is_dir() {
             out.extend(temp_files(&path));
         } else if entry.file_name().to_string_lossy().ends_with(".tmp") {
             out.push(path);

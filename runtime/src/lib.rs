@@ -127,6 +127,36 @@ impl Report {
     }
 }
 
+/// Creates one of our directories (mode 0700) inside the guard directory, which
+/// must exist: the runtime never brings back a guard directory that uninstall
+/// removed while a hook or the delivery process was still running.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        result => result,
+    }
+}
+
+/// A managed install has no per-user setup: the first event of each user makes
+/// that user's `$CODEX_HOME/codex-guard/` for logs, spool and state.
+fn make_user_guard_dir(settings: &Settings, machine_config: Option<&Path>) {
+    let dir = settings.layout.guard_dir();
+    if machine_config.is_none() || dir.is_dir() {
+        return;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    let _ = builder.create(dir);
+}
+
 /// Longest command or prompt excerpt kept in the audit log.
 const AUDIT_EXCERPT_CHARS: usize = 300;
 
@@ -136,6 +166,7 @@ pub fn run_from_process(machine_config: Option<&Path>) {
     let env = |k: &str| std::env::var(k).ok();
     let exe = std::env::current_exe().ok();
     let settings = Settings::load_with(&env, exe.as_deref(), machine_config);
+    make_user_guard_dir(&settings, machine_config);
     let deadline = started + Duration::from_millis(settings.config.timeout_ms);
     let http = Http::new(settings.ca_files.clone());
 
@@ -169,6 +200,7 @@ pub fn run_delivery(machine_config: Option<&Path>) {
     let env = |k: &str| std::env::var(k).ok();
     let exe = std::env::current_exe().ok();
     let settings = Settings::load_with(&env, exe.as_deref(), machine_config);
+    make_user_guard_dir(&settings, machine_config);
     let http = Http::new(settings.ca_files.clone());
     spool::deliver(&settings, &http, spool::Pacing::from_settings(&settings));
     turns::prune(

@@ -18,7 +18,7 @@ pub fn append(dir: &Path, entry: &Map<String, Value>) {
 }
 
 fn try_append(dir: &Path, entry: &Map<String, Value>) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::private_dir(dir)?;
     let path = dir.join(LOG_FILE);
     let mut line = serde_json::to_vec(entry)?;
     line.push(b'\n');

@@ -66,7 +66,7 @@ impl Spool {
 
     /// Writes a record durably: temporary file, data synced, renamed into place.
     pub fn write(&self, record: &SpooledRecord) -> std::io::Result<()> {
-        create_private_dir(&self.dir)?;
+        crate::private_dir(&self.dir)?;
         let tmp = self.dir.join(format!("{TMP_PREFIX}{}", record.id));
         let mut bytes = serde_json::to_vec(record)?;
         bytes.push(b'\n');
@@ -128,7 +128,7 @@ impl Spool {
 
     /// Takes the delivery lock, or `None` when another process holds it.
     fn try_take(&self) -> Option<File> {
-        create_private_dir(&self.dir).ok()?;
+        crate::private_dir(&self.dir).ok()?;
         let mut file = self.open_lock().ok()?;
         file.try_lock().ok()?;
         let _ = file.set_len(0);
@@ -187,7 +187,7 @@ impl Spool {
     /// the way, keeping it for a person to look at.
     fn set_aside(&self, path: &Path, corrupt: bool, error: &str) {
         let rejected = self.dir.join(REJECTED_DIR);
-        let moved = create_private_dir(&rejected).and_then(|()| {
+        let moved = crate::private_dir(&rejected).and_then(|()| {
             std::fs::rename(path, rejected.join(path.file_name().unwrap_or_default()))
         });
         if moved.is_err() {
@@ -308,17 +308,6 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
             }
         }
     }
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 fn private_file(path: &Path) -> std::io::Result<File> {

@@ -52,7 +52,10 @@ fn sequence(path: &Path, turn: &str) -> u64 {
 
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(path);
-    std::fs::create_dir_all(dir)?;
+    if let Some(state_dir) = dir.parent() {
+        crate::private_dir(state_dir)?;
+    }
+    crate::private_dir(dir)?;
     let tmp = dir.join(format!(".tmp-{}", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {

@@ -44,7 +44,7 @@ pub fn resubmitted(state_dir: &Path, fingerprint: &str) -> bool {
 }
 
 fn save(dir: &Path, path: &Path, pending: &[String]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::private_dir(dir)?;
     let tmp = dir.join(format!("{STATE_FILE}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, serde_json::to_vec(pending)?)?;
     std::fs::rename(tmp, path)

@@ -471,3 +471,28 @@ fn a_guard_directory_it_cannot_write_still_gets_a_decision() {
         assert_eq!(decision["hookSpecificOutput"]["permissionDecision"], "deny");
     }
 }
+
+#[test]
+fn a_hook_running_after_its_guard_directory_was_removed_recreates_nothing() {
+    let akto = FakeAkto::start();
+    let home = Home::remote(&akto.url(), "blocking = false\n");
+    let event = json!({"hook_event_name": "UserPromptSubmit", "session_id": "s", "turn_id": "t",
+        "prompt": "hello"})
+    .to_string();
+    std::fs::remove_dir_all(&home.guard).unwrap();
+    let out = home.run(event.as_bytes());
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let deliver = Command::new(env!("CARGO_BIN_EXE_codex-guard-hook"))
+        .arg("--deliver")
+        .env_clear()
+        .env("CODEX_GUARD_CONFIG", home.guard.join("config.toml"))
+        .env("HOME", home.guard.parent().unwrap().parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(deliver.status.success(), "{deliver:?}");
+    assert!(
+        !home.guard.exists(),
+        "the runtime made {} again",
+        home.guard.display()
+    );
+}
