@@ -3,7 +3,7 @@
 # scripts, and the end-to-end tests that drive the real Codex CLI.
 #
 # Installs what it needs when missing: the pinned Codex CLI from npm (into
-# .tools/, never globally), shellcheck from apt, ansible-core (with ansible-lint)
+# .tools/, never globally), shellcheck and iproute2 from apt, ansible-core (with ansible-lint)
 # from PyPI into a venv in .tools/ (scripts/test-deploy.sh), and cargo-deb,
 # cargo-generate-rpm (pinned, into .tools/cargo) with rpm and cpio from apt
 # (scripts/test-packages.sh), and cargo-fuzz (pinned, into .tools/cargo;
@@ -32,15 +32,21 @@ case "$installed" in
 esac
 export CODEX_BIN="$codex_bin"
 
-step "shellcheck"
-if ! command -v shellcheck >/dev/null 2>&1; then
+# Installs a Debian package when the command it provides is missing.
+need() {
+  local command=$1 package=$2
+  command -v "$command" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get install -y shellcheck >/dev/null || { apt-get update >/dev/null && apt-get install -y shellcheck >/dev/null; }
+    apt-get install -y "$package" >/dev/null || { apt-get update >/dev/null && apt-get install -y "$package" >/dev/null; }
   else
-    echo "shellcheck is missing: install it (apt-get install shellcheck) and run again" >&2
+    echo "$command is missing: install it (apt-get install $package) and run again" >&2
     exit 1
   fi
-fi
+}
+
+step "shellcheck; ip (iproute2) for the hanging name server test"
+need shellcheck shellcheck
+PATH="$PATH:/usr/sbin:/sbin" need ip iproute2
 mapfile -t shell_scripts < <(git ls-files -- '*.sh' .ci/run packaging/deb/postinst packaging/deb/prerm \
   packaging/deb/postrm packaging/macos/scripts/postinstall)
 shellcheck "${shell_scripts[@]}"

@@ -31,6 +31,8 @@ const MARGIN: Duration = Duration::from_secs(2);
 const HUGE_BYTES: u64 = 50 * 1024 * 1024;
 /// How often a slow service sends its next byte.
 const DRIBBLE: Duration = Duration::from_millis(200);
+/// A name only a name server could resolve (none of /etc/hosts).
+const HANGING_NAME: &str = "akto.codex-guard-test.example";
 /// The body of a verdict allowing everything: what the slow and huge answers would
 /// amount to, had the hook waited for them or read them whole.
 const ALLOW: &str = r#"{"success":true,"data":{"guardrailsResult":{"Allowed":true,"Reason":"","behaviour":"block"}}}"#;
@@ -55,6 +57,9 @@ enum Fault {
     HugeBody,
     /// HTTPS with a certificate, from the configured CA, for another name.
     WrongCertName,
+    /// The name server never answers (only inside the private network namespace of
+    /// [`a_name_server_that_never_answers_costs_no_more_than_the_deadline`]).
+    DnsHangs,
 }
 
 const FAULTS: [Fault; 10] = [
@@ -84,6 +89,7 @@ impl Fault {
             Fault::InvalidJson => &["invalid JSON"],
             Fault::HugeBody => &["limit"],
             Fault::WrongCertName => &["not valid for name"],
+            Fault::DnsHangs => &["timed out"],
         }
     }
 
@@ -94,6 +100,7 @@ impl Fault {
                 Service::new(format!("http://127.0.0.1:{}", port.port), port)
             }
             Fault::DnsFailure => Service::new("http://codex-guard-fault.invalid/".into(), ()),
+            Fault::DnsHangs => Service::new(format!("http://{HANGING_NAME}:8080/"), ()),
             Fault::Timeout => RawServer::start(|mut stream, _| {
                 read_request(&mut stream)?;
                 // Hold the connection without a word until the hook hangs up.
@@ -519,4 +526,67 @@ fn every_service_fault_applies_the_fail_policy_within_the_deadline_and_spools_th
         failed.is_empty(),
         "faults not handled: {failed:?} (see above)"
     );
+}
+
+/// A name server that never answers: the lookup that glibc would keep trying for
+/// 3 x 30 s must not hold the hook past its deadline. The test runs itself again in
+/// private network and mount namespaces (nothing outside the test sees them), where
+/// `/etc/resolv.conf` is replaced, for that run alone, by one naming 192.0.2.53: an
+/// address on a veth link whose other end nobody answers on, so every query is lost.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_name_server_that_never_answers_costs_no_more_than_the_deadline() {
+    const INNER: &str = "CODEX_GUARD_TEST_NETNS";
+    const TEST: &str = "a_name_server_that_never_answers_costs_no_more_than_the_deadline";
+    if std::env::var_os(INNER).is_some() {
+        // The fault is real: a lookup goes unanswered.
+        let mut lookup = std::process::Command::new("getent")
+            .args(["hosts", HANGING_NAME])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("getent runs");
+        std::thread::sleep(Duration::from_millis(TIMEOUT_MS * 2));
+        let answered = lookup.try_wait().unwrap();
+        let _ = lookup.kill();
+        let _ = lookup.wait();
+        assert_eq!(answered, None, "the name server answered: no hang to test");
+        check_fault(Fault::DnsHangs);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 192.0.2.53\noptions timeout:30 attempts:3\n",
+    )
+    .unwrap();
+    let as_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let mut unshare = std::process::Command::new("unshare");
+    if !as_root {
+        unshare.arg("--user").arg("--map-root-user");
+    }
+    let out = unshare
+        .args(["--net", "--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "set -e; PATH=\"$PATH:/usr/sbin:/sbin\"; ip link set lo up; ip link add dns0 type veth peer name dns1; \
+             ip addr add 192.0.2.1/24 dev dns0; ip link set dns0 up; ip link set dns1 up; \
+             mount --bind \"$0\" /etc/resolv.conf; exec \"$@\"",
+        )
+        .arg(&resolv)
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()
+        .expect("unshare (util-linux) runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the hanging name server needs private network and mount namespaces (root, or \
+         unprivileged user namespaces) and iproute2:\n{stdout}\n{stderr}"
+    );
+    eprintln!("{stderr}");
 }
