@@ -57,6 +57,15 @@ impl SystemLayout {
         }
     }
 
+    /// Where a managed install writes files (and a killed run may leave temporary ones).
+    fn written_dirs(&self) -> [PathBuf; 4] {
+        [
+            self.root.join("etc/codex"),
+            self.config_dir(),
+            self.backups_dir(),
+            self.prefix.clone(),
+        ]
+    }
     pub fn requirements(&self) -> PathBuf {
         self.root.join("etc/codex/requirements.toml")
     }
@@ -510,7 +519,9 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
     } else {
         let created = missing_dirs(&sys);
         fsutil::create_dir_all(&sys.config_dir(), 0o755).map_err(fsutil::as_needs_root)?;
-        (Some(Lock::acquire(&sys.lock_file(), LOCK_WAIT)?), created)
+        let lock = Lock::acquire(&sys.lock_file(), LOCK_WAIT)?;
+        fsutil::remove_stale_temps(&sys.written_dirs());
+        (Some(lock), created)
     };
     let previous = read_receipt(&sys.receipt())?;
     let (mut changes, _) = plan(
@@ -550,21 +561,22 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
             )
             .map_err(fsutil::as_needs_root)?,
         );
-        for change in &changes {
-            if let Some(dir) = change.path.parent() {
-                fsutil::create_dir_all(dir, 0o755).map_err(fsutil::as_needs_root)?;
-            }
-            fsutil::write_atomic(&change.path, &change.after, change.mode)
-                .map_err(fsutil::as_needs_root)?;
-            // Our files get our modes even when a file was there before: every user's
-            // runtime must read them (the admin's requirements.toml keeps its own).
-            #[cfg(unix)]
-            if change.path != sys.requirements() {
-                use std::os::unix::fs::PermissionsExt;
-                fs_err::set_permissions(
-                    &change.path,
-                    std::fs::Permissions::from_mode(change.mode),
-                )?;
+        for (done, change) in changes.iter().enumerate() {
+            if let Err(error) = write_change(&sys, change) {
+                let error = fsutil::as_needs_root(error);
+                // What was written goes back (the receipt first written, last undone),
+                // so a failed write leaves the machine as it was, not half managed.
+                return Err(match done {
+                    0 => error,
+                    _ => {
+                        let undo = format!(
+                            "put back the files of {} by hand (they are stored relative to {})",
+                            backup.as_deref().unwrap_or(Path::new("")).display(),
+                            root.display()
+                        );
+                        setup::roll_back(&changes[..done], error, &undo)
+                    }
+                });
             }
         }
     }
@@ -584,6 +596,21 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         &warnings,
     );
     Ok(exit)
+}
+
+fn write_change(sys: &SystemLayout, change: &FileChange) -> Result<()> {
+    if let Some(dir) = change.path.parent() {
+        fsutil::create_dir_all(dir, 0o755)?;
+    }
+    fsutil::write_atomic(&change.path, &change.after, change.mode)?;
+    // Our files get our modes even when a file was there before: every user's
+    // runtime must read them (the admin's requirements.toml keeps its own).
+    #[cfg(unix)]
+    if change.path != sys.requirements() {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(&change.path, std::fs::Permissions::from_mode(change.mode))?;
+    }
+    Ok(())
 }
 
 /// Directories a managed install needs that do not exist yet, parents first.
@@ -843,6 +870,13 @@ pub fn uninstall(
     let root = crate::home::canonical_path(system_root)?;
     let sys = SystemLayout::discover(&root);
     let Some(receipt) = read_receipt(&sys.receipt())? else {
+        // An uninstall killed after removing the receipt leaves its directory, empty.
+        if !dry_run && std::fs::remove_dir(sys.config_dir()).is_ok() {
+            eprintln!(
+                "codex-guard: removed the empty {} an interrupted uninstall left",
+                sys.config_dir().display()
+            );
+        }
         if json_out {
             println!(
                 "{}",
@@ -898,6 +932,7 @@ pub fn uninstall(
     let mut backup = None;
     if !dry_run {
         let _lock = Lock::acquire(&sys.lock_file(), LOCK_WAIT).map_err(fsutil::as_needs_root)?;
+        fsutil::remove_stale_temps(&sys.written_dirs());
         let entries: Vec<backup::Entry> = steps
             .iter()
             .map(|s| match s {
@@ -916,9 +951,13 @@ pub fn uninstall(
             backup::create(&dir, "uninstall-managed", &root, &entries, None)
                 .map_err(fsutil::as_needs_root)?,
         );
-        // requirements.toml first: Codex stops running our hooks before their program goes.
+        // requirements.toml first: Codex stops running our hooks before their program
+        // goes. The receipt goes last, so that a run killed on the way is finished by
+        // the next one, which still finds it.
+        let receipt_path = sys.receipt();
         for step in &steps {
             match step {
+                Step::Remove(p) if *p == receipt_path => Ok(()),
                 Step::Write(p, bytes) => fsutil::write_atomic(p, bytes, 0o644),
                 Step::Remove(p) => match fs_err::remove_file(p) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
@@ -928,11 +967,25 @@ pub fn uninstall(
             .map_err(fsutil::as_needs_root)?;
         }
         let _ = std::fs::remove_dir_all(sys.backups_dir());
-        let _ = std::fs::remove_file(sys.lock_file());
-        for dir in receipt.created_dirs.iter().rev() {
-            // Only empty directories: anything the admin put there stays.
-            let _ = std::fs::remove_dir(dir);
+        // Only empty directories: anything the admin put there stays.
+        // Our own two directories go too when the receipt does not list them: a first
+        // setup killed before it wrote the receipt created them unrecorded.
+        let mut ours = receipt.created_dirs.clone();
+        for dir in [sys.config_dir(), sys.prefix.clone()] {
+            let named_ours = dir.file_name().is_some_and(|n| n == "codex-guard");
+            if named_ours && !ours.contains(&dir) {
+                ours.push(dir);
+            }
         }
+        let remove_empty_dirs = || {
+            for dir in ours.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        };
+        remove_empty_dirs();
+        let _ = std::fs::remove_file(sys.lock_file());
+        fs_err::remove_file(&receipt_path).map_err(|e| fsutil::as_needs_root(e.into()))?;
+        remove_empty_dirs();
     }
     let changed = !steps.is_empty();
     if json_out {

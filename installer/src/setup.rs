@@ -362,7 +362,8 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         progress.step(&format!("writing {}", change.label));
         if let Err(error) = fsutil::write_atomic(&change.path, &change.after, change.mode) {
             progress.finish();
-            return Err(roll_back(&changes[..done], error, &backup));
+            let undo = format!("`codex-guard restore {}` to go back", backup.display());
+            return Err(roll_back(&changes[..done], error, &undo));
         }
     }
     progress.finish();
@@ -374,7 +375,8 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
 
 /// A write failed (a full disk, say): the files written before it get their old
 /// content back, newest first, so the home is as it was and not half installed.
-fn roll_back(written: &[FileChange], error: anyhow::Error, backup: &Path) -> anyhow::Error {
+/// `undo` says how to go back by hand when a file could not be put back.
+pub(crate) fn roll_back(written: &[FileChange], error: anyhow::Error, undo: &str) -> anyhow::Error {
     let mut left = Vec::new();
     for change in written.iter().rev() {
         let undone = match &change.before {
@@ -396,10 +398,7 @@ fn roll_back(written: &[FileChange], error: anyhow::Error, backup: &Path) -> any
                 "{error:#}; these files could not be put back: {}",
                 left.join(", ")
             ),
-            format!(
-                "free the space named above, then run setup again to finish, or `codex-guard restore {}` to go back",
-                backup.display()
-            ),
+            format!("free the space named above, then run setup again to finish, or {undo}"),
         )
     };
     Failure {

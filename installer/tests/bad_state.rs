@@ -320,4 +320,109 @@ fn full_disk_inside(mount: &Path) {
     );
     assert!(outcomes.iter().any(|o| o.ends_with("exit 1")));
     assert!(outcomes.iter().any(|o| o.ends_with("exit 0")));
+    managed_full_disk_inside(mount);
+}
+
+/// The files under `dir`, but for backups and the lock: what a failed run must leave
+/// exactly as it found it.
+#[cfg(target_os = "linux")]
+fn files_below(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "backups" || name == ".lock" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(files_below(&path));
+        } else {
+            out.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `setup --managed` on the full disk: a write that fails puts back the machine-wide
+/// files written before it.
+#[cfg(target_os = "linux")]
+fn managed_full_disk_inside(mount: &Path) {
+    use std::io::Write;
+    let mut outcomes = Vec::new();
+    let mut rolled_back = 0;
+    for free_kib in [0u64, 4, 16, 64, 256, 1024, 1536, 2048, 3072] {
+        let env = TestEnv::in_dir(mount);
+        let system = env.root.join("system");
+        std::fs::create_dir_all(system.join("etc/codex")).unwrap();
+        std::fs::write(
+            system.join("etc/codex/requirements.toml"),
+            "# set by IT\n[features]\nweb_search = false\n",
+        )
+        .unwrap();
+        let runtime: Vec<u8> = (0..1_500_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        std::fs::write(&env.runtime, &runtime).unwrap();
+        let before = files_below(&system);
+
+        let filler_path = mount.join("filler");
+        let mut filler = std::fs::File::create(&filler_path).unwrap();
+        let block = vec![0x5a; 4096];
+        while filler.write_all(&block).is_ok() {}
+        let full = filler.metadata().unwrap().len();
+        filler
+            .set_len(full.saturating_sub(free_kib * 1024))
+            .unwrap();
+        drop(filler);
+
+        let managed = |env: &TestEnv| {
+            env.cmd()
+                .args(["setup", "--managed", "--silent", "--json", "--local-only"])
+                .arg("--runtime")
+                .arg(&env.runtime)
+                .arg("--system-root")
+                .arg(env.root.join("system"))
+                .assert()
+        };
+        let out = managed(&env);
+        let output = out.get_output();
+        let code = output.status.code().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if code == 0 {
+            let requirements =
+                std::fs::read_to_string(system.join("etc/codex/requirements.toml")).unwrap();
+            assert!(requirements.contains("codex-guard-hook"), "{requirements}");
+        } else {
+            assert_eq!(code, 1, "{stderr}");
+            assert!(
+                stderr.contains("No space left on device"),
+                "the message names the cause: {stderr}"
+            );
+            assert_eq!(
+                files_below(&system),
+                before,
+                "free {free_kib} KiB: {stderr}"
+            );
+            if stderr.contains("every file setup had written was put back") {
+                rolled_back += 1;
+            }
+            std::fs::remove_file(&filler_path).unwrap();
+            managed(&env).success();
+        }
+        outcomes.push(format!("{free_kib} KiB free: exit {code}"));
+        let _ = std::fs::remove_file(&filler_path);
+        drop(env);
+    }
+    eprintln!(
+        "full disk, setup --managed: {}; {rolled_back} failed mid-install and were rolled back",
+        outcomes.join("; ")
+    );
+    assert!(
+        rolled_back > 0,
+        "no level stopped setup --managed between two of its writes"
+    );
 }

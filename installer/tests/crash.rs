@@ -18,30 +18,32 @@ use std::time::{Duration, Instant};
 const CONFIG: &str = "# my settings, by hand\nmodel = \"o3\"\n\n[features]\n# keep this comment\nweb_search = true\n";
 const HOOKS: &str = "{\n  \"hooks\": {\n    \"PreToolUse\": [\n      {\"matcher\": \"Bash\", \"hooks\": [{\"type\": \"command\", \"command\": \"my-linter\"}]}\n    ]\n  }\n}\n";
 
-/// The two files a kill must never leave half-changed.
+/// The two files a kill must never leave half-changed, with their bytes.
 #[derive(Clone, PartialEq, Eq)]
-struct Watched {
-    config: Option<Vec<u8>>,
-    hooks: Option<Vec<u8>>,
-}
+struct Watched(Vec<(PathBuf, Option<Vec<u8>>)>);
 
 impl std::fmt::Debug for Watched {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        fn text(b: &Option<Vec<u8>>) -> Option<std::borrow::Cow<'_, str>> {
-            b.as_deref().map(String::from_utf8_lossy)
+        for (path, bytes) in &self.0 {
+            let text = bytes.as_deref().map(String::from_utf8_lossy);
+            writeln!(f, "--- {}:\n{text:?}", path.display())?;
         }
-        writeln!(f, "--- config.toml:\n{:?}", text(&self.config))?;
-        write!(f, "--- hooks.json:\n{:?}", text(&self.hooks))
+        Ok(())
     }
 }
 
 impl Watched {
-    fn of(env: &TestEnv) -> Watched {
-        let read = |name: &str| std::fs::read(env.codex_home.join(name)).ok();
-        Watched {
-            config: read("config.toml"),
-            hooks: read("hooks.json"),
-        }
+    fn of(files: &[PathBuf; 2]) -> Watched {
+        Watched(
+            files
+                .iter()
+                .map(|p| (p.clone(), std::fs::read(p).ok()))
+                .collect(),
+        )
+    }
+
+    fn bytes(&self, i: usize) -> &Option<Vec<u8>> {
+        &self.0[i].1
     }
 }
 
@@ -90,12 +92,13 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Puts the Codex home back to `template` (same path, so every recorded path holds).
-fn reset(env: &TestEnv, template: &Path) {
-    if env.codex_home.exists() {
-        std::fs::remove_dir_all(&env.codex_home).unwrap();
+/// Puts `tree` (the Codex home, or the system root) back to `template` (same path,
+/// so every recorded path holds).
+fn reset(tree: &Path, template: &Path) {
+    if tree.exists() {
+        std::fs::remove_dir_all(tree).unwrap();
     }
-    copy_tree(template, &env.codex_home);
+    copy_tree(template, tree);
 }
 
 /// Files (and renamed directories) a killed run may leave behind that a finished run
@@ -137,8 +140,12 @@ fn describe(
 struct Scenario<'a> {
     name: &'a str,
     env: &'a TestEnv,
-    /// The state every run starts from.
+    /// What the command changes: the Codex home, or the system root.
+    tree: PathBuf,
+    /// The state every run starts `tree` from.
     template: PathBuf,
+    /// The two files to watch.
+    files: [PathBuf; 2],
     command: Vec<String>,
     /// Checks, after the command finished, that what it left is whole.
     verify: &'a dyn Fn(&TestEnv),
@@ -159,17 +166,17 @@ impl Scenario<'_> {
 
     fn check(&self) {
         let env = self.env;
-        reset(env, &self.template);
-        let before = Watched::of(env);
+        reset(&self.tree, &self.template);
+        let before = Watched::of(&self.files);
         // What an uninterrupted run leaves, and how long it takes.
         let mut took: Vec<Duration> = (0..5)
             .map(|_| {
-                reset(env, &self.template);
+                reset(&self.tree, &self.template);
                 self.run_to_end()
             })
             .collect();
         took.sort();
-        let after = Watched::of(env);
+        let after = Watched::of(&self.files);
         assert_ne!(
             before, after,
             "{}: the command must change something",
@@ -188,7 +195,7 @@ impl Scenario<'_> {
         let mut interrupted = 0;
         let started = Instant::now();
         for run in 0..runs {
-            reset(env, &self.template);
+            reset(&self.tree, &self.template);
             let mut child = self.spawn();
             std::thread::sleep(Duration::from_micros(rng.below(window)));
             let _ = child.kill();
@@ -196,10 +203,10 @@ impl Scenario<'_> {
             if status.code().is_none() {
                 interrupted += 1;
             }
-            let now = Watched::of(env);
+            let now = Watched::of(&self.files);
             let state = (
-                describe(&now.config, &before.config, &after.config),
-                describe(&now.hooks, &before.hooks, &after.hooks),
+                describe(now.bytes(0), before.bytes(0), after.bytes(0)),
+                describe(now.bytes(1), before.bytes(1), after.bytes(1)),
             );
             assert!(
                 state.0 != "MIXED" && state.1 != "MIXED",
@@ -211,12 +218,12 @@ impl Scenario<'_> {
             // The same command again finishes the job.
             self.run_to_end();
             assert_eq!(
-                Watched::of(env),
+                Watched::of(&self.files),
                 after,
                 "{} run {run} (seed {seed}): the run after the kill left another result",
                 self.name
             );
-            let leftovers = temp_files(&env.codex_home);
+            let leftovers = temp_files(&self.tree);
             assert!(
                 leftovers.is_empty(),
                 "{} run {run}: temporary files left behind: {leftovers:?}",
@@ -225,9 +232,11 @@ impl Scenario<'_> {
             (self.verify)(env);
         }
         eprintln!(
-            "{}: {runs} runs in {:?}, {interrupted} killed before they finished; (config.toml, hooks.json) after the kill: {states:?}",
+            "{}: {runs} runs in {:?}, {interrupted} killed before they finished; ({}, {}) after the kill: {states:?}",
             self.name,
-            started.elapsed()
+            started.elapsed(),
+            self.files[0].file_name().unwrap().to_string_lossy(),
+            self.files[1].file_name().unwrap().to_string_lossy(),
         );
         assert!(interrupted > 0, "{}: no kill landed mid-run", self.name);
         assert!(
@@ -236,6 +245,14 @@ impl Scenario<'_> {
             self.name
         );
     }
+}
+
+/// The Codex files a per-user command changes.
+fn codex_files(env: &TestEnv) -> [PathBuf; 2] {
+    [
+        env.codex_home.join("config.toml"),
+        env.codex_home.join("hooks.json"),
+    ]
 }
 
 /// The user's files as they were before codex-guard.
@@ -264,6 +281,8 @@ fn setup_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishes(
     Scenario {
         name: "setup",
         env: &env,
+        tree: env.codex_home.clone(),
+        files: codex_files(&env),
         template,
         command: setup,
         verify: &verify,
@@ -275,7 +294,7 @@ fn setup_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishes(
 fn uninstall_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishes() {
     let env = TestEnv::new();
     let template = original(&env);
-    reset(&env, &template);
+    reset(&env.codex_home, &template);
     let status = env.process().args(env.setup_args()).status().unwrap();
     assert!(status.success());
     // A hook the user added after setup, behind ours, with Codex's trust record:
@@ -313,6 +332,8 @@ fn uninstall_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finis
     Scenario {
         name: "uninstall",
         env: &env,
+        tree: env.codex_home.clone(),
+        files: codex_files(&env),
         template: installed,
         command: env.uninstall_args(),
         verify: &verify,
@@ -324,7 +345,7 @@ fn uninstall_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finis
 fn restore_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishes() {
     let env = TestEnv::new();
     let template = original(&env);
-    reset(&env, &template);
+    reset(&env.codex_home, &template);
     let status = env.process().args(env.setup_args()).status().unwrap();
     assert!(status.success());
     let backups = env.codex_home.join("codex-guard/backups");
@@ -355,6 +376,8 @@ fn restore_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishe
     Scenario {
         name: "restore",
         env: &env,
+        tree: env.codex_home.clone(),
+        files: codex_files(&env),
         template: installed,
         command: restore,
         verify: &verify,
@@ -365,7 +388,7 @@ fn restore_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishe
 #[test]
 fn restore_latest_after_an_interrupted_restore_finishes_it_instead_of_undoing_it() {
     let env = TestEnv::new();
-    reset(&env, &original(&env));
+    reset(&env.codex_home, &original(&env));
     env.setup(&["--local-only"]).success();
     // A restore that stopped after writing its safety copy and before any file.
     let safety = env
@@ -380,4 +403,119 @@ fn restore_latest_after_an_interrupted_restore_finishes_it_instead_of_undoing_it
     env.run("restore", &["--latest", "--json"]).success();
     assert_eq!(env.read("config.toml"), CONFIG);
     assert_eq!(env.read("hooks.json"), HOOKS);
+}
+
+/// An admin's requirements.toml, as a managed install finds it.
+const REQUIREMENTS: &str = "# set by IT\n[features]\nweb_search = false\n\n[mcp_servers.docs]\nurl = \"https://docs.example.com/mcp\"\n";
+
+/// A system root with the admin's requirements.toml and nothing of codex-guard.
+fn admin_system(env: &TestEnv) -> PathBuf {
+    let template = env.root.join("admin-system");
+    std::fs::create_dir_all(template.join("etc/codex")).unwrap();
+    std::fs::write(template.join("etc/codex/requirements.toml"), REQUIREMENTS).unwrap();
+    template
+}
+
+/// The machine-wide files a managed command changes.
+fn system_files(system: &Path) -> [PathBuf; 2] {
+    [
+        system.join("etc/codex/requirements.toml"),
+        system.join("etc/codex-guard/config.toml"),
+    ]
+}
+
+fn managed_args(env: &TestEnv, command: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    args.extend(["--managed", "--silent", "--json", "--system-root"].map(String::from));
+    args.push(env.root.join("system").display().to_string());
+    args
+}
+
+fn managed_setup_args(env: &TestEnv) -> Vec<String> {
+    let mut args = managed_args(env, &["setup", "--local-only"]);
+    args.extend(["--runtime".into(), env.runtime.display().to_string()]);
+    args
+}
+
+fn managed_uninstall_args(env: &TestEnv) -> Vec<String> {
+    let mut args = managed_args(env, &["uninstall"]);
+    args.extend([
+        "--backup-dir".into(),
+        env.root.join("uninstall-backups").display().to_string(),
+    ]);
+    args
+}
+
+/// Nothing of codex-guard's left under the system root, and the admin's file whole.
+fn assert_no_managed_install(system: &Path) {
+    assert_eq!(
+        std::fs::read_to_string(system.join("etc/codex/requirements.toml")).unwrap(),
+        REQUIREMENTS
+    );
+    for ours in ["etc/codex-guard", "usr/local/lib/codex-guard"] {
+        assert!(!system.join(ours).exists(), "{ours} is left");
+    }
+}
+
+#[test]
+fn managed_setup_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishes() {
+    let env = TestEnv::new();
+    let system = env.root.join("system");
+    let verify = |env: &TestEnv| {
+        let requirements =
+            std::fs::read_to_string(system.join("etc/codex/requirements.toml")).unwrap();
+        assert!(
+            requirements.starts_with("# set by IT\n[features]\nweb_search = false\n")
+                && requirements
+                    .contains("\n[mcp_servers.docs]\nurl = \"https://docs.example.com/mcp\"\n"),
+            "{requirements}"
+        );
+        assert!(requirements.contains("codex-guard-hook"), "{requirements}");
+        assert!(system
+            .join("usr/local/lib/codex-guard/codex-guard-hook")
+            .is_file());
+        let status = env
+            .process()
+            .args(managed_uninstall_args(env))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_no_managed_install(&system);
+    };
+    Scenario {
+        name: "setup --managed",
+        env: &env,
+        tree: system.clone(),
+        files: system_files(&system),
+        template: admin_system(&env),
+        command: managed_setup_args(&env),
+        verify: &verify,
+    }
+    .check();
+}
+
+#[test]
+fn managed_uninstall_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finishes() {
+    let env = TestEnv::new();
+    let system = env.root.join("system");
+    reset(&system, &admin_system(&env));
+    let status = env
+        .process()
+        .args(managed_setup_args(&env))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let installed = env.root.join("installed-system");
+    copy_tree(&system, &installed);
+    let verify = |_: &TestEnv| assert_no_managed_install(&system);
+    Scenario {
+        name: "uninstall --managed",
+        env: &env,
+        tree: system.clone(),
+        files: system_files(&system),
+        template: installed,
+        command: managed_uninstall_args(&env),
+        verify: &verify,
+    }
+    .check();
 }
