@@ -15,6 +15,7 @@ pub mod home;
 pub mod hooks_json;
 pub mod machine_id;
 pub mod managed;
+pub mod releases;
 pub mod restore;
 pub mod setup;
 pub mod trust;

@@ -11,7 +11,7 @@
 use crate::cli::SelfUpdateArgs;
 use crate::doctor::process;
 use crate::failure::{ExitCode, Failure};
-use crate::{fsutil, home, managed, setup};
+use crate::{fsutil, home, managed, releases, setup};
 use anyhow::{Context, Result};
 use codex_guard_common::config::{RuntimeConfig, Updates};
 use codex_guard_common::layout::RUNTIME_BIN;
@@ -94,18 +94,29 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
         }
     }
 
+    // The source is trusted as the runtime trusts the service: the OS store plus the
+    // configured CA bundles.
+    let mut ca_files: Vec<PathBuf> = [&managed_config, &user_config]
+        .into_iter()
+        .filter_map(|c| c.as_ref().and_then(|c| c.ca_cert.clone()))
+        .chain(
+            std::env::var_os("SSL_CERT_PATH")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        )
+        .collect();
+    ca_files.dedup();
+    let client = releases::Client::new(&ca_files).map_err(|e| {
+        Failure::bad_input(format!("cannot set up TLS for the release source: {e:#}")).hint(
+            format!(
+                "point ca_cert in {} at a PEM file of CA certificates",
+                layout.runtime_config().display()
+            ),
+        )
+    })?;
     let releases = with_deadline(LIST_DEADLINE, "listing the releases", {
-        let source = source.clone();
-        move || {
-            self_update::backends::github::ReleaseList::configure()
-                .repo_owner(REPO_OWNER)
-                .repo_name(REPO_NAME)
-                .with_url(&source)
-                .with_target(target())
-                .build()
-                .and_then(|list| list.fetch())
-                .map_err(anyhow::Error::from)
-        }
+        let (client, source) = (client.clone(), source.clone());
+        move || client.releases(&source, REPO_OWNER, REPO_NAME, target())
     })
     .map_err(|e| {
         Failure::degraded(format!("cannot list the releases at {source}: {e:#}")).hint(format!(
@@ -164,16 +175,9 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     for (asset, path) in downloads {
         let url = asset.download_url.clone();
         let path = path.clone();
+        let client = client.clone();
         with_deadline(DOWNLOAD_DEADLINE, "downloading the release", move || {
-            let file = std::fs::File::create(&path)?;
-            self_update::Download::from_url(&url)
-                .set_header(
-                    http::header::ACCEPT,
-                    http::HeaderValue::from_static("application/octet-stream"),
-                )
-                .show_progress(progress)
-                .download_to(file)
-                .map_err(anyhow::Error::from)
+            client.download(&url, &path, progress)
         })
         .with_context(|| format!("cannot download {} from {source}", asset.name))?;
     }

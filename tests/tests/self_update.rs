@@ -7,7 +7,7 @@
 
 use codex_guard_e2e::http::{write_response, Request, Server};
 use codex_guard_e2e::process::{self, Output};
-use codex_guard_e2e::{codex_bin, guard, list_hooks, FakeAkto, FakeModel, TestHome};
+use codex_guard_e2e::{codex_bin, guard, list_hooks, FakeAkto, FakeModel, TestCa, TestHome};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -117,9 +117,20 @@ fn release_source(serve: Serve) -> Server {
 
 /// [`release_source`], the newest release also carrying `SHA256SUMS.sig` when given.
 fn release_source_signed(serve: Serve, signature: Option<String>) -> Server {
+    release_source_with(serve, signature, None)
+}
+
+/// [`release_source_signed`], over HTTPS with `tls` when given.
+fn release_source_with(
+    serve: Serve,
+    signature: Option<String>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Server {
     let release = release();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let handler = move |request: &Request, stream: &mut dyn std::io::Write| {
-        let base = format!("http://{}", request.header("host").unwrap_or("127.0.0.1"));
+        let host = request.header("host").unwrap_or("127.0.0.1");
+        let base = format!("{scheme}://{host}");
         let path = request.path();
         if path == "/repos/codex-guard/codex-guard/releases" {
             let asset = |name: &str| json!({"name": name, "url": format!("{base}/assets/{name}")});
@@ -166,7 +177,10 @@ fn release_source_signed(serve: Serve, signature: Option<String>) -> Server {
             _ => write_response(stream, 404, "text/plain", b"not found"),
         }
     };
-    Server::start(Arc::new(handler))
+    match tls {
+        Some(tls) => Server::start_tls(Arc::new(handler), tls),
+        None => Server::start(Arc::new(handler)),
+    }
 }
 
 /// Both programs copied where a user would have installed them (a path with a space),
@@ -370,6 +384,55 @@ fn self_update_installs_the_verified_release_and_keeps_the_hooks_trusted() {
     );
     again.assert_success();
     assert_eq!(json_of(&again)["status"], "unchanged", "{again}");
+}
+
+/// An enterprise mirror behind a private CA: trusted through the config's `ca_cert`
+/// (`setup --ca-cert`), for the release list and the downloads alike, and refused,
+/// with nothing changed, by a machine that does not trust that CA.
+#[test]
+fn a_mirror_behind_a_private_ca_is_trusted_through_ca_cert_only() {
+    let ca = TestCa::new("codex-guard mirror CA");
+    let source = release_source_with(Serve::Intact, None, Some(ca.server_config(&["127.0.0.1"])));
+    assert!(source.url().starts_with("https://"));
+
+    let untrusting = installed(&[]);
+    let programs = snapshot(&untrusting.bin_dir);
+    let update = run(
+        &untrusting.home,
+        &untrusting.bin_dir,
+        &["self-update", "--source", &source.url()],
+    );
+    assert_eq!(update.status.code(), Some(1), "{update}");
+    assert!(
+        update.stderr.contains("cannot list the releases"),
+        "{update}"
+    );
+    assert_eq!(snapshot(&untrusting.bin_dir), programs);
+
+    let pem = untrusting.home.home.join("mirror ca.pem");
+    ca.write_pem(&pem);
+    let trusting = installed(&["--ca-cert", pem.to_str().unwrap()]);
+    let update = run(
+        &trusting.home,
+        &trusting.bin_dir,
+        &["self-update", "--json", "--source", &source.url()],
+    );
+    update.assert_success();
+    assert_eq!(json_of(&update)["status"], "updated", "{update}");
+    assert_eq!(
+        version_of(&trusting.bin_dir.join("codex-guard")),
+        format!("codex-guard {}", release().version)
+    );
+    let downloads: Vec<String> = source
+        .requests()
+        .iter()
+        .map(|r| r.path().to_string())
+        .filter(|p| p.starts_with("/assets/"))
+        .collect();
+    assert!(
+        downloads.contains(&format!("/assets/{}", release().archive_name)),
+        "{downloads:?}"
+    );
 }
 
 #[test]
