@@ -66,6 +66,7 @@ impl SystemLayout {
             self.prefix.clone(),
         ]
     }
+
     pub fn requirements(&self) -> PathBuf {
         self.root.join("etc/codex/requirements.toml")
     }

@@ -294,19 +294,18 @@ fn remove_ours(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Directories an interrupted uninstall renamed and did not finish deleting.
-fn tombstones(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+/// Our directories in the Codex home that an interrupted uninstall renamed and did not
+/// finish deleting. (Inside our directory, `--keep-logs` removes every entry anyway.)
+fn tombstones(layout: &Layout) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(&layout.codex_home) else {
         return Vec::new();
     };
+    let prefix = format!(".{}{TOMBSTONE}", codex_guard_common::layout::GUARD_DIR);
     let mut found: Vec<PathBuf> = entries
         .flatten()
         .filter(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let ours = ["codex-guard", "bin", "state", "backups"]
-                .iter()
-                .any(|n| name.starts_with(&format!(".{n}{TOMBSTONE}")));
-            ours && e.file_type().is_ok_and(|t| t.is_dir())
+            e.file_name().to_string_lossy().starts_with(&prefix)
+                && e.file_type().is_ok_and(|t| t.is_dir())
         })
         .map(|e| e.path())
         .collect();
@@ -318,13 +317,11 @@ fn tombstones(dir: &Path) -> Vec<PathBuf> {
 /// and whatever an interrupted uninstall left renamed.
 fn our_files(layout: &Layout, keep_logs: bool) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let guard = layout.guard_dir();
-    let mut leftovers = tombstones(&layout.codex_home);
-    leftovers.extend(tombstones(&guard));
+    let mut leftovers = tombstones(layout);
     if !guard.exists() {
         return Ok((leftovers, Vec::new()));
     }
     if !keep_logs {
-        leftovers.retain(|p| !p.starts_with(&guard));
         leftovers.insert(0, guard);
         return Ok((leftovers, Vec::new()));
     }
@@ -340,8 +337,7 @@ fn our_files(layout: &Layout, keep_logs: bool) -> Result<(Vec<PathBuf>, Vec<Path
         }
     }
     remove.sort();
-    // Those inside our directory are among its entries already.
-    remove.extend(leftovers.into_iter().filter(|p| !p.starts_with(&guard)));
+    remove.extend(leftovers);
     Ok((remove, kept))
 }
 

@@ -201,6 +201,22 @@ fn uninstall_dry_run_and_bad_input_change_nothing() {
 }
 
 #[test]
+fn an_uninstall_killed_after_renaming_our_directory_is_finished_by_the_next() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    env.setup(&["--local-only"]).success();
+    env.uninstall(&[]).success();
+    // What a kill between the rename and the end of the delete leaves.
+    let renamed = env.codex_home.join(".codex-guard.removing-4242");
+    std::fs::create_dir_all(renamed.join("logs")).unwrap();
+    std::fs::write(renamed.join("logs/events.jsonl"), "{}\n").unwrap();
+    let report = json_of(&env.uninstall(&[]).success());
+    assert_eq!(report["status"], "removed", "{report}");
+    assert_eq!(report["changes"][0]["path"], renamed.display().to_string());
+    assert!(!renamed.exists());
+    assert_eq!(env.read("config.toml"), COMMENTED_CONFIG);
+}
+
+#[test]
 fn uninstall_of_nothing_is_a_no_op() {
     let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
     let before = env.snapshot();

@@ -120,9 +120,9 @@ fn hooks_and_the_delivery_process_still_running_leave_nothing_behind_uninstall()
     );
     let deliverer = pid().unwrap();
     assert!(
-        akto.wait_for(Duration::from_secs(10), |r| !r.is_empty())
-            .len()
-            > 0,
+        !akto
+            .wait_for(Duration::from_secs(10), |r| !r.is_empty())
+            .is_empty(),
         "the delivery process is retrying against the outage"
     );
 
