@@ -43,16 +43,7 @@ impl Client {
         );
         let mut releases = Vec::new();
         for _ in 0..MAX_PAGES {
-            let response = self
-                .agent
-                .get(&url)
-                .header("Accept", "application/vnd.github+json")
-                .call()
-                .with_context(|| format!("GET {url}"))?;
-            let status = response.status();
-            if !status.is_success() {
-                bail!("GET {url} answered HTTP {}", status.as_u16());
-            }
+            let response = self.get(&url, "application/vnd.github+json")?;
             let next = response
                 .headers()
                 .get_all("link")
@@ -84,16 +75,7 @@ impl Client {
 
     /// Downloads `url` into `to`, at most [`MAX_ASSET_BYTES`], drawing progress when asked.
     pub fn download(&self, url: &str, to: &Path, progress: bool) -> Result<()> {
-        let response = self
-            .agent
-            .get(url)
-            .header("Accept", "application/octet-stream")
-            .call()
-            .with_context(|| format!("GET {url}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("GET {url} answered HTTP {}", status.as_u16());
-        }
+        let response = self.get(url, "application/octet-stream")?;
         let length = response
             .headers()
             .get("content-length")
@@ -115,6 +97,21 @@ impl Client {
         file.flush()?;
         bar.finish_and_clear();
         Ok(())
+    }
+
+    /// GET `url`; any answer but a 2xx is an error.
+    fn get(&self, url: &str, accept: &str) -> Result<ureq::http::Response<ureq::Body>> {
+        let response = self
+            .agent
+            .get(url)
+            .header("Accept", accept)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("GET {url} answered HTTP {}", status.as_u16());
+        }
+        Ok(response)
     }
 }
 

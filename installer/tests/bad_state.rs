@@ -215,41 +215,18 @@ fn a_full_disk_fails_setup_cleanly_and_puts_back_what_it_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("small-disk");
     std::fs::create_dir(&mount).unwrap();
-    let as_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let mut unshare = std::process::Command::new("unshare");
-    if !as_root {
-        unshare.arg("--user").arg("--map-root-user");
-    }
-    let out = unshare
-        .args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg(r#"mount -t tmpfs -o size=4m tmpfs "$0" && exec "$@""#)
-        .arg(&mount)
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_full_disk_fails_setup_cleanly_and_puts_back_what_it_wrote",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(INNER, &mount)
-        .output()
-        .expect("unshare (util-linux) runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "the full-disk run needs a private mount namespace (root, or unprivileged user \
-         namespaces) for its tmpfs:\n{stdout}\n{stderr}"
+    codex_guard_e2e::namespace::run_test_inside(
+        "a_full_disk_fails_setup_cleanly_and_puts_back_what_it_wrote",
+        &[],
+        "mount -t tmpfs -o size=4m tmpfs \"$0\"",
+        &mount,
+        (INNER, mount.as_os_str()),
+        "a private mount namespace for its tmpfs",
     );
-    eprintln!("{stderr}");
 }
 
 #[cfg(target_os = "linux")]
 fn full_disk_inside(mount: &Path) {
-    use std::io::Write;
     let mut outcomes = Vec::new();
     let mut rolled_back = 0;
     // Free space left for setup, from none to enough for everything.
@@ -257,22 +234,10 @@ fn full_disk_inside(mount: &Path) {
         let env = TestEnv::in_dir(mount);
         env.write("config.toml", CONFIG);
         env.write("hooks.json", "{\"hooks\": {}}\n");
-        // A runtime big enough that copying it is one of the writes that can fail.
-        let runtime: Vec<u8> = (0..1_500_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
-        std::fs::write(&env.runtime, &runtime).unwrap();
+        big_runtime(&env);
         let before = env.snapshot();
 
-        let filler_path = mount.join("filler");
-        let mut filler = std::fs::File::create(&filler_path).unwrap();
-        let block = vec![0x5a; 4096];
-        while filler.write_all(&block).is_ok() {}
-        let full = filler.metadata().unwrap().len();
-        filler
-            .set_len(full.saturating_sub(free_kib * 1024))
-            .unwrap();
-        drop(filler);
+        let filler_path = fill_leaving(mount, free_kib);
 
         let out = env.setup(&["--local-only"]);
         let output = out.get_output();
@@ -323,6 +288,30 @@ fn full_disk_inside(mount: &Path) {
     managed_full_disk_inside(mount);
 }
 
+/// A runtime big enough that copying it is one of the writes that can fail.
+#[cfg(target_os = "linux")]
+fn big_runtime(env: &TestEnv) {
+    let runtime: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&env.runtime, &runtime).unwrap();
+}
+
+/// Fills the filesystem at `mount` but for `free_kib`; returns the filler file.
+#[cfg(target_os = "linux")]
+fn fill_leaving(mount: &Path, free_kib: u64) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = mount.join("filler");
+    let mut filler = std::fs::File::create(&path).unwrap();
+    let block = vec![0x5a; 4096];
+    while filler.write_all(&block).is_ok() {}
+    let full = filler.metadata().unwrap().len();
+    filler
+        .set_len(full.saturating_sub(free_kib * 1024))
+        .unwrap();
+    path
+}
+
 /// The files under `dir`, but for backups and the lock: what a failed run must leave
 /// exactly as it found it.
 #[cfg(target_os = "linux")]
@@ -351,7 +340,6 @@ fn files_below(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 /// files written before it.
 #[cfg(target_os = "linux")]
 fn managed_full_disk_inside(mount: &Path) {
-    use std::io::Write;
     let mut outcomes = Vec::new();
     let mut rolled_back = 0;
     for free_kib in [0u64, 4, 16, 64, 256, 1024, 1536, 2048, 3072] {
@@ -363,21 +351,10 @@ fn managed_full_disk_inside(mount: &Path) {
             "# set by IT\n[features]\nweb_search = false\n",
         )
         .unwrap();
-        let runtime: Vec<u8> = (0..1_500_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
-        std::fs::write(&env.runtime, &runtime).unwrap();
+        big_runtime(&env);
         let before = files_below(&system);
 
-        let filler_path = mount.join("filler");
-        let mut filler = std::fs::File::create(&filler_path).unwrap();
-        let block = vec![0x5a; 4096];
-        while filler.write_all(&block).is_ok() {}
-        let full = filler.metadata().unwrap().len();
-        filler
-            .set_len(full.saturating_sub(free_kib * 1024))
-            .unwrap();
-        drop(filler);
+        let filler_path = fill_leaving(mount, free_kib);
 
         let managed = |env: &TestEnv| {
             env.cmd()

@@ -560,33 +560,14 @@ fn a_name_server_that_never_answers_costs_no_more_than_the_deadline() {
         "nameserver 192.0.2.53\noptions timeout:30 attempts:3\n",
     )
     .unwrap();
-    let as_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let mut unshare = std::process::Command::new("unshare");
-    if !as_root {
-        unshare.arg("--user").arg("--map-root-user");
-    }
-    let out = unshare
-        .args(["--net", "--mount", "--propagation", "private", "sh", "-c"])
-        .arg(
-            "set -e; PATH=\"$PATH:/usr/sbin:/sbin\"; ip link set lo up; ip link add dns0 type veth peer name dns1; \
-             ip addr add 192.0.2.1/24 dev dns0; ip link set dns0 up; ip link set dns1 up; \
-             mount --bind \"$0\" /etc/resolv.conf; exec \"$@\"",
-        )
-        .arg(&resolv)
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("unshare (util-linux) runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "the hanging name server needs private network and mount namespaces (root, or \
-         unprivileged user namespaces) and iproute2:\n{stdout}\n{stderr}"
+    codex_guard_e2e::namespace::run_test_inside(
+        TEST,
+        &["--net"],
+        "ip link set lo up; ip link add dns0 type veth peer name dns1; \
+         ip addr add 192.0.2.1/24 dev dns0; ip link set dns0 up; ip link set dns1 up; \
+         mount --bind \"$0\" /etc/resolv.conf",
+        &resolv,
+        (INNER, "1".as_ref()),
+        "private network and mount namespaces and iproute2",
     );
-    eprintln!("{stderr}");
 }

@@ -10,6 +10,7 @@ pub mod fake_model;
 pub mod guard;
 pub mod home;
 pub mod http;
+pub mod namespace;
 pub mod process;
 pub mod proxy;
 pub mod tls;
