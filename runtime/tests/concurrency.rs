@@ -6,38 +6,16 @@ mod common;
 
 use codex_guard_common::spool::{LOCK_FILE, STATS_FILE, TMP_PREFIX};
 use codex_guard_hook::log::MAX_LOG_BYTES;
-use common::{pre_tool_use, Home, WAIT};
+use common::{pre_tool_use, ClosedPort, Home, WAIT};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const HOOKS: usize = 200;
-
-/// A port on 127.0.0.1 that refuses connections and that nothing else can take for
-/// as long as this lives: it is the local end of a connected socket, and nothing
-/// listens on it. (A port merely closed again could be reused by a fake server of a
-/// test running meanwhile, which the delivery process would then feed.)
-struct ClosedPort {
-    port: u16,
-    _sockets: (TcpListener, TcpStream, TcpStream),
-}
-
-impl ClosedPort {
-    fn reserve() -> ClosedPort {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        ClosedPort {
-            port: client.local_addr().unwrap().port(),
-            _sockets: (listener, client, server),
-        }
-    }
-}
 
 /// Starts the hook on `stdin` without waiting for it (like `Home::run`).
 fn spawn(home: &Home, stdin: &[u8]) -> Child {

@@ -11,7 +11,7 @@ mod common;
 
 use codex_guard_e2e::fake_akto::Listen;
 use codex_guard_e2e::{FakeAkto, Reply, TestCa};
-use common::{pre_tool_use, stdout_json, Home, WAIT};
+use common::{pre_tool_use, stdout_json, ClosedPort, Home, WAIT};
 use serde_json::{json, Value};
 use std::any::Any;
 use std::fs::File;
@@ -221,26 +221,6 @@ struct Sent {
     bytes: Mutex<u64>,
     /// Set when the (last) answer ended: written whole, or the hook hung up.
     finished: AtomicBool,
-}
-
-/// A port on 127.0.0.1 that refuses connections and that nothing else can take for
-/// as long as this lives: it is the local end of a connected socket, and nothing
-/// listens on it.
-struct ClosedPort {
-    port: u16,
-    _sockets: (TcpListener, TcpStream, TcpStream),
-}
-
-impl ClosedPort {
-    fn reserve() -> ClosedPort {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        ClosedPort {
-            port: client.local_addr().unwrap().port(),
-            _sockets: (listener, client, server),
-        }
-    }
 }
 
 /// A std-only server on 127.0.0.1:0 answering each connection (on its own thread)

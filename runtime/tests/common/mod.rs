@@ -96,3 +96,28 @@ pub fn stdout_json(out: &Output) -> Value {
     assert!(out.status.success(), "{out:?}");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("stdout is JSON: {out:?}"))
 }
+
+/// A port on 127.0.0.1 that refuses connections and that nothing else can take for
+/// as long as this lives: it is the local end of a connected socket, and nothing
+/// listens on it. (A port merely closed again could be reused by a fake server of a
+/// test running meanwhile, which the delivery process would then feed.)
+pub struct ClosedPort {
+    pub port: u16,
+    _sockets: (
+        std::net::TcpListener,
+        std::net::TcpStream,
+        std::net::TcpStream,
+    ),
+}
+
+impl ClosedPort {
+    pub fn reserve() -> ClosedPort {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        ClosedPort {
+            port: client.local_addr().unwrap().port(),
+            _sockets: (listener, client, server),
+        }
+    }
+}
