@@ -828,28 +828,7 @@ fn report(
     if let Some(diff) = diff {
         print!("{diff}");
     }
-    if !changed {
-        eprintln!("codex-guard: managed install unchanged (everything is already in place)");
-    } else if args.dry_run {
-        eprintln!(
-            "codex-guard: dry run, {} file(s) would change; nothing was written",
-            changes.len()
-        );
-    } else {
-        eprintln!(
-            "codex-guard: managed install, changed {} file(s):",
-            changes.len()
-        );
-        for change in changes {
-            eprintln!("  {} {}", change.action(), change.path.display());
-        }
-        if let Some(backup) = backup {
-            eprintln!("backup of the previous files: {}", backup.display());
-        }
-    }
-    for warning in warnings {
-        eprintln!("warning: {warning}");
-    }
+    setup::report_human("managed install: ", changes, backup, warnings, args.dry_run);
 }
 
 // ---------------------------------------------------------------------------

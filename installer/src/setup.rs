@@ -205,6 +205,7 @@ impl Outcome {
                 print!("{diff}");
             }
             report_human(
+                "",
                 &self.changes,
                 self.backup.as_deref(),
                 &self.warnings,
@@ -1156,16 +1157,23 @@ fn print_json(
     println!("{out}");
 }
 
-fn report_human(changes: &[FileChange], backup: Option<&Path>, warnings: &[String], dry_run: bool) {
+/// What setup did, for a person: `scope` names the install ("" or "managed install: ").
+pub(crate) fn report_human(
+    scope: &str,
+    changes: &[FileChange],
+    backup: Option<&Path>,
+    warnings: &[String],
+    dry_run: bool,
+) {
     if changes.is_empty() {
-        eprintln!("codex-guard: unchanged (everything is already in place)");
+        eprintln!("codex-guard: {scope}unchanged (everything is already in place)");
     } else if dry_run {
         eprintln!(
             "codex-guard: dry run, {} file(s) would change; nothing was written",
             changes.len()
         );
     } else {
-        eprintln!("codex-guard: changed {} file(s):", changes.len());
+        eprintln!("codex-guard: {scope}changed {} file(s):", changes.len());
         for change in changes {
             eprintln!("  {} {}", change.action(), change.path.display());
         }
