@@ -67,6 +67,23 @@ pub fn apply(
         .get_mut("features")
         .and_then(Item::as_table_like_mut)
         .ok_or_else(|| not_a_table("features"))?;
+    // `features.hooks.x = 1` makes a table of a flag: replacing it would lose the
+    // user's data, so it is refused like any other shape codex-guard cannot edit.
+    for key in ["hooks", "codex_hooks"] {
+        if features
+            .get(key)
+            .is_some_and(|item| item.as_value().is_none())
+        {
+            return Err(Failure::bad_input(format!(
+                "`features.{key}` in {} is a table, not true or false",
+                path.display()
+            ))
+            .hint(format!(
+                "set `{key} = true` under [features] in {} (Codex reads it as a flag) and run setup again; nothing was changed",
+                path.display()
+            )));
+        }
+    }
     let codex_hooks_previous = features
         .get("codex_hooks")
         .and_then(Item::as_value)
@@ -540,6 +557,20 @@ mod tests {
         let err = parse("a = 1\nb = = 2\n", Path::new(PATH)).unwrap_err();
         assert!(err.message.contains("line 2"), "{}", err.message);
         assert_eq!(err.code, crate::failure::ExitCode::BadInput);
+    }
+
+    #[test]
+    fn a_features_flag_written_as_a_table_is_refused_and_left_alone() {
+        for text in [
+            "[features]\nhooks.w = 1\n",
+            "[features.codex_hooks]\nx = true\n",
+        ] {
+            let mut doc = parse(text, Path::new(PATH)).unwrap();
+            let err = apply(&mut doc, Path::new(PATH), &[], None, None).unwrap_err();
+            assert_eq!(err.code, crate::failure::ExitCode::BadInput);
+            assert!(err.message.contains("is a table"), "{}", err.message);
+            assert_eq!(doc.to_string(), text);
+        }
     }
 
     #[test]
