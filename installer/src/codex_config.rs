@@ -132,11 +132,20 @@ pub fn apply(
 
     let mut records = Vec::with_capacity(trust.len());
     for t in trust {
-        let current = state
-            .get(&t.key)
-            .and_then(|e| e.get("trusted_hash"))
-            .and_then(Item::as_str)
-            .map(str::to_string);
+        let existing = state.get(&t.key).and_then(|e| e.get("trusted_hash"));
+        // Only a string can be put back as it was: anything else is not Codex's record.
+        if existing.is_some_and(|item| item.as_str().is_none()) {
+            return Err(Failure::bad_input(format!(
+                "`hooks.state.\"{}\".trusted_hash` in {} is not a string",
+                t.key,
+                path.display()
+            ))
+            .hint(format!(
+                "remove that trusted_hash from {} (Codex writes it as a \"sha256:...\" string) and run setup again; nothing was changed",
+                path.display()
+            )));
+        }
+        let current = existing.and_then(Item::as_str).map(str::to_string);
         let recorded = previous.and_then(|p| p.trust.iter().find(|r| r.key == t.key));
         let previous_hash = match recorded {
             Some(r) => r.previous.clone(),
@@ -571,6 +580,20 @@ mod tests {
             assert!(err.message.contains("is a table"), "{}", err.message);
             assert_eq!(doc.to_string(), text);
         }
+    }
+
+    #[test]
+    fn a_trust_record_that_is_not_a_string_is_refused_and_left_alone() {
+        let key = "/h/.codex/hooks.json:stop:0:0";
+        let text = format!("[hooks.state]\n\"{key}\" = {{ trusted_hash = true }}\n");
+        let mut doc = parse(&text, Path::new(PATH)).unwrap();
+        let trust = [Trust {
+            key: key.into(),
+            hash: "sha256:ab".into(),
+        }];
+        let err = apply(&mut doc, Path::new(PATH), &trust, None, None).unwrap_err();
+        assert_eq!(err.code, crate::failure::ExitCode::BadInput);
+        assert!(err.message.contains("is not a string"), "{}", err.message);
     }
 
     #[test]
