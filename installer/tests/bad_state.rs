@@ -121,6 +121,22 @@ fn non_utf8_files_are_refused() {
 }
 
 #[test]
+fn config_shapes_setup_cannot_edit_without_losing_data_are_refused() {
+    for (config, needle) in [
+        ("features = 3\n", "`features` in"),
+        ("[features]\nhooks.on = true\n", "`features.hooks` in"),
+        (
+            "[features.codex_hooks]\non = true\n",
+            "`features.codex_hooks` in",
+        ),
+        ("[[hooks]]\nname = \"x\"\n", "`hooks` in"),
+    ] {
+        let env = TestEnv::new().file("config.toml", config);
+        refused(&env, 2, needle);
+    }
+}
+
+#[test]
 fn a_hooks_json_codex_cannot_read_is_refused() {
     // Codex itself ignores a hooks.json with a byte order mark, hooks and all.
     let env = TestEnv::new().file("config.toml", CONFIG);
