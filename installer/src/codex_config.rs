@@ -388,8 +388,30 @@ fn restore_value(table: &mut dyn toml_edit::TableLike, key: &str, text: &str) {
 /// Whether two TOML texts hold the same data (formatting and comments aside).
 pub fn same_data(a: &str, b: &str) -> bool {
     match (a.parse::<toml::Table>(), b.parse::<toml::Table>()) {
-        (Ok(a), Ok(b)) => a == b,
+        (Ok(a), Ok(b)) => same_table(&a, &b),
         _ => false,
+    }
+}
+
+fn same_table(a: &toml::Table, b: &toml::Table) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(key, x)| b.get(key).is_some_and(|y| same_value(x, y)))
+}
+
+/// Equality of data as written: `nan = nan` holds, `0.0` and `-0.0` differ.
+fn same_value(a: &toml::Value, b: &toml::Value) -> bool {
+    use toml::Value::{Array, Float, Table};
+    match (a, b) {
+        (Float(x), Float(y)) => {
+            x.to_bits() == y.to_bits()
+                || (x.is_nan() && y.is_nan() && x.is_sign_negative() == y.is_sign_negative())
+        }
+        (Array(x), Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        (Table(x), Table(y)) => same_table(x, y),
+        _ => a == b,
     }
 }
 
@@ -594,6 +616,16 @@ mod tests {
         let err = apply(&mut doc, Path::new(PATH), &trust, None, None).unwrap_err();
         assert_eq!(err.code, crate::failure::ExitCode::BadInput);
         assert!(err.message.contains("is not a string"), "{}", err.message);
+    }
+
+    #[test]
+    fn same_data_compares_what_is_written() {
+        assert!(same_data("[os]\na = nan\n", "[os]\n# c\na=nan"));
+        assert!(same_data("a = [-nan, 1.5]", "a = [ -nan , 1.5 ]"));
+        assert!(!same_data("a = nan", "a = -nan"));
+        assert!(!same_data("a = 0.0", "a = -0.0"));
+        assert!(!same_data("a = 1", "a = 1\nb = 2"));
+        assert!(!same_data("a = 1", "a = ="));
     }
 
     #[test]
