@@ -33,8 +33,58 @@ pub fn parse(text: &str, path: &Path) -> Result<DocumentMut, Failure> {
     })
 }
 
+/// The text of `doc`, in the line endings of `original`: a document is written with
+/// `\n`, so a file written with `\r\n` throughout gets them back.
+pub fn render(doc: &DocumentMut, original: &str) -> String {
+    let text = doc.to_string();
+    if !uses_crlf(original) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut previous = '\0';
+    for c in text.chars() {
+        if c == '\n' && previous != '\r' {
+            out.push('\r');
+        }
+        out.push(c);
+        previous = c;
+    }
+    out
+}
+
+fn uses_crlf(text: &str) -> bool {
+    let lines = text.matches('\n').count();
+    lines > 0 && text.matches("\r\n").count() == lines
+}
+
+/// Where writing a freshly parsed `doc` back would change the file's other lines: the
+/// 1-based line and why. Keys of one table spread over the file (dotted keys apart
+/// from each other or from the table's `[header]`) are written back together, and
+/// one kind of line ending is written; a missing final newline is only added.
+pub fn layout_change(doc: &DocumentMut, text: &str) -> Option<(usize, &'static str)> {
+    let again = render(doc, text);
+    let eol = if uses_crlf(text) { "\r\n" } else { "\n" };
+    if again == text || again.strip_suffix(eol) == Some(text) {
+        return None;
+    }
+    let line = text
+        .split_inclusive('\n')
+        .zip(again.split_inclusive('\n'))
+        .position(|(a, b)| a != b)
+        .unwrap_or_else(|| text.matches('\n').count())
+        + 1;
+    let why = if text.contains("\r\n") {
+        "the file mixes \\r\\n and \\n line endings"
+    } else {
+        "keys of one table are spread over the file (dotted keys apart from each other or from the table's [header])"
+    };
+    Some((line, why))
+}
+
 /// Applies our edits. `previous` is the record of an earlier setup: the values it
 /// saw before any codex-guard change are kept, so uninstall restores the user's.
+/// `original` is the text `doc` was just parsed from: a file that could not be
+/// written back with its other lines as they are is refused.
 pub fn apply(
     doc: &mut DocumentMut,
     path: &Path,
@@ -52,6 +102,16 @@ pub fn apply(
             path.display()
         ))
     };
+    if let Some((line, why)) = original.and_then(|text| layout_change(doc, text)) {
+        return Err(Failure::bad_input(format!(
+            "{} cannot be edited without rewriting line {line} and the lines after it: {why}",
+            path.display()
+        ))
+        .hint(format!(
+            "keep each table's keys together and use one kind of line ending in {}, then run setup again; nothing was changed",
+            path.display()
+        )));
+    }
     let root = doc.as_table_mut();
 
     // [features] hooks = true
@@ -626,6 +686,45 @@ mod tests {
         assert!(!same_data("a = 0.0", "a = -0.0"));
         assert!(!same_data("a = 1", "a = 1\nb = 2"));
         assert!(!same_data("a = 1", "a = ="));
+    }
+
+    #[test]
+    fn crlf_files_keep_their_line_endings() {
+        let before = "# mine\r\nmodel = \"o3\"\r\n\r\n[features]\r\nweb_search = true\r\n";
+        let mut doc = parse(before, Path::new(PATH)).unwrap();
+        let trust = [t("/h/.codex/hooks.json:stop:0:0", "sha256:ab")];
+        let record = apply(&mut doc, Path::new(PATH), &trust, None, Some(before)).unwrap();
+        let after = render(&doc, before);
+        assert_eq!(
+            after,
+            "# mine\r\nmodel = \"o3\"\r\n\r\n[features]\r\nweb_search = true\r\nhooks = true\r\n\r\n[hooks.state.\"/h/.codex/hooks.json:stop:0:0\"]\r\ntrusted_hash = \"sha256:ab\"\r\n"
+        );
+        let mut doc = parse(&after, Path::new(PATH)).unwrap();
+        unapply(&mut doc, Some(&record), &[], &[]);
+        assert_eq!(render(&doc, &after), before);
+        // A file without a final newline gets one; that changes no line.
+        let mut doc = parse("a = 1\r\nb = 2", Path::new(PATH)).unwrap();
+        assert!(apply(&mut doc, Path::new(PATH), &[], None, Some("a = 1\r\nb = 2")).is_ok());
+    }
+
+    #[test]
+    fn files_that_cannot_be_written_back_line_for_line_are_refused() {
+        for (text, line, why) in [
+            ("a = 1\r\nb = 2\nc = 3\r\n", 1, "line endings"),
+            (
+                "# providers\nmodel_providers.x.name = \"x\"\nmodel = \"o3\"\nmodel_providers.x.base_url = \"u\"\n",
+                3,
+                "spread over the file",
+            ),
+            ("[a.b.c]\n\n[a]\n\nb.d.e = 2\n", 5, "spread over the file"),
+        ] {
+            let mut doc = parse(text, Path::new(PATH)).unwrap();
+            assert_eq!(layout_change(&doc, text).map(|(l, _)| l), Some(line), "{text:?}");
+            let err = apply(&mut doc, Path::new(PATH), &[], None, Some(text)).unwrap_err();
+            assert_eq!(err.code, crate::failure::ExitCode::BadInput);
+            assert!(err.message.contains(&format!("line {line} ")), "{}", err.message);
+            assert!(err.message.contains(why), "{}", err.message);
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::failure::{ExitCode, Failure};
 use crate::fleet::Inputs;
 use crate::fsutil::{self, Lock};
 use crate::setup::{self, FileChange, Show};
-use crate::{backup, hooks_json};
+use crate::{backup, codex_config, hooks_json};
 use anyhow::{Context, Result};
 use codex_guard_common::receipt::FileRecord;
 use codex_guard_common::{Layout, RuntimeConfig};
@@ -185,6 +185,11 @@ fn apply_requirements(
         Failure::bad_input(format!("{}: {message}", path.display()))
             .hint("fix the file by hand; nothing was changed")
     };
+    if let Some((line, why)) = original.and_then(|text| codex_config::layout_change(doc, text)) {
+        return Err(bad(format!(
+            "cannot be edited without rewriting line {line} and the lines after it: {why}"
+        )));
+    }
     let prefix_text = sys.prefix.to_string_lossy().into_owned();
     let mut commands = vec![sys.command()];
     if let Some(previous) = previous {
@@ -684,7 +689,8 @@ fn plan(
         managed_only,
         previous.map(|r| &r.requirements),
     )?;
-    let requirements_after = doc.to_string();
+    let requirements_after =
+        codex_config::render(&doc, requirements_before.as_deref().unwrap_or(""));
 
     let mut written: Vec<(PathBuf, &[u8])> = vec![
         (sys.runtime_bin(), &runtime_bytes),
@@ -883,7 +889,7 @@ pub fn uninstall(
             (_, false) => {
                 let mut doc = parse_toml(&current, path)?;
                 unapply_requirements(&mut doc, &receipt.requirements);
-                let text = doc.to_string();
+                let text = codex_config::render(&doc, &current);
                 (receipt.requirements.original.is_some() || !text.trim().is_empty()).then_some(text)
             }
         };
@@ -1026,7 +1032,7 @@ mod tests {
             previous,
         )
         .unwrap();
-        (doc.to_string(), record)
+        (codex_config::render(&doc, text), record)
     }
 
     #[test]
@@ -1047,6 +1053,31 @@ mod tests {
         let mut doc: DocumentMut = after.parse().unwrap();
         unapply_requirements(&mut doc, &record);
         assert_eq!(doc.to_string(), original);
+    }
+
+    #[test]
+    fn a_crlf_file_keeps_its_line_endings_and_a_spread_out_one_is_refused() {
+        let original = "# fleet policy\r\n[features]\r\nweb_search = true\r\n";
+        let (after, record) = apply(original, false, None);
+        assert!(!after.replace("\r\n", "").contains('\n'), "{after:?}");
+        let mut doc: DocumentMut = after.parse().unwrap();
+        unapply_requirements(&mut doc, &record);
+        assert_eq!(codex_config::render(&doc, &after), original);
+
+        let text = "features.web_search = true\nallowed_sandbox_modes = []\nfeatures.x = 1\n";
+        let mut doc: DocumentMut = text.parse().unwrap();
+        let hooks = hooks_json::render_template(&sys().command(), 8, &hooks_json::Target::Unix);
+        let err = apply_requirements(
+            &mut doc,
+            Path::new("/x"),
+            Some(text),
+            &hooks,
+            &sys(),
+            false,
+            None,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("line 2 "), "{}", err.message);
     }
 
     #[test]

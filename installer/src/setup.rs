@@ -756,7 +756,7 @@ fn plan(
         previous.map(|r| &r.codex_config),
         config_before.as_deref(),
     )?;
-    let config_after = doc.to_string();
+    let config_after = codex_config::render(&doc, config_before.as_deref().unwrap_or(""));
 
     // Our own files.
     let runtime_bytes = fs_err::read(runtime_source)?;

@@ -243,20 +243,28 @@ fn plan_config(
         return Ok(None);
     };
     let mut doc = codex_config::parse(&text, &path)?;
+    let layout = codex_config::layout_change(&doc, &text);
     let record = receipt.map(|r| &r.codex_config);
     notes.extend(codex_config::unapply(&mut doc, record, proven, moves));
-    let new_text = doc.to_string();
+    let new_text = codex_config::render(&doc, &text);
     if new_text == text {
         return Ok(None);
     }
+    // The user's own bytes, when taking our edits out gave back the data they had.
+    let original = record
+        .and_then(|r| r.original.as_deref())
+        .filter(|original| codex_config::same_data(&new_text, original));
     let after = match record {
         Some(r) if r.created && codex_config::same_data(&new_text, "") => None,
-        Some(r) => Some(match &r.original {
-            Some(original) if codex_config::same_data(&new_text, original) => original.clone(),
-            _ => new_text,
-        }),
-        None => Some(new_text),
+        _ => Some(original.map_or(new_text, str::to_string)),
     };
+    // Taking our edits out matters more than the layout: the data is kept, but say so.
+    if let (Some((line, why)), Some(_), None) = (layout, &after, original) {
+        notes.push(format!(
+            "{} is written back with its lines from line {line} on regrouped: {why}",
+            path.display()
+        ));
+    }
     Ok(Some(Edit {
         path,
         before: text.into_bytes(),
