@@ -130,6 +130,14 @@ fn config_shapes_setup_cannot_edit_without_losing_data_are_refused() {
             "`features.codex_hooks` in",
         ),
         ("[[hooks]]\nname = \"x\"\n", "`hooks` in"),
+        (
+            "model_providers.x.name = \"x\"\nmodel = \"o3\"\nmodel_providers.x.base_url = \"u\"\n",
+            "without rewriting line 2 and the lines after it: keys of one table are spread",
+        ),
+        (
+            "model = \"o3\"\r\n[features]\nweb_search = true\r\n",
+            "without rewriting line 1 and the lines after it: the file mixes",
+        ),
     ] {
         let env = TestEnv::new().file("config.toml", config);
         refused(&env, 2, needle);

@@ -68,6 +68,59 @@ fn setup_then_uninstall_gives_back_every_byte() {
 }
 
 #[test]
+fn a_crlf_config_keeps_its_line_endings_through_setup_and_uninstall() {
+    let crlf = COMMENTED_CONFIG.replace('\n', "\r\n");
+    let env = TestEnv::new().file("config.toml", &crlf);
+    env.setup(&["--local-only"]).success();
+    let installed = env.read("config.toml");
+    assert!(
+        installed.contains("\r\nhooks = true # old name, off\r\n"),
+        "{installed:?}"
+    );
+    assert!(
+        !installed.replace("\r\n", "").contains('\n'),
+        "{installed:?}"
+    );
+    env.setup(&["--local-only"]).success();
+    assert_eq!(
+        env.read("config.toml"),
+        installed,
+        "a second setup changes nothing"
+    );
+
+    // A setting added since makes uninstall write its edit, not the bytes it saved.
+    let edited = format!("approval_policy = \"on-request\"\r\n{installed}");
+    std::fs::write(env.codex_home.join("config.toml"), &edited).unwrap();
+    env.uninstall(&[]).success();
+    assert_eq!(
+        env.read("config.toml"),
+        format!("approval_policy = \"on-request\"\r\n{crlf}")
+    );
+}
+
+#[test]
+fn uninstall_says_when_it_writes_a_config_back_regrouped() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    env.setup(&["--local-only"]).success();
+    // Since setup, the user spread one table's dotted keys over the file.
+    let spread = "model_providers.x.name = \"x\"\nmodel_reasoning_effort = \"high\"\nmodel_providers.x.base_url = \"u\"\n";
+    let edited = format!("{spread}{}", env.read("config.toml"));
+    std::fs::write(env.codex_home.join("config.toml"), edited).unwrap();
+    let report = json_of(&env.uninstall(&[]).success());
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("written back with its lines from line 2 on regrouped"),
+        "{warnings}"
+    );
+    let config = env.read("config.toml");
+    assert!(
+        config.starts_with("model_providers.x.name = \"x\"\nmodel_providers.x.base_url = \"u\"\nmodel_reasoning_effort = \"high\"\n"),
+        "{config}"
+    );
+    assert!(config.ends_with(COMMENTED_CONFIG), "{config}");
+}
+
+#[test]
 fn edits_made_after_setup_survive_and_stay_trusted() {
     let env = TestEnv::new()
         .file("config.toml", COMMENTED_CONFIG)
