@@ -24,9 +24,15 @@ fuzz_target!(|data: &[u8]| {
     let rendered = hooks_json::render_template(COMMAND, 8, &Target::Unix);
 
     let (merged, placed) = hooks_json::merge(Some(user.clone()), &rendered, &is_ours);
-    let written = hooks_json::to_text(&merged);
+    let written = hooks_json::to_text(&merged, text);
     let reread = hooks_json::parse(&written, path).expect("the merged file is one Codex reads");
     assert_eq!(reread, merged);
+    if text.contains("\r\n") && !text.replace("\r\n", "").contains('\n') {
+        assert!(
+            !written.replace("\r\n", "").contains('\n'),
+            "line endings kept"
+        );
+    }
 
     // Each event once, at the position its trust record is computed for.
     assert_eq!(placed.len(), Event::ALL.len());

@@ -3,6 +3,7 @@
 //! toml_edit, so every comment, blank line and unrelated key keeps its bytes.
 
 use crate::failure::Failure;
+use crate::fsutil;
 use codex_guard_common::receipt::{CodexConfigRecord, TrustRecord};
 use std::path::Path;
 use toml_edit::{DocumentMut, Item, Key, Table, Value};
@@ -33,28 +34,9 @@ pub fn parse(text: &str, path: &Path) -> Result<DocumentMut, Failure> {
     })
 }
 
-/// The text of `doc`, in the line endings of `original`: a document is written with
-/// `\n`, so a file written with `\r\n` throughout gets them back.
+/// The text of `doc`, in the line endings of `original`.
 pub fn render(doc: &DocumentMut, original: &str) -> String {
-    let text = doc.to_string();
-    if !uses_crlf(original) {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + text.len() / 16);
-    let mut previous = '\0';
-    for c in text.chars() {
-        if c == '\n' && previous != '\r' {
-            out.push('\r');
-        }
-        out.push(c);
-        previous = c;
-    }
-    out
-}
-
-fn uses_crlf(text: &str) -> bool {
-    let lines = text.matches('\n').count();
-    lines > 0 && text.matches("\r\n").count() == lines
+    fsutil::line_endings_like(doc.to_string(), original)
 }
 
 /// Where writing a freshly parsed `doc` back would change the file's other lines: the
@@ -63,7 +45,11 @@ fn uses_crlf(text: &str) -> bool {
 /// one kind of line ending is written; a missing final newline is only added.
 pub fn layout_change(doc: &DocumentMut, text: &str) -> Option<(usize, &'static str)> {
     let again = render(doc, text);
-    let eol = if uses_crlf(text) { "\r\n" } else { "\n" };
+    let eol = if fsutil::uses_crlf(text) {
+        "\r\n"
+    } else {
+        "\n"
+    };
     if again == text || again.strip_suffix(eol) == Some(text) {
         return None;
     }

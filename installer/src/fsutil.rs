@@ -176,6 +176,30 @@ pub fn as_needs_root(error: anyhow::Error) -> anyhow::Error {
     }
 }
 
+/// `text`, written with `\n`, in the line endings of `original`: a file written with
+/// `\r\n` throughout gets them back.
+pub fn line_endings_like(text: String, original: &str) -> String {
+    if !uses_crlf(original) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut previous = '\0';
+    for c in text.chars() {
+        if c == '\n' && previous != '\r' {
+            out.push('\r');
+        }
+        out.push(c);
+        previous = c;
+    }
+    out
+}
+
+/// Whether every line of `text` ends in `\r\n`.
+pub fn uses_crlf(text: &str) -> bool {
+    let lines = text.matches('\n').count();
+    lines > 0 && text.matches("\r\n").count() == lines
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     crate::trust::hex(&Sha256::digest(bytes))
 }

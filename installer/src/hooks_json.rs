@@ -454,11 +454,12 @@ pub fn is_empty(value: &Value) -> bool {
         })
 }
 
-/// The file's text: two-space indentation and a final newline.
-pub fn to_text(value: &Value) -> String {
+/// The file's text: two-space indentation, a final newline, and the line endings of
+/// the file it replaces (`like`).
+pub fn to_text(value: &Value, like: &str) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("JSON serializes");
     text.push('\n');
-    text
+    crate::fsutil::line_endings_like(text, like)
 }
 
 #[cfg(test)]
@@ -653,8 +654,8 @@ mod tests {
     #[test]
     fn unix_rendering_has_no_command_windows_and_keeps_the_old_shape() {
         let rendered = render_template(CMD, 8, &Target::Unix);
-        assert!(!to_text(&rendered).contains("commandWindows"));
-        assert!(!to_text(&rendered).contains("{{"));
+        assert!(!to_text(&rendered, "").contains("commandWindows"));
+        assert!(!to_text(&rendered, "").contains("{{"));
         for handler in handlers(&rendered) {
             assert_eq!(
                 handler.keys().collect::<Vec<_>>(),

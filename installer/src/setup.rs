@@ -735,7 +735,7 @@ fn plan(
     let hooks_after = match (&hooks_before, unchanged_hooks) {
         // Same document: keep the user's formatting byte for byte.
         (Some(text), Some(value)) if value == merged => text.clone(),
-        _ => hooks_json::to_text(&merged),
+        _ => hooks_json::to_text(&merged, hooks_before.as_deref().unwrap_or("")),
     };
 
     // config.toml

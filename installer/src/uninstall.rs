@@ -220,7 +220,7 @@ fn plan_hooks_json(
         let original_text = receipt.and_then(|r| r.hooks_json.original.clone());
         Some(match (&original, original_text) {
             (Some(value), Some(text)) if *value == removal.value => text.into_bytes(),
-            _ => hooks_json::to_text(&removal.value).into_bytes(),
+            _ => hooks_json::to_text(&removal.value, &text).into_bytes(),
         })
     };
     let edit = Edit {

@@ -68,10 +68,16 @@ fn setup_then_uninstall_gives_back_every_byte() {
 }
 
 #[test]
-fn a_crlf_config_keeps_its_line_endings_through_setup_and_uninstall() {
+fn crlf_files_keep_their_line_endings_through_setup_and_uninstall() {
     let crlf = COMMENTED_CONFIG.replace('\n', "\r\n");
-    let env = TestEnv::new().file("config.toml", &crlf);
+    let crlf_hooks = THIRD_PARTY_HOOKS.replace('\n', "\r\n");
+    let env = TestEnv::new()
+        .file("config.toml", &crlf)
+        .file("hooks.json", &crlf_hooks);
     env.setup(&["--local-only"]).success();
+    let hooks = env.read("hooks.json");
+    assert!(hooks.contains("\r\n"), "{hooks:?}");
+    assert!(!hooks.replace("\r\n", "").contains('\n'), "{hooks:?}");
     let installed = env.read("config.toml");
     assert!(
         installed.contains("\r\nhooks = true # old name, off\r\n"),
@@ -96,6 +102,7 @@ fn a_crlf_config_keeps_its_line_endings_through_setup_and_uninstall() {
         env.read("config.toml"),
         format!("approval_policy = \"on-request\"\r\n{crlf}")
     );
+    assert_eq!(env.read("hooks.json"), crlf_hooks);
 }
 
 #[test]
