@@ -71,6 +71,9 @@ pub struct TrustRecord {
     pub trusted_hash: String,
     /// The hash that was there before, if the key existed.
     pub previous: Option<String>,
+    /// The key's table was there before without a hash: uninstall leaves it, empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub table_existed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

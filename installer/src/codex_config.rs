@@ -171,7 +171,7 @@ pub fn apply(
                 .and_then(Item::as_str)
                 == Some(old.trusted_hash.as_str());
             if ours {
-                remove_trusted_hash(state, &old.key, old.previous.as_deref());
+                remove_trusted_hash(state, old);
             }
         }
     }
@@ -193,9 +193,9 @@ pub fn apply(
         }
         let current = existing.and_then(Item::as_str).map(str::to_string);
         let recorded = previous.and_then(|p| p.trust.iter().find(|r| r.key == t.key));
-        let previous_hash = match recorded {
-            Some(r) => r.previous.clone(),
-            None => current.clone(),
+        let (previous_hash, table_existed) = match recorded {
+            Some(r) => (r.previous.clone(), r.table_existed),
+            None => (current.clone(), state.contains_key(&t.key)),
         };
         if current.as_deref() != Some(t.hash.as_str()) {
             let entry = state.entry(&t.key).or_insert_with(|| {
@@ -212,6 +212,7 @@ pub fn apply(
             key: t.key.clone(),
             trusted_hash: t.hash.clone(),
             previous: previous_hash,
+            table_existed,
         });
     }
     // Empty implicit tables print nothing, so an unused `hooks.state` leaves no trace.
@@ -306,17 +307,18 @@ fn insert_formatted(table: &mut dyn toml_edit::TableLike, key: &Key, item: Item)
     }
 }
 
-/// Removes a trust record codex-guard wrote (restoring the hash it replaced).
-pub fn remove_trusted_hash(state: &mut Table, key: &str, previous: Option<&str>) {
-    let Some(entry) = state.get_mut(key).and_then(Item::as_table_like_mut) else {
+/// Removes a trust record codex-guard wrote: the hash it replaced comes back, and
+/// its table goes unless the user had it before.
+fn remove_trusted_hash(state: &mut Table, record: &TrustRecord) {
+    let Some(entry) = state.get_mut(&record.key).and_then(Item::as_table_like_mut) else {
         return;
     };
-    match previous {
+    match &record.previous {
         Some(hash) => set_string(entry, "trusted_hash", hash),
         None => {
             entry.remove("trusted_hash");
-            if entry.is_empty() {
-                state.remove(key);
+            if entry.is_empty() && !record.table_existed {
+                state.remove(&record.key);
             }
         }
     }
@@ -358,9 +360,7 @@ pub fn unapply(
         };
         for t in record.map(|r| r.trust.as_slice()).unwrap_or_default() {
             match current(state, &t.key) {
-                Some(hash) if hash == t.trusted_hash => {
-                    remove_trusted_hash(state, &t.key, t.previous.as_deref())
-                }
+                Some(hash) if hash == t.trusted_hash => remove_trusted_hash(state, t),
                 Some(_) => notes.push(format!(
                     "the trust record {:?} was changed after setup and is left as is",
                     t.key
@@ -370,7 +370,15 @@ pub fn unapply(
         }
         for t in proven {
             if current(state, &t.key).as_deref() == Some(t.hash.as_str()) {
-                remove_trusted_hash(state, &t.key, None);
+                remove_trusted_hash(
+                    state,
+                    &TrustRecord {
+                        key: t.key.clone(),
+                        trusted_hash: t.hash.clone(),
+                        previous: None,
+                        table_existed: false,
+                    },
+                );
             }
         }
         for m in moves {
@@ -588,6 +596,7 @@ mod tests {
             "[features]\n# enable hooks\ncodex_hooks = false # off for now\nother = 1\n",
             "[features]\nhooks = false\n",
             "[features]\nhooks = true\n\n[hooks.state.\"/h/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:old\"\n",
+            "[features]\nhooks = true\n\n[hooks.state.\"/h/hooks.json:stop:0:0\"]\n# emptied by hand\n",
         ] {
             let (installed, record) = edit(original, &trust);
             assert_eq!(undo(&installed, &record), original, "{installed}");
