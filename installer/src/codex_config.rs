@@ -140,7 +140,7 @@ pub fn apply(
         .map(value_text);
     if features.contains_key("codex_hooks") {
         if features.contains_key("hooks") {
-            features.remove("codex_hooks");
+            remove_keeping_comments(features, "codex_hooks", "hooks");
         } else {
             rename_key(features, "codex_hooks", "hooks");
         }
@@ -277,6 +277,26 @@ fn set_string(table: &mut dyn toml_edit::TableLike, key: &str, text: &str) {
     }
 }
 
+/// Removes `key`, moving the comment lines above it to above `heir`.
+fn remove_keeping_comments(table: &mut dyn toml_edit::TableLike, key: &str, heir: &str) {
+    let prefix = |k: &Key| {
+        k.leaf_decor()
+            .prefix()
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let comments = table.key(key).map(prefix).unwrap_or_default();
+    table.remove(key);
+    if !comments.contains('#') {
+        return;
+    }
+    let own = table.key(heir).map(prefix).unwrap_or_default();
+    if let Some(mut k) = table.key_mut(heir) {
+        k.leaf_decor_mut().set_prefix(format!("{comments}{own}"));
+    }
+}
+
 /// Renames a key in place, keeping its position, its comments and its value.
 fn rename_key(table: &mut dyn toml_edit::TableLike, from: &str, to: &str) {
     let entries: Vec<(Key, Item)> = table
@@ -406,7 +426,15 @@ pub fn unapply(
                         rename_key(features, "hooks", "codex_hooks");
                         restore_value(features, "codex_hooks", old);
                     }
-                    (Some(old), _) => restore_value(features, "hooks", old),
+                    (Some(old), codex_old) => {
+                        restore_value(features, "hooks", old);
+                        // Both names were set: the old one comes back too.
+                        if let Some(codex_old) = codex_old {
+                            if !features.contains_key("codex_hooks") {
+                                restore_value(features, "codex_hooks", codex_old);
+                            }
+                        }
+                    }
                     (None, None) => {
                         features.remove("hooks");
                     }
@@ -719,6 +747,30 @@ mod tests {
             assert_eq!(err.code, crate::failure::ExitCode::BadInput);
             assert!(err.message.contains(&format!("line {line} ")), "{}", err.message);
             assert!(err.message.contains(why), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn both_flag_names_become_one_and_their_comments_stay() {
+        for (before, after) in [
+            (
+                "[features]\n#e\ncodex_hooks = false # off\n\nhooks = \"o3\"\n",
+                "[features]\n#e\n\nhooks = true\n",
+            ),
+            (
+                "[features]\nhooks = false\n# about the old one\ncodex_hooks = true\nother = 1\n",
+                "[features]\n# about the old one\nhooks = true\nother = 1\n",
+            ),
+            (
+                "# c\n# old\nfeatures.codex_hooks = false\nfeatures.hooks = false\n",
+                "# c\n# old\nfeatures.hooks = true\n",
+            ),
+        ] {
+            let (installed, record) = edit(before, &[]);
+            assert_eq!(installed, after);
+            let mut doc = parse(&installed, Path::new(PATH)).unwrap();
+            unapply(&mut doc, Some(&record), &[], &[]);
+            assert!(same_data(&doc.to_string(), before), "{doc}");
         }
     }
 
