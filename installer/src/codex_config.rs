@@ -59,7 +59,7 @@ pub fn layout_change(doc: &DocumentMut, text: &str) -> Option<(usize, &'static s
         .position(|(a, b)| a != b)
         .unwrap_or_else(|| text.matches('\n').count())
         + 1;
-    let why = if text.contains("\r\n") {
+    let why = if text.contains("\r\n") && !fsutil::uses_crlf(text) {
         "the file mixes \\r\\n and \\n line endings"
     } else {
         "keys of one table are spread over the file (dotted keys apart from each other or from the table's [header])"
@@ -740,6 +740,7 @@ mod tests {
                 "spread over the file",
             ),
             ("[a.b.c]\n\n[a]\n\nb.d.e = 2\n", 5, "spread over the file"),
+            ("a.x = 1\r\nb = 2\r\na.y = 3\r\n", 2, "spread over the file"),
         ] {
             let mut doc = parse(text, Path::new(PATH)).unwrap();
             assert_eq!(layout_change(&doc, text).map(|(l, _)| l), Some(line), "{text:?}");
