@@ -245,11 +245,13 @@ fn plan_config(
     let mut doc = codex_config::parse(&text, &path)?;
     let layout = codex_config::layout_change(&doc, &text);
     let record = receipt.map(|r| &r.codex_config);
+    let unedited = doc.to_string();
     notes.extend(codex_config::unapply(&mut doc, record, proven, moves));
-    let new_text = codex_config::render(&doc, &text);
-    if new_text == text {
+    // Nothing of ours in it: the file is not written at all, whatever its layout.
+    if doc.to_string() == unedited {
         return Ok(None);
     }
+    let new_text = codex_config::render(&doc, &text);
     // The user's own bytes, when taking our edits out gave back the data they had.
     let original = record
         .and_then(|r| r.original.as_deref())
