@@ -8,7 +8,9 @@
 use codex_guard::codex_config::{self, Trust};
 use codex_guard_common::events::Event;
 use libfuzzer_sys::fuzz_target;
+use std::ops::Range;
 use std::path::Path;
+use toml_edit::{ImDocument, Item};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -64,16 +66,24 @@ fuzz_target!(|data: &[u8]| {
     );
 });
 
-/// The lines of `before` that do not name what setup edits (`features`, `hooks`,
-/// `trusted_hash`) are, in order and byte for byte, lines of `after`.
+/// The lines of `before` that neither name what setup edits (`features`, `hooks`,
+/// `trusted_hash`) nor hold part of a value it replaces are, in order and byte for
+/// byte, lines of `after`.
 fn assert_lines_kept(before: &str, after: &str) {
+    let replaced = replaced_values(before);
     let mut after_lines = after.split_inclusive('\n');
     let ends_without_newline = !before.is_empty() && !before.ends_with('\n');
     let count = before.split_inclusive('\n').count();
+    let mut start = 0;
     for (i, line) in before.split_inclusive('\n').enumerate() {
+        let span = start..start + line.len();
+        start = span.end;
         if ["features", "hooks", "trusted_hash"]
             .iter()
             .any(|edited| line.contains(edited))
+            || replaced
+                .iter()
+                .any(|r| r.start < span.end && span.start < r.end)
         {
             continue;
         }
@@ -88,4 +98,19 @@ fn assert_lines_kept(before: &str, after: &str) {
             i + 1
         );
     }
+}
+
+/// Where the values of `features.hooks` and `features.codex_hooks` are in `text`: a
+/// value written over several lines is replaced whole.
+fn replaced_values(text: &str) -> Vec<Range<usize>> {
+    let Ok(doc) = ImDocument::parse(text) else {
+        return Vec::new();
+    };
+    let Some(features) = doc.get("features").and_then(Item::as_table_like) else {
+        return Vec::new();
+    };
+    ["hooks", "codex_hooks"]
+        .iter()
+        .filter_map(|key| features.get(key).and_then(Item::span))
+        .collect()
 }
