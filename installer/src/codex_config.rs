@@ -217,6 +217,20 @@ pub fn apply(
     }
     // Empty implicit tables print nothing, so an unused `hooks.state` leaves no trace.
 
+    // The edited file must read back as written, or the next run would regroup it.
+    let edited = doc.to_string();
+    let reread = edited.parse::<DocumentMut>().ok();
+    if let Some((line, why)) = reread.and_then(|again| layout_change(&again, &edited)) {
+        return Err(Failure::bad_input(format!(
+            "{} cannot be edited: with codex-guard's trust records added, line {line} and the lines after it would be rewritten by the next run: {why}",
+            path.display()
+        ))
+        .hint(format!(
+            "keep each table's keys together in {} (the `[hooks]` tables in particular), then run setup again; nothing was changed",
+            path.display()
+        )));
+    }
+
     Ok(match previous {
         Some(prev) => CodexConfigRecord {
             path: path.to_path_buf(),
@@ -773,6 +787,31 @@ mod tests {
             unapply(&mut doc, Some(&record), &[], &[]);
             assert!(same_data(&doc.to_string(), before), "{doc}");
         }
+    }
+
+    #[test]
+    fn an_edit_the_next_run_would_regroup_is_refused() {
+        // Found by fuzzing: inline trust entries after `[hooks.*]` tables spread around.
+        let text =
+            include_str!("../../fuzz/corpus/config_toml_edit/trust-records-regrouped-on-reread");
+        let path = Path::new("/home/dev/.codex/config.toml");
+        let mut doc = parse(text, path).unwrap();
+        assert_eq!(
+            layout_change(&doc, text),
+            None,
+            "the file itself reads back"
+        );
+        let trust = [t(
+            "/home/dev/.codex/hooks.json:session_start:0:0",
+            "sha256:01",
+        )];
+        let err = apply(&mut doc, path, &trust, None, Some(text)).unwrap_err();
+        assert_eq!(err.code, crate::failure::ExitCode::BadInput);
+        assert!(
+            err.message.contains("would be rewritten by the next run"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
