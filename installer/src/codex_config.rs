@@ -78,25 +78,30 @@ pub fn apply(
     previous: Option<&CodexConfigRecord>,
     original: Option<&str>,
 ) -> Result<CodexConfigRecord, Failure> {
-    let not_a_table = |what: &str| {
-        Failure::bad_input(format!(
-            "`{what}` in {} is not a table, so codex-guard cannot add to it",
-            path.display()
-        ))
-        .hint(format!(
-            "make `{what}` a table in {} and run setup again",
+    // A file codex-guard cannot edit without loss is left as it is, with the fix.
+    let refuse = |problem: String, fix: &str| {
+        Failure::bad_input(problem).hint(format!(
+            "{fix} in {}, then run `codex-guard setup` again; nothing was changed",
             path.display()
         ))
     };
+    let not_a_table = |what: &str| {
+        refuse(
+            format!(
+                "`{what}` in {} is not a table, so codex-guard cannot add to it",
+                path.display()
+            ),
+            &format!("make `{what}` a table"),
+        )
+    };
     if let Some((line, why)) = original.and_then(|text| layout_change(doc, text)) {
-        return Err(Failure::bad_input(format!(
-            "{} cannot be edited without rewriting line {line} and the lines after it: {why}",
-            path.display()
-        ))
-        .hint(format!(
-            "keep each table's keys together and use one kind of line ending in {}, then run setup again; nothing was changed",
-            path.display()
-        )));
+        return Err(refuse(
+            format!(
+                "{} cannot be edited without rewriting line {line} and the lines after it: {why}",
+                path.display()
+            ),
+            "keep each table's keys together and use one kind of line ending",
+        ));
     }
     let root = doc.as_table_mut();
 
@@ -120,14 +125,13 @@ pub fn apply(
             .get(key)
             .is_some_and(|item| item.as_value().is_none())
         {
-            return Err(Failure::bad_input(format!(
-                "`features.{key}` in {} is a table, not true or false",
-                path.display()
-            ))
-            .hint(format!(
-                "set `{key} = true` under [features] in {} (Codex reads it as a flag) and run setup again; nothing was changed",
-                path.display()
-            )));
+            return Err(refuse(
+                format!(
+                    "`features.{key}` in {} is a table, not true or false",
+                    path.display()
+                ),
+                &format!("set `{key} = true` under [features] (Codex reads it as a flag)"),
+            ));
         }
     }
     let codex_hooks_previous = features
@@ -171,7 +175,7 @@ pub fn apply(
                 .and_then(Item::as_str)
                 == Some(old.trusted_hash.as_str());
             if ours {
-                remove_trusted_hash(state, old);
+                remove_trusted_hash(state, &old.key, old.previous.as_deref(), old.table_existed);
             }
         }
     }
@@ -181,15 +185,14 @@ pub fn apply(
         let existing = state.get(&t.key).and_then(|e| e.get("trusted_hash"));
         // Only a string can be put back as it was: anything else is not Codex's record.
         if existing.is_some_and(|item| item.as_str().is_none()) {
-            return Err(Failure::bad_input(format!(
-                "`hooks.state.\"{}\".trusted_hash` in {} is not a string",
-                t.key,
-                path.display()
-            ))
-            .hint(format!(
-                "remove that trusted_hash from {} (Codex writes it as a \"sha256:...\" string) and run setup again; nothing was changed",
-                path.display()
-            )));
+            return Err(refuse(
+                format!(
+                    "`hooks.state.\"{}\".trusted_hash` in {} is not a string",
+                    t.key,
+                    path.display()
+                ),
+                "remove that trusted_hash (Codex writes it as a \"sha256:...\" string)",
+            ));
         }
         let current = existing.and_then(Item::as_str).map(str::to_string);
         let recorded = previous.and_then(|p| p.trust.iter().find(|r| r.key == t.key));
@@ -221,14 +224,13 @@ pub fn apply(
     let edited = doc.to_string();
     let reread = edited.parse::<DocumentMut>().ok();
     if let Some((line, why)) = reread.and_then(|again| layout_change(&again, &edited)) {
-        return Err(Failure::bad_input(format!(
-            "{} cannot be edited: with codex-guard's trust records added, line {line} and the lines after it would be rewritten by the next run: {why}",
-            path.display()
-        ))
-        .hint(format!(
-            "keep each table's keys together in {} (the `[hooks]` tables in particular), then run setup again; nothing was changed",
-            path.display()
-        )));
+        return Err(refuse(
+            format!(
+                "{} cannot be edited: with codex-guard's trust records added, line {line} and the lines after it would be rewritten by the next run: {why}",
+                path.display()
+            ),
+            "keep each table's keys together (the `[hooks]` tables in particular)",
+        ));
     }
 
     Ok(match previous {
@@ -341,18 +343,18 @@ fn insert_formatted(table: &mut dyn toml_edit::TableLike, key: &Key, item: Item)
     }
 }
 
-/// Removes a trust record codex-guard wrote: the hash it replaced comes back, and
-/// its table goes unless the user had it before.
-fn remove_trusted_hash(state: &mut Table, record: &TrustRecord) {
-    let Some(entry) = state.get_mut(&record.key).and_then(Item::as_table_like_mut) else {
+/// Removes a trust record codex-guard wrote: the hash it replaced (`previous`) comes
+/// back, and its table goes unless the user had it before (`keep_table`).
+fn remove_trusted_hash(state: &mut Table, key: &str, previous: Option<&str>, keep_table: bool) {
+    let Some(entry) = state.get_mut(key).and_then(Item::as_table_like_mut) else {
         return;
     };
-    match &record.previous {
+    match previous {
         Some(hash) => set_string(entry, "trusted_hash", hash),
         None => {
             entry.remove("trusted_hash");
-            if entry.is_empty() && !record.table_existed {
-                state.remove(&record.key);
+            if entry.is_empty() && !keep_table {
+                state.remove(key);
             }
         }
     }
@@ -394,7 +396,9 @@ pub fn unapply(
         };
         for t in record.map(|r| r.trust.as_slice()).unwrap_or_default() {
             match current(state, &t.key) {
-                Some(hash) if hash == t.trusted_hash => remove_trusted_hash(state, t),
+                Some(hash) if hash == t.trusted_hash => {
+                    remove_trusted_hash(state, &t.key, t.previous.as_deref(), t.table_existed)
+                }
                 Some(_) => notes.push(format!(
                     "the trust record {:?} was changed after setup and is left as is",
                     t.key
@@ -404,15 +408,7 @@ pub fn unapply(
         }
         for t in proven {
             if current(state, &t.key).as_deref() == Some(t.hash.as_str()) {
-                remove_trusted_hash(
-                    state,
-                    &TrustRecord {
-                        key: t.key.clone(),
-                        trusted_hash: t.hash.clone(),
-                        previous: None,
-                        table_existed: false,
-                    },
-                );
+                remove_trusted_hash(state, &t.key, None, false);
             }
         }
         for m in moves {

@@ -183,7 +183,7 @@ fn apply_requirements(
 ) -> Result<RequirementsRecord, Failure> {
     let bad = |message: String| {
         Failure::bad_input(format!("{}: {message}", path.display()))
-            .hint("fix the file by hand; nothing was changed")
+            .hint("fix the file by hand, then run `codex-guard setup --managed` again; nothing was changed")
     };
     if let Some((line, why)) = original.and_then(|text| codex_config::layout_change(doc, text)) {
         return Err(bad(format!(
@@ -453,7 +453,7 @@ fn parse_toml(text: &str, path: &Path) -> Result<DocumentMut, Failure> {
             path.display(),
             e.message()
         ))
-        .hint("fix the file by hand; nothing was changed")
+        .hint("fix the file by hand, then run `codex-guard setup --managed` again; nothing was changed")
     })
 }
 
@@ -1020,6 +1020,14 @@ mod tests {
         managed_only: bool,
         previous: Option<&RequirementsRecord>,
     ) -> (String, RequirementsRecord) {
+        try_apply(text, managed_only, previous).unwrap()
+    }
+
+    fn try_apply(
+        text: &str,
+        managed_only: bool,
+        previous: Option<&RequirementsRecord>,
+    ) -> Result<(String, RequirementsRecord), Failure> {
         let mut doc: DocumentMut = text.parse().unwrap();
         let hooks = hooks_json::render_template(&sys().command(), 8, &hooks_json::Target::Unix);
         let record = apply_requirements(
@@ -1030,9 +1038,8 @@ mod tests {
             &sys(),
             managed_only,
             previous,
-        )
-        .unwrap();
-        (codex_config::render(&doc, text), record)
+        )?;
+        Ok((codex_config::render(&doc, text), record))
     }
 
     #[test]
@@ -1065,18 +1072,7 @@ mod tests {
         assert_eq!(codex_config::render(&doc, &after), original);
 
         let text = "features.web_search = true\nallowed_sandbox_modes = []\nfeatures.x = 1\n";
-        let mut doc: DocumentMut = text.parse().unwrap();
-        let hooks = hooks_json::render_template(&sys().command(), 8, &hooks_json::Target::Unix);
-        let err = apply_requirements(
-            &mut doc,
-            Path::new("/x"),
-            Some(text),
-            &hooks,
-            &sys(),
-            false,
-            None,
-        )
-        .unwrap_err();
+        let err = try_apply(text, false, None).unwrap_err();
         assert!(err.message.contains("line 2 "), "{}", err.message);
     }
 

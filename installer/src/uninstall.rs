@@ -247,11 +247,12 @@ fn plan_config(
     let record = receipt.map(|r| &r.codex_config);
     let unedited = doc.to_string();
     notes.extend(codex_config::unapply(&mut doc, record, proven, moves));
+    let edited = doc.to_string();
     // Nothing of ours in it: the file is not written at all, whatever its layout.
-    if doc.to_string() == unedited {
+    if edited == unedited {
         return Ok(None);
     }
-    let new_text = codex_config::render(&doc, &text);
+    let new_text = fsutil::line_endings_like(edited, &text);
     // The user's own bytes, when taking our edits out gave back the data they had.
     let original = record
         .and_then(|r| r.original.as_deref())
