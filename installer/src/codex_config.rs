@@ -144,7 +144,7 @@ pub fn apply(
         .map(value_text);
     if features.contains_key("codex_hooks") {
         if features.contains_key("hooks") {
-            remove_keeping_comments(features, "codex_hooks", "hooks");
+            merge_flag_names(features);
         } else {
             rename_key(features, "codex_hooks", "hooks");
         }
@@ -293,23 +293,33 @@ fn set_string(table: &mut dyn toml_edit::TableLike, key: &str, text: &str) {
     }
 }
 
-/// Removes `key`, moving the comment lines above it to above `heir`.
-fn remove_keeping_comments(table: &mut dyn toml_edit::TableLike, key: &str, heir: &str) {
-    let prefix = |k: &Key| {
-        k.leaf_decor()
-            .prefix()
+/// With both `codex_hooks` and `hooks` set, the first of the two in the file goes,
+/// handing the comment and blank lines above it to the key after it, and the later one
+/// becomes `hooks` where it stands: every other line keeps its place.
+fn merge_flag_names(table: &mut dyn toml_edit::TableLike) {
+    let keys: Vec<String> = table.iter().map(|(k, _)| k.to_string()).collect();
+    let at = |name: &str| keys.iter().position(|k| k == name);
+    let (Some(old), Some(new)) = (at("codex_hooks"), at("hooks")) else {
+        return;
+    };
+    let first = old.min(new);
+    let prefix = |table: &dyn toml_edit::TableLike, key: &str| {
+        table
+            .key(key)
+            .and_then(|k| k.leaf_decor().prefix())
             .and_then(|p| p.as_str())
             .unwrap_or_default()
             .to_string()
     };
-    let comments = table.key(key).map(prefix).unwrap_or_default();
-    table.remove(key);
-    if !comments.contains('#') {
-        return;
+    // The later of the two comes after the first, so the first has a next key.
+    let next = &keys[first + 1];
+    let handed = prefix(table, &keys[first]) + &prefix(table, next);
+    if let Some(mut k) = table.key_mut(next) {
+        k.leaf_decor_mut().set_prefix(handed);
     }
-    let own = table.key(heir).map(prefix).unwrap_or_default();
-    if let Some(mut k) = table.key_mut(heir) {
-        k.leaf_decor_mut().set_prefix(format!("{comments}{own}"));
+    table.remove(&keys[first]);
+    if old > new {
+        rename_key(table, "codex_hooks", "hooks");
     }
 }
 
@@ -771,6 +781,14 @@ mod tests {
             (
                 "[features]\nhooks = false\n# about the old one\ncodex_hooks = true\nother = 1\n",
                 "[features]\n# about the old one\nhooks = true\nother = 1\n",
+            ),
+            (
+                "[features]\n#e\ncodex_hooks = false # o\nh = false\nhooks = \"o3\"\n",
+                "[features]\n#e\nh = false\nhooks = true\n",
+            ),
+            (
+                "[features]\nhooks = false # new\nx = 1\n# old one\ncodex_hooks = true # legacy\n",
+                "[features]\nx = 1\n# old one\nhooks = true # legacy\n",
             ),
             (
                 "# c\n# old\nfeatures.codex_hooks = false\nfeatures.hooks = false\n",
