@@ -15,6 +15,7 @@ pub mod process;
 pub mod proxy;
 pub mod tls;
 pub mod trust;
+pub mod users;
 
 pub use codex::{
     codex_bin, list_hooks, run_codex_exec, run_codex_exec_with_approvals, run_codex_exec_with_etc,
@@ -26,6 +27,7 @@ pub use home::TestHome;
 pub use process::Output;
 pub use proxy::ConnectProxy;
 pub use tls::TestCa;
+pub use users::{local_user_or_skip, LocalUser};
 
 use std::time::{Duration, Instant};
 
