@@ -3,6 +3,7 @@
 #![no_main]
 
 use codex_guard_hook::input::HookInput;
+use codex_guard_hook::protect::PathContext;
 use codex_guard_hook::redact;
 use codex_guard_hook::rules::Rules;
 use libfuzzer_sys::fuzz_target;
@@ -44,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(excerpt.chars().count() <= 201, "{excerpt:?}");
         let _ = redacted;
     }
+    // A home that exists nowhere: resolving paths reads nothing real.
+    let env = |k: &str| (k == "HOME").then(|| "/nonexistent/home/fuzz".to_string());
+    let paths = PathContext::from_env(&env, std::path::Path::new("/nonexistent/root"));
     RULES.with(|rules| {
-        let _ = rules.evaluate(&input);
+        let _ = rules.evaluate(&input, &paths);
     });
 });

@@ -8,9 +8,11 @@
 pub mod akto;
 pub mod input;
 pub mod log;
+pub mod protect;
 pub mod redact;
 pub mod rules;
 pub mod settings;
+pub mod shell;
 pub mod spool;
 pub mod transcript;
 pub mod transport;
@@ -234,7 +236,7 @@ pub fn handle(
         &mut report.errors,
     );
 
-    let matched = rules.evaluate(input);
+    let matched = rules.evaluate(input, &s.paths);
     report.errors.extend(rules.take_problems());
     report.rule = matched.as_ref().map(|m| m.id.clone());
     match matched {

@@ -5,6 +5,7 @@
 //! user's file. The format is documented in `docs/rules.md`.
 
 use crate::input::HookInput;
+use crate::protect::{PathContext, Protected};
 use regex_lite::Regex;
 use serde::Deserialize;
 use std::cell::{OnceCell, RefCell};
@@ -52,6 +53,10 @@ struct RuleDef {
     path: Option<String>,
     arguments: Option<String>,
     prompt: Option<String>,
+    /// Paths the tool call may not change (write, move, delete, link, change the
+    /// permissions of), nor anything inside them or a directory holding them.
+    #[serde(default, deserialize_with = "one_or_many")]
+    writes: Option<Vec<String>>,
     /// Strings (ASCII case-insensitive) of which the text the rule's regexes look at
     /// must contain one: a cheap test that spares compiling and running the regexes
     /// for the vast majority of events they could never match.
@@ -72,7 +77,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
         Ok(OneOrMany::One(s)) => Ok(Some(vec![s])),
         Ok(OneOrMany::Many(v)) => Ok(Some(v)),
         Err(_) => Err(serde::de::Error::custom(
-            "`events`, `tool` and `requires` take a string or a list of strings",
+            "`events`, `tool`, `writes` and `requires` take a string or a list of strings",
         )),
     }
 }
@@ -124,6 +129,7 @@ pub struct Rule {
     path: Option<Pattern>,
     arguments: Option<Pattern>,
     prompt: Option<Pattern>,
+    writes: Option<Vec<String>>,
 }
 
 /// A rule's regex: compiled when the rule is read, or, for a rule with `requires`
@@ -165,6 +171,9 @@ pub struct Match {
     pub action: Action,
     pub message: String,
     pub layer: Layer,
+    /// What the rule found, when it says more than its message (a `writes` rule:
+    /// which program may change which protected path).
+    pub detail: Option<String>,
 }
 
 /// The rules that apply to one event, admin rules first.
@@ -357,21 +366,21 @@ impl Rules {
 
     /// The first deny rule that matches (admin rules first), else the first allow
     /// rule that matches: a deny anywhere beats every allow.
-    pub fn evaluate(&self, input: &HookInput) -> Option<Match> {
-        let subjects = Subjects::new(input);
+    pub fn evaluate(&self, input: &HookInput, paths: &PathContext) -> Option<Match> {
+        let subjects = Subjects::new(input, paths);
         let find = |action: Action| {
             self.rules
                 .iter()
                 .find(|r| r.action == action && r.matches(&subjects, &self.late_problems))
         };
-        find(Action::Deny)
-            .or_else(|| find(Action::Allow))
-            .map(|r| Match {
-                id: r.id.clone(),
-                action: r.action,
-                message: r.message.clone(),
-                layer: r.layer,
-            })
+        let found = find(Action::Deny).or_else(|| find(Action::Allow));
+        found.map(|r| Match {
+            id: r.id.clone(),
+            action: r.action,
+            message: r.message.clone(),
+            layer: r.layer,
+            detail: subjects.why.borrow_mut().take(),
+        })
     }
 }
 
@@ -384,12 +393,28 @@ fn check(def: &RuleDef) -> Result<Vec<String>, String> {
         || def.tool_regex.is_some()
         || def.command.is_some()
         || def.path.is_some()
-        || def.arguments.is_some();
+        || def.arguments.is_some()
+        || def.writes.is_some();
     if def.prompt.is_some() && tool_conditions {
         return Err(
             "`prompt` cannot be combined with tool conditions (no event has both); split it into two rules"
                 .into(),
         );
+    }
+    if def
+        .writes
+        .as_ref()
+        .is_some_and(|w| w.is_empty() || w.iter().any(|p| p.trim().is_empty()))
+    {
+        return Err("`writes` needs non-empty paths (or leave it out)".into());
+    }
+    if let Some(bad) = def.writes.iter().flatten().find(|p| {
+        let p = p.trim();
+        !(p.starts_with('/') || p == "~" || p.starts_with("~/") || p.starts_with('$'))
+    }) {
+        return Err(format!(
+            "`writes` entry {bad:?} is not absolute; start it with /, ~, $HOME, $CODEX_HOME, $XDG_CONFIG_HOME, $ZDOTDIR or $CODEX_GUARD"
+        ));
     }
     if def.tool.as_ref().is_some_and(Vec::is_empty) {
         return Err("`tool` is an empty list, so the rule would never match".into());
@@ -457,6 +482,7 @@ fn compile(def: RuleDef, layer: Layer, events: Vec<String>, eager: bool) -> Resu
             ("path", def.path.is_some()),
             ("arguments", def.arguments.is_some()),
             ("prompt", def.prompt.is_some()),
+            ("writes", def.writes.is_some()),
         ];
         let set: Vec<&str> = keys.iter().filter(|k| k.1).map(|k| k.0).collect();
         match set.as_slice() {
@@ -470,6 +496,7 @@ fn compile(def: RuleDef, layer: Layer, events: Vec<String>, eager: bool) -> Resu
         path: regex("path", def.path)?,
         arguments: regex("arguments", def.arguments)?,
         prompt: regex("prompt", def.prompt)?,
+        writes: def.writes,
         message,
         tools: def.tool.unwrap_or_default(),
         requires,
@@ -484,21 +511,26 @@ fn compile(def: RuleDef, layer: Layer, events: Vec<String>, eager: bool) -> Resu
 /// asks for it: most events never need the file paths.
 struct Subjects<'a> {
     input: &'a HookInput,
+    places: &'a PathContext,
     command: OnceCell<Option<String>>,
     paths: OnceCell<Vec<String>>,
     arguments: OnceCell<Option<String>>,
     /// The texts above (and the prompt, the tool name) lower-cased, for `requires`.
     lowered: OnceCell<Vec<(&'static str, String)>>,
+    /// What a `writes` rule found, for the message.
+    why: RefCell<Option<String>>,
 }
 
 impl<'a> Subjects<'a> {
-    fn new(input: &'a HookInput) -> Self {
+    fn new(input: &'a HookInput, places: &'a PathContext) -> Self {
         Subjects {
             input,
+            places,
             command: OnceCell::new(),
             paths: OnceCell::new(),
             arguments: OnceCell::new(),
             lowered: OnceCell::new(),
+            why: RefCell::new(None),
         }
     }
 
@@ -586,6 +618,23 @@ impl Rule {
                 .path
                 .as_ref()
                 .is_none_or(|p| s.paths().iter().any(|path| is_match(p, path)))
+            && self.writes_match(s)
+    }
+
+    /// Whether the call may change one of the rule's `writes` paths. Only tool
+    /// calls can; the paths are resolved only for those.
+    fn writes_match(&self, s: &Subjects) -> bool {
+        let Some(specs) = &self.writes else {
+            return true;
+        };
+        if !(s.input.is_shell_tool() || s.input.is_patch_tool() || s.input.is_mcp_tool()) {
+            return false;
+        }
+        let why = Protected::new(specs, s.places).check(s.input);
+        if let Some(why) = &why {
+            *s.why.borrow_mut() = Some(why.clone());
+        }
+        why.is_some()
     }
 }
 
@@ -593,6 +642,22 @@ impl Rule {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    impl Rules {
+        /// Evaluation for a home that exists nowhere, so no test reads the real one.
+        fn evaluate_for_test(&self, input: &HookInput) -> Option<Match> {
+            self.evaluate(input, &test_paths())
+        }
+    }
+
+    fn test_paths() -> PathContext {
+        let env = |k: &str| match k {
+            "HOME" => Some("/nonexistent/home/dev".to_string()),
+            "USER" => Some("dev".to_string()),
+            _ => None,
+        };
+        PathContext::from_env(&env, Path::new("/nonexistent/root"))
+    }
 
     const DEFAULTS: &str = include_str!("../../templates/rules.toml");
 
@@ -639,7 +704,8 @@ mod tests {
     /// Every rule that matches, not just the one `evaluate` returns: an example
     /// must be caught by exactly the rule it illustrates.
     fn matching(rules: &Rules, input: &HookInput) -> Vec<String> {
-        let subjects = Subjects::new(input);
+        let paths = test_paths();
+        let subjects = Subjects::new(input, &paths);
         rules
             .rules
             .iter()
@@ -786,6 +852,25 @@ mod tests {
                 .into(),
             ),
             (
+                "protect-guard-and-startup-files",
+                [
+                    bash("rm -rf ~/.codex/codex-guard/bin"),
+                    bash("cd ~/.codex && echo '{}' > hooks.json"),
+                    bash("echo 'export BASH_ENV=~/.x' >> ~/.bashrc"),
+                    bash("perl -pi -e 's/true/false/' ~/.codex/config.toml"),
+                    bash("codex-guard uninstall --silent"),
+                    patch("/nonexistent/home/dev/.zshenv"),
+                ]
+                .into(),
+                [
+                    bash("cat ~/.codex/config.toml"),
+                    bash("codex-guard doctor"),
+                    bash("echo 'export BASH_ENV=~/.x'"),
+                    patch("/nonexistent/home/dev/project/.bashrc.md"),
+                ]
+                .into(),
+            ),
+            (
                 "protect-ssh-and-guard-files",
                 vec![
                     patch("/home/u/.ssh/authorized_keys"),
@@ -893,23 +978,36 @@ mod tests {
         let shipped: Vec<&str> = rules.ids().collect();
         let tested: Vec<&str> = table.iter().map(|(id, ..)| *id).collect();
         assert_eq!(shipped, tested, "every shipped rule has a row, in order");
+        // Deleting a home directory also deletes the guard in it: the rule that
+        // protects the guard may catch another rule's example too.
+        let guard = "protect-guard-and-startup-files";
+        // Its own examples may be caught by the older pattern rules as well.
+        let matching = |rules: &Rules, input: &HookInput, id: &str| {
+            let mut ids = matching(rules, input);
+            if id == guard && ids.iter().any(|m| m == guard) {
+                ids.retain(|m| m == guard);
+            } else if ids.len() > 1 {
+                ids.retain(|m| m != guard);
+            }
+            ids
+        };
         for (id, bad, fine) in &table {
             for input in bad {
                 assert_eq!(
-                    matching(&rules, input),
+                    matching(&rules, input, id),
                     [*id],
                     "{:?} should be denied by {id} alone",
                     input.tool_input()
                 );
-                assert_eq!(rules.evaluate(input).unwrap().action, Action::Deny);
+                assert_eq!(rules.evaluate_for_test(input).unwrap().action, Action::Deny);
                 // The same call as a permission request is denied too.
                 let mut request = input.clone();
                 request.event = "PermissionRequest".into();
-                assert_eq!(matching(&rules, &request), [*id]);
+                assert_eq!(matching(&rules, &request, id), [*id]);
             }
             for input in fine {
                 assert_eq!(
-                    matching(&rules, input),
+                    matching(&rules, input, id),
                     Vec::<String>::new(),
                     "near miss of {id}: {:?}",
                     input.tool_input()
@@ -933,7 +1031,7 @@ mod tests {
             "cat README.md",
             "docker compose up -d",
         ] {
-            assert_eq!(rules.evaluate(&bash(fine)), None, "{fine:?}");
+            assert_eq!(rules.evaluate_for_test(&bash(fine)), None, "{fine:?}");
         }
     }
 
@@ -957,7 +1055,7 @@ mod tests {
         let rules = defaults();
         let doc = "*** Begin Patch\n*** Add File: docs/danger.md\n+Never run `rm -rf ~` or `curl x | sh`.\n*** End Patch";
         assert_eq!(
-            rules.evaluate(&tool(
+            rules.evaluate_for_test(&tool(
                 "PreToolUse",
                 "apply_patch",
                 json!({ "command": doc })
@@ -965,7 +1063,7 @@ mod tests {
             None
         );
         assert_eq!(
-            rules.evaluate(&tool(
+            rules.evaluate_for_test(&tool(
                 "PreToolUse",
                 "mcp__notes__add",
                 json!({"text": "rm -rf ~"})
@@ -1001,17 +1099,17 @@ mod tests {
 *** End Patch
 ";
         let input = tool("PreToolUse", "apply_patch", json!({ "input": moved }));
-        let m = rules.evaluate(&input).unwrap();
+        let m = rules.evaluate_for_test(&input).unwrap();
         assert_eq!((m.id.as_str(), m.action), ("no-migrations", Action::Deny));
         assert_eq!(m.message, "migrations are written by the DBA team");
-        assert_eq!(rules.evaluate(&patch("src/db.rs")), None);
+        assert_eq!(rules.evaluate_for_test(&patch("src/db.rs")), None);
         // `tool` keeps the rule to apply_patch: an MCP write to the same path passes.
         let mcp = tool(
             "PreToolUse",
             "mcp__fs__write_file",
             json!({"path": "db/migrations/1.sql"}),
         );
-        assert_eq!(rules.evaluate(&mcp), None);
+        assert_eq!(rules.evaluate_for_test(&mcp), None);
     }
 
     #[test]
@@ -1036,21 +1134,24 @@ mod tests {
         };
         assert_eq!(
             rules
-                .evaluate(&call("mcp__github__create_issue", "prod-api"))
+                .evaluate_for_test(&call("mcp__github__create_issue", "prod-api"))
                 .unwrap()
                 .id,
             "no-prod-repos"
         );
         assert_eq!(
-            rules.evaluate(&call("mcp__github__create_issue", "staging-api")),
+            rules.evaluate_for_test(&call("mcp__github__create_issue", "staging-api")),
             None
         );
         assert_eq!(
-            rules.evaluate(&call("mcp__gitlab__create_issue", "prod-api")),
+            rules.evaluate_for_test(&call("mcp__gitlab__create_issue", "prod-api")),
             None
         );
         // Not an MCP tool: arguments never match.
-        assert_eq!(rules.evaluate(&call("github_tool", "prod-api")), None);
+        assert_eq!(
+            rules.evaluate_for_test(&call("github_tool", "prod-api")),
+            None
+        );
     }
 
     #[test]
@@ -1070,10 +1171,13 @@ mod tests {
             "a prompt-only rule defaults to UserPromptSubmit"
         );
         let m = rules
-            .evaluate(&prompt("use key AKIAABCDEFGHIJKLMNOP please"))
+            .evaluate_for_test(&prompt("use key AKIAABCDEFGHIJKLMNOP please"))
             .unwrap();
         assert_eq!(m.id, "no-secrets-in-prompts");
-        assert_eq!(rules.evaluate(&prompt("what is an AKIA key?")), None);
+        assert_eq!(
+            rules.evaluate_for_test(&prompt("what is an AKIA key?")),
+            None
+        );
         let (for_tools, _) = parse(text, Some("PreToolUse"));
         assert!(for_tools.is_empty());
     }
@@ -1100,10 +1204,13 @@ mod tests {
             None,
         );
         assert!(problems.is_empty(), "{problems:?}");
-        let id = |input: &HookInput| rules.evaluate(input).map(|m| m.id);
+        let id = |input: &HookInput| rules.evaluate_for_test(input).map(|m| m.id);
         assert_eq!(id(&bash("make deploy")).as_deref(), Some("exact"));
         assert_eq!(
-            rules.evaluate(&bash("make deploy")).unwrap().message,
+            rules
+                .evaluate_for_test(&bash("make deploy"))
+                .unwrap()
+                .message,
             "matched on tool and command"
         );
         let not_bash = tool("PreToolUse", "Bash2", json!({"command": "make deploy"}));
@@ -1140,14 +1247,14 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         let request = |c: &str| tool("PermissionRequest", "Bash", json!({ "command": c }));
         assert_eq!(
-            rules.evaluate(&request("ls -l")).unwrap().action,
+            rules.evaluate_for_test(&request("ls -l")).unwrap().action,
             Action::Allow
         );
         assert_eq!(
-            rules.evaluate(&request("ls /root")).unwrap().id,
+            rules.evaluate_for_test(&request("ls /root")).unwrap().id,
             "no-ls-root"
         );
-        assert_eq!(rules.evaluate(&request("make")), None);
+        assert_eq!(rules.evaluate_for_test(&request("make")), None);
     }
 
     struct Files {
@@ -1205,14 +1312,18 @@ mod tests {
         let f = files(Some(admin), USER);
         let (rules, problems) = policy(&f, "PreToolUse");
         assert!(problems.is_empty(), "{problems:?}");
-        let m = rules.evaluate(&bash("./deploy.sh --prod")).unwrap();
+        let m = rules
+            .evaluate_for_test(&bash("./deploy.sh --prod"))
+            .unwrap();
         assert_eq!(
             (m.id.as_str(), m.action, m.layer),
             ("admin-denies-prod-deploy", Action::Deny, Layer::Admin)
         );
-        let m = rules.evaluate(&bash("./deploy.sh --staging")).unwrap();
+        let m = rules
+            .evaluate_for_test(&bash("./deploy.sh --staging"))
+            .unwrap();
         assert_eq!((m.action, m.layer), (Action::Allow, Layer::User));
-        let m = rules.evaluate(&bash("make")).unwrap();
+        let m = rules.evaluate_for_test(&bash("make")).unwrap();
         assert_eq!(
             (m.id.as_str(), m.action, m.layer),
             ("user-denies-make", Action::Deny, Layer::User)
@@ -1225,8 +1336,11 @@ mod tests {
         let (rules, problems) = policy(&f, "PreToolUse");
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(rules.ids().collect::<Vec<_>>(), ["user-denies-make"]);
-        assert_eq!(rules.evaluate(&bash("./deploy.sh")), None);
-        assert_eq!(rules.evaluate(&bash("make")).unwrap().action, Action::Deny);
+        assert_eq!(rules.evaluate_for_test(&bash("./deploy.sh")), None);
+        assert_eq!(
+            rules.evaluate_for_test(&bash("make")).unwrap().action,
+            Action::Deny
+        );
         // The same key in the user's file is reported and changes nothing.
         let f = files(None, &format!("user_allow_rules = false\n{USER}"));
         let (rules, problems) = policy(&f, "PreToolUse");
@@ -1294,16 +1408,15 @@ mod tests {
         );
         assert_eq!(rules.ids().collect::<Vec<_>>(), ["good"]);
         assert_eq!(problems.len(), 5, "{problems:?}");
-        assert!(problems
-            .iter()
-            .any(|p| p.contains("\"tool-number\": `events`, `tool` and `requires` take a string")));
+        assert!(problems.iter().any(|p| p
+            .contains("\"tool-number\": `events`, `tool`, `writes` and `requires` take a string")));
         assert!(problems.iter().any(|p| p.contains("`rules`")));
         assert!(problems
             .iter()
             .any(|p| p.starts_with("rule \"typo\"") && p.contains("comand")));
         assert!(problems.iter().any(|p| p.contains("\"PreTooluse\"")));
         assert!(problems.iter().any(|p| p.contains("prompt-and-command")));
-        assert_eq!(rules.evaluate(&bash("rm x")).unwrap().id, "good");
+        assert_eq!(rules.evaluate_for_test(&bash("rm x")).unwrap().id, "good");
         let mut problems = Vec::new();
         assert!(Rules::parse("[[rule]\n", None, &mut problems).is_err());
     }
@@ -1383,19 +1496,22 @@ mod tests {
         // The hook (one event): compiled only when an event passes `requires`.
         let (rules, problems) = parse(text, Some("PreToolUse"));
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(rules.evaluate(&bash("ls -la")), None);
+        assert_eq!(rules.evaluate_for_test(&bash("ls -la")), None);
         assert!(rules.rules.iter().all(|r| r
             .command
             .as_ref()
             .is_none_or(|p| p.compiled.get().is_none())));
         assert_eq!(
-            rules.evaluate(&bash("sudo rm -rf /tmp/x")).unwrap().id,
+            rules
+                .evaluate_for_test(&bash("sudo rm -rf /tmp/x"))
+                .unwrap()
+                .id,
             "no-rm"
         );
         assert!(rules.take_problems().is_empty());
         // A regex found broken when first needed matches nothing and is reported once.
-        assert_eq!(rules.evaluate(&bash("zap it")), None);
-        assert_eq!(rules.evaluate(&bash("zap again")), None);
+        assert_eq!(rules.evaluate_for_test(&bash("zap it")), None);
+        assert_eq!(rules.evaluate_for_test(&bash("zap again")), None);
         let late = rules.take_problems();
         assert_eq!(late.len(), 1, "{late:?}");
         assert!(late[0].contains("broken-but-lazy"), "{late:?}");

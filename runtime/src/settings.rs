@@ -2,6 +2,7 @@
 //! Akto's environment overrides, the token, the device id and the Codex API host.
 //! Loading never fails: a problem is recorded and the runtime fails open.
 
+use crate::protect::PathContext;
 use codex_guard_common::{Layout, Mode, RuntimeConfig};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,9 @@ pub struct Settings {
     pub machine_config: Option<PathBuf>,
     /// The admin's rules: beside the machine-wide config, else `/etc/codex-guard/rules.toml`.
     admin_rules: PathBuf,
+    /// Where the home, the Codex home and codex-guard's own files are, for rules
+    /// that protect paths (`writes`).
+    pub paths: PathContext,
     /// Problems met while loading, logged with the event.
     pub problems: Vec<String>,
 }
@@ -131,7 +135,38 @@ impl Settings {
             Some(dir) => dir.join("rules.toml"),
             None => system_root.join("etc/codex-guard/rules.toml"),
         };
+        let mut paths = PathContext::from_env(env, &system_root);
+        let own_home = layout.guard_dir().parent().map(Path::to_path_buf);
+        for home in own_home
+            .into_iter()
+            .map(|h| h.to_string_lossy().into_owned())
+        {
+            if !paths.codex_homes.contains(&home) {
+                paths.codex_homes.push(home);
+            }
+        }
+        let install_dir = exe
+            .and_then(Path::parent)
+            .filter(|bin| bin.file_name().is_some_and(|n| n == "bin"))
+            .and_then(Path::parent);
+        let guard_files = [
+            Some(layout.guard_dir().to_path_buf()),
+            machine_dir.clone(),
+            config.rules_file.clone(),
+            config.log_dir.clone(),
+            config.token_file.clone(),
+            config.ca_cert.clone(),
+            install_dir.map(Path::to_path_buf),
+            exe.map(Path::to_path_buf),
+            admin_rules.parent().map(Path::to_path_buf),
+        ];
+        paths.guard_paths = guard_files
+            .into_iter()
+            .flatten()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
         Settings {
+            paths,
             system_root,
             admin_rules,
             machine_config: machine_config.map(Path::to_path_buf),

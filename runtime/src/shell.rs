@@ -1,0 +1,1848 @@
+//! What a shell command changes on disk, worked out from its syntax tree rather than
+//! its spelling: `cd ~/.codex && > hooks.json`, `D=~/.codex; rm -rf $D`,
+//! `bash -c '…'`, `find ~ -delete`, `sudo env X=1 mv …`, a quoted `'r''m'` all come
+//! down to the same list of paths a program may change.
+//!
+//! The command is parsed with `brush-parser` (a bash/POSIX parser); words are
+//! expanded as far as can be done without running anything: quotes, escapes, `~`,
+//! variables set earlier in the line or known from the environment, `cd` earlier in
+//! the line. What cannot be known (`$(…)` output, unset variables, globs) becomes a
+//! hole that matches anything, so an unknown never reads as harmless. Programs that
+//! only read their operands are listed; every other program is taken to change
+//! every path it names.
+
+use brush_parser::ast;
+use brush_parser::word::{self, Parameter, ParameterExpr, TildeExpr, WordPiece};
+use brush_parser::{Parser, ParserOptions};
+use std::collections::HashMap;
+
+/// How deep `bash -c`, `eval`, `$(…)` and friends are followed.
+const MAX_DEPTH: usize = 8;
+/// Deepest bracket nesting handed to the parser, and the longest command: the
+/// parser recurses, and a command built to exhaust the stack must not crash the hook
+/// (a crashed hook lets the call through). Past these the command is not parsed and
+/// only its raw text is looked at.
+const MAX_NESTING: usize = 48;
+const MAX_PARSED_BYTES: usize = 256 * 1024;
+/// Most alternative values one word may stand for before it becomes a hole.
+const MAX_ALTERNATIVES: usize = 16;
+
+/// A piece of an expanded word: known text, or a hole that may be anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    Any,
+}
+
+/// A word as far as it can be known before the command runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Value(pub Vec<Part>);
+
+impl Value {
+    fn text(s: &str) -> Value {
+        Value(vec![Part::Text(s.to_string())])
+    }
+
+    fn any() -> Value {
+        Value(vec![Part::Any])
+    }
+
+    fn push_text(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(Part::Text(t)) => t.push_str(s),
+            _ => self.0.push(Part::Text(s.to_string())),
+        }
+    }
+
+    fn push_any(&mut self) {
+        if self.0.last() != Some(&Part::Any) {
+            self.0.push(Part::Any);
+        }
+    }
+
+    fn extend(&mut self, other: &Value) {
+        for part in &other.0 {
+            match part {
+                Part::Text(t) => self.push_text(t),
+                Part::Any => self.push_any(),
+            }
+        }
+    }
+
+    /// The whole text, when nothing in it is unknown.
+    pub fn literal(&self) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.0 {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Any => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// Nothing of it is known.
+    pub fn is_unknown(&self) -> bool {
+        self.0.iter().all(|p| *p == Part::Any) && !self.0.is_empty()
+    }
+
+    /// The text with every hole shown as `*`, for messages.
+    pub fn display(&self) -> String {
+        self.0
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.as_str(),
+                Part::Any => "*",
+            })
+            .collect()
+    }
+
+    fn starts_with_text(&self, prefix: &str) -> bool {
+        matches!(self.0.first(), Some(Part::Text(t)) if t.starts_with(prefix))
+    }
+}
+
+/// A path a command may change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Absolute (or starting with a hole when the directory is unknown).
+    pub target: Value,
+    /// The change reaches what is inside the target too (`rm -r`, `mv`, `chmod -R`,
+    /// `find -delete`), so changing a directory that holds a protected file counts.
+    pub recursive: bool,
+    /// The program that makes the change, for the message.
+    pub program: String,
+}
+
+/// Everything the analysis found in one command.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub changes: Vec<Change>,
+    /// Every path-like word of the command, changed or not.
+    pub mentions: Vec<Value>,
+    /// Code handed to an interpreter (`python -c`, `perl -e`, a heredoc into
+    /// `node`), which may change any file it names.
+    pub code: Vec<String>,
+    /// Code run from somewhere the analysis cannot see (`curl … | sh`, `eval "$x"`).
+    pub unknown_code: bool,
+    /// The command could not be parsed (it would not run as written, or uses syntax
+    /// the parser lacks): only its raw text can be looked at.
+    pub unparsed: bool,
+}
+
+/// What the analysis knows before the command runs.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub home: Option<String>,
+    /// The session's working directory.
+    pub cwd: Option<String>,
+    /// Environment variables Codex passes to its shell tool (`HOME`, `CODEX_HOME`, …).
+    pub env: HashMap<String, String>,
+    /// The account's own name, so `~name` is its home.
+    pub user: Option<String>,
+}
+
+/// Works out what `command` may change.
+pub fn analyze(command: &str, ctx: &Context) -> Analysis {
+    // An unquoted `$IFS` splits words: `rm${IFS}-rf${IFS}/` is `rm -rf /`.
+    let ifs = regex_lite::Regex::new(r"\$\{IFS\}|\$IFS\b").ok();
+    let command = match &ifs {
+        Some(re) if command.contains("IFS") => re.replace_all(command, " ").into_owned(),
+        _ => command.to_string(),
+    };
+    let command = command.as_str();
+    let mut state = State {
+        ctx,
+        vars: HashMap::new(),
+        cwds: vec![ctx.cwd.clone()],
+        out: Analysis::default(),
+        depth: 0,
+    };
+    state.script(command);
+    state.out
+}
+
+/// Programs that never change the files they are given.
+const READERS: &[&str] = &[
+    "cat",
+    "tac",
+    "less",
+    "more",
+    "most",
+    "head",
+    "tail",
+    "grep",
+    "egrep",
+    "fgrep",
+    "rg",
+    "ag",
+    "ack",
+    "ls",
+    "ll",
+    "dir",
+    "stat",
+    "file",
+    "wc",
+    "diff",
+    "cmp",
+    "comm",
+    "md5sum",
+    "sha1sum",
+    "sha224sum",
+    "sha256sum",
+    "sha384sum",
+    "sha512sum",
+    "b2sum",
+    "cksum",
+    "sum",
+    "shasum",
+    "test",
+    "[",
+    "[[",
+    "readlink",
+    "realpath",
+    "basename",
+    "dirname",
+    "echo",
+    "printf",
+    "cd",
+    "pushd",
+    "popd",
+    "du",
+    "df",
+    "tree",
+    "bat",
+    "batcat",
+    "nl",
+    "od",
+    "xxd",
+    "hexdump",
+    "strings",
+    "cut",
+    "tr",
+    "column",
+    "fold",
+    "fmt",
+    "paste",
+    "join",
+    "which",
+    "type",
+    "whereis",
+    "true",
+    "false",
+    "sleep",
+    "date",
+    "id",
+    "whoami",
+    "hostname",
+    "uname",
+    "pwd",
+    "source",
+    ".",
+    "jq",
+    "fd",
+    "fdfind",
+    "locate",
+    "exa",
+    "eza",
+    "lsattr",
+    "getfacl",
+    "namei",
+    "printenv",
+    "export",
+    "declare",
+    "local",
+    "readonly",
+    "typeset",
+    "unset",
+    "read",
+    "wait",
+    "ps",
+    "man",
+    "help",
+    "look",
+    "expr",
+    "seq",
+    "yes",
+    "tput",
+    "clear",
+    "set",
+    "shopt",
+    "alias",
+    "hash",
+    "getent",
+];
+
+/// Programs that run the rest of their arguments as a command, with the number of
+/// their own options that take a separate value.
+const WRAPPERS: &[(&str, &[&str])] = &[
+    (
+        "sudo",
+        &[
+            "-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "-R",
+        ],
+    ),
+    ("doas", &["-u", "-C"]),
+    ("command", &[]),
+    ("builtin", &[]),
+    ("exec", &["-a"]),
+    ("nohup", &[]),
+    ("time", &["-f", "-o"]),
+    ("setsid", &[]),
+    ("stdbuf", &["-i", "-o", "-e"]),
+    ("nice", &["-n"]),
+    ("ionice", &["-c", "-n", "-p"]),
+    ("chrt", &[]),
+    ("unbuffer", &[]),
+    ("caffeinate", &["-t", "-w"]),
+    ("runuser", &["-u", "-g", "-G"]),
+    ("strace", &["-o", "-e", "-p", "-s", "-u"]),
+    ("ltrace", &["-o", "-e", "-p", "-s", "-u"]),
+];
+
+const SHELLS: &[&str] = &[
+    "sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "yash", "posh", "rbash",
+];
+
+/// Interpreters, with the options that introduce inline code.
+const INTERPRETERS: &[(&str, &[&str])] = &[
+    ("python", &["-c"]),
+    ("perl", &["-e", "-E"]),
+    ("ruby", &["-e"]),
+    ("node", &["-e", "--eval", "-p", "--print"]),
+    ("nodejs", &["-e", "--eval", "-p", "--print"]),
+    ("deno", &["eval"]),
+    ("bun", &["-e", "--eval"]),
+    ("php", &["-r"]),
+    ("lua", &["-e"]),
+    ("luajit", &["-e"]),
+    ("awk", &[]),
+    ("gawk", &[]),
+    ("mawk", &[]),
+    ("nawk", &[]),
+    ("osascript", &["-e"]),
+    ("pwsh", &["-c", "-command", "-Command"]),
+    ("powershell", &["-c", "-command", "-Command"]),
+    ("rscript", &["-e"]),
+    ("tclsh", &[]),
+    ("expect", &["-c"]),
+];
+
+struct State<'a> {
+    ctx: &'a Context,
+    vars: HashMap<String, Vec<Value>>,
+    /// The directories the next command may run in (`None`: not known).
+    cwds: Vec<Option<String>>,
+    out: Analysis,
+    depth: usize,
+}
+
+/// A program's base name, lower-cased where file systems ignore case.
+fn program_name(value: &Value) -> Option<String> {
+    let text = value.literal()?;
+    let base = text.rsplit('/').next().unwrap_or(&text).to_string();
+    Some(if cfg!(any(target_os = "macos", windows)) {
+        base.to_ascii_lowercase()
+    } else {
+        base
+    })
+}
+
+/// `python3.12` is `python`, `gawk` stays `gawk`.
+fn interpreter(name: &str) -> Option<&'static [&'static str]> {
+    let lower = name.to_ascii_lowercase();
+    let base = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    INTERPRETERS
+        .iter()
+        .find(|(n, _)| *n == base)
+        .map(|(_, opts)| *opts)
+}
+
+impl State<'_> {
+    fn script(&mut self, text: &str) {
+        if self.depth > MAX_DEPTH {
+            self.out.unknown_code = true;
+            self.out.code.push(text.to_string());
+            return;
+        }
+        if text.len() > MAX_PARSED_BYTES || nesting(text) > MAX_NESTING {
+            self.out.unparsed = true;
+            self.out.unknown_code = true;
+            self.out.code.push(text.to_string());
+            return;
+        }
+        let options = ParserOptions::default();
+        let mut parser = Parser::new(std::io::BufReader::new(text.as_bytes()), &options);
+        match parser.parse_program() {
+            Ok(program) => {
+                self.depth += 1;
+                for list in &program.complete_commands {
+                    self.compound_list(list);
+                }
+                self.depth -= 1;
+            }
+            Err(_) => {
+                self.out.unparsed = true;
+                self.out.code.push(text.to_string());
+            }
+        }
+    }
+
+    fn compound_list(&mut self, list: &ast::CompoundList) {
+        for item in &list.0 {
+            let before = self.cwds.clone();
+            self.and_or(&item.0);
+            // The list went on whether or not a `cd` in it worked.
+            self.merge_cwds(&before);
+        }
+    }
+
+    fn merge_cwds(&mut self, other: &[Option<String>]) {
+        for cwd in other {
+            if !self.cwds.contains(cwd) {
+                self.cwds.push(cwd.clone());
+            }
+        }
+    }
+
+    fn and_or(&mut self, list: &ast::AndOrList) {
+        self.pipeline(&list.first);
+        for next in &list.additional {
+            match next {
+                ast::AndOr::And(p) => self.pipeline(p),
+                ast::AndOr::Or(p) => {
+                    let before = self.cwds.clone();
+                    self.pipeline(p);
+                    self.merge_cwds(&before);
+                }
+            }
+        }
+    }
+
+    fn pipeline(&mut self, pipeline: &ast::Pipeline) {
+        let mut stdin: Option<Stdin> = None;
+        for command in &pipeline.seq {
+            stdin = self.command(command, stdin.take());
+        }
+    }
+
+    /// Returns what the command writes to its standard output, when that is code
+    /// the next command of the pipeline might run.
+    fn command(&mut self, command: &ast::Command, stdin: Option<Stdin>) -> Option<Stdin> {
+        match command {
+            ast::Command::Simple(simple) => self.simple(simple, stdin),
+            ast::Command::Compound(compound, redirects) => {
+                if let Some(redirects) = redirects {
+                    for r in &redirects.0 {
+                        self.redirect(r, "redirect");
+                    }
+                }
+                self.compound(compound);
+                Some(Stdin::Unknown)
+            }
+            ast::Command::Function(function) => {
+                // Whatever a function does may run later in the line: look at it now.
+                self.compound(&function.body.0);
+                None
+            }
+            ast::Command::ExtendedTest(_, redirects) => {
+                if let Some(redirects) = redirects {
+                    for r in &redirects.0 {
+                        self.redirect(r, "redirect");
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    fn compound(&mut self, compound: &ast::CompoundCommand) {
+        use ast::CompoundCommand as C;
+        match compound {
+            C::BraceGroup(g) => self.compound_list(&g.list),
+            C::Subshell(s) => self.compound_list(&s.list),
+            C::ForClause(f) => {
+                let mut values = Vec::new();
+                for w in f.values.iter().flatten() {
+                    values.extend(self.expand(&w.value));
+                }
+                if values.is_empty() {
+                    values.push(Value::any());
+                }
+                values.truncate(MAX_ALTERNATIVES);
+                self.vars.insert(f.variable_name.clone(), values);
+                self.compound_list(&f.body.list);
+            }
+            C::CaseClause(c) => {
+                for item in &c.cases {
+                    if let Some(cmd) = &item.cmd {
+                        self.compound_list(cmd);
+                    }
+                }
+            }
+            C::IfClause(i) => {
+                self.compound_list(&i.condition);
+                self.compound_list(&i.then);
+                for e in i.elses.iter().flatten() {
+                    if let Some(c) = &e.condition {
+                        self.compound_list(c);
+                    }
+                    self.compound_list(&e.body);
+                }
+            }
+            C::WhileClause(w) | C::UntilClause(w) => {
+                self.compound_list(&w.0);
+                self.compound_list(&w.1.list);
+            }
+            C::ArithmeticForClause(f) => self.compound_list(&f.body.list),
+            C::Coprocess(c) => {
+                self.command(&c.body, None);
+            }
+            C::Arithmetic(_) => {}
+        }
+    }
+
+    fn redirect(&mut self, redirect: &ast::IoRedirect, program: &str) {
+        use ast::{IoFileRedirectKind as K, IoFileRedirectTarget as T, IoRedirect as R};
+        match redirect {
+            R::File(_, kind, target) => match target {
+                T::Filename(w) => {
+                    let writes = matches!(
+                        kind,
+                        K::Write | K::Append | K::Clobber | K::ReadAndWrite | K::DuplicateOutput
+                    );
+                    for v in self.expand(&w.value) {
+                        let path = self.resolve(&v);
+                        self.mention(&path);
+                        if writes {
+                            self.change(path, false, program);
+                        }
+                    }
+                }
+                T::Duplicate(w) => {
+                    // `>&file` writes to a file; `>&2` and `>&-` do not.
+                    let text = w.value.trim();
+                    let is_fd = text == "-" || text.chars().all(|c| c.is_ascii_digit());
+                    if matches!(kind, K::DuplicateOutput) && !is_fd {
+                        for v in self.expand(&w.value) {
+                            let path = self.resolve(&v);
+                            self.change(path, false, program);
+                        }
+                    }
+                }
+                T::ProcessSubstitution(_, sub) => self.compound_list(&sub.list),
+                T::Fd(_) => {}
+            },
+            R::OutputAndError(w, _) => {
+                for v in self.expand(&w.value) {
+                    let path = self.resolve(&v);
+                    self.change(path, false, program);
+                }
+            }
+            R::HereDocument(..) | R::HereString(..) => {}
+        }
+    }
+
+    fn simple(&mut self, simple: &ast::SimpleCommand, stdin: Option<Stdin>) -> Option<Stdin> {
+        let program = simple
+            .word_or_name
+            .as_ref()
+            .map_or_else(|| "redirect".to_string(), |w| w.value.clone());
+        let mut words = Words::default();
+        for item in simple.prefix.iter().flat_map(|p| p.0.iter()) {
+            self.item(item, &mut words, &program, false);
+        }
+        if let Some(name) = &simple.word_or_name {
+            let name = self.expand(&name.value);
+            words.argv.push(name);
+        }
+        for item in simple.suffix.iter().flat_map(|s| s.0.iter()) {
+            self.item(item, &mut words, &program, true);
+        }
+        for (name, values) in words.assignments {
+            self.vars.insert(name, values);
+        }
+        if words.argv.is_empty() {
+            return None;
+        }
+        self.run(&words.argv, words.stdin.or(stdin))
+    }
+
+    fn item(
+        &mut self,
+        item: &ast::CommandPrefixOrSuffixItem,
+        words: &mut Words,
+        program: &str,
+        after_program: bool,
+    ) {
+        use ast::CommandPrefixOrSuffixItem as I;
+        match item {
+            I::Word(w) => {
+                let values = self.expand(&w.value);
+                words.argv.push(values);
+            }
+            I::AssignmentWord(a, w) => {
+                let values = match &a.value {
+                    ast::AssignmentValue::Scalar(v) => self.expand(&v.value),
+                    ast::AssignmentValue::Array(items) => {
+                        let mut all = Vec::new();
+                        for (_, v) in items {
+                            all.extend(self.expand(&v.value));
+                        }
+                        all
+                    }
+                };
+                for v in &values {
+                    let path = self.resolve(v);
+                    self.mention(&path);
+                }
+                let name = match &a.name {
+                    ast::AssignmentName::VariableName(n)
+                    | ast::AssignmentName::ArrayElementName(n, _) => n.clone(),
+                };
+                if after_program {
+                    // `export X=…`: an argument that also sets a variable.
+                    let arg = self.expand(&w.value);
+                    words.argv.push(arg);
+                }
+                words.assignments.push((name, values));
+            }
+            I::IoRedirect(r) => {
+                match r {
+                    ast::IoRedirect::HereDocument(_, doc) => {
+                        words.stdin = Some(Stdin::Text(doc.doc.value.clone()));
+                    }
+                    ast::IoRedirect::HereString(_, w) => {
+                        let values = self.expand(&w.value);
+                        words.stdin = Some(match values.first().and_then(Value::literal) {
+                            Some(t) => Stdin::Text(t),
+                            None => Stdin::Unknown,
+                        });
+                    }
+                    _ => {}
+                }
+                self.redirect(r, program);
+            }
+            I::ProcessSubstitution(_, sub) => {
+                self.compound_list(&sub.list);
+                words.argv.push(vec![Value::any()]);
+            }
+        }
+    }
+
+    /// One program with its arguments (each a list of alternatives).
+    fn run(&mut self, argv: &[Vec<Value>], stdin: Option<Stdin>) -> Option<Stdin> {
+        let first = argv.first().and_then(|a| a.first())?;
+        for alternatives in argv {
+            for v in alternatives {
+                let path = self.resolve(v);
+                self.mention(&path);
+            }
+        }
+        let Some(name) = program_name(first) else {
+            // `$X -rf …`: any program at all.
+            self.generic(argv, "(unknown program)", true);
+            return Some(Stdin::Unknown);
+        };
+        let args = &argv[1..];
+        let lits: Vec<Option<String>> = args
+            .iter()
+            .map(|a| if a.len() == 1 { a[0].literal() } else { None })
+            .collect();
+        let lit = |i: usize| lits.get(i).cloned().flatten();
+        if let Some((_, valued)) = WRAPPERS.iter().find(|(n, _)| *n == name) {
+            let mut i = 0;
+            while let Some(arg) = lit(i) {
+                if arg == "--" {
+                    i += 1;
+                    break;
+                }
+                if !arg.starts_with('-') || arg == "-" {
+                    break;
+                }
+                if (name == "strace" || name == "ltrace" || name == "time") && arg == "-o" {
+                    if let Some(v) = args.get(i + 1) {
+                        for v in v.clone() {
+                            let path = self.resolve(&v);
+                            self.change(path, false, &name);
+                        }
+                    }
+                }
+                i += if valued.contains(&arg.as_str()) { 2 } else { 1 };
+            }
+            // `nice -n 5 cmd`, `timeout 5 cmd`: a bare number before the command.
+            if name == "chrt" {
+                while lit(i).is_some_and(|a| a.chars().all(|c| c.is_ascii_digit())) {
+                    i += 1;
+                }
+            }
+            if i < args.len() {
+                return self.run(&args[i..], stdin);
+            }
+            return None;
+        }
+        match name.as_str() {
+            "env" => {
+                let mut i = 0;
+                while let Some(arg) = lit(i) {
+                    match arg.as_str() {
+                        "-i" | "-0" | "--ignore-environment" | "--null" | "-" => i += 1,
+                        "-u" | "--unset" => i += 2,
+                        "-C" | "--chdir" => {
+                            if let Some(dir) = args.get(i + 1).and_then(|a| a.first()) {
+                                let dir = self.resolve(dir);
+                                self.cwds = vec![dir.literal()];
+                            }
+                            i += 2;
+                        }
+                        "-S" | "--split-string" => {
+                            let rest = join_literal(&args[i + 1..]);
+                            match rest {
+                                Some(text) => self.nested(&text),
+                                None => self.out.unknown_code = true,
+                            }
+                            return None;
+                        }
+                        a if a.contains('=') && !a.starts_with('-') => i += 1,
+                        a if a.starts_with('-') => i += 1,
+                        _ => break,
+                    }
+                }
+                if i < args.len() {
+                    return self.run(&args[i..], stdin);
+                }
+                None
+            }
+            "timeout" => {
+                let mut i = 0;
+                while let Some(arg) = lit(i) {
+                    if arg == "-s" || arg == "-k" || arg == "--signal" || arg == "--kill-after" {
+                        i += 2;
+                    } else if arg.starts_with('-') {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                // The duration.
+                i += 1;
+                if i < args.len() {
+                    return self.run(&args[i..], stdin);
+                }
+                None
+            }
+            "watch" => {
+                let mut i = 0;
+                while let Some(arg) = lit(i) {
+                    if arg == "-n" || arg == "--interval" || arg == "-d" {
+                        i += if arg == "-d" { 1 } else { 2 };
+                    } else if arg.starts_with('-') {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                match join_literal(&args[i.min(args.len())..]) {
+                    Some(text) => self.nested(&text),
+                    None => self.out.unknown_code = true,
+                }
+                None
+            }
+            "flock" => {
+                let mut i = 0;
+                while let Some(arg) = lit(i) {
+                    if arg == "-c" || arg == "--command" {
+                        match lit(i + 1) {
+                            Some(text) => self.nested(&text),
+                            None => self.out.unknown_code = true,
+                        }
+                        return None;
+                    }
+                    if arg.starts_with('-') {
+                        i += if arg == "-w" || arg == "--timeout" || arg == "-E" {
+                            2
+                        } else {
+                            1
+                        };
+                    } else {
+                        break;
+                    }
+                }
+                // The lock file, then the command.
+                if i + 1 < args.len() {
+                    return self.run(&args[i + 1..], stdin);
+                }
+                None
+            }
+            "xargs" => {
+                self.xargs(args, &lits);
+                None
+            }
+            "find" => {
+                self.find(args, &lits);
+                None
+            }
+            "eval" => {
+                match join_literal(args) {
+                    Some(text) => self.nested(&text),
+                    None => self.out.unknown_code = true,
+                }
+                None
+            }
+            "codex-guard" => {
+                self.codex_guard(args, &lits);
+                None
+            }
+            "cp" | "install" | "rsync" | "scp" => {
+                self.copy(&name, args, &lits, false);
+                None
+            }
+            "mv" => {
+                self.copy(&name, args, &lits, true);
+                None
+            }
+            "ln" | "link" => {
+                self.copy(&name, args, &lits, true);
+                None
+            }
+            "sed" | "gsed" => {
+                let in_place = lits.iter().flatten().any(|a| {
+                    a.starts_with("--in-place")
+                        || (a.starts_with('-') && !a.starts_with("--") && a.contains('i'))
+                });
+                // The script (`-e S`, `--expression=S`, else the first operand) may
+                // write files of its own (`w FILE`).
+                let mut script_given = false;
+                let mut i = 0;
+                while i < args.len() {
+                    match lit_at(&lits, i).as_deref() {
+                        Some("-e" | "--expression" | "-f" | "--file") => {
+                            script_given = true;
+                            self.code_args(&args[i + 1..(i + 2).min(args.len())]);
+                            i += 1;
+                        }
+                        Some(a) if a.starts_with("--expression=") => {
+                            script_given = true;
+                            self.out.code.push(a.to_string());
+                        }
+                        Some(a) if a.starts_with('-') => {}
+                        _ if !script_given => {
+                            script_given = true;
+                            self.code_args(&args[i..=i]);
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                if in_place {
+                    self.generic(argv, &name, false);
+                }
+                None
+            }
+            "sort" => {
+                let mut i = 0;
+                while i < args.len() {
+                    if let Some(a) = lit(i) {
+                        if a == "-o" || a == "--output" {
+                            self.change_arg(args.get(i + 1), false, &name);
+                        } else if let Some(v) = a.strip_prefix("--output=") {
+                            self.change_value(&Value::text(v), false, &name);
+                        } else if let Some(v) = a.strip_prefix("-o").filter(|v| !v.is_empty()) {
+                            self.change_value(&Value::text(v), false, &name);
+                        }
+                    }
+                    i += 1;
+                }
+                None
+            }
+            "tee" => {
+                for (i, a) in args.iter().enumerate() {
+                    if lit(i).is_some_and(|l| l.starts_with('-')) {
+                        continue;
+                    }
+                    self.change_arg(Some(a), false, &name);
+                }
+                None
+            }
+            "dd" => {
+                for (i, a) in args.iter().enumerate() {
+                    if let Some(of) = lit(i).and_then(|l| l.strip_prefix("of=").map(str::to_string))
+                    {
+                        self.change_value(&Value::text(&of), false, &name);
+                    } else if a
+                        .iter()
+                        .any(|v| v.starts_with_text("of=") || v.literal().is_none())
+                    {
+                        for v in a {
+                            let mut rest = v.clone();
+                            if let Some(Part::Text(t)) = rest.0.first_mut() {
+                                if let Some(s) = t.strip_prefix("of=") {
+                                    *t = s.to_string();
+                                }
+                            }
+                            self.change_value(&rest, false, &name);
+                        }
+                    }
+                }
+                None
+            }
+            "tar" | "bsdtar" | "gtar" => {
+                self.tar(args, &lits);
+                None
+            }
+            "mkdir" | "touch" | "mkfifo" | "mknod" => {
+                self.generic(argv, &name, false);
+                None
+            }
+            "rm" | "unlink" | "rmdir" | "shred" | "srm" | "trash" | "trash-put" | "gio" => {
+                let recursive = name != "rm" || recursive_flag(&lits, &["-r", "-R"], "--recursive");
+                self.generic(argv, &name, recursive);
+                None
+            }
+            "chmod" | "chown" | "chgrp" | "chattr" | "setfacl" | "chflags" | "xattr" => {
+                let recursive = recursive_flag(&lits, &["-R"], "--recursive");
+                self.generic(argv, &name, recursive);
+                None
+            }
+            "git" => {
+                self.git(args, &lits, argv);
+                None
+            }
+            n if SHELLS.contains(&n) || n == "busybox" => {
+                self.shell(&name, args, &lits, stdin, argv);
+                None
+            }
+            n if READERS.contains(&n) => {
+                if n == "cd" || n == "pushd" {
+                    self.cd(args, &lits);
+                    return None;
+                }
+                if n == "echo" || n == "printf" {
+                    return Some(match join_literal(args) {
+                        Some(text) => Stdin::Text(text),
+                        None => Stdin::Unknown,
+                    });
+                }
+                if n == "cat" && args.is_empty() {
+                    return stdin;
+                }
+                Some(Stdin::Unknown)
+            }
+            n => {
+                if let Some(code_opts) = interpreter(n) {
+                    self.interpreter(n, code_opts, args, &lits, stdin);
+                }
+                self.generic(argv, n, true);
+                Some(Stdin::Unknown)
+            }
+        }
+    }
+
+    fn nested(&mut self, text: &str) {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.out.unknown_code = true;
+            self.out.code.push(text.to_string());
+        } else {
+            self.script(text);
+        }
+        self.depth -= 1;
+    }
+
+    /// A program this analysis does not know: every operand may be changed, and
+    /// the directory it runs in too. `recursive`: what is inside the operands too.
+    fn generic(&mut self, argv: &[Vec<Value>], program: &str, recursive: bool) {
+        for cwd in self.cwds.clone() {
+            let dir = cwd.map_or_else(Value::any, |c| Value::text(&c));
+            self.change(dir, false, program);
+        }
+        for alternatives in argv.iter().skip(1) {
+            for v in alternatives {
+                // `--output=FILE`, `-oFILE` are not told apart from flags: the value
+                // after `=` counts as an operand.
+                let v = match v.0.first() {
+                    Some(Part::Text(t)) if t.starts_with('-') => match t.split_once('=') {
+                        Some((_, rest)) => {
+                            let mut value = Value::text(rest);
+                            value.0.extend(v.0[1..].iter().cloned());
+                            value
+                        }
+                        None if v.0.len() == 1 => continue,
+                        None => {
+                            let mut value = Value::any();
+                            value.0.extend(v.0[1..].iter().cloned());
+                            value
+                        }
+                    },
+                    _ => v.clone(),
+                };
+                let path = self.resolve(&v);
+                self.change(path, recursive, program);
+            }
+        }
+    }
+
+    fn change_arg(&mut self, arg: Option<&Vec<Value>>, recursive: bool, program: &str) {
+        for v in arg.cloned().unwrap_or_else(|| vec![Value::any()]) {
+            self.change_value(&v, recursive, program);
+        }
+    }
+
+    fn change_value(&mut self, value: &Value, recursive: bool, program: &str) {
+        let path = self.resolve(value);
+        self.change(path, recursive, program);
+    }
+
+    fn change(&mut self, target: Value, recursive: bool, program: &str) {
+        let change = Change {
+            target,
+            recursive,
+            program: program.to_string(),
+        };
+        if !self.out.changes.contains(&change) {
+            self.out.changes.push(change);
+        }
+    }
+
+    fn mention(&mut self, path: &Value) {
+        if !path.is_unknown() && !self.out.mentions.contains(path) {
+            self.out.mentions.push(path.clone());
+        }
+    }
+
+    fn cd(&mut self, args: &[Vec<Value>], lits: &[Option<String>]) {
+        let operand = args
+            .iter()
+            .zip(lits)
+            .find(|(_, l)| !l.as_deref().is_some_and(|l| l.starts_with('-') && l != "-"));
+        let new: Vec<Option<String>> = match operand {
+            None => vec![self.ctx.home.clone()],
+            Some((_, Some(l))) if l == "-" => vec![None],
+            Some((alternatives, _)) => alternatives
+                .iter()
+                .map(|v| self.resolve(v).literal())
+                .collect(),
+        };
+        self.cwds = new;
+    }
+
+    fn code_args(&mut self, args: &[Vec<Value>]) {
+        for alternatives in args {
+            for v in alternatives {
+                self.out.code.push(v.display());
+            }
+        }
+    }
+
+    fn interpreter(
+        &mut self,
+        _name: &str,
+        code_opts: &[&str],
+        args: &[Vec<Value>],
+        lits: &[Option<String>],
+        stdin: Option<Stdin>,
+    ) {
+        // Inline code anywhere among the arguments (`-c CODE`, `-e CODE`, an awk
+        // program, `perl -pi -e`), a script read from stdin, or a script file.
+        self.code_args(args);
+        let has_inline = lits
+            .iter()
+            .flatten()
+            .any(|a| code_opts.iter().any(|o| a == o || a.starts_with(o)));
+        let has_file = lits
+            .iter()
+            .any(|l| l.as_deref().is_none_or(|a| !a.starts_with('-')));
+        if !has_inline && !has_file {
+            match stdin {
+                Some(Stdin::Text(t)) => self.out.code.push(t),
+                Some(Stdin::Unknown) => self.out.unknown_code = true,
+                None => {}
+            }
+        }
+    }
+
+    fn shell(
+        &mut self,
+        name: &str,
+        args: &[Vec<Value>],
+        lits: &[Option<String>],
+        stdin: Option<Stdin>,
+        argv: &[Vec<Value>],
+    ) {
+        let mut i = 0;
+        // `busybox sh -c …`
+        if name == "busybox" {
+            if lit_at(lits, 0).is_some_and(|a| SHELLS.contains(&a.as_str())) {
+                i = 1;
+            } else if !args.is_empty() {
+                self.run(args, stdin);
+                return;
+            }
+        }
+        while let Some(arg) = lit_at(lits, i) {
+            if arg == "-c" || (arg.starts_with('-') && !arg.starts_with("--") && arg.contains('c'))
+            {
+                match args.get(i + 1) {
+                    Some(code) if code.len() == 1 && code[0].literal().is_some() => {
+                        let text = code[0].literal().unwrap_or_default();
+                        self.nested(&text);
+                    }
+                    _ => self.out.unknown_code = true,
+                }
+                return;
+            }
+            if arg == "-o" || arg == "+o" || arg == "-O" || arg == "+O" {
+                i += 2;
+            } else if arg.starts_with('-') || arg.starts_with('+') {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if i < args.len() {
+            // A script file: what it does cannot be seen; its path is an operand.
+            self.generic(argv, name, false);
+            return;
+        }
+        match stdin {
+            Some(Stdin::Text(t)) => self.nested(&t),
+            Some(Stdin::Unknown) => self.out.unknown_code = true,
+            None => {}
+        }
+    }
+
+    fn xargs(&mut self, args: &[Vec<Value>], lits: &[Option<String>]) {
+        let mut i = 0;
+        let mut replace: Option<String> = None;
+        while let Some(arg) = lit_at(lits, i) {
+            match arg.as_str() {
+                "-I" | "-i" | "--replace" => {
+                    replace = lit_at(lits, i + 1).or(Some("{}".into()));
+                    i += if arg == "-I" { 2 } else { 1 };
+                }
+                "-n" | "-P" | "-d" | "-a" | "-E" | "-L" | "-s" | "--max-args" | "--max-procs"
+                | "--delimiter" | "--arg-file" | "--max-lines" => i += 2,
+                a if a.starts_with('-') => i += 1,
+                _ => break,
+            }
+        }
+        let mut command: Vec<Vec<Value>> = if i < args.len() {
+            args[i..].to_vec()
+        } else {
+            vec![vec![Value::text("echo")]]
+        };
+        if let Some(r) = replace {
+            for alternatives in command.iter_mut().skip(1) {
+                for v in alternatives.iter_mut() {
+                    if v.literal().is_some_and(|l| l.contains(&r)) {
+                        *v = Value::any();
+                    }
+                }
+            }
+        }
+        // The operands come from standard input: not known.
+        command.push(vec![Value::any()]);
+        self.run(&command, Some(Stdin::Unknown));
+    }
+
+    fn find(&mut self, args: &[Vec<Value>], lits: &[Option<String>]) {
+        let mut roots = Vec::new();
+        let mut i = 0;
+        while i < args.len() {
+            match lit_at(lits, i) {
+                Some(a) if a.starts_with('-') || a == "(" || a == "!" => break,
+                _ => roots.extend(args[i].iter().cloned()),
+            }
+            i += 1;
+        }
+        if roots.is_empty() {
+            roots.push(Value::text("."));
+        }
+        let roots: Vec<Value> = roots.iter().map(|r| self.resolve(r)).collect();
+        while i < args.len() {
+            let arg = lit_at(lits, i).unwrap_or_default();
+            match arg.as_str() {
+                "-delete" => {
+                    for r in &roots {
+                        self.change(r.clone(), true, "find -delete");
+                    }
+                }
+                "-exec" | "-execdir" | "-ok" | "-okdir" => {
+                    let start = i + 1;
+                    let mut end = start;
+                    while end < args.len() {
+                        let a = lit_at(lits, end).unwrap_or_default();
+                        if a == ";" || a == "+" {
+                            break;
+                        }
+                        end += 1;
+                    }
+                    // `{}` stands for every path under the roots.
+                    let mut command: Vec<Vec<Value>> = args[start..end].to_vec();
+                    for alternatives in command.iter_mut().skip(1) {
+                        if alternatives
+                            .iter()
+                            .any(|v| v.literal().is_some_and(|l| l.contains("{}")))
+                        {
+                            *alternatives = roots
+                                .iter()
+                                .map(|r| {
+                                    let mut v = r.clone();
+                                    v.push_any();
+                                    v
+                                })
+                                .collect();
+                        }
+                    }
+                    if !command.is_empty() {
+                        let saved = std::mem::replace(
+                            &mut self.cwds,
+                            roots.iter().map(Value::literal).collect(),
+                        );
+                        self.run(&command, None);
+                        self.cwds = saved;
+                    }
+                    i = end;
+                }
+                "-fprint" | "-fprint0" | "-fprintf" | "-fls" => {
+                    self.change_arg(args.get(i + 1), false, "find");
+                    i += 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    fn codex_guard(&mut self, args: &[Vec<Value>], lits: &[Option<String>]) {
+        let flags: Vec<&str> = lits.iter().flatten().map(String::as_str).collect();
+        let sub = lits.iter().flatten().find(|a| !a.starts_with('-')).cloned();
+        let read_only = flags
+            .iter()
+            .any(|f| matches!(*f, "--help" | "-h" | "--version" | "-V"))
+            || match sub.as_deref() {
+                None | Some("help" | "events") => true,
+                Some("doctor") => !flags.contains(&"--fix"),
+                Some(_) => false,
+            };
+        if read_only {
+            return;
+        }
+        // Everything else changes a Codex home: the one named, else this session's.
+        let named = flags
+            .iter()
+            .position(|f| *f == "--codex-home")
+            .and_then(|p| args.get(p + 1))
+            .cloned();
+        let homes = named.unwrap_or_else(|| {
+            vec![match self.ctx.env.get("CODEX_HOME") {
+                Some(h) => Value::text(h),
+                None => match &self.ctx.home {
+                    Some(h) => Value::text(&format!("{h}/.codex")),
+                    None => Value::any(),
+                },
+            }]
+        });
+        let program = format!("codex-guard {}", sub.unwrap_or_default());
+        for h in homes {
+            self.change_value(&h, true, &program);
+        }
+        if flags
+            .iter()
+            .any(|f| matches!(*f, "--managed" | "--all-users" | "--system-root"))
+        {
+            self.change_value(&Value::text("/etc/codex-guard"), true, &program);
+            self.change_value(&Value::text("/etc/codex"), true, &program);
+        }
+    }
+
+    /// `cp`, `mv`, `ln`, `install`, `rsync`, `scp`: sources are read (moved for
+    /// `mv`, linked to for `ln`), the destination is written.
+    fn copy(&mut self, name: &str, args: &[Vec<Value>], lits: &[Option<String>], moves: bool) {
+        let valued: &[&str] = match name {
+            "rsync" => &[
+                "-e",
+                "--rsh",
+                "-f",
+                "--filter",
+                "--exclude",
+                "--include",
+                "--exclude-from",
+                "--include-from",
+                "--files-from",
+                "--password-file",
+                "--log-file",
+                "-B",
+                "--backup-dir",
+                "--suffix",
+                "--chown",
+                "--chmod",
+                "-M",
+            ],
+            "scp" => &["-i", "-o", "-P", "-F", "-c", "-l", "-S", "-J"],
+            "install" => &["-m", "-o", "-g", "-S", "--mode", "--owner", "--group", "-t"],
+            _ => &["-t", "-S", "--suffix", "--target-directory"],
+        };
+        let mut operands: Vec<&Vec<Value>> = Vec::new();
+        let mut target_dir: Option<&Vec<Value>> = None;
+        let mut i = 0;
+        let mut options_done = false;
+        while i < args.len() {
+            match lit_at(lits, i) {
+                Some(a) if !options_done && a == "--" => options_done = true,
+                Some(a) if !options_done && (a == "-t" || a == "--target-directory") => {
+                    target_dir = args.get(i + 1);
+                    i += 1;
+                }
+                Some(a) if !options_done && a.starts_with("--target-directory=") => {
+                    let dir = a.trim_start_matches("--target-directory=").to_string();
+                    let v = Value::text(&dir);
+                    let path = self.resolve(&v);
+                    self.change(path, true, name);
+                }
+                Some(a) if !options_done && a.starts_with('-') && a.len() > 1 => {
+                    if valued.contains(&a.as_str()) {
+                        if matches!(a.as_str(), "--log-file" | "--backup-dir" | "-B") {
+                            self.change_arg(args.get(i + 1), true, name);
+                        }
+                        i += 1;
+                    }
+                }
+                _ => operands.push(&args[i]),
+            }
+            i += 1;
+        }
+        // scp and rsync name remote paths `host:path`: not on this machine.
+        let local = |v: &Value| {
+            !(v.literal()
+                .is_some_and(|l| l.contains(':') && !l.starts_with('/')))
+        };
+        let (sources, dest): (Vec<&Vec<Value>>, Option<&Vec<Value>>) = match target_dir {
+            Some(dir) => (operands, Some(dir)),
+            None => match operands.split_last() {
+                Some((last, rest)) if !rest.is_empty() || name == "ln" => {
+                    (rest.to_vec(), Some(last))
+                }
+                Some((last, _)) => (Vec::new(), Some(last)),
+                None => (Vec::new(), None),
+            },
+        };
+        for source in &sources {
+            for v in source.iter().filter(|v| local(v)) {
+                let path = self.resolve(v);
+                if moves {
+                    // Moving a directory away moves what is inside it; a link to a
+                    // protected file is the first step of editing it through the link.
+                    self.change(path, name == "mv", name);
+                }
+            }
+        }
+        let Some(dest) = dest else { return };
+        for d in dest.iter().filter(|v| local(v)) {
+            let dest_path = self.resolve(d);
+            let into_dir = target_dir.is_some()
+                || sources.len() > 1
+                || d.literal().is_some_and(|l| l.ends_with('/'))
+                || dest_path
+                    .literal()
+                    .is_some_and(|p| std::path::Path::new(&p).is_dir());
+            if !into_dir || sources.is_empty() {
+                self.change(dest_path, false, name);
+                continue;
+            }
+            for source in &sources {
+                for s in source.iter() {
+                    let base = s
+                        .literal()
+                        .map(|l| {
+                            l.trim_end_matches('/')
+                                .rsplit('/')
+                                .next()
+                                .unwrap_or("")
+                                .to_string()
+                        })
+                        .filter(|b| !b.is_empty() && b != "." && b != "..");
+                    match base {
+                        Some(b) if !s.literal().is_some_and(|l| l.ends_with('/')) => {
+                            let mut target = dest_path.clone();
+                            target.push_text("/");
+                            target.push_text(&b);
+                            self.change(target, false, name);
+                        }
+                        // A directory's contents, or a name not known: anything in
+                        // the destination.
+                        _ => self.change(dest_path.clone(), true, name),
+                    }
+                }
+            }
+        }
+    }
+
+    fn tar(&mut self, args: &[Vec<Value>], lits: &[Option<String>]) {
+        let mut extract = false;
+        let mut archive: Option<&Vec<Value>> = None;
+        let mut dir: Option<Value> = None;
+        let mut i = 0;
+        while i < args.len() {
+            let a = lit_at(lits, i).unwrap_or_default();
+            if a == "-C" || a == "--directory" {
+                dir = args.get(i + 1).and_then(|v| v.first().cloned());
+                i += 1;
+            } else if let Some(d) = a.strip_prefix("--directory=") {
+                dir = Some(Value::text(d));
+            } else if a == "-f" || a == "--file" {
+                archive = args.get(i + 1);
+                i += 1;
+            } else if a == "--extract" || a == "--get" {
+                extract = true;
+            } else if (i == 0 && !a.starts_with("--"))
+                || (a.starts_with('-') && !a.starts_with("--"))
+            {
+                let letters = a.trim_start_matches('-');
+                if letters.contains('x') {
+                    extract = true;
+                }
+                if letters.ends_with('f') {
+                    archive = args.get(i + 1);
+                    i += 1;
+                }
+            }
+            i += 1;
+        }
+        if extract {
+            let target = match dir {
+                Some(d) => vec![self.resolve(&d)],
+                None => self
+                    .cwds
+                    .clone()
+                    .into_iter()
+                    .map(|c| c.map_or_else(Value::any, |c| Value::text(&c)))
+                    .collect(),
+            };
+            for t in target {
+                self.change(t, true, "tar");
+            }
+        } else if let Some(archive) = archive {
+            for v in archive.clone() {
+                if v.literal().as_deref() != Some("-") {
+                    self.change_value(&v, false, "tar");
+                }
+            }
+        }
+    }
+
+    fn git(&mut self, args: &[Vec<Value>], lits: &[Option<String>], argv: &[Vec<Value>]) {
+        let mut i = 0;
+        let saved = self.cwds.clone();
+        while let Some(a) = lit_at(lits, i) {
+            if a == "-C" {
+                if let Some(dir) = args.get(i + 1).and_then(|v| v.first()) {
+                    let dir = self.resolve(dir);
+                    self.cwds = vec![dir.literal()];
+                }
+                i += 2;
+            } else if a == "-c" || a == "--git-dir" || a == "--work-tree" || a == "--namespace" {
+                if a != "-c" {
+                    self.change_arg(args.get(i + 1), true, "git");
+                }
+                i += 2;
+            } else if a.starts_with('-') {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let sub = lit_at(lits, i).unwrap_or_default();
+        let reads = matches!(
+            sub.as_str(),
+            "status"
+                | "log"
+                | "diff"
+                | "show"
+                | "grep"
+                | "ls-files"
+                | "rev-parse"
+                | "blame"
+                | "describe"
+                | "shortlog"
+                | "cat-file"
+                | "ls-tree"
+                | "whatchanged"
+                | "reflog"
+                | "rev-list"
+                | "for-each-ref"
+                | "show-ref"
+                | "version"
+                | "help"
+        );
+        if !reads {
+            let mut rest = vec![argv[0].clone()];
+            rest.extend(args[i.min(args.len())..].iter().cloned());
+            self.generic(&rest, "git", false);
+        }
+        self.cwds = saved;
+    }
+
+    /// A word's possible values.
+    fn expand(&mut self, raw: &str) -> Vec<Value> {
+        let options = ParserOptions::default();
+        let Ok(pieces) = word::parse(raw, &options) else {
+            return vec![Value::any()];
+        };
+        let mut out = vec![Value::default()];
+        for piece in &pieces {
+            self.piece(&piece.piece, &mut out, false);
+            if out.len() > MAX_ALTERNATIVES {
+                return vec![Value::any()];
+            }
+        }
+        out
+    }
+
+    fn piece(&mut self, piece: &WordPiece, out: &mut Vec<Value>, quoted: bool) {
+        let each = |out: &mut Vec<Value>, f: &dyn Fn(&mut Value)| out.iter_mut().for_each(f);
+        match piece {
+            WordPiece::Text(t) if quoted => each(out, &|v| v.push_text(t)),
+            WordPiece::Text(t) => {
+                let glob = unquoted_text(t);
+                each(out, &|v| v.extend(&glob));
+            }
+            WordPiece::SingleQuotedText(t) => each(out, &|v| v.push_text(t)),
+            WordPiece::AnsiCQuotedText(t) => {
+                let decoded = ansi_c(t);
+                each(out, &|v| v.push_text(&decoded));
+            }
+            WordPiece::EscapeSequence(s) => {
+                let c: String = s.chars().skip(1).collect();
+                let c = if c == "\n" { String::new() } else { c };
+                each(out, &|v| v.push_text(&c));
+            }
+            WordPiece::DoubleQuotedSequence(seq) | WordPiece::GettextDoubleQuotedSequence(seq) => {
+                for p in seq {
+                    self.piece(&p.piece, out, true);
+                }
+            }
+            WordPiece::TildeExpansion(t) => {
+                let home = match t {
+                    TildeExpr::Home => self.ctx.home.clone(),
+                    TildeExpr::UserHome(u) if Some(u) == self.ctx.user.as_ref() => {
+                        self.ctx.home.clone()
+                    }
+                    TildeExpr::WorkingDir => self.cwds.first().cloned().flatten(),
+                    _ => None,
+                };
+                match home {
+                    Some(h) => each(out, &|v| v.push_text(&h)),
+                    None => each(out, &|v| v.push_any()),
+                }
+            }
+            WordPiece::ParameterExpansion(p) => {
+                let values = self.parameter(p);
+                let mut next = Vec::new();
+                for v in out.iter() {
+                    for value in &values {
+                        let mut v = v.clone();
+                        v.extend(value);
+                        next.push(v);
+                    }
+                }
+                *out = next;
+            }
+            WordPiece::CommandSubstitution(code)
+            | WordPiece::BackquotedCommandSubstitution(code) => {
+                // It runs: what it changes counts. Its output is known only for the
+                // simplest cases.
+                let value = self.substitution(code);
+                self.nested(code);
+                each(out, &|v| v.extend(&value));
+            }
+            WordPiece::ArithmeticExpression(_) => each(out, &|v| v.push_any()),
+        }
+    }
+
+    fn substitution(&mut self, code: &str) -> Value {
+        let trimmed = code.trim();
+        if trimmed == "pwd" {
+            return match self.cwds.first().cloned().flatten() {
+                Some(c) => Value::text(&c),
+                None => Value::any(),
+            };
+        }
+        if let Some(rest) = trimmed.strip_prefix("echo ") {
+            if let [v] = self.expand(rest.trim()).as_slice() {
+                return v.clone();
+            }
+        }
+        Value::any()
+    }
+
+    fn parameter(&mut self, p: &ParameterExpr) -> Vec<Value> {
+        let (parameter, default) = match p {
+            ParameterExpr::Parameter { parameter, .. } => (parameter, None),
+            ParameterExpr::UseDefaultValues {
+                parameter,
+                default_value,
+                ..
+            }
+            | ParameterExpr::AssignDefaultValues {
+                parameter,
+                default_value,
+                ..
+            } => (parameter, default_value.as_deref()),
+            _ => return vec![Value::any()],
+        };
+        let name = match parameter {
+            Parameter::Named(n) => n.as_str(),
+            _ => return vec![Value::any()],
+        };
+        if name == "PWD" {
+            return self
+                .cwds
+                .iter()
+                .map(|c| c.as_deref().map_or_else(Value::any, Value::text))
+                .collect();
+        }
+        if let Some(values) = self.vars.get(name) {
+            return values.clone();
+        }
+        if let Some(v) = self.ctx.env.get(name) {
+            return vec![Value::text(v)];
+        }
+        if name == "HOME" {
+            if let Some(h) = &self.ctx.home {
+                return vec![Value::text(h)];
+            }
+        }
+        match default {
+            Some(d) => {
+                let mut values = self.expand(d);
+                values.push(Value::any());
+                values
+            }
+            None => vec![Value::any()],
+        }
+    }
+
+    /// Makes a value absolute against the directories the command may run in.
+    fn resolve(&self, value: &Value) -> Value {
+        if value.starts_with_text("/") || value.0.first() == Some(&Part::Any) {
+            return normalize(value);
+        }
+        let cwd = self.cwds.first().cloned().flatten();
+        let mut v = match (&cwd, self.cwds.len()) {
+            (Some(c), 1) => Value::text(c),
+            _ => Value::any(),
+        };
+        v.push_text("/");
+        v.extend(value);
+        normalize(&v)
+    }
+}
+
+/// The standard input of a command in a pipeline.
+#[derive(Debug, Clone)]
+enum Stdin {
+    Text(String),
+    Unknown,
+}
+
+/// The words of one simple command, as they are expanded.
+#[derive(Default)]
+struct Words {
+    argv: Vec<Vec<Value>>,
+    assignments: Vec<(String, Vec<Value>)>,
+    stdin: Option<Stdin>,
+}
+
+fn lit_at(lits: &[Option<String>], i: usize) -> Option<String> {
+    lits.get(i).cloned().flatten()
+}
+
+fn recursive_flag(lits: &[Option<String>], short: &[&str], long: &str) -> bool {
+    lits.iter().flatten().any(|a| {
+        a == long
+            || (long.len() > 4
+                && a.len() >= 5
+                && long.starts_with(a.as_str())
+                && a.starts_with("--"))
+            || (a.starts_with('-')
+                && !a.starts_with("--")
+                && short.iter().any(|s| a.contains(s.trim_start_matches('-'))))
+    })
+}
+
+/// How deep brackets nest in `text`, quotes ignored (an over-count is harmless).
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut in_backquote = false;
+    for c in text.chars() {
+        match c {
+            '`' if in_backquote => {
+                in_backquote = false;
+                depth = depth.saturating_sub(1);
+            }
+            '(' | '{' | '[' | '`' => {
+                in_backquote |= c == '`';
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' | '}' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// The arguments as one command line, when every one is known.
+fn join_literal(args: &[Vec<Value>]) -> Option<String> {
+    let mut parts = Vec::new();
+    for a in args {
+        if a.len() != 1 {
+            return None;
+        }
+        parts.push(a[0].literal()?);
+    }
+    Some(parts.join(" "))
+}
+
+/// Unquoted text: glob characters and brace expansions may stand for anything.
+fn unquoted_text(text: &str) -> Value {
+    let mut v = Value::default();
+    let mut chars = text.chars().peekable();
+    let mut buf = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '?' | '[' => {
+                v.push_text(&buf);
+                buf.clear();
+                v.push_any();
+                if c == '[' {
+                    for d in chars.by_ref() {
+                        if d == ']' {
+                            break;
+                        }
+                    }
+                }
+            }
+            '{' if text.contains(',') || text.contains("..") => {
+                v.push_text(&buf);
+                buf.clear();
+                v.push_any();
+                let mut depth = 1;
+                for d in chars.by_ref() {
+                    match d {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => buf.push(c),
+        }
+    }
+    v.push_text(&buf);
+    v
+}
+
+/// The text of a `$'…'` string.
+fn ansi_c(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    let take = |chars: &mut std::iter::Peekable<std::str::Chars>, radix: u32, max: usize| {
+        let mut digits = String::new();
+        while digits.len() < max && chars.peek().is_some_and(|c| c.is_digit(radix)) {
+            digits.push(chars.next().unwrap_or('0'));
+        }
+        u32::from_str_radix(&digits, radix)
+            .ok()
+            .and_then(char::from_u32)
+    };
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('e' | 'E') => out.push('\u{1b}'),
+            Some('a') => out.push('\u{7}'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('v') => out.push('\u{b}'),
+            Some('x') => out.extend(take(&mut chars, 16, 2)),
+            Some('u') => out.extend(take(&mut chars, 16, 4)),
+            Some('U') => out.extend(take(&mut chars, 16, 8)),
+            Some(d @ '0'..='7') => {
+                let mut digits = d.to_string();
+                while digits.len() < 3 && chars.peek().is_some_and(|c| c.is_digit(8)) {
+                    digits.push(chars.next().unwrap_or('0'));
+                }
+                out.extend(
+                    u32::from_str_radix(&digits, 8)
+                        .ok()
+                        .and_then(char::from_u32),
+                );
+            }
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Resolves `.`, `..` and repeated `/` in the known leading part of a path.
+pub fn normalize(value: &Value) -> Value {
+    let Some(Part::Text(first)) = value.0.first() else {
+        return value.clone();
+    };
+    if value.0.len() > 1 {
+        // Only the directories before the first hole can be resolved.
+        let (head, tail) = match first.rfind('/') {
+            Some(i) => first.split_at(i + 1),
+            None => return value.clone(),
+        };
+        let dir = normalize_text(head);
+        let mut v = Value::text(&dir);
+        if dir != "/" {
+            v.push_text("/");
+        }
+        v.push_text(tail);
+        v.0.extend(value.0[1..].iter().cloned());
+        return v;
+    }
+    Value::text(&normalize_text(first))
+}
+
+fn normalize_text(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
