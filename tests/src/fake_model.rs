@@ -31,6 +31,36 @@ impl FakeModel {
     /// A model that makes these `exec_command` calls (their `arguments` objects, e.g. with
     /// `sandbox_permissions`) one after the other, then answers.
     pub fn with_calls(calls: Vec<Value>) -> FakeModel {
+        let items = calls
+            .iter()
+            .enumerate()
+            .map(|(step, arguments)| function_call(step, arguments))
+            .collect();
+        FakeModel::with_items(items)
+    }
+
+    /// A model that applies these patches with the `apply_patch` tool (a freeform
+    /// tool call, as Codex offers it to `gpt-5.5`), one after the other, then answers.
+    pub fn with_patches(patches: &[&str]) -> FakeModel {
+        let items = patches
+            .iter()
+            .enumerate()
+            .map(|(step, patch)| {
+                json!({
+                    "type": "custom_tool_call",
+                    "id": format!("ctc_{}", step + 1),
+                    "call_id": format!("call_{}", step + 1),
+                    "name": "apply_patch",
+                    "input": patch,
+                })
+            })
+            .collect();
+        FakeModel::with_items(items)
+    }
+
+    /// A model whose turns output these items (tool calls) one after the other, each
+    /// once the previous one's output came back, then answers.
+    fn with_items(items: Vec<Value>) -> FakeModel {
         let handler = move |request: &Request, stream: &mut dyn Write| {
             if request.method != "POST" || !request.path().ends_with("/responses") {
                 return http::write_response(stream, 404, "text/plain", b"not a fake endpoint");
@@ -39,9 +69,10 @@ impl FakeModel {
             if is_guardian(request) {
                 return write_sse(stream, "resp_guardian", &guardian_verdict());
             }
-            let step = count_items(&body, "function_call_output");
-            let item = match calls.get(step) {
-                Some(arguments) => function_call(step, arguments),
+            let step = count_items(&body, "function_call_output")
+                + count_items(&body, "custom_tool_call_output");
+            let item = match items.get(step) {
+                Some(item) => item.clone(),
                 None => assistant_message(),
             };
             write_sse(stream, &format!("resp_{}", step + 1), &item)
@@ -82,7 +113,9 @@ impl FakeModel {
         let mut outputs: Vec<String> = Vec::new();
         for body in self.requests() {
             for item in input_items(&body) {
-                if item["type"] == "function_call_output" {
+                if item["type"] == "function_call_output"
+                    || item["type"] == "custom_tool_call_output"
+                {
                     let output = match &item["output"] {
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
