@@ -22,7 +22,11 @@ pub(crate) const TEMP_SUFFIX: &str = ".tmp";
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     #[cfg(unix)]
     if safe_fs::is_exposed(path) {
-        let (dir, name) = open_parent(path)?;
+        let (dir, name) = match open_parent(path) {
+            Ok(opened) => opened,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         return dir.read_nofollow(name).map_err(|e| {
             if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
                 foreign_link(path)
@@ -80,6 +84,13 @@ fn open_parent(path: &Path) -> Result<(safe_fs::Dir, &std::ffi::OsStr)> {
         _ => Path::new("."),
     };
     Ok((safe_fs::Dir::open(parent, None)?, name))
+}
+
+fn is_not_found(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+    })
 }
 
 fn foreign_link(path: &Path) -> anyhow::Error {
