@@ -106,7 +106,14 @@ pub fn create(
     let stamp = humantime::format_rfc3339_millis(now)
         .to_string()
         .replace([':', '-'], "");
-    let path = create_named(dir, &format!("{stamp}-{label}"), label, codex_home, entries, now)?;
+    let path = create_named(
+        dir,
+        &format!("{stamp}-{label}"),
+        label,
+        codex_home,
+        entries,
+        now,
+    )?;
     if let Some(keep) = keep {
         rotate(dir, keep.max(1))?;
     }
@@ -394,7 +401,9 @@ impl Archive {
                     .remove(&name)
                     .ok_or_else(|| bad(format!("{name} is listed but missing")))?;
                 if record["sha256"].as_str() != Some(fsutil::sha256_hex(&bytes).as_str())
-                    || record["size"].as_u64().is_some_and(|n| n != bytes.len() as u64)
+                    || record["size"]
+                        .as_u64()
+                        .is_some_and(|n| n != bytes.len() as u64)
                 {
                     return Err(bad(format!(
                         "{name} does not match its hash: the archive is damaged"
@@ -435,7 +444,10 @@ fn trusted_writer(path: &Path, file: &std::fs::File) -> Result<()> {
         let why = if meta.uid() != 0 && meta.uid() != me {
             Some(format!("it belongs to uid {}", meta.uid()))
         } else if meta.mode() & 0o022 != 0 {
-            Some(format!("its mode {:o} lets others change it", meta.mode() & 0o777))
+            Some(format!(
+                "its mode {:o} lets others change it",
+                meta.mode() & 0o777
+            ))
         } else {
             None
         };

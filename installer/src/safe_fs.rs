@@ -238,7 +238,10 @@ impl Dir {
                 Err(rustix::io::Errno::EXIST) => continue,
                 Err(e) => {
                     return Err(std::io::Error::from(e)).with_context(|| {
-                        format!("cannot create a private directory in {}", self.path.display())
+                        format!(
+                            "cannot create a private directory in {}",
+                            self.path.display()
+                        )
                     })
                 }
                 Ok(()) => {}
@@ -292,11 +295,8 @@ impl Dir {
         use rustix::fs::{Mode, OFlags};
         for _ in 0..64 {
             let name = random_name(crate::fsutil::TEMP_PREFIX, crate::fsutil::TEMP_SUFFIX);
-            let flags = OFlags::WRONLY
-                | OFlags::CREATE
-                | OFlags::EXCL
-                | OFlags::NOFOLLOW
-                | OFlags::CLOEXEC;
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             match rustix::fs::openat(&self.file, name.as_str(), flags, Mode::from_raw_mode(0o600)) {
                 Ok(fd) => return Ok((name, File::from(fd))),
                 Err(rustix::io::Errno::EXIST) => continue,
@@ -307,7 +307,10 @@ impl Dir {
                 }
             }
         }
-        anyhow::bail!("cannot find a free temporary name in {}", self.path.display())
+        anyhow::bail!(
+            "cannot find a free temporary name in {}",
+            self.path.display()
+        )
     }
 
     #[cfg(not(unix))]
@@ -354,7 +357,8 @@ impl Dir {
         let (temp, _file) = self.temp_with(contents, mode, None)?;
         let linked = self.link(&temp, name);
         self.remove(&temp);
-        let created = linked.with_context(|| format!("cannot create {}", self.path.join(name).display()))?;
+        let created =
+            linked.with_context(|| format!("cannot create {}", self.path.join(name).display()))?;
         if created {
             self.sync();
         }
@@ -379,7 +383,8 @@ impl Dir {
         let renamed = std::fs::rename(self.path.join(&temp), self.path.join(name));
         if let Err(e) = renamed {
             self.remove(&temp);
-            return Err(e).with_context(|| format!("cannot replace {}", self.path.join(name).display()));
+            return Err(e)
+                .with_context(|| format!("cannot replace {}", self.path.join(name).display()));
         }
         self.sync();
         Ok(())
@@ -387,7 +392,13 @@ impl Dir {
 
     #[cfg(unix)]
     fn link(&self, from: &str, to: &str) -> Result<bool> {
-        match rustix::fs::linkat(&self.file, from, &self.file, to, rustix::fs::AtFlags::empty()) {
+        match rustix::fs::linkat(
+            &self.file,
+            from,
+            &self.file,
+            to,
+            rustix::fs::AtFlags::empty(),
+        ) {
             Ok(()) => Ok(true),
             Err(rustix::io::Errno::EXIST) => Ok(false),
             Err(e) => Err(std::io::Error::from(e).into()),
