@@ -86,6 +86,7 @@ fn open_parent(path: &Path) -> Result<(safe_fs::Dir, &std::ffi::OsStr)> {
     Ok((safe_fs::Dir::open(parent, None)?, name))
 }
 
+#[cfg(unix)]
 fn is_not_found(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
@@ -93,6 +94,7 @@ fn is_not_found(error: &anyhow::Error) -> bool {
     })
 }
 
+#[cfg(unix)]
 fn foreign_link(path: &Path) -> anyhow::Error {
     crate::failure::Failure::bad_input(format!(
         "{} is a symbolic link in a directory another account can write: codex-guard does not follow it there",

@@ -47,6 +47,7 @@ pub fn writable_by_others(_meta: &std::fs::Metadata) -> bool {
 }
 
 /// `path` made absolute against the current directory, without resolving links.
+#[cfg(unix)]
 fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()
@@ -481,11 +482,13 @@ impl Dir {
         })?;
         let dir = File::from(fd);
         let meta = dir.metadata()?;
-        let ours = meta.uid() == euid();
+        // Ours only when empty (made by this run or left by an interrupted one): a
+        // directory of root's with something in it is not root's to give away.
+        let ours = meta.uid() == euid() && is_empty(&dir)?;
         let already_theirs = meta.uid() == uid && meta.mode() & 0o077 == 0;
         if !ours && !already_theirs {
             return Err(crate::failure::Failure::bad_input(format!(
-                "{} belongs to uid {}, not to codex-guard or to uid {uid}: it is not handed over",
+                "{} already exists (owner uid {}) and is not an empty directory of codex-guard's or a private one of uid {uid}: it is not handed over",
                 path.display(),
                 meta.uid()
             ))
@@ -508,6 +511,20 @@ impl Dir {
         #[cfg(unix)]
         let _ = self.file.sync_all();
     }
+}
+
+/// Whether the open directory `dir` has no entries.
+#[cfg(unix)]
+fn is_empty(dir: &File) -> Result<bool> {
+    let entries = rustix::fs::Dir::read_from(dir).map_err(std::io::Error::from)?;
+    for entry in entries {
+        let entry = entry.map_err(std::io::Error::from)?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// What a directory entry is, seen without following links.

@@ -96,7 +96,12 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
     for edit in &plan.edits {
         fsutil::check_writable(&edit.path)?;
     }
-    let backup = write_backup(&layout, &plan, args.backup_dir.as_deref())?;
+    let backup = write_backup(
+        &layout,
+        &plan,
+        args.backup_dir.as_deref(),
+        &args.home.system_root,
+    )?;
 
     // Codex stops calling the hooks (untrusted, then gone) before their program goes away.
     for edit in &plan.edits {
@@ -353,7 +358,12 @@ fn our_files(layout: &Layout, keep_logs: bool) -> Result<(Vec<PathBuf>, Vec<Path
 }
 
 /// The safety backup: Codex's files and ours, each with what uninstall leaves of it.
-fn write_backup(layout: &Layout, plan: &Plan, dir: Option<&Path>) -> Result<PathBuf> {
+fn write_backup(
+    layout: &Layout,
+    plan: &Plan,
+    dir: Option<&Path>,
+    system_root: &Path,
+) -> Result<PathBuf> {
     let mut entries: Vec<backup::Entry> = backup::home_entries(layout, false)?
         .into_iter()
         .filter(|e| !plan.edits.iter().any(|edit| edit.path == e.path))
@@ -366,7 +376,7 @@ fn write_backup(layout: &Layout, plan: &Plan, dir: Option<&Path>) -> Result<Path
     }
     let dir = match dir {
         Some(dir) => dir.to_path_buf(),
-        None => default_backup_dir()?,
+        None => default_backup_dir(system_root)?,
     };
     let now = SystemTime::now();
     let stamp = humantime::format_rfc3339_seconds(now)
@@ -392,8 +402,9 @@ fn write_backup(layout: &Layout, plan: &Plan, dir: Option<&Path>) -> Result<Path
 
 /// Where a per-user uninstall keeps its safety backup unless told: a private directory
 /// of this user's state (`$XDG_STATE_HOME`, else `~/.local/state`), which uninstall does
-/// not remove and no other account can write.
-pub fn default_backup_dir() -> Result<PathBuf> {
+/// not remove and no other account can write. Root whose `HOME` is another account's
+/// (`sudo` keeping it) uses root's own state directory instead.
+pub fn default_backup_dir(system_root: &Path) -> Result<PathBuf> {
     let state = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
@@ -408,6 +419,12 @@ pub fn default_backup_dir() -> Result<PathBuf> {
                 .hint("pass --backup-dir DIR with a directory only you can write")
         })?;
     let dir = state.join("codex-guard").join("uninstall-backups");
+    if fsutil::current_uid() == Some(0) && crate::safe_fs::is_exposed(&dir) {
+        let sys = crate::managed::SystemLayout::new(system_root, Path::new("/"));
+        fsutil::create_dir_all(&sys.state_dir(), 0o755)?;
+        fsutil::create_dir_all(&sys.uninstall_backups_dir(), 0o700)?;
+        return Ok(sys.uninstall_backups_dir());
+    }
     fsutil::create_dir_all(&state, 0o700)?;
     fsutil::create_dir_all(&dir, 0o700)?;
     Ok(dir)

@@ -580,3 +580,32 @@ fn root_does_not_write_through_a_link_a_user_planted_in_their_codex_home() {
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(stderr.contains("symbolic link"), "{stderr}");
 }
+
+#[test]
+fn root_with_a_users_home_keeps_its_backup_out_of_that_home() {
+    // `sudo` that keeps HOME: root's default backup place would be in the user's home,
+    // where the user has planted a link to a directory of root's.
+    let env = TestEnv::new();
+    let Some(user) = local_user_or_skip("sudohome", &env.root) else {
+        return;
+    };
+    let victim = env.root.join("root-dir");
+    std::fs::create_dir_all(&victim).unwrap();
+    let plant = user.sh(&format!(
+        "mkdir -p ~/.local/state/codex-guard && ln -s '{}' ~/.local/state/codex-guard/uninstall-backups",
+        victim.display()
+    ));
+    assert!(plant.status.success(), "{plant:?}");
+    installed(&env);
+    let out = env
+        .cmd()
+        .env("HOME", &user.home)
+        .args(["uninstall", "--silent", "--json", "--codex-home"])
+        .arg(&env.codex_home)
+        .assert()
+        .success();
+    let report = json_of(&out);
+    let backup = assert_private_backup(&report, &user.home);
+    assert!(backup.starts_with(env.root.join("system/var/lib/codex-guard")));
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
+}
