@@ -308,9 +308,7 @@ fn setting_flags(inputs: &Inputs, rules: Option<&Path>) -> Vec<String> {
 
 #[cfg(unix)]
 fn allow_traversal(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    Ok(())
+    safe_fs::Dir::open(dir, None)?.set_mode(0o755)
 }
 
 #[cfg(not(unix))]

@@ -619,10 +619,8 @@ fn write_change(sys: &SystemLayout, change: &FileChange) -> Result<()> {
     fsutil::write_atomic(&change.path, &change.after, change.mode)?;
     // Our files get our modes even when a file was there before: every user's
     // runtime must read them (the admin's requirements.toml keeps its own).
-    #[cfg(unix)]
     if change.path != sys.requirements() {
-        use std::os::unix::fs::PermissionsExt;
-        fs_err::set_permissions(&change.path, std::fs::Permissions::from_mode(change.mode))?;
+        crate::safe_fs::set_file_mode(&change.path, change.mode)?;
     }
     Ok(())
 }

@@ -536,6 +536,22 @@ pub enum Entry {
     Other,
 }
 
+/// Sets the mode of the file `path` through a descriptor opened without following a
+/// link at its name (a link there is an error, never the file it points to).
+pub fn set_file_mode(path: &Path, mode: u32) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+    );
+    let file = options
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    set_mode(&file, mode).with_context(|| format!("cannot set the mode of {}", path.display()))
+}
+
 /// Sets `mode` (permission bits only: never setuid, setgid or sticky) through the
 /// descriptor.
 fn set_mode(file: &File, mode: u32) -> std::io::Result<()> {
