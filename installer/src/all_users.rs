@@ -9,7 +9,7 @@
 use crate::cli::{SetupArgs, UninstallArgs};
 use crate::failure::{ExitCode, Failure};
 use crate::fleet::{Inputs, Service};
-use crate::{fsutil, setup};
+use crate::{fsutil, safe_fs, setup};
 use anyhow::Result;
 use codex_guard_common::{Layout, RuntimeConfig};
 use codex_guard_hook::rules::Layer;
@@ -202,6 +202,10 @@ pub fn uninstall(args: &UninstallArgs) -> Result<ExitCode> {
         flags.push("--dry-run".into());
     }
     let users = real_users(&root)?;
+    let backups = match &args.backup_dir {
+        Some(dir) if !args.dry_run => Some(backups_parent(dir)?),
+        _ => None,
+    };
     let outcomes: Vec<Outcome> = users
         .iter()
         .map(|user| {
@@ -215,12 +219,12 @@ pub fn uninstall(args: &UninstallArgs) -> Result<ExitCode> {
                 );
             }
             let mut flags = flags.clone();
-            if let Some(dir) = &args.backup_dir {
+            if let Some(parent) = &backups {
                 // Each user writes their safety backup into a directory of their own.
-                let theirs = dir.join(&user.name);
-                if let Err(e) = give_dir(&theirs, user) {
-                    return Outcome::failed(user, codex_home, format!("{e:#}"), None);
-                }
+                let theirs = match give_dir(parent, user) {
+                    Ok(theirs) => theirs,
+                    Err(e) => return Outcome::failed(user, codex_home, format!("{e:#}"), None),
+                };
                 flags.extend(["--backup-dir".into(), theirs.to_string_lossy().into_owned()]);
             }
             run_as(user, &home, &codex_home, &root, &flags, None)
@@ -229,22 +233,31 @@ pub fn uninstall(args: &UninstallArgs) -> Result<ExitCode> {
     report(args.json, "uninstall", &outcomes)
 }
 
-/// Creates `dir` (private) and makes it `user`'s.
-#[cfg(unix)]
-fn give_dir(dir: &Path, user: &User) -> Result<()> {
-    use anyhow::Context;
-    // The shared parent must let each user reach their own directory in it.
-    if let Some(parent) = dir.parent() {
-        fsutil::create_dir_all(parent, 0o755)?;
+/// The directory that holds each user's backup directory: `dir` itself, or, when
+/// another account can write `dir`, a fresh directory of root's inside it (where no user
+/// can plant a name). Each user can reach their own directory in it, and no more.
+fn backups_parent(dir: &Path) -> Result<safe_fs::Dir> {
+    let parent = safe_fs::Dir::open(dir, Some(0o755))?;
+    if !parent.writable_by_others() {
+        return Ok(parent);
     }
-    fsutil::create_dir_all(dir, 0o700)?;
-    std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))
-        .with_context(|| format!("cannot give {} to {}", dir.display(), user.name))
+    let fresh = parent.create_private("codex-guard-backups-")?;
+    fresh.set_mode(0o711)?;
+    Ok(fresh)
+}
+
+/// Makes `<parent>/<user>` (0700) and gives it to `user`, through its descriptor: a link
+/// or anything else planted at that name is refused, never followed.
+#[cfg(unix)]
+fn give_dir(parent: &safe_fs::Dir, user: &User) -> Result<PathBuf> {
+    parent.give_subdir(std::ffi::OsStr::new(&user.name), user.uid, user.gid)
 }
 
 #[cfg(not(unix))]
-fn give_dir(dir: &Path, _user: &User) -> Result<()> {
-    fsutil::create_dir_all(dir, 0o700)
+fn give_dir(parent: &safe_fs::Dir, user: &User) -> Result<PathBuf> {
+    let dir = parent.path().join(&user.name);
+    fsutil::create_dir_all(&dir, 0o700)?;
+    Ok(dir)
 }
 
 /// The explicit settings, as flags for a child run (the token goes by environment,
@@ -295,9 +308,7 @@ fn setting_flags(inputs: &Inputs, rules: Option<&Path>) -> Vec<String> {
 
 #[cfg(unix)]
 fn allow_traversal(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    Ok(())
+    safe_fs::Dir::open(dir, None)?.set_mode(0o755)
 }
 
 #[cfg(not(unix))]

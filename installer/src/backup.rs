@@ -90,6 +90,10 @@ pub fn home_entries(layout: &Layout, include_logs: bool) -> Result<Vec<Entry>> {
 /// Writes `<dir>/<UTC time>-<label>.tar.gz` holding every entry that exists and a
 /// manifest listing all of them, then keeps only the newest `keep` archives of `dir`
 /// (when given). Returns the archive's path.
+///
+/// The archive is always a new file of ours (0600): a name already taken, even by a
+/// dangling link, is skipped, never written through; in a directory another account
+/// can write, it goes into a fresh private directory inside it.
 pub fn create(
     dir: &Path,
     label: &str,
@@ -97,26 +101,43 @@ pub fn create(
     entries: &[Entry],
     keep: Option<usize>,
 ) -> Result<PathBuf> {
-    fsutil::create_dir_all(dir, 0o700)?;
     let now = SystemTime::now();
     // Names start with the time to the millisecond, so they sort oldest first.
     let stamp = humantime::format_rfc3339_millis(now)
         .to_string()
         .replace([':', '-'], "");
-    let mut path = dir.join(format!("{stamp}-{label}.tar.gz"));
-    let mut n = 1;
-    while path.exists() {
-        n += 1;
-        path = dir.join(format!("{stamp}-{label}-{n}.tar.gz"));
-    }
-    write_archive(&path, label, codex_home, entries, now)?;
+    let path = create_named(
+        dir,
+        &format!("{stamp}-{label}"),
+        label,
+        codex_home,
+        entries,
+        now,
+    )?;
     if let Some(keep) = keep {
         rotate(dir, keep.max(1))?;
     }
     Ok(path)
 }
 
-/// Writes one archive to exactly `path`.
+/// Writes a new archive `<dir>/<stem>.tar.gz` (`<stem>-2.tar.gz`, ... when taken), as
+/// [`create`] does. Returns its path.
+pub fn create_named(
+    dir: &Path,
+    stem: &str,
+    label: &str,
+    codex_home: &Path,
+    entries: &[Entry],
+    now: SystemTime,
+) -> Result<PathBuf> {
+    let archive = archive_bytes(label, codex_home, entries, now)?;
+    crate::safe_fs::write_new_archive(dir, stem, &archive)
+        .with_context(|| format!("cannot write a backup in {}", dir.display()))
+}
+
+/// Writes one archive to exactly `path` (`backup --output`). A file or link already
+/// there is replaced, never written through; where another account can write the
+/// directory, an existing name is refused instead.
 pub fn write_archive(
     path: &Path,
     label: &str,
@@ -124,6 +145,39 @@ pub fn write_archive(
     entries: &[Entry],
     now: SystemTime,
 ) -> Result<()> {
+    let archive = archive_bytes(label, codex_home, entries, now)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} does not name a file", path.display()))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = crate::safe_fs::Dir::open(parent, Some(0o700))?;
+    let written = if dir.writable_by_others() {
+        if !dir.write_new(name, &archive, 0o600)? {
+            return Err(Failure::bad_input(format!(
+                "{} already exists, in a directory another account can write",
+                path.display()
+            ))
+            .hint("name a file that does not exist yet, or a directory only you can write")
+            .into());
+        }
+        Ok(())
+    } else {
+        dir.replace(name, &archive, 0o600, None)
+    };
+    written.with_context(|| format!("cannot write backup {}", path.display()))
+}
+
+/// The bytes of an archive: a manifest and every entry that exists.
+fn archive_bytes(
+    label: &str,
+    codex_home: &Path,
+    entries: &[Entry],
+    now: SystemTime,
+) -> Result<Vec<u8>> {
     let mut files = Vec::new();
     let mut contents = Vec::new();
     for entry in entries {
@@ -170,11 +224,7 @@ pub fn write_archive(
         }
         tar.into_inner()?.finish()?;
     }
-    if let Some(parent) = path.parent() {
-        fsutil::create_dir_all(parent, 0o700)?;
-    }
-    fsutil::write_atomic(path, &archive, 0o600)
-        .with_context(|| format!("cannot write backup {}", path.display()))
+    Ok(archive)
 }
 
 /// Deletes all but the newest `keep` archives (names start with their UTC time).
@@ -232,9 +282,12 @@ fn mode_of(path: &Path) -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| m.permissions().mode() & 0o7777)
+        let meta = if crate::safe_fs::is_exposed(path) {
+            std::fs::symlink_metadata(path)
+        } else {
+            std::fs::metadata(path)
+        };
+        meta.ok().map(|m| m.permissions().mode() & 0o777)
     }
     #[cfg(not(unix))]
     {
@@ -262,8 +315,9 @@ pub struct Archive {
 }
 
 impl Archive {
-    /// Reads and checks an archive: a manifest, names that stay inside the Codex home,
-    /// and contents that match the manifest's hashes.
+    /// Reads and checks an archive: a file that only root or this user could have
+    /// written, a manifest, names that stay inside the Codex home, and files that are
+    /// exactly the ones the manifest lists, with its hashes and modes.
     pub fn read(path: &Path) -> Result<Archive> {
         let bad = |why: String| {
             anyhow::Error::new(
@@ -277,6 +331,7 @@ impl Archive {
         let file = fs_err::File::open(path).map_err(|e| {
             anyhow::Error::new(Failure::bad_input(format!("cannot open the backup: {e}")))
         })?;
+        trusted_writer(path, file.file())?;
         let gz = flate2::read::GzDecoder::new(file).take(MAX_ARCHIVE_BYTES);
         let mut tar = tar::Archive::new(gz);
         let mut blobs = BTreeMap::new();
@@ -291,20 +346,23 @@ impl Archive {
                 .map_err(|e| bad(e.to_string()))?
                 .to_string_lossy()
                 .into_owned();
+            let mode = entry.header().mode().map_err(|e| bad(e.to_string()))?;
             let mut bytes = Vec::new();
             entry
                 .read_to_end(&mut bytes)
                 .map_err(|e| bad(e.to_string()))?;
-            blobs.insert(name, bytes);
+            if blobs.insert(name.clone(), (bytes, mode)).is_some() {
+                return Err(bad(format!("{name} is in it twice")));
+            }
         }
         let manifest: Value = blobs
             .remove(MANIFEST)
             .ok_or_else(|| bad(format!("no {MANIFEST}")))
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| bad(e.to_string())))?;
+            .and_then(|(b, _)| serde_json::from_slice(&b).map_err(|e| bad(e.to_string())))?;
         let listed = manifest["files"]
             .as_array()
             .ok_or_else(|| bad("the manifest lists no files".into()))?;
-        let mut files = Vec::new();
+        let mut files: Vec<FileEntry> = Vec::new();
         for record in listed {
             let name = record["name"]
                 .as_str()
@@ -315,15 +373,47 @@ impl Archive {
                     "the entry {name:?} points outside the Codex home"
                 )));
             }
+            if files.iter().any(|f| f.name == name) {
+                return Err(bad(format!("the manifest lists {name} twice")));
+            }
+            let mode = match &record["mode"] {
+                Value::Null => None,
+                m => Some(
+                    m.as_u64()
+                        .and_then(|m| u32::try_from(m).ok())
+                        .ok_or_else(|| bad(format!("{name} has no valid mode")))?,
+                ),
+            };
+            // Setup and backup never save setuid, setgid or sticky files.
+            if mode.is_some_and(|m| m & !0o777 != 0) {
+                return Err(bad(format!(
+                    "{name} has mode {:o}: setuid, setgid and sticky files are never restored",
+                    mode.unwrap_or_default()
+                )));
+            }
             let content = if record["absent"] == true {
+                if blobs.contains_key(&name) {
+                    return Err(bad(format!("{name} is listed as absent but is in it")));
+                }
                 None
             } else {
-                let bytes = blobs
+                let (bytes, tar_mode) = blobs
                     .remove(&name)
                     .ok_or_else(|| bad(format!("{name} is listed but missing")))?;
-                if record["sha256"].as_str() != Some(fsutil::sha256_hex(&bytes).as_str()) {
+                if record["sha256"].as_str() != Some(fsutil::sha256_hex(&bytes).as_str())
+                    || record["size"]
+                        .as_u64()
+                        .is_some_and(|n| n != bytes.len() as u64)
+                {
                     return Err(bad(format!(
                         "{name} does not match its hash: the archive is damaged"
+                    )));
+                }
+                if mode.is_some_and(|m| m != tar_mode & 0o7777) {
+                    return Err(bad(format!(
+                        "{name} has mode {:o} in the archive but {:o} in the manifest",
+                        tar_mode & 0o7777,
+                        mode.unwrap_or_default()
                     )));
                 }
                 Some(bytes)
@@ -331,12 +421,48 @@ impl Archive {
             files.push(FileEntry {
                 name,
                 content,
-                mode: record["mode"].as_u64().map(|m| m as u32 & 0o7777),
+                mode,
                 after_sha256: record["after_sha256"].as_str().map(str::to_string),
             });
         }
+        if let Some(extra) = blobs.keys().next() {
+            return Err(bad(format!("{extra} is in it but not in the manifest")));
+        }
         Ok(Archive { manifest, files })
     }
+}
+
+/// Refuses an archive that another account could have written: one owned by anyone but
+/// root or this user, or one that others may write. Restoring it would install whatever
+/// they put in it (a hook program, a setting) with this user's rights.
+fn trusted_writer(path: &Path, file: &std::fs::File) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata()?;
+        let me = crate::safe_fs::euid();
+        let why = if meta.uid() != 0 && meta.uid() != me {
+            Some(format!("it belongs to uid {}", meta.uid()))
+        } else if meta.mode() & 0o022 != 0 {
+            Some(format!(
+                "its mode {:o} lets others change it",
+                meta.mode() & 0o777
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Failure::bad_input(format!(
+                "{} is refused: {why}, so another account could have rewritten it",
+                path.display()
+            ))
+            .hint("restore only a backup that root or you wrote and only you can change; check where this file came from")
+            .into());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, file);
+    Ok(())
 }
 
 /// A relative path of normal components only (no `..`, no root, no drive).

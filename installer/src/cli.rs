@@ -155,7 +155,10 @@ pub struct UninstallArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Where the safety backup taken before removal goes (default: the system temp directory).
+    /// Where the safety backup taken before removal goes (default: a private directory
+    /// of yours, ~/.local/state/codex-guard/uninstall-backups; with --managed,
+    /// /var/lib/codex-guard/uninstall-backups). In a directory other accounts can write,
+    /// it goes into a new private directory made inside it.
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
 

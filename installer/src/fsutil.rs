@@ -1,6 +1,11 @@
 //! Safe edits of files on a machine we do not own: atomic replacement that keeps
 //! permissions and ownership, a lock so two runs never interleave, and hashing.
+//!
+//! In a directory another account can write (a user's home seen by root, `/tmp`), the
+//! rules of [`crate::safe_fs`] apply instead: no link is followed, nothing is written
+//! through a file that was already there, and no owner or mode is copied from one.
 
+use crate::safe_fs;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -9,11 +14,27 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How [`write_atomic`] names its temporary files.
-const TEMP_PREFIX: &str = ".codex-guard-";
-const TEMP_SUFFIX: &str = ".tmp";
+pub(crate) const TEMP_PREFIX: &str = ".codex-guard-";
+pub(crate) const TEMP_SUFFIX: &str = ".tmp";
 
-/// Reads a file that may not exist.
+/// Reads a file that may not exist. Where another account could have planted it, a
+/// link is not followed (root must not read, and quote in an error, a file it points to).
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    #[cfg(unix)]
+    if safe_fs::is_exposed(path) {
+        let (dir, name) = match open_parent(path) {
+            Ok(opened) => opened,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        return dir.read_nofollow(name).map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                foreign_link(path)
+            } else {
+                anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
+            }
+        });
+    }
     match fs_err::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -34,8 +55,12 @@ pub fn read_optional_text(path: &Path) -> Result<Option<String>> {
 }
 
 /// The file a write to `path` really changes: a symlink is followed, so the link
-/// stays a link and its target gets the new content.
+/// stays a link and its target gets the new content. Not where another account could
+/// have planted the link: there `path` itself is what is changed (or refused).
 pub fn write_target(path: &Path) -> Result<PathBuf> {
+    if safe_fs::is_exposed(path) {
+        return Ok(path.to_path_buf());
+    }
     match fs_err::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => fs_err::canonicalize(path).map_err(|_| {
             crate::failure::Failure::bad_input(format!(
@@ -49,10 +74,54 @@ pub fn write_target(path: &Path) -> Result<PathBuf> {
     }
 }
 
+/// The open parent directory of `path` and its last component.
+fn open_parent(path: &Path) -> Result<(safe_fs::Dir, &std::ffi::OsStr)> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((safe_fs::Dir::open(parent, None)?, name))
+}
+
+#[cfg(unix)]
+fn is_not_found(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+    })
+}
+
+#[cfg(unix)]
+fn foreign_link(path: &Path) -> anyhow::Error {
+    crate::failure::Failure::bad_input(format!(
+        "{} is a symbolic link in a directory another account can write: codex-guard does not follow it there",
+        path.display()
+    ))
+    .hint("run codex-guard as the account that owns that directory (as root: --all-users), or replace the link by the file; nothing was changed")
+    .into()
+}
+
 /// Replaces `path` with `contents` atomically: temp file in the same directory,
 /// fsync, rename, fsync of the directory. An existing file's permissions and owner
-/// are kept; a new file gets `new_mode`.
+/// are kept (never setuid, setgid or sticky); a new file gets `new_mode`.
+///
+/// Where another account can write the directory (or one on the way), the file gets
+/// `new_mode` and this process's owner whatever was there, and a link is refused.
 pub fn write_atomic(path: &Path, contents: &[u8], new_mode: u32) -> Result<()> {
+    if safe_fs::is_exposed(path) {
+        let (dir, name) = open_parent(path)?;
+        #[cfg(unix)]
+        if dir.entry(name) == Some(safe_fs::Entry::Link) {
+            return Err(foreign_link(path));
+        }
+        let name = name
+            .to_str()
+            .with_context(|| format!("{} is not a UTF-8 name", path.display()))?;
+        return dir.replace(name, contents, new_mode, None);
+    }
     let target = write_target(path)?;
     let dir = target
         .parent()
@@ -83,14 +152,14 @@ fn set_permissions(file: &File, existing: Option<&std::fs::Metadata>, new_mode: 
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     match existing {
         Some(meta) => {
-            file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+            file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o777))?;
             // Keep the owner when running as root on someone else's file.
             let current = file.metadata()?;
             if current.uid() != meta.uid() || current.gid() != meta.gid() {
                 std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))?;
             }
         }
-        None => file.set_permissions(std::fs::Permissions::from_mode(new_mode))?,
+        None => file.set_permissions(std::fs::Permissions::from_mode(new_mode & 0o777))?,
     }
     Ok(())
 }
@@ -116,8 +185,12 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// Creates a directory (and parents) with `mode` for the ones it creates.
+/// Creates a directory (and parents) with `mode` for the ones it creates. Below a
+/// directory another account can write, no link on the way is followed.
 pub fn create_dir_all(path: &Path, mode: u32) -> Result<()> {
+    if safe_fs::is_exposed(path) {
+        return safe_fs::Dir::open(path, Some(mode)).map(drop);
+    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -129,13 +202,10 @@ pub fn create_dir_all(path: &Path, mode: u32) -> Result<()> {
         .with_context(|| format!("cannot create directory {}", path.display()))
 }
 
-/// The user this process runs as: the owner of a file it creates (std has no geteuid,
-/// and this crate allows no unsafe code).
+/// The user this process runs as: the owner of a file it creates.
 #[cfg(unix)]
 pub fn current_uid() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let file = tempfile::tempfile().ok()?;
-    Some(file.metadata().ok()?.uid())
+    Some(safe_fs::euid())
 }
 
 #[cfg(not(unix))]
@@ -247,10 +317,15 @@ fn open_lock_file(path: &Path) -> Result<File> {
     if let Some(parent) = path.parent() {
         create_dir_all(parent, 0o700)?;
     }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    // A link planted at the lock's name is never followed (nor created through).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+    );
+    options
         .open(path)
         .with_context(|| format!("cannot open lock file {}", path.display()))
 }

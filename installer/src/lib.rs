@@ -17,6 +17,7 @@ pub mod machine_id;
 pub mod managed;
 pub mod releases;
 pub mod restore;
+pub mod safe_fs;
 pub mod setup;
 pub mod trust;
 pub mod ui;

@@ -95,6 +95,14 @@ impl SystemLayout {
     pub fn lock_file(&self) -> PathBuf {
         self.config_dir().join(".lock")
     }
+    /// Root's own state (`/var/lib/codex-guard`): what outlives the install.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join("var/lib/codex-guard")
+    }
+    /// Safety backups of `uninstall --managed` (0700), kept after the install is gone.
+    pub fn uninstall_backups_dir(&self) -> PathBuf {
+        self.state_dir().join("uninstall-backups")
+    }
     pub fn runtime_bin(&self) -> PathBuf {
         self.prefix.join(codex_guard_common::layout::RUNTIME_BIN)
     }
@@ -611,10 +619,8 @@ fn write_change(sys: &SystemLayout, change: &FileChange) -> Result<()> {
     fsutil::write_atomic(&change.path, &change.after, change.mode)?;
     // Our files get our modes even when a file was there before: every user's
     // runtime must read them (the admin's requirements.toml keeps its own).
-    #[cfg(unix)]
     if change.path != sys.requirements() {
-        use std::os::unix::fs::PermissionsExt;
-        fs_err::set_permissions(&change.path, std::fs::Permissions::from_mode(change.mode))?;
+        crate::safe_fs::set_file_mode(&change.path, change.mode)?;
     }
     Ok(())
 }
@@ -932,7 +938,16 @@ pub fn uninstall(
                 }
             })
             .collect();
-        let dir = backup_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let dir = match backup_dir {
+            Some(dir) => dir.to_path_buf(),
+            None => {
+                // Uninstall removes /etc/codex-guard: the backup goes to root's state.
+                fsutil::create_dir_all(&sys.state_dir(), 0o755).map_err(fsutil::as_needs_root)?;
+                fsutil::create_dir_all(&sys.uninstall_backups_dir(), 0o700)
+                    .map_err(fsutil::as_needs_root)?;
+                sys.uninstall_backups_dir()
+            }
+        };
         backup = Some(
             backup::create(&dir, "uninstall-managed", &root, &entries, None)
                 .map_err(fsutil::as_needs_root)?,

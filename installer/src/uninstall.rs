@@ -96,7 +96,12 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
     for edit in &plan.edits {
         fsutil::check_writable(&edit.path)?;
     }
-    let backup = write_backup(&layout, &plan, args.backup_dir.as_deref())?;
+    let backup = write_backup(
+        &layout,
+        &plan,
+        args.backup_dir.as_deref(),
+        &args.home.system_root,
+    )?;
 
     // Codex stops calling the hooks (untrusted, then gone) before their program goes away.
     for edit in &plan.edits {
@@ -353,7 +358,12 @@ fn our_files(layout: &Layout, keep_logs: bool) -> Result<(Vec<PathBuf>, Vec<Path
 }
 
 /// The safety backup: Codex's files and ours, each with what uninstall leaves of it.
-fn write_backup(layout: &Layout, plan: &Plan, dir: Option<&Path>) -> Result<PathBuf> {
+fn write_backup(
+    layout: &Layout,
+    plan: &Plan,
+    dir: Option<&Path>,
+    system_root: &Path,
+) -> Result<PathBuf> {
     let mut entries: Vec<backup::Entry> = backup::home_entries(layout, false)?
         .into_iter()
         .filter(|e| !plan.edits.iter().any(|edit| edit.path == e.path))
@@ -364,20 +374,21 @@ fn write_backup(layout: &Layout, plan: &Plan, dir: Option<&Path>) -> Result<Path
         let after = After::Hash(edit.after.as_deref().map(fsutil::sha256_hex));
         entries.push(backup::Entry::of(layout, &edit.path, after));
     }
-    let dir = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
-    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+    let dir = match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => default_backup_dir(system_root)?,
+    };
+    let now = SystemTime::now();
+    let stamp = humantime::format_rfc3339_seconds(now)
         .to_string()
         .replace([':', '-'], "");
-    let path = dir.join(format!(
-        "codex-guard-uninstall-{stamp}-{}.tar.gz",
-        std::process::id()
-    ));
-    backup::write_archive(
-        &path,
+    backup::create_named(
+        &dir,
+        &format!("codex-guard-uninstall-{stamp}"),
         "uninstall",
         &layout.codex_home,
         &entries,
-        SystemTime::now(),
+        now,
     )
     .with_context(|| "the safety backup failed, so nothing was removed")
     .map_err(|e| {
@@ -386,8 +397,37 @@ fn write_backup(layout: &Layout, plan: &Plan, dir: Option<&Path>) -> Result<Path
             message: format!("{e:#}"),
             hint: Some("pass --backup-dir DIR with a writable directory".into()),
         })
-    })?;
-    Ok(path)
+    })
+}
+
+/// Where a per-user uninstall keeps its safety backup unless told: a private directory
+/// of this user's state (`$XDG_STATE_HOME`, else `~/.local/state`), which uninstall does
+/// not remove and no other account can write. Root whose `HOME` is another account's
+/// (`sudo` keeping it) uses root's own state directory instead.
+pub fn default_backup_dir(system_root: &Path) -> Result<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .map(|home| home.join(".local").join("state"))
+        })
+        .ok_or_else(|| {
+            Failure::bad_input("neither XDG_STATE_HOME nor HOME is set, so there is no place for the safety backup")
+                .hint("pass --backup-dir DIR with a directory only you can write")
+        })?;
+    let dir = state.join("codex-guard").join("uninstall-backups");
+    if fsutil::current_uid() == Some(0) && crate::safe_fs::is_exposed(&dir) {
+        let sys = crate::managed::SystemLayout::new(system_root, Path::new("/"));
+        fsutil::create_dir_all(&sys.state_dir(), 0o755)?;
+        fsutil::create_dir_all(&sys.uninstall_backups_dir(), 0o700)?;
+        return Ok(sys.uninstall_backups_dir());
+    }
+    fsutil::create_dir_all(&state, 0o700)?;
+    fsutil::create_dir_all(&dir, 0o700)?;
+    Ok(dir)
 }
 
 fn describe(plan: &Plan) -> Vec<String> {

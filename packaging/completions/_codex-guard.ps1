@@ -85,7 +85,7 @@ Register-ArgumentCompleter -Native -CommandName 'codex-guard' -ScriptBlock {
         'codex-guard;uninstall' {
             [CompletionResult]::new('--codex-home', '--codex-home', [CompletionResultType]::ParameterName, 'Codex home (default: $CODEX_HOME, else ~/.codex)')
             [CompletionResult]::new('--system-root', '--system-root', [CompletionResultType]::ParameterName, 'Root for machine-wide paths such as /etc/codex (for tests and images)')
-            [CompletionResult]::new('--backup-dir', '--backup-dir', [CompletionResultType]::ParameterName, 'Where the safety backup taken before removal goes (default: the system temp directory)')
+            [CompletionResult]::new('--backup-dir', '--backup-dir', [CompletionResultType]::ParameterName, 'Where the safety backup taken before removal goes (default: a private directory of yours, ~/.local/state/codex-guard/uninstall-backups; with --managed, /var/lib/codex-guard/uninstall-backups). In a directory other accounts can write, it goes into a new private directory made inside it')
             [CompletionResult]::new('--keep-logs', '--keep-logs', [CompletionResultType]::ParameterName, 'Keep codex-guard''s logs (and any undelivered events)')
             [CompletionResult]::new('--silent', '--silent', [CompletionResultType]::ParameterName, 'Never prompt; fail with exit 2 if something required is missing')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')

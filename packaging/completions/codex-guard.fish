@@ -77,7 +77,7 @@ complete -c codex-guard -n "__fish_codex_guard_using_subcommand doctor" -l manag
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand uninstall" -l codex-home -d 'Codex home (default: $CODEX_HOME, else ~/.codex)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand uninstall" -l system-root -d 'Root for machine-wide paths such as /etc/codex (for tests and images)' -r -F
-complete -c codex-guard -n "__fish_codex_guard_using_subcommand uninstall" -l backup-dir -d 'Where the safety backup taken before removal goes (default: the system temp directory)' -r -F
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand uninstall" -l backup-dir -d 'Where the safety backup taken before removal goes (default: a private directory of yours, ~/.local/state/codex-guard/uninstall-backups; with --managed, /var/lib/codex-guard/uninstall-backups). In a directory other accounts can write, it goes into a new private directory made inside it' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand uninstall" -l keep-logs -d 'Keep codex-guard\'s logs (and any undelivered events)'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand uninstall" -l silent -d 'Never prompt; fail with exit 2 if something required is missing'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand uninstall" -s y -l yes -d 'Do not ask for confirmation'
