@@ -8,6 +8,7 @@ pub mod events;
 pub mod layout;
 pub mod receipt;
 pub mod spool;
+pub mod trust;
 
 pub use config::{Mode, RuntimeConfig};
 pub use layout::Layout;

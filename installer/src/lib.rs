@@ -18,7 +18,7 @@ pub mod managed;
 pub mod releases;
 pub mod restore;
 pub mod setup;
-pub mod trust;
+pub use codex_guard_common::trust;
 pub mod ui;
 pub mod uninstall;
 pub mod update;
