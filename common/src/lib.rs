@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod events;
+pub mod integrity;
 pub mod layout;
 pub mod receipt;
 pub mod spool;
