@@ -273,15 +273,14 @@ fn user_handlers(receipt: &Receipt, config: Option<&toml::Table>, found: &mut Ve
             continue;
         };
         let handlers = handlers_of(&doc, event);
-        let Some((group, index, matcher, handler)) = handlers
+        let ours = handlers
             .iter()
-            .find(|(_, _, _, h)| h.get("command").and_then(Value::as_str) == Some(&record.command))
-        else {
-            let edited = handlers.iter().find_map(|(_, _, _, h)| {
-                h.get("command")
-                    .and_then(Value::as_str)
-                    .filter(|c| c.contains(&runtime))
-            });
+            .find(|h| h.command() == Some(record.command.as_str()));
+        let Some(ours) = ours else {
+            let edited = handlers
+                .iter()
+                .filter_map(Placed::command)
+                .find(|c| c.contains(&runtime));
             found.push(match edited {
                 Some(command) => drift(
                     Part::HooksJson,
@@ -306,8 +305,8 @@ fn user_handlers(receipt: &Receipt, config: Option<&toml::Table>, found: &mut Ve
             });
             continue;
         };
-        let key = trust::trust_key(path, event, *group, *index);
-        let hash = trust::handler_hash(event, matcher.as_deref(), handler);
+        let key = trust::trust_key(path, event, ours.group, ours.index);
+        let hash = trust::handler_hash(event, ours.matcher.as_deref(), &ours.handler);
         let state = trust_state(config, &key, &hash);
         if state != "trusted" {
             found.push(drift(
@@ -315,34 +314,50 @@ fn user_handlers(receipt: &Receipt, config: Option<&toml::Table>, found: &mut Ve
                 Some(event),
                 state,
                 format!(
-                    "Codex will not run the {} handler: its trust record [hooks.state.{key:?}] in {} is {state}",
-                    event.name(),
-                    config_path.display()
+                    "the trust record [hooks.state.{key:?}] in {} is {state}: Codex skips the {} handler",
+                    config_path.display(),
+                    event.name()
                 ),
             ));
         }
     }
 }
 
-/// Every handler of `event` in a hooks.json: group index, handler index, matcher, handler.
-fn handlers_of(
-    doc: &Value,
-    event: Event,
-) -> Vec<(usize, usize, Option<String>, Map<String, Value>)> {
+/// One handler in a hooks.json, where Codex's trust key puts it.
+struct Placed {
+    group: usize,
+    index: usize,
+    matcher: Option<String>,
+    handler: Map<String, Value>,
+}
+
+impl Placed {
+    fn command(&self) -> Option<&str> {
+        self.handler.get("command").and_then(Value::as_str)
+    }
+}
+
+/// Every handler of `event` in a hooks.json.
+fn handlers_of(doc: &Value, event: Event) -> Vec<Placed> {
     let mut out = Vec::new();
     let groups = doc
         .get("hooks")
         .and_then(|h| h.get(event.name()))
         .and_then(Value::as_array);
-    for (g, group) in groups.into_iter().flatten().enumerate() {
-        let matcher = group
+    for (group, entry) in groups.into_iter().flatten().enumerate() {
+        let matcher = entry
             .get("matcher")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let handlers = group.get("hooks").and_then(Value::as_array);
-        for (i, handler) in handlers.into_iter().flatten().enumerate() {
+        let handlers = entry.get("hooks").and_then(Value::as_array);
+        for (index, handler) in handlers.into_iter().flatten().enumerate() {
             if let Some(handler) = handler.as_object() {
-                out.push((g, i, matcher.clone(), handler.clone()));
+                out.push(Placed {
+                    group,
+                    index,
+                    matcher: matcher.clone(),
+                    handler: handler.clone(),
+                });
             }
         }
     }
