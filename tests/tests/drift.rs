@@ -4,7 +4,7 @@
 //! sent to the fake Akto must both name the drift; an untouched install reports intact.
 
 use codex_guard_e2e::guard::{self, run_guard};
-use codex_guard_e2e::{wait_until, AktoRequest, FakeAkto, TestHome};
+use codex_guard_e2e::{run_codex_exec, wait_until, AktoRequest, FakeAkto, FakeModel, TestHome};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -326,4 +326,52 @@ fn replace_with_appended(path: &Path, bytes: &[u8]) {
     std::fs::write(&new, program).unwrap();
     std::fs::set_permissions(&new, std::fs::metadata(path).unwrap().permissions()).unwrap();
     std::fs::rename(&new, path).unwrap();
+}
+
+/// With the real Codex: someone takes our PreToolUse handler out of hooks.json, so
+/// Codex runs the next command unguarded. Our SessionStart handler, untouched and still
+/// trusted, reports the drift at the start of that very session.
+#[test]
+fn codex_reports_a_hooks_json_edited_behind_setups_back_at_the_next_session_start() {
+    let home = TestHome::new();
+    let target = home.workdir.join("unguarded-marker");
+    let model = FakeModel::start(&format!("touch {}", target.display()));
+    home.configure(&model);
+    let akto = FakeAkto::deny_containing("unguarded-marker", "dangerous command");
+    let (output, _) = guard::setup(&home, &akto.url(), &[]);
+    output.assert_success();
+
+    let path = home.hooks_json();
+    let mut doc: Value = serde_json::from_str(&home.read(&path)).unwrap();
+    let groups = doc["hooks"]["PreToolUse"].as_array_mut().unwrap();
+    let before = groups.len();
+    groups.retain(|g| !g.to_string().contains("codex-guard-hook"));
+    assert_eq!(groups.len(), before - 1, "setup added one PreToolUse group");
+    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+
+    let output = run_codex_exec(&home, "create the marker");
+    output.assert_success();
+    assert!(
+        target.exists(),
+        "without our PreToolUse handler the command runs unguarded: {output}"
+    );
+    assert!(
+        wait_until(SETTLE, || !akto.requests_for("SessionStart").is_empty()),
+        "no SessionStart record: {output}"
+    );
+    let log = home
+        .events()
+        .into_iter()
+        .find(|l| l["event"] == "SessionStart")
+        .unwrap_or_else(|| panic!("no SessionStart line: {output}"));
+    let seen = Seen {
+        log,
+        record: akto.requests_for("SessionStart").remove(0),
+    };
+    assert_eq!(
+        seen.drift(),
+        [item("hooks.json", Some("PreToolUse"), "missing")]
+    );
+    assert_eq!(seen.check()["registration_intact"], false);
+    assert_eq!(seen.tag("codex-guard-integrity"), "drift");
 }
