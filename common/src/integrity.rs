@@ -10,10 +10,10 @@ use crate::events::Event;
 use crate::layout::{Layout, MANAGED_RECEIPT, RUNTIME_BIN};
 use crate::receipt::{FileRecord, ManagedReceipt, Receipt};
 use crate::trust;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Which kind of install was checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,8 +139,10 @@ fn read_receipt<T>(path: &Path, parse: impl FnOnce(&str) -> Option<T>) -> Result
     }
 }
 
-/// A per-user install in `layout`'s Codex home.
-pub fn check_user(layout: &Layout) -> Integrity {
+/// A per-user install in `layout`'s Codex home. `state_dir` is where the runtime's
+/// hash may be remembered between checks.
+pub fn check_user(layout: &Layout, state_dir: Option<&Path>) -> Integrity {
+    let cache = state_dir.map(|d| d.join(HASH_CACHE));
     let receipt = match read_receipt(&layout.receipt(), |t| Receipt::from_json(t).ok()) {
         Ok(receipt) => receipt,
         Err(d) => return Integrity::new(Scope::User, None, vec![d]),
@@ -152,12 +154,14 @@ pub fn check_user(layout: &Layout) -> Integrity {
         &receipt.files,
         &layout.runtime_bin(),
         Part::Runtime,
+        cache.as_deref(),
         &mut found,
     );
     file_drift(
         &receipt.files,
         &layout.runtime_config(),
         Part::RuntimeConfig,
+        None,
         &mut found,
     );
     Integrity::new(Scope::User, Some(receipt.version), found)
@@ -385,11 +389,18 @@ pub fn trust_state(config: Option<&toml::Table>, key: &str, hash: &str) -> &'sta
 }
 
 /// A file the receipt recorded, compared by its sha256.
-fn file_drift(files: &[FileRecord], path: &Path, part: Part, found: &mut Vec<Drift>) {
+/// `cache`: where the hash may be remembered (see [`sha256_cached`]).
+fn file_drift(
+    files: &[FileRecord],
+    path: &Path,
+    part: Part,
+    cache: Option<&Path>,
+    found: &mut Vec<Drift>,
+) {
     let Some(recorded) = files.iter().find(|f| f.path == path) else {
         return;
     };
-    match sha256_file(path) {
+    match sha256_cached(path, cache) {
         Ok(actual) if actual == recorded.sha256 => {}
         Ok(actual) => found.push(drift(
             part,
@@ -424,8 +435,88 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(trust::hex(&hasher.finalize()))
 }
 
-/// A managed install whose machine config is `machine_config` (`/etc/codex-guard/config.toml`).
-pub fn check_managed(machine_config: &Path) -> Integrity {
+/// The file name of the remembered runtime hash, in the runtime's state directory.
+pub const HASH_CACHE: &str = "runtime-sha256.json";
+
+/// A hash and the identity of the file it was computed from.
+#[derive(Debug, Serialize, Deserialize)]
+struct HashCache {
+    path: PathBuf,
+    stamp: String,
+    sha256: String,
+}
+
+/// Device, inode, size, modification and change times: any write, rename over or
+/// chmod of the file changes the change time, which only the clock's owner can set.
+#[cfg(unix)]
+fn stamp(path: &Path) -> std::io::Result<Option<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok(Some(format!(
+        "{}:{}:{}:{}.{}:{}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    )))
+}
+
+#[cfg(not(unix))]
+fn stamp(path: &Path) -> std::io::Result<Option<String>> {
+    std::fs::metadata(path).map(|_| None)
+}
+
+/// [`sha256_file`], skipped when `cache` holds the hash of this very file as it is now
+/// (same stamp), so a session start hashes the runtime only after it changed. The cache
+/// lives with the user's state: whoever can forge it can also rewrite a per-user receipt,
+/// and a managed runtime only root can change (which changes its stamp).
+fn sha256_cached(path: &Path, cache: Option<&Path>) -> std::io::Result<String> {
+    let Some(cache) = cache else {
+        return sha256_file(path);
+    };
+    // Taken before hashing: a change while the file is read makes the next stamp differ.
+    let Some(stamp) = stamp(path)? else {
+        return sha256_file(path);
+    };
+    let cached = std::fs::read_to_string(cache)
+        .ok()
+        .and_then(|t| serde_json::from_str::<HashCache>(&t).ok());
+    if let Some(cached) = cached.filter(|c| c.path == path && c.stamp == stamp) {
+        return Ok(cached.sha256);
+    }
+    let sha256 = sha256_file(path)?;
+    let entry = HashCache {
+        path: path.to_path_buf(),
+        stamp,
+        sha256,
+    };
+    // Best effort: without the cache the next session start hashes again.
+    let _ = write_cache(cache, &entry);
+    Ok(entry.sha256)
+}
+
+/// Writes the cache next to itself and renames it in place, so a reader never sees half.
+fn write_cache(cache: &Path, entry: &HashCache) -> std::io::Result<()> {
+    if let Some(dir) = cache.parent().filter(|d| !d.is_dir()) {
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+    }
+    let temp = cache.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::write(&temp, serde_json::to_vec(entry)?)?;
+    std::fs::rename(&temp, cache).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })
+}
+
+/// A managed install whose machine config is `machine_config` (`/etc/codex-guard/config.toml`);
+/// `state_dir` as for [`check_user`].
+pub fn check_managed(machine_config: &Path, state_dir: Option<&Path>) -> Integrity {
+    let cache = state_dir.map(|d| d.join(HASH_CACHE));
     let dir = machine_config.parent().unwrap_or(Path::new("/"));
     let receipt = match read_receipt(&dir.join(MANAGED_RECEIPT), |t| {
         serde_json::from_str::<ManagedReceipt>(t).ok()
@@ -439,12 +530,14 @@ pub fn check_managed(machine_config: &Path) -> Integrity {
         &receipt.files,
         &receipt.prefix.join(RUNTIME_BIN),
         Part::Runtime,
+        cache.as_deref(),
         &mut found,
     );
     file_drift(
         &receipt.files,
         machine_config,
         Part::RuntimeConfig,
+        None,
         &mut found,
     );
     Integrity::new(Scope::Managed, Some(receipt.version), found)

@@ -28,9 +28,10 @@ pub struct SessionCheck {
 
 impl SessionCheck {
     pub fn run(s: &Settings, env: EnvLookup<'_>) -> SessionCheck {
+        let state = s.layout.state_dir();
         let integrity = match &s.machine_config {
-            Some(config) => integrity::check_managed(config),
-            None => integrity::check_user(&s.layout),
+            Some(config) => integrity::check_managed(config, Some(&state)),
+            None => integrity::check_user(&s.layout, Some(&state)),
         };
         let shell_env = SHELL_STARTUP_VARIABLES
             .into_iter()

@@ -224,7 +224,29 @@ fn hooks_turned_off_and_a_removed_trust_record_in_config_toml_are_reported() {
 #[test]
 fn a_replaced_runtime_is_reported() {
     let install = Installed::new();
+    // The first check hashes the runtime and remembers it; the replacement must still be
+    // seen, even with the old modification time put back.
+    assert_eq!(install.session_start(&[]).check()["intact"], true);
+    let cache = install
+        .home
+        .codex_home
+        .join("codex-guard/state/runtime-sha256.json");
+    assert!(
+        cache.is_file(),
+        "the hash is remembered in {}",
+        cache.display()
+    );
+    let modified = std::fs::metadata(install.runtime())
+        .unwrap()
+        .modified()
+        .unwrap();
     replace_with_appended(&install.runtime(), b"tampered");
+    std::fs::File::options()
+        .write(true)
+        .open(install.runtime())
+        .and_then(|f| f.set_modified(modified))
+        .unwrap();
+    install.akto.clear();
     let seen = install.session_start(&[]);
     assert_eq!(seen.drift(), [item("runtime", None, "changed")]);
     let check = seen.check();
