@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Which kind of install was checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -446,13 +447,26 @@ struct HashCache {
     sha256: String,
 }
 
-/// Device, inode, size, modification and change times: any write, rename over or
-/// chmod of the file changes the change time, which only the clock's owner can set.
+/// How long a file must have been left alone before its hash is remembered. File times
+/// come from a coarse clock: a change within the same tick can keep the same stamp, so
+/// only a stamp older than any tick is trusted to change with the next write.
+const SETTLED: Duration = Duration::from_secs(1);
+
+/// Device, inode, size, modification and change times, and the change time: any write,
+/// rename over or chmod of the file sets the change time, which only the clock's owner
+/// can choose.
 #[cfg(unix)]
-fn stamp(path: &Path) -> std::io::Result<Option<String>> {
+fn stamp(path: &Path) -> std::io::Result<Option<(String, SystemTime)>> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path)?;
-    Ok(Some(format!(
+    let changed = u64::try_from(m.ctime())
+        .ok()
+        .and_then(|secs| {
+            let nanos = u32::try_from(m.ctime_nsec()).unwrap_or(0);
+            UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+        })
+        .unwrap_or(UNIX_EPOCH);
+    let text = format!(
         "{}:{}:{}:{}.{}:{}.{}",
         m.dev(),
         m.ino(),
@@ -461,11 +475,12 @@ fn stamp(path: &Path) -> std::io::Result<Option<String>> {
         m.mtime_nsec(),
         m.ctime(),
         m.ctime_nsec()
-    )))
+    );
+    Ok(Some((text, changed)))
 }
 
 #[cfg(not(unix))]
-fn stamp(path: &Path) -> std::io::Result<Option<String>> {
+fn stamp(path: &Path) -> std::io::Result<Option<(String, SystemTime)>> {
     std::fs::metadata(path).map(|_| None)
 }
 
@@ -478,7 +493,7 @@ fn sha256_cached(path: &Path, cache: Option<&Path>) -> std::io::Result<String> {
         return sha256_file(path);
     };
     // Taken before hashing: a change while the file is read makes the next stamp differ.
-    let Some(stamp) = stamp(path)? else {
+    let Some((stamp, changed)) = stamp(path)? else {
         return sha256_file(path);
     };
     let cached = std::fs::read_to_string(cache)
@@ -488,13 +503,18 @@ fn sha256_cached(path: &Path, cache: Option<&Path>) -> std::io::Result<String> {
         return Ok(cached.sha256);
     }
     let sha256 = sha256_file(path)?;
+    let settled = SystemTime::now()
+        .duration_since(changed)
+        .is_ok_and(|age| age >= SETTLED);
     let entry = HashCache {
         path: path.to_path_buf(),
         stamp,
         sha256,
     };
-    // Best effort: without the cache the next session start hashes again.
-    let _ = write_cache(cache, &entry);
+    if settled {
+        // Best effort: without the cache the next session start hashes again.
+        let _ = write_cache(cache, &entry);
+    }
     Ok(entry.sha256)
 }
 
@@ -643,5 +663,78 @@ fn managed_handlers(receipt: &ManagedReceipt, found: &mut Vec<Drift>) {
                 path.display()
             ),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn trust_states_use_codex_words() {
+        let config = table(concat!(
+            "[hooks.state.\"/h/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:aa\"\n",
+            "[hooks.state.\"/h/hooks.json:stop:1:0\"]\ntrusted_hash = \"sha256:aa\"\nenabled = false\n",
+        ));
+        let state = |key: &str, hash: &str| trust_state(Some(&config), key, hash);
+        assert_eq!(state("/h/hooks.json:stop:0:0", "sha256:aa"), "trusted");
+        assert_eq!(state("/h/hooks.json:stop:0:0", "sha256:bb"), "modified");
+        assert_eq!(state("/h/hooks.json:stop:1:0", "sha256:aa"), "disabled");
+        assert_eq!(state("/h/hooks.json:stop:2:0", "sha256:aa"), "untrusted");
+        assert_eq!(
+            trust_state(None, "/h/hooks.json:stop:0:0", "sha256:aa"),
+            "untrusted"
+        );
+    }
+
+    #[test]
+    fn without_a_receipt_nothing_can_be_vouched_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = check_user(&Layout::new(dir.path()), None);
+        assert_eq!(check.scope, Scope::User);
+        assert_eq!(check.installed_version, None);
+        assert!(!check.intact && !check.registration_intact);
+        assert_eq!(
+            (check.drift[0].part, check.drift[0].problem),
+            (Part::Receipt, "missing")
+        );
+        let managed = check_managed(&dir.path().join("config.toml"), None);
+        assert_eq!(managed.scope, Scope::Managed);
+        assert_eq!(managed.drift[0].part, Part::Receipt);
+    }
+
+    #[test]
+    fn a_remembered_hash_is_used_only_for_the_same_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("runtime");
+        let cache = dir.path().join("state").join(HASH_CACHE);
+        std::fs::write(&file, b"one").unwrap();
+        // Just written: hashed, not remembered yet.
+        assert_eq!(
+            sha256_cached(&file, Some(&cache)).unwrap(),
+            trust::sha256_hex(b"one")
+        );
+        assert!(!cache.exists());
+        std::thread::sleep(SETTLED + Duration::from_millis(100));
+        let first = sha256_cached(&file, Some(&cache)).unwrap();
+        assert_eq!(first, trust::sha256_hex(b"one"));
+        assert!(cache.is_file());
+        // A forged entry for this very stamp is believed: the cache is only as strong as
+        // the directory it lives in (the user's own, like a per-user receipt).
+        let mut entry: HashCache =
+            serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+        entry.sha256 = "remembered".into();
+        write_cache(&cache, &entry).unwrap();
+        assert_eq!(sha256_cached(&file, Some(&cache)).unwrap(), "remembered");
+        // Any change to the file is a new stamp, so it is hashed again.
+        std::fs::write(&file, b"two").unwrap();
+        assert_eq!(
+            sha256_cached(&file, Some(&cache)).unwrap(),
+            trust::sha256_hex(b"two")
+        );
     }
 }

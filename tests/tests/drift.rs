@@ -224,8 +224,10 @@ fn hooks_turned_off_and_a_removed_trust_record_in_config_toml_are_reported() {
 #[test]
 fn a_replaced_runtime_is_reported() {
     let install = Installed::new();
-    // The first check hashes the runtime and remembers it; the replacement must still be
-    // seen, even with the old modification time put back.
+    // A check hashes the runtime and remembers it once the file has been left alone for
+    // a second; the replacement must still be seen, even with the old modification time
+    // put back.
+    std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(install.session_start(&[]).check()["intact"], true);
     let cache = install
         .home
