@@ -16,6 +16,9 @@ pub const RUNTIME_BIN: &str = if cfg!(windows) {
 /// logs and spool then go to the user's own `$CODEX_HOME/codex-guard/`.
 pub const MACHINE_CONFIG_ARG: &str = "--machine-config";
 
+/// The managed install's receipt, beside the machine-wide config.
+pub const MANAGED_RECEIPT: &str = "managed-receipt.json";
+
 /// The runtime's audit log inside the logs directory; rotated to `<name>.1`.
 pub const EVENTS_LOG: &str = "events.jsonl";
 

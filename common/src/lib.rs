@@ -5,9 +5,11 @@
 
 pub mod config;
 pub mod events;
+pub mod integrity;
 pub mod layout;
 pub mod receipt;
 pub mod spool;
+pub mod trust;
 
 pub use config::{Mode, RuntimeConfig};
 pub use layout::Layout;

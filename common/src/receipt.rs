@@ -1,11 +1,14 @@
 //! The install receipt (`$CODEX_HOME/codex-guard/receipt.json`): what setup added
 //! to the user's files and the value every changed key had before, so uninstall
-//! can remove exactly that and nothing else.
+//! can remove exactly that and nothing else; and its machine-wide counterpart
+//! (`/etc/codex-guard/managed-receipt.json`). The runtime reads both to tell whether
+//! the install is still as setup left it.
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 pub const RECEIPT_SCHEMA_VERSION: u32 = 1;
+pub const MANAGED_RECEIPT_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -92,4 +95,39 @@ impl Receipt {
         text.push('\n');
         text
     }
+}
+
+/// What a managed setup added, and every value it replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedReceipt {
+    pub schema_version: u32,
+    pub version: String,
+    pub installed_at: String,
+    pub prefix: PathBuf,
+    pub command: String,
+    pub requirements: RequirementsRecord,
+    /// Files written, with the sha256 they had when written (requirements.toml too).
+    pub files: Vec<FileRecord>,
+    /// Directories setup created, parents first.
+    pub created_dirs: Vec<PathBuf>,
+}
+
+/// What setup did to `requirements.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequirementsRecord {
+    pub path: PathBuf,
+    /// The file's text before the first setup (`None`: it did not exist), given back
+    /// as is when nothing else changed it since.
+    pub original: Option<String>,
+    pub features_table_created: bool,
+    /// `features.hooks` before setup (`None`: absent).
+    pub features_hooks: Option<bool>,
+    pub hooks_table_created: bool,
+    pub managed_dir_added: bool,
+    /// Setup set `allow_managed_hooks_only = true`.
+    pub managed_only: bool,
+    /// Its value before setup set it (`None`: absent).
+    pub managed_only_previous: Option<bool>,
+    /// Commands of our handlers (matched exactly on removal).
+    pub commands: Vec<String>,
 }

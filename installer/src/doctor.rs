@@ -12,6 +12,7 @@ mod codex;
 mod fix;
 mod managed;
 pub(crate) mod process;
+mod shell_env;
 
 use crate::cli::{DoctorArgs, HomeArgs};
 use crate::failure::{ExitCode, Failure};

@@ -7,7 +7,6 @@
 
 use crate::safe_fs;
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -270,9 +269,7 @@ pub fn uses_crlf(text: &str) -> bool {
     lines > 0 && text.matches("\r\n").count() == lines
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    crate::trust::hex(&Sha256::digest(bytes))
-}
+pub use codex_guard_common::trust::sha256_hex;
 
 /// An exclusive lock held for the life of the value.
 pub struct Lock {

@@ -19,7 +19,7 @@ pub mod releases;
 pub mod restore;
 pub mod safe_fs;
 pub mod setup;
-pub mod trust;
+pub use codex_guard_common::trust;
 pub mod ui;
 pub mod uninstall;
 pub mod update;

@@ -14,9 +14,11 @@ use crate::setup::{self, FileChange, Show};
 use crate::{backup, codex_config, hooks_json};
 use anyhow::{Context, Result};
 use codex_guard_common::receipt::FileRecord;
+pub use codex_guard_common::receipt::{
+    ManagedReceipt, RequirementsRecord, MANAGED_RECEIPT_SCHEMA_VERSION,
+};
 use codex_guard_common::{Layout, RuntimeConfig};
 use codex_guard_hook::rules::Layer;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -24,7 +26,6 @@ use toml_edit::{ArrayOfTables, DocumentMut, Item, Table};
 
 /// Where `--managed` puts the runtime unless `--prefix` says otherwise.
 pub const DEFAULT_PREFIX: &str = "/usr/local/lib/codex-guard";
-pub const MANAGED_RECEIPT_SCHEMA_VERSION: u32 = 1;
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 const BACKUPS_KEEP: usize = 10;
 
@@ -87,7 +88,8 @@ impl SystemLayout {
         self.config_dir().join("rules.toml")
     }
     pub fn receipt(&self) -> PathBuf {
-        self.config_dir().join("managed-receipt.json")
+        self.config_dir()
+            .join(codex_guard_common::layout::MANAGED_RECEIPT)
     }
     pub fn backups_dir(&self) -> PathBuf {
         self.config_dir().join("backups")
@@ -123,41 +125,6 @@ fn rooted(root: &Path, path: &Path) -> PathBuf {
         Ok(relative) => root.join(relative),
         Err(_) => root.join(path),
     }
-}
-
-/// What a managed setup added, and every value it replaced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ManagedReceipt {
-    pub schema_version: u32,
-    pub version: String,
-    pub installed_at: String,
-    pub prefix: PathBuf,
-    pub command: String,
-    pub requirements: RequirementsRecord,
-    /// Files written, with the sha256 they had when written (requirements.toml too).
-    pub files: Vec<FileRecord>,
-    /// Directories setup created, parents first.
-    pub created_dirs: Vec<PathBuf>,
-}
-
-/// What setup did to `requirements.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequirementsRecord {
-    pub path: PathBuf,
-    /// The file's text before the first setup (`None`: it did not exist), given back
-    /// as is when nothing else changed it since.
-    pub original: Option<String>,
-    pub features_table_created: bool,
-    /// `features.hooks` before setup (`None`: absent).
-    pub features_hooks: Option<bool>,
-    pub hooks_table_created: bool,
-    pub managed_dir_added: bool,
-    /// Setup set `allow_managed_hooks_only = true`.
-    pub managed_only: bool,
-    /// Its value before setup set it (`None`: absent).
-    pub managed_only_previous: Option<bool>,
-    /// Commands of our handlers (matched exactly on removal).
-    pub commands: Vec<String>,
 }
 
 fn read_receipt(path: &Path) -> Result<Option<ManagedReceipt>> {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Every check doctor runs, in its order.
-const CHECK_IDS: [&str; 19] = [
+const CHECK_IDS: [&str; 20] = [
     "codex.cli",
     "codex.hooks_feature",
     "codex.managed_policy",
@@ -38,6 +38,7 @@ const CHECK_IDS: [&str; 19] = [
     "logs.writable",
     "spool.backlog",
     "receipt",
+    "shell.startup_env",
 ];
 
 /// A hook runtime that answers `--version` like the real one.
@@ -919,4 +920,103 @@ fn fix_cannot_invent_a_missing_url() {
     assert!(stderr.contains("--local-only"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(stdout.contains("fail  config.valid"), "{stdout}");
+}
+
+/// Writes `text` to `path`, creating its directories.
+fn write_file(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn bash_env_in_the_environment_is_a_warning() {
+    let env = installed(&[]);
+    let missing = missing_codex(&env);
+    let out = env
+        .cmd()
+        .env("BASH_ENV", "/tmp/stop-every-hook")
+        .args(["doctor", "--json", "--codex-home"])
+        .arg(&env.codex_home)
+        .arg(&missing)
+        .assert()
+        .code(0);
+    let report = json_of(&out);
+    assert_check(
+        &report,
+        "shell.startup_env",
+        "warn",
+        "BASH_ENV=/tmp/stop-every-hook is set in this environment: bash runs that file before every hook",
+    );
+    assert!(check(&report, "shell.startup_env")["fix"].is_string());
+    assert_eq!(report["status"], "healthy", "a warning, not a failure");
+}
+
+#[test]
+fn startup_files_that_export_bash_env_or_env_are_named_with_their_line() {
+    let env = installed(&[]);
+    let (_, report) = doctor_json(&env, &[]);
+    assert_check(
+        &report,
+        "shell.startup_env",
+        "pass",
+        "BASH_ENV and ENV are not set here",
+    );
+
+    let home = env.root.join("my home");
+    write_file(
+        &home.join(".bashrc"),
+        "# my settings\nalias ll='ls -l'\nexport BASH_ENV=~/.x\n",
+    );
+    write_file(&home.join(".zshenv"), "ENV=$HOME/.shrc; export ENV\n");
+    write_file(
+        &home.join(".config/fish/config.fish"),
+        "if status is-interactive\n    set -gx BASH_ENV /tmp/fish-env\nend\n",
+    );
+    write_file(
+        &home.join(".config/fish/conf.d/late.fish"),
+        "set --export ENV /tmp/late\n",
+    );
+    let system = env.root.join("system/etc");
+    write_file(
+        &system.join("profile.d/zz-env.sh"),
+        "export BASH_ENV=/etc/hook-env\n",
+    );
+    write_file(
+        &system.join("environment"),
+        "PATH=/usr/bin\nBASH_ENV=/etc/e\n",
+    );
+    // Lines that only look alike are not reported.
+    write_file(
+        &home.join(".profile"),
+        "# export BASH_ENV=/commented\nexport MY_ENV=x\necho BASH_ENV=/printed\n",
+    );
+
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0);
+    let message = check(&report, "shell.startup_env")["message"]
+        .as_str()
+        .unwrap();
+    let at = |path: PathBuf, line: usize| format!("{}:{line}", path.display());
+    for expected in [
+        format!("{} sets BASH_ENV=~/.x", at(home.join(".bashrc"), 3)),
+        format!("{} sets ENV=$HOME/.shrc", at(home.join(".zshenv"), 1)),
+        format!("{} sets ENV;", at(home.join(".zshenv"), 1)),
+        format!(
+            "{} sets BASH_ENV=/tmp/fish-env",
+            at(home.join(".config/fish/config.fish"), 2)
+        ),
+        format!(
+            "{} sets ENV=/tmp/late",
+            at(home.join(".config/fish/conf.d/late.fish"), 1)
+        ),
+        format!(
+            "{} sets BASH_ENV=/etc/hook-env",
+            at(system.join("profile.d/zz-env.sh"), 1)
+        ),
+        format!("{} sets BASH_ENV=/etc/e", at(system.join("environment"), 2)),
+    ] {
+        assert!(message.contains(&expected), "{expected:?} not in {message}");
+    }
+    assert!(!message.contains(".profile"), "{message}");
+    assert_eq!(check(&report, "shell.startup_env")["status"], "warn");
 }

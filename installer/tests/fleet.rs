@@ -607,3 +607,25 @@ fn managed_token_is_readable_by_every_users_runtime() {
         "{config}"
     );
 }
+
+#[test]
+fn managed_doctor_names_a_machine_startup_file_that_sets_bash_env() {
+    let sys = System::new();
+    sys.setup(&["--local-only"]).success();
+    let report = sys.doctor(0);
+    assert_eq!(check(&report, "shell.startup_env")["status"], "pass");
+    let file = sys.root.join("etc/profile.d/hooks-off.sh");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "# site settings\nexport BASH_ENV=/etc/stop-hooks\n").unwrap();
+    let report = sys.doctor(0);
+    let startup = check(&report, "shell.startup_env");
+    assert_eq!(startup["status"], "warn", "{report:#}");
+    let message = startup["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "{}:2 sets BASH_ENV=/etc/stop-hooks",
+            file.display()
+        )),
+        "{message}"
+    );
+}

@@ -2,6 +2,7 @@
 //! (whose headers, payloads and tags are JSON encoded as strings) and the
 //! guardrails verdict. Pure functions, so every byte is unit-tested.
 
+use crate::drift::SessionCheck;
 use crate::input::HookInput;
 use crate::settings::Settings;
 use codex_guard_common::Mode;
@@ -229,16 +230,33 @@ impl Record {
         }
     }
 
-    /// The session start record (ingested only).
-    pub fn session_start(s: &Settings, input: &HookInput) -> Record {
+    /// The session start record (ingested only), with what the session start check
+    /// found under `codexGuard` and tagged, so a fleet can select the machines whose
+    /// install drifted.
+    pub fn session_start(s: &Settings, input: &HookInput, check: Option<&SessionCheck>) -> Record {
+        let mut request_payload = json!({ "body": Value::Object(input.raw.clone()) });
+        let mut tags = base_tags(s, None);
+        if let Some(check) = check {
+            request_payload["codexGuard"] = json!(check);
+            let integrity = if check.integrity.intact {
+                "intact"
+            } else {
+                "drift"
+            };
+            tags.insert("codex-guard-integrity".into(), integrity.into());
+            if !check.shell_env.is_empty() {
+                let names: Vec<&str> = check.shell_env.keys().copied().collect();
+                tags.insert("codex-guard-shell-env".into(), names.join(",").into());
+            }
+        }
         Record {
             path: "/v1/hooks/SessionStart".into(),
             host: s.api_host.clone(),
             hook: "SessionStart",
             mcp_server: None,
-            request_payload: json!({ "body": Value::Object(input.raw.clone()) }),
+            request_payload,
             response_payload: json!({}),
-            tags: base_tags(s, None),
+            tags,
             blocked_reason: None,
         }
     }

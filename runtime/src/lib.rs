@@ -6,6 +6,7 @@
 //! configured, for prompts and tool calls) within the configured deadline.
 
 pub mod akto;
+pub mod drift;
 pub mod input;
 pub mod log;
 pub mod protect;
@@ -79,6 +80,8 @@ pub struct Report {
     pub command: Option<String>,
     pub prompt: Option<String>,
     pub errors: Vec<String>,
+    /// SessionStart only: whether the install is as setup left it.
+    pub session_check: Option<drift::SessionCheck>,
     /// Records that only inform the service, to spool after Codex has its answer.
     pub deliveries: Vec<SpooledRecord>,
     /// Calls the service answered.
@@ -222,6 +225,9 @@ pub fn handle(
     let mut report = Report::new(input);
     report.errors.extend(s.problems.iter().cloned());
     let event = input.event.as_str();
+    if event == "SessionStart" {
+        report.session_check = Some(drift::SessionCheck::run(s, &|k| std::env::var(k).ok()));
+    }
     if s.remote().is_some() {
         report.message_id = turns::message_id(
             &s.layout.state_dir(),
@@ -289,13 +295,8 @@ pub fn handle(
                 client_hook_session_start: true,
                 ..Flags::INGEST
             };
-            queue(
-                s,
-                input,
-                &mut report,
-                Record::session_start(s, input),
-                flags,
-            );
+            let record = Record::session_start(s, input, report.session_check.as_ref());
+            queue(s, input, &mut report, record, flags);
             report.decision = "observe";
         }
         "UserPromptSubmit" | "PreToolUse" => {
@@ -676,6 +677,9 @@ fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     entry.insert("elapsed_ms".into(), json!(elapsed.as_secs_f64() * 1000.0));
     if !report.errors.is_empty() {
         entry.insert("errors".into(), json!(report.errors));
+    }
+    if let Some(check) = &report.session_check {
+        entry.insert("integrity".into(), json!(check));
     }
     log::append(&s.logs_dir(), &entry);
 }

@@ -208,6 +208,7 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
         logs_writable(&ctx),
         spool_backlog(&ctx),
         receipt(&ctx),
+        super::shell_env::check(&|k| std::env::var(k).ok(), &inputs.system_root),
     ]
 }
 

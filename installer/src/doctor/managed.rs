@@ -46,6 +46,7 @@ pub fn run_all(inputs: &Inputs, sys: &SystemLayout) -> Vec<Check> {
             ),
         },
         machine_id(sys, config.as_ref().ok()),
+        super::shell_env::check(&|k| std::env::var(k).ok(), &sys.root),
     ]
 }
 

@@ -1,8 +1,9 @@
 //! Codex's trust records for user hooks: a handler runs only when `config.toml`
 //! holds `[hooks.state."<key>"] trusted_hash` equal to the hash Codex computes for
-//! its current definition. Computed here exactly as Codex does.
+//! its current definition. Computed here exactly as Codex does, for setup (which
+//! writes the records) and for the runtime (which checks they still hold).
 
-use codex_guard_common::events::Event;
+use crate::events::Event;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -84,6 +85,11 @@ fn canonical_json(value: &Value) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The lowercase hex sha256 of `bytes`, as the install receipt records files.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]
