@@ -66,11 +66,14 @@ pub const ENV_VARS: &[EnvVar] = &[
         Managed::Ignored,
         "the runtime config file to read",
     ),
-    var(
-        "CODEX_GUARD_SYSTEM_ROOT",
-        Managed::Ignored,
-        "stands for `/` when finding the admin rules (tests)",
-    ),
+    EnvVar {
+        overrides_config: false,
+        ..var(
+            "CODEX_GUARD_SYSTEM_ROOT",
+            Managed::Ignored,
+            "stands for `/` when finding the admin rules (tests)",
+        )
+    },
     var(
         "AKTO_DATA_INGESTION_URL",
         Managed::Ignored,
