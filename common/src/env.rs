@@ -247,31 +247,30 @@ impl<'a> EnvReader<'a> {
     }
 
     /// The non-empty value of `name` when the scope honours it. A tighten-only
-    /// variable must be read with [`EnvReader::flag`].
-    ///
-    /// # Panics
-    /// When `name` is not in [`ENV_VARS`] or is tighten-only: the table must list
-    /// every variable the runtime reads.
+    /// variable must be read with [`EnvReader::flag`]. The table must list every
+    /// variable the runtime reads: a debug build panics on one it does not, and a
+    /// managed scope never honours it.
     pub fn value(&self, name: &str) -> Option<String> {
-        let var = lookup(name).unwrap_or_else(|| panic!("{name} is missing from ENV_VARS"));
-        assert!(
-            var.managed != Managed::TightenOnly,
+        let var = lookup(name);
+        debug_assert!(var.is_some(), "{name} is missing from ENV_VARS");
+        debug_assert!(
+            var.is_none_or(|v| v.managed != Managed::TightenOnly),
             "{name} is tighten-only: read it with flag()"
         );
-        match (self.scope, var.managed) {
-            (Scope::Managed, Managed::Ignored) => None,
-            _ => self.raw(name),
+        match (self.scope, var.map(|v| v.managed)) {
+            (Scope::PerUser, _) | (Scope::Managed, Some(Managed::Honoured)) => self.raw(name),
+            (Scope::Managed, _) => None,
         }
     }
 
     /// Applies a boolean variable (`true` turns it on, anything else off) to
     /// `setting`. In a managed scope a tighten-only variable can only turn it on;
     /// an attempt to turn it off is ignored and recorded.
-    ///
-    /// # Panics
-    /// When `name` is not in [`ENV_VARS`].
     pub fn flag(&mut self, name: &str, setting: &mut bool) {
-        let var = lookup(name).unwrap_or_else(|| panic!("{name} is missing from ENV_VARS"));
+        let Some(var) = lookup(name) else {
+            debug_assert!(false, "{name} is missing from ENV_VARS");
+            return;
+        };
         let Some(value) = self.raw(name) else {
             return;
         };

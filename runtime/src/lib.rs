@@ -193,46 +193,7 @@ pub fn run_from_process(machine_config: Option<&Path>) -> i32 {
     let deadline = started + Duration::from_millis(settings.config.timeout_ms);
     let http = Http::new(settings.ca_files.clone());
 
-    let mut exit_code = 0;
-    let (input, mut report) = match input::read_stdin(deadline) {
-        Ok(bytes) => match HookInput::parse(&bytes) {
-            Ok(input) => {
-                let report = handle(&settings, &input, deadline, &http);
-                (Some(input), report)
-            }
-            Err(e) => match HookInput::lenient(&bytes) {
-                Some(input) => {
-                    let report = handle_unparsed(&settings, &input, e);
-                    (Some(input), report)
-                }
-                None => {
-                    let mut report = Report {
-                        decision: "ignore",
-                        errors: vec![e],
-                        ..Report::default()
-                    };
-                    if fails_closed(&settings) && !bytes.iter().all(u8::is_ascii_whitespace) {
-                        let reason =
-                            "codex-guard could not read this event and is set to fail closed";
-                        eprintln!("{reason}");
-                        report.decision = "block";
-                        report.reason = Some(reason.into());
-                        report.source = Some("fail-closed".into());
-                        exit_code = 2;
-                    }
-                    (None, report)
-                }
-            },
-        },
-        Err(e) => (
-            None,
-            Report {
-                decision: "ignore",
-                errors: vec![e],
-                ..Report::default()
-            },
-        ),
-    };
+    let (input, mut report, exit_code) = decide_stdin(&settings, deadline, &http);
     if let Some(input) = &input {
         if report.decision == "block" {
             report.prompt = input
@@ -250,6 +211,41 @@ pub fn run_from_process(machine_config: Option<&Path>) -> i32 {
     spool_deliveries(&settings, &mut report, deadline, &http, exe.as_deref());
     write_log(&settings, &report, started.elapsed());
     exit_code
+}
+
+/// Reads the event on stdin and decides on it: the event as read (when it could be),
+/// the report and the exit code.
+fn decide_stdin(s: &Settings, deadline: Instant, http: &Http) -> (Option<HookInput>, Report, i32) {
+    let ignored = |error: String| Report {
+        decision: "ignore",
+        errors: vec![error],
+        ..Report::default()
+    };
+    let bytes = match input::read_stdin(deadline) {
+        Ok(bytes) => bytes,
+        Err(e) => return (None, ignored(e), 0),
+    };
+    let error = match HookInput::parse(&bytes) {
+        Ok(input) => {
+            let report = handle(s, &input, deadline, http);
+            return (Some(input), report, 0);
+        }
+        Err(e) => e,
+    };
+    if let Some(input) = HookInput::lenient(&bytes) {
+        let report = handle_unparsed(s, &input, error);
+        return (Some(input), report, 0);
+    }
+    let mut report = ignored(error);
+    if !fails_closed(s) || bytes.iter().all(u8::is_ascii_whitespace) {
+        return (None, report, 0);
+    }
+    let reason = "codex-guard could not read this event and is set to fail closed";
+    eprintln!("{reason}");
+    report.decision = "block";
+    report.reason = Some(reason.into());
+    report.source = Some("fail-closed".into());
+    (None, report, 2)
 }
 
 /// Whether an event nobody could check is blocked: blocking is on and the install

@@ -391,7 +391,10 @@ fn version_and_help_answer_without_reading_stdin() {
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains(&codex_guard_common::env::text_table()), "{help}");
+    assert!(
+        help.contains(&codex_guard_common::env::text_table()),
+        "{help}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_codex-guard-hook"))
         .arg("--bogus")
         .output()
