@@ -239,8 +239,8 @@ impl HookInput {
 }
 
 /// Containers nested deeper than this are kept as their JSON text (a string value),
-/// well below serde_json's recursion limit (128).
-pub const MAX_NESTING: usize = 64;
+/// below serde_json's recursion limit (128); real events are a few levels deep.
+pub const MAX_NESTING: usize = 100;
 
 /// `text` with every object or array nested deeper than [`MAX_NESTING`] replaced by
 /// a string holding its JSON text. A tool input nested thousands of levels deep
@@ -511,14 +511,20 @@ mod tests {
 
     #[test]
     fn nesting_at_any_depth_parses_with_deep_parts_kept_as_text() {
-        for levels in [10, 62, 63, 126, 1000, 100_000] {
+        for levels in [10, 97, 98, 99, 126, 1000, 100_000] {
             let input = HookInput::parse(&deep_mcp_write(levels)).unwrap();
             assert_eq!(input.file_paths(), ["~/.codex/hooks.json"], "{levels}");
             let arguments = input.mcp_arguments().unwrap();
             assert_eq!(arguments.matches('1').count(), 1, "{levels}");
-            // Below the limit the structure is kept as is.
+            // Up to the limit the structure is kept as is; below it, as text.
+            let mut pad = &input.tool_input()["pad"];
+            for _ in 1..(MAX_NESTING - 2).min(levels) {
+                pad = &pad[0];
+            }
             if levels + 2 <= MAX_NESTING {
-                assert!(input.tool_input()["pad"].is_array());
+                assert!(pad.is_array(), "{levels}: {pad}");
+            } else {
+                assert!(pad[0].is_string(), "{levels}: {pad}");
             }
         }
         let text = std::str::from_utf8(&deep_mcp_write(MAX_NESTING))
