@@ -1,8 +1,10 @@
 //! The hook runtime's configuration file (`$CODEX_HOME/codex-guard/config.toml`).
 //!
 //! The installer writes it from `templates/runtime-config.toml`; the runtime reads it
-//! on every event and lets Akto's environment variable names override it.
+//! on every event and lets Akto's environment variable names override it (in a
+//! managed install only to make it stricter).
 
+use crate::env::EnvReader;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -163,17 +165,15 @@ impl RuntimeConfig {
     }
 
     /// Applies Akto's environment variable names on top of the file, as Akto's own
-    /// hooks read them. `get` looks a variable up (the process environment in production).
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    /// hooks read them, as far as `env`'s scope allows (see [`crate::env::ENV_VARS`]):
+    /// a managed install only lets them make the config stricter.
+    pub fn apply_env(&mut self, env: &mut EnvReader<'_>) -> Vec<String> {
         let mut problems = Vec::new();
-        let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        if let Some(url) = non_empty("AKTO_DATA_INGESTION_URL") {
+        if let Some(url) = env.value("AKTO_DATA_INGESTION_URL") {
             self.url = Some(url.trim().trim_end_matches('/').to_string());
         }
-        if let Some(v) = non_empty("AKTO_SYNC_MODE") {
-            self.blocking = v.trim().eq_ignore_ascii_case("true");
-        }
-        if let Some(v) = non_empty("AKTO_TIMEOUT") {
+        env.flag("AKTO_SYNC_MODE", &mut self.blocking);
+        if let Some(v) = env.value("AKTO_TIMEOUT") {
             match v.trim().parse::<f64>() {
                 Ok(secs) if secs > 0.0 && secs.is_finite() => {
                     self.timeout_ms = (secs * 1000.0).round() as u64;
@@ -181,33 +181,29 @@ impl RuntimeConfig {
                 _ => problems.push(format!("AKTO_TIMEOUT={v:?} is not a number of seconds")),
             }
         }
-        if let Some(v) = non_empty("MODE") {
+        if let Some(v) = env.value("MODE") {
             match Mode::parse(&v) {
                 Some(mode) => self.mode = mode,
                 None => problems.push(format!("MODE={v:?} is neither argus nor atlas")),
             }
         }
-        if let Some(v) = non_empty("AKTO_CONNECTOR") {
+        if let Some(v) = env.value("AKTO_CONNECTOR") {
             self.connector = v;
         }
-        if let Some(v) = non_empty("AKTO_CONNECTOR_VALUE") {
+        if let Some(v) = env.value("AKTO_CONNECTOR_VALUE") {
             self.connector_value = v;
         }
-        if let Some(v) = non_empty("CONTEXT_SOURCE") {
+        if let Some(v) = env.value("CONTEXT_SOURCE") {
             self.context_source = v;
         }
-        if let Some(v) = non_empty("DEVICE_ID") {
+        if let Some(v) = env.value("DEVICE_ID") {
             self.device_id = Some(v);
         }
-        if let Some(v) = non_empty("LOG_DIR") {
+        if let Some(v) = env.value("LOG_DIR") {
             self.log_dir = Some(PathBuf::from(v));
         }
-        if let Some(v) = non_empty("AKTO_INGEST_NON_MCP_TOOLS") {
-            self.ingest_non_mcp_tools = v.trim().eq_ignore_ascii_case("true");
-        }
-        if let Some(v) = non_empty("CODEX_GUARD_FAIL_CLOSED") {
-            self.fail_closed = v.trim().eq_ignore_ascii_case("true");
-        }
+        env.flag("AKTO_INGEST_NON_MCP_TOOLS", &mut self.ingest_non_mcp_tools);
+        env.flag("CODEX_GUARD_FAIL_CLOSED", &mut self.fail_closed);
         problems
     }
 
@@ -221,6 +217,7 @@ impl RuntimeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::Scope;
     use std::collections::HashMap;
 
     #[test]
@@ -241,7 +238,8 @@ mod tests {
         .into_iter()
         .collect();
         let mut config = RuntimeConfig::default();
-        let problems = config.apply_env(|k| env.get(k).map(|v| v.to_string()));
+        let get = |k: &str| env.get(k).map(|v| v.to_string());
+        let problems = config.apply_env(&mut EnvReader::new(&get, Scope::PerUser));
         assert!(problems.is_empty());
         assert_eq!(config.url.as_deref(), Some("https://akto.example.com"));
         assert!(!config.blocking);
@@ -254,8 +252,65 @@ mod tests {
     #[test]
     fn bad_environment_values_are_reported_and_ignored() {
         let mut config = RuntimeConfig::default();
-        let problems = config.apply_env(|k| (k == "AKTO_TIMEOUT").then(|| "soon".to_string()));
+        let get = |k: &str| (k == "AKTO_TIMEOUT").then(|| "soon".to_string());
+        let problems = config.apply_env(&mut EnvReader::new(&get, Scope::PerUser));
         assert_eq!(problems.len(), 1);
         assert_eq!(config.timeout_ms, DEFAULT_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn a_managed_install_ignores_every_loosening_override() {
+        let env: HashMap<&str, &str> = [
+            ("AKTO_DATA_INGESTION_URL", "http://127.0.0.1:9"),
+            ("AKTO_SYNC_MODE", "false"),
+            ("CODEX_GUARD_FAIL_CLOSED", "false"),
+            ("AKTO_TIMEOUT", "0.001"),
+            ("LOG_DIR", "/tmp/elsewhere"),
+            ("MODE", "atlas"),
+        ]
+        .into_iter()
+        .collect();
+        let machine = RuntimeConfig {
+            url: Some("https://akto.corp".into()),
+            fail_closed: true,
+            ..RuntimeConfig::default()
+        };
+        let mut config = machine.clone();
+        let get = |k: &str| env.get(k).map(|v| v.to_string());
+        let mut reader = EnvReader::new(&get, Scope::Managed);
+        assert!(config.apply_env(&mut reader).is_empty());
+        assert_eq!(config, machine);
+        let mut ignored = reader.into_ignored();
+        ignored.sort();
+        assert_eq!(
+            ignored,
+            [
+                "AKTO_DATA_INGESTION_URL=http://127.0.0.1:9",
+                "AKTO_SYNC_MODE=false",
+                "AKTO_TIMEOUT=0.001",
+                "CODEX_GUARD_FAIL_CLOSED=false",
+                "LOG_DIR=/tmp/elsewhere",
+                "MODE=atlas",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_managed_install_takes_overrides_that_tighten_it() {
+        let get = |k: &str| {
+            matches!(
+                k,
+                "AKTO_SYNC_MODE" | "CODEX_GUARD_FAIL_CLOSED" | "AKTO_INGEST_NON_MCP_TOOLS"
+            )
+            .then(|| "true".to_string())
+        };
+        let mut config = RuntimeConfig {
+            blocking: false,
+            ..RuntimeConfig::default()
+        };
+        let mut reader = EnvReader::new(&get, Scope::Managed);
+        config.apply_env(&mut reader);
+        assert!(config.blocking && config.fail_closed && config.ingest_non_mcp_tools);
+        assert!(reader.into_ignored().is_empty());
     }
 }

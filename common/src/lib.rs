@@ -4,6 +4,7 @@
 //! receipt, where files live under `$CODEX_HOME`) is defined here once.
 
 pub mod config;
+pub mod env;
 pub mod events;
 pub mod integrity;
 pub mod layout;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Every check doctor runs, in its order.
-const CHECK_IDS: [&str; 20] = [
+const CHECK_IDS: [&str; 21] = [
     "codex.cli",
     "codex.hooks_feature",
     "codex.managed_policy",
@@ -39,6 +39,7 @@ const CHECK_IDS: [&str; 20] = [
     "spool.backlog",
     "receipt",
     "shell.startup_env",
+    "environment.overrides",
 ];
 
 /// A hook runtime that answers `--version` like the real one.
@@ -251,6 +252,32 @@ fn json_has_a_schema_version_and_every_check_in_order() {
         report.get("fixed").is_none(),
         "`fixed` only comes with --fix"
     );
+}
+
+#[test]
+fn an_override_in_the_environment_is_named_but_does_not_degrade_the_install() {
+    let env = installed(&[]);
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(check(&report, "environment.overrides")["status"], "pass");
+    let out = env
+        .cmd()
+        .env("AKTO_SYNC_MODE", "false")
+        .env("AKTO_API_TOKEN", "secret-token")
+        .args(["doctor", "--codex-home"])
+        .arg(&env.codex_home)
+        .args(["--json", &missing_codex(&env)])
+        .assert()
+        .success();
+    let report = json_of(&out);
+    let c = check(&report, "environment.overrides");
+    assert_eq!(c["status"], "warn", "{c}");
+    let message = c["message"].as_str().unwrap();
+    assert!(
+        message.contains("AKTO_API_TOKEN=[REDACTED], AKTO_SYNC_MODE=false"),
+        "{message}"
+    );
+    assert!(!report.to_string().contains("secret-token"));
 }
 
 #[test]

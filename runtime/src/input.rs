@@ -43,14 +43,22 @@ pub struct HookInput {
 }
 
 impl HookInput {
-    /// Parses stdin's bytes. The error is a one-line reason for the log.
+    /// Parses stdin's bytes. The error is a one-line reason for the log. Nesting
+    /// deeper than [`MAX_NESTING`] never makes it fail: see [`flatten_deep`].
     pub fn parse(bytes: &[u8]) -> Result<HookInput, String> {
+        if bytes.len() as u64 > MAX_INPUT_BYTES {
+            return Err(format!(
+                "stdin is larger than {} MiB",
+                MAX_INPUT_BYTES / 1024 / 1024
+            ));
+        }
         let text = std::str::from_utf8(bytes).map_err(|e| format!("stdin is not UTF-8: {e}"))?;
         if text.trim().is_empty() {
             return Err("stdin is empty".into());
         }
+        let text = flatten_deep(text);
         let value: Value =
-            serde_json::from_str(text).map_err(|e| format!("stdin is not JSON: {e}"))?;
+            serde_json::from_str(&text).map_err(|e| format!("stdin is not JSON: {e}"))?;
         let Value::Object(raw) = value else {
             return Err("stdin is JSON but not an object".into());
         };
@@ -59,6 +67,46 @@ impl HookInput {
             _ => return Err("the event has no hook_event_name".into()),
         };
         Ok(HookInput { event, raw })
+    }
+
+    /// What can be read from stdin that [`HookInput::parse`] refused, so the local
+    /// rules still see it: the top-level `hook_event_name`, `tool_name`, `session_id`,
+    /// `turn_id` and `cwd` strings, the string values of path keys at any depth, the
+    /// tool input's `command` (else the whole text) as its command, and the whole
+    /// text (lossily decoded) as `raw`. `None` when not even the event's name is found.
+    pub fn lenient(bytes: &[u8]) -> Option<HookInput> {
+        let bytes = &bytes[..bytes.len().min(MAX_INPUT_BYTES as usize)];
+        let text = String::from_utf8_lossy(bytes);
+        let found = scan_strings(&text);
+        let top = |key: &str| {
+            found
+                .iter()
+                .find(|(depth, k, _)| *depth == 1 && k == key)
+                .map(|(_, _, v)| v.clone())
+        };
+        let event = top("hook_event_name").filter(|e| !e.is_empty())?;
+        let mut raw = Map::new();
+        raw.insert("hook_event_name".into(), Value::String(event.clone()));
+        for key in ["tool_name", "session_id", "turn_id", "cwd"] {
+            if let Some(v) = top(key) {
+                raw.insert(key.into(), Value::String(v));
+            }
+        }
+        let paths: Vec<Value> = found
+            .iter()
+            .filter(|(depth, k, _)| *depth > 1 && PATH_KEYS.contains(&k.as_str()))
+            .map(|(_, _, v)| Value::String(v.clone()))
+            .collect();
+        let command = found
+            .iter()
+            .find(|(depth, k, _)| *depth == 2 && k == "command")
+            .map_or_else(|| text.to_string(), |(_, _, v)| v.clone());
+        let mut tool_input = Map::new();
+        tool_input.insert("command".into(), Value::String(command));
+        tool_input.insert("paths".into(), Value::Array(paths));
+        tool_input.insert("raw".into(), Value::String(text.into_owned()));
+        raw.insert("tool_input".into(), Value::Object(tool_input));
+        Some(HookInput { event, raw })
     }
 
     pub fn str(&self, key: &str) -> Option<&str> {
@@ -190,6 +238,139 @@ impl HookInput {
     }
 }
 
+/// Containers nested deeper than this are kept as their JSON text (a string value),
+/// below serde_json's recursion limit (128); real events are a few levels deep.
+pub const MAX_NESTING: usize = 100;
+
+/// `text` with every object or array nested deeper than [`MAX_NESTING`] replaced by
+/// a string holding its JSON text. A tool input nested thousands of levels deep
+/// then parses like any other (the rules and Akto still see its text), and nothing
+/// after parsing recurses deeper than that. One pass, no recursion; the text is
+/// returned as is when nothing is that deep. Malformed JSON stays malformed.
+pub fn flatten_deep(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0; // bytes of `text` already in `out`
+    let mut depth = 0usize;
+    let mut deep_start = None;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth == MAX_NESTING + 1 {
+                    deep_start = Some(i);
+                }
+            }
+            b'}' | b']' => {
+                if depth == MAX_NESTING + 1 {
+                    if let Some(start) = deep_start.take() {
+                        let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 64));
+                        out.push_str(&text[copied..start]);
+                        // Serializing a string cannot fail.
+                        out.push_str(&Value::String(text[start..=i].to_string()).to_string());
+                        copied = i + 1;
+                    }
+                }
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+    match out {
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            std::borrow::Cow::Owned(out)
+        }
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+/// Every string value of an object key in `text`, as `(depth, key, value)`, where
+/// depth 1 is the top-level object; read without recursion and without needing the
+/// JSON to be complete or valid.
+fn scan_strings(text: &str) -> Vec<(usize, String, String)> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut depth = 0usize;
+    let mut key: Option<&str> = None;
+    let mut after_colon = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                let mut escaped = false;
+                while j < bytes.len() {
+                    match bytes[j] {
+                        _ if escaped => escaped = false,
+                        b'\\' => escaped = true,
+                        b'"' => break,
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                let s = &text[start..j.min(bytes.len())];
+                if after_colon {
+                    if let Some(k) = key.take() {
+                        found.push((depth, unescape(k), unescape(s)));
+                    }
+                    after_colon = false;
+                } else {
+                    key = Some(s);
+                }
+                i = j + 1;
+                continue;
+            }
+            b':' => after_colon = key.is_some(),
+            b'{' | b'[' => {
+                depth += 1;
+                key = None;
+                after_colon = false;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                key = None;
+                after_colon = false;
+            }
+            b',' => {
+                key = None;
+                after_colon = false;
+            }
+            b if b.is_ascii_whitespace() => {}
+            _ => {
+                if after_colon {
+                    key = None;
+                    after_colon = false;
+                }
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
+/// The text of a JSON string literal's contents, unescaped (as is when invalid).
+fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    serde_json::from_str(&format!("\"{s}\"")).unwrap_or_else(|_| s.to_string())
+}
+
 /// The paths named by the headers of an apply_patch text, in order.
 pub fn parse_patch_paths(patch: &str) -> Vec<&str> {
     patch
@@ -275,8 +456,8 @@ fn absolute_path(cwd: Option<&str>, path: &str) -> String {
     out
 }
 
-/// Reads all of stdin, giving up at `deadline` so a writer that never closes the
-/// pipe cannot hang the hook.
+/// Reads all of stdin (at most one byte past [`MAX_INPUT_BYTES`]), giving up at
+/// `deadline` so a writer that never closes the pipe cannot hang the hook.
 pub fn read_stdin(deadline: Instant) -> Result<Vec<u8>, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -290,10 +471,8 @@ pub fn read_stdin(deadline: Instant) -> Result<Vec<u8>, String> {
     });
     let wait = deadline.saturating_duration_since(Instant::now());
     match rx.recv_timeout(wait) {
-        Ok(Ok(buf)) if buf.len() as u64 > MAX_INPUT_BYTES => Err(format!(
-            "stdin is larger than {} MiB",
-            MAX_INPUT_BYTES / 1024 / 1024
-        )),
+        // Larger than MAX_INPUT_BYTES: parse refuses it, the lenient reading still
+        // looks at its beginning.
         Ok(Ok(buf)) => Ok(buf),
         Ok(Err(e)) => Err(format!("cannot read stdin: {e}")),
         Err(_) => Err("stdin was not closed before the deadline".into()),
@@ -317,6 +496,71 @@ mod tests {
         ] {
             assert!(HookInput::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// `{"hook_event_name":"PreToolUse",...,"tool_input":{"path":P,"pad":[[...]]}}`
+    /// with `levels` nested arrays.
+    fn deep_mcp_write(levels: usize) -> Vec<u8> {
+        format!(
+            r#"{{"hook_event_name":"PreToolUse","session_id":"s","cwd":"/w","tool_name":"mcp__fs__write_file","tool_input":{{"path":"~/.codex/hooks.json","pad":{}1{}}}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn nesting_at_any_depth_parses_with_deep_parts_kept_as_text() {
+        for levels in [10, 97, 98, 99, 126, 1000, 100_000] {
+            let input = HookInput::parse(&deep_mcp_write(levels)).unwrap();
+            assert_eq!(input.file_paths(), ["~/.codex/hooks.json"], "{levels}");
+            let arguments = input.mcp_arguments().unwrap();
+            assert_eq!(arguments.matches('1').count(), 1, "{levels}");
+            // Up to the limit the structure is kept as is; below it, as text.
+            let mut pad = &input.tool_input()["pad"];
+            for _ in 1..(MAX_NESTING - 2).min(levels) {
+                pad = &pad[0];
+            }
+            if levels + 2 <= MAX_NESTING {
+                assert!(pad.is_array(), "{levels}: {pad}");
+            } else {
+                assert!(pad[0].is_string(), "{levels}: {pad}");
+            }
+        }
+        let text = std::str::from_utf8(&deep_mcp_write(MAX_NESTING))
+            .unwrap()
+            .to_string();
+        // `{` and `[` inside strings do not count.
+        let tricky = text.replace("~/.codex", "[[[{\\\"[~/.codex");
+        let input = HookInput::parse(tricky.as_bytes()).unwrap();
+        assert_eq!(input.file_paths(), ["/w/[[[{\"[~/.codex/hooks.json"]);
+        assert!(matches!(
+            flatten_deep("{\"a\":[1]}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn an_unparsable_event_is_read_leniently() {
+        let mut bytes = deep_mcp_write(10);
+        bytes.truncate(bytes.len() - 3); // malformed
+        assert!(HookInput::parse(&bytes).is_err());
+        let input = HookInput::lenient(&bytes).unwrap();
+        assert_eq!(input.event, "PreToolUse");
+        assert_eq!(input.tool_name(), Some("mcp__fs__write_file"));
+        assert_eq!(input.str("cwd"), Some("/w"));
+        assert_eq!(input.file_paths(), ["~/.codex/hooks.json"]);
+        assert!(input.mcp_arguments().unwrap().contains("[[[[1"));
+        // A shell command's own text, unescaped; keys below the top level are not the event's.
+        let bash = br#"{"tool_input":{"command":"rm -rf \"$HOME\"","hook_event_name":"Stop"},"hook_event_name":"PreToolUse","tool_name":"Bash" "#;
+        let input = HookInput::lenient(bash).unwrap();
+        assert_eq!(input.event, "PreToolUse");
+        assert_eq!(input.shell_command().as_deref(), Some("rm -rf \"$HOME\""));
+        assert!(HookInput::lenient(b"\xff{\"tool_name\":\"Bash\"").is_none());
+        let too_big = vec![b' '; MAX_INPUT_BYTES as usize + 1];
+        assert!(HookInput::parse(&too_big)
+            .unwrap_err()
+            .contains("larger than"));
     }
 
     #[test]

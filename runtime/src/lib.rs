@@ -9,6 +9,7 @@ pub mod akto;
 pub mod drift;
 pub mod input;
 pub mod log;
+pub mod overrides;
 pub mod protect;
 pub mod redact;
 pub mod rules;
@@ -31,12 +32,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use transport::{Http, Post, Transport};
 
-pub const HELP: &str = "\
+const HELP: &str = "\
 codex-guard-hook: the program Codex runs for every hook event.
 
 Codex starts it with one event as JSON on stdin. It applies the local rules, asks
 the Akto guardrails when configured, prints Codex's blocking output when the event
-is rejected, and always exits 0.
+is rejected, and exits 0.
 
 Configuration: CODEX_GUARD_CONFIG, else <dir of this program>/../config.toml, else
 $CODEX_HOME/codex-guard/config.toml. Akto's variables (AKTO_DATA_INGESTION_URL,
@@ -47,7 +48,16 @@ background process (`codex-guard-hook --deliver`), so Codex never waits for them
 
 A managed (machine-wide) install runs it with --machine-config FILE: settings, token,
 machine id and admin rules come from FILE's directory; logs, spool and state go to
-the user's own $CODEX_HOME/codex-guard/.
+the user's own $CODEX_HOME/codex-guard/. There the machine config is authoritative:
+the environment may only make it stricter, and an ignored override is recorded in
+the audit log (`ignored_env`, once per session).
+
+Environment (a per-user install honours every one; a managed install as shown):
+";
+
+const HELP_OPTIONS: &str = "
+An event that cannot be parsed still gets the local deny rules on its text; an
+install that fails closed blocks it.
 
 Options:
       --machine-config FILE   read the machine-wide config FILE
@@ -55,6 +65,14 @@ Options:
   -V, --version   print the version
   -h, --help      print this help
 ";
+
+/// The `--help` text, with the table of environment variables.
+pub fn help() -> String {
+    format!(
+        "{HELP}{}{HELP_OPTIONS}",
+        codex_guard_common::env::text_table()
+    )
+}
 
 /// What happened to one event: the log line and Codex's output.
 #[derive(Debug, Default)]
@@ -88,6 +106,8 @@ pub struct Report {
     pub delivered: usize,
     /// Records written to the spool.
     pub spooled: usize,
+    /// Overrides a managed install ignored, logged once per session.
+    pub ignored_env: Vec<String>,
     records: usize,
 }
 
@@ -165,39 +185,130 @@ fn make_user_guard_dir(settings: &Settings, machine_config: Option<&Path>) {
 /// Longest command or prompt excerpt kept in the audit log.
 const AUDIT_EXCERPT_CHARS: usize = 300;
 
-/// Runs the hook for the current process: stdin, environment, stdout.
-pub fn run_from_process(machine_config: Option<&Path>) {
+/// Runs the hook for the current process: stdin, environment, stdout. Returns the
+/// exit code: 0, or 2 (Codex's "blocked" for a tool call) when stdin could not even
+/// be read as an event and the install is set to fail closed.
+pub fn run_from_process(machine_config: Option<&Path>) -> i32 {
     let started = Instant::now();
     let env = |k: &str| std::env::var(k).ok();
     let exe = std::env::current_exe().ok();
     let settings = Settings::load_with(&env, exe.as_deref(), machine_config);
+    settings.scrub_process_env();
     make_user_guard_dir(&settings, machine_config);
     let deadline = started + Duration::from_millis(settings.config.timeout_ms);
     let http = Http::new(settings.ca_files.clone());
 
-    let mut report = match input::read_stdin(deadline).and_then(|b| HookInput::parse(&b)) {
-        Ok(input) => {
-            let mut report = handle(&settings, &input, deadline, &http);
-            if report.decision == "block" {
-                report.prompt = input
-                    .str("prompt")
-                    .map(|p| redact::excerpt(p, AUDIT_EXCERPT_CHARS));
-            }
-            if let Some(output) = &report.output {
-                let mut stdout = std::io::stdout().lock();
-                let _ = writeln!(stdout, "{output}");
-                let _ = stdout.flush();
-            }
-            report
+    let (input, mut report, exit_code) = decide_stdin(&settings, deadline, &http);
+    if let Some(input) = &input {
+        if report.decision == "block" {
+            report.prompt = input
+                .str("prompt")
+                .map(|p| redact::excerpt(p, AUDIT_EXCERPT_CHARS));
         }
-        Err(e) => Report {
-            decision: "ignore",
-            errors: vec![e],
-            ..Report::default()
-        },
-    };
+        if let Some(output) = &report.output {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{output}");
+            let _ = stdout.flush();
+        }
+    }
+    report.ignored_env =
+        overrides::first_in_session(&settings, input.as_ref().and_then(|i| i.str("session_id")));
     spool_deliveries(&settings, &mut report, deadline, &http, exe.as_deref());
     write_log(&settings, &report, started.elapsed());
+    exit_code
+}
+
+/// Reads the event on stdin and decides on it: the event as read (when it could be),
+/// the report and the exit code.
+fn decide_stdin(s: &Settings, deadline: Instant, http: &Http) -> (Option<HookInput>, Report, i32) {
+    let ignored = |error: String| Report {
+        decision: "ignore",
+        errors: vec![error],
+        ..Report::default()
+    };
+    let bytes = match input::read_stdin(deadline) {
+        Ok(bytes) => bytes,
+        Err(e) => return (None, ignored(e), 0),
+    };
+    let error = match HookInput::parse(&bytes) {
+        Ok(input) => {
+            let report = handle(s, &input, deadline, http);
+            return (Some(input), report, 0);
+        }
+        Err(e) => e,
+    };
+    if let Some(input) = HookInput::lenient(&bytes) {
+        let report = handle_unparsed(s, &input, error);
+        return (Some(input), report, 0);
+    }
+    let mut report = ignored(error);
+    if !fails_closed(s) || bytes.iter().all(u8::is_ascii_whitespace) {
+        return (None, report, 0);
+    }
+    let reason = "codex-guard could not read this event and is set to fail closed";
+    eprintln!("{reason}");
+    report.decision = "block";
+    report.reason = Some(reason.into());
+    report.source = Some("fail-closed".into());
+    (None, report, 2)
+}
+
+/// Whether an event nobody could check is blocked: blocking is on and the install
+/// fails closed.
+fn fails_closed(s: &Settings) -> bool {
+    s.config.blocking && s.config.fail_closed
+}
+
+/// An event [`HookInput::parse`] refused (larger than the input limit, not UTF-8,
+/// malformed), as [`HookInput::lenient`] read it. The local deny rules still apply
+/// to its text; nothing is sent to Akto, which could not be shown a faithful
+/// record; and an install that fails closed blocks a prompt or tool call that no
+/// rule blocked, since nothing could check it.
+fn handle_unparsed(s: &Settings, input: &HookInput, error: String) -> Report {
+    let mut report = Report::new(input);
+    report.errors.extend(s.problems.iter().cloned());
+    report.errors.push(error);
+    let event = input.event.as_str();
+    let rules = rules::load_policy(
+        Some(&s.admin_rules_file()),
+        &s.rules_file(),
+        event,
+        &mut report.errors,
+    );
+    // Only deny rules: an allow rule must never approve what could not be read.
+    let matched = rules
+        .evaluate(input, &s.paths)
+        .filter(|m| m.action == Action::Deny);
+    report.errors.extend(rules.take_problems());
+    report.rule = matched.as_ref().map(|m| m.id.clone());
+    match matched {
+        Some(m) if !s.config.blocking => {
+            report.decision = "observe";
+            report.reason = Some(m.message);
+            report.source = Some(format!("rule:{}", m.id));
+        }
+        Some(m) if blockable(event) => report.block(
+            event,
+            format!("Blocked by codex-guard rule {}: {}", m.id, m.message),
+            format!("rule:{}", m.id),
+            false,
+        ),
+        _ if fails_closed(s)
+            && matches!(
+                event,
+                "UserPromptSubmit" | "PreToolUse" | "PermissionRequest"
+            ) =>
+        {
+            report.block(
+                event,
+                "codex-guard could not read this event and is set to fail closed".into(),
+                "fail-closed".into(),
+                false,
+            );
+        }
+        _ => report.source = Some("fail-open".into()),
+    }
+    report
 }
 
 /// The delivery process (`codex-guard-hook --deliver`): drains the spool, then exits.
@@ -205,6 +316,7 @@ pub fn run_delivery(machine_config: Option<&Path>) {
     let env = |k: &str| std::env::var(k).ok();
     let exe = std::env::current_exe().ok();
     let settings = Settings::load_with(&env, exe.as_deref(), machine_config);
+    settings.scrub_process_env();
     make_user_guard_dir(&settings, machine_config);
     let http = Http::new(settings.ca_files.clone());
     spool::deliver(&settings, &http, spool::Pacing::from_settings(&settings));
@@ -680,6 +792,9 @@ fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     }
     if let Some(check) = &report.session_check {
         entry.insert("integrity".into(), json!(check));
+    }
+    if !report.ignored_env.is_empty() {
+        entry.insert("ignored_env".into(), json!(report.ignored_env));
     }
     log::append(&s.logs_dir(), &entry);
 }

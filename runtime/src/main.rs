@@ -1,8 +1,8 @@
 //! `codex-guard-hook`: the program Codex runs for every hook event.
 //!
 //! It reads one event on stdin, decides (local rules, then Akto's guardrails), prints
-//! Codex's blocking output when needed and always exits 0: a failure here must never
-//! break the user's Codex session.
+//! Codex's blocking output when needed and exits 0: a failure here must never break
+//! the user's Codex session (only an unreadable event in a fail-closed install exits 2).
 
 fn main() {
     let mut machine_config = None;
@@ -15,7 +15,7 @@ fn main() {
                 return;
             }
             "--help" | "-h" => {
-                print!("{}", codex_guard_hook::HELP);
+                print!("{}", codex_guard_hook::help());
                 return;
             }
             codex_guard_hook::spool::DELIVER_ARG => deliver = true,
@@ -35,6 +35,9 @@ fn main() {
     if deliver {
         codex_guard_hook::run_delivery(machine_config.as_deref());
     } else {
-        codex_guard_hook::run_from_process(machine_config.as_deref());
+        let code = codex_guard_hook::run_from_process(machine_config.as_deref());
+        if code != 0 {
+            std::process::exit(code);
+        }
     }
 }

@@ -54,7 +54,6 @@ const ENV_NAMES: &[&str] = &[
     "CODEX_HOME",
     "USER",
     "LOGNAME",
-    "TMPDIR",
     "XDG_CONFIG_HOME",
     "ZDOTDIR",
 ];

@@ -1,8 +1,12 @@
 //! Everything the runtime knows before it looks at the event: the config file,
 //! Akto's environment overrides, the token, the device id and the Codex API host.
 //! Loading never fails: a problem is recorded and the runtime fails open.
+//!
+//! Every environment variable is read through [`EnvReader`], so the table in
+//! `codex_guard_common::env` decides what a managed install honours.
 
 use crate::protect::PathContext;
+use codex_guard_common::env::{EnvReader, Scope};
 use codex_guard_common::{Layout, Mode, RuntimeConfig};
 use std::path::{Path, PathBuf};
 
@@ -35,6 +39,8 @@ pub struct Settings {
     pub paths: PathContext,
     /// Problems met while loading, logged with the event.
     pub problems: Vec<String>,
+    /// Overrides a managed install ignored (`NAME=value`), for the audit log.
+    pub ignored_env: Vec<String>,
 }
 
 impl Settings {
@@ -54,9 +60,14 @@ impl Settings {
         machine_config: Option<&Path>,
     ) -> Settings {
         let mut problems = Vec::new();
+        let scope = match machine_config {
+            Some(_) => Scope::Managed,
+            None => Scope::PerUser,
+        };
+        let mut env = EnvReader::new(env, scope);
         let config_path = match machine_config {
             Some(path) => Some(path.to_path_buf()),
-            None => locate_config(env, exe),
+            None => locate_config(&env, exe),
         };
         let mut config = match &config_path {
             Some(path) => match std::fs::read_to_string(path) {
@@ -78,9 +89,10 @@ impl Settings {
                 RuntimeConfig::default()
             }
         };
-        problems.extend(config.apply_env(env));
+        problems.extend(config.apply_env(&mut env));
 
-        let user_guard_dir = || default_codex_home(env).join(codex_guard_common::layout::GUARD_DIR);
+        let user_guard_dir =
+            || default_codex_home(&env).join(codex_guard_common::layout::GUARD_DIR);
         let config_dir = config_path
             .as_deref()
             .and_then(Path::parent)
@@ -101,7 +113,7 @@ impl Settings {
         let remote = config.url.as_deref().is_some_and(|u| !u.is_empty());
         let (token, device_id) = if remote {
             (
-                read_token(env, &config, &mut problems),
+                read_token(&env, &config, &mut problems),
                 config
                     .device_id
                     .clone()
@@ -111,7 +123,7 @@ impl Settings {
             (None, None)
         };
 
-        let (detected_host, api_path) = detect_codex_api(env);
+        let (detected_host, api_path) = detect_codex_api(&env);
         let api_host = match (config.mode, &device_id) {
             (Mode::Atlas, Some(id)) => format!("{id}.ai-agent.{}", config.connector_value),
             _ => strip_scheme(&detected_host).to_string(),
@@ -121,21 +133,17 @@ impl Settings {
             .ca_cert
             .clone()
             .into_iter()
-            .chain(
-                env("SSL_CERT_PATH")
-                    .filter(|p| !p.trim().is_empty())
-                    .map(PathBuf::from),
-            )
+            .chain(env.value("SSL_CERT_PATH").map(PathBuf::from))
             .collect();
 
-        let system_root = env("CODEX_GUARD_SYSTEM_ROOT")
-            .filter(|r| !r.is_empty())
+        let system_root = env
+            .value("CODEX_GUARD_SYSTEM_ROOT")
             .map_or_else(|| PathBuf::from("/"), PathBuf::from);
         let admin_rules = match &machine_dir {
             Some(dir) => dir.join("rules.toml"),
             None => system_root.join("etc/codex-guard/rules.toml"),
         };
-        let mut paths = PathContext::from_env(env, &system_root);
+        let mut paths = PathContext::from_env(&|name| env.value(name), &system_root);
         let own_home = layout.guard_dir().parent().map(Path::to_path_buf);
         for home in own_home
             .into_iter()
@@ -175,10 +183,26 @@ impl Settings {
             layout,
             token,
             device_id,
-            username: username(env),
+            username: username(&env),
             api_host,
             api_path: api_path.to_string(),
             problems,
+            ignored_env: env.into_ignored(),
+        }
+    }
+
+    /// In a managed install, removes from this process's environment every variable
+    /// the machine config overrules, so nothing that reads the environment later (the
+    /// OS trust store's `SSL_CERT_FILE`, the delivery process this hook starts) can
+    /// be steered by it either. Call it before any thread starts.
+    pub fn scrub_process_env(&self) {
+        if self.machine_config.is_none() {
+            return;
+        }
+        for var in codex_guard_common::env::ENV_VARS {
+            if var.managed == codex_guard_common::env::Managed::Ignored {
+                std::env::remove_var(var.name);
+            }
         }
     }
 
@@ -218,11 +242,11 @@ impl Settings {
 }
 
 fn read_token(
-    env: EnvLookup<'_>,
+    env: &EnvReader<'_>,
     config: &RuntimeConfig,
     problems: &mut Vec<String>,
 ) -> Option<String> {
-    if let Some(token) = env("AKTO_API_TOKEN").filter(|t| !t.trim().is_empty()) {
+    if let Some(token) = env.value("AKTO_API_TOKEN") {
         return Some(token);
     }
     let path = config.token_file.as_ref()?;
@@ -242,8 +266,8 @@ fn read_trimmed(path: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn locate_config(env: EnvLookup<'_>, exe: Option<&Path>) -> Option<PathBuf> {
-    if let Some(path) = env("CODEX_GUARD_CONFIG").filter(|p| !p.is_empty()) {
+fn locate_config(env: &EnvReader<'_>, exe: Option<&Path>) -> Option<PathBuf> {
+    if let Some(path) = env.value("CODEX_GUARD_CONFIG") {
         return Some(PathBuf::from(path));
     }
     let beside_exe = exe
@@ -259,22 +283,23 @@ fn locate_config(env: EnvLookup<'_>, exe: Option<&Path>) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn default_codex_home(env: EnvLookup<'_>) -> PathBuf {
-    if let Some(home) = env("CODEX_HOME").filter(|h| !h.is_empty()) {
+fn default_codex_home(env: &EnvReader<'_>) -> PathBuf {
+    if let Some(home) = env.value("CODEX_HOME") {
         return PathBuf::from(home);
     }
-    let home = env("HOME")
-        .or_else(|| env("USERPROFILE"))
+    let home = env
+        .value("HOME")
+        .or_else(|| env.value("USERPROFILE"))
         .unwrap_or_default();
     PathBuf::from(home).join(".codex")
 }
 
 /// The API Codex talks to, found the way Codex finds it.
-fn detect_codex_api(env: EnvLookup<'_>) -> (String, &'static str) {
-    if let Some(base) = env("OPENAI_BASE_URL").filter(|v| !v.is_empty()) {
+fn detect_codex_api(env: &EnvReader<'_>) -> (String, &'static str) {
+    if let Some(base) = env.value("OPENAI_BASE_URL") {
         return (base.trim_end_matches('/').to_string(), "/v1/responses");
     }
-    if env("OPENAI_API_KEY").is_some_and(|v| !v.is_empty()) {
+    if env.value("OPENAI_API_KEY").is_some() {
         return ("https://api.openai.com".into(), "/v1/responses");
     }
     ("https://chatgpt.com".into(), "/backend-api/codex/responses")
@@ -287,10 +312,10 @@ fn strip_scheme(url: &str) -> &str {
 }
 
 /// The login name, looked up like Python's `getpass.getuser()`.
-fn username(env: EnvLookup<'_>) -> String {
+fn username(env: &EnvReader<'_>) -> String {
     ["LOGNAME", "USER", "LNAME", "USERNAME"]
         .into_iter()
-        .find_map(|k| env(k).filter(|v| !v.is_empty()))
+        .find_map(|k| env.value(k))
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -309,16 +334,20 @@ mod tests {
 
     #[test]
     fn codex_api_host_follows_codex_rules() {
-        let env = lookup(&[("OPENAI_BASE_URL", "https://proxy.corp/")]);
+        let api = |pairs: &[(&str, &str)]| {
+            let get = lookup(pairs);
+            detect_codex_api(&EnvReader::new(&get, Scope::PerUser))
+        };
         assert_eq!(
-            detect_codex_api(&env),
+            api(&[("OPENAI_BASE_URL", "https://proxy.corp/")]),
             ("https://proxy.corp".to_string(), "/v1/responses")
         );
-        let env = lookup(&[("OPENAI_API_KEY", "sk-x")]);
-        assert_eq!(detect_codex_api(&env).0, "https://api.openai.com");
-        let env = lookup(&[]);
         assert_eq!(
-            detect_codex_api(&env),
+            api(&[("OPENAI_API_KEY", "sk-x")]).0,
+            "https://api.openai.com"
+        );
+        assert_eq!(
+            api(&[]),
             (
                 "https://chatgpt.com".to_string(),
                 "/backend-api/codex/responses"
@@ -370,6 +399,62 @@ mod tests {
         assert_eq!(s.admin_rules_file(), etc.join("rules.toml"));
         assert_eq!(s.device_id.as_deref(), Some("fleet-host-1"));
         assert_eq!(s.machine_config, Some(etc.join("config.toml")));
+    }
+
+    #[test]
+    fn a_machine_config_is_not_steered_by_the_users_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc/codex-guard");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(
+            etc.join("config.toml"),
+            "url = \"https://akto.example\"\nfail_closed = true\ntoken_file = \"/nonexistent/token\"\n",
+        )
+        .unwrap();
+        let user_config = dir.path().join("mine.toml");
+        std::fs::write(&user_config, "url = \"http://127.0.0.1:9\"\n").unwrap();
+        let home = dir.path().join("home/alice/.codex");
+        let h = home.to_string_lossy().to_string();
+        let c = user_config.to_string_lossy().to_string();
+        let fake_root = dir.path().to_string_lossy().to_string();
+        let env = lookup(&[
+            ("CODEX_HOME", &h),
+            ("CODEX_GUARD_CONFIG", &c),
+            ("CODEX_GUARD_SYSTEM_ROOT", &fake_root),
+            ("AKTO_API_TOKEN", "user-token"),
+            ("SSL_CERT_PATH", "/home/alice/my-ca.pem"),
+            ("AKTO_SYNC_MODE", "false"),
+            ("LOG_DIR", "/tmp/elsewhere"),
+        ]);
+        let s = Settings::load_with(&env, None, Some(&etc.join("config.toml")));
+        assert_eq!(s.remote(), Some("https://akto.example"));
+        assert_eq!(s.mode_label(), "blocking");
+        assert!(s.config.fail_closed);
+        assert_eq!(s.token, None, "the user's token is not sent");
+        assert!(s.ca_files.is_empty(), "{:?}", s.ca_files);
+        assert_eq!(s.system_root, PathBuf::from("/"));
+        assert_eq!(s.admin_rules_file(), etc.join("rules.toml"));
+        assert_eq!(s.logs_dir(), home.join("codex-guard/logs"));
+        let mut ignored = s.ignored_env.clone();
+        ignored.sort();
+        assert_eq!(
+            ignored,
+            [
+                "AKTO_API_TOKEN=[REDACTED]".to_string(),
+                "AKTO_SYNC_MODE=false".into(),
+                format!("CODEX_GUARD_CONFIG={c}"),
+                format!("CODEX_GUARD_SYSTEM_ROOT={fake_root}"),
+                "LOG_DIR=/tmp/elsewhere".into(),
+                "SSL_CERT_PATH=/home/alice/my-ca.pem".into(),
+            ]
+        );
+        // The same environment steers a per-user install: that user owns it.
+        let s = Settings::load(&env, None);
+        assert_eq!(s.remote(), Some("http://127.0.0.1:9"));
+        assert_eq!(s.mode_label(), "observe");
+        assert_eq!(s.token.as_deref(), Some("user-token"));
+        assert_eq!(s.logs_dir(), PathBuf::from("/tmp/elsewhere"));
+        assert!(s.ignored_env.is_empty());
     }
 
     #[test]

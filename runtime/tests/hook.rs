@@ -387,6 +387,15 @@ fn version_and_help_answer_without_reading_stdin() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("codex-guard-hook "));
     let out = Command::new(env!("CARGO_BIN_EXE_codex-guard-hook"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains(&codex_guard_common::env::text_table()),
+        "{help}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_codex-guard-hook"))
         .arg("--bogus")
         .output()
         .unwrap();

@@ -209,6 +209,7 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
         spool_backlog(&ctx),
         receipt(&ctx),
         super::shell_env::check(&|k| std::env::var(k).ok(), &inputs.system_root),
+        environment_overrides(&|name| std::env::var(name).ok()),
     ]
 }
 
@@ -1321,6 +1322,36 @@ fn spool_backlog(ctx: &Context) -> Check {
     }
 }
 
+/// Variables of this environment that override the runtime's config for every hook
+/// Codex starts from it (a per-user install honours them all; see
+/// `codex_guard_common::env::ENV_VARS`).
+fn environment_overrides(get: &dyn Fn(&str) -> Option<String>) -> Check {
+    const ID: &str = "environment.overrides";
+    let set: Vec<String> = codex_guard_common::env::ENV_VARS
+        .iter()
+        .filter(|v| v.overrides_config)
+        .filter_map(|v| {
+            let value = get(v.name).filter(|x| !x.trim().is_empty())?;
+            Some(if v.secret {
+                format!("{}=[REDACTED]", v.name)
+            } else {
+                format!("{}={value}", v.name)
+            })
+        })
+        .collect();
+    if set.is_empty() {
+        return Check::pass(ID, "no variable in this environment overrides config.toml");
+    }
+    Check::warn(
+        ID,
+        format!(
+            "{} set in this environment: every hook Codex starts from it uses that instead of config.toml",
+            set.join(", ")
+        ),
+    )
+    .fix("unset it, or run `codex-guard setup` with the value you want, so config.toml holds it")
+}
+
 fn receipt(ctx: &Context) -> Check {
     const ID: &str = "receipt";
     let path = ctx.layout.receipt();
@@ -1371,6 +1402,26 @@ mod tests {
 
     fn doc(text: &str) -> DocumentMut {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn overrides_in_the_environment_are_named_with_secrets_redacted() {
+        let check = environment_overrides(&|name| match name {
+            "AKTO_SYNC_MODE" => Some("false".into()),
+            "AKTO_API_TOKEN" => Some("tok".into()),
+            "HOME" => Some("/home/u".into()),
+            _ => None,
+        });
+        assert_eq!(check.status, crate::doctor::Status::Warn);
+        assert!(
+            check
+                .message
+                .starts_with("AKTO_API_TOKEN=[REDACTED], AKTO_SYNC_MODE=false set"),
+            "{}",
+            check.message
+        );
+        let check = environment_overrides(&|name| (name == "CODEX_HOME").then(|| "/x".into()));
+        assert_eq!(check.status, crate::doctor::Status::Pass);
     }
 
     #[test]
