@@ -819,6 +819,7 @@ fn an_unsigned_release_is_refused_by_default_and_never_run() {
     let source = source(vec![evil], Links::default(), None);
 
     let update = self_update(&home, &bin_dir, &source, &["--to", CURRENT]);
+    assert!(!marker.exists(), "a downloaded program ran: {update}");
     assert_eq!(update.status.code(), Some(1), "{update}");
     assert!(
         update.stderr.contains(&format!(
@@ -834,7 +835,6 @@ fn an_unsigned_release_is_refused_by_default_and_never_run() {
         "{update}"
     );
     assert!(update.stderr.contains("--allow-unsigned"), "{update}");
-    assert!(!marker.exists(), "a downloaded program ran: {update}");
     assert!(!asked(&source).contains(&archive), "{:?}", asked(&source));
     assert_eq!(snapshot(&bin_dir), programs, "the programs changed");
 }
@@ -854,6 +854,7 @@ fn a_release_signed_by_another_key_is_refused_and_the_built_in_key_verifies() {
     let source = source(vec![evil], Links::default(), None);
 
     let update = self_update(&home, &bin_dir, &source, &["--to", CURRENT]);
+    assert!(!marker.exists(), "a downloaded program ran: {update}");
     assert_eq!(update.status.code(), Some(1), "{update}");
     assert!(
         update.stderr.contains(&format!(
@@ -861,7 +862,6 @@ fn a_release_signed_by_another_key_is_refused_and_the_built_in_key_verifies() {
         )),
         "{update}"
     );
-    assert!(!marker.exists(), "a downloaded program ran: {update}");
     assert!(!asked(&source).contains(&archive), "{:?}", asked(&source));
     assert_eq!(snapshot(&bin_dir), programs, "the programs changed");
     // --allow-unsigned is no way around a signature that is there and wrong.
