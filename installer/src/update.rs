@@ -75,12 +75,17 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     let layout = home::resolve(&args.home)?;
     let managed_install = managed::installed(&root);
     let mut warnings = Vec::new();
+    // Said on stderr as they happen, and in the JSON report's warnings.
+    let mut loud = Vec::new();
 
     // Who owns updates: the machine-wide config speaks for the fleet, then the user's.
-    let user_config = read_config(&layout.runtime_config(), &mut warnings);
+    // Run as root, a config only counts if root owns it: `sudo` may keep a user's HOME
+    // or CODEX_HOME, and that user's key, mirror or CA must not choose what root installs.
+    let config_owner = (fsutil::current_uid() == Some(0)).then_some(0);
+    let user_config = read_config(&layout.runtime_config(), config_owner, &mut loud);
     let managed_config = managed_install
         .as_ref()
-        .and_then(|(sys, _)| read_config(&sys.runtime_config(), &mut warnings));
+        .and_then(|(sys, _)| read_config(&sys.runtime_config(), config_owner, &mut loud));
     let owner = owner_of_updates(&bin_dir, managed_config.as_ref(), user_config.as_ref());
     let signer = Signer::choose(
         managed_config
@@ -181,9 +186,9 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
             "installing release {version} from {source} UNVERIFIED: this codex-guard was built without a release key and no update_public_key is configured, so nothing proves who made the release (only its SHA256SUMS checksum is checked)"
         )),
     };
-    if let Some(warning) = &unverified {
+    if let Some(warning) = unverified {
         eprintln!("warning: {warning}");
-        warnings.push(warning.clone());
+        loud.push(warning);
     }
 
     let work = tempfile::Builder::new()
@@ -349,7 +354,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
             "replaced": [exe, hook_path],
             "refreshed": refreshed,
             "doctor": doctor.as_ref().map_or(Value::Null, |d| d.json.clone()),
-            "warnings": warnings,
+            "warnings": loud.iter().chain(&warnings).collect::<Vec<_>>(),
         });
         println!("{out}");
     } else {
@@ -372,7 +377,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
             );
         }
         println!("  doctor: {doctor_status}");
-        for warning in warnings.iter().filter(|w| Some(*w) != unverified.as_ref()) {
+        for warning in &warnings {
             eprintln!("warning: {warning}");
         }
         if doctor.as_ref().is_some_and(|d| !d.success) {
@@ -412,16 +417,33 @@ fn owner_of_updates(
     None
 }
 
-fn read_config(path: &Path, warnings: &mut Vec<String>) -> Option<RuntimeConfig> {
-    let text = std::fs::read_to_string(path).ok()?;
+/// The runtime config at `path`, if it is there, valid, and (with `owner`) owned by
+/// that uid, judged on the file opened, so it cannot be swapped after the check.
+/// Why a file is ignored goes to stderr at once and into `loud`.
+fn read_config(path: &Path, owner: Option<u32>, loud: &mut Vec<String>) -> Option<RuntimeConfig> {
+    let mut file = std::fs::File::open(path).ok()?;
+    #[cfg(unix)]
+    if let Some(owner) = owner {
+        use std::os::unix::fs::MetadataExt;
+        let uid = file.metadata().ok()?.uid();
+        if uid != owner {
+            let why = format!(
+                "{} is ignored: it belongs to uid {uid}, and self-update run as root takes settings (update_public_key, update_url, ca_cert, updates) only from files root owns",
+                path.display()
+            );
+            eprintln!("warning: {why}");
+            loud.push(why);
+            return None;
+        }
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
     match RuntimeConfig::from_toml(&text) {
         Ok(config) => Some(config),
         Err(e) => {
-            warnings.push(format!(
-                "{} is invalid ({}): ignored",
-                path.display(),
-                e.message()
-            ));
+            let why = format!("{} is invalid ({}): ignored", path.display(), e.message());
+            eprintln!("warning: {why}");
+            loud.push(why);
             None
         }
     }

@@ -1009,3 +1009,56 @@ fn plain_http_links_from_an_https_source_are_never_followed() {
     assert!(plain.requests().is_empty(), "{:?}", asked(&plain));
     assert_eq!(snapshot(&bin_dir), programs);
 }
+
+/// The attack: another account writes its own config, naming its key, and root runs
+/// self-update with that account's HOME and CODEX_HOME (as a `sudo` that keeps them
+/// would). Root takes no setting from a file it does not own: the built-in key
+/// decides, refuses the account's release, and nothing of it runs.
+#[test]
+fn root_ignores_a_key_from_a_config_another_account_owns() {
+    let home = TestHome::new();
+    let Some(user) = codex_guard_e2e::local_user_or_skip("updkey", &home.home) else {
+        return;
+    };
+    let bin_dir = install_release_programs(&home);
+    let programs = snapshot(&bin_dir);
+    let theirs = fresh_pair();
+    let config = user.home.join(".codex/codex-guard/config.toml");
+    let written = user.sh(&format!(
+        "mkdir -p .codex/codex-guard && printf 'update_public_key = \"%s\"\\n' {} > .codex/codex-guard/config.toml",
+        hex(theirs.public_key().as_ref())
+    ));
+    assert!(written.status.success(), "{written:?}");
+    let marker = home.home.join("the downloaded program ran");
+    let mut evil = publish(CURRENT, &marker_programs(&marker));
+    evil.signature = Some(sign(&theirs, &evil.sums));
+    let source = source(vec![evil], Links::default(), None);
+
+    let mut command = Command::new(bin_dir.join("codex-guard"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &user.home)
+        .env("CODEX_HOME", user.home.join(".codex"))
+        .current_dir(&home.workdir)
+        .args(["self-update", "--allow-http", "--to", CURRENT, "--source"])
+        .arg(source.url());
+    let update = process::run(command, TIMEOUT);
+    assert!(!marker.exists(), "a downloaded program ran: {update}");
+    assert_eq!(update.status.code(), Some(1), "{update}");
+    assert!(
+        update.stderr.contains(&format!(
+            "warning: {} is ignored: it belongs to uid {}",
+            config.display(),
+            user.uid
+        )),
+        "{update}"
+    );
+    assert!(
+        update
+            .stderr
+            .contains("is not signed by codex-guard's built-in release key"),
+        "{update}"
+    );
+    assert_eq!(snapshot(&bin_dir), programs, "the programs changed");
+}
