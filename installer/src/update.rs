@@ -173,7 +173,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     let unverified = match (&signer, &signature_asset) {
         (Signer::Key { .. }, Some(_)) => None,
         (Signer::Key { from, .. }, None) if args.allow_unsigned => Some(format!(
-            "installing release {version} from {source} UNSIGNED ({SIGNATURE} missing), because of --allow-unsigned: nothing proves who made it ({from} was not used)"
+            "installing release {version} from {source} UNSIGNED ({SIGNATURE} missing), because of --allow-unsigned: nothing proves who made it, {from} had nothing to check"
         )),
         (Signer::Key { from, .. }, None) => {
             return Err(Failure::degraded(format!(
