@@ -5,7 +5,8 @@
 # Debian maintainer scripts against that root with a fleet file (postinst sets up the
 # machine-wide install, prerm keeps the uninstaller, postrm purge removes it), checks
 # the macOS, Windows and Homebrew files (packaging/check.py), and builds the
-# higher-version release the self-update tests serve (CODEX_GUARD_TEST_RELEASE_DIR).
+# higher-version release the self-update tests serve (CODEX_GUARD_TEST_RELEASE_DIR), signed
+# with a key made for the run.
 #
 # Installs what it needs when missing: cargo-deb and cargo-generate-rpm (pinned, into
 # .tools/cargo), rpm and cpio from apt. Every path it writes is under target/ or a
@@ -192,8 +193,15 @@ step "macOS, Windows and Homebrew files (packaging/check.py)"
 python3 packaging/check.py --release-dir "$dist" --allow-missing-targets
 ok "packaging/check.py"
 
-step "the higher-version release the self-update tests serve"
-cargo xtask dist --version 99.0.0 -j"$jobs" --out "$root/target/self-update-release"
-ok "release 99.0.0 in target/self-update-release"
+step "the higher-version release the self-update tests serve, signed with a key made now"
+release_dir="$root/target/self-update-release"
+rm -rf "$release_dir"
+mkdir -p "$release_dir"
+# The seed exists for this run only; the release is signed with it and its programs carry
+# its public key as their built-in release key, as an official release carries the real one.
+cargo xtask keygen --out "$release_dir/test-release.seed" >/dev/null
+cargo xtask dist --version 99.0.0 -j"$jobs" --sign-key "$release_dir/test-release.seed" --out "$release_dir"
+[ -s "$release_dir/SHA256SUMS.sig" ] || fail "the test release is not signed"
+ok "release 99.0.0 in target/self-update-release, signed with a test key it carries"
 
 step "package checks passed ($checks)"

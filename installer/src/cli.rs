@@ -50,10 +50,12 @@ pub enum Command {
 
     /// Replace codex-guard and its hook runtime with a newer verified release.
     ///
-    /// Releases come from GitHub, or from the mirror in the config's update_url. The
-    /// archive must match the release's SHA256SUMS before anything changes; then both
-    /// programs are replaced, every install on this machine is refreshed with its own
-    /// settings (the hooks keep their command and their trust) and doctor runs.
+    /// Releases come from GitHub, or from the mirror in the config's update_url, over
+    /// https only. The release's SHA256SUMS must be signed (SHA256SUMS.sig) by the
+    /// release key built into codex-guard, or by the config's update_public_key, and
+    /// the archive must match it before anything downloaded runs or anything changes;
+    /// then both programs are replaced, every install on this machine is refreshed with
+    /// its own settings (the hooks keep their command and their trust) and doctor runs.
     /// Never downgrades unless --to says so. Refuses (exit 3) when the config says
     /// updates = "mdm" or a system package installed codex-guard.
     ///
@@ -87,6 +89,17 @@ pub struct SelfUpdateArgs {
     /// The Codex CLI doctor asks about the hooks after the update (default: `codex` on PATH).
     #[arg(long, value_name = "PATH")]
     pub codex_bin: Option<PathBuf>,
+
+    /// Install a release that carries no SHA256SUMS.sig although a release key is known:
+    /// nothing then proves who made it (a warning says so). A signature that is there
+    /// must still verify.
+    #[arg(long)]
+    pub allow_unsigned: bool,
+
+    /// Also follow plain-http addresses (the release list, its next pages, downloads,
+    /// redirects), to a loopback mirror only (127.0.0.1, ::1, localhost).
+    #[arg(long)]
+    pub allow_http: bool,
 }
 
 /// Where the Codex home and the machine-wide files are.

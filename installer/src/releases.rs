@@ -2,6 +2,11 @@
 //! and the downloads of its assets. TLS is verified the runtime's way, against the OS
 //! trust store plus the configured `ca_cert` (and `SSL_CERT_PATH`), so an enterprise
 //! mirror behind a private CA works; proxies come from the environment.
+//!
+//! Every address followed (the list, its next pages, each download and each redirect)
+//! must be https: the release list and the assets it points at come from the network,
+//! and a plain-http hop anywhere would let whoever sits on the path choose the bytes.
+//! `--allow-http` lets a loopback mirror, and only a loopback one, answer over http.
 
 use anyhow::{anyhow, bail, Context, Result};
 use self_update::update::{Release, ReleaseAsset};
@@ -15,17 +20,21 @@ const MAX_LIST_BYTES: u64 = 16 * 1024 * 1024;
 pub const MAX_ASSET_BYTES: u64 = 512 * 1024 * 1024;
 /// Pages of releases followed (`Link: <...>; rel="next"`), 100 releases each.
 const MAX_PAGES: usize = 10;
+/// Redirects followed for one request (GitHub sends each download to its storage host).
+const MAX_REDIRECTS: usize = 5;
 
 #[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
+    allow_http: bool,
 }
 
 impl Client {
-    /// A client trusting the OS store and `ca_files`.
-    pub fn new(ca_files: &[PathBuf]) -> Result<Client> {
+    /// A client trusting the OS store and `ca_files`; plain http only to a loopback
+    /// host, and only with `allow_http`.
+    pub fn new(ca_files: &[PathBuf], allow_http: bool) -> Result<Client> {
         let agent = codex_guard_hook::transport::agent(ca_files).map_err(|e| anyhow!(e))?;
-        Ok(Client { agent })
+        Ok(Client { agent, allow_http })
     }
 
     /// Every release of `owner/name` at `source` (`https://api.github.com` or a mirror)
@@ -99,19 +108,68 @@ impl Client {
         Ok(())
     }
 
-    /// GET `url`; any answer but a 2xx is an error.
+    /// GET `url`, following redirects ourselves so each hop passes [`followable`];
+    /// any final answer but a 2xx is an error.
     fn get(&self, url: &str, accept: &str) -> Result<ureq::http::Response<ureq::Body>> {
-        let response = self
-            .agent
-            .get(url)
-            .header("Accept", accept)
-            .call()
-            .with_context(|| format!("GET {url}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("GET {url} answered HTTP {}", status.as_u16());
+        let mut url = followable(url, self.allow_http)?;
+        for _ in 0..=MAX_REDIRECTS {
+            let response = self
+                .agent
+                .get(url.as_str())
+                .header("Accept", accept)
+                .config()
+                .max_redirects(0)
+                .build()
+                .call()
+                .with_context(|| format!("GET {url}"))?;
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "GET {url} answered HTTP {} without a Location",
+                            status.as_u16()
+                        )
+                    })?;
+                let next = url
+                    .join(location)
+                    .with_context(|| format!("GET {url} redirected to {location:?}"))?;
+                url = followable(next.as_str(), self.allow_http)
+                    .with_context(|| format!("GET {url} redirected"))?;
+                continue;
+            }
+            if !status.is_success() {
+                bail!("GET {url} answered HTTP {}", status.as_u16());
+            }
+            return Ok(response);
         }
-        Ok(response)
+        bail!("GET {url}: more than {MAX_REDIRECTS} redirects")
+    }
+}
+
+/// `url` if self-update may follow it: https, or with `allow_http` plain http to a
+/// loopback host.
+pub fn followable(url: &str, allow_http: bool) -> Result<url::Url> {
+    let parsed = url::Url::parse(url).with_context(|| format!("{url:?} is not a valid URL"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if allow_http && loopback => Ok(parsed),
+        "http" if loopback => bail!(
+            "refusing to follow {url}: plain http (pass --allow-http to use a loopback mirror over http)"
+        ),
+        "http" => bail!(
+            "refusing to follow {url}: plain http to a remote host, where anyone on the way could change what is installed; self-update follows https only (--allow-http allows a loopback mirror, never a remote one)"
+        ),
+        other => bail!("refusing to follow {url}: the scheme {other:?} is not https"),
     }
 }
 
@@ -183,6 +241,32 @@ mod tests {
         let broken = parse_release(&json!({"tag_name": "v1", "assets": [{"name": "x"}]}));
         assert!(broken.unwrap_err().to_string().contains("no url"));
         assert!(parse_release(&json!({"name": "x"})).is_err());
+    }
+
+    #[test]
+    fn only_https_is_followed_and_http_only_to_loopback_when_allowed() {
+        for url in ["https://api.github.com/x", "https://127.0.0.1:8443/x"] {
+            assert!(followable(url, false).is_ok(), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:8080/x",
+            "http://[::1]:8080/x",
+            "http://localhost/x",
+        ] {
+            let refused = followable(url, false).unwrap_err().to_string();
+            assert!(refused.contains("--allow-http"), "{url}: {refused}");
+            assert!(followable(url, true).is_ok(), "{url}");
+        }
+        for url in [
+            "http://api.github.com/x",
+            "http://10.0.0.1/x",
+            "http://127.0.0.1.evil.example/x",
+            "ftp://127.0.0.1/x",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(followable(url, true).is_err(), "{url}");
+        }
     }
 
     #[test]

@@ -539,7 +539,7 @@ pub fn resolve_choices(
         rules,
         updates: inputs.updates.unwrap_or(kept.updates),
         update_url: match &inputs.update_url {
-            Some(url) => Some(validate_update_url(url, allow_http)?),
+            Some(url) => Some(validate_update_url(url)?),
             None => kept.update_url.clone(),
         },
         update_public_key: match &inputs.update_public_key {
@@ -618,10 +618,12 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, Failure> {
 
 /// The release source of `self-update` (`--update-url`): the same rules as the
 /// ingestion URL, so releases never travel unchecked over plain http.
-pub fn validate_update_url(raw: &str, allow_http: bool) -> Result<String, Failure> {
-    check_url(raw, allow_http, "the update URL").map_err(|f| match f.hint {
-        Some(_) => f,
-        None => f.hint("pass the base of a GitHub-compatible releases API, e.g. --update-url https://github.example.com/api/v3"),
+/// A releases API base URL: https, or plain http to a loopback mirror (which
+/// self-update then follows only with `--allow-http`); `--allow-http` of setup never
+/// lets a remote http mirror choose the programs installed.
+pub fn validate_update_url(raw: &str) -> Result<String, Failure> {
+    check_url(raw, false, "the update URL").map_err(|f| {
+        f.hint("pass the https base of a GitHub-compatible releases API, e.g. --update-url https://github.example.com/api/v3")
     })
 }
 

@@ -1,9 +1,13 @@
 //! `codex-guard self-update`: replaces both programs with a verified release.
 //!
 //! The release list comes from a GitHub-compatible releases API (GitHub itself, or
-//! the enterprise mirror in the config's `update_url`). Nothing on disk changes until
-//! the archive matched the release's `SHA256SUMS` and the new programs ran and said
-//! the expected version. Then both programs are replaced by renames (the hook first,
+//! the enterprise mirror in the config's `update_url`), over https only. Nothing
+//! downloaded runs, and nothing on disk changes, until the release's `SHA256SUMS` is
+//! proven signed by the release key ([`BUILT_IN_KEY`], or the config's
+//! `update_public_key`) and the archive matched it; only then do the new programs run
+//! to say their version. Without any key, or with `--allow-unsigned` for a release that
+//! has no signature, the checksum alone is checked and a warning says so, on stderr
+//! and in the JSON report. Then both programs are replaced by renames (the hook first,
 //! put back if the second rename fails), every install on this machine is refreshed
 //! by the new `codex-guard setup --keep-settings` (the hooks' command, and so their
 //! trust, stay the same), and the new `codex-guard doctor` has the last word.
@@ -29,8 +33,15 @@ pub const REPO_OWNER: &str = "codex-guard";
 pub const REPO_NAME: &str = "codex-guard";
 /// The checksum list every release carries (`sha256sum` format).
 pub const CHECKSUMS: &str = "SHA256SUMS";
-/// The Ed25519 signature of [`CHECKSUMS`] (hex), required when a key is configured.
+/// The Ed25519 signature of [`CHECKSUMS`] (hex), required whenever a key is known.
 pub const SIGNATURE: &str = "SHA256SUMS.sig";
+/// The release public key compiled in at build time (installer/build.rs: the build's
+/// `CODEX_GUARD_RELEASE_PUBLIC_KEY`, else `packaging/release-public-key`), if any.
+pub const BUILT_IN_KEY: Option<&str> = if env!("CODEX_GUARD_RELEASE_KEY").is_empty() {
+    None
+} else {
+    Some(env!("CODEX_GUARD_RELEASE_KEY"))
+};
 /// A file a system package installs beside the programs (`../share/codex-guard/`):
 /// the package manager owns updates then.
 pub const PACKAGE_MARKER: &str = "share/codex-guard/installed-by-package";
@@ -64,24 +75,30 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     let layout = home::resolve(&args.home)?;
     let managed_install = managed::installed(&root);
     let mut warnings = Vec::new();
+    // Said on stderr as they happen, and in the JSON report's warnings.
+    let mut loud = Vec::new();
 
     // Who owns updates: the machine-wide config speaks for the fleet, then the user's.
-    let user_config = read_config(&layout.runtime_config(), &mut warnings);
+    // Run as root, a config only counts if root owns it: `sudo` may keep a user's HOME
+    // or CODEX_HOME, and that user's key, mirror or CA must not choose what root installs.
+    let config_owner = (fsutil::current_uid() == Some(0)).then_some(0);
+    let user_config = read_config(&layout.runtime_config(), config_owner, &mut loud);
     let managed_config = managed_install
         .as_ref()
-        .and_then(|(sys, _)| read_config(&sys.runtime_config(), &mut warnings));
+        .and_then(|(sys, _)| read_config(&sys.runtime_config(), config_owner, &mut loud));
     let owner = owner_of_updates(&bin_dir, managed_config.as_ref(), user_config.as_ref());
-    // The machine-wide key binds every user; a user's own key applies without one.
-    let public_key = managed_config
-        .as_ref()
-        .and_then(|c| c.update_public_key.clone())
-        .or_else(|| {
-            user_config
-                .as_ref()
-                .and_then(|c| c.update_public_key.clone())
-        });
+    let signer = Signer::choose(
+        managed_config
+            .as_ref()
+            .and_then(|c| c.update_public_key.as_deref()),
+        user_config
+            .as_ref()
+            .and_then(|c| c.update_public_key.as_deref())
+            .map(|key| (key, layout.runtime_config())),
+        BUILT_IN_KEY,
+    );
     let source = match &args.source {
-        Some(url) => setup::validate_update_url(url, false)?,
+        Some(url) => setup::validate_update_url(url)?,
         None => managed_config
             .as_ref()
             .and_then(|c| c.update_url.clone())
@@ -106,7 +123,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
         )
         .collect();
     ca_files.dedup();
-    let client = releases::Client::new(&ca_files).map_err(|e| {
+    let client = releases::Client::new(&ca_files, args.allow_http).map_err(|e| {
         Failure::bad_input(format!("cannot set up TLS for the release source: {e:#}")).hint(
             format!(
                 "point ca_cert in {} at a PEM file of CA certificates",
@@ -127,7 +144,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     let choice = choose(&releases, VERSION, args.to.as_deref())?;
 
     if args.check {
-        return report_check(&args, &source, &choice, owner.as_deref());
+        return report_check(&args, &source, &choice, owner.as_deref(), &signer);
     }
     let release = match choice {
         Choice::Install(release) => release,
@@ -151,14 +168,28 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     };
     let archive_asset = asset(&archive_name)?;
     let sums_asset = asset(CHECKSUMS)?;
-    let signature_asset = match &public_key {
-        Some(_) => Some(asset(SIGNATURE).map_err(|_| {
-            Failure::degraded(format!(
-                "release {version} at {source} is not signed ({SIGNATURE} missing), and the config requires a signature (update_public_key); nothing was changed"
+    let signature_asset = asset(SIGNATURE).ok();
+    // Decided before any download: an unsigned release is refused, or accepted loudly.
+    let unverified = match (&signer, &signature_asset) {
+        (Signer::Key { .. }, Some(_)) => None,
+        (Signer::Key { from, .. }, None) if args.allow_unsigned => Some(format!(
+            "installing release {version} from {source} UNSIGNED ({SIGNATURE} missing), because of --allow-unsigned: nothing proves who made it, {from} had nothing to check"
+        )),
+        (Signer::Key { from, .. }, None) => {
+            return Err(Failure::degraded(format!(
+                "release {version} at {source} is not signed ({SIGNATURE} missing), and self-update installs only releases signed with {from}; nothing was downloaded or run, nothing was changed"
             ))
-        })?),
-        None => None,
+            .hint("ask who publishes the release source for its SHA256SUMS.sig; to install it anyway, knowing nothing proves who made it, pass --allow-unsigned")
+            .into())
+        }
+        (Signer::None, _) => Some(format!(
+            "installing release {version} from {source} UNVERIFIED: this codex-guard was built without a release key and no update_public_key is configured, so nothing proves who made the release (only its SHA256SUMS checksum is checked)"
+        )),
     };
+    if let Some(warning) = unverified {
+        eprintln!("warning: {warning}");
+        loud.push(warning);
+    }
 
     let work = tempfile::Builder::new()
         .prefix(".codex-guard-update-")
@@ -168,30 +199,41 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     let sums_path = work.path().join(CHECKSUMS);
     let progress = !args.json && std::io::stderr().is_terminal();
     let signature_path = work.path().join(SIGNATURE);
-    let mut downloads = vec![(&archive_asset, &archive_path), (&sums_asset, &sums_path)];
-    if let Some(signature) = &signature_asset {
-        downloads.push((signature, &signature_path));
-    }
-    for (asset, path) in downloads {
-        let url = asset.download_url.clone();
-        let path = path.clone();
-        let client = client.clone();
+    let download = |asset: &self_update::update::ReleaseAsset, path: &Path| {
+        let (url, path, client) = (
+            asset.download_url.clone(),
+            path.to_path_buf(),
+            client.clone(),
+        );
         with_deadline(DOWNLOAD_DEADLINE, "downloading the release", move || {
             client.download(&url, &path, progress)
         })
-        .with_context(|| format!("cannot download {} from {source}", asset.name))?;
-    }
+        .with_context(|| format!("cannot download {} from {source}", asset.name))
+    };
 
+    // The checksums are authenticated before the archive is even fetched.
+    download(&sums_asset, &sums_path)?;
     let sums = fs_err::read_to_string(&sums_path)?;
-    if let Some(key) = &public_key {
-        let signature = fs_err::read_to_string(&signature_path)?;
-        verify_signature(key, sums.as_bytes(), &signature).map_err(|why| {
-            Failure::degraded(format!(
-                "{CHECKSUMS} of release {version} is not signed by the configured key ({why}); nothing was changed"
-            ))
-            .hint("the release was tampered with, or signed with another key: check update_public_key with who runs the release source")
-        })?;
-    }
+    let signature = match (&signer, &signature_asset) {
+        (Signer::Key { key, from }, Some(signature_asset)) => {
+            download(signature_asset, &signature_path)?;
+            let signature = fs_err::read_to_string(&signature_path)?;
+            verify_signature(key, sums.as_bytes(), &signature).map_err(|why| {
+                Failure::degraded(format!(
+                    "{CHECKSUMS} of release {version} is not signed by {from} ({why}); nothing was run, nothing was changed"
+                ))
+                .hint("the release was tampered with, or signed with another key: check the release source, and update_public_key with whoever runs it")
+            })?;
+            json!({"status": "verified", "key": from})
+        }
+        (Signer::Key { .. }, None) => {
+            json!({"status": "unsigned", "accepted_because": "--allow-unsigned"})
+        }
+        (Signer::None, _) => {
+            json!({"status": "unverified", "accepted_because": "no release key in this build or the config"})
+        }
+    };
+    download(&archive_asset, &archive_path)?;
     let expected = checksum_for(&sums, &archive_name).ok_or_else(|| {
         Failure::degraded(format!(
             "{CHECKSUMS} of release {version} lists no {archive_name}; nothing was changed"
@@ -308,15 +350,23 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
             "to": version,
             "source": source,
             "sha256": actual,
+            "signature": signature,
             "replaced": [exe, hook_path],
             "refreshed": refreshed,
             "doctor": doctor.as_ref().map_or(Value::Null, |d| d.json.clone()),
-            "warnings": warnings,
+            "warnings": loud.iter().chain(&warnings).collect::<Vec<_>>(),
         });
         println!("{out}");
     } else {
         println!("updated codex-guard {VERSION} -> {version} from {source}");
-        println!("  verified {archive_name} (sha256 {actual})");
+        match signature["key"].as_str() {
+            Some(key) => println!(
+                "  verified {CHECKSUMS} (signed by {key}) and {archive_name} (sha256 {actual})"
+            ),
+            None => println!(
+                "  checked {archive_name} against an UNSIGNED {CHECKSUMS} (sha256 {actual})"
+            ),
+        }
         println!("  replaced {} and {}", exe.display(), hook_path.display());
         for item in &refreshed {
             let changes = item["changes"].as_array().map_or(0, Vec::len);
@@ -367,16 +417,33 @@ fn owner_of_updates(
     None
 }
 
-fn read_config(path: &Path, warnings: &mut Vec<String>) -> Option<RuntimeConfig> {
-    let text = std::fs::read_to_string(path).ok()?;
+/// The runtime config at `path`, if it is there, valid, and (with `owner`) owned by
+/// that uid, judged on the file opened, so it cannot be swapped after the check.
+/// Why a file is ignored goes to stderr at once and into `loud`.
+fn read_config(path: &Path, owner: Option<u32>, loud: &mut Vec<String>) -> Option<RuntimeConfig> {
+    let mut file = std::fs::File::open(path).ok()?;
+    #[cfg(unix)]
+    if let Some(owner) = owner {
+        use std::os::unix::fs::MetadataExt;
+        let uid = file.metadata().ok()?.uid();
+        if uid != owner {
+            let why = format!(
+                "{} is ignored: it belongs to uid {uid}, and self-update run as root takes settings (update_public_key, update_url, ca_cert, updates) only from files root owns",
+                path.display()
+            );
+            eprintln!("warning: {why}");
+            loud.push(why);
+            return None;
+        }
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
     match RuntimeConfig::from_toml(&text) {
         Ok(config) => Some(config),
         Err(e) => {
-            warnings.push(format!(
-                "{} is invalid ({}): ignored",
-                path.display(),
-                e.message()
-            ));
+            let why = format!("{} is invalid ({}): ignored", path.display(), e.message());
+            eprintln!("warning: {why}");
+            loud.push(why);
             None
         }
     }
@@ -460,7 +527,12 @@ fn report_check(
     source: &str,
     choice: &Choice,
     owner: Option<&str>,
+    signer: &Signer,
 ) -> Result<ExitCode> {
+    let release_key = match signer {
+        Signer::Key { from, .. } => Some(from.as_str()),
+        Signer::None => None,
+    };
     let (status, latest) = match choice {
         Choice::Install(r) => ("update_available", Some(r.version.as_str())),
         Choice::UpToDate(v) => ("up_to_date", Some(v.as_str())),
@@ -475,6 +547,7 @@ fn report_check(
             "source": source,
             "target": target(),
             "updates_owned_by": owner,
+            "release_key": release_key,
         });
         println!("{out}");
     } else {
@@ -491,6 +564,9 @@ fn report_check(
         }
         if let Some(owner) = owner {
             println!("note: self-update would refuse: {owner}");
+        }
+        if release_key.is_none() {
+            eprintln!("warning: this codex-guard has no release key and no update_public_key is configured: self-update could not tell who made a release");
         }
     }
     Ok(ExitCode::Ok)
@@ -523,6 +599,43 @@ fn report_unchanged(args: &SelfUpdateArgs, source: &str, choice: &Choice) -> Res
         println!("{message}");
     }
     Ok(ExitCode::Ok)
+}
+
+/// Whose signature a release's [`CHECKSUMS`] must carry.
+#[derive(Debug, PartialEq)]
+enum Signer {
+    /// The Ed25519 `key` (hex); `from` names it for people.
+    Key { key: String, from: String },
+    /// No key anywhere: the release cannot be authenticated.
+    None,
+}
+
+impl Signer {
+    /// The machine-wide config's key binds every user; a user's own key (with the
+    /// config file it is in) comes next, then the key this build carries.
+    fn choose(
+        managed: Option<&str>,
+        user: Option<(&str, PathBuf)>,
+        built_in: Option<&str>,
+    ) -> Signer {
+        let key = |key: &str, from: String| Signer::Key {
+            key: key.to_string(),
+            from,
+        };
+        if let Some(managed) = managed {
+            return key(
+                managed,
+                "the machine-wide config's update_public_key".into(),
+            );
+        }
+        if let Some((user, path)) = user {
+            return key(user, format!("update_public_key in {}", path.display()));
+        }
+        match built_in {
+            Some(built_in) => key(built_in, "codex-guard's built-in release key".into()),
+            None => Signer::None,
+        }
+    }
 }
 
 /// Checks `signature` (hex) of `message` against the Ed25519 `key` (hex).
@@ -791,6 +904,30 @@ mod tests {
         assert!(verify_signature(&key, sums, &hex(other.sign(sums).as_ref())).is_err());
         assert!(verify_signature(&key, sums, "not hex").is_err());
         assert!(verify_signature(&hex(other.public_key().as_ref()), sums, &signature).is_err());
+    }
+
+    #[test]
+    fn the_managed_key_comes_first_then_the_users_then_the_built_in_one() {
+        let path = PathBuf::from("/home/u/.codex/codex-guard/config.toml");
+        let chosen = |managed, user: Option<&str>, built_in| match Signer::choose(
+            managed,
+            user.map(|k| (k, path.clone())),
+            built_in,
+        ) {
+            Signer::Key { key, from } => Some((key, from)),
+            Signer::None => None,
+        };
+        let (key, from) = chosen(Some("aa"), Some("bb"), Some("cc")).unwrap();
+        assert_eq!((key.as_str(), from.contains("machine-wide")), ("aa", true));
+        let (key, from) = chosen(None, Some("bb"), Some("cc")).unwrap();
+        assert_eq!(key, "bb");
+        assert!(
+            from.contains("/home/u/.codex/codex-guard/config.toml"),
+            "{from}"
+        );
+        let (key, from) = chosen(None, None, Some("cc")).unwrap();
+        assert_eq!((key.as_str(), from.contains("built-in")), ("cc", true));
+        assert_eq!(chosen(None, None, None), None);
     }
 
     #[test]

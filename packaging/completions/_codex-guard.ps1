@@ -141,6 +141,8 @@ Register-ArgumentCompleter -Native -CommandName 'codex-guard' -ScriptBlock {
             [CompletionResult]::new('--codex-bin', '--codex-bin', [CompletionResultType]::ParameterName, 'The Codex CLI doctor asks about the hooks after the update (default: `codex` on PATH)')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Only say whether a newer release exists; change nothing')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object on stdout describing the result')
+            [CompletionResult]::new('--allow-unsigned', '--allow-unsigned', [CompletionResultType]::ParameterName, 'Install a release that carries no SHA256SUMS.sig although a release key is known: nothing then proves who made it (a warning says so). A signature that is there must still verify')
+            [CompletionResult]::new('--allow-http', '--allow-http', [CompletionResultType]::ParameterName, 'Also follow plain-http addresses (the release list, its next pages, downloads, redirects), to a loopback mirror only (127.0.0.1, ::1, localhost)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break

@@ -319,7 +319,7 @@ _codex__guard() {
             return 0
             ;;
         codex__subcmd__guard__subcmd__self__subcmd__update)
-            opts="-h --codex-home --system-root --check --to --source --json --codex-bin --help"
+            opts="-h --codex-home --system-root --check --to --source --json --codex-bin --allow-unsigned --allow-http --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

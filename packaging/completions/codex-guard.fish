@@ -114,6 +114,8 @@ complete -c codex-guard -n "__fish_codex_guard_using_subcommand self-update" -l 
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand self-update" -l codex-bin -d 'The Codex CLI doctor asks about the hooks after the update (default: `codex` on PATH)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand self-update" -l check -d 'Only say whether a newer release exists; change nothing'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand self-update" -l json -d 'Print one JSON object on stdout describing the result'
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand self-update" -l allow-unsigned -d 'Install a release that carries no SHA256SUMS.sig although a release key is known: nothing then proves who made it (a warning says so). A signature that is there must still verify'
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand self-update" -l allow-http -d 'Also follow plain-http addresses (the release list, its next pages, downloads, redirects), to a loopback mirror only (127.0.0.1, ::1, localhost)'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand self-update" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand help; and not __fish_seen_subcommand_from setup doctor uninstall backup restore events self-update help" -f -a "setup" -d 'Install or update codex-guard\'s hooks in a Codex home'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand help; and not __fish_seen_subcommand_from setup doctor uninstall backup restore events self-update help" -f -a "doctor" -d 'Check that the guard is really on: hooks enabled, registered, trusted by Codex, the runtime intact, the service reachable'

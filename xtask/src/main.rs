@@ -4,6 +4,8 @@
 //!   (with README.md, LICENSE, man pages and shell completions) and `SHA256SUMS`;
 //!   with `--deb` / `--rpm` also the Debian and RPM packages (cargo-deb,
 //!   cargo-generate-rpm), then fills the Homebrew formula and winget manifests.
+//!   `codex-guard` carries the release public key (installer/build.rs); with
+//!   `--sign-key` it is that seed's key, so a signed release always verifies the next.
 //! - `gen`: writes the man pages and completions committed under `packaging/`
 //!   (`--check` fails when they are out of date).
 //! - `manifests`: fills the Homebrew formula and winget manifests from a release
@@ -102,7 +104,8 @@ struct DistArgs {
     /// Parallel jobs for cargo.
     #[arg(long, short = 'j')]
     jobs: Option<u32>,
-    /// Sign SHA256SUMS with this Ed25519 seed (from `cargo xtask keygen`) into SHA256SUMS.sig.
+    /// Sign SHA256SUMS with this Ed25519 seed (from `cargo xtask keygen`) into
+    /// SHA256SUMS.sig, and build its public key into codex-guard as the release key.
     #[arg(long, value_name = "FILE")]
     sign_key: Option<PathBuf>,
 }
@@ -224,6 +227,14 @@ fn dist(args: DistArgs) -> Result<()> {
         .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
         .unwrap_or_else(|| root.join("target"));
     let out = args.out.unwrap_or_else(|| target_dir.join("dist"));
+    let signer = args.sign_key.as_deref().map(read_key).transpose()?;
+    let release_key = release_key(&root, signer.as_ref())?;
+    match &release_key {
+        Some(key) => println!("codex-guard's release key: {key}"),
+        None => eprintln!(
+            "warning: no release key (packaging/release-public-key is empty, {RELEASE_KEY_ENV} unset, no --sign-key): the codex-guard built accepts unsigned releases"
+        ),
+    }
     let profile_dir = match args.profile.as_str() {
         "dev" | "test" => "debug",
         "release" | "bench" => "release",
@@ -253,6 +264,7 @@ fn dist(args: DistArgs) -> Result<()> {
         } else {
             build.env_remove("CODEX_GUARD_BUILD_VERSION");
         }
+        build.env(RELEASE_KEY_ENV, release_key.as_deref().unwrap_or("none"));
         run(&mut build)?;
     }
     let bin_dir = match &cross {
@@ -321,8 +333,7 @@ fn dist(args: DistArgs) -> Result<()> {
     }
 
     write_checksums(&out)?;
-    if let Some(key) = &args.sign_key {
-        let pair = read_key(key)?;
+    if let Some(pair) = &signer {
         let sums = fs::read(out.join("SHA256SUMS"))?;
         fs::write(
             out.join("SHA256SUMS.sig"),
@@ -335,6 +346,50 @@ fn dist(args: DistArgs) -> Result<()> {
     }
     manifests(&out, &version, true)?;
     Ok(())
+}
+
+/// Read at build time by installer/build.rs, in place of packaging/release-public-key.
+const RELEASE_KEY_ENV: &str = "CODEX_GUARD_RELEASE_PUBLIC_KEY";
+
+/// The release key the programs are built with: the signing seed's own (a signed
+/// release must verify with the key it carries), else the environment's, else the
+/// committed file's.
+fn release_key(
+    root: &Path,
+    signer: Option<&ring::signature::Ed25519KeyPair>,
+) -> Result<Option<String>> {
+    let from_env = std::env::var(RELEASE_KEY_ENV)
+        .ok()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty());
+    let configured = match from_env.as_deref() {
+        Some("none") => None,
+        Some(key) => Some(key.to_string()),
+        None => {
+            let text = fs::read_to_string(root.join("packaging/release-public-key"))
+                .context("cannot read packaging/release-public-key")?;
+            text.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_ascii_lowercase)
+        }
+    };
+    let Some(signer) = signer else {
+        return Ok(configured);
+    };
+    let signing = hex(signer.public_key().as_ref());
+    if let Some(env) = &from_env {
+        ensure!(
+            *env == signing,
+            "{RELEASE_KEY_ENV}={env} is not the public key of --sign-key ({signing}): the release would not verify with the key it carries"
+        );
+    }
+    if configured.as_ref().is_some_and(|k| *k != signing) {
+        eprintln!(
+            "note: --sign-key is not the key in packaging/release-public-key; these programs carry {signing}"
+        );
+    }
+    Ok(Some(signing))
 }
 
 fn hex(bytes: &[u8]) -> String {
