@@ -19,6 +19,16 @@ fn deep_mcp_write(levels: usize) -> Vec<u8> {
     event.into_bytes()
 }
 
+/// The shipped rules that protect the Codex home (the path-resolving one first).
+const GUARD_RULES: [&str; 2] = [
+    "protect-guard-and-startup-files",
+    "protect-ssh-and-guard-files",
+];
+
+fn guarded(text: &str) -> bool {
+    GUARD_RULES.iter().any(|r| text.contains(r))
+}
+
 fn denied_by(out: &std::process::Output) -> String {
     let decision = stdout_json(out);
     assert_eq!(
@@ -37,16 +47,13 @@ fn a_deeply_nested_mcp_write_to_hooks_json_is_blocked_at_any_depth() {
     for levels in [10, 125, 126, 1000, 100_000] {
         let out = home.run(&deep_mcp_write(levels));
         let reason = denied_by(&out);
-        assert!(
-            reason.contains("protect-ssh-and-guard-files"),
-            "{levels}: {reason}"
-        );
+        assert!(guarded(&reason), "{levels}: {reason}");
     }
     let log = home.log();
     assert_eq!(log.len(), 5);
     assert!(
         log.iter()
-            .all(|l| l["decision"] == "block" && l["rule"] == "protect-ssh-and-guard-files"),
+            .all(|l| l["decision"] == "block" && GUARD_RULES.iter().any(|r| l["rule"] == *r)),
         "{log:#?}"
     );
 }
@@ -61,7 +68,7 @@ fn millions_of_levels_are_no_bypass() {
     let home = Home::new("");
     let started = Instant::now();
     let reason = denied_by(&home.run(&event));
-    assert!(reason.contains("protect-ssh-and-guard-files"), "{reason}");
+    assert!(guarded(&reason), "{reason}");
     eprintln!("{levels} levels decided in {:?}", started.elapsed());
 }
 
