@@ -13,6 +13,7 @@ mod fix;
 mod managed;
 pub(crate) mod process;
 mod shell_env;
+mod tamper_rules;
 
 use crate::cli::{DoctorArgs, HomeArgs};
 use crate::failure::{ExitCode, Failure};

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Every check doctor runs, in its order.
-const CHECK_IDS: [&str; 21] = [
+const CHECK_IDS: [&str; 22] = [
     "codex.cli",
     "codex.hooks_feature",
     "codex.managed_policy",
@@ -33,6 +33,7 @@ const CHECK_IDS: [&str; 21] = [
     "config.valid",
     "config.permissions",
     "rules.valid",
+    "rules.tamper",
     "service.reachable",
     "machine_id",
     "logs.writable",
@@ -653,6 +654,28 @@ fn broken_rules_are_reported_even_when_no_event_reached_them() {
     let (code, report) = doctor_json(&env, &[]);
     assert_eq!(code, 1);
     assert_check(&report, "rules.valid", "fail", "not valid TOML");
+}
+
+#[test]
+fn rules_that_no_longer_protect_the_guard_are_a_warning() {
+    let env = installed(&[]);
+    let (_, report) = doctor_json(&env, &[]);
+    assert_check(&report, "rules.tamper", "pass", "stop the agent");
+    // A rules file from before the rule, or one where it was taken out.
+    let rules = env.codex_home.join("codex-guard/rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"rm-root\"\naction = \"deny\"\ncommand = '^rm -rf /$'\n",
+    )
+    .unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "a warning keeps the verdict: {report:#}");
+    assert_check(
+        &report,
+        "rules.tamper",
+        "warn",
+        "delete the Codex home, rewrite hooks.json, run codex-guard uninstall, patch config.toml",
+    );
 }
 
 #[test]

@@ -269,30 +269,17 @@ fn handle_unparsed(s: &Settings, input: &HookInput, error: String) -> Report {
     report.errors.extend(s.problems.iter().cloned());
     report.errors.push(error);
     let event = input.event.as_str();
-    let rules = rules::load_policy(
-        Some(&s.admin_rules_file()),
-        &s.rules_file(),
-        event,
-        &mut report.errors,
-    );
     // Only deny rules: an allow rule must never approve what could not be read.
-    let matched = rules
-        .evaluate(input, &s.paths)
-        .filter(|m| m.action == Action::Deny);
-    report.errors.extend(rules.take_problems());
-    report.rule = matched.as_ref().map(|m| m.id.clone());
+    let matched = local_rules(s, input, &mut report).filter(|m| m.action == Action::Deny);
     match matched {
         Some(m) if !s.config.blocking => {
             report.decision = "observe";
             report.reason = Some(m.message);
             report.source = Some(format!("rule:{}", m.id));
         }
-        Some(m) if blockable(event) => report.block(
-            event,
-            format!("Blocked by codex-guard rule {}: {}", m.id, m.message),
-            format!("rule:{}", m.id),
-            false,
-        ),
+        Some(m) if blockable(event) => {
+            report.block(event, rule_reason(&m), format!("rule:{}", m.id), false)
+        }
         _ if fails_closed(s)
             && matches!(
                 event,
@@ -347,16 +334,7 @@ pub fn handle(
             input.str("turn_id"),
         );
     }
-    let rules = rules::load_policy(
-        Some(&s.admin_rules_file()),
-        &s.rules_file(),
-        event,
-        &mut report.errors,
-    );
-
-    let matched = rules.evaluate(input, &s.paths);
-    report.errors.extend(rules.take_problems());
-    report.rule = matched.as_ref().map(|m| m.id.clone());
+    let matched = local_rules(s, input, &mut report);
     match matched {
         // Observe mode never blocks or approves anything: the match is only recorded.
         Some(m) if !s.config.blocking => {
@@ -366,12 +344,7 @@ pub fn handle(
         }
         Some(m) => match m.action {
             Action::Deny if blockable(event) => {
-                report.block(
-                    event,
-                    format!("Blocked by codex-guard rule {}: {}", m.id, m.message),
-                    format!("rule:{}", m.id),
-                    false,
-                );
+                report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
                 if let Some(record) = s.remote().and_then(|_| record_for(s, input)) {
                     queue(
                         s,
@@ -447,6 +420,33 @@ pub fn handle(
         _ => {}
     }
     report
+}
+
+/// The admin's and the user's rules for this event, evaluated; the rule that
+/// decided is recorded in the report.
+fn local_rules(s: &Settings, input: &HookInput, report: &mut Report) -> Option<rules::Match> {
+    let rules = rules::load_policy(
+        Some(&s.admin_rules_file()),
+        &s.rules_file(),
+        &input.event,
+        &mut report.errors,
+    );
+    let matched = rules.evaluate(input, &s.paths);
+    report.errors.extend(rules.take_problems());
+    report.rule = matched.as_ref().map(|m| m.id.clone());
+    matched
+}
+
+/// What Codex, the model and the user are told when a rule blocks: the rule, its
+/// message, and what it found when it says more (which program changes which path).
+fn rule_reason(m: &rules::Match) -> String {
+    match &m.detail {
+        Some(detail) => format!(
+            "Blocked by codex-guard rule {}: {} ({detail})",
+            m.id, m.message
+        ),
+        None => format!("Blocked by codex-guard rule {}: {}", m.id, m.message),
+    }
 }
 
 /// Events Codex lets a hook block.

@@ -203,6 +203,7 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
         config_valid(&ctx),
         config_permissions(&ctx),
         rules_valid(&ctx),
+        rules_tamper(&ctx),
         service_reachable(&ctx),
         machine_id(&ctx),
         logs_writable(&ctx),
@@ -1195,15 +1196,34 @@ fn logs_writable(ctx: &Context) -> Check {
 
 /// Reads both rules files as the runtime does, compiling every regex (the hook only
 /// compiles what an event needs, so a broken rule could otherwise hide until it matters).
-fn rules_valid(ctx: &Context) -> Check {
-    use codex_guard_hook::rules::{Layer, Rules};
-    const ID: &str = "rules.valid";
+/// The admin's rules file and the user's, as the hook finds them.
+fn rules_files(ctx: &Context) -> (PathBuf, PathBuf) {
     let user = ctx
         .runtime_config
         .ok()
         .and_then(|c| c.rules_file.clone())
         .unwrap_or_else(|| ctx.layout.rules());
     let admin = ctx.inputs.system_root.join("etc/codex-guard/rules.toml");
+    (admin, user)
+}
+
+fn rules_tamper(ctx: &Context) -> Check {
+    let (admin, user) = rules_files(ctx);
+    super::tamper_rules::check(
+        &super::tamper_rules::Layers::User {
+            admin: &admin,
+            user: &user,
+        },
+        &ctx.layout.codex_home,
+        &ctx.inputs.system_root,
+        &|k| std::env::var(k).ok(),
+    )
+}
+
+fn rules_valid(ctx: &Context) -> Check {
+    use codex_guard_hook::rules::{Layer, Rules};
+    const ID: &str = "rules.valid";
+    let (admin, user) = rules_files(ctx);
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
     for (path, layer) in [(&admin, Layer::Admin), (&user, Layer::User)] {

@@ -38,6 +38,12 @@ pub fn run_all(inputs: &Inputs, sys: &SystemLayout) -> Vec<Check> {
         runtime_permissions(sys),
         config_valid(sys, &config),
         rules_valid(sys),
+        super::tamper_rules::check(
+            &super::tamper_rules::Layers::Admin(&sys.rules()),
+            &inputs.layout.codex_home,
+            &sys.root,
+            &|k| std::env::var(k).ok(),
+        ),
         match &config {
             Ok(config) => service_check(config, &sys.runtime_config(), SETUP),
             Err(_) => Check::warn(
