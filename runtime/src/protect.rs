@@ -560,6 +560,8 @@ mod tests {
             "rm -rf ~/.{codex,ssh}",
             "cat ~/.codex/config.toml > $(mktemp); rm -rf $(dirname ~/.codex/hooks.json)",
             "f() { rm -rf ~/.codex; }; f",
+            "( ( rm -rf ~/.codex ) )",
+            "echo $(( $(rm -rf ~/.codex) + 1 ))",
         ];
         for command in denied {
             assert_eq!(w.bash(command).as_deref(), Some(GUARD), "{command:?}");
@@ -686,5 +688,24 @@ mod tests {
         assert_eq!(w.bash(&deep).as_deref(), Some(GUARD));
         let deep_harmless = format!("{}echo hi{}", "(".repeat(5000), ")".repeat(5000));
         assert_eq!(w.bash(&deep_harmless), None);
+        // Compound commands nest without brackets.
+        let deep_ifs = format!(
+            "{}rm -rf ~/.codex{}",
+            "if true; then ".repeat(20_000),
+            "; fi".repeat(20_000)
+        );
+        assert_eq!(w.bash(&deep_ifs).as_deref(), Some(GUARD));
+        // Command substitutions inside command substitutions: looked at once each.
+        let nested = format!("echo {}x{}", "$(echo ".repeat(40), ")".repeat(40));
+        assert_eq!(w.bash(&nested), None);
+        let nested = format!(
+            "echo {}~/.codex{} > x; rm -rf \"$(echo ~/.codex)\"",
+            "$(echo ".repeat(40),
+            ")".repeat(40)
+        );
+        assert_eq!(w.bash(&nested).as_deref(), Some(GUARD));
+        // More commands than are looked at: the rest is judged on its text.
+        let many = format!("{}rm -rf ~/.codex", "true; ".repeat(10_000));
+        assert_eq!(w.bash(&many).as_deref(), Some(GUARD));
     }
 }

@@ -24,6 +24,10 @@ const MAX_DEPTH: usize = 8;
 /// only its raw text is looked at.
 const MAX_NESTING: usize = 48;
 const MAX_PARSED_BYTES: usize = 256 * 1024;
+/// Most simple commands looked at in one call, nested ones included: past it the
+/// rest is judged on its text, so no command can make the analysis outlast the
+/// hook's deadline.
+const MAX_COMMANDS: usize = 4096;
 /// Most alternative values one word may stand for before it becomes a hole.
 const MAX_ALTERNATIVES: usize = 16;
 
@@ -156,10 +160,12 @@ pub fn analyze(command: &str, ctx: &Context) -> Analysis {
     let command = command.as_str();
     let mut state = State {
         ctx,
+        command,
         vars: HashMap::new(),
         cwds: vec![ctx.cwd.clone()],
         out: Analysis::default(),
         depth: 0,
+        budget: MAX_COMMANDS,
     };
     state.script(command);
     state.out
@@ -333,11 +339,15 @@ const INTERPRETERS: &[(&str, &[&str])] = &[
 
 struct State<'a> {
     ctx: &'a Context,
+    /// The whole command, judged on its text when it is too much to look at.
+    command: &'a str,
     vars: HashMap<String, Vec<Value>>,
     /// The directories the next command may run in (`None`: not known).
     cwds: Vec<Option<String>>,
     out: Analysis,
     depth: usize,
+    /// Simple commands still to be looked at (see [`MAX_COMMANDS`]).
+    budget: usize,
 }
 
 /// A program's base name, lower-cased where file systems ignore case.
@@ -501,7 +511,10 @@ impl State<'_> {
             C::Coprocess(c) => {
                 self.command(&c.body, None);
             }
-            C::Arithmetic(_) => {}
+            // `( ( cmd ) )` reads as arithmetic to the parser but runs as nested
+            // subshells in bash, and `$(…)` inside arithmetic runs too: the text is
+            // looked at as commands as well.
+            C::Arithmetic(a) => self.nested(&a.expr.value),
         }
     }
 
@@ -547,6 +560,15 @@ impl State<'_> {
     }
 
     fn simple(&mut self, simple: &ast::SimpleCommand, stdin: Option<Stdin>) -> Option<Stdin> {
+        if self.budget == 0 {
+            if !self.out.unparsed {
+                self.out.unparsed = true;
+                self.out.unknown_code = true;
+                self.out.code.push(self.command.to_string());
+            }
+            return None;
+        }
+        self.budget -= 1;
         let program = simple
             .word_or_name
             .as_ref()
@@ -1559,7 +1581,13 @@ impl State<'_> {
                 self.nested(code);
                 each(out, &|v| v.extend(&value));
             }
-            WordPiece::ArithmeticExpression(_) => each(out, &|v| v.push_any()),
+            WordPiece::ArithmeticExpression(expr) => {
+                // Command substitutions inside `$((…))` run.
+                if expr.value.contains("$(") || expr.value.contains('`') {
+                    self.nested(&expr.value);
+                }
+                each(out, &|v| v.push_any());
+            }
         }
     }
 
@@ -1571,7 +1599,11 @@ impl State<'_> {
                 None => Value::any(),
             };
         }
-        if let Some(rest) = trimmed.strip_prefix("echo ") {
+        // Only plain text: what is nested inside is looked at once, by the caller.
+        if let Some(rest) = trimmed
+            .strip_prefix("echo ")
+            .filter(|r| !r.contains("$(") && !r.contains('`'))
+        {
             if let [v] = self.expand(rest.trim()).as_slice() {
                 return v.clone();
             }
@@ -1674,8 +1706,22 @@ fn recursive_flag(lits: &[Option<String>], short: &[&str], long: &str) -> bool {
     })
 }
 
-/// How deep brackets nest in `text`, quotes ignored (an over-count is harmless).
+/// How deep brackets and compound commands (`if`, `while`, `for`, `case`, …) nest in
+/// `text`, quotes ignored (an over-count is harmless).
 fn nesting(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for word in text.split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')'))
+    {
+        match word {
+            "if" | "while" | "until" | "for" | "case" | "select" => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            "fi" | "done" | "esac" => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    let keywords = max;
     let (mut depth, mut max) = (0usize, 0usize);
     let mut in_backquote = false;
     for c in text.chars() {
@@ -1693,7 +1739,7 @@ fn nesting(text: &str) -> usize {
             _ => {}
         }
     }
-    max
+    max + keywords
 }
 
 /// The arguments as one command line, when every one is known.
@@ -1844,5 +1890,80 @@ fn normalize_text(path: &str) -> String {
         format!("/{joined}")
     } else {
         joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            home: Some("/nonexistent/home/dev".into()),
+            cwd: Some("/nonexistent/home/dev/project".into()),
+            ..Context::default()
+        }
+    }
+
+    #[test]
+    fn the_deepest_nesting_handed_to_the_parser_fits_a_small_stack() {
+        // Test threads have 2 MiB of stack, a quarter of the hook's main thread.
+        let depth = MAX_NESTING;
+        let shapes = [
+            format!("{}rm -rf x{}", "( ".repeat(depth), " )".repeat(depth)),
+            format!("echo {}x{}", "$(echo ".repeat(depth), ")".repeat(depth)),
+            format!("{} rm -rf x;{}", "{ ".repeat(depth), " }".repeat(depth)),
+            format!("echo {}x{}", "\"$(echo ".repeat(depth), ")\"".repeat(depth)),
+            format!(
+                "{}rm x{}",
+                "if true; then ".repeat(depth / 2),
+                "; fi".repeat(depth / 2)
+            ),
+        ];
+        for command in shapes {
+            let analysis = analyze(&command, &ctx());
+            assert!(
+                analysis.unparsed || !analysis.changes.is_empty() || analysis.unknown_code,
+                "{command}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_each_command_changes() {
+        let changes = |command: &str| -> Vec<(String, bool)> {
+            analyze(command, &ctx())
+                .changes
+                .iter()
+                .map(|c| (c.target.display(), c.recursive))
+                .collect()
+        };
+        let home = "/nonexistent/home/dev";
+        assert_eq!(
+            changes("cd ~/.codex && echo x > hooks.json"),
+            [(format!("{home}/.codex/hooks.json"), false)]
+        );
+        assert_eq!(
+            changes("rm -rf \"$D\""),
+            [("*".to_string(), true), (format!("{home}/project"), false)]
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            changes("cp a b /tmp/out"),
+            [
+                ("/tmp/out/a".to_string(), false),
+                ("/tmp/out/b".to_string(), false)
+            ]
+        );
+        assert_eq!(changes("cat ~/.bashrc | grep x"), []);
+        assert_eq!(
+            changes("X=~/a; Y=$X/b; touch \"$Y\""),
+            [
+                (format!("{home}/project"), false),
+                (format!("{home}/a/b"), false)
+            ]
+        );
     }
 }
