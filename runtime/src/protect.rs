@@ -561,6 +561,9 @@ mod tests {
             "cat ~/.codex/config.toml > $(mktemp); rm -rf $(dirname ~/.codex/hooks.json)",
             "f() { rm -rf ~/.codex; }; f",
             "( ( rm -rf ~/.codex ) )",
+            "cd ~/.codex; rm -rf .",
+            "cd /tmp || cd ~/.codex; echo x > hooks.json",
+            "cd \"$(echo ~/.codex)\"; rm -rf .",
             "echo $(( $(rm -rf ~/.codex) + 1 ))",
         ];
         for command in denied {
@@ -596,6 +599,8 @@ mod tests {
             "source ~/.bashrc && echo ok",
             "find . -name '*.rs' -exec grep -l foo {} +",
             "cd ~ && ls",
+            "cd /tmp/build; rm -rf .",
+            "cd build && rm -rf ./out",
         ];
         for command in allowed {
             assert_eq!(w.bash(command), None, "{command:?}");

@@ -528,10 +528,11 @@ impl State<'_> {
                         K::Write | K::Append | K::Clobber | K::ReadAndWrite | K::DuplicateOutput
                     );
                     for v in self.expand(&w.value) {
-                        let path = self.resolve(&v);
-                        self.mention(&path);
-                        if writes {
-                            self.change(path, false, program);
+                        for path in self.resolve(&v) {
+                            self.mention(&path);
+                            if writes {
+                                self.change(path, false, program);
+                            }
                         }
                     }
                 }
@@ -541,8 +542,9 @@ impl State<'_> {
                     let is_fd = text == "-" || text.chars().all(|c| c.is_ascii_digit());
                     if matches!(kind, K::DuplicateOutput) && !is_fd {
                         for v in self.expand(&w.value) {
-                            let path = self.resolve(&v);
-                            self.change(path, false, program);
+                            for path in self.resolve(&v) {
+                                self.change(path, false, program);
+                            }
                         }
                     }
                 }
@@ -551,8 +553,9 @@ impl State<'_> {
             },
             R::OutputAndError(w, _) => {
                 for v in self.expand(&w.value) {
-                    let path = self.resolve(&v);
-                    self.change(path, false, program);
+                    for path in self.resolve(&v) {
+                        self.change(path, false, program);
+                    }
                 }
             }
             R::HereDocument(..) | R::HereString(..) => {}
@@ -618,8 +621,9 @@ impl State<'_> {
                     }
                 };
                 for v in &values {
-                    let path = self.resolve(v);
-                    self.mention(&path);
+                    for path in self.resolve(v) {
+                        self.mention(&path);
+                    }
                 }
                 let name = match &a.name {
                     ast::AssignmentName::VariableName(n)
@@ -660,8 +664,9 @@ impl State<'_> {
         let first = argv.first().and_then(|a| a.first())?;
         for alternatives in argv {
             for v in alternatives {
-                let path = self.resolve(v);
-                self.mention(&path);
+                for path in self.resolve(v) {
+                    self.mention(&path);
+                }
             }
         }
         let Some(name) = program_name(first) else {
@@ -688,8 +693,9 @@ impl State<'_> {
                 if (name == "strace" || name == "ltrace" || name == "time") && arg == "-o" {
                     if let Some(v) = args.get(i + 1) {
                         for v in v.clone() {
-                            let path = self.resolve(&v);
-                            self.change(path, false, &name);
+                            for path in self.resolve(&v) {
+                                self.change(path, false, &name);
+                            }
                         }
                     }
                 }
@@ -715,8 +721,8 @@ impl State<'_> {
                         "-u" | "--unset" => i += 2,
                         "-C" | "--chdir" => {
                             if let Some(dir) = args.get(i + 1).and_then(|a| a.first()) {
-                                let dir = self.resolve(dir);
-                                self.cwds = vec![dir.literal()];
+                                let dirs = self.resolve(dir);
+                                self.cwds = dirs.iter().map(Value::literal).collect();
                             }
                             i += 2;
                         }
@@ -1001,8 +1007,9 @@ impl State<'_> {
                     },
                     _ => v.clone(),
                 };
-                let path = self.resolve(&v);
-                self.change(path, recursive, program);
+                for path in self.resolve(&v) {
+                    self.change(path, recursive, program);
+                }
             }
         }
     }
@@ -1014,8 +1021,9 @@ impl State<'_> {
     }
 
     fn change_value(&mut self, value: &Value, recursive: bool, program: &str) {
-        let path = self.resolve(value);
-        self.change(path, recursive, program);
+        for path in self.resolve(value) {
+            self.change(path, recursive, program);
+        }
     }
 
     fn change(&mut self, target: Value, recursive: bool, program: &str) {
@@ -1045,7 +1053,8 @@ impl State<'_> {
             Some((_, Some(l))) if l == "-" => vec![None],
             Some((alternatives, _)) => alternatives
                 .iter()
-                .map(|v| self.resolve(v).literal())
+                .flat_map(|v| self.resolve(v))
+                .map(|v| v.literal())
                 .collect(),
         };
         self.cwds = new;
@@ -1183,7 +1192,7 @@ impl State<'_> {
         if roots.is_empty() {
             roots.push(Value::text("."));
         }
-        let roots: Vec<Value> = roots.iter().map(|r| self.resolve(r)).collect();
+        let roots: Vec<Value> = roots.iter().flat_map(|r| self.resolve(r)).collect();
         while i < args.len() {
             let arg = lit_at(lits, i).unwrap_or_default();
             match arg.as_str() {
@@ -1322,8 +1331,9 @@ impl State<'_> {
                 Some(a) if !options_done && a.starts_with("--target-directory=") => {
                     let dir = a.trim_start_matches("--target-directory=").to_string();
                     let v = Value::text(&dir);
-                    let path = self.resolve(&v);
-                    self.change(path, true, name);
+                    for path in self.resolve(&v) {
+                        self.change(path, true, name);
+                    }
                 }
                 Some(a) if !options_done && a.starts_with('-') && a.len() > 1 => {
                     if valued.contains(&a.as_str()) {
@@ -1354,49 +1364,51 @@ impl State<'_> {
         };
         for source in &sources {
             for v in source.iter().filter(|v| local(v)) {
-                let path = self.resolve(v);
                 if moves {
                     // Moving a directory away moves what is inside it; a link to a
                     // protected file is the first step of editing it through the link.
-                    self.change(path, name == "mv", name);
+                    for path in self.resolve(v) {
+                        self.change(path, name == "mv", name);
+                    }
                 }
             }
         }
         let Some(dest) = dest else { return };
         for d in dest.iter().filter(|v| local(v)) {
-            let dest_path = self.resolve(d);
-            let into_dir = target_dir.is_some()
-                || sources.len() > 1
-                || d.literal().is_some_and(|l| l.ends_with('/'))
-                || dest_path
-                    .literal()
-                    .is_some_and(|p| std::path::Path::new(&p).is_dir());
-            if !into_dir || sources.is_empty() {
-                self.change(dest_path, false, name);
-                continue;
-            }
-            for source in &sources {
-                for s in source.iter() {
-                    let base = s
+            for dest_path in self.resolve(d) {
+                let into_dir = target_dir.is_some()
+                    || sources.len() > 1
+                    || d.literal().is_some_and(|l| l.ends_with('/'))
+                    || dest_path
                         .literal()
-                        .map(|l| {
-                            l.trim_end_matches('/')
-                                .rsplit('/')
-                                .next()
-                                .unwrap_or("")
-                                .to_string()
-                        })
-                        .filter(|b| !b.is_empty() && b != "." && b != "..");
-                    match base {
-                        Some(b) if !s.literal().is_some_and(|l| l.ends_with('/')) => {
-                            let mut target = dest_path.clone();
-                            target.push_text("/");
-                            target.push_text(&b);
-                            self.change(target, false, name);
+                        .is_some_and(|p| std::path::Path::new(&p).is_dir());
+                if !into_dir || sources.is_empty() {
+                    self.change(dest_path, false, name);
+                    continue;
+                }
+                for source in &sources {
+                    for s in source.iter() {
+                        let base = s
+                            .literal()
+                            .map(|l| {
+                                l.trim_end_matches('/')
+                                    .rsplit('/')
+                                    .next()
+                                    .unwrap_or("")
+                                    .to_string()
+                            })
+                            .filter(|b| !b.is_empty() && b != "." && b != "..");
+                        match base {
+                            Some(b) if !s.literal().is_some_and(|l| l.ends_with('/')) => {
+                                let mut target = dest_path.clone();
+                                target.push_text("/");
+                                target.push_text(&b);
+                                self.change(target, false, name);
+                            }
+                            // A directory's contents, or a name not known: anything in
+                            // the destination.
+                            _ => self.change(dest_path.clone(), true, name),
                         }
-                        // A directory's contents, or a name not known: anything in
-                        // the destination.
-                        _ => self.change(dest_path.clone(), true, name),
                     }
                 }
             }
@@ -1436,7 +1448,7 @@ impl State<'_> {
         }
         if extract {
             let target = match dir {
-                Some(d) => vec![self.resolve(&d)],
+                Some(d) => self.resolve(&d),
                 None => self
                     .cwds
                     .clone()
@@ -1462,8 +1474,8 @@ impl State<'_> {
         while let Some(a) = lit_at(lits, i) {
             if a == "-C" {
                 if let Some(dir) = args.get(i + 1).and_then(|v| v.first()) {
-                    let dir = self.resolve(dir);
-                    self.cwds = vec![dir.literal()];
+                    let dirs = self.resolve(dir);
+                    self.cwds = dirs.iter().map(Value::literal).collect();
                 }
                 i += 2;
             } else if a == "-c" || a == "--git-dir" || a == "--work-tree" || a == "--namespace" {
@@ -1658,19 +1670,25 @@ impl State<'_> {
         }
     }
 
-    /// Makes a value absolute against the directories the command may run in.
-    fn resolve(&self, value: &Value) -> Value {
+    /// Makes a value absolute against each directory the command may run in.
+    fn resolve(&self, value: &Value) -> Vec<Value> {
         if value.starts_with_text("/") || value.0.first() == Some(&Part::Any) {
-            return normalize(value);
+            return vec![normalize(value)];
         }
-        let cwd = self.cwds.first().cloned().flatten();
-        let mut v = match (&cwd, self.cwds.len()) {
-            (Some(c), 1) => Value::text(c),
-            _ => Value::any(),
-        };
-        v.push_text("/");
-        v.extend(value);
-        normalize(&v)
+        let mut out: Vec<Value> = Vec::new();
+        for cwd in &self.cwds {
+            let mut v = cwd.as_deref().map_or_else(Value::any, Value::text);
+            v.push_text("/");
+            v.extend(value);
+            let v = normalize(&v);
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        if out.is_empty() {
+            out.push(Value::any());
+        }
+        out
     }
 }
 
@@ -1848,6 +1866,18 @@ fn ansi_c(text: &str) -> String {
 
 /// Resolves `.`, `..` and repeated `/` in the known leading part of a path.
 pub fn normalize(value: &Value) -> Value {
+    if let [Part::Any, Part::Text(rest)] = value.0.as_slice() {
+        // Below an unknown directory, `.` and `..` lead somewhere just as unknown.
+        let kept: Vec<&str> = rest
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+            .collect();
+        let mut v = Value::any();
+        if !kept.is_empty() {
+            v.push_text(&format!("/{}", kept.join("/")));
+        }
+        return v;
+    }
     let Some(Part::Text(first)) = value.0.first() else {
         return value.clone();
     };
