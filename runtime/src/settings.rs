@@ -143,7 +143,15 @@ impl Settings {
             Some(dir) => dir.join("rules.toml"),
             None => system_root.join("etc/codex-guard/rules.toml"),
         };
-        let mut paths = PathContext::from_env(&|name| env.value(name), &system_root);
+        // A managed install's machine config sits in `<root>/etc/codex-guard/`: the
+        // machine-wide paths it protects are under that same root.
+        let paths_root = machine_dir
+            .as_deref()
+            .filter(|d| d.ends_with("etc/codex-guard"))
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .map_or_else(|| system_root.clone(), Path::to_path_buf);
+        let mut paths = PathContext::from_env(&|name| env.value(name), &paths_root);
         let own_home = layout.guard_dir().parent().map(Path::to_path_buf);
         for home in own_home
             .into_iter()

@@ -277,3 +277,31 @@ fn a_per_user_install_keeps_honouring_the_overrides() {
     ]);
     assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
 }
+
+#[test]
+fn the_admin_rules_keep_the_user_from_switching_the_guard_off_through_the_agent() {
+    let Some(m) = ManagedMachine::new("tamper") else {
+        return;
+    };
+    // The user's own rules are the user's to empty; the admin's still apply.
+    std::fs::create_dir_all(m.guard_dir()).unwrap();
+    std::fs::write(m.guard_dir().join("rules.toml"), "").unwrap();
+    let etc = m._dir.path().canonicalize().unwrap().join("etc");
+    for command in [
+        "echo 'export BASH_ENV=~/.x' >> ~/.bashrc".to_string(),
+        "echo 'export AKTO_SYNC_MODE=false' >> ~/.profile".to_string(),
+        "rm -rf ~/.codex".to_string(),
+        "codex-guard uninstall --managed".to_string(),
+        format!(
+            "echo '[features]' > {}/codex/requirements.toml",
+            etc.display()
+        ),
+        format!("sed -i s/x/y/ {}/codex-guard/config.toml", etc.display()),
+    ] {
+        let reason = denial(&m.hook(&bash("s1", &command), &[]));
+        assert!(
+            reason.contains("protect-guard-and-startup-files"),
+            "{command}: {reason}"
+        );
+    }
+}
