@@ -561,6 +561,9 @@ mod tests {
             "cat ~/.codex/config.toml > $(mktemp); rm -rf $(dirname ~/.codex/hooks.json)",
             "f() { rm -rf ~/.codex; }; f",
             "( ( rm -rf ~/.codex ) )",
+            // Inputs on which the parser panics: judged on their text.
+            "4444444444444<x; rm -rf ~/.codex",
+            "echo ~+99999999999999999999999 > ~/.codex/hooks.json",
             "cd ~/.codex; rm -rf .",
             "cd /tmp || cd ~/.codex; echo x > hooks.json",
             "cd \"$(echo ~/.codex)\"; rm -rf .",

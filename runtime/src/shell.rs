@@ -385,16 +385,18 @@ impl State<'_> {
             return;
         }
         let options = ParserOptions::default();
-        let mut parser = Parser::new(std::io::BufReader::new(text.as_bytes()), &options);
-        match parser.parse_program() {
-            Ok(program) => {
+        let parsed = guarded(|| {
+            Parser::new(std::io::BufReader::new(text.as_bytes()), &options).parse_program()
+        });
+        match parsed.and_then(Result::ok) {
+            Some(program) => {
                 self.depth += 1;
                 for list in &program.complete_commands {
                     self.compound_list(list);
                 }
                 self.depth -= 1;
             }
-            Err(_) => {
+            None => {
                 self.out.unparsed = true;
                 self.out.code.push(text.to_string());
             }
@@ -1523,7 +1525,7 @@ impl State<'_> {
     /// A word's possible values.
     fn expand(&mut self, raw: &str) -> Vec<Value> {
         let options = ParserOptions::default();
-        let Ok(pieces) = word::parse(raw, &options) else {
+        let Some(Ok(pieces)) = guarded(|| word::parse(raw, &options)) else {
             return vec![Value::any()];
         };
         let mut out = vec![Value::default()];
@@ -1722,6 +1724,19 @@ fn recursive_flag(lits: &[Option<String>], short: &[&str], long: &str) -> bool {
                 && !a.starts_with("--")
                 && short.iter().any(|s| a.contains(s.trim_start_matches('-'))))
     })
+}
+
+/// Runs the parser so that a panic in it cannot end the hook: the parser unwraps in
+/// places that some inputs reach (a file descriptor number past `i32`, `~+N` past
+/// `usize`), and a hook that crashes is one Codex lets through. `None`: it panicked,
+/// and the text is judged as one that could not be parsed. The panic message is
+/// kept off stderr, which Codex would show.
+fn guarded<T>(parse: impl FnOnce() -> T) -> Option<T> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse));
+    std::panic::set_hook(previous);
+    result.ok()
 }
 
 /// How deep brackets and compound commands (`if`, `while`, `for`, `case`, …) nest in
