@@ -232,7 +232,12 @@ fn decide_stdin(s: &Settings, deadline: Instant, http: &Http) -> (Option<HookInp
     };
     let error = match HookInput::parse(&bytes) {
         Ok(input) => {
-            let report = handle(s, &input, deadline, http);
+            // A bug must not turn into a pass: a decision that panics is handled as
+            // one that could not be made (fail-closed blocks), not as a crash.
+            let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle(s, &input, deadline, http)
+            }));
+            let report = decided.unwrap_or_else(|_| failed(s, &input));
             return (Some(input), report, 0);
         }
         Err(e) => e,
@@ -251,6 +256,32 @@ fn decide_stdin(s: &Settings, deadline: Instant, http: &Http) -> (Option<HookInp
     report.reason = Some(reason.into());
     report.source = Some("fail-closed".into());
     (None, report, 2)
+}
+
+/// The decision on an event whose handling panicked (a bug): no rule or service
+/// could be trusted to have run, so the fail policy decides.
+fn failed(s: &Settings, input: &HookInput) -> Report {
+    let mut report = Report::new(input);
+    report
+        .errors
+        .push("codex-guard failed while deciding (a bug); the fail policy applies".into());
+    let event = input.event.as_str();
+    if fails_closed(s)
+        && matches!(
+            event,
+            "UserPromptSubmit" | "PreToolUse" | "PermissionRequest"
+        )
+    {
+        report.block(
+            event,
+            "codex-guard could not check this event and is set to fail closed".into(),
+            "fail-closed".into(),
+            false,
+        );
+    } else {
+        report.source = Some("fail-open".into());
+    }
+    report
 }
 
 /// Whether an event nobody could check is blocked: blocking is on and the install
