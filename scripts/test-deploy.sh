@@ -65,12 +65,6 @@ server_pid=
 alice_uid=
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
-  # setup --all-users runs each user's uninstall with a clean environment, so
-  # its safety backup lands in /tmp whatever TMPDIR says; the uid is one no
-  # account of this machine has, so these files are this run's.
-  if [ -n "$alice_uid" ]; then
-    find /tmp -maxdepth 1 -name 'codex-guard-uninstall-*' -uid "$alice_uid" -delete 2>/dev/null || true
-  fi
   if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -192,6 +186,14 @@ PY
 # Settings travel the way a fleet sends them: a fleet config dict rendered to TOML.
 fleet_vars=("codex_guard_fleet_config={\"url\": \"$service_url\", \"blocking\": true, \"fail_closed\": false, \"timeout_ms\": 4000}")
 
+# Every path under a system root, without the directories uninstall keeps its safety
+# backup in (root's for a managed install, each user's own for --all-users; checked on
+# their own).
+tree() {
+  (cd "$1" && find . | grep -v '^\./var/lib/codex-guard\(/\|$\)' | grep -vx '\./var\(/lib\)\?' |
+    grep -v '^\./home/[^/]*/\.local\(/state\(/codex-guard\(/.*\)\?\)\?\)\?$' | sort)
+}
+
 run_ansible_case() {
   local scope=$1 case_dir="$work/ansible-$1"
   local sysroot="$case_dir/root" codex_home="$case_dir/codex" install_dir="$case_dir/root/usr/local/bin"
@@ -226,7 +228,7 @@ JSON
     protected=("$sysroot/etc/codex/requirements.toml")
   fi
   for f in "${protected[@]}"; do cp "$f" "$before/$(basename "$f")"; done
-  (cd "$sysroot" && find . | sort) >"$case_dir/tree-before"
+  tree "$sysroot" >"$case_dir/tree-before"
 
   local common=(
     "codex_guard_scope=\"$scope\""
@@ -291,9 +293,24 @@ $(changed_tasks "$case_dir/check.log")"
     [ ! -e "$install_dir/$b" ] || fail "$scope: $install_dir/$b is still there"
   done
   ok "$scope: binaries removed"
-  (cd "$sysroot" && find . | sort) >"$case_dir/tree-after"
+  # A managed uninstall keeps its safety backup (the undo) in a root-only directory of
+  # the system root; nothing else may stay.
+  local backups="$sysroot/var/lib/codex-guard/uninstall-backups"
+  if [ "$scope" = managed ]; then
+    [ "$(stat -c %a "$backups")" = 700 ] || fail "$scope: $backups is not a private (0700) directory"
+    compgen -G "$backups/*-uninstall-managed.tar.gz" >/dev/null || fail "$scope: no safety backup in $backups"
+    ok "$scope: the safety backup is in $backups (0700)"
+  fi
+  if [ "$scope" = all_users ]; then
+    backups="$sysroot/home/alice/.local/state/codex-guard/uninstall-backups"
+    [ "$(stat -c %a:%u "$backups")" = "700:$alice_uid" ] ||
+      fail "$scope: $backups is not alice's private (0700) directory: $(stat -c %a:%u "$backups")"
+    compgen -G "$backups/codex-guard-uninstall-*.tar.gz" >/dev/null || fail "$scope: no safety backup in $backups"
+    ok "$scope: alice's safety backup is in her own $backups (0700)"
+  fi
+  tree "$sysroot" >"$case_dir/tree-after"
   diff "$case_dir/tree-before" "$case_dir/tree-after" || fail "$scope: the system root holds other files than before"
-  ok "$scope: the system root holds the same files as before"
+  ok "$scope: the system root holds the same files as before, the safety backup aside"
 
   play "$absent_vars" "$case_dir/absent2.log"
   [ "$changed" -eq 0 ] || fail "$scope: a second state=absent reported changed=$changed:
