@@ -4,6 +4,7 @@
 
 mod common;
 
+use codex_guard_e2e::process::deny_reason;
 use common::{stdout_json, ClosedPort, Home};
 use std::time::Instant;
 
@@ -29,24 +30,12 @@ fn guarded(text: &str) -> bool {
     GUARD_RULES.iter().any(|r| text.contains(r))
 }
 
-fn denied_by(out: &std::process::Output) -> String {
-    let decision = stdout_json(out);
-    assert_eq!(
-        decision["hookSpecificOutput"]["permissionDecision"], "deny",
-        "{decision}"
-    );
-    decision["hookSpecificOutput"]["permissionDecisionReason"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn a_deeply_nested_mcp_write_to_hooks_json_is_blocked_at_any_depth() {
     let home = Home::new("");
     for levels in [10, 125, 126, 1000, 100_000] {
         let out = home.run(&deep_mcp_write(levels));
-        let reason = denied_by(&out);
+        let reason = deny_reason(&out);
         assert!(guarded(&reason), "{levels}: {reason}");
     }
     let log = home.log();
@@ -67,7 +56,7 @@ fn millions_of_levels_are_no_bypass() {
     let event = deep_mcp_write(levels);
     let home = Home::new("");
     let started = Instant::now();
-    let reason = denied_by(&home.run(&event));
+    let reason = deny_reason(&home.run(&event));
     assert!(guarded(&reason), "{reason}");
     eprintln!("{levels} levels decided in {:?}", started.elapsed());
 }
@@ -82,7 +71,7 @@ fn truncated_pre_tool_use(command: &str) -> Vec<u8> {
 #[test]
 fn an_unparsable_event_still_gets_the_deny_rules() {
     let home = Home::new("");
-    let reason = denied_by(&home.run(&truncated_pre_tool_use("rm -rf ~")));
+    let reason = deny_reason(&home.run(&truncated_pre_tool_use("rm -rf ~")));
     assert!(reason.contains("rm-rf-root-or-home"), "{reason}");
     // Nothing denies it and the install fails open: it goes through, logged as such.
     let out = home.run(&truncated_pre_tool_use("ls"));
@@ -103,14 +92,14 @@ fn an_unparsable_blockable_event_is_blocked_when_failing_closed() {
         &format!("http://127.0.0.1:{}", port.port),
         "fail_closed = true\n",
     );
-    let reason = denied_by(&home.run(&truncated_pre_tool_use("ls")));
+    let reason = deny_reason(&home.run(&truncated_pre_tool_use("ls")));
     assert!(reason.contains("could not read this event"), "{reason}");
     let prompt = br#"{"hook_event_name":"UserPromptSubmit","session_id":"s","prompt":"hi"#;
     assert_eq!(stdout_json(&home.run(prompt))["decision"], "block");
     // Larger than the input limit: read leniently from its beginning, and blocked.
     let mut big = common::pre_tool_use("ls");
     big.resize(codex_guard_hook::input::MAX_INPUT_BYTES as usize + 10, b' ');
-    let reason = denied_by(&home.run(&big));
+    let reason = deny_reason(&home.run(&big));
     assert!(reason.contains("could not read this event"), "{reason}");
     // Not even an event name: exit 2, which Codex takes as a block of a tool call.
     let out = home.run(b"\xff\xfe not an event");

@@ -141,3 +141,39 @@ pub fn describe(command: &Command) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// Runs `command` with `stdin` written to its standard input (a hook event), capturing
+/// stdout and stderr; for commands that end on their own once stdin is closed.
+#[track_caller]
+pub fn run_with_stdin(mut command: Command, stdin: &[u8]) -> std::process::Output {
+    let description = describe(&command);
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {description}: {e}"));
+    if let Some(mut pipe) = child.stdin.take() {
+        use std::io::Write;
+        pipe.write_all(stdin)
+            .unwrap_or_else(|e| panic!("cannot write to {description}: {e}"));
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("cannot wait for {description}: {e}"))
+}
+
+/// The reason of the PreToolUse deny a hook printed; panics naming what it printed
+/// instead (no JSON, another decision, a failed exit).
+#[track_caller]
+pub fn deny_reason(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "the hook failed: {out:?}");
+    let decision: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("the hook did not block: {out:?}"));
+    let specific = &decision["hookSpecificOutput"];
+    assert_eq!(specific["permissionDecision"], "deny", "{decision}");
+    specific["permissionDecisionReason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a deny without a reason: {decision}"))
+        .to_string()
+}

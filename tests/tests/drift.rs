@@ -4,11 +4,11 @@
 //! sent to the fake Akto must both name the drift; an untouched install reports intact.
 
 use codex_guard_e2e::guard::{self, run_guard};
+use codex_guard_e2e::process::run_with_stdin;
 use codex_guard_e2e::{run_codex_exec, wait_until, AktoRequest, FakeAkto, FakeModel, TestHome};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_secs(10);
@@ -120,25 +120,14 @@ fn session_start(
 ) -> Seen {
     let event = json!({"hook_event_name": "SessionStart", "session_id": "sess-drift",
         "source": "startup", "cwd": home.workdir, "transcript_path": null});
-    let mut child = command
+    command
         .env_clear()
         .env("HOME", &home.home)
         .env("CODEX_HOME", &home.codex_home)
         .env("USER", "dev")
         .envs(env.iter().copied())
-        .current_dir(&home.workdir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(event.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .current_dir(&home.workdir);
+    let out = run_with_stdin(command, event.to_string().as_bytes());
     assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
     assert!(
         wait_until(SETTLE, || !akto.requests_for("SessionStart").is_empty()),

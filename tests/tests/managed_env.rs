@@ -8,12 +8,12 @@
 //! as a throwaway account made with useradd (root only: CI runs as root).
 
 use codex_guard_e2e::guard::{run_guard, setup};
+use codex_guard_e2e::process::{deny_reason, run_with_stdin};
 use codex_guard_e2e::{local_user_or_skip, FakeAkto, LocalUser, TestHome};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// What Akto's fake rejects: a command containing it is denied by the guardrails.
 const NEEDLE: &str = "evil-marker";
@@ -76,7 +76,7 @@ impl ManagedMachine {
     fn hook(&self, event: &Value, env: &[(&str, &str)]) -> Output {
         let mut cmd = self.user.command("bash");
         cmd.arg("-c").arg(&self.command).envs(env.iter().copied());
-        feed(cmd, event)
+        run_with_stdin(cmd, event.to_string().as_bytes())
     }
 
     fn guard_dir(&self) -> PathBuf {
@@ -86,22 +86,6 @@ impl ManagedMachine {
     fn log(&self) -> Vec<Value> {
         read_log(&self.guard_dir().join("logs/events.jsonl"))
     }
-}
-
-fn feed(mut cmd: Command, event: &Value) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(event.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn read_log(path: &Path) -> Vec<Value> {
@@ -120,22 +104,6 @@ fn bash(session: &str, command: &str) -> Value {
     })
 }
 
-/// The deny Codex gets, or a panic naming what came out instead.
-#[track_caller]
-fn denial(out: &Output) -> String {
-    assert!(out.status.success(), "{out:?}");
-    let decision: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("the hook did not block: {out:?}"));
-    assert_eq!(
-        decision["hookSpecificOutput"]["permissionDecision"], "deny",
-        "{decision}"
-    );
-    decision["hookSpecificOutput"]["permissionDecisionReason"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn ignored(line: &Value) -> Vec<String> {
     line["ignored_env"]
         .as_array()
@@ -149,9 +117,9 @@ fn akto_sync_mode_false_turns_neither_admin_rules_nor_akto_blocks_off() {
         return;
     };
     let env = [("AKTO_SYNC_MODE", "false")];
-    let reason = denial(&m.hook(&bash("s1", "rm -rf ~"), &env));
+    let reason = deny_reason(&m.hook(&bash("s1", "rm -rf ~"), &env));
     assert!(reason.contains("rm-rf-root-or-home"), "{reason}");
-    let reason = denial(&m.hook(&bash("s1", &format!("echo {NEEDLE}")), &env));
+    let reason = deny_reason(&m.hook(&bash("s1", &format!("echo {NEEDLE}")), &env));
     assert_eq!(reason, "exfiltration");
     assert!(!m.akto.requests_for("PreToolUse").is_empty());
     // The attempt is recorded once for the session, and again in the next one.
@@ -173,7 +141,7 @@ fn a_dead_service_url_with_fail_closed_false_does_not_fail_open() {
         ("CODEX_GUARD_FAIL_CLOSED", "false"),
         ("AKTO_DATA_INGESTION_URL", "http://127.0.0.1:9"),
     ];
-    let reason = denial(&m.hook(&bash("s1", &format!("echo {NEEDLE}")), &env));
+    let reason = deny_reason(&m.hook(&bash("s1", &format!("echo {NEEDLE}")), &env));
     assert_eq!(reason, "exfiltration", "the machine's service was asked");
     let log = m.log();
     assert_eq!(log[0]["source"], "akto", "{log:#?}");
@@ -197,7 +165,7 @@ fn a_tiny_akto_timeout_does_not_fail_open() {
         ("AKTO_TIMEOUT", "0.001"),
         ("CODEX_GUARD_FAIL_CLOSED", "false"),
     ];
-    let reason = denial(&m.hook(&bash("s1", &format!("echo {NEEDLE}")), &env));
+    let reason = deny_reason(&m.hook(&bash("s1", &format!("echo {NEEDLE}")), &env));
     assert_eq!(reason, "exfiltration");
     let mut recorded = ignored(&m.log()[0]);
     recorded.sort();
@@ -220,7 +188,7 @@ fn log_dir_does_not_move_the_audit_log() {
         ("LOG_DIR", elsewhere_text.as_str()),
         ("CODEX_GUARD_CONFIG", "/nonexistent/config.toml"),
     ];
-    denial(&m.hook(&bash("s1", "rm -rf ~"), &env));
+    deny_reason(&m.hook(&bash("s1", "rm -rf ~"), &env));
     assert!(
         read_log(&elsewhere.join("events.jsonl")).is_empty(),
         "the log moved to {elsewhere_text}"
@@ -256,10 +224,13 @@ fn a_per_user_install_keeps_honouring_the_overrides() {
             .env("HOME", &home.home)
             .env("CODEX_HOME", &home.codex_home)
             .envs(env.iter().copied());
-        feed(cmd, &bash("s1", &format!("echo {NEEDLE}")))
+        run_with_stdin(
+            cmd,
+            bash("s1", &format!("echo {NEEDLE}")).to_string().as_bytes(),
+        )
     };
     // Without overrides the install blocks what Akto rejects.
-    assert_eq!(denial(&run(&[])), "exfiltration");
+    assert_eq!(deny_reason(&run(&[])), "exfiltration");
     // The user who owns the install may switch to observing and move the log.
     let out = run(&[
         ("AKTO_SYNC_MODE", "false"),
@@ -298,7 +269,7 @@ fn the_admin_rules_keep_the_user_from_switching_the_guard_off_through_the_agent(
         ),
         format!("sed -i s/x/y/ {}/codex-guard/config.toml", etc.display()),
     ] {
-        let reason = denial(&m.hook(&bash("s1", &command), &[]));
+        let reason = deny_reason(&m.hook(&bash("s1", &command), &[]));
         assert!(
             reason.contains("protect-guard-and-startup-files"),
             "{command}: {reason}"
