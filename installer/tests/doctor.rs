@@ -676,6 +676,11 @@ fn rules_that_no_longer_protect_the_guard_are_a_warning() {
         "warn",
         "delete the Codex home, rewrite hooks.json, run codex-guard uninstall, patch config.toml",
     );
+    let fix = check(&report, "rules.tamper")["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(fix.contains(&rules.display().to_string()), "{fix}");
 }
 
 #[test]

@@ -282,8 +282,8 @@ const READERS: &[&str] = &[
     "getent",
 ];
 
-/// Programs that run the rest of their arguments as a command, with the number of
-/// their own options that take a separate value.
+/// Programs that run the rest of their arguments as a command, with those of their
+/// own options that take a separate value.
 const WRAPPERS: &[(&str, &[&str])] = &[
     (
         "sudo",

@@ -13,7 +13,6 @@ use serde_json::json;
 use std::path::Path;
 
 const ID: &str = "rules.tamper";
-const FIX: &str = "add the rule protect-guard-and-startup-files from templates/rules.toml (docs/rules.md, Protected paths) to the rules file";
 
 /// Where the rules come from.
 pub enum Layers<'a> {
@@ -104,6 +103,13 @@ pub fn check(
                 allowed.join(", ")
             ),
         )
-        .fix(FIX)
+        .fix(format!(
+            "add the rule protect-guard-and-startup-files from templates/rules.toml to {} \
+             (docs/rules.md, Protected paths), then run codex-guard doctor again",
+            match layers {
+                Layers::User { user, .. } => user.display(),
+                Layers::Admin(admin) => admin.display(),
+            }
+        ))
     }
 }
