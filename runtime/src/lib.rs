@@ -265,7 +265,14 @@ fn failed(s: &Settings, input: &HookInput) -> Report {
     report
         .errors
         .push("codex-guard failed while deciding (a bug); the fail policy applies".into());
-    let event = input.event.as_str();
+    apply_fail_policy(s, &mut report, &input.event, "check");
+    report
+}
+
+/// Blocks a prompt, tool call or permission request nothing could check when the
+/// install fails closed (`what` went wrong: "read", "check"); lets it through, saying
+/// so, otherwise.
+fn apply_fail_policy(s: &Settings, report: &mut Report, event: &str, what: &str) {
     if fails_closed(s)
         && matches!(
             event,
@@ -274,14 +281,13 @@ fn failed(s: &Settings, input: &HookInput) -> Report {
     {
         report.block(
             event,
-            "codex-guard could not check this event and is set to fail closed".into(),
+            format!("codex-guard could not {what} this event and is set to fail closed"),
             "fail-closed".into(),
             false,
         );
     } else {
         report.source = Some("fail-open".into());
     }
-    report
 }
 
 /// Whether an event nobody could check is blocked: blocking is on and the install
@@ -311,20 +317,7 @@ fn handle_unparsed(s: &Settings, input: &HookInput, error: String) -> Report {
         Some(m) if blockable(event) => {
             report.block(event, rule_reason(&m), format!("rule:{}", m.id), false)
         }
-        _ if fails_closed(s)
-            && matches!(
-                event,
-                "UserPromptSubmit" | "PreToolUse" | "PermissionRequest"
-            ) =>
-        {
-            report.block(
-                event,
-                "codex-guard could not read this event and is set to fail closed".into(),
-                "fail-closed".into(),
-                false,
-            );
-        }
-        _ => report.source = Some("fail-open".into()),
+        _ => apply_fail_policy(s, &mut report, event, "read"),
     }
     report
 }
