@@ -22,7 +22,7 @@ root=$(pwd)
 
 ansible_core_version=2.19.14
 ansible_lint_version=26.10.1
-codex_version=0.169.0
+codex_version=0.171.0
 tools="$root/.tools"
 venv="$tools/ansible-venv"
 jobs="${CARGO_BUILD_JOBS:-2}"

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-codex_version=0.169.0
+codex_version=0.171.0
 tools="$root/.tools"
 jobs="${CARGO_BUILD_JOBS:-2}"
 

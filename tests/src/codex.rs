@@ -24,7 +24,7 @@ pub fn codex_bin() -> PathBuf {
     let Some(bin) = std::env::var_os("CODEX_BIN").filter(|v| !v.is_empty()) else {
         panic!(
             "CODEX_BIN is not set: point it at the Codex CLI under test, e.g.\n  \
-             npm i --prefix /tmp/codexnpm @openai/codex@0.169.0\n  \
+             npm i --prefix /tmp/codexnpm @openai/codex@0.171.0\n  \
              CODEX_BIN=/tmp/codexnpm/node_modules/.bin/codex cargo test -p codex-guard-e2e"
         )
     };
