@@ -5,6 +5,7 @@
 use crate::drift::SessionCheck;
 use crate::input::HookInput;
 use crate::settings::Settings;
+use codex_guard_common::integrity::Scope;
 use codex_guard_common::Mode;
 use serde_json::{json, Map, Value};
 
@@ -130,6 +131,25 @@ pub struct Ids {
     pub message_id: Option<String>,
 }
 
+/// Who blocked the event a 403 record reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockedBy {
+    /// Akto's guardrails (`x-blocked-by: Akto Proxy`, as Akto's own hooks say).
+    Akto,
+    /// A local codex-guard rule, named by its id.
+    Rule(String),
+}
+
+impl BlockedBy {
+    /// The `x-blocked-by` value.
+    fn label(&self) -> String {
+        match self {
+            BlockedBy::Akto => "Akto Proxy".into(),
+            BlockedBy::Rule(id) => format!("codex-guard rule {id}"),
+        }
+    }
+}
+
 /// What one record describes, before it is encoded.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -140,7 +160,10 @@ pub struct Record {
     pub request_payload: Value,
     pub response_payload: Value,
     pub tags: Map<String, Value>,
-    pub blocked_reason: Option<String>,
+    /// Whether `responseHeaders` carries `content-type` (Akto's hooks send it for
+    /// records that describe an answer: tool results, responses, session start).
+    pub response_content_type: bool,
+    pub blocked: Option<(BlockedBy, String)>,
 }
 
 impl Record {
@@ -161,8 +184,9 @@ impl Record {
                 Some(text) => json!({ "body": text }),
                 None => json!({}),
             },
-            tags: base_tags(s, None),
-            blocked_reason: None,
+            tags: base_tags(s),
+            response_content_type: response_body.is_some(),
+            blocked: None,
         }
     }
 
@@ -208,7 +232,8 @@ impl Record {
                         Some(r) => json!({"jsonrpc": "2.0", "id": 1, "result": {"output": r}}),
                     },
                     tags,
-                    blocked_reason: None,
+                    response_content_type: response.is_some(),
+                    blocked: None,
                 }
             }
             ToolKind::BuiltIn(name) => Record {
@@ -224,8 +249,9 @@ impl Record {
                     None => json!({}),
                     Some(r) => json!({ "body": {"result": r} }),
                 },
-                tags: base_tags(s, Some(name)),
-                blocked_reason: None,
+                tags: tool_tags(s, name, response.is_some()),
+                response_content_type: response.is_some(),
+                blocked: None,
             },
         }
     }
@@ -235,7 +261,8 @@ impl Record {
     /// install drifted.
     pub fn session_start(s: &Settings, input: &HookInput, check: Option<&SessionCheck>) -> Record {
         let mut request_payload = json!({ "body": Value::Object(input.raw.clone()) });
-        let mut tags = base_tags(s, None);
+        let mut tags = base_tags(s);
+        tags.insert("hook".into(), "SessionStart".into());
         if let Some(check) = check {
             request_payload["codexGuard"] = json!(check);
             let integrity = if check.integrity.intact {
@@ -244,6 +271,21 @@ impl Record {
                 "drift"
             };
             tags.insert("codex-guard-integrity".into(), integrity.into());
+            tags.insert("codex-guard-version".into(), check.version.into());
+            let scope = match check.integrity.scope {
+                Scope::User => "user",
+                Scope::Managed => "managed",
+            };
+            tags.insert("codex-guard-scope".into(), scope.into());
+            let registration = if check.integrity.registration_intact {
+                "intact"
+            } else {
+                "broken"
+            };
+            tags.insert("codex-guard-registration".into(), registration.into());
+            tags.insert("codex-guard-mode".into(), check.mode.into());
+            let fail = if check.fail_closed { "closed" } else { "open" };
+            tags.insert("codex-guard-fail".into(), fail.into());
             if !check.shell_env.is_empty() {
                 let names: Vec<&str> = check.shell_env.keys().copied().collect();
                 tags.insert("codex-guard-shell-env".into(), names.join(",").into());
@@ -255,15 +297,16 @@ impl Record {
             hook: "SessionStart",
             mcp_server: None,
             request_payload,
-            response_payload: json!({}),
+            response_payload: json!({ "body": {} }),
             tags,
-            blocked_reason: None,
+            response_content_type: true,
+            blocked: None,
         }
     }
 
-    /// The same record, marked as blocked by the proxy (the 403 re-ingest).
-    pub fn blocked(mut self, reason: &str) -> Record {
-        self.blocked_reason = Some(reason.to_string());
+    /// The same record, marked as blocked (the 403 re-ingest that records a block).
+    pub fn blocked(mut self, by: BlockedBy, reason: &str) -> Record {
+        self.blocked = Some((by, reason.to_string()));
         self
     }
 
@@ -277,44 +320,54 @@ impl Record {
         if let Some(server) = &self.mcp_server {
             request_headers.insert("x-mcp-server".into(), server.clone().into());
         }
-        for field in [
-            "session_id",
-            "transcript_path",
-            "cwd",
-            "hook_event_name",
-            "model",
-            "turn_id",
-            "tool_use_id",
+        let mut installer = |name: &str, value: &Value| {
+            let value = match value {
+                Value::String(v) => v.clone(),
+                v => v.to_string(),
+            };
+            request_headers.insert(format!("{INSTALLER_PREFIX}{name}"), value.into());
+        };
+        for field in INSTALLER_FIELDS {
+            if let Some(value) = input.get(field).filter(|v| !v.is_null()) {
+                installer(field, value);
+            }
+        }
+        // The keys Akto's guardrail service derives the session and conversation
+        // from; without them session policies never apply.
+        for (field, akto_name) in [
+            ("session_id", "akto_session_id"),
+            ("conversation_id", "akto_conversation_id"),
         ] {
-            match input.get(field) {
-                Some(Value::String(v)) => {
-                    request_headers.insert(format!("x-akto-installer-{field}"), v.clone().into());
-                }
-                Some(v) => {
-                    request_headers
-                        .insert(format!("x-akto-installer-{field}"), v.to_string().into());
-                }
-                None => {}
+            if let Some(value) = input.get(field).filter(|v| !v.is_null()) {
+                installer(akto_name, value);
             }
         }
         if let Some(message_id) = &ids.message_id {
-            request_headers.insert(
-                "x-akto-installer-akto_message_id".into(),
-                message_id.clone().into(),
-            );
+            installer("akto_message_id", &Value::String(message_id.clone()));
         }
-        request_headers.insert("x-codex-guard-event-id".into(), ids.id.clone().into());
+        installer("codex_guard_event_id", &Value::String(ids.id.clone()));
         let mut response_headers = Map::new();
         response_headers.insert("x-codex-hook".into(), self.hook.into());
-        let (status, response_payload) = match &self.blocked_reason {
+        if self.response_content_type {
+            response_headers.insert("content-type".into(), "application/json".into());
+        }
+        let (status, response_payload) = match &self.blocked {
             None => ("200", self.response_payload.clone()),
-            Some(reason) => {
-                response_headers.insert("x-blocked-by".into(), "Akto Proxy".into());
+            Some((by, reason)) => {
+                let label = by.label();
+                response_headers.insert("x-blocked-by".into(), label.clone().into());
                 response_headers.insert("content-type".into(), "application/json".into());
-                (
-                    "403",
-                    json!({"body": {"x-blocked-by": "Akto Proxy", "reason": reason}}),
-                )
+                let mut body = json!({"x-blocked-by": label, "reason": reason});
+                if let BlockedBy::Rule(id) = by {
+                    body["rule"] = id.clone().into();
+                }
+                // Akto's PreToolUse hook sends the body as an object, its other hooks
+                // as JSON text; each record keeps the shape of its hook.
+                let body = match self.hook {
+                    "PreToolUse" => body,
+                    _ => body.to_string().into(),
+                };
+                ("403", json!({ "body": body }))
             }
         };
         let tags = Value::Object(self.tags.clone()).to_string();
@@ -347,14 +400,49 @@ impl Record {
     }
 }
 
-fn base_tags(s: &Settings, tool_name: Option<&str>) -> Map<String, Value> {
+/// Prefix of the request headers that describe the Codex event rather than an API
+/// call: Akto keeps them out of the API schemas it learns.
+const INSTALLER_PREFIX: &str = "x-akto-installer-";
+
+/// The event fields Akto's hooks forward as `x-akto-installer-<field>` (their default
+/// field map), then codex-guard's own: the turn and the tool call.
+const INSTALLER_FIELDS: [&str; 11] = [
+    "session_id",
+    "conversation_id",
+    "generation_id",
+    "model",
+    "transcript_path",
+    "user_email",
+    "cwd",
+    "permission_mode",
+    "hook_event_name",
+    "turn_id",
+    "tool_use_id",
+];
+
+/// Tags of prompt, response and session records: `ai-agent` and `source` in atlas
+/// mode only, as Akto's prompt and response hooks send them.
+fn base_tags(s: &Settings) -> Map<String, Value> {
     let mut tags = Map::new();
     tags.insert("gen-ai".into(), "Gen AI".into());
-    if let Some(name) = tool_name {
-        tags.insert("tool_name".into(), name.into());
-    }
     if s.config.mode == Mode::Atlas {
         tags.insert("ai-agent".into(), s.config.connector_value.clone().into());
+        tags.insert("source".into(), s.config.context_source.clone().into());
+    }
+    tags
+}
+
+/// Tags of a built-in tool's record: the agent in every mode (Akto decides which
+/// agent owns a collection by it), `tool-use` on a result.
+fn tool_tags(s: &Settings, name: &str, result: bool) -> Map<String, Value> {
+    let mut tags = Map::new();
+    tags.insert("gen-ai".into(), "Gen AI".into());
+    tags.insert("ai-agent".into(), s.config.connector_value.clone().into());
+    if result {
+        tags.insert("tool-use".into(), "Tool Execution".into());
+    }
+    tags.insert("tool_name".into(), name.into());
+    if s.config.mode == Mode::Atlas {
         tags.insert("source".into(), s.config.context_source.clone().into());
     }
     tags
@@ -504,7 +592,7 @@ mod tests {
         let s = settings(Mode::Argus);
         let input = event(
             r#"{"hook_event_name":"PreToolUse","session_id":"s1","turn_id":"t1","cwd":"/w",
-                "model":"gpt-5.4","tool_name":"Bash","tool_use_id":"c1",
+                "model":"gpt-5.4","tool_name":"Bash","tool_use_id":"c1","permission_mode":"default",
                 "tool_input":{"command":"ls","extra":[1,{"b":2}]}}"#,
         );
         let rec = Record::tool(&s, "PreToolUse", "Bash", input.tool_input(), None);
@@ -525,10 +613,30 @@ mod tests {
         assert_eq!(headers["x-akto-installer-session_id"], "s1");
         assert_eq!(headers["x-akto-installer-tool_use_id"], "c1");
         assert_eq!(headers["x-akto-installer-akto_message_id"], "s-1:2");
-        assert_eq!(headers["x-codex-guard-event-id"], "0b8f-test");
+        // Akto's guardrail service derives the session from this key only.
+        assert_eq!(headers["x-akto-installer-akto_session_id"], "s1");
+        assert_eq!(headers["x-akto-installer-permission_mode"], "default");
+        // Our own id stays in the installer namespace, out of Akto's API schemas.
+        assert_eq!(
+            headers["x-akto-installer-codex_guard_event_id"],
+            "0b8f-test"
+        );
+        let mut outside: Vec<&String> = headers
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !k.starts_with("x-akto-installer-"))
+            .collect();
+        outside.sort();
+        assert_eq!(outside, ["content-type", "host", "x-codex-hook"]);
+        assert_eq!(
+            decode(&body, "responseHeaders"),
+            json!({"x-codex-hook": "PreToolUse"})
+        );
+        // The agent owns built-in tool records in argus mode too.
         assert_eq!(
             decode(&body, "tag"),
-            json!({"gen-ai": "Gen AI", "tool_name": "Bash"})
+            json!({"gen-ai": "Gen AI", "ai-agent": "codexcli", "tool_name": "Bash"})
         );
         assert_eq!(body["contextSource"], "ENDPOINT");
     }
@@ -585,19 +693,94 @@ mod tests {
     }
 
     #[test]
-    fn the_blocked_re_ingest_is_a_403_from_the_proxy() {
+    fn built_in_tool_results_are_tagged_as_tool_execution_with_a_content_type() {
+        for mode in [Mode::Argus, Mode::Atlas] {
+            let s = settings(mode);
+            let input = event(
+                r#"{"hook_event_name":"PostToolUse","tool_name":"Bash","tool_use_id":"c9",
+                    "tool_input":{"command":"ls"},"tool_response":"a b"}"#,
+            );
+            let response = input.get("tool_response");
+            let body = Record::tool(&s, "PostToolUse", "Bash", input.tool_input(), response)
+                .encode(&s, &input, 1, &ids());
+            let mut tags = json!({"gen-ai": "Gen AI", "ai-agent": "codexcli",
+                "tool-use": "Tool Execution", "tool_name": "Bash"});
+            if mode == Mode::Atlas {
+                tags["source"] = "ENDPOINT".into();
+            }
+            assert_eq!(decode(&body, "tag"), tags);
+            assert_eq!(decode(&body, "metadata"), tags);
+            assert_eq!(
+                decode(&body, "responseHeaders"),
+                json!({"x-codex-hook": "PostToolUse", "content-type": "application/json"})
+            );
+            assert_eq!(
+                decode(&body, "requestPayload"),
+                json!({"body": {"toolName": "Bash", "toolArgs": {"command": "ls"}}})
+            );
+        }
+    }
+
+    #[test]
+    fn session_start_is_tagged_with_its_hook_and_has_an_empty_answer_body() {
+        let s = settings(Mode::Argus);
+        let input =
+            event(r#"{"hook_event_name":"SessionStart","session_id":"s7","source":"startup"}"#);
+        let body = Record::session_start(&s, &input, None).encode(&s, &input, 1, &ids());
+        assert_eq!(
+            decode(&body, "tag"),
+            json!({"gen-ai": "Gen AI", "hook": "SessionStart"})
+        );
+        assert_eq!(decode(&body, "responsePayload"), json!({"body": {}}));
+        assert_eq!(
+            decode(&body, "responseHeaders")["content-type"],
+            "application/json"
+        );
+        assert_eq!(
+            decode(&body, "requestHeaders")["x-akto-installer-akto_session_id"],
+            "s7"
+        );
+    }
+
+    #[test]
+    fn the_blocked_re_ingest_is_a_403_in_the_shape_of_each_hook() {
         let s = settings(Mode::Argus);
         let input = event(r#"{"hook_event_name":"UserPromptSubmit","prompt":"x"}"#);
         let body = Record::conversation(&s, "UserPromptSubmit", "x", None)
-            .blocked("no")
+            .blocked(BlockedBy::Akto, "no")
             .encode(&s, &input, 1, &ids());
         assert_eq!(body["statusCode"], "403");
         assert_eq!(body["status"], "403");
         assert_eq!(
-            decode(&body, "responseHeaders")["x-blocked-by"],
-            "Akto Proxy"
+            decode(&body, "responseHeaders"),
+            json!({"x-codex-hook": "UserPromptSubmit", "x-blocked-by": "Akto Proxy",
+                "content-type": "application/json"})
         );
-        assert_eq!(decode(&body, "responsePayload")["body"]["reason"], "no");
+        // Akto's prompt, response and tool-result hooks send the body as JSON text.
+        let text = decode(&body, "responsePayload")["body"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"x-blocked-by": "Akto Proxy", "reason": "no"})
+        );
+        // Its PreToolUse hook sends an object.
+        let input = event(
+            r#"{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"rm"}}"#,
+        );
+        let body = Record::tool(&s, "PreToolUse", "Bash", input.tool_input(), None)
+            .blocked(BlockedBy::Rule("no-rm".into()), "rm is not allowed")
+            .encode(&s, &input, 1, &ids());
+        assert_eq!(
+            decode(&body, "responsePayload"),
+            json!({"body": {"x-blocked-by": "codex-guard rule no-rm", "rule": "no-rm",
+                "reason": "rm is not allowed"}})
+        );
+        assert_eq!(
+            decode(&body, "responseHeaders")["x-blocked-by"],
+            "codex-guard rule no-rm"
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct SessionCheck {
     pub version: &'static str,
     /// "blocking", "observe" or "local-only".
     pub mode: &'static str,
+    /// Akto's attribution mode: "argus" or "atlas".
+    pub akto_mode: &'static str,
+    pub blocking: bool,
     pub fail_closed: bool,
     #[serde(flatten)]
     pub integrity: Integrity,
@@ -40,6 +43,8 @@ impl SessionCheck {
         SessionCheck {
             version: codex_guard_common::VERSION,
             mode: s.mode_label(),
+            akto_mode: s.config.mode.as_str(),
+            blocking: s.config.blocking,
             fail_closed: s.config.fail_closed,
             integrity,
             shell_env,

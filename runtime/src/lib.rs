@@ -21,7 +21,7 @@ pub mod transport;
 pub mod turns;
 pub mod warn;
 
-use akto::{Behaviour, Flags, Ids, Record, ToolKind, Verdict};
+use akto::{Behaviour, BlockedBy, Flags, Ids, Record, ToolKind, Verdict};
 use codex_guard_common::spool::SpooledRecord;
 use input::HookInput;
 use rules::Action;
@@ -370,13 +370,8 @@ pub fn handle(
             Action::Deny if blockable(event) => {
                 report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
                 if let Some(record) = s.remote().and_then(|_| record_for(s, input)) {
-                    queue(
-                        s,
-                        input,
-                        &mut report,
-                        record.blocked(&m.message),
-                        Flags::INGEST,
-                    );
+                    let record = record.blocked(BlockedBy::Rule(m.id.clone()), &m.message);
+                    queue(s, input, &mut report, record, Flags::INGEST);
                 }
                 return report;
             }
@@ -653,11 +648,7 @@ fn apply_verdict(
         }
         Behaviour::Block => false,
         Behaviour::Warn => {
-            let subject = input
-                .str("prompt")
-                .map(str::to_string)
-                .unwrap_or_else(|| input.tool_input().to_string());
-            let fp = warn::fingerprint(&[event, input.tool_name().unwrap_or_default(), &subject]);
+            let fp = warn_fingerprint(input, &record);
             if input.get("stop_hook_active") == Some(&Value::Bool(true))
                 || warn::resubmitted(&s.layout.state_dir(), &fp)
             {
@@ -671,9 +662,28 @@ fn apply_verdict(
     if report.decision == "block" {
         let is_mcp = ToolKind::of(input.tool_name().unwrap_or_default()).is_mcp();
         if event != "PostToolUse" || is_mcp || s.config.ingest_non_mcp_tools {
-            queue(s, input, report, record.blocked(&reason), Flags::INGEST);
+            let record = record.blocked(BlockedBy::Akto, &reason);
+            queue(s, input, report, record, Flags::INGEST);
         }
     }
+}
+
+/// What makes a resubmission "identical" after a `warn`: everything the service
+/// judged (the record's request and response payloads: the prompt, the tool call,
+/// its result, the response and its prompt) and, for a tool result, the call it
+/// belongs to, as Akto's hooks fingerprint it.
+fn warn_fingerprint(input: &HookInput, record: &Record) -> String {
+    let tool_use_id = match input.event.as_str() {
+        "PostToolUse" => input.str("tool_use_id").unwrap_or_default(),
+        _ => "",
+    };
+    warn::fingerprint(&[
+        &input.event,
+        input.tool_name().unwrap_or_default(),
+        tool_use_id,
+        &record.request_payload.to_string(),
+        &record.response_payload.to_string(),
+    ])
 }
 
 /// Codex's output that blocks `event` with `reason`; `None` for events that cannot be blocked.
@@ -697,7 +707,8 @@ pub fn block_output(event: &str, reason: &str, warn: bool) -> Option<Value> {
         }}),
         "PostToolUse" => json!({
             "decision": "block",
-            "reason": if warn { warned("this tool result") } else { format!("Tool result blocked: {reason}") }
+            "reason": if warn { warned("this tool result") } else { format!("Tool result blocked: {reason}") },
+            "hookSpecificOutput": {"hookEventName": "PostToolUse", "additionalContext": reason}
         }),
         "Stop" if warn => json!({"decision": "block", "reason": warned("the response")}),
         "Stop" => json!({
