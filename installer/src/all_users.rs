@@ -132,7 +132,7 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
     require_root()?;
     let root = crate::home::canonical_path(&args.home.system_root)?;
     let inputs = if args.install_settings_only {
-        Inputs::from_flags(args)
+        Inputs::from_flags(args)?
     } else {
         Inputs::gather(args, &|name| std::env::var(name).ok())?
     };
@@ -293,6 +293,9 @@ fn setting_flags(inputs: &Inputs, rules: Option<&Path>) -> Vec<String> {
     }
     if let Some(rules) = rules {
         flags.extend(["--rules".into(), rules.to_string_lossy().into_owned()]);
+    }
+    if let Some(id) = &inputs.device_id {
+        flags.extend(["--device-id".into(), id.clone()]);
     }
     if let Some(updates) = inputs.updates {
         flags.extend(["--updates".into(), updates.as_str().into()]);

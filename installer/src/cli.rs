@@ -339,6 +339,11 @@ pub struct SetupArgs {
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
 
+    /// The Atlas device id Akto attributes this machine's traffic to (default: the id
+    /// this machine already has, from codex-guard or from Akto's own hooks, else a new one).
+    #[arg(long, value_name = "ID")]
+    pub device_id: Option<String>,
+
     /// Who keeps codex-guard up to date on this machine.
     #[arg(long, value_enum)]
     pub updates: Option<UpdatesArg>,
@@ -354,8 +359,8 @@ pub struct SetupArgs {
     pub update_public_key: Option<String>,
 
     /// Read settings from a fleet TOML file (keys: url, local_only, token, token_file,
-    /// mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates,
-    /// update_url, update_public_key).
+    /// mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, device_id,
+    /// updates, update_url, update_public_key).
     #[arg(long, value_name = "FILE", env = "CODEX_GUARD_FLEET_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -418,8 +423,9 @@ const SETUP_ENVIRONMENT: &str = "\
 Environment (below flags, above the fleet file):
   CODEX_GUARD_URL, CODEX_GUARD_LOCAL_ONLY, CODEX_GUARD_TOKEN, CODEX_GUARD_TOKEN_FILE,
   CODEX_GUARD_MODE, CODEX_GUARD_BLOCKING, CODEX_GUARD_FAIL_CLOSED, CODEX_GUARD_TIMEOUT_MS,
-  CODEX_GUARD_CA_CERT, CODEX_GUARD_ALLOW_HTTP, CODEX_GUARD_RULES, CODEX_GUARD_UPDATES,
-  CODEX_GUARD_UPDATE_URL, CODEX_GUARD_UPDATE_PUBLIC_KEY, CODEX_GUARD_FLEET_CONFIG; then AKTO_DATA_INGESTION_URL and AKTO_API_TOKEN.
+  CODEX_GUARD_CA_CERT, CODEX_GUARD_ALLOW_HTTP, CODEX_GUARD_RULES, CODEX_GUARD_DEVICE_ID,
+  CODEX_GUARD_UPDATES, CODEX_GUARD_UPDATE_URL, CODEX_GUARD_UPDATE_PUBLIC_KEY,
+  CODEX_GUARD_FLEET_CONFIG; then Akto's AKTO_DATA_INGESTION_URL, AKTO_API_TOKEN and DEVICE_ID.
 
 Exit codes: 0 installed (changed or unchanged), 1 installed but degraded, 2 bad input,
 3 needs root.";

@@ -43,6 +43,8 @@ pub struct Inputs {
     pub allow_http: Option<bool>,
     /// A rules file to install in place of the default rules.
     pub rules: Option<PathBuf>,
+    /// The Atlas device id, validated.
+    pub device_id: Option<String>,
     pub updates: Option<Updates>,
     /// Release source for `self-update` (an enterprise mirror).
     pub update_url: Option<String>,
@@ -63,6 +65,7 @@ impl Inputs {
             ca_cert: self.ca_cert.or(lower.ca_cert),
             allow_http: self.allow_http.or(lower.allow_http),
             rules: self.rules.or(lower.rules),
+            device_id: self.device_id.or(lower.device_id),
             updates: self.updates.or(lower.updates),
             update_url: self.update_url.or(lower.update_url),
             update_public_key: self.update_public_key.or(lower.update_public_key),
@@ -74,7 +77,7 @@ impl Inputs {
         args: &SetupArgs,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Inputs, Failure> {
-        let flags = Inputs::from_flags(args);
+        let flags = Inputs::from_flags(args)?;
         let fleet_file = args
             .config
             .clone()
@@ -86,8 +89,16 @@ impl Inputs {
         Ok(flags.or(Inputs::from_env(env)?).or(file))
     }
 
-    pub fn from_flags(args: &SetupArgs) -> Inputs {
-        Inputs {
+    pub fn from_flags(args: &SetupArgs) -> Result<Inputs, Failure> {
+        let device_id = args
+            .device_id
+            .as_deref()
+            .map(|id| {
+                crate::machine_id::validate(id)
+                    .map_err(|e| Failure::bad_input(e).hint("fix --device-id; nothing was changed"))
+            })
+            .transpose()?;
+        Ok(Inputs {
             service: match (&args.url, args.local_only) {
                 (_, true) => Some(Service::LocalOnly),
                 (Some(url), false) => Some(Service::Url(url.clone())),
@@ -108,13 +119,14 @@ impl Inputs {
             ca_cert: args.ca_cert.clone(),
             allow_http: args.allow_http.then_some(true),
             rules: args.rules.clone(),
+            device_id,
             updates: args.updates.map(|u| match u {
                 UpdatesArg::SelfUpdate => Updates::SelfUpdate,
                 UpdatesArg::Mdm => Updates::Mdm,
             }),
             update_url: args.update_url.clone(),
             update_public_key: args.update_public_key.clone(),
-        }
+        })
     }
 
     /// `CODEX_GUARD_*` variables, then Akto's names for the URL and token below them.
@@ -152,6 +164,16 @@ impl Inputs {
                 })
             })
             .transpose()?;
+        let device_id = match get("CODEX_GUARD_DEVICE_ID") {
+            Some(id) => Some(("CODEX_GUARD_DEVICE_ID", id)),
+            None => get("DEVICE_ID").map(|id| ("DEVICE_ID", id)),
+        }
+        .map(|(name, id)| {
+            crate::machine_id::validate(&id).map_err(|e| {
+                Failure::bad_input(e).hint(format!("fix or unset {name}; nothing was changed"))
+            })
+        })
+        .transpose()?;
         let updates = get("CODEX_GUARD_UPDATES")
             .map(|v| {
                 Updates::parse(&v).ok_or_else(|| bad("CODEX_GUARD_UPDATES", &v, "self or mdm"))
@@ -167,6 +189,7 @@ impl Inputs {
             ca_cert: get("CODEX_GUARD_CA_CERT").map(PathBuf::from),
             allow_http: boolean("CODEX_GUARD_ALLOW_HTTP")?,
             rules: get("CODEX_GUARD_RULES").map(PathBuf::from),
+            device_id,
             updates,
             update_url: get("CODEX_GUARD_UPDATE_URL"),
             update_public_key: get("CODEX_GUARD_UPDATE_PUBLIC_KEY"),
@@ -225,6 +248,15 @@ impl Inputs {
                 )));
             }
         }
+        let device_id = file
+            .device_id
+            .as_deref()
+            .map(|id| {
+                crate::machine_id::validate(id).map_err(|e| {
+                    Failure::bad_input(format!("the fleet config {}: {e}", path.display()))
+                })
+            })
+            .transpose()?;
         Ok(Inputs {
             service,
             token,
@@ -235,6 +267,7 @@ impl Inputs {
             ca_cert: file.ca_cert.map(resolve),
             allow_http: file.allow_http,
             rules: file.rules.map(resolve),
+            device_id,
             updates: file.updates,
             update_url: file.update_url,
             update_public_key: file.update_public_key,
@@ -257,12 +290,13 @@ struct FleetFile {
     ca_cert: Option<PathBuf>,
     allow_http: Option<bool>,
     rules: Option<PathBuf>,
+    device_id: Option<String>,
     updates: Option<Updates>,
     update_url: Option<String>,
     update_public_key: Option<String>,
 }
 
-const FLEET_KEYS: &str = "url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates, update_url, update_public_key";
+const FLEET_KEYS: &str = "url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, device_id, updates, update_url, update_public_key";
 
 fn fleet_hint(text: &str, error: &toml::de::Error) -> String {
     let line = error

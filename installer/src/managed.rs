@@ -458,7 +458,7 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         prefix,
     };
     let inputs = if args.install_settings_only {
-        Inputs::from_flags(args)
+        Inputs::from_flags(args)?
     } else {
         Inputs::gather(args, &|name| std::env::var(name).ok())?
     };

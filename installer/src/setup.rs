@@ -45,6 +45,8 @@ pub struct Choices {
     pub update_url: Option<String>,
     /// Key that must sign releases for `self-update`.
     pub update_public_key: Option<String>,
+    /// The Atlas device id to write; `None` keeps the current one (or makes one).
+    pub device_id: Option<String>,
     /// Kept from the current install (edited in the runtime config by hand).
     pub ingest_non_mcp_tools: bool,
     pub backups_keep: usize,
@@ -101,9 +103,10 @@ pub(crate) fn own_files(
             None => token_before.clone(),
         },
         token_before,
-        machine_id: match fsutil::read_optional(machine_id)? {
-            Some(bytes) => bytes,
-            None => format!("{}\n", machine_id::generate()?).into_bytes(),
+        machine_id: match (&choices.device_id, fsutil::read_optional(machine_id)?) {
+            (Some(id), _) => format!("{id}\n").into_bytes(),
+            (None, Some(bytes)) => bytes,
+            (None, None) => format!("{}\n", machine_id::generate()?).into_bytes(),
         },
         rules: match &choices.rules {
             Some(rules) => rules.clone(),
@@ -150,6 +153,8 @@ impl FileChange {
 pub struct Outcome {
     layout: Layout,
     choices: Choices,
+    /// The Atlas device id in force and where it came from.
+    device: (String, machine_id::Source),
     /// The files changed (or that would change), in write order.
     changes: Vec<FileChange>,
     /// The archive of the files as they were, when anything was written.
@@ -194,6 +199,7 @@ impl Outcome {
             print_json(
                 &self.layout,
                 &self.choices,
+                &self.device,
                 &self.changes,
                 self.backup.as_deref(),
                 &self.warnings,
@@ -203,6 +209,13 @@ impl Outcome {
         } else {
             if let Some(diff) = diff {
                 print!("{diff}");
+            }
+            if let (id, machine_id::Source::Akto(from)) = &self.device {
+                println!(
+                    "Atlas device id {id}: the id Akto's own Codex hooks use on this machine ({}), \
+                     so Akto keeps seeing the same device",
+                    from.display()
+                );
             }
             report_human(
                 "",
@@ -245,11 +258,12 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
 
     let existing_config = read_runtime_config(&layout, &mut warnings);
     let inputs = if args.install_settings_only {
-        Inputs::from_flags(&args)
+        Inputs::from_flags(&args)?
     } else {
         Inputs::gather(&args, &|name| std::env::var(name).ok())?
     };
-    let choices = resolve_choices(&inputs, existing_config.as_ref(), interactive, Layer::User)?;
+    let mut choices = resolve_choices(&inputs, existing_config.as_ref(), interactive, Layer::User)?;
+    let device = device_id(&mut choices, &layout)?;
     let runtime_source = locate_runtime(args.runtime.as_deref())?;
 
     let codex_home_created = !canonical_home.exists();
@@ -315,6 +329,7 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     let mut outcome = Outcome {
         layout,
         choices,
+        device,
         changes: Vec::new(),
         backup: None,
         warnings,
@@ -546,6 +561,7 @@ pub fn resolve_choices(
             Some(key) => Some(validate_public_key(key)?),
             None => kept.update_public_key.clone(),
         },
+        device_id: inputs.device_id.clone(),
         ingest_non_mcp_tools: kept.ingest_non_mcp_tools,
         backups_keep: kept.backups_keep,
         spool_max_mb: kept.spool_max_mb,
@@ -700,6 +716,29 @@ pub(crate) fn locate_runtime(flag: Option<&Path>) -> Result<PathBuf> {
         .into());
     }
     Ok(path)
+}
+
+/// Decides the Atlas device id of a per-user install: the one given, else the current
+/// install's, else the one Akto's own hooks use in this home (set into `choices`), else
+/// a new one. Returns the id and where it came from.
+fn device_id(choices: &mut Choices, layout: &Layout) -> Result<(String, machine_id::Source)> {
+    if let Some(id) = &choices.device_id {
+        return Ok((id.clone(), machine_id::Source::Given));
+    }
+    if let Some(bytes) = fsutil::read_optional(&layout.machine_id())? {
+        let id = String::from_utf8_lossy(&bytes).trim().to_string();
+        return Ok((id, machine_id::Source::Kept));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    if let Some((id, from)) = machine_id::akto_installation(&layout.codex_home, home.as_deref()) {
+        choices.device_id = Some(id.clone());
+        return Ok((id, machine_id::Source::Akto(from)));
+    }
+    let id = machine_id::generate()?;
+    choices.device_id = Some(id.clone());
+    Ok((id, machine_id::Source::Generated))
 }
 
 /// Every file setup manages, with its current and desired content.
@@ -1133,6 +1172,7 @@ pub(crate) fn render_diffs(changes: &[FileChange]) -> String {
 fn print_json(
     layout: &Layout,
     choices: &Choices,
+    device: &(String, machine_id::Source),
     changes: &[FileChange],
     backup: Option<&Path>,
     warnings: &[String],
@@ -1149,6 +1189,8 @@ fn print_json(
         "mode": choices.mode.as_str(),
         "blocking": choices.blocking,
         "fail_closed": choices.fail_closed,
+        "device_id": device.0,
+        "device_id_source": device.1.as_str(),
         "changes": changes.iter().map(|c| json!({"path": c.path, "action": c.action()})).collect::<Vec<_>>(),
         "backup": backup,
         "warnings": warnings,

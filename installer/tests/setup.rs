@@ -210,6 +210,80 @@ fn machine_id_is_generated_once() {
 }
 
 #[test]
+fn a_machine_moving_from_akto_hooks_keeps_its_device_id() {
+    let env = TestEnv::new();
+    let hooks = env.codex_home.join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let wrapper = hooks.join("akto-validate-pre-tool-wrapper.sh");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/bash\nexport MODE=\"atlas\"\nexport DEVICE_ID=\"vm-akto-1\"\nexec python3 x.py\n",
+    )
+    .unwrap();
+    let out = env
+        .setup(&["--local-only", "--mode", "atlas", "--json"])
+        .success();
+    let report = json_of(&out);
+    assert_eq!(report["device_id"], "vm-akto-1");
+    assert_eq!(report["device_id_source"], "akto");
+    assert_eq!(env.read("codex-guard/machine-id"), "vm-akto-1\n");
+    // Once it is codex-guard's own, it stays (Akto's hooks may be removed meanwhile).
+    std::fs::remove_file(&wrapper).unwrap();
+    let report = json_of(&env.setup(&["--local-only", "--json"]).success());
+    assert_eq!(report["device_id_source"], "kept");
+    assert_eq!(env.read("codex-guard/machine-id"), "vm-akto-1\n");
+    // Human output says where the id came from.
+    std::fs::remove_file(env.codex_home.join("codex-guard/machine-id")).unwrap();
+    std::fs::write(&wrapper, "export DEVICE_ID=vm-akto-1\n").unwrap();
+    let out = env.setup(&["--local-only"]).success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("Atlas device id vm-akto-1")
+            && stdout.contains(&wrapper.display().to_string()),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_device_id_given_to_setup_wins_and_a_bad_one_changes_nothing() {
+    let env = TestEnv::new();
+    env.setup(&["--local-only"]).success();
+    let before = env.read("codex-guard/machine-id");
+    for bad in ["two words", "x/../y", "$(id)", ""] {
+        env.setup(&["--local-only", "--device-id", bad])
+            .code(2)
+            .stderr(predicates::str::contains("device id"));
+        assert_eq!(env.read("codex-guard/machine-id"), before);
+    }
+    env.cmd()
+        .env("DEVICE_ID", "not ok!")
+        .args(["setup", "--silent", "--local-only", "--codex-home"])
+        .arg(&env.codex_home)
+        .arg("--runtime")
+        .arg(&env.runtime)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("DEVICE_ID"));
+    let report = json_of(
+        &env.setup(&["--local-only", "--device-id", "fleet-laptop-42", "--json"])
+            .success(),
+    );
+    assert_eq!(report["device_id_source"], "given");
+    assert_eq!(env.read("codex-guard/machine-id"), "fleet-laptop-42\n");
+    // Akto's own variable names it too, below CODEX_GUARD_DEVICE_ID.
+    env.cmd()
+        .env("DEVICE_ID", "akto-name")
+        .env("CODEX_GUARD_DEVICE_ID", "guard-name")
+        .args(["setup", "--silent", "--local-only", "--codex-home"])
+        .arg(&env.codex_home)
+        .arg("--runtime")
+        .arg(&env.runtime)
+        .assert()
+        .success();
+    assert_eq!(env.read("codex-guard/machine-id"), "guard-name\n");
+}
+
+#[test]
 fn local_only_installs_rules_and_no_url() {
     let env = TestEnv::new();
     env.setup(&["--local-only"]).success();

@@ -110,6 +110,7 @@ fn setup_args(inputs: &Inputs, checks: &[Check]) -> SetupArgs {
         updates: None,
         update_url: None,
         update_public_key: None,
+        device_id: None,
         config: None,
         managed: false,
         managed_only: None,
