@@ -23,7 +23,7 @@ pub enum Command {
     /// Enables hooks in config.toml, merges our handlers into hooks.json (your own
     /// hooks stay), records Codex's trust for them, installs the hook runtime and its
     /// config. Safe to run again: an identical run changes nothing.
-    Setup(SetupArgs),
+    Setup(Box<SetupArgs>),
 
     /// Check that the guard is really on: hooks enabled, registered, trusted by Codex,
     /// the runtime intact, the service reachable.

@@ -115,20 +115,18 @@ fn read_regular(path: &Path) -> Option<String> {
 /// The last non-empty `DEVICE_ID=<value>` (optionally `export`ed, quoted) of a shell
 /// or env file that is usable as an id; comments ignored.
 fn device_id_assignment(text: &str) -> Option<String> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
-            let value = line.strip_prefix("DEVICE_ID=")?;
-            let value = value.split(" #").next().unwrap_or(value).trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(value);
-            validate(value).ok()
-        })
-        .last()
+    text.lines().rev().find_map(|line| {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        let value = line.strip_prefix("DEVICE_ID=")?;
+        let value = value.split(" #").next().unwrap_or(value).trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value);
+        validate(value).ok()
+    })
 }
 
 /// `<device name>-<hardware id prefix>`, every character outside `[a-z0-9]` a `-`.

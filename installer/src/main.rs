@@ -5,7 +5,7 @@ use codex_guard::{backup, cli, doctor, events, failure, restore, setup, uninstal
 
 fn main() {
     let result = match cli::Cli::parse().command {
-        cli::Command::Setup(args) => setup::run(args),
+        cli::Command::Setup(args) => setup::run(*args),
         cli::Command::Doctor(args) => doctor::run(args),
         cli::Command::Uninstall(args) => uninstall::run(args),
         cli::Command::Backup(args) => backup::run(args),

@@ -196,16 +196,7 @@ impl Outcome {
         }
         let diff = self.dry_run.then(|| render_diffs(&self.changes));
         if json {
-            print_json(
-                &self.layout,
-                &self.choices,
-                &self.device,
-                &self.changes,
-                self.backup.as_deref(),
-                &self.warnings,
-                self.dry_run,
-                diff,
-            );
+            print_json(self, diff);
         } else {
             if let Some(diff) = diff {
                 print!("{diff}");
@@ -1169,16 +1160,17 @@ pub(crate) fn render_diffs(changes: &[FileChange]) -> String {
     out
 }
 
-fn print_json(
-    layout: &Layout,
-    choices: &Choices,
-    device: &(String, machine_id::Source),
-    changes: &[FileChange],
-    backup: Option<&Path>,
-    warnings: &[String],
-    dry_run: bool,
-    diff: Option<String>,
-) {
+fn print_json(outcome: &Outcome, diff: Option<String>) {
+    let Outcome {
+        layout,
+        choices,
+        device,
+        changes,
+        backup,
+        warnings,
+        dry_run,
+        ..
+    } = outcome;
     let changed = !changes.is_empty();
     let mut out = json!({
         "status": if changed { "changed" } else { "unchanged" },
