@@ -150,3 +150,84 @@ fn a_modified_command_runs_instead_of_the_original() {
         "{outputs:?}"
     );
 }
+
+/// `permissionDecision: allow` is how a hook hands Codex an `updatedInput`; it must not
+/// also approve a command that asks to leave the sandbox.
+#[test]
+fn a_modified_escalated_command_still_needs_approval() {
+    let home = TestHome::new();
+    let target = home.workdir.join("escalated.txt");
+    let model = FakeModel::with_calls(vec![json!({
+        "cmd": format!("echo original-marker | tee {}", target.display()),
+        "sandbox_permissions": "require_escalated",
+        "justification": "the test needs it",
+    })]);
+    let akto = FakeAkto::redacting("original-marker", "modified-marker");
+    guard_home(&home, &model, &akto);
+
+    codex_guard_e2e::run_codex_exec_with_approvals(&home, "escalate").assert_success();
+
+    assert_eq!(
+        fs::read_to_string(&target).ok().as_deref(),
+        Some("modified-marker\n")
+    );
+    // Codex asked for approval of the command as modified, not as the model wrote it.
+    let line = logged(&home, "PermissionRequest");
+    assert!(
+        line["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("modified-marker") && !c.contains("original")),
+        "{line}"
+    );
+    assert!(
+        model.guardian_requests() > 0,
+        "the modified command skipped Codex's approval: {line}"
+    );
+}
+
+/// Why a modified result travels as a blocked result's reason: Codex (0.169 to 0.171)
+/// counts a command hook that answers `updatedMCPToolOutput` as failed ("unsupported
+/// updatedMCPToolOutput") and gives the model the original result. Should this test
+/// start failing, Codex honours the field and the runtime can use it instead.
+#[test]
+fn codex_ignores_updated_mcp_tool_output_from_a_command_hook() {
+    let model = FakeModel::with_mcp_calls(&[("vault", "read_secret", json!({"name": "db"}))]);
+    let home = TestHome::with_model(&model);
+    home.add_mcp_server(
+        "vault",
+        std::path::Path::new(env!("CARGO_BIN_EXE_fake-mcp-server")),
+        &[SECRET],
+    );
+    let script = home.workdir.join("replace-output.sh");
+    let seen = home.workdir.join("hook-input.json");
+    let replacement = json!({"hookSpecificOutput": {"hookEventName": "PostToolUse",
+        "updatedMCPToolOutput": {"content": [{"type": "text", "text": "replaced-by-hook"}],
+                                 "structuredContent": null}}});
+    fs::write(
+        &script,
+        format!(
+            "cat > '{}'\nprintf '%s\\n' '{replacement}'\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    home.add_user_hook(
+        "PostToolUse",
+        None,
+        &format!("sh '{}'", script.display()),
+    );
+
+    let output = run_codex_exec(&home, "read the db secret");
+    output.assert_success();
+
+    let event = fs::read_to_string(&seen).unwrap_or_default();
+    assert!(
+        event.contains("\"tool_name\":\"mcp__vault__read_secret\""),
+        "the hook did not run for the MCP result: {event:?} {output}"
+    );
+    assert!(
+        model.saw_text(SECRET) && !model.saw_text("replaced-by-hook"),
+        "Codex now applies updatedMCPToolOutput; tool outputs: {:?}",
+        model.tool_outputs()
+    );
+}
