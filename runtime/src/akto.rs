@@ -710,8 +710,10 @@ mod tests {
         .unwrap();
         assert_eq!(v.modified.response(), Some(&json!({"body": 2})));
         // Modified without a payload is kept, as Null, to be reported.
-        let v = parse_verdict(br#"{"data":{"guardrailsResult":{"Modified":true,"ModifiedPayload":" "}}}"#)
-            .unwrap();
+        let v = parse_verdict(
+            br#"{"data":{"guardrailsResult":{"Modified":true,"ModifiedPayload":" "}}}"#,
+        )
+        .unwrap();
         assert_eq!(v.modified.request(), Some(&Value::Null));
         // A merged answer: the flat fields are the request side's; each side is its own.
         let v = parse_verdict(

@@ -103,7 +103,9 @@ pub fn tool_input(tool_name: &str, original: &Value, payload: &Value) -> Result<
         return Err(format!("the modified tool input has no {place}"));
     };
     let Value::Object(new) = found else {
-        return Err(format!("the modified tool input's {place} is not an object"));
+        return Err(format!(
+            "the modified tool input's {place} is not an object"
+        ));
     };
     if let Value::Object(old) = original {
         if let Some(key) = old.keys().find(|k| !new.contains_key(*k)) {
@@ -147,7 +149,12 @@ pub fn result_text(result: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Object(o) if o.contains_key("content") || o.contains_key("structuredContent") => {
             let mut parts: Vec<String> = Vec::new();
-            for item in o.get("content").and_then(Value::as_array).into_iter().flatten() {
+            for item in o
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 match (item.get("type").and_then(Value::as_str), item.get("text")) {
                     (Some("text"), Some(Value::String(text))) => parts.push(text.clone()),
                     _ => parts.push(item.to_string()),
@@ -254,8 +261,10 @@ mod tests {
     #[test]
     fn a_modified_input_comes_from_the_request_payload_shape() {
         let original = json!({"command": "curl -H 'Authorization: sk-live-1' x"});
-        let payload = text(&json!({"body": {"command": "curl -H 'Authorization: [REDACTED]' x"},
-                                   "toolName": "Bash"}));
+        let payload = text(
+            &json!({"body": {"command": "curl -H 'Authorization: [REDACTED]' x"},
+                                   "toolName": "Bash"}),
+        );
         assert_eq!(
             tool_input("Bash", &original, &payload).unwrap(),
             json!({"command": "curl -H 'Authorization: [REDACTED]' x"})
@@ -263,7 +272,12 @@ mod tests {
         let mcp = text(&json!({"jsonrpc": "2.0", "method": "tools/call", "id": 1,
             "params": {"name": "send", "arguments": {"to": "a", "body": "[REDACTED]"}}}));
         assert_eq!(
-            tool_input("mcp__mail__send", &json!({"to": "a", "body": "pin 1234"}), &mcp).unwrap(),
+            tool_input(
+                "mcp__mail__send",
+                &json!({"to": "a", "body": "pin 1234"}),
+                &mcp
+            )
+            .unwrap(),
             json!({"to": "a", "body": "[REDACTED]"})
         );
     }
@@ -275,7 +289,10 @@ mod tests {
             (json!("not json"), "not JSON"),
             (text(&json!({"body": "ls"})), "not an object"),
             (text(&json!({"toolName": "Bash"})), "has no body"),
-            (text(&json!({"body": {"cmd": "ls"}})), "lost the key \"command\""),
+            (
+                text(&json!({"body": {"cmd": "ls"}})),
+                "lost the key \"command\"",
+            ),
         ];
         for (payload, expected) in cases {
             let error = tool_input("Bash", &original, &payload).unwrap_err();
@@ -292,7 +309,10 @@ mod tests {
         assert_eq!(out["reason"], format!("{RESULT_NOTE}\nx: [REDACTED]"));
         let out = input_output(json!({"command": "ls"}));
         assert_eq!(out["hookSpecificOutput"]["permissionDecision"], "allow");
-        assert_eq!(out["hookSpecificOutput"]["updatedInput"], json!({"command": "ls"}));
+        assert_eq!(
+            out["hookSpecificOutput"]["updatedInput"],
+            json!({"command": "ls"})
+        );
         let change = Change {
             what: "tool_result",
             bytes_before: 10,

@@ -4,8 +4,8 @@
 
 mod common;
 
-use codex_guard_e2e::{FakeAkto, Reply};
 use codex_guard_common::spool;
+use codex_guard_e2e::{FakeAkto, Reply};
 use common::{field, pre_tool_use, stdout_json, Home, WAIT};
 use serde_json::{json, Value};
 
@@ -189,16 +189,16 @@ fn a_block_wins_over_a_modification_and_alert_or_warn_resubmitted_apply_it() {
     let akto = verdict_and_modification(false, "block");
     let home = Home::remote(&akto.url(), "");
     let decision = stdout_json(&home.run(&mcp_result(SECRET)));
-    assert_eq!(
-        decision["reason"],
-        "Tool result blocked: secret in output"
-    );
+    assert_eq!(decision["reason"], "Tool result blocked: secret in output");
     assert!(logged(&home).1.is_null());
 
     let akto = verdict_and_modification(false, "alert");
     let home = Home::remote(&akto.url(), "");
     let decision = stdout_json(&home.run(&mcp_result(SECRET)));
-    assert!(decision["reason"].as_str().unwrap().ends_with("\n[REDACTED]"));
+    assert!(decision["reason"]
+        .as_str()
+        .unwrap()
+        .ends_with("\n[REDACTED]"));
     let (line, modified) = logged(&home);
     assert_eq!(line["source"], "akto:alert");
     assert_eq!(modified["outcome"], "applied");
@@ -206,9 +206,15 @@ fn a_block_wins_over_a_modification_and_alert_or_warn_resubmitted_apply_it() {
     let akto = verdict_and_modification(false, "warn");
     let home = Home::remote(&akto.url(), "");
     let first = stdout_json(&home.run(&mcp_result(SECRET)));
-    assert!(first["reason"].as_str().unwrap().starts_with("Warning:"), "{first}");
+    assert!(
+        first["reason"].as_str().unwrap().starts_with("Warning:"),
+        "{first}"
+    );
     let again = stdout_json(&home.run(&mcp_result(SECRET)));
-    assert!(again["reason"].as_str().unwrap().ends_with("\n[REDACTED]"), "{again}");
+    assert!(
+        again["reason"].as_str().unwrap().ends_with("\n[REDACTED]"),
+        "{again}"
+    );
     let log = home.log();
     assert_eq!(log[1]["source"], "akto:warn-resubmitted");
     assert_eq!(log[1]["modified"]["outcome"], "applied");

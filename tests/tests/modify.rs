@@ -54,7 +54,9 @@ fn mcp_calls(calls: &PathBuf) -> Vec<Value> {
     fs::read_to_string(calls)
         .unwrap_or_default()
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("a logged call is JSON")["arguments"].clone())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("a logged call is JSON")["arguments"].clone()
+        })
         .collect()
 }
 
@@ -94,15 +96,16 @@ fn a_redacted_mcp_result_reaches_the_model_instead_of_the_secret() {
         "{line}"
     );
     assert!(
-        !fs::read_to_string(home.events_log()).unwrap().contains(SECRET),
+        !fs::read_to_string(home.events_log())
+            .unwrap()
+            .contains(SECRET),
         "the audit log holds the secret"
     );
 }
 
 #[test]
 fn a_modified_mcp_input_is_what_the_server_receives() {
-    let model =
-        FakeModel::with_mcp_calls(&[("vault", "read_secret", json!({"name": "prod-db"}))]);
+    let model = FakeModel::with_mcp_calls(&[("vault", "read_secret", json!({"name": "prod-db"}))]);
     // The service rewrites the tool call (PreToolUse's requestPayload) only.
     let akto = FakeAkto::redacting("prod-db", "staging-db");
     let (home, calls) = guarded_home(&model, &akto);
@@ -211,11 +214,7 @@ fn codex_ignores_updated_mcp_tool_output_from_a_command_hook() {
         ),
     )
     .unwrap();
-    home.add_user_hook(
-        "PostToolUse",
-        None,
-        &format!("sh '{}'", script.display()),
-    );
+    home.add_user_hook("PostToolUse", None, &format!("sh '{}'", script.display()));
 
     let output = run_codex_exec(&home, "read the db secret");
     output.assert_success();
