@@ -230,3 +230,25 @@ fn codex_ignores_updated_mcp_tool_output_from_a_command_hook() {
         model.tool_outputs()
     );
 }
+
+#[test]
+fn a_modified_mcp_call_still_needs_approval() {
+    let model = FakeModel::with_mcp_calls(&[("vault", "read_secret", json!({"name": "prod-db"}))]);
+    let akto = FakeAkto::redacting("prod-db", "staging-db");
+    let (home, calls) = guarded_home(&model, &akto);
+
+    codex_guard_e2e::run_codex_exec_with_approvals(&home, "read the prod secret").assert_success();
+
+    assert_eq!(mcp_calls(&calls), vec![json!({"name": "staging-db"})]);
+    let line = logged(&home, "PermissionRequest");
+    assert!(
+        line["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("staging-db") && !c.contains("prod-db")),
+        "{line}"
+    );
+    assert!(
+        model.guardian_requests() > 0,
+        "the modified MCP call skipped Codex's approval: {line}"
+    );
+}
