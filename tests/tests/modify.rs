@@ -252,3 +252,33 @@ fn a_modified_mcp_call_still_needs_approval() {
         "the modified MCP call skipped Codex's approval: {line}"
     );
 }
+
+#[test]
+fn a_modified_patch_is_what_apply_patch_writes() {
+    let home = TestHome::new();
+    let target = home.workdir.join("notes.txt");
+    let patch = format!(
+        "*** Begin Patch\n*** Add File: {}\n+token: original-marker\n*** End Patch\n",
+        target.display()
+    );
+    let model = FakeModel::with_patches(&[&patch]);
+    let akto = FakeAkto::redacting("original-marker", "modified-marker");
+    guard_home(&home, &model, &akto);
+    // Codex offers apply_patch as a freeform tool to this model.
+    let config = fs::read_to_string(home.config_toml())
+        .unwrap()
+        .replace("gpt-5.4", "gpt-5.5");
+    fs::write(home.config_toml(), config).unwrap();
+
+    let output = run_codex_exec(&home, "write the notes");
+    output.assert_success();
+
+    assert_eq!(
+        fs::read_to_string(&target).ok().as_deref(),
+        Some("token: modified-marker\n"),
+        "the original patch was applied: {output}"
+    );
+    let line = logged(&home, "PreToolUse");
+    assert_eq!(line["tool"], "apply_patch", "{line}");
+    assert_eq!(line["modified"]["outcome"], "applied", "{line}");
+}
