@@ -188,10 +188,10 @@ pub fn input_output(input: Value) -> Value {
 }
 
 /// PostToolUse output that puts `text` in place of the tool result. Codex (0.169 to
-/// 0.171) rejects `updatedMCPToolOutput` from a command hook ("unsupported
-/// updatedMCPToolOutput", the hook counts as failed and the original goes through),
-/// but gives the model a blocked result's reason instead of the result, for MCP and
-/// built-in tools alike: so the service's version travels as that reason.
+/// 0.171) reports a command hook that answers `updatedMCPToolOutput` as failed and
+/// gives the model the original, but gives it a blocked result's reason instead of
+/// the result, for MCP and built-in tools alike: so the service's version travels
+/// as that reason.
 pub fn result_output(text: &str) -> Value {
     json!({
         "decision": "block",

@@ -189,8 +189,8 @@ fn a_modified_escalated_command_still_needs_approval() {
 }
 
 /// Why a modified result travels as a blocked result's reason: Codex (0.169 to 0.171)
-/// counts a command hook that answers `updatedMCPToolOutput` as failed ("unsupported
-/// updatedMCPToolOutput") and gives the model the original result. Should this test
+/// reports a command hook that answers `updatedMCPToolOutput` as failed and gives the
+/// model the original result. Should this test
 /// start failing, Codex honours the field and the runtime can use it instead.
 #[test]
 fn codex_ignores_updated_mcp_tool_output_from_a_command_hook() {
