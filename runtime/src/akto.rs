@@ -455,6 +455,73 @@ pub struct Verdict {
     pub reason: String,
     pub behaviour: Behaviour,
     pub policy: Option<String>,
+    /// What the service changed (`Modified: true` with a `ModifiedPayload`).
+    pub modified: Modified,
+}
+
+/// The `ModifiedPayload`s of a verdict, by the side of the record they replace.
+///
+/// Akto answers with one flat result, or, when it ran both request and response
+/// guardrails, with their merge: the flat fields are then the request side's, and
+/// each side is in `requestResult` / `responseResult`. A flat result belongs to
+/// whichever side the call asked about, so it is kept apart as `unsided`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Modified {
+    pub request: Option<Value>,
+    pub response: Option<Value>,
+    pub unsided: Option<Value>,
+}
+
+impl Modified {
+    /// The replacement of the record's `requestPayload` (a prompt, a tool input).
+    pub fn request(&self) -> Option<&Value> {
+        self.request.as_ref().or(self.unsided.as_ref())
+    }
+
+    /// The replacement of the record's `responsePayload` (a tool result, a response).
+    pub fn response(&self) -> Option<&Value> {
+        self.response.as_ref().or(self.unsided.as_ref())
+    }
+
+    /// Reads the modification of one result object: `Some` when it says
+    /// `Modified: true`, holding `ModifiedPayload` as sent (a JSON text, or JSON
+    /// itself), or `Null` when the payload is missing or blank, so that is reported
+    /// rather than taken for "unchanged".
+    fn of(result: &Map<String, Value>) -> Option<Value> {
+        let flag = result.get("Modified").or_else(|| result.get("modified"));
+        let modified = match flag {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+            _ => false,
+        };
+        if !modified {
+            return None;
+        }
+        let payload = result
+            .get("ModifiedPayload")
+            .or_else(|| result.get("modifiedPayload"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        Some(match payload {
+            Value::String(s) if s.trim().is_empty() => Value::Null,
+            other => other,
+        })
+    }
+
+    fn read(result: &Map<String, Value>) -> Modified {
+        let side = |key: &str| result.get(key).and_then(Value::as_object);
+        match (side("requestResult"), side("responseResult")) {
+            (None, None) => Modified {
+                unsided: Modified::of(result),
+                ..Modified::default()
+            },
+            (request, response) => Modified {
+                request: request.and_then(Modified::of),
+                response: response.and_then(Modified::of),
+                unsided: None,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -485,6 +552,7 @@ pub fn parse_verdict(body: &[u8]) -> Result<Verdict, String> {
             reason: String::new(),
             behaviour: Behaviour::Block,
             policy: None,
+            modified: Modified::default(),
         });
     };
     let allowed = result
@@ -517,6 +585,7 @@ pub fn parse_verdict(body: &[u8]) -> Result<Verdict, String> {
         reason,
         behaviour,
         policy,
+        modified: Modified::read(result),
     })
 }
 
@@ -801,5 +870,42 @@ mod tests {
         );
         assert!(parse_verdict(b"<html>").is_err());
         assert!(parse_verdict(b"[]").is_err());
+    }
+
+    #[test]
+    fn a_modified_payload_is_read_by_side_and_only_when_modified() {
+        let v = parse_verdict(
+            br#"{"data":{"guardrailsResult":{"Allowed":true,"Modified":true,"ModifiedPayload":"{\"body\":1}"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(v.modified.request(), Some(&json!("{\"body\":1}")));
+        assert_eq!(v.modified.response(), Some(&json!("{\"body\":1}")));
+        // Akto's fail-open answer and an unmodified payload echo are not modifications.
+        let v = parse_verdict(
+            br#"{"data":{"guardrailsResult":{"Allowed":true,"Modified":false,"ModifiedPayload":"{\"body\":1}"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(v.modified, Modified::default());
+        // The lower-case spelling, and a payload sent as JSON rather than as text.
+        let v = parse_verdict(
+            br#"{"data":{"guardrailsResult":{"modified":"true","modifiedPayload":{"body":2}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(v.modified.response(), Some(&json!({"body": 2})));
+        // Modified without a payload is kept, as Null, to be reported.
+        let v = parse_verdict(
+            br#"{"data":{"guardrailsResult":{"Modified":true,"ModifiedPayload":" "}}}"#,
+        )
+        .unwrap();
+        assert_eq!(v.modified.request(), Some(&Value::Null));
+        // A merged answer: the flat fields are the request side's; each side is its own.
+        let v = parse_verdict(
+            br#"{"data":{"guardrailsResult":{"Allowed":true,"Modified":true,"ModifiedPayload":"req",
+                "requestResult":{"Allowed":true,"Modified":true,"ModifiedPayload":"req"},
+                "responseResult":{"Allowed":true,"Modified":false,"ModifiedPayload":"resp"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(v.modified.request(), Some(&json!("req")));
+        assert_eq!(v.modified.response(), None);
     }
 }

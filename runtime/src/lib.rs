@@ -9,6 +9,7 @@ pub mod akto;
 pub mod drift;
 pub mod input;
 pub mod log;
+pub mod modify;
 pub mod overrides;
 pub mod protect;
 pub mod redact;
@@ -108,6 +109,8 @@ pub struct Report {
     pub spooled: usize,
     /// Overrides a managed install ignored, logged once per session.
     pub ignored_env: Vec<String>,
+    /// What the guardrail service changed, and whether Codex got its version.
+    pub modified: Option<modify::Change>,
     records: usize,
 }
 
@@ -551,7 +554,7 @@ fn post_tool_use(
             ..Flags::default()
         };
         check(s, input, report, record.clone(), flags, deadline, transport);
-        if report.decision == "block" {
+        if report.decision == "block" && report.modified.is_none() {
             return;
         }
     } else {
@@ -562,7 +565,7 @@ fn post_tool_use(
             response_guardrails: !s.config.blocking,
             ..Flags::INGEST
         };
-        queue(s, input, report, record, flags);
+        queue(s, input, report, tagged_modified(record, report), flags);
     }
 }
 
@@ -596,7 +599,11 @@ fn check(
     match verdict {
         Ok(verdict) => {
             report.delivered += 1;
+            let modified = verdict.modified.clone();
             apply_verdict(s, input, report, record, verdict);
+            if report.decision != "block" {
+                apply_modification(s, input, report, &modified);
+            }
         }
         Err(e) => {
             report.errors.push(format!("guardrails: {e}"));
@@ -684,6 +691,106 @@ fn warn_fingerprint(input: &HookInput, record: &Record) -> String {
         &record.request_payload.to_string(),
         &record.response_payload.to_string(),
     ])
+}
+
+/// Gives Codex the guardrail service's version of what a verdict let through (allowed,
+/// `alert`, a `warn` resubmission): a tool input through `updatedInput`, a tool result
+/// in place of the original. A version that cannot be read is recorded; an install
+/// that fails closed then denies the call or withholds the result, one that fails
+/// open lets the original go ahead. Codex lets no hook replace a prompt or a final
+/// response, so for those the modification is only recorded.
+fn apply_modification(
+    s: &Settings,
+    input: &HookInput,
+    report: &mut Report,
+    modified: &akto::Modified,
+) {
+    use modify::{Change, Outcome};
+    let event = input.event.as_str();
+    let tool = input.tool_name().unwrap_or_default();
+    let (what, payload) = match event {
+        "PreToolUse" => ("tool_input", modified.request()),
+        "PostToolUse" => ("tool_result", modified.response()),
+        "UserPromptSubmit" => ("prompt", modified.request()),
+        "Stop" => ("response", modified.response()),
+        _ => return,
+    };
+    let Some(payload) = payload else {
+        return;
+    };
+    let mut change = Change {
+        what,
+        bytes_before: 0,
+        bytes_after: None,
+        outcome: Outcome::NotApplied,
+        error: None,
+    };
+    let replacement = match event {
+        "PreToolUse" => {
+            let original = input.tool_input();
+            change.bytes_before = original.to_string().len();
+            modify::tool_input(tool, original, payload).map(|new| {
+                change.bytes_after = Some(new.to_string().len());
+                (new != *original).then(|| modify::input_output(new))
+            })
+        }
+        "PostToolUse" => {
+            let original = modify::result_text(input.get("tool_response").unwrap_or(&Value::Null));
+            change.bytes_before = original.len();
+            modify::tool_result(tool, payload).map(|text| {
+                change.bytes_after = Some(text.len());
+                (text != original).then(|| modify::result_output(&text))
+            })
+        }
+        _ => {
+            let field = if event == "Stop" {
+                "last_assistant_message"
+            } else {
+                "prompt"
+            };
+            change.bytes_before = input.str(field).map_or(0, str::len);
+            change.error = Some(format!(
+                "Codex lets no hook replace a {what}; the original went ahead"
+            ));
+            report.modified = Some(change);
+            return;
+        }
+    };
+    match replacement {
+        Ok(Some(output)) => {
+            report.output = Some(output);
+            change.outcome = Outcome::Applied;
+        }
+        Ok(None) => change.outcome = Outcome::Unchanged,
+        Err(e) => {
+            report
+                .errors
+                .push(format!("guardrails: cannot apply the modified {what}: {e}"));
+            if s.config.fail_closed {
+                let reason = format!(
+                    "codex-guard could not apply the guardrail service's change to this {} ({e}) \
+                     and is set to fail closed",
+                    what.replace('_', " ")
+                );
+                report.block(event, reason, "fail-closed".into(), false);
+                change.outcome = Outcome::Withheld;
+            }
+            change.error = Some(e);
+        }
+    }
+    report.modified = Some(change);
+}
+
+/// The record of a result the service modified, tagged with what became of the
+/// modification (`codex-guard-modified`: `tool_result:applied`, ...).
+fn tagged_modified(mut record: Record, report: &Report) -> Record {
+    if let Some(change) = &report.modified {
+        record.tags.insert(
+            "codex-guard-modified".into(),
+            format!("{}:{}", change.what, change.outcome.as_str()).into(),
+        );
+    }
+    record
 }
 
 /// Codex's output that blocks `event` with `reason`; `None` for events that cannot be blocked.
@@ -830,6 +937,9 @@ fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     }
     if !report.ignored_env.is_empty() {
         entry.insert("ignored_env".into(), json!(report.ignored_env));
+    }
+    if let Some(change) = &report.modified {
+        entry.insert("modified".into(), change.to_json());
     }
     log::append(&s.logs_dir(), &entry);
 }

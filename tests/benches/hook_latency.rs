@@ -44,6 +44,12 @@ fn main() {
         &format!("url = \"{url}\"\nblocking = false\ntimeout_ms = 2000\n"),
     );
     let local = guard_dir(dir.path(), "local", "");
+    let redacting = FakeAkto::redacting("SECRET-VALUE", "[REDACTED]");
+    let redacted = guard_dir(
+        dir.path(),
+        "redacted",
+        &format!("url = \"{}\"\ntimeout_ms = 2000\n", redacting.url()),
+    );
 
     // HTTPS with a CA made for the run: trusted through `ca_cert`, or found only in
     // a full OS-style bundle (SSL_CERT_FILE = the system bundle + the test CA), the
@@ -102,6 +108,12 @@ fn main() {
         "PostToolUse",
         json!({"tool_name": "mcp__github__get_issue", "tool_use_id": "c1",
                "tool_input": {"number": 7}, "tool_response": {"content": [{"type": "text", "text": "issue"}]}}),
+    );
+    let secret_result = event(
+        "PostToolUse",
+        json!({"tool_name": "mcp__vault__read_secret", "tool_use_id": "c1",
+               "tool_input": {"name": "db"},
+               "tool_response": {"content": [{"type": "text", "text": "db: SECRET-VALUE"}]}}),
     );
     let bash = |cmd: &str| {
         event(
@@ -177,6 +189,18 @@ fn main() {
             "",
         ),
         case(
+            "PostToolUse MCP result, blocking, allowed",
+            mcp_result.clone(),
+            &blocking,
+            "",
+        ),
+        case(
+            "PostToolUse MCP result, blocking, redacted",
+            secret_result,
+            &redacted,
+            "[REDACTED]",
+        ),
+        case(
             "SessionStart (spooled)",
             event("SessionStart", json!({"source": "startup"})),
             &blocking,
@@ -225,6 +249,7 @@ fn main() {
         // starts from its parent's (Linux carries it across fork and exec).
         akto.clear();
         tls_akto.clear();
+        redacting.clear();
         walls.sort_by(f64::total_cmp);
         let pct =
             |p: f64| walls[((walls.len() as f64 * p).ceil() as usize).clamp(1, walls.len()) - 1];

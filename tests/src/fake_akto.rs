@@ -108,6 +108,18 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// An allow verdict with the record rewritten: `Modified: true` and `payload` as
+    /// the `ModifiedPayload` (Akto sends the rewritten payload as JSON text).
+    pub fn modified(payload: &str) -> Reply {
+        Reply::json(json!({"success": true, "data": {"guardrailsResult": {
+            "Allowed": true, "Modified": true, "ModifiedPayload": payload,
+            "Reason": "", "behaviour": "",
+            "Metadata": {"policy_name": "redact-secrets", "rule_violated": "", "severity": ""},
+        }}}))
+    }
+}
+
 /// The fake Akto. Allows everything unless built to deny or to answer otherwise.
 pub struct FakeAkto {
     server: Server,
@@ -153,6 +165,27 @@ impl FakeAkto {
             };
             let denied = mentions("requestPayload") || mentions("responsePayload");
             Reply::verdict(!denied, if denied { &reason } else { "" }, &behaviour)
+        })
+    }
+
+    /// Redacts as Akto's guardrails do: a verdict request whose judged payload (the
+    /// `requestPayload` for `guardrails=true`, the `responsePayload` for
+    /// `response_guardrails=true`) contains `secret` is allowed with that payload,
+    /// every `secret` replaced by `replacement`, as its `ModifiedPayload`.
+    pub fn redacting(secret: &str, replacement: &str) -> FakeAkto {
+        let (secret, replacement) = (secret.to_string(), replacement.to_string());
+        FakeAkto::answering(move |request| {
+            let judged = if request.has_query_pair("response_guardrails=true") {
+                "responsePayload"
+            } else {
+                "requestPayload"
+            };
+            match request.body[judged].as_str() {
+                Some(payload) if payload.contains(&secret) => {
+                    Reply::modified(&payload.replace(&secret, &replacement))
+                }
+                _ => Reply::verdict(true, "", "block"),
+            }
         })
     }
 

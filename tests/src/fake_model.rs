@@ -58,6 +58,27 @@ impl FakeModel {
         FakeModel::with_items(items)
     }
 
+    /// A model that calls these MCP tools, `(server, tool, arguments)`, one after the
+    /// other, then answers. Codex (0.171) offers a server's tools to the model as the
+    /// namespace `mcp__<server>`, and the model calls them by their own name in it.
+    pub fn with_mcp_calls(calls: &[(&str, &str, Value)]) -> FakeModel {
+        let items = calls
+            .iter()
+            .enumerate()
+            .map(|(step, (server, tool, arguments))| {
+                json!({
+                    "type": "function_call",
+                    "id": format!("fc_{}", step + 1),
+                    "call_id": format!("call_{}", step + 1),
+                    "name": tool,
+                    "namespace": format!("mcp__{server}"),
+                    "arguments": arguments.to_string(),
+                })
+            })
+            .collect();
+        FakeModel::with_items(items)
+    }
+
     /// A model whose turns output these items (tool calls) one after the other, each
     /// once the previous one's output came back, then answers.
     fn with_items(items: Vec<Value>) -> FakeModel {

@@ -147,6 +147,19 @@ env_key = "FAKE_API_KEY"
         write(&self.config_toml(), &config);
     }
 
+    /// Registers a stdio MCP server in `config.toml` (`[mcp_servers.<name>]`), as a
+    /// user would.
+    pub fn add_mcp_server(&self, name: &str, command: &Path, args: &[&str]) {
+        let mut config = self.read(&self.config_toml());
+        let args: Vec<String> = args.iter().map(|a| toml_string(a)).collect();
+        config.push_str(&format!(
+            "\n[mcp_servers.{name}]\ncommand = {}\nargs = [{}]\n",
+            toml_string(&command.display().to_string()),
+            args.join(", ")
+        ));
+        write(&self.config_toml(), &config);
+    }
+
     /// A `[hooks.state."<key>"]` table trusting handler `handler` of group `group_index`.
     pub fn trust_record(
         &self,
