@@ -10,6 +10,7 @@ pub mod drift;
 pub mod input;
 pub mod log;
 pub mod overrides;
+pub mod probe;
 pub mod protect;
 pub mod redact;
 pub mod rules;
