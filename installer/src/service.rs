@@ -129,7 +129,7 @@ pub fn describe(target: &Target, outcome: &Outcome, fixes: &Fixes<'_>) -> Findin
             ),
         ),
         Outcome::TrustSetup(reason) => bad(
-            format!("cannot set up TLS for {url}: {reason}"),
+            format!("cannot set up TLS for {url} ({reason}): {failing}"),
             format!(
                 "point ca_cert in {} (or SSL_CERT_PATH) at a PEM file of CA certificates: `{setup} --ca-cert FILE`",
                 shell_quote(fixes.config)
@@ -246,8 +246,8 @@ mod tests {
         }
         let distinct_fixes: std::collections::HashSet<_> =
             findings.iter().map(|f| f.fix.clone().unwrap()).collect();
-        // 401 with and 403 without a token share "give the token"; 3xx and 404 share "--url".
-        assert_eq!(distinct_fixes.len(), findings.len() - 2);
+        // A rejected token and a missing one have the same fix: give the right token.
+        assert_eq!(distinct_fixes.len(), findings.len() - 1);
         assert!(findings[0].fix.as_deref().unwrap().contains("--token-file"));
         assert!(findings[0].fix.as_deref().unwrap().contains("--token TOKEN"));
         assert!(findings[1].message.contains("requires a token"));
