@@ -486,6 +486,18 @@ pub fn resolve_choices(
         None => None,
     }
     .filter(|t| !t.is_empty());
+    let token = match (
+        token,
+        ui::token_question(
+            interactive,
+            url.as_deref(),
+            inputs.token.is_some(),
+            existing,
+        ),
+    ) {
+        (None, Some(question)) => ui::ask_token(question)?,
+        (token, _) => token,
+    };
     if let Some(token) = &token {
         if token.contains(['\n', '\r']) {
             return Err(Failure::bad_input("the token must be a single line").into());
