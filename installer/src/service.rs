@@ -249,7 +249,11 @@ mod tests {
         // A rejected token and a missing one have the same fix: give the right token.
         assert_eq!(distinct_fixes.len(), findings.len() - 1);
         assert!(findings[0].fix.as_deref().unwrap().contains("--token-file"));
-        assert!(findings[0].fix.as_deref().unwrap().contains("--token TOKEN"));
+        assert!(findings[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("--token TOKEN"));
         assert!(findings[1].message.contains("requires a token"));
         assert!(findings[4].fix.as_deref().unwrap().contains("--ca-cert"));
         assert!(findings[6].message.contains("https://login.example"));
@@ -266,8 +270,9 @@ mod tests {
             ok,
             Finding {
                 ok: true,
-                message: "https://akto.example took a probe call without a token (HTTP 200) in 12 ms"
-                    .into(),
+                message:
+                    "https://akto.example took a probe call without a token (HTTP 200) in 12 ms"
+                        .into(),
                 fix: None
             }
         );

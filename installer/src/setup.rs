@@ -12,11 +12,11 @@ use crate::fsutil::{self, Lock};
 use crate::{backup, home, hooks_json, machine_id, service, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::config::Updates;
+use codex_guard_common::env::Scope;
 use codex_guard_common::receipt::{
     FileRecord, HandlerRecord, HooksJsonRecord, RECEIPT_SCHEMA_VERSION,
 };
 use codex_guard_common::{Layout, Mode, Receipt, RuntimeConfig};
-use codex_guard_common::env::Scope;
 use codex_guard_hook::probe::Target;
 use codex_guard_hook::rules::{Layer, Rules};
 use serde_json::{json, Value};
@@ -1111,8 +1111,8 @@ pub(crate) fn service_warning(
             "codex-guard setup --managed"
         }
     };
-    let env_token = scope == Scope::PerUser
-        && env("AKTO_API_TOKEN").is_some_and(|v| !v.trim().is_empty());
+    let env_token =
+        scope == Scope::PerUser && env("AKTO_API_TOKEN").is_some_and(|v| !v.trim().is_empty());
     let finding = service::check(
         &target,
         &service::Fixes {

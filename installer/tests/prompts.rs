@@ -95,7 +95,11 @@ impl Terminal {
         drop(self.child.stdin.take());
         let deadline = Instant::now() + WAIT;
         while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "still running:\n{}", self.screen());
+            assert!(
+                Instant::now() < deadline,
+                "still running:\n{}",
+                self.screen()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         // The reader thread drains what is left.
@@ -187,7 +191,10 @@ fn a_rejected_typed_token_names_the_flags_that_fix_it() {
         "{screen}"
     );
     assert!(!screen.contains("not-the-token"), "{screen}");
-    assert!(env.codex_home.join("hooks.json").is_file(), "installed anyway");
+    assert!(
+        env.codex_home.join("hooks.json").is_file(),
+        "installed anyway"
+    );
 }
 
 #[test]

@@ -89,16 +89,20 @@ impl Service {
 
     /// HTTPS with a certificate signed by `ca`, valid for 127.0.0.1.
     fn tls(ca: &TestCa) -> Service {
-        Service::answering(Some(ca.server_config(&["127.0.0.1"])), |request| {
-            match request.header("authorization") {
+        Service::answering(
+            Some(ca.server_config(&["127.0.0.1"])),
+            |request| match request.header("authorization") {
                 Some(TOKEN) => (200, r#"{"success":true}"#),
                 _ => (401, ""),
-            }
-        })
+            },
+        )
     }
 
     fn requests(&self) -> Vec<Request> {
-        self.server.as_ref().map(Server::requests).unwrap_or_default()
+        self.server
+            .as_ref()
+            .map(Server::requests)
+            .unwrap_or_default()
     }
 }
 
@@ -303,7 +307,10 @@ fn each_fault_is_named_by_setup_and_doctor_of_a_per_user_install() {
             fault.name
         );
         assert!(env.codex_home.join("hooks.json").is_file());
-        assert!(env.codex_home.join("codex-guard/bin/codex-guard-hook").is_file());
+        assert!(env
+            .codex_home
+            .join("codex-guard/bin/codex-guard-hook")
+            .is_file());
         if let Some(token) = fault.flags.get(1) {
             assert_eq!(env.read("codex-guard/token"), format!("{token}\n"));
         }
@@ -363,7 +370,13 @@ impl System {
                 .env
                 .cmd()
                 .envs(vars.iter().copied())
-                .args(["doctor", "--managed", "--json", "--codex-bin", "/nonexistent"])
+                .args([
+                    "doctor",
+                    "--managed",
+                    "--json",
+                    "--codex-bin",
+                    "/nonexistent",
+                ])
                 .arg("--system-root")
                 .arg(&self.root)
                 .assert()
@@ -432,13 +445,24 @@ fn a_per_user_install_probes_with_the_token_its_hook_sends() {
     let env = user_env();
     let token_file = env.root.join("token.txt");
     std::fs::write(&token_file, format!("  {TOKEN}\n")).unwrap();
-    env.setup(&["--url", &service.url, "--token-file", token_file.to_str().unwrap()])
-        .success();
+    env.setup(&[
+        "--url",
+        &service.url,
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ])
+    .success();
     // The hook of a per-user install sends AKTO_API_TOKEN instead of the file's token.
     let out = env
         .cmd()
         .env("AKTO_API_TOKEN", "a-stale-token")
-        .args(["doctor", "--json", "--codex-bin", "/nonexistent", "--codex-home"])
+        .args([
+            "doctor",
+            "--json",
+            "--codex-bin",
+            "/nonexistent",
+            "--codex-home",
+        ])
         .arg(&env.codex_home)
         .assert()
         .code(1);
@@ -494,9 +518,16 @@ fn the_probe_trusts_what_the_hook_trusts() {
     // ... and a managed hook ignores.
     let sys = System::new();
     let out = sys
-        .setup(&["--url", &service.url, "--token", TOKEN], &[("SSL_CERT_PATH", pem)])
+        .setup(
+            &["--url", &service.url, "--token", TOKEN],
+            &[("SSL_CERT_PATH", pem)],
+        )
         .code(1);
-    assert_holds(&stderr(&out), &["UnknownIssuer", "--ca-cert FILE"], "managed");
+    assert_holds(
+        &stderr(&out),
+        &["UnknownIssuer", "--ca-cert FILE"],
+        "managed",
+    );
     let report = sys.doctor(1, &[("SSL_CERT_PATH", pem)]);
     assert_eq!(check(&report, "service.reachable")["status"], "fail");
     sys.setup(&["--ca-cert", pem], &[]).success();

@@ -271,7 +271,9 @@ fn classify_io(io: std::io::Error, timeout: Duration) -> Outcome {
             Outcome::Unreachable("connection refused: nothing listens there".into())
         }
         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::UnexpectedEof => {
-            Outcome::Unreachable(format!("the connection was closed without an answer ({io})"))
+            Outcome::Unreachable(format!(
+                "the connection was closed without an answer ({io})"
+            ))
         }
         _ => Outcome::Unreachable(io.to_string()),
     }
@@ -338,7 +340,7 @@ mod tests {
             // A managed install never takes the user's token, trust or deadline.
             let planned = planned.unwrap();
             assert_eq!(planned.token.as_deref(), Some("file-token"));
-            assert_eq!(planned.ca_files, [ca.clone()]);
+            assert_eq!(planned.ca_files, std::slice::from_ref(&ca));
             assert_eq!(planned.timeout, Duration::from_millis(2500));
             assert_eq!(planned.url, "https://akto.example");
         }
