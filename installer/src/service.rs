@@ -108,15 +108,21 @@ pub fn describe(target: &Target, outcome: &Outcome, fixes: &Fixes<'_>) -> Findin
                 "check the URL, the network and any proxy (HTTPS_PROXY, NO_PROXY); change the URL with `{setup} --url URL`"
             ),
         ),
+        Outcome::Timeout(bound) if target.deadline > *bound => bad(
+            format!(
+                "{url} did not answer within {}, the probe's longest wait; the hooks wait up to {} (timeout_ms) for it on every event, then fail {}",
+                secs(*bound),
+                secs(target.deadline),
+                if target.fail_closed { "closed" } else { "open" }
+            ),
+            format!(
+                "check that the service is up and not overloaded, and any proxy in between; a deadline that long holds Codex up: `{setup} --timeout-ms MS`"
+            ),
+        ),
         Outcome::Timeout(bound) => bad(
             format!(
-                "{url} did not answer within {} (the hooks' deadline{}): {failing}",
-                secs(*bound),
-                if *bound == probe::MAX_TIMEOUT {
-                    ", cut to the probe's longest wait"
-                } else {
-                    ""
-                }
+                "{url} did not answer within {} (the hooks' deadline, timeout_ms): {failing}",
+                secs(*bound)
             ),
             format!(
                 "check that the service is up and not overloaded, and any proxy in between; a service that is only slow needs a longer deadline: `{setup} --timeout-ms MS`"
@@ -186,6 +192,7 @@ mod tests {
             token: token.map(str::to_string),
             ca_files: Vec::new(),
             timeout: Duration::from_secs(5),
+            deadline: Duration::from_secs(5),
             fail_closed,
         }
     }
@@ -278,6 +285,21 @@ mod tests {
         );
         let closed = describe(&target(None, true), &outcomes[2], &fixes(false));
         assert!(closed.message.contains("fail closed"), "{closed:?}");
+    }
+
+    #[test]
+    fn a_deadline_longer_than_the_probe_waits_is_said_so() {
+        let mut t = target(None, false);
+        t.timeout = probe::MAX_TIMEOUT;
+        t.deadline = Duration::from_secs(60);
+        let f = describe(&t, &Outcome::Timeout(probe::MAX_TIMEOUT), &fixes(false));
+        assert!(
+            f.message.contains(
+                "did not answer within 10.0 s, the probe's longest wait; the hooks wait up to 60.0 s"
+            ),
+            "{f:?}"
+        );
+        assert!(f.fix.unwrap().contains("--timeout-ms MS"));
     }
 
     #[test]

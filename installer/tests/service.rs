@@ -148,7 +148,7 @@ fn faults(ca_dir: &Path) -> Vec<Fault> {
             name: "hang",
             service: Service::silent(),
             flags: token(TOKEN),
-            message: &["did not answer within 1.0 s (the hooks' deadline)"],
+            message: &["did not answer within 1.0 s (the hooks' deadline, timeout_ms)"],
             fix: "--timeout-ms MS",
         },
         Fault {

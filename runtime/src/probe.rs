@@ -53,8 +53,10 @@ pub struct Target {
     pub token: Option<String>,
     /// CA bundles trusted besides the OS store.
     pub ca_files: Vec<PathBuf>,
-    /// The hook's deadline, at most [`MAX_TIMEOUT`].
+    /// How long the probe waits: the hook's deadline, at most [`MAX_TIMEOUT`].
     pub timeout: Duration,
+    /// The hook's own deadline for an event (`timeout_ms`).
+    pub deadline: Duration,
     /// What the hooks do when the service cannot answer.
     pub fail_closed: bool,
 }
@@ -70,6 +72,7 @@ impl Target {
             token: s.token.clone(),
             ca_files: s.ca_files.clone(),
             timeout: bounded(s.config.timeout_ms),
+            deadline: Duration::from_millis(s.config.timeout_ms),
             fail_closed: s.config.fail_closed,
         })
     }
@@ -98,6 +101,7 @@ impl Target {
             token,
             ca_files: settings::trusted_ca_files(&config, &env),
             timeout: bounded(config.timeout_ms),
+            deadline: Duration::from_millis(config.timeout_ms),
             fail_closed: config.fail_closed,
         })
     }
@@ -367,6 +371,7 @@ mod tests {
             token: None,
             ca_files: Vec::new(),
             timeout: Duration::from_secs(1),
+            deadline: Duration::from_secs(1),
             fail_closed: false,
         };
         assert_eq!(
