@@ -19,6 +19,7 @@ pub fn stdin_is_terminal() -> bool {
 
 /// Asks for the Akto URL; `None` when the person picks local-only protection.
 pub fn ask_url(validate: &dyn Fn(&str) -> Result<String, Failure>) -> Result<Option<String>> {
+    let _asking = Asking::start();
     let theme = ColorfulTheme::default();
     let choice = Select::with_theme(&theme)
         .with_prompt("Where should codex-guard send events?")
@@ -68,7 +69,7 @@ pub fn token_question(
 }
 
 /// Asks for the token, input hidden; `None` for an empty answer. Ctrl-C leaves the
-/// terminal as it was (echo on) and changes nothing.
+/// terminal as it was (echo on) and changes nothing, as at every question.
 pub fn ask_token(question: TokenQuestion) -> Result<Option<String>> {
     let prompt = match question {
         TokenQuestion::New => "Akto API token (hidden; leave empty if the service needs none)",
@@ -85,7 +86,8 @@ pub fn ask_token(question: TokenQuestion) -> Result<Option<String>> {
     Ok((!token.is_empty()).then(|| token.to_string()))
 }
 
-/// Marks the time a question is on screen, for the Ctrl-C handler.
+/// Marks the time a question is on screen, for the Ctrl-C handler. Every question
+/// comes before setup writes anything.
 static ASKING: AtomicBool = AtomicBool::new(false);
 
 struct Asking;
@@ -138,6 +140,7 @@ fn on_interrupt_restore_terminal() {
 }
 
 pub fn ask_mode() -> Result<Mode> {
+    let _asking = Asking::start();
     let choice = Select::with_theme(&ColorfulTheme::default())
         .with_prompt("Akto mode")
         .items(&[
@@ -154,6 +157,7 @@ pub fn ask_mode() -> Result<Mode> {
 }
 
 pub fn ask_blocking() -> Result<bool> {
+    let _asking = Asking::start();
     let choice = Select::with_theme(&ColorfulTheme::default())
         .with_prompt("When the guardrails reject a prompt or a command")
         .items(&["block it", "only record it (observe)"])
@@ -163,6 +167,7 @@ pub fn ask_blocking() -> Result<bool> {
 }
 
 pub fn confirm(prompt: &str) -> Result<bool> {
+    let _asking = Asking::start();
     Ok(Confirm::with_theme(&ColorfulTheme::default())
         .with_prompt(prompt)
         .default(true)

@@ -223,3 +223,30 @@ fn ctrl_c_at_the_token_prompt_leaves_echo_on_and_nothing_installed() {
     assert!(!modes.contains("-echo "), "{modes}");
     assert_eq!(env.snapshot(), before, "nothing was written");
 }
+
+#[test]
+fn ctrl_c_at_a_later_question_also_leaves_the_terminal_sane_and_nothing_installed() {
+    let env = TestEnv::new();
+    let before = env.snapshot();
+    let command = format!(
+        "trap true INT; {}; echo EXIT=$?; stty -a",
+        setup_command(&env, "http://127.0.0.1:9")
+    );
+    let mut term = Terminal::start(&env, &command);
+    let at = term.expect("Akto API token", 0);
+    term.type_keys("\r");
+    term.expect("Akto mode", at);
+    term.type_keys("\u{3}");
+    let screen = term.finish();
+    assert!(screen.contains("EXIT=130"), "{screen}");
+    let modes = &screen[screen.find("EXIT=130").unwrap()..];
+    for mode in ["echo", "icanon", "isig"] {
+        assert!(
+            modes.split_whitespace().any(|w| w == mode),
+            "{mode} is off after Ctrl-C:\n{modes}"
+        );
+    }
+    // The cursor the menu hid is shown again.
+    assert!(screen.contains("\u{1b}[?25h"), "{screen:?}");
+    assert_eq!(env.snapshot(), before, "nothing was written");
+}
