@@ -21,21 +21,25 @@ pub fn stdin_is_terminal() -> bool {
 pub fn ask_url(validate: &dyn Fn(&str) -> Result<String, Failure>) -> Result<Option<String>> {
     let _asking = Asking::start();
     let theme = ColorfulTheme::default();
-    let choice = Select::with_theme(&theme)
-        .with_prompt("Where should codex-guard send events?")
-        .items(&[
-            "To an Akto guardrail service (enter its URL)",
-            "Nowhere: local rules and a local log only",
-        ])
-        .default(0)
-        .interact()?;
+    let choice = answer(
+        Select::with_theme(&theme)
+            .with_prompt("Where should codex-guard send events?")
+            .items(&[
+                "To an Akto guardrail service (enter its URL)",
+                "Nowhere: local rules and a local log only",
+            ])
+            .default(0)
+            .interact(),
+    )?;
     if choice == 1 {
         return Ok(None);
     }
-    let url: String = Input::with_theme(&theme)
-        .with_prompt("Akto data-ingestion URL")
-        .validate_with(|input: &String| validate(input).map(|_| ()).map_err(|e| e.message))
-        .interact_text()?;
+    let url: String = answer(
+        Input::with_theme(&theme)
+            .with_prompt("Akto data-ingestion URL")
+            .validate_with(|input: &String| validate(input).map(|_| ()).map_err(|e| e.message))
+            .interact_text(),
+    )?;
     Ok(Some(validate(&url)?))
 }
 
@@ -78,10 +82,12 @@ pub fn ask_token(question: TokenQuestion) -> Result<Option<String>> {
         }
     };
     let _asking = Asking::start();
-    let token = Password::with_theme(&ColorfulTheme::default())
-        .with_prompt(prompt)
-        .allow_empty_password(true)
-        .interact()?;
+    let token = answer(
+        Password::with_theme(&ColorfulTheme::default())
+            .with_prompt(prompt)
+            .allow_empty_password(true)
+            .interact(),
+    )?;
     let token = token.trim();
     Ok((!token.is_empty()).then(|| token.to_string()))
 }
@@ -108,47 +114,75 @@ impl Drop for Asking {
 
 /// A hidden prompt turns the terminal's echo off, and Ctrl-C (a signal: the prompt
 /// is not in raw mode) would end the process with echo still off, so the person's
-/// next command line would not show what they type. The handler puts the terminal
-/// back as it was before the first question, shows the cursor, and exits 130.
+/// next command line would not show what they type; a menu hides the cursor. The
+/// handler puts the terminal back as it was before the first question, shows the
+/// cursor, and exits 130.
 fn on_interrupt_restore_terminal() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         #[cfg(unix)]
-        let saved = rustix::termios::tcgetattr(std::io::stdin()).ok();
-        let handler = move || {
-            #[cfg(unix)]
-            if let Some(saved) = &saved {
-                let _ = rustix::termios::tcsetattr(
-                    std::io::stdin(),
-                    rustix::termios::OptionalActions::Now,
-                    saved,
-                );
-            }
-            let what = if ASKING.load(Ordering::SeqCst) {
-                "interrupted during a question; nothing was changed"
-            } else {
-                "interrupted"
-            };
-            let _ = dialoguer::console::Term::stderr().show_cursor();
-            eprintln!("\ncodex-guard: {what}");
-            std::process::exit(130);
-        };
-        if let Err(e) = ctrlc::set_handler(handler) {
+        if let Ok(saved) = rustix::termios::tcgetattr(std::io::stdin()) {
+            let _ = SAVED_TERMINAL.set(saved);
+        }
+        if let Err(e) = ctrlc::set_handler(|| interrupted()) {
             eprintln!("warning: cannot watch for Ctrl-C ({e}); if you press it, run `stty sane`");
         }
     });
 }
 
+#[cfg(unix)]
+static SAVED_TERMINAL: OnceLock<rustix::termios::Termios> = OnceLock::new();
+
+/// Ends setup after Ctrl-C: from the signal handler's thread, or from a menu, which
+/// reads Ctrl-C as a key and raises the signal itself (both may come at once; the
+/// first one exits).
+fn interrupted() -> ! {
+    static EXITING: AtomicBool = AtomicBool::new(false);
+    if EXITING.swap(true, Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+    #[cfg(unix)]
+    if let Some(saved) = SAVED_TERMINAL.get() {
+        let _ = rustix::termios::tcsetattr(
+            std::io::stdin(),
+            rustix::termios::OptionalActions::Now,
+            saved,
+        );
+    }
+    let what = if ASKING.load(Ordering::SeqCst) {
+        "interrupted during a question; nothing was changed"
+    } else {
+        "interrupted"
+    };
+    let _ = dialoguer::console::Term::stderr().show_cursor();
+    eprintln!("\ncodex-guard: {what}");
+    std::process::exit(130);
+}
+
+/// A question's answer; Ctrl-C read as a key ends setup as the signal does.
+fn answer<T>(result: dialoguer::Result<T>) -> Result<T> {
+    match result {
+        Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+            interrupted()
+        }
+        other => Ok(other?),
+    }
+}
+
 pub fn ask_mode() -> Result<Mode> {
     let _asking = Asking::start();
-    let choice = Select::with_theme(&ColorfulTheme::default())
-        .with_prompt("Akto mode")
-        .items(&[
-            "argus: traffic attributed to the Codex API",
-            "atlas: traffic attributed to this device",
-        ])
-        .default(0)
-        .interact()?;
+    let choice = answer(
+        Select::with_theme(&ColorfulTheme::default())
+            .with_prompt("Akto mode")
+            .items(&[
+                "argus: traffic attributed to the Codex API",
+                "atlas: traffic attributed to this device",
+            ])
+            .default(0)
+            .interact(),
+    )?;
     Ok(if choice == 0 {
         Mode::Argus
     } else {
@@ -158,20 +192,24 @@ pub fn ask_mode() -> Result<Mode> {
 
 pub fn ask_blocking() -> Result<bool> {
     let _asking = Asking::start();
-    let choice = Select::with_theme(&ColorfulTheme::default())
-        .with_prompt("When the guardrails reject a prompt or a command")
-        .items(&["block it", "only record it (observe)"])
-        .default(0)
-        .interact()?;
+    let choice = answer(
+        Select::with_theme(&ColorfulTheme::default())
+            .with_prompt("When the guardrails reject a prompt or a command")
+            .items(&["block it", "only record it (observe)"])
+            .default(0)
+            .interact(),
+    )?;
     Ok(choice == 0)
 }
 
 pub fn confirm(prompt: &str) -> Result<bool> {
     let _asking = Asking::start();
-    Ok(Confirm::with_theme(&ColorfulTheme::default())
-        .with_prompt(prompt)
-        .default(true)
-        .interact()?)
+    answer(
+        Confirm::with_theme(&ColorfulTheme::default())
+            .with_prompt(prompt)
+            .default(true)
+            .interact(),
+    )
 }
 
 pub fn print_summary(layout: &Layout, choices: &Choices, changes: &[(PathBuf, &str)]) {

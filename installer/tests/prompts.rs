@@ -85,7 +85,7 @@ impl Terminal {
     /// Types `keys` once the prompt is up (the hidden prompt flushes what was typed
     /// before it).
     fn type_keys(&mut self, keys: &str) {
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(300));
         let stdin = self.child.stdin.as_mut().unwrap();
         stdin.write_all(keys.as_bytes()).unwrap();
         stdin.flush().unwrap();
