@@ -18,6 +18,7 @@ pub mod managed;
 pub mod releases;
 pub mod restore;
 pub mod safe_fs;
+pub mod service;
 pub mod setup;
 pub use codex_guard_common::trust;
 pub mod ui;

@@ -514,14 +514,12 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         &created,
     )?;
     changes.retain(FileChange::changed);
-    if let Some(url) = &choices.url {
-        if let Err(e) = setup::reachable(url) {
-            warnings.push(format!(
-                "the ingestion service at {url} is unreachable ({e}); the hooks fail {} until it answers",
-                if choices.fail_closed { "closed" } else { "open" }
-            ));
-        }
-    }
+    warnings.extend(setup::service_warning(
+        &choices,
+        &sys.token(),
+        &sys.runtime_config(),
+        codex_guard_common::env::Scope::Managed,
+    )?);
 
     let mut backup = None;
     if !args.dry_run && !changes.is_empty() {

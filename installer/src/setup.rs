@@ -9,23 +9,23 @@ use crate::codex_config::{self, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fleet::{Inputs, Service, Token};
 use crate::fsutil::{self, Lock};
-use crate::{backup, home, hooks_json, machine_id, trust, ui};
+use crate::{backup, home, hooks_json, machine_id, service, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::config::Updates;
+use codex_guard_common::env::Scope;
 use codex_guard_common::receipt::{
     FileRecord, HandlerRecord, HooksJsonRecord, RECEIPT_SCHEMA_VERSION,
 };
 use codex_guard_common::{Layout, Mode, Receipt, RuntimeConfig};
+use codex_guard_hook::probe::Target;
 use codex_guard_hook::rules::{Layer, Rules};
 use serde_json::{json, Value};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 const RUNTIME_CONFIG_TEMPLATE: &str = include_str!("../../templates/runtime-config.toml");
 const RULES_TEMPLATE: &str = include_str!("../../templates/rules.toml");
 const LOCK_WAIT: Duration = Duration::from_secs(30);
-const REACHABILITY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The settings this install will have.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,14 +304,12 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         }
     }
     warnings.extend(managed_policy_warnings(&args.home.system_root));
-    if let Some(url) = &choices.url {
-        if let Err(e) = reachable(url) {
-            warnings.push(format!(
-                "the ingestion service at {url} is unreachable ({e}); the hooks fail {} until it answers",
-                if choices.fail_closed { "closed" } else { "open" }
-            ));
-        }
-    }
+    warnings.extend(service_warning(
+        &choices,
+        &layout.token(),
+        &layout.runtime_config(),
+        Scope::PerUser,
+    )?);
     let exit = if warnings.is_empty() {
         ExitCode::Ok
     } else {
@@ -494,6 +492,18 @@ pub fn resolve_choices(
         None => None,
     }
     .filter(|t| !t.is_empty());
+    let token = match (
+        token,
+        ui::token_question(
+            interactive,
+            url.as_deref(),
+            inputs.token.is_some(),
+            existing,
+        ),
+    ) {
+        (None, Some(question)) => ui::ask_token(question)?,
+        (token, _) => token,
+    };
     if let Some(token) = &token {
         if token.contains(['\n', '\r']) {
             return Err(Failure::bad_input("the token must be a single line").into());
@@ -1102,24 +1112,46 @@ fn requirements_warnings(system_root: &Path) -> Vec<String> {
     warnings
 }
 
-/// Whether something listens at the URL's host and port (no request is sent).
-pub(crate) fn reachable(url: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
-    let host = parsed.host_str().ok_or("no host")?;
-    let port = parsed.port_or_known_default().ok_or("no port")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
-    let mut last = format!("{host} has no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, REACHABILITY_TIMEOUT) {
-            Ok(_) => return Ok(()),
-            Err(e) => last = format!("{addr}: {e}"),
+/// Calls the service this install will use, as its hook will call it (the token
+/// given or already stored, the CA bundles, the deadline, this environment as the
+/// hook reads it in `scope`), and returns the warning, with its fix, when the hooks'
+/// calls would fail.
+pub(crate) fn service_warning(
+    choices: &Choices,
+    token_file: &Path,
+    runtime_config: &Path,
+    scope: Scope,
+) -> Result<Option<String>> {
+    let stored = match &choices.token {
+        Some(token) => Some(token.clone()),
+        None => fsutil::read_optional(token_file)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let config = choices.runtime_config(None);
+    let Some(target) = Target::planned(&config, stored.as_deref(), &env, scope) else {
+        return Ok(None);
+    };
+    let setup = match scope {
+        Scope::PerUser => "codex-guard setup",
+        Scope::Managed => {
+            // As every user's hook does: the OS trust store must not be steered by
+            // this shell's SSL_CERT_FILE and friends.
+            codex_guard_hook::settings::scrub_managed_env();
+            "codex-guard setup --managed"
         }
-    }
-    Err(last)
+    };
+    let env_token =
+        scope == Scope::PerUser && env("AKTO_API_TOKEN").is_some_and(|v| !v.trim().is_empty());
+    let finding = service::check(
+        &target,
+        &service::Fixes {
+            setup,
+            config: runtime_config,
+            env_token,
+        },
+    );
+    Ok((!finding.ok).then(|| finding.warning()))
 }
 
 pub(crate) fn render_diffs(changes: &[FileChange]) -> String {

@@ -566,7 +566,7 @@ fn a_token_readable_by_others_fails() {
     );
 }
 
-/// A server on 127.0.0.1 answering every request with 404, as Akto answers a bare GET.
+/// A web server on 127.0.0.1 that is not Akto: it answers every request with 404.
 fn answering_server() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -583,14 +583,22 @@ fn answering_server() -> String {
     url
 }
 
+/// Answering is not enough: the hooks' calls must be taken (the faults of a real
+/// service are in tests/service.rs).
 #[test]
-fn the_service_is_reachable_when_it_answers_anything() {
+fn a_server_that_answers_but_is_not_akto_is_degraded() {
     let url = answering_server();
     let env = fresh();
-    env.setup(&["--url", &url]).success();
+    env.setup(&["--url", &url]).code(1);
     let (code, report) = doctor_json(&env, &[]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_check(&report, "service.reachable", "pass", "HTTP 404");
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["status"], "degraded");
+    assert_check(
+        &report,
+        "service.reachable",
+        "fail",
+        "has no Akto ingestion endpoint (HTTP 404 to /api/http-proxy)",
+    );
 }
 
 #[test]

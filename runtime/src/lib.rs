@@ -11,6 +11,7 @@ pub mod input;
 pub mod log;
 pub mod modify;
 pub mod overrides;
+pub mod probe;
 pub mod protect;
 pub mod redact;
 pub mod rules;

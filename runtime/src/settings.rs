@@ -129,12 +129,7 @@ impl Settings {
             _ => strip_scheme(&detected_host).to_string(),
         };
 
-        let ca_files = config
-            .ca_cert
-            .clone()
-            .into_iter()
-            .chain(env.value("SSL_CERT_PATH").map(PathBuf::from))
-            .collect();
+        let ca_files = trusted_ca_files(&config, &env);
 
         let system_root = env
             .value("CODEX_GUARD_SYSTEM_ROOT")
@@ -204,13 +199,8 @@ impl Settings {
     /// OS trust store's `SSL_CERT_FILE`, the delivery process this hook starts) can
     /// be steered by it either. Call it before any thread starts.
     pub fn scrub_process_env(&self) {
-        if self.machine_config.is_none() {
-            return;
-        }
-        for var in codex_guard_common::env::ENV_VARS {
-            if var.managed == codex_guard_common::env::Managed::Ignored {
-                std::env::remove_var(var.name);
-            }
+        if self.machine_config.is_some() {
+            scrub_managed_env();
         }
     }
 
@@ -249,17 +239,50 @@ impl Settings {
     }
 }
 
+/// Removes from this process's environment every variable a managed install
+/// ignores (see [`Settings::scrub_process_env`]). Call it before any thread starts.
+pub fn scrub_managed_env() {
+    for var in codex_guard_common::env::ENV_VARS {
+        if var.managed == codex_guard_common::env::Managed::Ignored {
+            std::env::remove_var(var.name);
+        }
+    }
+}
+
+/// CA bundles trusted besides the OS store: `ca_cert`, then `SSL_CERT_PATH` when
+/// the scope honours it.
+pub fn trusted_ca_files(config: &RuntimeConfig, env: &EnvReader<'_>) -> Vec<PathBuf> {
+    config
+        .ca_cert
+        .clone()
+        .into_iter()
+        .chain(env.value("SSL_CERT_PATH").map(PathBuf::from))
+        .collect()
+}
+
+/// The token the environment sets (`AKTO_API_TOKEN`), when the scope honours it;
+/// it wins over the token file.
+pub fn env_token(env: &EnvReader<'_>) -> Option<String> {
+    env.value("AKTO_API_TOKEN")
+}
+
+/// The token a token file holds: its text without surrounding white space; an
+/// empty file holds none.
+pub fn token_from_file_text(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
 fn read_token(
     env: &EnvReader<'_>,
     config: &RuntimeConfig,
     problems: &mut Vec<String>,
 ) -> Option<String> {
-    if let Some(token) = env.value("AKTO_API_TOKEN") {
+    if let Some(token) = env_token(env) {
         return Some(token);
     }
     let path = config.token_file.as_ref()?;
     match std::fs::read_to_string(path) {
-        Ok(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+        Ok(t) => token_from_file_text(&t),
         Err(e) => {
             problems.push(format!("cannot read token file {}: {e}", path.display()));
             None

@@ -5,18 +5,18 @@
 use super::codex::{self, CodexBin, VERIFIED_VERSION};
 use super::{process, Check, Inputs, Repair};
 use crate::hooks_json::shell_quote as quote;
-use crate::{codex_config, fsutil, hooks_json, trust};
+use crate::{codex_config, fsutil, hooks_json, service, trust};
 use codex_guard_common::events::Event;
 use codex_guard_common::{Layout, Receipt, RuntimeConfig};
+use codex_guard_hook::probe::Target;
+use codex_guard_hook::settings::Settings;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use toml_edit::{DocumentMut, Item};
 
 /// Longest the runtime may take to print its version.
 pub(super) const RUNTIME_VERSION_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest the service may take to answer.
-const SERVICE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How to install the Codex CLI.
 const INSTALL_CODEX: &str = "npm install -g @openai/codex";
 
@@ -1036,80 +1036,46 @@ fn config_permissions(ctx: &Context) -> Check {
 }
 
 fn service_reachable(ctx: &Context) -> Check {
-    let Some(config) = ctx.runtime_config.ok() else {
+    if ctx.runtime_config.ok().is_none() {
         return Check::warn(
-            "service.reachable",
+            service::CHECK_ID,
             "not checked: no valid runtime config (see config.valid)",
         );
-    };
+    }
+    // The settings the installed hook loads, from this environment: its config,
+    // token (AKTO_API_TOKEN or the token file), CA bundles and deadline.
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = Settings::load_with(&env, Some(&ctx.layout.runtime_bin()), None);
     service_check(
-        config,
+        &settings,
         &ctx.layout.runtime_config(),
         &ctx.inputs.guard_command("setup"),
     )
 }
 
-/// Whether the service of `config` answers, with the runtime's own TLS trust.
-pub(super) fn service_check(config: &RuntimeConfig, config_path: &Path, setup: &str) -> Check {
-    const ID: &str = "service.reachable";
-    let Some(url) = &config.url else {
-        return Check::pass(ID, "local-only: no service configured");
+/// Whether the service takes a call made as the hook with `settings` makes it.
+pub(super) fn service_check(settings: &Settings, config_path: &Path, setup: &str) -> Check {
+    let Some(target) = Target::from_settings(settings) else {
+        return Check::pass(service::CHECK_ID, "local-only: no service configured");
     };
-    // The runtime's own trust: the configured CA bundle, then the OS store.
-    let ca_files: Vec<_> = config
-        .ca_cert
-        .clone()
-        .into_iter()
-        .chain(
-            std::env::var_os("SSL_CERT_PATH")
-                .filter(|p| !p.is_empty())
-                .map(std::path::PathBuf::from),
-        )
-        .collect();
-    let agent = match codex_guard_hook::transport::agent(&ca_files) {
-        Ok(agent) => agent,
-        Err(e) => {
-            return Check::fail(ID, format!("cannot set up TLS: {e}")).fix(format!(
-                "point ca_cert in {} at a PEM file of CA certificates",
-                config_path.display()
-            ))
-        }
-    };
-    let started = Instant::now();
-    let call = agent
-        .get(url.as_str())
-        .config()
-        .timeout_global(Some(SERVICE_TIMEOUT))
-        .max_redirects(0)
-        .build()
-        .call();
-    match call {
-        // Any answer at all proves the service is there: Akto answers a bare GET with 404/405.
-        Ok(response) => Check::pass(
-            ID,
-            format!(
-                "{url} answered (HTTP {}) in {} ms",
-                response.status().as_u16(),
-                started.elapsed().as_millis()
-            ),
-        ),
-        Err(e) => {
-            let reason = match e {
-                ureq::Error::Timeout(_) => {
-                    format!("no answer within {} s", SERVICE_TIMEOUT.as_secs())
-                }
-                other => other.to_string(),
-            };
-            Check::fail(
-                ID,
-                format!(
-                    "{url} is unreachable ({reason}): hooks fail {} until it answers",
-                    if config.fail_closed { "closed" } else { "open" }
-                ),
-            )
-            .fix(format!(
-                "check the network and the URL; change it with `{setup} --url URL`"
-            ))
+    let env_token = settings.machine_config.is_none()
+        && std::env::var("AKTO_API_TOKEN").is_ok_and(|v| !v.trim().is_empty());
+    let finding = service::check(
+        &target,
+        &service::Fixes {
+            setup,
+            config: config_path,
+            env_token,
+        },
+    );
+    match (finding.ok, finding.fix) {
+        (true, _) => Check::pass(service::CHECK_ID, finding.message),
+        (false, fix) => {
+            let check = Check::fail(service::CHECK_ID, finding.message);
+            match fix {
+                Some(fix) => check.fix(fix),
+                None => check,
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ use super::{process, Check, Inputs};
 use crate::managed::{ManagedReceipt, SystemLayout};
 use codex_guard_common::RuntimeConfig;
 use codex_guard_hook::rules::{Layer, Rules};
+use codex_guard_hook::settings::Settings;
 use std::path::Path;
 use toml_edit::{DocumentMut, Item};
 
@@ -45,7 +46,15 @@ pub fn run_all(inputs: &Inputs, sys: &SystemLayout) -> Vec<Check> {
             &|k| std::env::var(k).ok(),
         ),
         match &config {
-            Ok(config) => service_check(config, &sys.runtime_config(), SETUP),
+            Ok(_) => {
+                // The settings every user's hook loads; like the hook, the probe then
+                // runs without the variables a managed install ignores (SSL_CERT_FILE
+                // among them, which would change the OS trust store).
+                let env = |name: &str| std::env::var(name).ok();
+                let settings = Settings::load_with(&env, None, Some(&sys.runtime_config()));
+                settings.scrub_process_env();
+                service_check(&settings, &sys.runtime_config(), SETUP)
+            }
             Err(_) => Check::warn(
                 "service.reachable",
                 "not checked: no valid config (see config.valid)",
