@@ -3,7 +3,7 @@
 # scripts, and the end-to-end tests that drive the real Codex CLI.
 #
 # Installs what it needs when missing: the pinned Codex CLI from npm (into
-# .tools/, never globally), shellcheck and iproute2 from apt, ansible-core (with ansible-lint)
+# .tools/, never globally), shellcheck, iproute2 and bsdutils (script) from apt, ansible-core (with ansible-lint)
 # from PyPI into a venv in .tools/ (scripts/test-deploy.sh), and cargo-deb,
 # cargo-generate-rpm (pinned, into .tools/cargo) with rpm and cpio from apt
 # (scripts/test-packages.sh), and cargo-fuzz (pinned, into .tools/cargo;
@@ -44,9 +44,10 @@ need() {
   fi
 }
 
-step "shellcheck; ip (iproute2) for the hanging name server test"
+step "shellcheck; ip (iproute2) for the hanging name server test; script (bsdutils) for the terminal prompt tests"
 need shellcheck shellcheck
 PATH="$PATH:/usr/sbin:/sbin" need ip iproute2
+need script bsdutils
 mapfile -t shell_scripts < <(git ls-files -- '*.sh' .ci/run packaging/deb/postinst packaging/deb/prerm \
   packaging/deb/postrm packaging/macos/scripts/postinstall)
 shellcheck "${shell_scripts[@]}"
