@@ -601,9 +601,22 @@ fn check(
         Ok(verdict) => {
             report.delivered += 1;
             let modified = verdict.modified.clone();
+            // Kept for the block record of a modified input that a local rule denies.
+            let spare =
+                (event == "PreToolUse" && modified.request().is_some()).then(|| record.clone());
             apply_verdict(s, input, report, record, verdict);
             if report.decision != "block" {
                 apply_modification(s, input, report, &modified);
+                let rule = report
+                    .source
+                    .as_deref()
+                    .and_then(|source| source.strip_prefix("rule:"))
+                    .map(str::to_string);
+                if let (Some(record), Some(rule), "block") = (spare, rule, report.decision) {
+                    let reason = report.reason.clone().unwrap_or_default();
+                    let record = record.blocked(BlockedBy::Rule(rule), &reason);
+                    queue(s, input, report, record, Flags::INGEST);
+                }
             }
         }
         Err(e) => {
@@ -757,6 +770,34 @@ fn apply_modification(
             return;
         }
     };
+    // What runs instead must pass the same local deny rules as the original: the
+    // admin's rules hold whatever the service sends back.
+    if event == "PreToolUse" {
+        if let Ok(Some(output)) = &replacement {
+            let new = &output["hookSpecificOutput"]["updatedInput"];
+            let mut raw = input.raw.clone();
+            raw.insert("tool_input".into(), new.clone());
+            let modified_input = HookInput {
+                event: input.event.clone(),
+                raw,
+            };
+            let mut scratch = Report::new(&modified_input);
+            let denied =
+                local_rules(s, &modified_input, &mut scratch).filter(|m| m.action == Action::Deny);
+            if let Some(m) = denied {
+                report.errors.extend(scratch.errors);
+                report.rule = Some(m.id.clone());
+                report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
+                change.outcome = Outcome::Withheld;
+                change.error = Some(format!(
+                    "the modified tool input is denied by rule {}",
+                    m.id
+                ));
+                report.modified = Some(change);
+                return;
+            }
+        }
+    }
     match replacement {
         Ok(Some(output)) => {
             report.output = Some(output);

@@ -109,6 +109,32 @@ fn a_redacted_tool_input_runs_through_updated_input() {
 }
 
 #[test]
+fn a_modified_tool_input_must_pass_the_local_deny_rules_too() {
+    // A service that rewrites a harmless command into one a local rule denies: the
+    // admin's rules hold whatever comes back, and nothing runs.
+    let akto = FakeAkto::redacting("echo harmless", "rm -rf /");
+    let home = Home::remote(&akto.url(), "");
+    let out = home.run(&pre_tool_use("echo harmless"));
+    let decision = stdout_json(&out);
+    let specific = &decision["hookSpecificOutput"];
+    assert_eq!(specific["permissionDecision"], "deny", "{decision}");
+    assert!(specific.get("updatedInput").is_none(), "{decision}");
+    let (line, modified) = logged(&home);
+    assert_eq!(line["decision"], "block");
+    let rule = line["rule"].as_str().unwrap();
+    assert!(line["source"].as_str().unwrap().ends_with(rule), "{line}");
+    assert_eq!(modified["outcome"], "withheld");
+    assert!(modified["error"].as_str().unwrap().contains(rule), "{line}");
+    // Akto, which saw the call allowed, also gets the record of the block.
+    let seen = akto.wait_for(common::WAIT, |r| r.len() >= 2);
+    assert_eq!(seen[1].body["statusCode"], "403");
+    assert_eq!(
+        seen[1].json_string_field("responseHeaders").unwrap()["x-blocked-by"],
+        format!("codex-guard rule {rule}")
+    );
+}
+
+#[test]
 fn an_unreadable_modification_never_breaks_the_event() {
     let garbage = [
         "<html>502 Bad Gateway</html>",
