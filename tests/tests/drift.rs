@@ -155,7 +155,14 @@ fn an_untouched_install_reports_intact() {
     assert_eq!(check["fail_closed"], false);
     assert_eq!(check["version"], check["installed_version"]);
     assert_eq!(check["shell_env"], json!({}));
+    assert_eq!(check["akto_mode"], "argus");
+    assert_eq!(check["blocking"], true);
     assert_eq!(seen.tag("codex-guard-integrity"), "intact");
+    assert_eq!(seen.tag("codex-guard-registration"), "intact");
+    assert_eq!(seen.tag("codex-guard-scope"), "user");
+    assert_eq!(seen.tag("codex-guard-mode"), "blocking");
+    assert_eq!(seen.tag("codex-guard-fail"), "open");
+    assert_eq!(seen.tag("codex-guard-version"), check["version"]);
     assert_eq!(seen.tag("codex-guard-shell-env"), Value::Null);
 }
 
@@ -327,6 +334,8 @@ fn a_managed_install_reports_its_requirements_and_runtime_drifting() {
     );
     assert_eq!(seen.check()["registration_intact"], false);
     assert_eq!(seen.tag("codex-guard-integrity"), "drift");
+    assert_eq!(seen.tag("codex-guard-registration"), "broken");
+    assert_eq!(seen.tag("codex-guard-scope"), "managed");
 }
 
 /// Puts another program in place of `path`, as an attacker would (a new file renamed
