@@ -160,6 +160,29 @@ fn setup_then_a_harmless_command_is_guarded_end_to_end() {
     assert!(headers.get("host").is_some(), "{headers:#}");
     assert_eq!(headers["x-codex-hook"], "PreToolUse", "{headers:#}");
     assert!(headers.get("content-type").is_some(), "{headers:#}");
+    // Every record of the session names it where Akto's guardrail service reads it,
+    // with the permission mode Codex ran under.
+    let session = headers["x-akto-installer-session_id"].clone();
+    assert!(
+        session.as_str().is_some_and(|s| !s.is_empty()),
+        "{headers:#}"
+    );
+    for record in akto.requests() {
+        let headers = record.request_headers().expect("requestHeaders");
+        if headers.get("x-codex-guard-probe").is_some() {
+            continue; // setup's check of the service, which stores nothing
+        }
+        assert_eq!(
+            headers["x-akto-installer-akto_session_id"], session,
+            "{headers:#}"
+        );
+        if record.hook().as_deref() != Some("SessionStart") {
+            assert!(
+                headers["x-akto-installer-permission_mode"].is_string(),
+                "{headers:#}"
+            );
+        }
+    }
 
     // The prompt, and at Stop the prompt read back from Codex's transcript with the answer.
     let prompt_request = &akto.requests_for("UserPromptSubmit")[0];
