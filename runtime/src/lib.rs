@@ -95,6 +95,8 @@ pub struct Report {
     /// asked; the fail policy decided at once), "probe" (this event asked it after a
     /// cool-down), "opened" (this event's failure opened it).
     pub breaker: Option<&'static str>,
+    /// While the breaker is open: ms until the next probe may ask the service.
+    pub breaker_retry_ms: Option<u64>,
     pub policy: Option<String>,
     /// The local rule that matched, if any.
     pub rule: Option<String>,
@@ -620,10 +622,10 @@ fn check(
             last_error,
         } => {
             report.breaker = Some("open");
+            report.breaker_retry_ms = Some(retry_in.as_millis() as u64);
             Err(format!(
-                "not asked: the service failed {failures} time(s) in a row (last: {last_error}); \
-                 next try in {} ms",
-                retry_in.as_millis()
+                "not asked: the circuit breaker is open after {failures} failure(s) in a row \
+                 (last: {last_error})"
             ))
         }
         call => {
@@ -854,6 +856,9 @@ fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     entry.insert("source".into(), json!(report.source));
     if let Some(breaker) = report.breaker {
         entry.insert("breaker".into(), json!(breaker));
+    }
+    if let Some(ms) = report.breaker_retry_ms {
+        entry.insert("breaker_retry_ms".into(), json!(ms));
     }
     if let Some(policy) = &report.policy {
         entry.insert("policy".into(), json!(policy));

@@ -1,11 +1,12 @@
 //! Whole-process wall time and peak memory of `codex-guard-hook`, per event, against a
-//! fake Akto on 127.0.0.1 that answers at once. Prints a table; asserts nothing about
-//! speed (numbers are read by people, not by CI).
+//! fake Akto on 127.0.0.1 that answers at once (or, for the outage cases, never).
+//! Prints a table, with `/bin/true` for the cost of starting any process; asserts
+//! nothing about speed (numbers are read by people, not by CI).
 //!
 //! `scripts/bench.sh [--runs N]` builds the release runtime and runs this.
 
 use codex_guard_e2e::fake_akto::Listen;
-use codex_guard_e2e::{guard, FakeAkto, Reply, TestCa};
+use codex_guard_e2e::{guard, FakeAkto, NagleServer, Reply, TestCa};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,11 @@ struct Case {
     env: Vec<(&'static str, String)>,
     /// Text the output must contain (a block), or empty for no output.
     expect: &'static str,
+    /// Runs of this case, when not `--runs` (the deadline cases take long).
+    runs: Option<usize>,
+    /// A file removed before each run (the breaker's state: every run finds the
+    /// service hung afresh).
+    reset: Option<PathBuf>,
 }
 
 fn main() {
@@ -89,6 +95,25 @@ fn main() {
     let system_certs = system.matches("BEGIN CERTIFICATE").count();
     std::fs::write(&os_bundle, format!("{system}\n{}", ca.pem())).expect("bundle");
 
+    // A service that leaves TCP_NODELAY off and writes head and body apart.
+    let nagle = NagleServer::start(ca.server_config(&["127.0.0.1"]));
+    let https_nagle = guard_dir(
+        dir.path(),
+        "https-nagle",
+        &format!(
+            "url = \"{}\"\ntimeout_ms = 2000\nca_cert = \"{}\"\n",
+            nagle.url(),
+            ca_pem.display()
+        ),
+    );
+    // A service that takes the request and never answers: when each event finds
+    // it so afresh (the breaker's state removed) it waits its deadline; otherwise
+    // only the first event does and the breaker decides the others.
+    let hung = hung_service();
+    let hung_config = format!("url = \"{hung}\"\ntimeout_ms = {HUNG_TIMEOUT_MS}\n");
+    let hung_deadline = guard_dir(dir.path(), "hung-deadline", &hung_config);
+    let hung_breaker = guard_dir(dir.path(), "hung-breaker", &hung_config);
+
     let small_transcript = transcript(dir.path(), "small.jsonl", 0);
     let big_transcript = transcript(dir.path(), "big.jsonl", 200 * 1024 * 1024);
     let stop = |path: &Path| {
@@ -117,8 +142,21 @@ fn main() {
         config: config.clone(),
         env: Vec::new(),
         expect,
+        runs: None,
+        reset: None,
     };
     let cases = vec![
+        Case {
+            name: "/bin/true",
+            program: PathBuf::from("/bin/true"),
+            args: Vec::new(),
+            stdin: Vec::new(),
+            config: local.clone(),
+            env: Vec::new(),
+            expect: "",
+            runs: None,
+            reset: None,
+        },
         case(
             "PreToolUse, blocking, allowed by Akto",
             bash("ls -la"),
@@ -165,6 +203,28 @@ fn main() {
             )
         },
         case(
+            "PreToolUse, https, server without NODELAY",
+            bash("ls -la"),
+            &https_nagle,
+            "",
+        ),
+        Case {
+            runs: Some(5),
+            reset: Some(hung_deadline.with_file_name("state").join("breaker.json")),
+            ..case(
+                "PreToolUse, hung service, 500 ms deadline",
+                bash("ls -la"),
+                &hung_deadline,
+                "",
+            )
+        },
+        case(
+            "PreToolUse, hung service, breaker open",
+            bash("ls -la"),
+            &hung_breaker,
+            "",
+        ),
+        case(
             "UserPromptSubmit, observe (spooled)",
             event("UserPromptSubmit", json!({"prompt": "hello"})),
             &observe,
@@ -203,6 +263,8 @@ fn main() {
             config: local.clone(),
             env: Vec::new(),
             expect: "",
+            runs: None,
+            reset: None,
         },
     ];
 
@@ -211,8 +273,9 @@ fn main() {
         "case", "runs", "median ms", "p95 ms", "max ms", "peak RSS MiB"
     );
     for case in &cases {
-        for _ in 0..5 {
-            run_once(case); // warm the page cache
+        let runs = case.runs.unwrap_or(runs);
+        for _ in 0..runs.min(5) {
+            run_once(case); // warm the page cache (and open the breaker)
         }
         let mut walls = Vec::with_capacity(runs);
         let mut peak_kib = 0;
@@ -250,6 +313,26 @@ fn main() {
          carries into a child: the hook's own peak is at most the figure shown",
         own_rss()
     );
+}
+
+/// The deadline of the hung-service cases.
+const HUNG_TIMEOUT_MS: u64 = 500;
+
+/// `http://127.0.0.1:<port>` of a service that reads each request and never answers.
+fn hung_service() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0; 65536];
+                // Read until the client hangs up; answer nothing.
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    url
 }
 
 /// This process's resident size, from /proc.
@@ -315,6 +398,9 @@ fn event(name: &str, fields: serde_json::Value) -> Vec<u8> {
 /// Runs the case once: wall time in ms (spawn to exit) and the child's peak RSS in KiB.
 #[allow(clippy::zombie_processes)] // reaped by `wait4`, which also reports its rusage
 fn run_once(case: &Case) -> (f64, i64) {
+    if let Some(reset) = &case.reset {
+        let _ = std::fs::remove_file(reset);
+    }
     let started = Instant::now();
     let mut child = Command::new(&case.program)
         .args(&case.args)
