@@ -142,7 +142,12 @@ impl Breaker {
     /// Reports how the call this breaker admitted went: `Ok` when the service
     /// answered (whatever the answer), else the error of a failure that opens it.
     pub fn record(&self, admitted: &Admission, outcome: Result<(), &str>) {
-        if matches!(admitted, Admission::Open { .. }) {
+        // Not asked: nothing to report. Asked while closed and answered: still
+        // closed, unless another hook opened it meanwhile, which its own probe
+        // will undo; the common case costs no file access.
+        if matches!(admitted, Admission::Open { .. })
+            || (*admitted == Admission::Call && outcome.is_ok())
+        {
             return;
         }
         let now = now_ms();
@@ -183,13 +188,17 @@ impl Breaker {
     }
 
     fn lock(&self) -> Option<Locked> {
-        let dir = self.path.parent()?;
-        crate::private_dir(dir).ok()?;
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&self.path).ok()?;
+        let file = match options.open(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                crate::private_dir(self.path.parent()?).ok()?;
+                options.open(&self.path).ok()?
+            }
+            opened => opened.ok()?,
+        };
         let started = Instant::now();
         loop {
             match file.try_lock() {

@@ -418,14 +418,6 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
                 .filter(|p| refusals.get(&file_name(p)).is_none_or(|r| r.next_ms <= now))
                 .collect();
             listed_at = Some(Instant::now());
-            if queue.is_empty() && !refusals.is_empty() && s.remote().is_some() {
-                // Only records waiting to be tried again after a 422.
-                let next = refusals.values().map(|r| r.next_ms).min().unwrap_or(now);
-                let wait = Duration::from_millis(next.saturating_sub(now))
-                    .clamp(pacing.poll, pacing.max_retry.max(pacing.poll));
-                std::thread::sleep(wait);
-                continue;
-            }
         }
         let Some(base) = s.remote().filter(|_| !queue.is_empty()) else {
             // Nothing to send (or no service configured: keep the records for when
@@ -437,7 +429,13 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
                 continue;
             }
             drop(lock);
-            if s.remote().is_none() || spool::pending(&spool.dir).is_empty() {
+            // Records answered 422 and not due again yet wait for a later process
+            // (the next event that spools a record starts one).
+            let now = now_ms();
+            let due = spool::pending(&spool.dir)
+                .iter()
+                .any(|(p, _)| refusals.get(&file_name(p)).is_none_or(|r| r.next_ms <= now));
+            if s.remote().is_none() || !due {
                 return run;
             }
             match spool.try_take() {
@@ -852,6 +850,40 @@ mod tests {
     }
 
     #[test]
+    fn what_the_bounds_drop_is_logged_in_the_audit_log() {
+        let home = tempfile::tempdir().unwrap();
+        let s = settings(home.path(), "spool_max_mb = 1\n");
+        let spool = Spool::new(s.layout.spool_dir());
+        let now = now_ms();
+        for (i, id) in ["big1", "big2", "big3"].iter().enumerate() {
+            let big = SpooledRecord {
+                body: "x".repeat(400 * 1024),
+                ..record(id, now - 100 + i as u64)
+            };
+            spool.write(&big).unwrap();
+        }
+        let transport = Scripted::new(Vec::new());
+        assert_eq!(deliver(&s, &transport, fast()).delivered, 2);
+        let log = std::fs::read_to_string(s.logs_dir().join(crate::log::LOG_FILE)).unwrap();
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{log}");
+        let line = &lines[0];
+        assert_eq!(line["event"], SPOOL_DROP_EVENT);
+        assert_eq!(line["decision"], "drop");
+        assert_eq!(line["dropped"]["size"], 1);
+        assert_eq!(line["dropped"]["age"], 0);
+        assert_eq!(line["dropped"]["oldest_ms"], now - 100);
+        assert!(line["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("spool_max_mb = 1"));
+        assert_eq!(SpoolStats::load(&spool.dir).dropped_size, 1);
+    }
+
+    #[test]
     fn only_one_delivery_process_runs_at_a_time() {
         let home = tempfile::tempdir().unwrap();
         let s = settings(home.path(), "");
@@ -898,7 +930,12 @@ mod tests {
             },
             Mutex::new(Vec::new()),
         );
-        let run = deliver(&s, &transport, fast());
+        // Lingering long enough for a refused record to be due again.
+        let pacing = Pacing {
+            linger: Duration::from_millis(200),
+            ..fast()
+        };
+        let run = deliver(&s, &transport, pacing);
         let seen = transport.1.lock().unwrap().clone();
         let tries = |id: &str| seen.iter().filter(|s| *s == id).count();
         assert_eq!(tries("poison"), 3, "{seen:?}");

@@ -3,7 +3,10 @@
 //! Prints a table, with `/bin/true` for the cost of starting any process; asserts
 //! nothing about speed (numbers are read by people, not by CI).
 //!
-//! `scripts/bench.sh [--runs N]` builds the release runtime and runs this.
+//! `scripts/bench.sh [--runs N] [--baseline DIR]` builds the release runtime and runs
+//! this. With `--baseline`, the `codex-guard-hook` in DIR (another build, say main's)
+//! runs each case too, its runs interleaved with ours so that a machine whose load
+//! changes during the run weighs on both alike, and its median is printed beside ours.
 
 use codex_guard_e2e::fake_akto::Listen;
 use codex_guard_e2e::{guard, FakeAkto, NagleServer, Reply, TestCa};
@@ -36,6 +39,10 @@ fn main() {
         .nth(1)
         .map_or(200, |n| n.parse().expect("--runs takes a number"));
     let hook = guard::bin("codex-guard-hook");
+    let baseline: Option<PathBuf> = std::env::args()
+        .skip_while(|a| a != "--baseline")
+        .nth(1)
+        .map(|dir| PathBuf::from(dir).join("codex-guard-hook"));
     let akto = FakeAkto::deny_containing("rm-me", "bench deny");
     let dir = tempfile::tempdir().expect("temp dir");
     let url = akto.url();
@@ -269,36 +276,71 @@ fn main() {
     ];
 
     println!(
-        "{:44} {:>5} {:>10} {:>8} {:>8} {:>13}",
-        "case", "runs", "median ms", "p95 ms", "max ms", "peak RSS MiB"
+        "{:44} {:>5} {:>10} {:>8} {:>8} {:>13}{}",
+        "case",
+        "runs",
+        "median ms",
+        "p95 ms",
+        "max ms",
+        "peak RSS MiB",
+        if baseline.is_some() {
+            "  baseline median ms"
+        } else {
+            ""
+        }
     );
     for case in &cases {
         let runs = case.runs.unwrap_or(runs);
+        // The same case run by the baseline build (only the cases of our runtime).
+        let before = baseline
+            .as_ref()
+            .filter(|_| case.program == hook)
+            .map(|program| Case {
+                program: program.clone(),
+                args: case.args.clone(),
+                stdin: case.stdin.clone(),
+                config: case.config.clone(),
+                env: case.env.clone(),
+                reset: case.reset.clone(),
+                ..*case
+            });
         for _ in 0..runs.min(5) {
             run_once(case); // warm the page cache (and open the breaker)
+            if let Some(before) = &before {
+                run_once(before);
+            }
         }
         let mut walls = Vec::with_capacity(runs);
+        let mut before_walls = Vec::with_capacity(runs);
         let mut peak_kib = 0;
         for _ in 0..runs {
             let (ms, kib) = run_once(case);
             walls.push(ms);
             peak_kib = peak_kib.max(kib);
+            if let Some(before) = &before {
+                before_walls.push(run_once(before).0);
+            }
         }
         // The requests the fakes keep would grow this process, and a child's peak RSS
         // starts from its parent's (Linux carries it across fork and exec).
         akto.clear();
         tls_akto.clear();
         walls.sort_by(f64::total_cmp);
-        let pct =
-            |p: f64| walls[((walls.len() as f64 * p).ceil() as usize).clamp(1, walls.len()) - 1];
+        before_walls.sort_by(f64::total_cmp);
+        let pct = |p: f64| percentile(&walls, p);
         println!(
-            "{:44} {:>5} {:>10.2} {:>8.2} {:>8.2} {:>13.1}",
+            "{:44} {:>5} {:>10.2} {:>8.2} {:>8.2} {:>13.1}{}",
             case.name,
             runs,
             pct(0.5),
             pct(0.95),
             walls[walls.len() - 1],
-            peak_kib as f64 / 1024.0
+            peak_kib as f64 / 1024.0,
+            if before_walls.is_empty() {
+                String::new()
+            } else {
+                format!("  {:>19.2}", percentile(&before_walls, 0.5))
+            }
         );
     }
     let size = std::fs::metadata(&hook).expect("runtime binary").len();
@@ -313,6 +355,11 @@ fn main() {
          carries into a child: the hook's own peak is at most the figure shown",
         own_rss()
     );
+}
+
+/// The nearest-rank percentile `p` of sorted `walls`.
+fn percentile(walls: &[f64], p: f64) -> f64 {
+    walls[((walls.len() as f64 * p).ceil() as usize).clamp(1, walls.len()) - 1]
 }
 
 /// The deadline of the hung-service cases.
