@@ -10,6 +10,9 @@
 //! a probe that gets an answer closes the breaker, one that fails opens it again
 //! for longer.
 //!
+//! The state belongs to one service (its URL): a state left by another service, say
+//! one an environment override pointed at for a while, reads as closed.
+//!
 //! The state file lives in the user's own state directory and is read under an
 //! exclusive lock. Whatever it holds, every value read is bounded: an opening never
 //! lasts longer than [`MAX_COOLDOWN`] and a probe never longer than one deadline, so
@@ -59,6 +62,8 @@ pub enum Admission {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 struct State {
+    /// The service (base URL) this state is about.
+    service: String,
     /// Failures in a row; 0 means closed.
     failures: u32,
     /// Until when (ms since the epoch) events are decided without asking.
@@ -88,6 +93,7 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct Breaker {
     path: PathBuf,
+    service: String,
     first_cooldown: Duration,
     /// The longest a call to the service may take (the hook's deadline): a probe
     /// that has not reported back by then is taken as lost.
@@ -95,11 +101,17 @@ pub struct Breaker {
 }
 
 impl Breaker {
-    /// The breaker whose state is `state_dir`/[`STATE_FILE`]; `None` when the
-    /// cool-down is 0 (turned off).
-    pub fn new(state_dir: &Path, cooldown: Duration, call: Duration) -> Option<Breaker> {
+    /// The breaker of `service` (its base URL) whose state is
+    /// `state_dir`/[`STATE_FILE`]; `None` when the cool-down is 0 (turned off).
+    pub fn new(
+        state_dir: &Path,
+        service: &str,
+        cooldown: Duration,
+        call: Duration,
+    ) -> Option<Breaker> {
         (!cooldown.is_zero()).then(|| Breaker {
             path: state_dir.join(STATE_FILE),
+            service: service.to_string(),
             first_cooldown: cooldown.min(MAX_COOLDOWN),
             call,
         })
@@ -112,7 +124,7 @@ impl Breaker {
         let Some(mut locked) = self.lock() else {
             return Admission::Call;
         };
-        let state = locked.read(now, self.call_ms());
+        let state = locked.read(&self.service, now, self.call_ms());
         if state.failures == 0 {
             return Admission::Call;
         }
@@ -154,16 +166,20 @@ impl Breaker {
         let Some(mut locked) = self.lock() else {
             return;
         };
-        let state = locked.read(now, self.call_ms());
+        let state = locked.read(&self.service, now, self.call_ms());
         let next = match outcome {
-            Ok(()) if state == State::default() => return,
-            Ok(()) => State::default(),
+            Ok(()) if state.failures == 0 => return,
+            Ok(()) => State {
+                service: self.service.clone(),
+                ..State::default()
+            },
             // Several events that were already under way when the service went
             // away: one opening, not one per event.
             Err(_) if *admitted == Admission::Call && now < state.open_until_ms => return,
             Err(error) => {
                 let failures = (state.failures + 1).min(MAX_FAILURES);
                 State {
+                    service: self.service.clone(),
                     failures,
                     open_until_ms: now.saturating_add(self.cooldown(failures).as_millis() as u64),
                     probe_until_ms: 0,
@@ -216,11 +232,14 @@ impl Breaker {
 struct Locked(File);
 
 impl Locked {
-    fn read(&mut self, now: u64, call_ms: u64) -> State {
+    /// The state of `service`: closed when the file holds none (or another
+    /// service's).
+    fn read(&mut self, service: &str, now: u64, call_ms: u64) -> State {
         let mut bytes = Vec::new();
         let read = (&mut self.0).take(MAX_STATE_BYTES).read_to_end(&mut bytes);
         read.ok()
             .and_then(|_| serde_json::from_slice::<State>(&bytes).ok())
+            .filter(|state| state.service == service)
             .unwrap_or_default()
             .bounded(now, call_ms)
     }
@@ -241,9 +260,12 @@ fn now_ms() -> u64 {
 mod tests {
     use super::*;
 
+    const SERVICE: &str = "https://akto.example";
+
     fn breaker(dir: &Path, cooldown_ms: u64) -> Breaker {
         Breaker::new(
             dir,
+            SERVICE,
             Duration::from_millis(cooldown_ms),
             Duration::from_millis(500),
         )
@@ -314,7 +336,7 @@ mod tests {
         std::fs::write(
             &path,
             format!(
-                r#"{{"failures":4294967295,"open_until_ms":{max},"probe_until_ms":{max},"last_error":"{}"}}"#,
+                r#"{{"service":"{SERVICE}","failures":4294967295,"open_until_ms":{max},"probe_until_ms":{max},"last_error":"{}"}}"#,
                 "x".repeat(3000),
                 max = u64::MAX
             ),
@@ -359,6 +381,28 @@ mod tests {
     #[test]
     fn a_cool_down_of_zero_turns_it_off() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Breaker::new(dir.path(), Duration::ZERO, Duration::from_secs(1)).is_none());
+        assert!(
+            Breaker::new(dir.path(), SERVICE, Duration::ZERO, Duration::from_secs(1)).is_none()
+        );
+    }
+
+    #[test]
+    fn another_services_state_reads_as_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = Breaker::new(
+            dir.path(),
+            "http://127.0.0.1:9",
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+        )
+        .unwrap();
+        dead.record(&Admission::Call, Err("connection refused"));
+        assert!(matches!(dead.admit(), Admission::Open { .. }));
+        let b = breaker(dir.path(), 60_000);
+        assert_eq!(b.admit(), Admission::Call);
+        // Its own failure replaces the other service's state.
+        b.record(&Admission::Call, Err("timed out"));
+        assert!(matches!(b.admit(), Admission::Open { failures: 1, .. }));
+        assert_eq!(dead.admit(), Admission::Call);
     }
 }

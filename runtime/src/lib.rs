@@ -609,6 +609,7 @@ fn check(
     let body = record.encode(s, input, now_ms(), &ids).to_string();
     let breaker = breaker::Breaker::new(
         &s.layout.state_dir(),
+        base,
         Duration::from_millis(s.config.breaker_cooldown_ms),
         Duration::from_millis(s.config.timeout_ms),
     );

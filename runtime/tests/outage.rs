@@ -229,7 +229,9 @@ fn a_garbage_or_hostile_breaker_file_neither_crashes_the_hook_nor_keeps_it_faili
     std::fs::write(
         &file,
         format!(
-            "{{\"failures\":4000000000,\"open_until_ms\":{0},\"probe_until_ms\":{0},\"last_error\":\"x\"}}",
+            "{{\"service\":\"{}\",\"failures\":4000000000,\"open_until_ms\":{1},\
+             \"probe_until_ms\":{1},\"last_error\":\"x\"}}",
+            service.url,
             u64::MAX
         ),
     )
