@@ -252,7 +252,11 @@ fn a_service_without_tcp_nodelay_does_not_stall_calls() {
         naive >= 35.0,
         "the server should stall a client with delayed ACKs ({naive:.1} ms)"
     );
-    assert!(fresh < 25.0, "a new connection stalled: {fresh:.1} ms");
+    // Both pay the same handshake; only the naive client pays the stall.
+    assert!(
+        fresh + 25.0 < naive,
+        "a new connection stalled: {fresh:.1} ms against {naive:.1} ms"
+    );
     assert!(
         reused < 25.0,
         "a kept-alive connection stalled: {reused:.1} ms"
