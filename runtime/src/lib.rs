@@ -336,7 +336,7 @@ pub fn run_delivery(machine_config: Option<&Path>) {
     let settings = Settings::load_with(&env, exe.as_deref(), machine_config);
     settings.scrub_process_env();
     make_user_guard_dir(&settings, machine_config);
-    let http = http_for(&settings);
+    let http = http_for(&settings).without_watchdog();
     spool::deliver(&settings, &http, spool::Pacing::from_settings(&settings));
     turns::prune(
         &settings.layout.state_dir(),

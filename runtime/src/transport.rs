@@ -2,10 +2,14 @@
 //! TLS always verified, proxies from the environment (`HTTPS_PROXY`, `NO_PROXY`, ...)
 //! honoured.
 //!
-//! The deadline is a wall-clock wall: the call runs on its own thread and the caller
-//! stops waiting when the deadline passes, whatever the socket is doing (a read
-//! timeout alone fires late, and name resolution has none). A call left behind ends
-//! with its own timeout, or with the process.
+//! The deadline of a hook's call is a wall-clock wall: a watchdog thread, sleeping
+//! beside the call, shuts the agent's connections down when the deadline passes,
+//! which ends a read, a write or a TLS handshake at once (a socket timeout alone
+//! fired late). Name resolution and connecting are bounded by ureq's own timeout of
+//! the same length. The call itself runs on the caller's thread, so an answer is
+//! used without waiting for another thread to be scheduled. The delivery process,
+//! which reuses its agent for thousands of calls, relies on ureq's timeouts alone
+//! ([`Http::without_watchdog`]).
 //!
 //! Latency: every socket has `TCP_NODELAY`, a request leaves in one write (the
 //! bytes ureq hands over are held until it waits for the answer), and on Linux
@@ -31,7 +35,8 @@ use rustls::{RootCertStore, SignatureScheme, StreamOwned};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
@@ -122,6 +127,9 @@ pub trait Transport: Sync {
 #[derive(Clone)]
 pub struct Http {
     inner: Arc<HttpInner>,
+    /// Whether a watchdog ends a call at its deadline (which shuts the agent down
+    /// for good: for a process that makes one call).
+    watchdog: bool,
 }
 
 struct HttpInner {
@@ -144,6 +152,16 @@ impl Http {
                 trust_cache: cache,
                 agent: OnceLock::new(),
             }),
+            watchdog: true,
+        }
+    }
+
+    /// This transport without the watchdog: a call past its deadline ends with
+    /// ureq's timeouts, and the agent stays usable for the next calls.
+    pub fn without_watchdog(self) -> Http {
+        Http {
+            watchdog: false,
+            ..self
         }
     }
 }
@@ -156,21 +174,21 @@ impl HttpInner {
             .map_err(|e| SendError::outage(e.clone()))
     }
 
-    fn send(&self, post: &OwnedPost) -> Result<Vec<u8>, SendError> {
+    fn send(&self, post: &Post<'_>) -> Result<Vec<u8>, SendError> {
         let mut request = self
             .agent()?
-            .post(&post.url)
+            .post(post.url)
             .config()
             .timeout_global(Some(post.timeout))
             .build()
             .header("Content-Type", "application/json");
-        if let Some(token) = &post.token {
+        if let Some(token) = post.token {
             request = request.header("Authorization", token);
         }
-        if let Some(id) = &post.id {
+        if let Some(id) = post.id {
             request = request.header("X-Codex-Guard-Event-Id", id);
         }
-        let mut response = request.send(&post.body[..]).map_err(describe)?;
+        let mut response = request.send(post.body).map_err(describe)?;
         let status = response.status().as_u16();
         let bytes = response
             .body_mut()
@@ -189,42 +207,43 @@ impl HttpInner {
     }
 }
 
-/// A [`Post`] the call's own thread can own.
-struct OwnedPost {
-    url: String,
-    token: Option<String>,
-    body: Vec<u8>,
-    id: Option<String>,
-    timeout: Duration,
-}
-
 impl Transport for Http {
     fn post_json(&self, post: &Post<'_>) -> Result<Vec<u8>, SendError> {
         if post.timeout.is_zero() {
             return Err(SendError::outage("no time left before the deadline"));
         }
         let deadline = Instant::now() + post.timeout;
-        let owned = OwnedPost {
-            url: post.url.to_string(),
-            token: post.token.map(str::to_string),
-            body: post.body.to_vec(),
-            id: post.id.map(str::to_string),
-            timeout: post.timeout,
+        if !self.watchdog {
+            return self.inner.send(post);
+        }
+        let agent = self.inner.agent()?.clone();
+        let done = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let done = Arc::clone(&done);
+            std::thread::Builder::new()
+                .name("codex-guard-deadline".into())
+                .spawn(move || loop {
+                    if done.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        agent.shutdown();
+                        return;
+                    }
+                    std::thread::park_timeout(left);
+                })
         };
-        let (tx, rx) = mpsc::sync_channel(1);
-        let inner = Arc::clone(&self.inner);
-        std::thread::Builder::new()
-            .name("codex-guard-post".into())
-            .spawn(move || {
-                let _ = tx.send(inner.send(&owned));
-            })
-            .map_err(|e| SendError::outage(format!("cannot start the call: {e}")))?;
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(result) => result,
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(SendError::outage("timed out")),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(SendError::outage("the call failed (a bug)"))
-            }
+        // Without a watchdog thread (none could be started), ureq's timeouts still
+        // end the call.
+        let result = self.inner.send(post);
+        done.store(true, Ordering::SeqCst);
+        if let Ok(watchdog) = watchdog {
+            watchdog.thread().unpark();
+        }
+        match result {
+            Err(e) if e.outage && Instant::now() >= deadline => Err(SendError::outage("timed out")),
+            result => result,
         }
     }
 }
