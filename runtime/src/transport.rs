@@ -843,3 +843,64 @@ impl UreqTransport for TlsTransport {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anchors() -> Vec<TrustAnchor<'static>> {
+        webpki_roots::TLS_SERVER_ROOTS
+            .iter()
+            .take(20)
+            .map(|a| TrustAnchor {
+                subject: Der::from(a.subject.to_vec()),
+                subject_public_key_info: Der::from(a.subject_public_key_info.to_vec()),
+                name_constraints: a.name_constraints.as_ref().map(|c| Der::from(c.to_vec())),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_trust_cache_is_read_back_only_for_the_same_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("anchors.bin");
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        let mut roots = anchors();
+        // One with name constraints, so both forms of the field go through.
+        roots[0].name_constraints = Some(Der::from(vec![0x30, 0x03, 0x02, 0x01, 0x01]));
+        trust_cache::write(&path, "key one", &roots);
+        assert_eq!(trust_cache::read(&path, "key one"), Some(roots.clone()));
+        // Another store (a changed bundle): not this cache.
+        assert_eq!(trust_cache::read(&path, "key two"), None);
+    }
+
+    #[test]
+    fn a_damaged_trust_cache_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anchors.bin");
+        trust_cache::write(&path, "key", &anchors());
+        let whole = std::fs::read(&path).unwrap();
+        for damaged in [
+            whole[..whole.len() - 3].to_vec(),
+            whole[..40].to_vec(),
+            b"codex-guard trust anchors 1\n\xff\xff\xff\x7f".to_vec(),
+            b"something else".to_vec(),
+            Vec::new(),
+        ] {
+            std::fs::write(&path, &damaged).unwrap();
+            assert_eq!(trust_cache::read(&path, "key"), None, "{damaged:?}");
+        }
+    }
+
+    #[test]
+    fn the_store_key_changes_when_the_bundle_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle.pem");
+        std::fs::write(&bundle, "one").unwrap();
+        let before = identity(&bundle);
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&bundle, "two, longer").unwrap();
+        assert_ne!(identity(&bundle), before);
+        assert_eq!(identity(&dir.path().join("absent")), "missing");
+    }
+}
