@@ -18,6 +18,8 @@ pub const DEFAULT_SPOOL_MAX_MB: u64 = 64;
 pub const DEFAULT_SPOOL_MAX_AGE_HOURS: u64 = 168;
 /// Default longest wait between two delivery attempts while the service is down.
 pub const DEFAULT_RETRY_MAX_MS: u64 = 60_000;
+/// First cool-down of the guardrails circuit breaker.
+pub const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 5_000;
 /// Seconds Codex waits beyond the runtime's own deadline before it kills the hook,
 /// so the runtime always gets to apply its fail policy itself.
 pub const HOOK_TIMEOUT_MARGIN_SECS: u64 = 3;
@@ -119,6 +121,10 @@ pub struct RuntimeConfig {
     pub spool_max_age_hours: u64,
     /// Longest wait between two delivery attempts while the service is down, in ms.
     pub retry_max_ms: u64,
+    /// After the guardrail service timed out or could not be reached, events are
+    /// decided by the fail policy at once, without asking it, for this many ms;
+    /// doubled on each failed probe, up to a minute. 0 turns the breaker off.
+    pub breaker_cooldown_ms: u64,
     /// Who updates codex-guard: `self` (self-update may) or `mdm` (the fleet tool does).
     pub updates: Updates,
     /// Where `self-update` looks for releases: the base of a GitHub-compatible releases
@@ -150,6 +156,7 @@ impl Default for RuntimeConfig {
             spool_max_mb: DEFAULT_SPOOL_MAX_MB,
             spool_max_age_hours: DEFAULT_SPOOL_MAX_AGE_HOURS,
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
+            breaker_cooldown_ms: DEFAULT_BREAKER_COOLDOWN_MS,
             updates: Updates::SelfUpdate,
             update_url: None,
             update_public_key: None,

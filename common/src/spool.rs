@@ -10,9 +10,12 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Records the service refused for good (HTTP 4xx other than 408 and 429) are kept
-/// here instead of being retried forever.
+/// Records the service refused for good (HTTP 4xx other than 408 and 429, or a 422
+/// that outlasted its retry budget) are kept here instead of being retried forever.
 pub const REJECTED_DIR: &str = "rejected";
+/// The records the service answered 422 to so far: how often, since when, and when
+/// each may be tried again (the 422 retry budget).
+pub const REFUSALS_FILE: &str = "refusals.json";
 /// Counters of what left the spool without being delivered.
 pub const STATS_FILE: &str = "stats.json";
 /// Held by the delivery process while it runs; holds its pid.
@@ -55,6 +58,8 @@ pub struct SpoolStats {
     pub dropped_corrupt: u64,
     /// Refused by the service for good and moved to `rejected/`.
     pub rejected: u64,
+    /// Answers 422 retried (each counts towards its record's retry budget).
+    pub refusals_retried: u64,
     /// When the last record was dropped or rejected (ms since the epoch).
     pub last_drop_ms: Option<u64>,
     /// The last delivery error seen.

@@ -277,6 +277,8 @@ struct Summary {
     elapsed: Vec<f64>,
     delivered: u64,
     spooled: u64,
+    /// The circuit breaker's part (`open`, `probe`, `opened`), by events.
+    breaker: Counter,
 }
 
 fn text<'a>(entry: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -368,6 +370,9 @@ impl Summary {
         let count = |key| entry.get(key).and_then(Value::as_u64).unwrap_or(0);
         self.delivered += count("delivered");
         self.spooled += count("spooled");
+        if let Some(breaker) = text(entry, "breaker") {
+            self.breaker.add(breaker);
+        }
     }
 
     fn add_blocked(&mut self, entry: &Map<String, Value>, ts: Option<u64>, source: Option<&str>) {
@@ -575,6 +580,7 @@ impl Report {
             },
             "delivered": s.delivered,
             "spooled": s.spooled,
+            "breaker": s.breaker.to_json(),
             "spool": self.spool.to_json(),
         })
     }
@@ -735,6 +741,16 @@ impl Report {
             "records: {} delivered, {} spooled\n",
             s.delivered, s.spooled
         ));
+        let breaker = |part: &str| s.breaker.get(part);
+        if breaker("open") + breaker("opened") + breaker("probe") > 0 {
+            out.push_str(&format!(
+                "guardrail service failing: {} event(s) decided by the fail policy while the \
+                 circuit breaker was open, {} opened it, {} probe(s)\n",
+                breaker("open"),
+                breaker("opened"),
+                breaker("probe")
+            ));
+        }
     }
 
     fn spool_line(&self) -> String {

@@ -53,6 +53,7 @@ pub struct Choices {
     pub spool_max_mb: u64,
     pub spool_max_age_hours: u64,
     pub retry_max_ms: u64,
+    pub breaker_cooldown_ms: u64,
 }
 
 impl Choices {
@@ -71,6 +72,7 @@ impl Choices {
             spool_max_mb: self.spool_max_mb,
             spool_max_age_hours: self.spool_max_age_hours,
             retry_max_ms: self.retry_max_ms,
+            breaker_cooldown_ms: self.breaker_cooldown_ms,
             updates: self.updates,
             update_url: self.update_url.clone(),
             update_public_key: self.update_public_key.clone(),
@@ -568,6 +570,7 @@ pub fn resolve_choices(
         spool_max_mb: kept.spool_max_mb,
         spool_max_age_hours: kept.spool_max_age_hours,
         retry_max_ms: kept.retry_max_ms,
+        breaker_cooldown_ms: kept.breaker_cooldown_ms,
     })
 }
 
@@ -1037,6 +1040,7 @@ pub(crate) fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
         ("spool_max_mb", config.spool_max_mb),
         ("spool_max_age_hours", config.spool_max_age_hours),
         ("retry_max_ms", config.retry_max_ms),
+        ("breaker_cooldown_ms", config.breaker_cooldown_ms),
     ] {
         set_keeping_decor(&mut doc, key, (value as i64).into());
     }

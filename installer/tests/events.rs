@@ -67,7 +67,8 @@ fn current_log() -> String {
         ),
         line(
             json!({"ts": at(19), "event": "PreToolUse", "tool": "Bash", "decision": "allow",
-            "source": "fail-open", "errors": ["guardrails: timed out after 5000 ms"],
+            "source": "fail-open", "breaker": "opened",
+            "errors": ["guardrails: timed out after 5000 ms"],
             "delivered": 0, "spooled": 0, "elapsed_ms": 5000.5}),
         ),
         line(
@@ -178,6 +179,7 @@ fn json_counts_every_event_since_the_cutoff_across_both_files() {
             "elapsed_ms": {"samples": 9, "median": 6.0, "p95": 5000.5},
             "delivered": 4,
             "spooled": 3,
+            "breaker": {"opened": 1},
             "spool": {
                 "dir": spool,
                 "waiting": 2,
@@ -244,6 +246,8 @@ fn the_human_report_leads_with_the_most_blocked_command() {
         "\n3 event(s) with errors:\ncount  error\n    1  guardrails: connection refused\n",
         "elapsed: median 6 ms, p95 5000.5 ms (9 events)\n",
         "records: 4 delivered, 3 spooled\n",
+        "guardrail service failing: 0 event(s) decided by the fail policy while the circuit \
+         breaker was open, 1 opened it, 0 probe(s)\n",
         "\nspool: 2 waiting (",
         ", oldest 2025-11-20T22:00:00Z), 1 rejected; dropped 3 (age 2, size 1, corrupt 0); last error: HTTP 503 from the service\n",
     ] {

@@ -6,6 +6,7 @@
 //! configured, for prompts and tool calls) within the configured deadline.
 
 pub mod akto;
+pub mod breaker;
 pub mod drift;
 pub mod input;
 pub mod log;
@@ -92,6 +93,12 @@ pub struct Report {
     pub reason: Option<String>,
     /// Who decided: "akto", "rule:<id>", "fail-open", "fail-closed".
     pub source: Option<String>,
+    /// The circuit breaker's part in a guardrails check: "open" (the service was not
+    /// asked; the fail policy decided at once), "probe" (this event asked it after a
+    /// cool-down), "opened" (this event's failure opened it).
+    pub breaker: Option<&'static str>,
+    /// While the breaker is open: ms until the next probe may ask the service.
+    pub breaker_retry_ms: Option<u64>,
     pub policy: Option<String>,
     /// The local rule that matched, if any.
     pub rule: Option<String>,
@@ -200,7 +207,7 @@ pub fn run_from_process(machine_config: Option<&Path>) -> i32 {
     settings.scrub_process_env();
     make_user_guard_dir(&settings, machine_config);
     let deadline = started + Duration::from_millis(settings.config.timeout_ms);
-    let http = Http::new(settings.ca_files.clone());
+    let http = http_for(&settings);
 
     let (input, mut report, exit_code) = decide_stdin(&settings, deadline, &http);
     if let Some(input) = &input {
@@ -333,13 +340,25 @@ pub fn run_delivery(machine_config: Option<&Path>) {
     let settings = Settings::load_with(&env, exe.as_deref(), machine_config);
     settings.scrub_process_env();
     make_user_guard_dir(&settings, machine_config);
-    let http = Http::new(settings.ca_files.clone());
+    let http = http_for(&settings).without_watchdog();
     spool::deliver(&settings, &http, spool::Pacing::from_settings(&settings));
     turns::prune(
         &settings.layout.state_dir(),
         Duration::from_secs(7 * 24 * 3600),
     );
 }
+
+/// The transport of a hook or delivery process: the configured CAs, and the OS
+/// trust store cached in the user's state directory.
+fn http_for(s: &Settings) -> Http {
+    Http::with_trust_cache(
+        s.ca_files.clone(),
+        Some(s.layout.state_dir().join(TRUST_CACHE_FILE)),
+    )
+}
+
+/// The cache of the OS trust store's parsed anchors, in the state directory.
+pub const TRUST_CACHE_FILE: &str = "os-trust-anchors.bin";
 
 /// Decides on one event. Network calls that need an answer happen here; records
 /// that only inform Akto are left in `deliveries`.
@@ -570,7 +589,9 @@ fn post_tool_use(
     }
 }
 
-/// Asks the guardrails and applies the verdict (or the fail policy).
+/// Asks the guardrails and applies the verdict (or the fail policy). While the
+/// circuit breaker is open the service is not asked and the fail policy decides at
+/// once.
 fn check(
     s: &Settings,
     input: &HookInput,
@@ -585,17 +606,53 @@ fn check(
     let url = akto::proxy_url(base, &s.config.connector, flags);
     let ids = report.next_ids();
     let body = record.encode(s, input, now_ms(), &ids).to_string();
-    let post = Post {
-        url: &url,
-        token: s.token.as_deref(),
-        body: body.as_bytes(),
-        id: Some(&ids.id),
-        timeout: deadline.saturating_duration_since(Instant::now()),
+    let breaker = breaker::Breaker::new(
+        &s.layout.state_dir(),
+        base,
+        Duration::from_millis(s.config.breaker_cooldown_ms),
+        Duration::from_millis(s.config.timeout_ms),
+    );
+    let admitted = breaker
+        .as_ref()
+        .map_or(breaker::Admission::Call, breaker::Breaker::admit);
+    let verdict = match &admitted {
+        breaker::Admission::Open {
+            failures,
+            retry_in,
+            last_error,
+        } => {
+            report.breaker = Some("open");
+            report.breaker_retry_ms = Some(retry_in.as_millis() as u64);
+            Err(format!(
+                "not asked: the circuit breaker is open after {failures} failure(s) in a row \
+                 (last: {last_error})"
+            ))
+        }
+        call => {
+            if *call == breaker::Admission::Probe {
+                report.breaker = Some("probe");
+            }
+            let post = Post {
+                url: &url,
+                token: s.token.as_deref(),
+                body: body.as_bytes(),
+                id: Some(&ids.id),
+                timeout: deadline.saturating_duration_since(Instant::now()),
+            };
+            let sent = transport.post_json(&post);
+            if let Some(breaker) = &breaker {
+                match &sent {
+                    Err(e) if e.outage => {
+                        breaker.record(call, Err(&e.message));
+                        report.breaker = Some("opened");
+                    }
+                    _ => breaker.record(call, Ok(())),
+                }
+            }
+            sent.map_err(|e| e.message)
+                .and_then(|bytes| akto::parse_verdict(&bytes))
+        }
     };
-    let verdict = transport
-        .post_json(&post)
-        .map_err(|e| e.message)
-        .and_then(|bytes| akto::parse_verdict(&bytes));
     report.source = Some("akto".into());
     match verdict {
         Ok(verdict) => {
@@ -628,12 +685,14 @@ fn check(
                     .push(spooled(s, input, ids.id, Flags::INGEST, body));
             }
             if s.config.fail_closed && matches!(event, "UserPromptSubmit" | "PreToolUse") {
+                let why = if report.breaker == Some("open") {
+                    "the guardrail service is failing"
+                } else {
+                    "could not get a decision from the guardrail service"
+                };
                 report.block(
                     event,
-                    format!(
-                        "codex-guard could not get a decision from the guardrail service ({e}) \
-                         and is set to fail closed"
-                    ),
+                    format!("codex-guard {why} ({e}) and is set to fail closed"),
                     "fail-closed".into(),
                     false,
                 );
@@ -956,6 +1015,12 @@ fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     entry.insert("decision".into(), json!(report.decision));
     entry.insert("reason".into(), json!(report.reason));
     entry.insert("source".into(), json!(report.source));
+    if let Some(breaker) = report.breaker {
+        entry.insert("breaker".into(), json!(breaker));
+    }
+    if let Some(ms) = report.breaker_retry_ms {
+        entry.insert("breaker_retry_ms".into(), json!(ms));
+    }
     if let Some(policy) = &report.policy {
         entry.insert("policy".into(), json!(policy));
     }

@@ -161,3 +161,90 @@ fn records_carry_akto_message_ids_per_session_turn() {
     ids.sort();
     assert_eq!(ids, ["sess-9:1", "sess-9:1", "sess-9:2"]);
 }
+
+/// The size of the backlog of [`a_100k_backlog_drains_in_minutes`]
+/// (`CODEX_GUARD_DRAIN_RECORDS` sets another, to measure a slower runtime).
+const BACKLOG: usize = 100_000;
+
+/// A long outage's backlog, drained by the delivery process against a service that
+/// leaves `TCP_NODELAY` off (the slow case), measured: run by
+/// `scripts/bench-drain.sh`, which prints the rate. Ignored in the ordinary run for
+/// its length (and its 150 MB of spool).
+#[test]
+#[ignore = "a measurement, run by scripts/bench-drain.sh"]
+fn a_100k_backlog_drains_in_minutes() {
+    let backlog: usize = std::env::var("CODEX_GUARD_DRAIN_RECORDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(BACKLOG);
+    // Another build of the runtime can be measured the same way (CODEX_GUARD_BIN_DIR).
+    let hook = std::env::var_os("CODEX_GUARD_BIN_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_BIN_EXE_codex-guard-hook")),
+        |dir| std::path::PathBuf::from(dir).join("codex-guard-hook"),
+    );
+    let server = codex_guard_e2e::NagleServer::start_plain();
+    let home = Home::new(&format!(
+        "url = \"{}\"\nblocking = false\ntimeout_ms = 5000\nspool_max_mb = 1024\n",
+        server.url()
+    ));
+    // One real record, as a hook spools it, then copies of it under new ids.
+    let spool_dir = home.guard.join("spool");
+    std::fs::create_dir_all(&spool_dir).unwrap();
+    // Hold the delivery lock while the backlog is made, as a running delivery
+    // process would: the hook starts none.
+    let held = std::fs::File::create(spool_dir.join(codex_guard_common::spool::LOCK_FILE)).unwrap();
+    held.lock().unwrap();
+    let out = home.run(&mcp_result(0));
+    assert!(out.status.success(), "{out:?}");
+    let (first, _) = codex_guard_common::spool::pending(&spool_dir)
+        .into_iter()
+        .next()
+        .expect("the hook spooled its record");
+    let template: codex_guard_common::spool::SpooledRecord =
+        serde_json::from_slice(&std::fs::read(&first).unwrap()).unwrap();
+    std::fs::remove_file(&first).unwrap();
+    let started_ms = template.created_ms;
+    let mut bytes = 0;
+    for n in 0..backlog {
+        let record = codex_guard_common::spool::SpooledRecord {
+            id: format!("{}-{n:06}", template.id),
+            created_ms: started_ms + n as u64 / 100,
+            ..template.clone()
+        };
+        let line = serde_json::to_vec(&record).unwrap();
+        bytes += line.len();
+        std::fs::write(spool_dir.join(record.file_name()), line).unwrap();
+    }
+    drop(held);
+    eprintln!(
+        "spool: {backlog} records, {:.1} MiB ({} bytes per record), delivered by {}",
+        bytes as f64 / 1024.0 / 1024.0,
+        bytes / backlog,
+        hook.display()
+    );
+
+    let started = std::time::Instant::now();
+    let status = Command::new(&hook)
+        .arg("--deliver")
+        .env_clear()
+        .env("CODEX_GUARD_CONFIG", home.guard.join("config.toml"))
+        .env("HOME", home.guard.parent().unwrap().parent().unwrap())
+        .status()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(status.success());
+    let left = codex_guard_common::spool::pending(&spool_dir).len();
+    let delivered = server.distinct_ids();
+    println!(
+        "drained {delivered} of {backlog} records in {:.1} s: {:.0} records/s ({} calls, {left} left)",
+        elapsed.as_secs_f64(),
+        delivered as f64 / elapsed.as_secs_f64(),
+        server.answered()
+    );
+    assert_eq!(left, 0);
+    assert_eq!(delivered, backlog);
+    assert!(
+        elapsed < Duration::from_secs(600),
+        "a 100k backlog took {elapsed:?}"
+    );
+}

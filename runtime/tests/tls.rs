@@ -160,3 +160,116 @@ fn https_proxy_is_used_and_no_proxy_bypasses_it() {
     assert_eq!(guardrails_error(&home.log()[1]), None);
     assert_eq!(proxy.seen().len(), 2, "NO_PROXY bypasses the proxy");
 }
+
+/// Median of `runs` timings of `call`, in ms.
+fn median_ms(runs: usize, mut call: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            call();
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[runs / 2]
+}
+
+/// One HTTPS POST the way a client without this module's care makes it: a fresh
+/// connection with `TCP_NODELAY` (as ureq sets it), the request in two writes, and
+/// the kernel's ordinary delayed acknowledgements.
+fn naive_post(url: &str, ca: &TestCa) {
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+    let mut roots = rustls::RootCertStore::empty();
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(ca.pem().as_bytes()).unwrap();
+    roots.add(der).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let addr = url.trim_start_matches("https://");
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    let body = b"{}";
+    write!(
+        stream,
+        "POST /api/http-proxy HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    stream.write_all(body).unwrap();
+    stream.flush().unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0; 4096];
+    while !String::from_utf8_lossy(&answer).contains("guardrailsResult\":{") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "answer cut short");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    while !answer.ends_with(b"}}}") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "answer cut short");
+        answer.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A service that leaves Nagle's algorithm on and writes head and body apart holds
+/// the body until the client acknowledges the head: a client that delays that
+/// acknowledgement waits about 40 ms per call. The runtime's calls do not.
+#[test]
+fn a_service_without_tcp_nodelay_does_not_stall_calls() {
+    use codex_guard_hook::transport::{Http, Post, Transport};
+    let ca = TestCa::new("codex-guard nagle CA");
+    let server = codex_guard_e2e::NagleServer::start(ca.server_config(&["127.0.0.1"]));
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    ca.write_pem(&ca_path);
+    let url = format!("{}/api/http-proxy?guardrails=true", server.url());
+
+    // The stall is real for a client that does nothing about it.
+    let naive = median_ms(9, || naive_post(&server.url(), &ca));
+    // A fresh transport (new connection, full handshake) per call, as each hook has.
+    let fresh = median_ms(9, || {
+        let http = Http::new(vec![ca_path.clone()]);
+        post(&http, &url).unwrap();
+    });
+    // Calls on one transport reuse the connection, as the delivery process does.
+    let http = Http::new(vec![ca_path.clone()]);
+    post(&http, &url).unwrap();
+    let reused = median_ms(9, || {
+        post(&http, &url).unwrap();
+    });
+    eprintln!("median per call: naive client {naive:.1} ms, runtime {fresh:.1} ms (new connection), {reused:.1} ms (kept alive)");
+    assert!(
+        naive >= 35.0,
+        "the server should stall a client with delayed ACKs ({naive:.1} ms)"
+    );
+    // Both pay the same handshake; only the naive client pays the stall.
+    assert!(
+        fresh + 25.0 < naive,
+        "a new connection stalled: {fresh:.1} ms against {naive:.1} ms"
+    );
+    assert!(
+        reused < 25.0,
+        "a kept-alive connection stalled: {reused:.1} ms"
+    );
+    assert_eq!(server.answered(), 9 + 9 + 10);
+
+    fn post(http: &Http, url: &str) -> Result<Vec<u8>, codex_guard_hook::transport::SendError> {
+        http.post_json(&Post {
+            url,
+            token: None,
+            body: b"{}",
+            id: None,
+            timeout: std::time::Duration::from_secs(5),
+        })
+    }
+}

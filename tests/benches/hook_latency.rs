@@ -1,11 +1,15 @@
 //! Whole-process wall time and peak memory of `codex-guard-hook`, per event, against a
-//! fake Akto on 127.0.0.1 that answers at once. Prints a table; asserts nothing about
-//! speed (numbers are read by people, not by CI).
+//! fake Akto on 127.0.0.1 that answers at once (or, for the outage cases, never).
+//! Prints a table, with `/bin/true` for the cost of starting any process; asserts
+//! nothing about speed (numbers are read by people, not by CI).
 //!
-//! `scripts/bench.sh [--runs N]` builds the release runtime and runs this.
+//! `scripts/bench.sh [--runs N] [--baseline DIR]` builds the release runtime and runs
+//! this. With `--baseline`, the `codex-guard-hook` in DIR (another build, say main's)
+//! runs each case too, its runs interleaved with ours so that a machine whose load
+//! changes during the run weighs on both alike, and its median is printed beside ours.
 
 use codex_guard_e2e::fake_akto::Listen;
-use codex_guard_e2e::{guard, FakeAkto, Reply, TestCa};
+use codex_guard_e2e::{guard, FakeAkto, NagleServer, Reply, TestCa};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +26,11 @@ struct Case {
     env: Vec<(&'static str, String)>,
     /// Text the output must contain (a block), or empty for no output.
     expect: &'static str,
+    /// Runs of this case, when not `--runs` (the deadline cases take long).
+    runs: Option<usize>,
+    /// A file removed before each run (the breaker's state: every run finds the
+    /// service hung afresh).
+    reset: Option<PathBuf>,
 }
 
 fn main() {
@@ -30,6 +39,10 @@ fn main() {
         .nth(1)
         .map_or(200, |n| n.parse().expect("--runs takes a number"));
     let hook = guard::bin("codex-guard-hook");
+    let baseline: Option<PathBuf> = std::env::args()
+        .skip_while(|a| a != "--baseline")
+        .nth(1)
+        .map(|dir| PathBuf::from(dir).join("codex-guard-hook"));
     let akto = FakeAkto::deny_containing("rm-me", "bench deny");
     let dir = tempfile::tempdir().expect("temp dir");
     let url = akto.url();
@@ -95,6 +108,25 @@ fn main() {
     let system_certs = system.matches("BEGIN CERTIFICATE").count();
     std::fs::write(&os_bundle, format!("{system}\n{}", ca.pem())).expect("bundle");
 
+    // A service that leaves TCP_NODELAY off and writes head and body apart.
+    let nagle = NagleServer::start(ca.server_config(&["127.0.0.1"]));
+    let https_nagle = guard_dir(
+        dir.path(),
+        "https-nagle",
+        &format!(
+            "url = \"{}\"\ntimeout_ms = 2000\nca_cert = \"{}\"\n",
+            nagle.url(),
+            ca_pem.display()
+        ),
+    );
+    // A service that takes the request and never answers: when each event finds
+    // it so afresh (the breaker's state removed) it waits its deadline; otherwise
+    // only the first event does and the breaker decides the others.
+    let hung = hung_service();
+    let hung_config = format!("url = \"{hung}\"\ntimeout_ms = {HUNG_TIMEOUT_MS}\n");
+    let hung_deadline = guard_dir(dir.path(), "hung-deadline", &hung_config);
+    let hung_breaker = guard_dir(dir.path(), "hung-breaker", &hung_config);
+
     let small_transcript = transcript(dir.path(), "small.jsonl", 0);
     let big_transcript = transcript(dir.path(), "big.jsonl", 200 * 1024 * 1024);
     let stop = |path: &Path| {
@@ -129,8 +161,21 @@ fn main() {
         config: config.clone(),
         env: Vec::new(),
         expect,
+        runs: None,
+        reset: None,
     };
     let cases = vec![
+        Case {
+            name: "/bin/true",
+            program: PathBuf::from("/bin/true"),
+            args: Vec::new(),
+            stdin: Vec::new(),
+            config: local.clone(),
+            env: Vec::new(),
+            expect: "",
+            runs: None,
+            reset: None,
+        },
         case(
             "PreToolUse, blocking, allowed by Akto",
             bash("ls -la"),
@@ -176,6 +221,28 @@ fn main() {
                 "",
             )
         },
+        case(
+            "PreToolUse, https, server without NODELAY",
+            bash("ls -la"),
+            &https_nagle,
+            "",
+        ),
+        Case {
+            runs: Some(5),
+            reset: Some(hung_deadline.with_file_name("state").join("breaker.json")),
+            ..case(
+                "PreToolUse, hung service, 500 ms deadline",
+                bash("ls -la"),
+                &hung_deadline,
+                "",
+            )
+        },
+        case(
+            "PreToolUse, hung service, breaker open",
+            bash("ls -la"),
+            &hung_breaker,
+            "",
+        ),
         case(
             "UserPromptSubmit, observe (spooled)",
             event("UserPromptSubmit", json!({"prompt": "hello"})),
@@ -227,23 +294,61 @@ fn main() {
             config: local.clone(),
             env: Vec::new(),
             expect: "",
+            runs: None,
+            reset: None,
         },
     ];
 
     println!(
-        "{:44} {:>5} {:>10} {:>8} {:>8} {:>13}",
-        "case", "runs", "median ms", "p95 ms", "max ms", "peak RSS MiB"
+        "{:44} {:>5} {:>10} {:>8} {:>8} {:>13}{}",
+        "case",
+        "runs",
+        "median ms",
+        "p95 ms",
+        "max ms",
+        "peak RSS MiB",
+        if baseline.is_some() {
+            "  baseline median ms"
+        } else {
+            ""
+        }
     );
     for case in &cases {
-        for _ in 0..5 {
-            run_once(case); // warm the page cache
+        let runs = case.runs.unwrap_or(runs);
+        // The same case run by the baseline build (only the cases of our runtime).
+        let before = baseline
+            .as_ref()
+            .filter(|_| case.program == hook)
+            .map(|program| Case {
+                program: program.clone(),
+                args: case.args.clone(),
+                stdin: case.stdin.clone(),
+                config: case.config.clone(),
+                env: case.env.clone(),
+                reset: case.reset.clone(),
+                ..*case
+            });
+        for _ in 0..runs.min(5) {
+            run_once(case); // warm the page cache (and open the breaker)
+            if let Some(before) = &before {
+                run_once(before);
+            }
         }
         let mut walls = Vec::with_capacity(runs);
+        let mut before_walls = Vec::with_capacity(runs);
         let mut peak_kib = 0;
-        for _ in 0..runs {
+        for run in 0..runs {
+            // Which build goes first alternates: the second of a pair finds the
+            // other's pages and the fakes warmer.
+            if let Some(before) = before.as_ref().filter(|_| run % 2 == 1) {
+                before_walls.push(run_once(before).0);
+            }
             let (ms, kib) = run_once(case);
             walls.push(ms);
             peak_kib = peak_kib.max(kib);
+            if let Some(before) = before.as_ref().filter(|_| run % 2 == 0) {
+                before_walls.push(run_once(before).0);
+            }
         }
         // The requests the fakes keep would grow this process, and a child's peak RSS
         // starts from its parent's (Linux carries it across fork and exec).
@@ -251,16 +356,21 @@ fn main() {
         tls_akto.clear();
         redacting.clear();
         walls.sort_by(f64::total_cmp);
-        let pct =
-            |p: f64| walls[((walls.len() as f64 * p).ceil() as usize).clamp(1, walls.len()) - 1];
+        before_walls.sort_by(f64::total_cmp);
+        let pct = |p: f64| percentile(&walls, p);
         println!(
-            "{:44} {:>5} {:>10.2} {:>8.2} {:>8.2} {:>13.1}",
+            "{:44} {:>5} {:>10.2} {:>8.2} {:>8.2} {:>13.1}{}",
             case.name,
             runs,
             pct(0.5),
             pct(0.95),
             walls[walls.len() - 1],
-            peak_kib as f64 / 1024.0
+            peak_kib as f64 / 1024.0,
+            if before_walls.is_empty() {
+                String::new()
+            } else {
+                format!("  {:>19.2}", percentile(&before_walls, 0.5))
+            }
         );
     }
     let size = std::fs::metadata(&hook).expect("runtime binary").len();
@@ -275,6 +385,31 @@ fn main() {
          carries into a child: the hook's own peak is at most the figure shown",
         own_rss()
     );
+}
+
+/// The nearest-rank percentile `p` of sorted `walls`.
+fn percentile(walls: &[f64], p: f64) -> f64 {
+    walls[((walls.len() as f64 * p).ceil() as usize).clamp(1, walls.len()) - 1]
+}
+
+/// The deadline of the hung-service cases.
+const HUNG_TIMEOUT_MS: u64 = 500;
+
+/// `http://127.0.0.1:<port>` of a service that reads each request and never answers.
+fn hung_service() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0; 65536];
+                // Read until the client hangs up; answer nothing.
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    url
 }
 
 /// This process's resident size, from /proc.
@@ -340,6 +475,9 @@ fn event(name: &str, fields: serde_json::Value) -> Vec<u8> {
 /// Runs the case once: wall time in ms (spawn to exit) and the child's peak RSS in KiB.
 #[allow(clippy::zombie_processes)] // reaped by `wait4`, which also reports its rusage
 fn run_once(case: &Case) -> (f64, i64) {
+    if let Some(reset) = &case.reset {
+        let _ = std::fs::remove_file(reset);
+    }
     let started = Instant::now();
     let mut child = Command::new(&case.program)
         .args(&case.args)

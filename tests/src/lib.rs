@@ -10,6 +10,7 @@ pub mod fake_model;
 pub mod guard;
 pub mod home;
 pub mod http;
+pub mod nagle;
 pub mod namespace;
 pub mod process;
 pub mod proxy;
@@ -24,6 +25,7 @@ pub use codex::{
 pub use fake_akto::{AktoRequest, FakeAkto, Reply};
 pub use fake_model::FakeModel;
 pub use home::TestHome;
+pub use nagle::NagleServer;
 pub use process::Output;
 pub use proxy::ConnectProxy;
 pub use tls::TestCa;
