@@ -4,7 +4,6 @@
 //! rules match on (shell command, patched files, MCP arguments) are derived here.
 
 use serde_json::{Map, Value};
-use std::io::Read;
 use std::time::Instant;
 
 /// Largest event accepted on stdin; anything bigger is not a Codex event.
@@ -458,7 +457,49 @@ fn absolute_path(cwd: Option<&str>, path: &str) -> String {
 
 /// Reads all of stdin (at most one byte past [`MAX_INPUT_BYTES`]), giving up at
 /// `deadline` so a writer that never closes the pipe cannot hang the hook.
+#[cfg(unix)]
 pub fn read_stdin(deadline: Instant) -> Result<Vec<u8>, String> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::io::Errno;
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let late = || Err("stdin was not closed before the deadline".to_string());
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return late();
+        }
+        let timeout = Timespec::try_from(wait).ok();
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(0) => continue,
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(format!("cannot read stdin: {e}")),
+        }
+        match rustix::io::read(fd, &mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                // Larger than MAX_INPUT_BYTES: parse refuses it, the lenient reading
+                // still looks at its beginning.
+                if buf.len() as u64 > MAX_INPUT_BYTES {
+                    buf.truncate(MAX_INPUT_BYTES as usize + 1);
+                    return Ok(buf);
+                }
+            }
+            Err(Errno::INTR | Errno::AGAIN) => {}
+            Err(e) => return Err(format!("cannot read stdin: {e}")),
+        }
+    }
+}
+
+/// Reads stdin to its end, unless it stays open past `deadline`.
+#[cfg(not(unix))]
+pub fn read_stdin(deadline: Instant) -> Result<Vec<u8>, String> {
+    use std::io::Read;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Vec::new();

@@ -154,8 +154,11 @@ impl PathContext {
 /// The protected paths of one rule, resolved once per event.
 #[derive(Debug)]
 pub struct Protected {
-    /// Absolute, normalised; each also as its real path when that differs.
-    paths: Vec<String>,
+    /// Absolute, normalised.
+    named: Vec<String>,
+    /// `named`, each also as its real path when that differs: resolved on first use,
+    /// as most commands change nothing and never need them.
+    resolved: std::cell::OnceCell<Vec<String>>,
     /// Texts that name a protected path inside code handed to an interpreter.
     needles: Vec<String>,
     ctx: PathContext,
@@ -163,17 +166,15 @@ pub struct Protected {
 
 impl Protected {
     pub fn new(specs: &[String], ctx: &PathContext) -> Protected {
-        let mut paths = Vec::new();
+        let mut named = Vec::new();
         let mut needles: Vec<String> = vec!["codex-guard".into()];
         for spec in specs {
             for path in ctx.expand_spec(spec) {
                 let path = fold(&shell::normalize(&Value(vec![Part::Text(path)])).display());
-                for p in [Some(path.clone()), real_path(&path)].into_iter().flatten() {
-                    if !paths.contains(&p) {
-                        paths.push(p);
-                    }
-                }
                 needles.extend(needles_for(&path, ctx.home.as_deref()));
+                if !named.contains(&path) {
+                    named.push(path);
+                }
             }
             if spec.starts_with("$CODEX_HOME") {
                 needles.push("CODEX_HOME".into());
@@ -182,10 +183,26 @@ impl Protected {
         needles.sort();
         needles.dedup();
         Protected {
-            paths,
+            named,
+            resolved: std::cell::OnceCell::new(),
             needles,
             ctx: ctx.clone(),
         }
+    }
+
+    /// Every protected path, as named and as its real path.
+    fn paths(&self) -> &[String] {
+        self.resolved.get_or_init(|| {
+            let mut paths = self.named.clone();
+            for path in &self.named {
+                if let Some(real) = real_path(path) {
+                    if !paths.contains(&real) {
+                        paths.push(real);
+                    }
+                }
+            }
+            paths
+        })
     }
 
     /// Why this tool call may change a protected path, or `None`.
@@ -278,7 +295,7 @@ impl Protected {
             let text = fold(&text);
             let variants = [Some(text.clone()), real_path(&text)];
             for t in variants.iter().flatten() {
-                for p in &self.paths {
+                for p in self.paths() {
                     let inside = t == p || t.starts_with(&format!("{p}/")) || p == "/";
                     let holds = recursive && (t == "/" || p.starts_with(&format!("{t}/")));
                     if inside || holds {
@@ -289,7 +306,7 @@ impl Protected {
             return None;
         }
         let regex = pattern_regex(target)?;
-        for p in &self.paths {
+        for p in self.paths() {
             if regex.is_match(p)
                 || INNER_NAMES
                     .iter()
@@ -325,6 +342,12 @@ fn fold(text: &str) -> String {
 fn real_path(path: &str) -> Option<String> {
     let mut existing = Path::new(path);
     let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    // One lookup per missing component, then one resolution of what exists (rather
+    // than a failed resolution of every ancestor in turn).
+    while std::fs::symlink_metadata(existing).is_err() {
+        rest.push(existing.file_name()?);
+        existing = existing.parent()?;
+    }
     loop {
         if let Ok(real) = std::fs::canonicalize(existing) {
             let mut real = real;

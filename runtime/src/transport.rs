@@ -38,11 +38,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
     ShutdownHandle, Transport as UreqTransport, TransportAdapter,
 };
+
+/// Stack of the deadline's watchdog thread.
+const WATCHDOG_STACK: usize = 64 * 1024;
 
 /// Largest answer read from the service; Akto's verdicts are a few hundred bytes.
 const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
@@ -222,6 +225,8 @@ impl Transport for Http {
             let done = Arc::clone(&done);
             std::thread::Builder::new()
                 .name("codex-guard-deadline".into())
+                // It only sleeps and shuts a socket down: a small stack is quicker to set up.
+                .stack_size(WATCHDOG_STACK)
                 .spawn(move || loop {
                     if done.load(Ordering::SeqCst) {
                         return;
@@ -292,11 +297,42 @@ fn build_agent(ca_files: &[PathBuf], trust_cache: Option<PathBuf>) -> Result<ure
             .chain(TlsConnector {
                 config: Arc::new(tls),
             });
-    Ok(ureq::Agent::with_parts(
-        config,
-        connector,
-        DefaultResolver::default(),
-    ))
+    Ok(ureq::Agent::with_parts(config, connector, LiteralFirst))
+}
+
+/// Resolves a host that is an IP address at once, and any other through ureq's
+/// resolver. With a timeout, ureq's resolver runs the lookup in a thread of its own,
+/// which an IP address (a service on loopback or the local network) does not need.
+#[derive(Debug)]
+struct LiteralFirst;
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let literal = uri.authority().and_then(|authority| {
+            let host = authority.host();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let ip: std::net::IpAddr = host.parse().ok()?;
+            let port = authority.port_u16().or_else(|| match uri.scheme_str() {
+                Some("https") => Some(443),
+                Some("http") => Some(80),
+                _ => None,
+            })?;
+            Some(std::net::SocketAddr::new(ip, port))
+        });
+        match literal {
+            Some(addr) => {
+                let mut addrs = self.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => DefaultResolver::default().resolve(uri, config, timeout),
+        }
+    }
 }
 
 /// Opens the TCP connection (ureq's own connector, with the socket options and
