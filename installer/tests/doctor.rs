@@ -10,7 +10,7 @@
 mod common;
 
 use codex_guard_common::events::Event;
-use common::{json_of, TestEnv};
+use common::{check, json_of, TestEnv};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -90,15 +90,6 @@ fn doctor_json(env: &TestEnv, extra: &[&str]) -> (i32, Value) {
     let code = out.get_output().status.code().expect("doctor exited");
     let report = json_of(&out);
     (code, report)
-}
-
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
 }
 
 /// Asserts one check's status and that its message holds `needle`.

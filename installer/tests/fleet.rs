@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{json_of, TestEnv};
+use common::{check, json_of, TestEnv};
 use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -452,16 +452,6 @@ fn users_root(env: &TestEnv) -> PathBuf {
     }
     std::fs::set_permissions(&env.runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
     root
-}
-
-/// The check `id` of a doctor report.
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
 }
 
 fn user_result<'a>(report: &'a Value, user: &str) -> &'a Value {

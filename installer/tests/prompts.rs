@@ -197,6 +197,23 @@ fn a_rejected_typed_token_names_the_flags_that_fix_it() {
     );
 }
 
+/// Setup exited 130 and left the terminal's echo, line editing and signals on (as
+/// `stty -a` printed them after it): returns those modes.
+#[track_caller]
+fn interrupted(screen: &str) -> &str {
+    let at = screen
+        .find("EXIT=130")
+        .unwrap_or_else(|| panic!("setup did not exit 130:\n{screen}"));
+    let modes = &screen[at..];
+    for mode in ["echo", "icanon", "isig"] {
+        assert!(
+            modes.split_whitespace().any(|w| w == mode),
+            "{mode} is off after Ctrl-C:\n{modes}"
+        );
+    }
+    modes
+}
+
 #[test]
 fn ctrl_c_at_the_token_prompt_leaves_echo_on_and_nothing_installed() {
     let env = TestEnv::new();
@@ -210,15 +227,10 @@ fn ctrl_c_at_the_token_prompt_leaves_echo_on_and_nothing_installed() {
     term.expect("Akto API token", 0);
     term.type_keys("half-typed\u{3}");
     let screen = term.finish();
-    assert!(screen.contains("EXIT=130"), "{screen}");
+    let modes = interrupted(&screen);
     assert!(
         screen.contains("interrupted during a question; nothing was changed"),
         "{screen}"
-    );
-    let modes = &screen[screen.find("EXIT=130").unwrap()..];
-    assert!(
-        modes.split_whitespace().any(|w| w == "echo"),
-        "echo is off after Ctrl-C:\n{modes}"
     );
     assert!(!modes.contains("-echo "), "{modes}");
     assert_eq!(env.snapshot(), before, "nothing was written");
@@ -238,14 +250,7 @@ fn ctrl_c_at_a_later_question_also_leaves_the_terminal_sane_and_nothing_installe
     term.expect("Akto mode", at);
     term.type_keys("\u{3}");
     let screen = term.finish();
-    assert!(screen.contains("EXIT=130"), "{screen}");
-    let modes = &screen[screen.find("EXIT=130").unwrap()..];
-    for mode in ["echo", "icanon", "isig"] {
-        assert!(
-            modes.split_whitespace().any(|w| w == mode),
-            "{mode} is off after Ctrl-C:\n{modes}"
-        );
-    }
+    interrupted(&screen);
     // The cursor the menu hid is shown again.
     assert!(screen.contains("\u{1b}[?25h"), "{screen:?}");
     assert_eq!(env.snapshot(), before, "nothing was written");

@@ -9,7 +9,7 @@ mod common;
 
 use codex_guard_e2e::http::{self, Request, Server};
 use codex_guard_e2e::{ConnectProxy, TestCa};
-use common::{json_of, TestEnv};
+use common::{check, json_of, TestEnv};
 use serde_json::Value;
 use std::io::Write;
 use std::net::TcpListener;
@@ -201,15 +201,6 @@ fn user_env() -> TestEnv {
     versioned_runtime(&env.runtime);
     std::fs::set_permissions(&env.codex_home, std::fs::Permissions::from_mode(0o755)).unwrap();
     env
-}
-
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
 }
 
 /// Every check but the service passes (or only warns), so the verdict is the service's.

@@ -177,6 +177,16 @@ pub fn json_of(assert: &assert_cmd::assert::Assert) -> serde_json::Value {
     serde_json::from_slice(&assert.get_output().stdout).expect("stdout is one JSON object")
 }
 
+/// The check `id` of a doctor report.
+pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .expect("a doctor report has checks")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+}
+
 pub fn tar_listing(path: &Path) -> std::collections::BTreeMap<String, String> {
     use std::io::Read;
     let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
