@@ -353,7 +353,7 @@ _codex__guard() {
             return 0
             ;;
         codex__subcmd__guard__subcmd__setup)
-            opts="-y -h --url --local-only --token --token-file --mode --observe --blocking --fail-closed --fail-open --timeout-ms --allow-http --ca-cert --rules --updates --update-url --update-public-key --config --managed --managed-only --prefix --all-users --include-users-without-codex --silent --yes --dry-run --json --runtime --codex-home --system-root --keep-settings --help"
+            opts="-y -h --url --local-only --token --token-file --mode --observe --blocking --fail-closed --fail-open --timeout-ms --allow-http --ca-cert --rules --device-id --updates --update-url --update-public-key --config --managed --managed-only --prefix --all-users --include-users-without-codex --silent --yes --dry-run --json --runtime --codex-home --system-root --keep-settings --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -384,6 +384,10 @@ _codex__guard() {
                     return 0
                     ;;
                 --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

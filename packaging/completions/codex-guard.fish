@@ -42,11 +42,12 @@ atlas\t'Traffic attributed to this device (Akto Atlas)'"
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l timeout-ms -d 'Deadline for one hook decision, in milliseconds (default 5000)' -r
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l ca-cert -d 'Also trust the CA certificates in this PEM file for the service (a private CA or a TLS-inspecting proxy); the OS trust store is always used' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l rules -d 'Install this rules file instead of the default rules (with --managed: as the machine\'s admin rules, which users cannot loosen)' -r -F
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l device-id -d 'The Atlas device id Akto attributes this machine\'s traffic to (default: the id this machine already has, from codex-guard or from Akto\'s own hooks, else a new one)' -r
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l updates -d 'Who keeps codex-guard up to date on this machine' -r -f -a "self\t'`codex-guard self-update` keeps this machine current'
 mdm\t'A fleet tool (MDM, Ansible, packages) owns updates; self-update refuses'"
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l update-url -d 'Where `self-update` finds releases: the base URL of a GitHub-compatible releases API, such as an enterprise mirror (default: GitHub)' -r
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l update-public-key -d 'Ed25519 public key (64 hex digits) that must have signed each release\'s SHA256SUMS (SHA256SUMS.sig) before `self-update` installs it' -r
-complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l config -d 'Read settings from a fleet TOML file (keys: url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, updates, update_url, update_public_key)' -r -F
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l config -d 'Read settings from a fleet TOML file (keys: url, local_only, token, token_file, mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, device_id, updates, update_url, update_public_key)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l managed-only -d 'With --managed: also set allow_managed_hooks_only, so Codex ignores every user\'s and project\'s own hooks (`--managed-only=false` takes it back; without the flag the current install\'s choice stays)' -r -f -a "true\t''
 false\t''"
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l prefix -d 'Where --managed installs the hook runtime' -r -F
