@@ -129,7 +129,30 @@ fi
 step "local HTTP server on 127.0.0.1 (fake release and fake ingestion service)"
 release="$work/release"
 mkdir -p "$release"
-python3 -u -m http.server --bind 127.0.0.1 --directory "$release" 0 >"$work/http.log" 2>&1 &
+# GET serves the release files; POST answers as Akto's ingestion endpoint does (a
+# success with no verdict), so setup's probe of the service passes.
+cat >"$work/serve.py" <<'PY'
+import functools, http.server, sys
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self.path.startswith("/api/http-proxy"):
+            self.send_error(404)
+            return
+        body = b'{"success":true,"data":{}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+handler = functools.partial(Handler, directory=sys.argv[1])
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+print(f"Serving HTTP on 127.0.0.1 port {server.server_address[1]}", flush=True)
+server.serve_forever()
+PY
+python3 -u "$work/serve.py" "$release" >"$work/http.log" 2>&1 &
 server_pid=$!
 port=
 for _ in $(seq 1 100); do

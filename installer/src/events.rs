@@ -279,6 +279,9 @@ struct Summary {
     spooled: u64,
     /// The circuit breaker's part (`open`, `probe`, `opened`), by events.
     breaker: Counter,
+    /// What the guardrail service changed and what became of it
+    /// (`tool_result:applied`, `tool_input:withheld`, ...), by events.
+    modified: Counter,
 }
 
 fn text<'a>(entry: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -372,6 +375,16 @@ impl Summary {
         self.spooled += count("spooled");
         if let Some(breaker) = text(entry, "breaker") {
             self.breaker.add(breaker);
+        }
+        if let Some(modified) = entry.get("modified").and_then(Value::as_object) {
+            let field = |key| {
+                modified
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+            };
+            self.modified
+                .add(&format!("{}:{}", field("what"), field("outcome")));
         }
     }
 
@@ -581,6 +594,7 @@ impl Report {
             "delivered": s.delivered,
             "spooled": s.spooled,
             "breaker": s.breaker.to_json(),
+            "modified": s.modified.to_json(),
             "spool": self.spool.to_json(),
         })
     }
@@ -749,6 +763,17 @@ impl Report {
                 breaker("open"),
                 breaker("opened"),
                 breaker("probe")
+            ));
+        }
+        let modified = s.modified.sorted();
+        if !modified.is_empty() {
+            let parts: Vec<String> = modified
+                .iter()
+                .map(|(what, n)| format!("{n} {}", what.replace(':', " ")))
+                .collect();
+            out.push_str(&format!(
+                "changed by the guardrail service: {}\n",
+                parts.join(", ")
             ));
         }
     }

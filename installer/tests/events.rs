@@ -46,7 +46,9 @@ fn current_log() -> String {
         ),
         line(
             json!({"ts": at(15), "event": "PreToolUse", "tool": "Bash", "decision": "allow",
-            "source": null, "delivered": 1, "elapsed_ms": 4.0}),
+            "source": null, "delivered": 1, "elapsed_ms": 4.0,
+            "modified": {"what": "tool_input", "bytes_before": 80, "bytes_after": 72,
+                         "outcome": "applied"}}),
         ),
         "\n".to_string(),
         line(
@@ -180,6 +182,7 @@ fn json_counts_every_event_since_the_cutoff_across_both_files() {
             "delivered": 4,
             "spooled": 3,
             "breaker": {"opened": 1},
+            "modified": {"tool_input:applied": 1},
             "spool": {
                 "dir": spool,
                 "waiting": 2,
@@ -248,6 +251,7 @@ fn the_human_report_leads_with_the_most_blocked_command() {
         "records: 4 delivered, 3 spooled\n",
         "guardrail service failing: 0 event(s) decided by the fail policy while the circuit \
          breaker was open, 1 opened it, 0 probe(s)\n",
+        "changed by the guardrail service: 1 tool_input applied\n",
         "\nspool: 2 waiting (",
         ", oldest 2025-11-20T22:00:00Z), 1 rejected; dropped 3 (age 2, size 1, corrupt 0); last error: HTTP 503 from the service\n",
     ] {
