@@ -372,7 +372,7 @@ if ansible-playbook -i localhost, -c local deploy/ansible/playbook.yml \
   -e "ansible_python_interpreter=$venv/bin/python" -e "@$dc/strict.json" >"$dc/strict.log" 2>&1; then
   fail "an unreachable service did not fail the play"
 fi
-grep -q 'installed but degraded (setup exit 1): the ingestion service .* is unreachable' "$dc/strict.log" ||
+grep -q "installed but degraded (setup exit 1): http://127.0.0.1:$closed_port is unreachable" "$dc/strict.log" ||
   fail "the failure does not say the service is unreachable: $(tail -n 30 "$dc/strict.log")"
 ok "unreachable service: setup exit 1 fails the host (default codex_guard_fail_on_degraded)"
 play "$dc/lenient.json" "$dc/lenient.log"
