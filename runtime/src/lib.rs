@@ -663,17 +663,7 @@ fn check(
                 (event == "PreToolUse" && modified.request().is_some()).then(|| record.clone());
             apply_verdict(s, input, report, record, verdict);
             if report.decision != "block" {
-                apply_modification(s, input, report, &modified);
-                let rule = report
-                    .source
-                    .as_deref()
-                    .and_then(|source| source.strip_prefix("rule:"))
-                    .map(str::to_string);
-                if let (Some(record), Some(rule), "block") = (spare, rule, report.decision) {
-                    let reason = report.reason.clone().unwrap_or_default();
-                    let record = record.blocked(BlockedBy::Rule(rule), &reason);
-                    queue(s, input, report, record, Flags::INGEST);
-                }
+                apply_modification(s, input, report, &modified, spare);
             }
         }
         Err(e) => {
@@ -771,12 +761,15 @@ fn warn_fingerprint(input: &HookInput, record: &Record) -> String {
 /// in place of the original. A version that cannot be read is recorded; an install
 /// that fails closed then denies the call or withholds the result, one that fails
 /// open lets the original go ahead. Codex lets no hook replace a prompt or a final
-/// response, so for those the modification is only recorded.
+/// response, so for those the modification is only recorded. A modified tool input
+/// must pass the local deny rules; `record` (the call's record) then reports the
+/// rule's block to Akto.
 fn apply_modification(
     s: &Settings,
     input: &HookInput,
     report: &mut Report,
     modified: &akto::Modified,
+    record: Option<Record>,
 ) {
     use modify::{Change, Outcome};
     let event = input.event.as_str();
@@ -847,6 +840,11 @@ fn apply_modification(
                 report.errors.extend(scratch.errors);
                 report.rule = Some(m.id.clone());
                 report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
+                // Akto saw the call allowed: it also gets the record of the block.
+                if let Some(record) = record {
+                    let record = record.blocked(BlockedBy::Rule(m.id.clone()), &m.message);
+                    queue(s, input, report, record, Flags::INGEST);
+                }
                 change.outcome = Outcome::Withheld;
                 change.error = Some(format!(
                     "the modified tool input is denied by rule {}",
