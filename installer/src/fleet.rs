@@ -248,15 +248,19 @@ impl Inputs {
                 )));
             }
         }
-        let device_id = file
-            .device_id
-            .as_deref()
-            .map(|id| {
-                crate::machine_id::validate(id).map_err(|e| {
-                    Failure::bad_input(format!("the fleet config {}: {e}", path.display()))
+        let device_id =
+            file.device_id
+                .as_deref()
+                .map(|id| {
+                    crate::machine_id::validate(id).map_err(|e| {
+                        Failure::bad_input(format!("the fleet config {}: {e}", path.display()))
+                            .hint(format!(
+                            "fix device_id in {}, then run the setup again; nothing was changed",
+                            path.display()
+                        ))
+                    })
                 })
-            })
-            .transpose()?;
+                .transpose()?;
         Ok(Inputs {
             service,
             token,

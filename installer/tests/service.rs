@@ -496,15 +496,11 @@ fn the_probe_trusts_what_the_hook_trusts() {
 
     // SSL_CERT_PATH, which a per-user hook honours.
     let env = user_env();
-    env.cmd()
-        .env("SSL_CERT_PATH", pem)
-        .args(["setup", "--silent", "--url", &service.url, "--token", TOKEN])
-        .arg("--codex-home")
-        .arg(&env.codex_home)
-        .arg("--runtime")
-        .arg(&env.runtime)
-        .assert()
-        .success();
+    env.setup_with(
+        &[("SSL_CERT_PATH", pem)],
+        &["--url", &service.url, "--token", TOKEN],
+    )
+    .success();
 
     // ... and a managed hook ignores.
     let sys = System::new();
@@ -531,16 +527,12 @@ fn the_probe_goes_through_the_proxy_of_the_environment() {
     let service = Service::requiring(TOKEN);
     let proxy = ConnectProxy::start();
     let env = user_env();
-    env.cmd()
-        .env("HTTP_PROXY", proxy.url())
-        .env("HTTPS_PROXY", proxy.url())
-        .args(["setup", "--silent", "--url", &service.url, "--token", TOKEN])
-        .arg("--codex-home")
-        .arg(&env.codex_home)
-        .arg("--runtime")
-        .arg(&env.runtime)
-        .assert()
-        .success();
+    let proxy_url = proxy.url();
+    env.setup_with(
+        &[("HTTP_PROXY", &proxy_url), ("HTTPS_PROXY", &proxy_url)],
+        &["--url", &service.url, "--token", TOKEN],
+    )
+    .success();
     let port = service.url.rsplit(':').next().unwrap().to_string();
     assert!(
         proxy.seen().iter().any(|line| line.contains(&port)),

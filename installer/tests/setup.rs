@@ -255,13 +255,7 @@ fn a_device_id_given_to_setup_wins_and_a_bad_one_changes_nothing() {
             .stderr(predicates::str::contains("device id"));
         assert_eq!(env.read("codex-guard/machine-id"), before);
     }
-    env.cmd()
-        .env("DEVICE_ID", "not ok!")
-        .args(["setup", "--silent", "--local-only", "--codex-home"])
-        .arg(&env.codex_home)
-        .arg("--runtime")
-        .arg(&env.runtime)
-        .assert()
+    env.setup_with(&[("DEVICE_ID", "not ok!")], &["--local-only"])
         .code(2)
         .stderr(predicates::str::contains("DEVICE_ID"));
     let report = json_of(
@@ -271,15 +265,14 @@ fn a_device_id_given_to_setup_wins_and_a_bad_one_changes_nothing() {
     assert_eq!(report["device_id_source"], "given");
     assert_eq!(env.read("codex-guard/machine-id"), "fleet-laptop-42\n");
     // Akto's own variable names it too, below CODEX_GUARD_DEVICE_ID.
-    env.cmd()
-        .env("DEVICE_ID", "akto-name")
-        .env("CODEX_GUARD_DEVICE_ID", "guard-name")
-        .args(["setup", "--silent", "--local-only", "--codex-home"])
-        .arg(&env.codex_home)
-        .arg("--runtime")
-        .arg(&env.runtime)
-        .assert()
-        .success();
+    env.setup_with(
+        &[
+            ("DEVICE_ID", "akto-name"),
+            ("CODEX_GUARD_DEVICE_ID", "guard-name"),
+        ],
+        &["--local-only"],
+    )
+    .success();
     assert_eq!(env.read("codex-guard/machine-id"), "guard-name\n");
 }
 

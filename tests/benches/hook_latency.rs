@@ -165,17 +165,7 @@ fn main() {
         reset: None,
     };
     let cases = vec![
-        Case {
-            name: "/bin/true",
-            program: PathBuf::from("/bin/true"),
-            args: Vec::new(),
-            stdin: Vec::new(),
-            config: local.clone(),
-            env: Vec::new(),
-            expect: "",
-            runs: None,
-            reset: None,
-        },
+        external("/bin/true", "/bin/true", Vec::new(), &local),
         case(
             "PreToolUse, blocking, allowed by Akto",
             bash("ls -la"),
@@ -286,17 +276,12 @@ fn main() {
             "",
         ),
         case("garbage on stdin", b"\x00not json".to_vec(), &local, ""),
-        Case {
-            name: "python3 -c \"import json, urllib.request\"",
-            program: PathBuf::from("python3"),
-            args: vec!["-c", "import json, urllib.request"],
-            stdin: Vec::new(),
-            config: local.clone(),
-            env: Vec::new(),
-            expect: "",
-            runs: None,
-            reset: None,
-        },
+        external(
+            "python3 -c \"import json, urllib.request\"",
+            "python3",
+            vec!["-c", "import json, urllib.request"],
+            &local,
+        ),
     ];
 
     println!(
@@ -388,6 +373,26 @@ fn main() {
 }
 
 /// The nearest-rank percentile `p` of sorted `walls`.
+/// Another program, measured in the same run for scale (no stdin, no output).
+fn external(
+    name: &'static str,
+    program: &str,
+    args: Vec<&'static str>,
+    config: &std::path::Path,
+) -> Case {
+    Case {
+        name,
+        program: PathBuf::from(program),
+        args,
+        stdin: Vec::new(),
+        config: config.to_path_buf(),
+        env: Vec::new(),
+        expect: "",
+        runs: None,
+        reset: None,
+    }
+}
+
 fn percentile(walls: &[f64], p: f64) -> f64 {
     walls[((walls.len() as f64 * p).ceil() as usize).clamp(1, walls.len()) - 1]
 }

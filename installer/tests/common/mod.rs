@@ -84,7 +84,13 @@ impl TestEnv {
     }
 
     pub fn setup(&self, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.setup_with(&[], extra)
+    }
+
+    /// [`TestEnv::setup`] with these environment variables set.
+    pub fn setup_with(&self, vars: &[(&str, &str)], extra: &[&str]) -> assert_cmd::assert::Assert {
         self.cmd()
+            .envs(vars.iter().copied())
             .arg("setup")
             .arg("--codex-home")
             .arg(&self.codex_home)
