@@ -276,13 +276,13 @@ fn failed(s: &Settings, input: &HookInput) -> Report {
     report
         .errors
         .push("codex-guard failed while deciding (a bug); the fail policy applies".into());
-    apply_fail_policy(s, &mut report, &input.event, "check");
+    apply_fail_policy(s, &mut report, &input.event, "could not check this event");
     report
 }
 
 /// Blocks a prompt, tool call or permission request nothing could check when the
-/// install fails closed (`what` went wrong: "read", "check"); lets it through, saying
-/// so, otherwise.
+/// install fails closed (`what` went wrong, as in "codex-guard <what> and is set to
+/// fail closed"); lets it through, saying so, otherwise.
 fn apply_fail_policy(s: &Settings, report: &mut Report, event: &str, what: &str) {
     if fails_closed(s)
         && matches!(
@@ -292,7 +292,7 @@ fn apply_fail_policy(s: &Settings, report: &mut Report, event: &str, what: &str)
     {
         report.block(
             event,
-            format!("codex-guard could not {what} this event and is set to fail closed"),
+            format!("codex-guard {what} and is set to fail closed"),
             "fail-closed".into(),
             false,
         );
@@ -328,7 +328,7 @@ fn handle_unparsed(s: &Settings, input: &HookInput, error: String) -> Report {
         Some(m) if blockable(event) => {
             report.block(event, rule_reason(&m), format!("rule:{}", m.id), false)
         }
-        _ => apply_fail_policy(s, &mut report, event, "read"),
+        _ => apply_fail_policy(s, &mut report, event, "could not read this event"),
     }
     report
 }
@@ -674,21 +674,12 @@ fn check(
                     .deliveries
                     .push(spooled(s, input, ids.id, Flags::INGEST, body));
             }
-            if s.config.fail_closed && matches!(event, "UserPromptSubmit" | "PreToolUse") {
-                let why = if report.breaker == Some("open") {
-                    "the guardrail service is failing"
-                } else {
-                    "could not get a decision from the guardrail service"
-                };
-                report.block(
-                    event,
-                    format!("codex-guard {why} ({e}) and is set to fail closed"),
-                    "fail-closed".into(),
-                    false,
-                );
+            let why = if report.breaker == Some("open") {
+                "the guardrail service is failing"
             } else {
-                report.source = Some("fail-open".into());
-            }
+                "could not get a decision from the guardrail service"
+            };
+            apply_fail_policy(s, report, event, &format!("{why} ({e})"));
         }
     }
 }
