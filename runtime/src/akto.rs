@@ -370,20 +370,59 @@ impl Record {
                 ("403", json!({ "body": body }))
             }
         };
-        let tags = Value::Object(self.tags.clone()).to_string();
+        Envelope {
+            path: &self.path,
+            request_headers: &request_headers,
+            response_headers: &response_headers,
+            request_payload: &self.request_payload,
+            response_payload: &response_payload,
+            ip: &s.username,
+            time_ms: now_ms,
+            status,
+            tags: &self.tags,
+            context_source: &s.config.context_source,
+        }
+        .to_json()
+    }
+}
+
+/// The body of one call to `/api/http-proxy`: Akto's mirrored-traffic record, whose
+/// headers, payloads and tags travel as JSON text. Every record codex-guard sends
+/// (the hook's, and the probe of `setup` and `doctor`) is made here.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    pub path: &'a str,
+    pub request_headers: &'a Map<String, Value>,
+    pub response_headers: &'a Map<String, Value>,
+    pub request_payload: &'a Value,
+    pub response_payload: &'a Value,
+    /// The OS user name.
+    pub ip: &'a str,
+    pub time_ms: u128,
+    /// `"200"`, or `"403"` for the record of a block.
+    pub status: &'a str,
+    pub tags: &'a Map<String, Value>,
+    pub context_source: &'a str,
+}
+
+impl Envelope<'_> {
+    pub fn to_json(&self) -> Value {
+        // A map of strings and JSON values always serialises.
+        let text = |map: &Map<String, Value>| serde_json::to_string(map).unwrap_or_default();
+        let tags = text(self.tags);
         json!({
             "path": self.path,
-            "requestHeaders": Value::Object(request_headers).to_string(),
-            "responseHeaders": Value::Object(response_headers).to_string(),
+            "requestHeaders": text(self.request_headers),
+            "responseHeaders": text(self.response_headers),
             "method": "POST",
             "requestPayload": self.request_payload.to_string(),
-            "responsePayload": response_payload.to_string(),
-            "ip": s.username,
+            "responsePayload": self.response_payload.to_string(),
+            "ip": self.ip,
             "destIp": "127.0.0.1",
-            "time": now_ms.to_string(),
-            "statusCode": status,
+            "time": self.time_ms.to_string(),
+            "statusCode": self.status,
             "type": "HTTP/1.1",
-            "status": status,
+            "status": self.status,
             "akto_account_id": "1000000",
             "akto_vxlan_id": 0,
             "is_pending": "false",
@@ -395,7 +434,7 @@ impl Record {
             "enabled_graph": null,
             "tag": tags,
             "metadata": tags,
-            "contextSource": s.config.context_source,
+            "contextSource": self.context_source,
         })
     }
 }

@@ -15,12 +15,12 @@
 //! on `/api/*` answers 401), so a 2xx answer proves the service is there and takes
 //! the token, and 401/403 proves it refuses it.
 
-use crate::akto::{self, Flags};
+use crate::akto::{self, Envelope, Flags};
 use crate::settings::{self, EnvLookup, Settings};
 use crate::transport;
 use codex_guard_common::env::{EnvReader, Scope};
 use codex_guard_common::RuntimeConfig;
-use serde_json::json;
+use serde_json::{json, Map};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -160,35 +160,26 @@ pub fn probe(target: &Target) -> Outcome {
         Ok(agent) => agent,
         Err(e) => return Outcome::TrustSetup(e),
     };
-    let marker = json!({ "gen-ai": "Gen AI", "codex-guard-probe": "true" }).to_string();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let body = json!({
-        "path": PROBE_PATH,
-        "requestHeaders": json!({
-            "host": "codex-guard.probe",
-            "content-type": "application/json",
-            "x-codex-guard-probe": "true",
-        }).to_string(),
-        "responseHeaders": "{}",
-        "method": "POST",
-        "requestPayload": json!({ "body": "codex-guard connectivity probe; nothing to check or store" }).to_string(),
-        "responsePayload": "{}",
-        "ip": "codex-guard-probe",
-        "destIp": "127.0.0.1",
-        "time": now_ms.to_string(),
-        "statusCode": "200",
-        "type": "HTTP/1.1",
-        "status": "200",
-        "akto_account_id": "1000000",
-        "akto_vxlan_id": 0,
-        "is_pending": "false",
-        "source": "MIRRORING",
-        "tag": marker,
-        "metadata": marker,
-        "contextSource": target.context_source,
-    })
+    let mut tags = Map::new();
+    tags.insert("gen-ai".into(), "Gen AI".into());
+    tags.insert("codex-guard-probe".into(), "true".into());
+    let mut request_headers = Map::new();
+    request_headers.insert("host".into(), "codex-guard.probe".into());
+    request_headers.insert("content-type".into(), "application/json".into());
+    request_headers.insert("x-codex-guard-probe".into(), "true".into());
+    let body = Envelope {
+        path: PROBE_PATH,
+        request_headers: &request_headers,
+        response_headers: &Map::new(),
+        request_payload: &json!({ "body": "codex-guard connectivity probe; nothing to check or store" }),
+        response_payload: &json!({}),
+        ip: "codex-guard-probe",
+        time_ms: u128::from(crate::spool::now_ms()),
+        status: "200",
+        tags: &tags,
+        context_source: &target.context_source,
+    }
+    .to_json()
     .to_string();
     let started = Instant::now();
     let mut request = agent
