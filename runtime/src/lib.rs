@@ -12,6 +12,7 @@ pub mod input;
 pub mod log;
 pub mod modify;
 pub mod overrides;
+pub mod packs;
 pub mod probe;
 pub mod protect;
 pub mod redact;
@@ -119,6 +120,9 @@ pub struct Report {
     pub ignored_env: Vec<String>,
     /// What the guardrail service changed, and whether Codex got its version.
     pub modified: Option<modify::Change>,
+    /// What the local analysis noticed without deciding on it (a shell command it
+    /// could not parse in full).
+    pub findings: Vec<String>,
     records: usize,
 }
 
@@ -398,6 +402,25 @@ pub fn handle(
                 }
                 return report;
             }
+            Action::Warn if event == "PreToolUse" || event == "UserPromptSubmit" => {
+                let fp = warn::fingerprint(&[
+                    "local-warn",
+                    &m.id,
+                    event,
+                    input.tool_name().unwrap_or_default(),
+                    &input.tool_input().to_string(),
+                    input.str("prompt").unwrap_or_default(),
+                ]);
+                if warn::resubmitted(&s.layout.state_dir(), &fp) {
+                    // Made again unchanged after the warning: it goes on to the
+                    // service like any other call.
+                    report.reason = Some(format!("{} (warned, then submitted again)", m.message));
+                    report.source = Some(format!("rule:{}", m.id));
+                } else {
+                    report.block(event, rule_reason(&m), format!("rule:{}", m.id), true);
+                    return report;
+                }
+            }
             Action::Allow if event == "PermissionRequest" => {
                 report.output = Some(json!({"hookSpecificOutput": {
                     "hookEventName": "PermissionRequest",
@@ -475,6 +498,7 @@ fn local_rules(s: &Settings, input: &HookInput, report: &mut Report) -> Option<r
     );
     let matched = rules.evaluate(input, &s.paths);
     report.errors.extend(rules.take_problems());
+    report.findings.extend(rules.take_notes());
     report.rule = matched.as_ref().map(|m| m.id.clone());
     matched
 }
@@ -1027,6 +1051,9 @@ fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     entry.insert("elapsed_ms".into(), json!(elapsed.as_secs_f64() * 1000.0));
     if !report.errors.is_empty() {
         entry.insert("errors".into(), json!(report.errors));
+    }
+    if !report.findings.is_empty() {
+        entry.insert("findings".into(), json!(report.findings));
     }
     if let Some(check) = &report.session_check {
         entry.insert("integrity".into(), json!(check));

@@ -97,7 +97,8 @@ impl PathContext {
         }
     }
 
-    fn shell(&self, cwd: Option<&str>) -> shell::Context {
+    /// What the shell analysis is told about this machine.
+    pub fn shell_context(&self, cwd: Option<&str>) -> shell::Context {
         shell::Context {
             home: self.home.clone(),
             cwd: cwd.map(str::to_string),
@@ -207,9 +208,18 @@ impl Protected {
 
     /// Why this tool call may change a protected path, or `None`.
     pub fn check(&self, input: &HookInput) -> Option<String> {
+        self.check_with(input, None)
+    }
+
+    /// [`Protected::check`] with the command's analysis already made.
+    pub fn check_with(&self, input: &HookInput, analysis: Option<&Analysis>) -> Option<String> {
         let cwd = input.str("cwd").filter(|c| !c.is_empty());
-        if let Some(command) = input.shell_command() {
-            let analysis = shell::analyze(&command, &self.ctx.shell(cwd));
+        if let Some(analysis) = analysis {
+            if let Some(why) = self.check_shell(analysis) {
+                return Some(why);
+            }
+        } else if let Some(command) = input.shell_command() {
+            let analysis = shell::analyze(&command, &self.ctx.shell_context(cwd));
             if let Some(why) = self.check_shell(&analysis) {
                 return Some(why);
             }
@@ -428,8 +438,6 @@ mod tests {
     use crate::rules::{Action, Rules};
     use serde_json::json;
 
-    const DEFAULTS: &str = include_str!("../../templates/rules.toml");
-
     /// A home, a Codex home and a system root in a temp dir, with the shipped rules.
     struct World {
         dir: tempfile::TempDir,
@@ -453,14 +461,20 @@ mod tests {
                 _ => None,
             };
             let paths = PathContext::from_env(&env, &dir.path().join("root"));
-            // The shipped rule alone, so what is checked is this analysis, not a
-            // pattern rule that happens to catch the same spelling.
-            let rule = DEFAULTS
-                .split("[[rule]]")
-                .find(|r| r.contains(&format!("id = \"{GUARD}\"")))
-                .expect("the shipped rule");
+            // The guard-tamper pack alone, so what is checked is this analysis, not
+            // another pack that happens to catch the same command.
+            let others: String = crate::packs::Pack::ALL
+                .iter()
+                .filter(|p| p.name() != GUARD)
+                .map(|p| format!("{} = \"off\"\n", p.name()))
+                .collect();
             let mut problems = Vec::new();
-            let rules = Rules::parse(&format!("[[rule]]{rule}"), None, &mut problems).unwrap();
+            let rules = Rules::parse(
+                &format!("[packs]\n{GUARD} = \"deny\"\n{others}"),
+                None,
+                &mut problems,
+            )
+            .unwrap();
             assert!(problems.is_empty(), "{problems:?}");
             World { dir, rules, paths }
         }
@@ -492,7 +506,7 @@ mod tests {
             self.rules
                 .evaluate(&input, &self.paths)
                 .filter(|m| m.action == Action::Deny)
-                .map(|m| m.id)
+                .map(|m| m.id.split('/').next().unwrap_or_default().to_string())
         }
 
         fn bash(&self, command: &str) -> Option<String> {
@@ -501,7 +515,7 @@ mod tests {
         }
     }
 
-    const GUARD: &str = "protect-guard-and-startup-files";
+    const GUARD: &str = "guard-tamper";
 
     #[test]
     fn every_way_of_changing_the_guard_or_a_startup_file_from_the_shell_is_denied() {

@@ -5,7 +5,9 @@
 //! user's file. The format is documented in `docs/rules.md`.
 
 use crate::input::HookInput;
+use crate::packs::{self, Level, Levels, Pack};
 use crate::protect::{PathContext, Protected};
+use crate::shell::Analysis;
 use regex_lite::Regex;
 use serde::Deserialize;
 use std::cell::{OnceCell, RefCell};
@@ -86,6 +88,8 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Deny,
+    /// Block the first time; the identical call made again goes through.
+    Warn,
     Allow,
 }
 
@@ -96,6 +100,8 @@ pub enum Layer {
     Admin,
     /// The user's own rules file.
     User,
+    /// A built-in pack, at the level the rules files set it to.
+    Pack,
 }
 
 impl Layer {
@@ -103,6 +109,7 @@ impl Layer {
         match self {
             Layer::Admin => "admin",
             Layer::User => "user",
+            Layer::Pack => "pack",
         }
     }
 }
@@ -185,6 +192,10 @@ pub struct Rules {
     user_allows_off: bool,
     /// Regexes found invalid when first compiled during `evaluate`.
     late_problems: RefCell<Vec<String>>,
+    /// The packs the file (or, after [`load_policy`], both files) set.
+    packs: Levels,
+    /// What an evaluation noticed for the audit log (a command it could not parse).
+    notes: RefCell<Vec<String>>,
 }
 
 /// Loads the admin layer (when `admin` is given and the file exists) and the user's
@@ -213,9 +224,11 @@ pub fn load_policy(
         }
     }
     match load_file(user, Layer::User, event, rules.user_allows_off, problems) {
-        Ok(user) => rules
-            .rules
-            .extend(user.map(|u| u.rules).unwrap_or_default()),
+        Ok(Some(user)) => {
+            rules.packs = rules.packs.stricter(&user.packs);
+            rules.rules.extend(user.rules);
+        }
+        Ok(None) => {}
         Err(e) => problems.push(e),
     }
     rules
@@ -309,8 +322,14 @@ impl Rules {
                 ("rule", _) => problems.push(
                     "`rule` must be an array of tables (`[[rule]]`); see docs/rules.md".into(),
                 ),
+                ("packs", toml::Value::Table(table)) => {
+                    out.packs = parse_packs(table, layer, problems);
+                }
+                ("packs", _) => problems.push(
+                    "`packs` must be a table (`[packs]`) of pack = \"deny\" | \"warn\" | \"off\"".into(),
+                ),
                 _ => problems.push(format!(
-                    "unknown top-level key `{key}`; expected `[[rule]]` or `user_allow_rules`"
+                    "unknown top-level key `{key}`; expected `[[rule]]`, `[packs]` or `user_allow_rules`"
                 )),
             }
         }
@@ -364,8 +383,22 @@ impl Rules {
         std::mem::take(&mut self.late_problems.borrow_mut())
     }
 
-    /// The first deny rule that matches (admin rules first), else the first allow
-    /// rule that matches: a deny anywhere beats every allow.
+    /// The packs in force, each at its effective level.
+    pub fn pack_levels(&self) -> Vec<(Pack, Level)> {
+        Pack::ALL
+            .iter()
+            .map(|p| (*p, self.packs.effective(*p)))
+            .collect()
+    }
+
+    /// Notes for the audit log from the last evaluation.
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut self.notes.borrow_mut())
+    }
+
+    /// What decides the event, strongest first: a deny rule (admin rules first), a
+    /// denying pack, a warn rule, a warning pack, an allow rule. A deny anywhere
+    /// beats every warn and allow.
     pub fn evaluate(&self, input: &HookInput, paths: &PathContext) -> Option<Match> {
         let subjects = Subjects::new(input, paths);
         let find = |action: Action| {
@@ -373,15 +406,93 @@ impl Rules {
                 .iter()
                 .find(|r| r.action == action && r.matches(&subjects, &self.late_problems))
         };
-        let found = find(Action::Deny).or_else(|| find(Action::Allow));
-        found.map(|r| Match {
+        let rule_match = |r: &Rule| Match {
             id: r.id.clone(),
             action: r.action,
             message: r.message.clone(),
             layer: r.layer,
             detail: subjects.why.borrow_mut().take(),
-        })
+        };
+        if let Some(r) = find(Action::Deny) {
+            return Some(rule_match(r));
+        }
+        let pack = self.packs_verdict(&subjects);
+        let pack_match = |(f, level): (packs::Finding, Level)| Match {
+            id: f.id(),
+            action: if level == Level::Deny {
+                Action::Deny
+            } else {
+                Action::Warn
+            },
+            message: f.message,
+            layer: Layer::Pack,
+            detail: None,
+        };
+        match pack {
+            Some((f, Level::Deny)) => Some(pack_match((f, Level::Deny))),
+            pack => find(Action::Warn)
+                .map(rule_match)
+                .or_else(|| pack.map(pack_match))
+                .or_else(|| find(Action::Allow).map(rule_match)),
+        }
     }
+
+    /// The packs' finding for a tool call, with the level of its pack.
+    fn packs_verdict(&self, subjects: &Subjects) -> Option<(packs::Finding, Level)> {
+        let input = subjects.input;
+        if !DEFAULT_EVENTS.contains(&input.event.as_str())
+            || !(input.is_shell_tool() || input.is_patch_tool() || input.is_mcp_tool())
+            || Pack::ALL
+                .iter()
+                .all(|p| self.packs.effective(*p) == Level::Off)
+        {
+            return None;
+        }
+        let analysis = subjects.analysis();
+        if analysis.is_some_and(|a| a.unparsed) {
+            self.notes.borrow_mut().push(
+                "the shell command could not be parsed in full; the packs judged the rest on its text"
+                    .into(),
+            );
+        }
+        let subject = packs::Subject {
+            input,
+            analysis,
+            places: subjects.places,
+        };
+        packs::evaluate(&subject, &self.packs, subjects.command())
+    }
+}
+
+/// `[packs]`: each known pack set to deny, warn or off. What an admin's file gets
+/// wrong is read as deny (the stricter meaning); a user's mistake is ignored.
+fn parse_packs(table: toml::Table, layer: Layer, problems: &mut Vec<String>) -> Levels {
+    let mut levels = Levels::default();
+    let names: Vec<&str> = Pack::ALL.iter().map(|p| p.name()).collect();
+    for (name, value) in table {
+        let Some(pack) = Pack::from_name(&name) else {
+            problems.push(format!(
+                "unknown pack `{name}` in [packs]; expected one of {}",
+                names.join(", ")
+            ));
+            continue;
+        };
+        match value.as_str().and_then(Level::parse) {
+            Some(level) => levels.set(pack, level),
+            None => {
+                let fallback = if layer == Layer::Admin {
+                    levels.set(pack, Level::Deny);
+                    "deny"
+                } else {
+                    "its default"
+                };
+                problems.push(format!(
+                    "pack `{name}` must be \"deny\", \"warn\" or \"off\"; it stays at {fallback}"
+                ));
+            }
+        }
+    }
+    levels
 }
 
 /// Checks a rule's shape and returns the events it applies to.
@@ -519,6 +630,8 @@ struct Subjects<'a> {
     lowered: OnceCell<Vec<(&'static str, String)>>,
     /// What a `writes` rule found, for the message.
     why: RefCell<Option<String>>,
+    /// The parse of a shell tool's command, made once for every rule and pack.
+    analysis: OnceCell<Option<Analysis>>,
 }
 
 impl<'a> Subjects<'a> {
@@ -531,7 +644,21 @@ impl<'a> Subjects<'a> {
             arguments: OnceCell::new(),
             lowered: OnceCell::new(),
             why: RefCell::new(None),
+            analysis: OnceCell::new(),
         }
+    }
+
+    fn analysis(&self) -> Option<&Analysis> {
+        self.analysis
+            .get_or_init(|| {
+                let command = self.command()?;
+                let cwd = self.input.str("cwd").filter(|c| !c.is_empty());
+                Some(crate::shell::analyze(
+                    command,
+                    &self.places.shell_context(cwd),
+                ))
+            })
+            .as_ref()
     }
 
     fn command(&self) -> Option<&str> {
@@ -630,7 +757,7 @@ impl Rule {
         if !(s.input.is_shell_tool() || s.input.is_patch_tool() || s.input.is_mcp_tool()) {
             return false;
         }
-        let why = Protected::new(specs, s.places).check(s.input);
+        let why = Protected::new(specs, s.places).check_with(s.input, s.analysis());
         if let Some(why) = &why {
             *s.why.borrow_mut() = Some(why.clone());
         }
@@ -715,7 +842,7 @@ mod tests {
     }
 
     #[test]
-    fn each_shipped_rule_denies_its_examples_and_lets_near_misses_through() {
+    fn the_packs_deny_what_the_old_pattern_rules_caught_and_let_their_near_misses_through() {
         let table: Vec<(&str, Vec<HookInput>, Vec<HookInput>)> = vec![
             (
                 "rm-rf-root-or-home",
@@ -975,45 +1102,44 @@ mod tests {
             ),
         ];
         let rules = defaults();
-        let shipped: Vec<&str> = rules.ids().collect();
-        let tested: Vec<&str> = table.iter().map(|(id, ..)| *id).collect();
-        assert_eq!(shipped, tested, "every shipped rule has a row, in order");
-        // Deleting a home directory also deletes the guard in it: the rule that
-        // protects the guard may catch another rule's example too.
-        let guard = "protect-guard-and-startup-files";
-        // Its own examples may be caught by the older pattern rules as well.
-        let matching = |rules: &Rules, input: &HookInput, id: &str| {
-            let mut ids = matching(rules, input);
-            if id == guard && ids.iter().any(|m| m == guard) {
-                ids.retain(|m| m == guard);
-            } else if ids.len() > 1 {
-                ids.retain(|m| m != guard);
-            }
-            ids
-        };
+        assert_eq!(
+            rules.ids().count(),
+            0,
+            "the template ships packs, not pattern rules"
+        );
+        // Each example of the pattern rules these packs replaced is denied by a
+        // pack (as a tool call and as a permission request), and no near miss is.
+        let mut wrong = Vec::new();
         for (id, bad, fine) in &table {
             for input in bad {
-                assert_eq!(
-                    matching(&rules, input, id),
-                    [*id],
-                    "{:?} should be denied by {id} alone",
-                    input.tool_input()
-                );
-                assert_eq!(rules.evaluate_for_test(input).unwrap().action, Action::Deny);
-                // The same call as a permission request is denied too.
+                let m = rules.evaluate_for_test(input);
+                if !m
+                    .as_ref()
+                    .is_some_and(|m| m.action == Action::Deny && m.layer == Layer::Pack)
+                {
+                    wrong.push(format!("missed (was {id}): {}", input.tool_input()));
+                }
                 let mut request = input.clone();
                 request.event = "PermissionRequest".into();
-                assert_eq!(matching(&rules, &request, id), [*id]);
+                if rules.evaluate_for_test(&request).map(|m| m.action) != Some(Action::Deny) {
+                    wrong.push(format!(
+                        "missed as a request (was {id}): {}",
+                        input.tool_input()
+                    ));
+                }
             }
             for input in fine {
-                assert_eq!(
-                    matching(&rules, input, id),
-                    Vec::<String>::new(),
-                    "near miss of {id}: {:?}",
-                    input.tool_input()
-                );
+                if let Some(m) = rules.evaluate_for_test(input) {
+                    wrong.push(format!(
+                        "near miss of {id} denied: {} by {}: {}",
+                        input.tool_input(),
+                        m.id,
+                        m.message
+                    ));
+                }
             }
         }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]

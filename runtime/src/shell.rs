@@ -122,7 +122,7 @@ pub struct Change {
 }
 
 /// Everything the analysis found in one command.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Analysis {
     pub changes: Vec<Change>,
     /// Every path-like word of the command, changed or not.
@@ -135,6 +135,53 @@ pub struct Analysis {
     /// The command could not be parsed (it would not run as written, or uses syntax
     /// the parser lacks): only its raw text can be looked at.
     pub unparsed: bool,
+    /// Every program the command runs, wrappers and what they wrap alike, in order.
+    pub invocations: Vec<Invocation>,
+    /// Code handed to an interpreter, with the interpreter's name.
+    pub scripts: Vec<Script>,
+    /// Files a download is saved to.
+    pub downloads: Vec<Value>,
+    /// Code from the network (or decoded from an encoding) that is run, each as a
+    /// sentence: `curl output piped into bash`.
+    pub fetched_runs: Vec<String>,
+    /// Files read through `<` redirects.
+    pub redirect_reads: Vec<Value>,
+}
+
+/// One program as the command runs it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The program's base name (lower-cased where file systems ignore case);
+    /// `None` when the program word is not known (`$X -rf /`).
+    pub name: Option<String>,
+    /// Every word, the program first, each as its possible values.
+    pub argv: Vec<Vec<Value>>,
+    /// The directories it may run in (`None`: not known).
+    pub cwds: Vec<Option<String>>,
+    /// What its standard input is, when the command line says.
+    pub stdin: Option<Stdin>,
+    /// Run by `find -exec` on only the files a test (`-name`, `-mtime`, …) picks.
+    pub from_filtered_find: bool,
+}
+
+impl Invocation {
+    /// The arguments after the program, each known only when it has one value
+    /// with no hole.
+    pub fn literals(&self) -> Vec<Option<String>> {
+        self.argv
+            .iter()
+            .skip(1)
+            .map(|a| if a.len() == 1 { a[0].literal() } else { None })
+            .collect()
+    }
+}
+
+/// Code handed to an interpreter.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// `python`, `perl`, `ruby`, `node`, … (version suffix removed).
+    pub interpreter: String,
+    pub text: String,
 }
 
 /// What the analysis knows before the command runs.
@@ -166,6 +213,9 @@ pub fn analyze(command: &str, ctx: &Context) -> Analysis {
         out: Analysis::default(),
         depth: 0,
         budget: MAX_COMMANDS,
+        fetched_word: None,
+        current_fetched: None,
+        filtered_find: false,
     };
     state.script(command);
     state.out
@@ -309,6 +359,109 @@ const WRAPPERS: &[(&str, &[&str])] = &[
     ("ltrace", &["-o", "-e", "-p", "-s", "-u"]),
 ];
 
+/// Programs that fetch from the network; what they print is code from elsewhere.
+const DOWNLOADERS: &[&str] = &[
+    "curl",
+    "wget",
+    "fetch",
+    "aria2c",
+    "http",
+    "https",
+    "xh",
+    "xhs",
+    "lwp-request",
+    "GET",
+    "lynx",
+    "links",
+    "w3m",
+    "httpie",
+    "curlie",
+];
+
+/// Programs that pass what they read on (maybe transformed) to their output: a
+/// download through them is still a download.
+const PASS_THROUGH: &[&str] = &[
+    "cat", "tee", "gunzip", "gzip", "zcat", "bzcat", "bunzip2", "bzip2", "xz", "xzcat", "unxz",
+    "zstd", "zstdcat", "unzstd", "sed", "gsed", "tr", "head", "tail", "dd", "sort", "uniq", "grep",
+    "cut", "rev", "iconv", "dos2unix", "tar", "openssl", "gpg", "awk", "gawk", "perl", "jq",
+    "stdbuf", "pv", "brotli", "lz4", "lzcat", "unlzma", "uudecode",
+];
+
+/// Whether the program decodes a payload (`base64 -d`, `xxd -r`, `openssl enc -d`).
+fn decoder(name: &str, lits: &[Option<String>]) -> bool {
+    let has = |flags: &[&str]| {
+        lits.iter().flatten().any(|a| {
+            flags.contains(&a.as_str())
+                || (a.starts_with("--")
+                    && flags
+                        .iter()
+                        .any(|f| f.starts_with("--") && f.starts_with(a.as_str()) && a.len() > 3))
+        })
+    };
+    let short = |c: char| {
+        lits.iter()
+            .flatten()
+            .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains(c))
+    };
+    match name {
+        "base64" | "base32" | "basenc" | "gbase64" => {
+            short('d') || short('D') || has(&["--decode"])
+        }
+        "xxd" => short('r') || has(&["--revert"]),
+        "openssl" => lits.iter().flatten().any(|a| a == "base64" || a == "enc") && short('d'),
+        "uudecode" | "b64decode" => true,
+        _ => false,
+    }
+}
+
+/// Interpreter options whose value is the next word.
+fn valued_option(language: &str, option: &str) -> bool {
+    match language {
+        "python" => matches!(option, "-W" | "-X" | "-Q"),
+        "node" => matches!(
+            option,
+            "-r" | "--require" | "--import" | "--input-type" | "--loader"
+        ),
+        "ruby" => matches!(option, "-r" | "-I" | "-C" | "-E"),
+        "perl" => matches!(option, "-I" | "-M" | "-m"),
+        "awk" => matches!(option, "-F" | "-v" | "-f"),
+        _ => false,
+    }
+}
+
+/// `python3.12` is `python`, `nodejs` is `node`.
+fn interpreter_language(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let base = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    match base {
+        "nodejs" | "bun" | "deno" => "node".into(),
+        "gawk" | "mawk" | "nawk" => "awk".into(),
+        "powershell" => "pwsh".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether `text` could be what `pattern` stands for (a hole matches anything).
+pub fn glob_match(pattern: &Value, text: &str) -> bool {
+    fn go(parts: &[Part], text: &str) -> bool {
+        match parts.split_first() {
+            None => text.is_empty(),
+            Some((Part::Text(t), rest)) => {
+                text.strip_prefix(t.as_str()).is_some_and(|r| go(rest, r))
+            }
+            Some((Part::Any, rest)) => {
+                rest.is_empty()
+                    || text
+                        .char_indices()
+                        .map(|(i, _)| i)
+                        .chain([text.len()])
+                        .any(|i| go(rest, &text[i..]))
+            }
+        }
+    }
+    pattern.0.len() <= 16 && go(&pattern.0, text)
+}
+
 const SHELLS: &[&str] = &[
     "sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "yash", "posh", "rbash",
 ];
@@ -348,6 +501,13 @@ struct State<'a> {
     depth: usize,
     /// Simple commands still to be looked at (see [`MAX_COMMANDS`]).
     budget: usize,
+    /// Set while a simple command's words are expanded, when one of them holds
+    /// what a download printed (`"$(curl …)"`, `<(wget …)`).
+    fetched_word: Option<String>,
+    /// The same, for the command being run.
+    current_fetched: Option<String>,
+    /// Set while `find -exec` runs its command on files a test picks.
+    filtered_find: bool,
 }
 
 /// A program's base name, lower-cased where file systems ignore case.
@@ -372,17 +532,18 @@ fn interpreter(name: &str) -> Option<&'static [&'static str]> {
 }
 
 impl State<'_> {
-    fn script(&mut self, text: &str) {
+    /// Looks at a whole script; returns what its last command prints.
+    fn script(&mut self, text: &str) -> Option<Stdin> {
         if self.depth > MAX_DEPTH {
             self.out.unknown_code = true;
             self.out.code.push(text.to_string());
-            return;
+            return Some(Stdin::Unknown);
         }
         if text.len() > MAX_PARSED_BYTES || nesting(text) > MAX_NESTING {
             self.out.unparsed = true;
             self.out.unknown_code = true;
             self.out.code.push(text.to_string());
-            return;
+            return Some(Stdin::Unknown);
         }
         let options = ParserOptions::default();
         let parsed = guarded(|| {
@@ -391,25 +552,30 @@ impl State<'_> {
         match parsed.and_then(Result::ok) {
             Some(program) => {
                 self.depth += 1;
+                let mut output = None;
                 for list in &program.complete_commands {
-                    self.compound_list(list);
+                    output = self.compound_list(list);
                 }
                 self.depth -= 1;
+                output
             }
             None => {
                 self.out.unparsed = true;
                 self.out.code.push(text.to_string());
+                Some(Stdin::Unknown)
             }
         }
     }
 
-    fn compound_list(&mut self, list: &ast::CompoundList) {
+    fn compound_list(&mut self, list: &ast::CompoundList) -> Option<Stdin> {
+        let mut output = None;
         for item in &list.0 {
             let before = self.cwds.clone();
-            self.and_or(&item.0);
+            output = self.and_or(&item.0);
             // The list went on whether or not a `cd` in it worked.
             self.merge_cwds(&before);
         }
+        output
     }
 
     fn merge_cwds(&mut self, other: &[Option<String>]) {
@@ -420,25 +586,27 @@ impl State<'_> {
         }
     }
 
-    fn and_or(&mut self, list: &ast::AndOrList) {
-        self.pipeline(&list.first);
+    fn and_or(&mut self, list: &ast::AndOrList) -> Option<Stdin> {
+        let mut output = self.pipeline(&list.first);
         for next in &list.additional {
             match next {
-                ast::AndOr::And(p) => self.pipeline(p),
+                ast::AndOr::And(p) => output = self.pipeline(p),
                 ast::AndOr::Or(p) => {
                     let before = self.cwds.clone();
-                    self.pipeline(p);
+                    output = self.pipeline(p);
                     self.merge_cwds(&before);
                 }
             }
         }
+        output
     }
 
-    fn pipeline(&mut self, pipeline: &ast::Pipeline) {
+    fn pipeline(&mut self, pipeline: &ast::Pipeline) -> Option<Stdin> {
         let mut stdin: Option<Stdin> = None;
         for command in &pipeline.seq {
             stdin = self.command(command, stdin.take());
         }
+        stdin
     }
 
     /// Returns what the command writes to its standard output, when that is code
@@ -474,8 +642,12 @@ impl State<'_> {
     fn compound(&mut self, compound: &ast::CompoundCommand) {
         use ast::CompoundCommand as C;
         match compound {
-            C::BraceGroup(g) => self.compound_list(&g.list),
-            C::Subshell(s) => self.compound_list(&s.list),
+            C::BraceGroup(g) => {
+                self.compound_list(&g.list);
+            }
+            C::Subshell(s) => {
+                self.compound_list(&s.list);
+            }
             C::ForClause(f) => {
                 let mut values = Vec::new();
                 for w in f.values.iter().flatten() {
@@ -509,14 +681,18 @@ impl State<'_> {
                 self.compound_list(&w.0);
                 self.compound_list(&w.1.list);
             }
-            C::ArithmeticForClause(f) => self.compound_list(&f.body.list),
+            C::ArithmeticForClause(f) => {
+                self.compound_list(&f.body.list);
+            }
             C::Coprocess(c) => {
                 self.command(&c.body, None);
             }
             // `( ( cmd ) )` reads as arithmetic to the parser but runs as nested
             // subshells in bash, and `$(…)` inside arithmetic runs too: the text is
             // looked at as commands as well.
-            C::Arithmetic(a) => self.nested(&a.expr.value),
+            C::Arithmetic(a) => {
+                self.nested(&a.expr.value);
+            }
         }
     }
 
@@ -532,6 +708,9 @@ impl State<'_> {
                     for v in self.expand(&w.value) {
                         for path in self.resolve(&v) {
                             self.mention(&path);
+                            if matches!(kind, K::Read | K::ReadAndWrite) {
+                                self.out.redirect_reads.push(path.clone());
+                            }
                             if writes {
                                 self.change(path, false, program);
                             }
@@ -550,7 +729,9 @@ impl State<'_> {
                         }
                     }
                 }
-                T::ProcessSubstitution(_, sub) => self.compound_list(&sub.list),
+                T::ProcessSubstitution(_, sub) => {
+                    self.compound_list(&sub.list);
+                }
                 T::Fd(_) => {}
             },
             R::OutputAndError(w, _) => {
@@ -579,6 +760,7 @@ impl State<'_> {
             .as_ref()
             .map_or_else(|| "redirect".to_string(), |w| w.value.clone());
         let mut words = Words::default();
+        let outer = self.fetched_word.take();
         for item in simple.prefix.iter().flat_map(|p| p.0.iter()) {
             self.item(item, &mut words, &program, false);
         }
@@ -589,13 +771,22 @@ impl State<'_> {
         for item in simple.suffix.iter().flat_map(|s| s.0.iter()) {
             self.item(item, &mut words, &program, true);
         }
+        let fetched = std::mem::replace(&mut self.fetched_word, outer);
         for (name, values) in words.assignments {
             self.vars.insert(name, values);
         }
         if words.argv.is_empty() {
             return None;
         }
-        self.run(&words.argv, words.stdin.or(stdin))
+        let previous = std::mem::replace(&mut self.current_fetched, fetched);
+        let output = self.run(&words.argv, words.stdin.or(stdin));
+        self.current_fetched = previous;
+        // `curl URL > x.sh`: the download is saved, not printed.
+        if matches!(output, Some(Stdin::Fetched(_))) && !words.outputs.is_empty() {
+            self.out.downloads.extend(words.outputs);
+            return None;
+        }
+        output
     }
 
     fn item(
@@ -639,7 +830,22 @@ impl State<'_> {
                 words.assignments.push((name, values));
             }
             I::IoRedirect(r) => {
+                use ast::{IoFileRedirectKind as K, IoFileRedirectTarget as T};
                 match r {
+                    // `bash < <(curl …)`
+                    ast::IoRedirect::File(_, K::Read, T::ProcessSubstitution(_, sub)) => {
+                        words.stdin = Some(self.compound_list(&sub.list).unwrap_or(Stdin::Unknown));
+                        return;
+                    }
+                    ast::IoRedirect::File(
+                        None | Some(1),
+                        K::Write | K::Append | K::Clobber,
+                        T::Filename(w),
+                    ) => {
+                        for v in self.expand(&w.value) {
+                            words.outputs.extend(self.resolve(&v));
+                        }
+                    }
                     ast::IoRedirect::HereDocument(_, doc) => {
                         words.stdin = Some(Stdin::Text(doc.doc.value.clone()));
                     }
@@ -655,14 +861,137 @@ impl State<'_> {
                 self.redirect(r, program);
             }
             I::ProcessSubstitution(_, sub) => {
-                self.compound_list(&sub.list);
+                if let Some(foreign) = self.compound_list(&sub.list).and_then(|o| o.foreign()) {
+                    self.fetched_word = Some(foreign);
+                }
                 words.argv.push(vec![Value::any()]);
             }
         }
     }
 
-    /// One program with its arguments (each a list of alternatives).
+    /// One program with its arguments (each a list of alternatives): recorded, then
+    /// looked at; returns what it prints when that matters to the next command.
     fn run(&mut self, argv: &[Vec<Value>], stdin: Option<Stdin>) -> Option<Stdin> {
+        let first = argv.first().and_then(|a| a.first())?;
+        let name = program_name(first);
+        self.out.invocations.push(Invocation {
+            name: name.clone(),
+            argv: argv.to_vec(),
+            cwds: self.cwds.clone(),
+            stdin: stdin.clone(),
+            from_filtered_find: self.filtered_find,
+        });
+        if first.literal().is_some_and(|l| l.contains('/')) && self.downloaded(first) {
+            self.out.fetched_runs.push(format!(
+                "{} is run after it was downloaded",
+                first.display()
+            ));
+        }
+        let output = self.program(argv, stdin.clone());
+        let Some(name) = name else { return output };
+        let lits: Vec<Option<String>> = argv[1..]
+            .iter()
+            .map(|a| if a.len() == 1 { a[0].literal() } else { None })
+            .collect();
+        if DOWNLOADERS.contains(&name.as_str()) {
+            self.download(&name, &argv[1..], &lits);
+            return Some(Stdin::Fetched(name));
+        }
+        if decoder(&name, &lits) {
+            return Some(match stdin {
+                Some(Stdin::Fetched(by)) => Stdin::Fetched(by),
+                _ => Stdin::Decoded,
+            });
+        }
+        if PASS_THROUGH.contains(&name.as_str())
+            && stdin.as_ref().is_some_and(|s| s.foreign().is_some())
+        {
+            return stdin;
+        }
+        output
+    }
+
+    /// Whether `value` names a file downloaded earlier in the command line.
+    fn downloaded(&self, value: &Value) -> bool {
+        let paths = self.resolve(value);
+        self.out.downloads.iter().any(|d| {
+            paths.iter().any(|p| match (p.literal(), d.literal()) {
+                (Some(p), Some(d)) => p == d,
+                (Some(p), None) => glob_match(d, &p),
+                _ => false,
+            })
+        })
+    }
+
+    /// A download program: where it saves what it fetches.
+    fn download(&mut self, name: &str, args: &[Vec<Value>], lits: &[Option<String>]) {
+        let mut dir: Option<Value> = None;
+        let mut named: Vec<Value> = Vec::new();
+        let mut remote_name = name == "wget";
+        let mut urls: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < args.len() {
+            let a = lit_at(lits, i).unwrap_or_default();
+            let next = || args.get(i + 1).and_then(|v| v.first()).cloned();
+            match (name, a.as_str()) {
+                ("curl" | "aria2c" | "xh" | "http" | "https", "-o" | "--output")
+                | ("wget", "-O" | "--output-document") => {
+                    named.extend(next());
+                    remote_name = false;
+                    i += 1;
+                }
+                ("curl", "-O" | "--remote-name" | "--remote-name-all") => remote_name = true,
+                ("wget", "-P" | "--directory-prefix") | ("aria2c", "-d" | "--dir") => {
+                    dir = next();
+                    i += 1;
+                }
+                ("curl" | "aria2c", a) if a.starts_with("--output=") => {
+                    named.push(Value::text(&a["--output=".len()..]));
+                }
+                ("wget", a) if a.starts_with("--output-document=") => {
+                    named.push(Value::text(&a["--output-document=".len()..]));
+                    remote_name = false;
+                }
+                ("wget", a) if a.starts_with("-O") && a.len() > 2 && !a.starts_with("--") => {
+                    named.push(Value::text(&a[2..]));
+                    remote_name = false;
+                }
+                ("curl", a) if a.starts_with("-o") && a.len() > 2 => {
+                    named.push(Value::text(&a[2..]));
+                }
+                ("curl", a) if a.starts_with('-') && !a.starts_with("--") && a.ends_with('O') => {
+                    remote_name = true;
+                }
+                (_, a) if a.contains("://") => urls.push(a.to_string()),
+                _ => {}
+            }
+            i += 1;
+        }
+        for v in named {
+            if v.literal().as_deref() != Some("-") {
+                self.out.downloads.extend(self.resolve(&v));
+            }
+        }
+        if remote_name {
+            let base = dir.unwrap_or_else(|| Value::text("."));
+            for url in &urls {
+                let leaf = url
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or("")
+                    .rsplit('/')
+                    .next()
+                    .filter(|l| !l.is_empty() && !l.contains(':'))
+                    .map_or_else(Value::any, Value::text);
+                let mut v = base.clone();
+                v.push_text("/");
+                v.extend(&leaf);
+                self.out.downloads.extend(self.resolve(&v));
+            }
+        }
+    }
+
+    fn program(&mut self, argv: &[Vec<Value>], stdin: Option<Stdin>) -> Option<Stdin> {
         let first = argv.first().and_then(|a| a.first())?;
         for alternatives in argv {
             for v in alternatives {
@@ -731,7 +1060,9 @@ impl State<'_> {
                         "-S" | "--split-string" => {
                             let rest = join_literal(&args[i + 1..]);
                             match rest {
-                                Some(text) => self.nested(&text),
+                                Some(text) => {
+                                    self.nested(&text);
+                                }
                                 None => self.out.unknown_code = true,
                             }
                             return None;
@@ -776,7 +1107,9 @@ impl State<'_> {
                     }
                 }
                 match join_literal(&args[i.min(args.len())..]) {
-                    Some(text) => self.nested(&text),
+                    Some(text) => {
+                        self.nested(&text);
+                    }
                     None => self.out.unknown_code = true,
                 }
                 None
@@ -786,7 +1119,9 @@ impl State<'_> {
                 while let Some(arg) = lit(i) {
                     if arg == "-c" || arg == "--command" {
                         match lit(i + 1) {
-                            Some(text) => self.nested(&text),
+                            Some(text) => {
+                                self.nested(&text);
+                            }
                             None => self.out.unknown_code = true,
                         }
                         return None;
@@ -817,10 +1152,40 @@ impl State<'_> {
             }
             "eval" => {
                 match join_literal(args) {
-                    Some(text) => self.nested(&text),
-                    None => self.out.unknown_code = true,
+                    Some(text) => {
+                        self.nested(&text);
+                    }
+                    None => {
+                        if let Some(fetched) = self.current_fetched.clone() {
+                            self.out.fetched_runs.push(format!("{fetched} run by eval"));
+                        }
+                        self.out.unknown_code = true;
+                    }
                 }
                 None
+            }
+            "source" | "." => {
+                let operand = args.first();
+                let from_stdin = lits.first().is_some_and(|l| {
+                    matches!(l.as_deref(), Some("/dev/stdin" | "/proc/self/fd/0" | "-"))
+                });
+                let foreign = if from_stdin {
+                    stdin.as_ref().and_then(Stdin::foreign)
+                } else {
+                    None
+                };
+                if let Some(what) = self.current_fetched.clone().or(foreign) {
+                    self.out
+                        .fetched_runs
+                        .push(format!("{what} sourced by {name}"));
+                } else if operand.is_some_and(|o| o.iter().any(|v| self.downloaded(v))) {
+                    self.out
+                        .fetched_runs
+                        .push(format!("{name} runs a downloaded script"));
+                } else if operand.is_some_and(|o| o.iter().any(Value::is_unknown)) || from_stdin {
+                    self.out.unknown_code = true;
+                }
+                Some(Stdin::Unknown)
             }
             "codex-guard" => {
                 self.codex_guard(args, &lits);
@@ -971,15 +1336,17 @@ impl State<'_> {
         }
     }
 
-    fn nested(&mut self, text: &str) {
+    fn nested(&mut self, text: &str) -> Option<Stdin> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        let output = if self.depth > MAX_DEPTH {
             self.out.unknown_code = true;
             self.out.code.push(text.to_string());
+            Some(Stdin::Unknown)
         } else {
-            self.script(text);
-        }
+            self.script(text)
+        };
         self.depth -= 1;
+        output
     }
 
     /// A program this analysis does not know: every operand may be changed, and
@@ -1072,7 +1439,7 @@ impl State<'_> {
 
     fn interpreter(
         &mut self,
-        _name: &str,
+        name: &str,
         code_opts: &[&str],
         args: &[Vec<Value>],
         lits: &[Option<String>],
@@ -1081,17 +1448,92 @@ impl State<'_> {
         // Inline code anywhere among the arguments (`-c CODE`, `-e CODE`, an awk
         // program, `perl -pi -e`), a script read from stdin, or a script file.
         self.code_args(args);
-        let has_inline = lits
-            .iter()
-            .flatten()
-            .any(|a| code_opts.iter().any(|o| a == o || a.starts_with(o)));
-        let has_file = lits
-            .iter()
-            .any(|l| l.as_deref().is_none_or(|a| !a.starts_with('-')));
-        if !has_inline && !has_file {
+        let language = interpreter_language(name);
+        let clustered = matches!(language.as_str(), "perl" | "ruby");
+        let mut inline: Vec<String> = Vec::new();
+        let mut has_inline = false;
+        let mut file: Option<&Vec<Value>> = None;
+        let mut i = 0;
+        while i < args.len() {
+            match lit_at(lits, i) {
+                Some(a)
+                    if code_opts.contains(&a.as_str())
+                        || (clustered
+                            && a.starts_with('-')
+                            && !a.starts_with("--")
+                            && (a.ends_with('e') || a.ends_with('E'))) =>
+                {
+                    has_inline = true;
+                    if let Some(code) = args.get(i + 1) {
+                        inline.extend(code.iter().map(Value::display));
+                    }
+                    i += 1;
+                }
+                Some(a) if code_opts.iter().any(|o| o.len() == 2 && a.starts_with(o)) => {
+                    // `-c'code'` written as one word.
+                    has_inline = true;
+                    inline.push(a[2..].to_string());
+                }
+                Some(a) if language == "python" && a == "-m" => {
+                    // A module runs: what it reads on stdin is its data.
+                    file = Some(&args[i]);
+                    break;
+                }
+                Some(a) if valued_option(&language, &a) => i += 1,
+                Some(a) if a.starts_with('-') => {}
+                _ if code_opts.is_empty() && !has_inline => {
+                    // awk's program is its first operand.
+                    has_inline = true;
+                    inline.extend(args[i].iter().map(Value::display));
+                }
+                _ => {
+                    if file.is_none() && !has_inline {
+                        file = Some(&args[i]);
+                    }
+                    break;
+                }
+            }
+            i += 1;
+        }
+        if has_inline {
+            if let Some(fetched) = self.current_fetched.clone() {
+                self.out
+                    .fetched_runs
+                    .push(format!("{fetched} run as {name} code"));
+            }
+        }
+        if let Some(file) =
+            file.filter(|f| f.first().and_then(Value::literal).as_deref() != Some("-m"))
+        {
+            if self.current_fetched.is_some() || file.iter().any(|v| self.downloaded(v)) {
+                self.out
+                    .fetched_runs
+                    .push(format!("{name} runs a downloaded script"));
+            }
+        }
+        for text in inline {
+            self.out.scripts.push(Script {
+                interpreter: language.clone(),
+                text,
+            });
+        }
+        if !has_inline && file.is_none() {
             match stdin {
-                Some(Stdin::Text(t)) => self.out.code.push(t),
-                Some(Stdin::Unknown) => self.out.unknown_code = true,
+                Some(Stdin::Text(t)) => {
+                    self.out.scripts.push(Script {
+                        interpreter: language,
+                        text: t.clone(),
+                    });
+                    self.out.code.push(t);
+                }
+                Some(other) => {
+                    if let Some(foreign) = other.foreign() {
+                        self.out
+                            .fetched_runs
+                            .push(format!("{foreign} piped into {name}"));
+                    }
+                    self.out.unknown_code = true;
+                }
                 None => {}
             }
         }
@@ -1123,7 +1565,14 @@ impl State<'_> {
                         let text = code[0].literal().unwrap_or_default();
                         self.nested(&text);
                     }
-                    _ => self.out.unknown_code = true,
+                    _ => {
+                        if let Some(fetched) = self.current_fetched.clone() {
+                            self.out
+                                .fetched_runs
+                                .push(format!("{fetched} run by {name} -c"));
+                        }
+                        self.out.unknown_code = true;
+                    }
                 }
                 return;
             }
@@ -1137,12 +1586,26 @@ impl State<'_> {
         }
         if i < args.len() {
             // A script file: what it does cannot be seen; its path is an operand.
+            if self.current_fetched.is_some() || args[i].iter().any(|v| self.downloaded(v)) {
+                self.out
+                    .fetched_runs
+                    .push(format!("{name} runs a downloaded script"));
+            }
             self.generic(argv, name, false);
             return;
         }
         match stdin {
-            Some(Stdin::Text(t)) => self.nested(&t),
-            Some(Stdin::Unknown) => self.out.unknown_code = true,
+            Some(Stdin::Text(t)) => {
+                self.nested(&t);
+            }
+            Some(other) => {
+                if let Some(foreign) = other.foreign() {
+                    self.out
+                        .fetched_runs
+                        .push(format!("{foreign} piped into {name}"));
+                }
+                self.out.unknown_code = true;
+            }
             None => {}
         }
     }
@@ -1235,7 +1698,12 @@ impl State<'_> {
                             &mut self.cwds,
                             roots.iter().map(Value::literal).collect(),
                         );
+                        let filtered = std::mem::replace(
+                            &mut self.filtered_find,
+                            find_is_filtered(&lits[..start]),
+                        );
                         self.run(&command, None);
+                        self.filtered_find = filtered;
                         self.cwds = saved;
                     }
                     i = end;
@@ -1592,7 +2060,9 @@ impl State<'_> {
                 // It runs: what it changes counts. Its output is known only for the
                 // simplest cases.
                 let value = self.substitution(code);
-                self.nested(code);
+                if let Some(foreign) = self.nested(code).and_then(|o| o.foreign()) {
+                    self.fetched_word = Some(foreign);
+                }
                 each(out, &|v| v.extend(&value));
             }
             WordPiece::ArithmeticExpression(expr) => {
@@ -1674,31 +2144,91 @@ impl State<'_> {
 
     /// Makes a value absolute against each directory the command may run in.
     fn resolve(&self, value: &Value) -> Vec<Value> {
-        if value.starts_with_text("/") || value.0.first() == Some(&Part::Any) {
-            return vec![normalize(value)];
-        }
-        let mut out: Vec<Value> = Vec::new();
-        for cwd in &self.cwds {
-            let mut v = cwd.as_deref().map_or_else(Value::any, Value::text);
-            v.push_text("/");
-            v.extend(value);
-            let v = normalize(&v);
-            if !out.contains(&v) {
-                out.push(v);
-            }
-        }
-        if out.is_empty() {
-            out.push(Value::any());
-        }
-        out
+        resolve_in(value, &self.cwds)
     }
 }
 
-/// The standard input of a command in a pipeline.
-#[derive(Debug, Clone)]
-enum Stdin {
+/// Whether a `find` expression picks files by a test (`-name`, `-path`, `-mtime`,
+/// …) rather than taking everything under its roots.
+pub fn find_is_filtered(lits: &[Option<String>]) -> bool {
+    lits.iter().flatten().any(|a| {
+        matches!(
+            a.as_str(),
+            "-name"
+                | "-iname"
+                | "-path"
+                | "-ipath"
+                | "-wholename"
+                | "-iwholename"
+                | "-regex"
+                | "-iregex"
+                | "-newer"
+                | "-mtime"
+                | "-mmin"
+                | "-atime"
+                | "-amin"
+                | "-ctime"
+                | "-cmin"
+                | "-size"
+                | "-empty"
+                | "-user"
+                | "-group"
+                | "-perm"
+                | "-links"
+                | "-samefile"
+                | "-inum"
+                | "-lname"
+                | "-ilname"
+                | "-nouser"
+                | "-nogroup"
+                | "-newermt"
+                | "-used"
+        )
+    })
+}
+
+/// Makes a value absolute against each of `cwds`.
+pub fn resolve_in(value: &Value, cwds: &[Option<String>]) -> Vec<Value> {
+    if value.starts_with_text("/") || value.0.first() == Some(&Part::Any) {
+        return vec![normalize(value)];
+    }
+    let mut out: Vec<Value> = Vec::new();
+    for cwd in cwds {
+        let mut v = cwd.as_deref().map_or_else(Value::any, Value::text);
+        v.push_text("/");
+        v.extend(value);
+        let v = normalize(&v);
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    if out.is_empty() {
+        out.push(Value::any());
+    }
+    out
+}
+
+/// The standard input of a command in a pipeline (or what a command prints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdin {
     Text(String),
     Unknown,
+    /// What a download printed, named by the program that fetched it.
+    Fetched(String),
+    /// A payload decoded from base64, hex, … (`base64 -d`).
+    Decoded,
+}
+
+impl Stdin {
+    /// Code of this kind, when run, is code the analysis cannot see and that came
+    /// from elsewhere: the network or an encoded blob.
+    fn foreign(&self) -> Option<String> {
+        match self {
+            Stdin::Fetched(by) => Some(format!("{by} output")),
+            Stdin::Decoded => Some("a decoded payload".to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// The words of one simple command, as they are expanded.
@@ -1707,6 +2237,8 @@ struct Words {
     argv: Vec<Vec<Value>>,
     assignments: Vec<(String, Vec<Value>)>,
     stdin: Option<Stdin>,
+    /// Files its standard output is redirected to.
+    outputs: Vec<Value>,
 }
 
 fn lit_at(lits: &[Option<String>], i: usize) -> Option<String> {

@@ -1,0 +1,181 @@
+//! Guard tamper: changing what decides whether the guard runs (the Codex home,
+//! codex-guard's own files, the machine's Codex policy, the shell startup files,
+//! `~/.ssh`), by the shell, apply_patch or an MCP tool; running `codex-guard`
+//! itself; and starting Codex with its hooks off or their trust bypassed.
+
+use super::{Finding, Pack, Subject};
+use crate::protect::Protected;
+
+/// What the pack protects, in the `writes` syntax of a rule (docs/rules.md).
+pub const PROTECTED: &[&str] = &[
+    "$CODEX_HOME",
+    "~/.codex",
+    "$CODEX_GUARD",
+    "/etc/codex",
+    "/etc/codex-guard",
+    "/usr/local/lib/codex-guard",
+    "~/.profile",
+    "~/.bash_profile",
+    "~/.bash_login",
+    "~/.bashrc",
+    "~/.bash_logout",
+    "~/.zshenv",
+    "~/.zprofile",
+    "~/.zshrc",
+    "~/.zlogin",
+    "~/.zlogout",
+    "$ZDOTDIR/.zshenv",
+    "$ZDOTDIR/.zprofile",
+    "$ZDOTDIR/.zshrc",
+    "$ZDOTDIR/.zlogin",
+    "~/.config/fish/config.fish",
+    "~/.config/fish/conf.d",
+    "$XDG_CONFIG_HOME/fish/config.fish",
+    "$XDG_CONFIG_HOME/fish/conf.d",
+    "~/.config/environment.d",
+    "~/.pam_environment",
+    "/etc/profile",
+    "/etc/profile.d",
+    "/etc/bash.bashrc",
+    "/etc/bashrc",
+    "/etc/environment",
+    "/etc/zsh",
+    "/etc/zshenv",
+    "/etc/zprofile",
+    "/etc/zshrc",
+    "/etc/zlogin",
+    "/etc/fish",
+];
+
+pub fn check(s: &Subject) -> Option<Finding> {
+    if let Some(f) = codex_without_hooks(s) {
+        return Some(f);
+    }
+    if !(s.input.is_shell_tool() || s.input.is_patch_tool() || s.input.is_mcp_tool()) {
+        return None;
+    }
+    if let Some(f) = guard_files_anywhere(s) {
+        return Some(f);
+    }
+    let specs: Vec<String> = PROTECTED.iter().map(|p| p.to_string()).collect();
+    if let Some(why) = Protected::new(&specs, s.places).check_with(s.input, s.analysis) {
+        return Some(Finding::new(Pack::GuardTamper, "change-guard-files", why));
+    }
+    // ~/.ssh (authorized_keys lets anyone in): the SSH tools use what is there
+    // without changing it, every other change counts.
+    let ssh = Protected::new(&["~/.ssh".to_string()], s.places);
+    let analysis = s.analysis.map(|a| {
+        let mut a = a.clone();
+        a.changes
+            .retain(|c| !SSH_TOOLS.contains(&c.program.as_str()));
+        a.code.clear();
+        a.unknown_code = false;
+        a
+    });
+    let why = match &analysis {
+        Some(a) => ssh.check_with(s.input, Some(a)),
+        None => ssh.check(s.input),
+    };
+    why.map(|why| Finding::new(Pack::GuardTamper, "change-ssh", why))
+}
+
+/// The files that switch a guard on, in any home and under any system root: a
+/// patch or a shell write to another account's `~/.codex/hooks.json` or to
+/// `/etc/codex-guard/` is as much tampering as one to this account's.
+fn guard_files_anywhere(s: &Subject) -> Option<Finding> {
+    let guarded = |path: &str| {
+        let path = path.replace('\\', "/");
+        path.contains("/.ssh/")
+            || path.ends_with("/.ssh")
+            || path.ends_with("/.codex/hooks.json")
+            || path.ends_with("/.codex/config.toml")
+            || path.contains("/.codex/codex-guard/")
+            || path.ends_with("/.codex/codex-guard")
+            || path.starts_with("/etc/codex/")
+            || path.starts_with("/etc/codex-guard/")
+            || path == "/etc/codex"
+            || path == "/etc/codex-guard"
+    };
+    if s.input.is_patch_tool() {
+        if let Some(path) = s.input.file_paths().into_iter().find(|p| guarded(p)) {
+            return Some(Finding::new(
+                Pack::GuardTamper,
+                "change-guard-files",
+                format!("the patch changes {path}"),
+            ));
+        }
+    }
+    let changes = s.analysis.map_or(&[][..], |a| a.changes.as_slice());
+    for change in changes {
+        if SSH_TOOLS.contains(&change.program.as_str()) {
+            continue;
+        }
+        if let Some(path) = change.target.literal().filter(|p| guarded(p)) {
+            return Some(Finding::new(
+                Pack::GuardTamper,
+                "change-guard-files",
+                format!("`{}` may change {path}", change.program),
+            ));
+        }
+    }
+    None
+}
+
+/// Programs that read keys and known hosts in ~/.ssh to do their work.
+const SSH_TOOLS: &[&str] = &[
+    "ssh",
+    "ssh-add",
+    "ssh-keygen",
+    "ssh-copy-id",
+    "ssh-agent",
+    "ssh-keyscan",
+    "sftp",
+    "scp",
+    "git",
+    "mosh",
+    "autossh",
+    "sshfs",
+    "rsync",
+    "ansible",
+    "ansible-playbook",
+    "kubectl",
+];
+
+/// `codex --dangerously-bypass-hook-trust`, `codex -c features.codex_hooks=false`,
+/// `codex --disable codex_hooks`: a Codex session the guard does not see.
+fn codex_without_hooks(s: &Subject) -> Option<Finding> {
+    for inv in s.invocations() {
+        if inv.name.as_deref() != Some("codex") {
+            continue;
+        }
+        let lits = inv.literals();
+        let words: Vec<String> = lits
+            .iter()
+            .flatten()
+            .map(|w| w.to_ascii_lowercase())
+            .collect();
+        for (i, w) in words.iter().enumerate() {
+            let next = words.get(i + 1).map(String::as_str).unwrap_or("");
+            let bypass = w.starts_with("--dangerously-bypass-hook")
+                || ((w == "--disable" || w.starts_with("--disable="))
+                    && (next.contains("hook") || w.contains("hook")))
+                || ((w == "-c" || w == "--config") && next.contains("hook"))
+                || (w.starts_with("--config=") && w.contains("hook"));
+            if bypass {
+                return Some(Finding::new(
+                    Pack::GuardTamper,
+                    "codex-without-hooks",
+                    format!(
+                        "starting Codex with `{w}{}` runs it without the guard's hooks",
+                        if next.is_empty() || w.contains('=') {
+                            String::new()
+                        } else {
+                            format!(" {next}")
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    None
+}
