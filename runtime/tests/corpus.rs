@@ -112,10 +112,10 @@ fn load(text: &str, name: &str) -> Vec<Case> {
 
 /// The hook's answer to one case: `Some(reason)` when it blocks.
 fn verdict(case: &Case) -> Option<String> {
-    // A home of its own for every case: nothing one call leaves behind (a warned
-    // fingerprint, a log) can change the answer to another.
-    // Not in the system's temporary directory: benign cases clean up /tmp, which
-    // would then hold the Codex home.
+    // A home of its own for every case, so nothing one call leaves behind (a warned
+    // fingerprint, a log) changes the answer to another; and not in the system's
+    // temporary directory, since benign cases clean up /tmp, which would then hold
+    // the Codex home.
     let home = Home::new_in(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), "");
     std::fs::create_dir_all(home.home_dir().join("project")).unwrap();
     let codex_home = home.codex_home();
@@ -141,18 +141,26 @@ fn verdict(case: &Case) -> Option<String> {
         )
     });
     let specific = &answer["hookSpecificOutput"];
-    if specific["permissionDecision"] == "deny" {
-        return Some(
-            specific["permissionDecisionReason"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
+    let (blocked, reason) = if specific["permissionDecision"] == "deny" {
+        assert_eq!(
+            specific["hookEventName"], "PreToolUse",
+            "Codex ignores a deny for another event: {answer}"
         );
+        (true, &specific["permissionDecisionReason"])
+    } else {
+        (answer["decision"] == "block", &answer["reason"])
+    };
+    if !blocked {
+        return None;
     }
-    if answer["decision"] == "block" {
-        return Some(answer["reason"].as_str().unwrap_or("").to_string());
-    }
-    None
+    // Codex takes a block without a reason as a failed hook, and runs the call.
+    let reason = reason.as_str().unwrap_or_default();
+    assert!(
+        !reason.trim().is_empty(),
+        "a block without a reason for {}: {answer}",
+        case.label()
+    );
+    Some(reason.to_string())
 }
 
 /// Every case's verdict, in the cases' order, from a few hooks at a time.
