@@ -226,6 +226,15 @@ fn the_corpus_is_well_formed() {
             match (&case.command, &case.tool_input) {
                 (Some(command), None) => {
                     assert!(!command.trim().is_empty(), "{name}: an empty command");
+                    // A case a shell would refuse measures nothing: each one must
+                    // parse (with the parser the hook uses; bash -n accepts them too).
+                    let options = brush_parser::ParserOptions::default();
+                    let parsed =
+                        brush_parser::Parser::new(command.as_bytes(), &options).parse_program();
+                    assert!(
+                        parsed.is_ok(),
+                        "{name}: {label} is not valid shell: {parsed:?}"
+                    );
                     assert_eq!(
                         case.tool(),
                         "Bash",
