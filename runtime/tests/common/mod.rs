@@ -28,7 +28,17 @@ pub struct Home {
 
 impl Home {
     pub fn new(config: &str) -> Home {
-        let dir = tempfile::tempdir().unwrap();
+        Home::with_dir(tempfile::tempdir().unwrap(), config)
+    }
+
+    /// A home in `parent` rather than the system's temporary directory, for tests
+    /// whose commands name `/tmp` and must not reach the home through it.
+    pub fn new_in(parent: &std::path::Path, config: &str) -> Home {
+        std::fs::create_dir_all(parent).unwrap();
+        Home::with_dir(tempfile::tempdir_in(parent).unwrap(), config)
+    }
+
+    fn with_dir(dir: tempfile::TempDir, config: &str) -> Home {
         let guard = dir.path().join(".codex").join("codex-guard");
         std::fs::create_dir_all(&guard).unwrap();
         std::fs::write(guard.join("config.toml"), config).unwrap();
@@ -39,6 +49,16 @@ impl Home {
         .unwrap();
         std::fs::write(guard.join("machine-id"), "test-box-0123abcd\n").unwrap();
         Home { _dir: dir, guard }
+    }
+
+    /// The temporary directory that stands for `$HOME`.
+    pub fn home_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// The Codex home in it (`$HOME/.codex`).
+    pub fn codex_home(&self) -> PathBuf {
+        self._dir.path().join(".codex")
     }
 
     pub fn remote(url: &str, extra: &str) -> Home {
