@@ -828,19 +828,6 @@ mod tests {
         event(json!({"hook_event_name": "UserPromptSubmit", "prompt": text}))
     }
 
-    /// Every rule that matches, not just the one `evaluate` returns: an example
-    /// must be caught by exactly the rule it illustrates.
-    fn matching(rules: &Rules, input: &HookInput) -> Vec<String> {
-        let paths = test_paths();
-        let subjects = Subjects::new(input, &paths);
-        rules
-            .rules
-            .iter()
-            .filter(|r| r.matches(&subjects, &rules.late_problems))
-            .map(|r| r.id.clone())
-            .collect()
-    }
-
     #[test]
     fn the_packs_deny_what_the_old_pattern_rules_caught_and_let_their_near_misses_through() {
         let table: Vec<(&str, Vec<HookInput>, Vec<HookInput>)> = vec![

@@ -216,6 +216,8 @@ pub fn analyze(command: &str, ctx: &Context) -> Analysis {
         fetched_word: None,
         current_fetched: None,
         filtered_find: false,
+        pipe_stdin: None,
+        pending_stdin: None,
     };
     state.script(command);
     state.out
@@ -508,6 +510,12 @@ struct State<'a> {
     current_fetched: Option<String>,
     /// Set while `find -exec` runs its command on files a test picks.
     filtered_find: bool,
+    /// The standard input of the simple command whose words are being expanded:
+    /// what `$(cat)` in them reads.
+    pipe_stdin: Option<Stdin>,
+    /// The standard input of the first command of the next pipeline (what a
+    /// `>(…)` process substitution reads).
+    pending_stdin: Option<Stdin>,
 }
 
 /// A program's base name, lower-cased where file systems ignore case.
@@ -602,7 +610,7 @@ impl State<'_> {
     }
 
     fn pipeline(&mut self, pipeline: &ast::Pipeline) -> Option<Stdin> {
-        let mut stdin: Option<Stdin> = None;
+        let mut stdin: Option<Stdin> = self.pending_stdin.take();
         for command in &pipeline.seq {
             stdin = self.command(command, stdin.take());
         }
@@ -620,8 +628,17 @@ impl State<'_> {
                         self.redirect(r, "redirect");
                     }
                 }
-                self.compound(compound);
-                Some(Stdin::Unknown)
+                // `(curl …) | sh`, `{ curl …; } | bash`: a group prints what its
+                // last command prints.
+                let output = match compound {
+                    ast::CompoundCommand::BraceGroup(g) => self.compound_list(&g.list),
+                    ast::CompoundCommand::Subshell(s) => self.compound_list(&s.list),
+                    other => {
+                        self.compound(other);
+                        None
+                    }
+                };
+                Some(output.unwrap_or(Stdin::Unknown))
             }
             ast::Command::Function(function) => {
                 // Whatever a function does may run later in the line: look at it now.
@@ -761,6 +778,7 @@ impl State<'_> {
             .map_or_else(|| "redirect".to_string(), |w| w.value.clone());
         let mut words = Words::default();
         let outer = self.fetched_word.take();
+        let outer_pipe = std::mem::replace(&mut self.pipe_stdin, stdin.clone());
         for item in simple.prefix.iter().flat_map(|p| p.0.iter()) {
             self.item(item, &mut words, &program, false);
         }
@@ -772,6 +790,7 @@ impl State<'_> {
             self.item(item, &mut words, &program, true);
         }
         let fetched = std::mem::replace(&mut self.fetched_word, outer);
+        self.pipe_stdin = outer_pipe;
         for (name, values) in words.assignments {
             self.vars.insert(name, values);
         }
@@ -779,8 +798,15 @@ impl State<'_> {
             return None;
         }
         let previous = std::mem::replace(&mut self.current_fetched, fetched);
-        let output = self.run(&words.argv, words.stdin.or(stdin));
+        let stdin = words.stdin.or(stdin);
+        let output = self.run(&words.argv, stdin.clone());
         self.current_fetched = previous;
+        // `tee >(sh)`, `curl … > >(bash)`: what the command writes is read there.
+        for sub in std::mem::take(&mut words.output_subs) {
+            self.pending_stdin = output.clone().or_else(|| stdin.clone());
+            self.compound_list(&sub.list);
+            self.pending_stdin = None;
+        }
         // `curl URL > x.sh`: the download is saved, not printed.
         if matches!(output, Some(Stdin::Fetched(_))) && !words.outputs.is_empty() {
             self.out.downloads.extend(words.outputs);
@@ -838,6 +864,14 @@ impl State<'_> {
                         return;
                     }
                     ast::IoRedirect::File(
+                        _,
+                        _,
+                        T::ProcessSubstitution(ast::ProcessSubstitutionKind::Write, sub),
+                    ) => {
+                        words.output_subs.push(sub.clone());
+                        return;
+                    }
+                    ast::IoRedirect::File(
                         None | Some(1),
                         K::Write | K::Append | K::Clobber,
                         T::Filename(w),
@@ -850,15 +884,27 @@ impl State<'_> {
                         words.stdin = Some(Stdin::Text(doc.doc.value.clone()));
                     }
                     ast::IoRedirect::HereString(_, w) => {
+                        let before = self.fetched_word.take();
                         let values = self.expand(&w.value);
-                        words.stdin = Some(match values.first().and_then(Value::literal) {
-                            Some(t) => Stdin::Text(t),
-                            None => Stdin::Unknown,
-                        });
+                        let fetched = self.fetched_word.take();
+                        self.fetched_word = before.or(fetched.clone());
+                        words.stdin =
+                            Some(match (values.first().and_then(Value::literal), fetched) {
+                                (_, Some(f)) if f.ends_with("decoded payload") => Stdin::Decoded,
+                                (_, Some(f)) => {
+                                    Stdin::Fetched(f.trim_end_matches(" output").to_string())
+                                }
+                                (Some(t), None) => Stdin::Text(t),
+                                (None, None) => Stdin::Unknown,
+                            });
                     }
                     _ => {}
                 }
                 self.redirect(r, program);
+            }
+            I::ProcessSubstitution(ast::ProcessSubstitutionKind::Write, sub) => {
+                words.output_subs.push(sub.clone());
+                words.argv.push(vec![Value::any()]);
             }
             I::ProcessSubstitution(_, sub) => {
                 if let Some(foreign) = self.compound_list(&sub.list).and_then(|o| o.foreign()) {
@@ -924,49 +970,70 @@ impl State<'_> {
     }
 
     /// A download program: where it saves what it fetches.
-    fn download(&mut self, name: &str, args: &[Vec<Value>], lits: &[Option<String>]) {
-        let mut dir: Option<Value> = None;
-        let mut named: Vec<Value> = Vec::new();
-        let mut remote_name = name == "wget";
-        let mut urls: Vec<String> = Vec::new();
-        let mut i = 0;
-        while i < args.len() {
-            let a = lit_at(lits, i).unwrap_or_default();
-            let next = || args.get(i + 1).and_then(|v| v.first()).cloned();
-            match (name, a.as_str()) {
-                ("curl" | "aria2c" | "xh" | "http" | "https", "-o" | "--output")
-                | ("wget", "-O" | "--output-document") => {
-                    named.extend(next());
-                    remote_name = false;
-                    i += 1;
-                }
-                ("curl", "-O" | "--remote-name" | "--remote-name-all") => remote_name = true,
-                ("wget", "-P" | "--directory-prefix") | ("aria2c", "-d" | "--dir") => {
-                    dir = next();
-                    i += 1;
-                }
-                ("curl" | "aria2c", a) if a.starts_with("--output=") => {
-                    named.push(Value::text(&a["--output=".len()..]));
-                }
-                ("wget", a) if a.starts_with("--output-document=") => {
-                    named.push(Value::text(&a["--output-document=".len()..]));
-                    remote_name = false;
-                }
-                ("wget", a) if a.starts_with("-O") && a.len() > 2 && !a.starts_with("--") => {
-                    named.push(Value::text(&a[2..]));
-                    remote_name = false;
-                }
-                ("curl", a) if a.starts_with("-o") && a.len() > 2 => {
-                    named.push(Value::text(&a[2..]));
-                }
-                ("curl", a) if a.starts_with('-') && !a.starts_with("--") && a.ends_with('O') => {
-                    remote_name = true;
-                }
-                (_, a) if a.contains("://") => urls.push(a.to_string()),
-                _ => {}
-            }
-            i += 1;
-        }
+    fn download(&mut self, name: &str, args: &[Vec<Value>], _lits: &[Option<String>]) {
+        use crate::packs::opts::{self, Spec};
+        let spec = match name {
+            "curl" => Spec {
+                short_valued: "oHdXuAeErTFbcKwmQUxyYzCDPt",
+                long: &[
+                    ("output", true),
+                    ("remote-name", false),
+                    ("remote-name-all", false),
+                    ("output-dir", true),
+                    ("header", true),
+                    ("data", true),
+                    ("request", true),
+                    ("user", true),
+                    ("user-agent", true),
+                    ("url", true),
+                    ("config", true),
+                ],
+                stop_at_operand: false,
+            },
+            "wget" => Spec {
+                short_valued: "OPoaiUetTwQBlARDXI",
+                long: &[
+                    ("output-document", true),
+                    ("directory-prefix", true),
+                    ("output-file", true),
+                    ("input-file", true),
+                    ("user-agent", true),
+                    ("header", true),
+                ],
+                stop_at_operand: false,
+            },
+            "aria2c" => Spec {
+                short_valued: "odisjx",
+                long: &[("out", true), ("dir", true), ("input-file", true)],
+                stop_at_operand: false,
+            },
+            _ => Spec {
+                short_valued: "o",
+                long: &[("output", true), ("download", false)],
+                stop_at_operand: false,
+            },
+        };
+        let p = opts::parse(args, &spec);
+        let named: Vec<Value> = match name {
+            "wget" => p
+                .value(&["-O", "--output-document"])
+                .cloned()
+                .into_iter()
+                .collect(),
+            "aria2c" => p.value(&["-o", "--out"]).cloned().into_iter().collect(),
+            _ => p.value(&["-o", "--output"]).cloned().into_iter().collect(),
+        };
+        let dir = match name {
+            "wget" => p.value(&["-P", "--directory-prefix"]).cloned(),
+            "aria2c" => p.value(&["-d", "--dir"]).cloned(),
+            _ => p.value(&["--output-dir"]).cloned(),
+        };
+        let remote_name = named.is_empty()
+            && match name {
+                "wget" | "aria2c" => true,
+                "curl" => p.has(&["-O", "--remote-name", "--remote-name-all"]),
+                _ => p.has(&["--download"]),
+            };
         for v in named {
             if v.literal().as_deref() != Some("-") {
                 self.out.downloads.extend(self.resolve(&v));
@@ -974,7 +1041,12 @@ impl State<'_> {
         }
         if remote_name {
             let base = dir.unwrap_or_else(|| Value::text("."));
-            for url in &urls {
+            for url in p
+                .literal_operands()
+                .into_iter()
+                .flatten()
+                .filter(|u| u.contains("://") || u.contains('.'))
+            {
                 let leaf = url
                     .split(['?', '#'])
                     .next()
@@ -1001,7 +1073,17 @@ impl State<'_> {
             }
         }
         let Some(name) = program_name(first) else {
-            // `$X -rf …`: any program at all.
+            // `$X -rf …`: any program at all; `curl … | $SHELL` may be a shell.
+            if let Some(foreign) = stdin
+                .as_ref()
+                .and_then(Stdin::foreign)
+                .or_else(|| self.current_fetched.clone())
+            {
+                self.out.fetched_runs.push(format!(
+                    "{foreign} handed to {}, a program that cannot be known before the command runs",
+                    first.display()
+                ));
+            }
             self.generic(argv, "(unknown program)", true);
             return Some(Stdin::Unknown);
         };
@@ -1046,7 +1128,17 @@ impl State<'_> {
         match name.as_str() {
             "env" => {
                 let mut i = 0;
-                while let Some(arg) = lit(i) {
+                // `NAME=$VALUE`: an assignment, whatever the value.
+                let assignment = |a: &Vec<Value>| {
+                    a.iter().all(|v| {
+                        matches!(v.0.first(), Some(Part::Text(t)) if t.split_once('=').is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')))
+                    })
+                };
+                while let Some(arg) = lit(i).or_else(|| {
+                    args.get(i)
+                        .filter(|a| assignment(a))
+                        .map(|_| "X=".to_string())
+                }) {
                     match arg.as_str() {
                         "-i" | "-0" | "--ignore-environment" | "--null" | "-" => i += 1,
                         "-u" | "--unset" => i += 2,
@@ -1143,12 +1235,27 @@ impl State<'_> {
                 None
             }
             "xargs" => {
-                self.xargs(args, &lits);
+                self.xargs(args, &lits, stdin);
                 None
             }
             "find" => {
                 self.find(args, &lits);
-                None
+                let roots: Vec<Value> = args
+                    .iter()
+                    .zip(&lits)
+                    .take_while(|(_, l)| {
+                        !l.as_deref()
+                            .is_some_and(|l| l.starts_with('-') || l == "(" || l == "!")
+                    })
+                    .flat_map(|(a, _)| a.iter().flat_map(|v| self.resolve(v)).collect::<Vec<_>>())
+                    .map(|mut v| {
+                        v.push_text("/");
+                        v.push_any();
+                        v
+                    })
+                    .collect();
+                (!roots.is_empty() && roots.len() <= MAX_ALTERNATIVES)
+                    .then_some(Stdin::Listing(roots))
             }
             "eval" => {
                 match join_literal(args) {
@@ -1161,6 +1268,13 @@ impl State<'_> {
                         }
                         self.out.unknown_code = true;
                     }
+                }
+                None
+            }
+            "trap" => {
+                // `trap 'CODE' EXIT`: the code runs when the shell exits.
+                if let Some(code) = lit(0).filter(|c| c != "-" && !c.starts_with('-')) {
+                    self.nested(&code);
                 }
                 None
             }
@@ -1316,10 +1430,30 @@ impl State<'_> {
                     return None;
                 }
                 if n == "echo" || n == "printf" {
+                    let interprets = n == "printf"
+                        || lit(0).is_some_and(|a| a.starts_with("-") && a.contains('e'));
                     return Some(match join_literal(args) {
+                        Some(text) if interprets => Stdin::Text(ansi_c(&text)),
                         Some(text) => Stdin::Text(text),
                         None => Stdin::Unknown,
                     });
+                }
+                if n == "ls" || n == "fd" || n == "fdfind" {
+                    let paths: Vec<Value> = args
+                        .iter()
+                        .zip(&lits)
+                        .filter(|(_, l)| !l.as_deref().is_some_and(|l| l.starts_with('-')))
+                        .flat_map(|(a, _)| {
+                            a.iter().flat_map(|v| self.resolve(v)).collect::<Vec<_>>()
+                        })
+                        .map(|mut v| {
+                            v.push_any();
+                            v
+                        })
+                        .collect();
+                    if !paths.is_empty() && paths.len() <= MAX_ALTERNATIVES {
+                        return Some(Stdin::Listing(paths));
+                    }
                 }
                 if n == "cat" && args.is_empty() {
                     return stdin;
@@ -1459,8 +1593,10 @@ impl State<'_> {
                 Some(a)
                     if code_opts.contains(&a.as_str())
                         || (clustered
+                            && a.len() <= 6
                             && a.starts_with('-')
                             && !a.starts_with("--")
+                            && a[1..].chars().all(|c| c.is_ascii_alphabetic())
                             && (a.ends_with('e') || a.ends_with('E'))) =>
                 {
                     has_inline = true;
@@ -1584,7 +1720,15 @@ impl State<'_> {
                 break;
             }
         }
-        if i < args.len() {
+        let reads_stdin = lits[..i.min(lits.len())]
+            .iter()
+            .flatten()
+            .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('s'))
+            || matches!(
+                lit_at(lits, i).as_deref(),
+                Some("/dev/stdin" | "-" | "/proc/self/fd/0" | "/dev/fd/0")
+            );
+        if i < args.len() && !reads_stdin {
             // A script file: what it does cannot be seen; its path is an operand.
             if self.current_fetched.is_some() || args[i].iter().any(|v| self.downloaded(v)) {
                 self.out
@@ -1610,7 +1754,7 @@ impl State<'_> {
         }
     }
 
-    fn xargs(&mut self, args: &[Vec<Value>], lits: &[Option<String>]) {
+    fn xargs(&mut self, args: &[Vec<Value>], lits: &[Option<String>], stdin: Option<Stdin>) {
         let mut i = 0;
         let mut replace: Option<String> = None;
         while let Some(arg) = lit_at(lits, i) {
@@ -1639,9 +1783,22 @@ impl State<'_> {
                 }
             }
         }
-        // The operands come from standard input: not known.
-        command.push(vec![Value::any()]);
+        // The operands come from standard input: the words of known text, the
+        // paths a listing prints, else not known.
+        match &stdin {
+            Some(Stdin::Text(t)) if t.split_whitespace().count() <= MAX_ALTERNATIVES => {
+                command.extend(t.split_whitespace().map(|w| vec![Value::text(w)]));
+            }
+            Some(Stdin::Listing(paths)) => command.push(paths.clone()),
+            _ => command.push(vec![Value::any()]),
+        }
+        // Code arriving on stdin is run as arguments (`curl … | xargs sh -c`).
+        let previous = self.current_fetched.clone();
+        if let Some(foreign) = stdin.as_ref().and_then(Stdin::foreign) {
+            self.current_fetched = Some(foreign);
+        }
         self.run(&command, Some(Stdin::Unknown));
+        self.current_fetched = previous;
     }
 
     fn find(&mut self, args: &[Vec<Value>], lits: &[Option<String>]) {
@@ -1685,10 +1842,11 @@ impl State<'_> {
                         {
                             *alternatives = roots
                                 .iter()
-                                .map(|r| {
-                                    let mut v = r.clone();
-                                    v.push_any();
-                                    v
+                                .flat_map(|r| {
+                                    let mut below = r.clone();
+                                    below.push_text("/");
+                                    below.push_any();
+                                    [r.clone(), below]
                                 })
                                 .collect();
                         }
@@ -2035,6 +2193,15 @@ impl State<'_> {
                     TildeExpr::UserHome(u) if Some(u) == self.ctx.user.as_ref() => {
                         self.ctx.home.clone()
                     }
+                    TildeExpr::UserHome(u) if u == "root" => Some("/root".to_string()),
+                    TildeExpr::UserHome(u) if !u.is_empty() && !u.contains('/') => Some(format!(
+                        "{}/{u}",
+                        if cfg!(target_os = "macos") {
+                            "/Users"
+                        } else {
+                            "/home"
+                        }
+                    )),
                     TildeExpr::WorkingDir => self.cwds.first().cloned().flatten(),
                     _ => None,
                 };
@@ -2063,6 +2230,15 @@ impl State<'_> {
                 if let Some(foreign) = self.nested(code).and_then(|o| o.foreign()) {
                     self.fetched_word = Some(foreign);
                 }
+                // `bash -c "$(cat)"` runs what the command reads on its stdin.
+                if matches!(
+                    code.trim(),
+                    "cat" | "cat -" | "cat /dev/stdin" | "</dev/stdin cat"
+                ) {
+                    if let Some(foreign) = self.pipe_stdin.as_ref().and_then(Stdin::foreign) {
+                        self.fetched_word = Some(foreign);
+                    }
+                }
                 each(out, &|v| v.extend(&value));
             }
             WordPiece::ArithmeticExpression(expr) => {
@@ -2084,10 +2260,9 @@ impl State<'_> {
             };
         }
         // Only plain text: what is nested inside is looked at once, by the caller.
-        if let Some(rest) = trimmed
-            .strip_prefix("echo ")
-            .filter(|r| !r.contains("$(") && !r.contains('`'))
-        {
+        if let Some(rest) = trimmed.strip_prefix("echo ").filter(|r| {
+            !r.contains("$(") && !r.contains('`') && !r.contains(['|', ';', '&', '<', '>', '\n'])
+        }) {
             if let [v] = self.expand(rest.trim()).as_slice() {
                 return v.clone();
             }
@@ -2217,6 +2392,8 @@ pub enum Stdin {
     Fetched(String),
     /// A payload decoded from base64, hex, … (`base64 -d`).
     Decoded,
+    /// Paths a listing prints (`ls ~/.ssh/id_*`, `find ~/.aws -type f`).
+    Listing(Vec<Value>),
 }
 
 impl Stdin {
@@ -2239,6 +2416,8 @@ struct Words {
     stdin: Option<Stdin>,
     /// Files its standard output is redirected to.
     outputs: Vec<Value>,
+    /// `>(…)` process substitutions it writes to.
+    output_subs: Vec<ast::SubshellCommand>,
 }
 
 fn lit_at(lits: &[Option<String>], i: usize) -> Option<String> {

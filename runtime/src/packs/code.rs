@@ -62,6 +62,15 @@ pub fn shell_commands(script: &Script) -> Vec<String> {
             if strings.is_empty() {
                 continue;
             }
+            // A part that is not a literal (`"rm -rf " + p`) is not known: it
+            // stands as an unset variable, which the packs treat as possibly anything.
+            let word_chars = |t: &str| {
+                t.chars()
+                    .filter(|c| c.is_alphanumeric() || *c == '_')
+                    .count()
+            };
+            let in_literals: usize = literals(args).iter().map(|(_, s)| word_chars(s)).sum();
+            let unknown = args.contains('+') && word_chars(args) > in_literals;
             if args.trim_start().starts_with('[') {
                 // `subprocess.run(["rm", "-rf", "/"])`: an argv.
                 out.push(
@@ -71,6 +80,8 @@ pub fn shell_commands(script: &Script) -> Vec<String> {
                         .collect::<Vec<_>>()
                         .join(" "),
                 );
+            } else if unknown {
+                out.push(format!("{}\"$CODEX_GUARD_UNKNOWN\"", strings.join("")));
             } else {
                 out.push(strings.join(""));
             }
@@ -146,7 +157,7 @@ fn balanced(text: &str) -> &str {
 
 /// Expressions that stand for the home directory.
 const HOME_EXPR: &str = r#"(?x)
-    expanduser\(\s*['"]~['"]?\s*\) | Path\.home\(\) | os\.homedir\(\) | Dir\.home
+    expanduser\(\s*['"]~['"]?\s*\) | Path\.home\(\) | homedir\(\) | Dir\.home
   | ENV\[\s*['"]HOME['"]\s*\] | \$ENV\{\s*['"]?HOME['"]?\s*\} | environ\[\s*['"]HOME['"]\s*\]
   | environ\.get\(\s*['"]HOME['"] | getenv\(\s*['"]HOME['"] | process\.env\.HOME | \$HOME | \$env:USERPROFILE | \$HOME\b
   | expand_path\(\s*['"]~['"]\s*\) | File\.expand_path\(\s*['"]~['"]"#;
@@ -170,9 +181,10 @@ pub fn deleted_trees(script: &Script, home: Option<&str>, cwd: Option<&str>) -> 
         let args = balanced(&code[m.end()..]);
         let first_arg = args.split(',').next().unwrap_or(args);
         let strings = literals(first_arg);
-        if home_expr.is_match(first_arg) {
+        if let Some(found) = home_expr.find(first_arg) {
             let mut v = Value(vec![Part::Text(home.unwrap_or("~").to_string())]);
-            let rest: String = strings
+            // Only what is joined after the home expression is below it.
+            let rest: String = literals(&first_arg[found.end()..])
                 .iter()
                 .map(|(_, s)| s.trim_matches('/'))
                 .filter(|s| !s.is_empty() && *s != "~")
@@ -255,7 +267,7 @@ const FETCHES: &str = r"(?xi)
   | lwp::|http::tiny|getstore|get\(\s*['\x22]https?:|invoke-webrequest|\biwr\b|invoke-restmethod|\birm\b
   | downloadstring|webclient|\bcurl\b|\bwget\b|socket\.create_connection|axios";
 const RUNS_CODE: &str = r"(?x)
-    \bexec\s*\(|\beval\s*\(|\beval\s|\bFunction\s*\(|instance_eval|class_eval|runInThisContext|runInNewContext
+    \bexec\s*\(|\beval\b|\bFunction\s*\(|instance_eval|class_eval|runInThisContext|runInNewContext
   | Invoke-Expression|\biex\b|\bcompile\s*\(|\bsystem\s*\(|\|\s*(ba|z|da)?sh\b|load\s*\(";
 
 pub fn fetches_and_runs(script: &Script) -> bool {

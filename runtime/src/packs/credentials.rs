@@ -72,6 +72,27 @@ const HARMLESS: &[&str] = &[
     "emacs",
 ];
 
+/// Options that name the key or credentials file a program is to use.
+const KEY_OPTIONS: &[&str] = &[
+    "-i",
+    "-F",
+    "--identity",
+    "--identity-file",
+    "--kubeconfig",
+    "--config",
+    "--config-file",
+    "--credentials",
+    "--credentials-file",
+    "--key",
+    "--key-file",
+    "--private-key",
+    "--shared-credentials-file",
+    "--password-file",
+    "--cred-file",
+    "-e",
+    "--rsh",
+];
+
 /// Programs that take a credential file as an option's value to use it
 /// (`kubectl --kubeconfig F`, `scp -i KEY`); as an operand it is still sent.
 const USES_AS_OPTION: &[&str] = &[
@@ -161,11 +182,9 @@ fn reader(inv: &Invocation, home: Option<&str>) -> Option<Finding> {
         } else {
             None
         };
-        let is_option = literal
-            .as_deref()
-            .is_some_and(|l| l.starts_with('-') && l.len() > 1);
+        let is_key_option = literal.as_deref().is_some_and(|l| KEY_OPTIONS.contains(&l));
         let value_of_option = previous_is_option && as_option_ok;
-        previous_is_option = is_option && !literal.as_deref().is_some_and(|l| l.contains('='));
+        previous_is_option = is_key_option;
         for v in word {
             if value_of_option {
                 continue;

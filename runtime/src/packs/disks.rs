@@ -39,6 +39,10 @@ pub fn check(s: &Subject) -> Option<Finding> {
     if let Some(a) = analysis {
         // A write of any kind onto a disk: `cp x /dev/sda`, `> /dev/sda`, `tee`, `dd of=`.
         for change in &a.changes {
+            // Disk tools are judged by what they are told to do, above.
+            if DISK_TOOLS.contains(&change.program.as_str()) || change.program.starts_with("mkfs") {
+                continue;
+            }
             if let Some(dev) = paths::maybe_block_device(&change.target) {
                 return Some(Finding::new(
                     Pack::Disks,
@@ -78,6 +82,60 @@ pub fn check(s: &Subject) -> Option<Finding> {
     None
 }
 
+/// Programs that take a disk as an operand to read or manage it; they destroy
+/// data only with the verbs and flags [`invocation`] looks for.
+const DISK_TOOLS: &[&str] = &[
+    "fdisk",
+    "sfdisk",
+    "gdisk",
+    "cgdisk",
+    "cfdisk",
+    "parted",
+    "sgdisk",
+    "wipefs",
+    "blkid",
+    "lsblk",
+    "smartctl",
+    "hdparm",
+    "nvme",
+    "mdadm",
+    "udevadm",
+    "partx",
+    "kpartx",
+    "losetup",
+    "cryptsetup",
+    "dumpe2fs",
+    "tune2fs",
+    "e2fsck",
+    "fsck",
+    "xfs_info",
+    "mount",
+    "umount",
+    "findmnt",
+    "blockdev",
+    "file",
+    "badblocks",
+    "zpool",
+    "zfs",
+    "lvs",
+    "vgs",
+    "pvs",
+    "lvdisplay",
+    "vgdisplay",
+    "pvdisplay",
+    "dmsetup",
+    "diskutil",
+    "mke2fs",
+    "mkswap",
+    "blkdiscard",
+    "dd",
+    "eject",
+    "sg_inq",
+    "isoinfo",
+    "ntfsinfo",
+    "debugfs",
+];
+
 fn devices(inv: &Invocation) -> Vec<String> {
     inv.argv[1..]
         .iter()
@@ -106,9 +164,36 @@ fn finding(inv: &Invocation, what: &str, dev: &str) -> Finding {
 
 fn invocation(inv: &Invocation) -> Option<Finding> {
     let name = inv.name.as_deref()?;
+    let lits = inv.literals();
+    // Volume managers name pools and volumes, not devices.
+    let volume_verb = match name {
+        "zpool" => lits
+            .first()
+            .cloned()
+            .flatten()
+            .filter(|v| ["destroy", "labelclear"].contains(&v.as_str())),
+        "zfs" => lits.first().cloned().flatten().filter(|v| v == "destroy"),
+        "lvremove" | "vgremove" | "pvremove" | "lvreduce" => Some(name.to_string()),
+        _ => None,
+    };
+    if let Some(verb) = volume_verb {
+        let target = lits
+            .iter()
+            .skip(1)
+            .flatten()
+            .find(|a| !a.starts_with('-'))
+            .or_else(|| lits.iter().flatten().find(|a| !a.starts_with('-')));
+        return Some(Finding::new(
+            Pack::Disks,
+            "format-disk",
+            format!(
+                "{name} {verb} destroys the volume {}",
+                target.map_or("named", String::as_str)
+            ),
+        ));
+    }
     let devs = devices(inv);
     let dev = devs.first()?;
-    let lits = inv.literals();
     let words: Vec<&str> = lits.iter().flatten().map(String::as_str).collect();
     let has = |w: &[&str]| words.iter().any(|a| w.contains(a));
     let short = |c: char| {

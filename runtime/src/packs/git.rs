@@ -234,11 +234,7 @@ fn push(p: &Parsed, unknown_sub: bool) -> Option<Finding> {
                 None => (text, text),
             };
             let deletes = delete || (text.starts_with(':') && !dst.is_empty());
-            let dst = if text.starts_with(':') {
-                &text[1..]
-            } else {
-                dst
-            };
+            let dst = text.strip_prefix(':').unwrap_or(dst);
             let branch = if dst == "HEAD" || (src == "HEAD" && !text.contains(':')) {
                 ""
             } else {
@@ -303,7 +299,7 @@ pub fn work_loss(s: &Subject) -> Option<Finding> {
             "checkout" if (has(&["--", "."]) && !short('b')) || short('f') || long("--force") => {
                 "git checkout of paths (or --force) discards uncommitted changes"
             }
-            "restore" if !(long("--staged") && !long("--worktree")) && !words.is_empty() => {
+            "restore" if (!long("--staged") || long("--worktree")) && !words.is_empty() => {
                 "git restore discards uncommitted changes"
             }
             "switch" if short('f') || long("--force") || long("--discard-changes") => {
@@ -320,7 +316,14 @@ pub fn work_loss(s: &Subject) -> Option<Finding> {
             "worktree" if has(&["remove"]) && (short('f') || long("--force")) => {
                 "git worktree remove --force deletes a worktree with changes"
             }
-            "reflog" if has(&["expire", "delete"]) => {
+            "reflog"
+                if has(&["delete"])
+                    || (has(&["expire"])
+                        && words.iter().any(|w| {
+                            w.starts_with("--expire")
+                                && (w.ends_with("=now") || w.ends_with("=all") || w.ends_with("=0"))
+                        })) =>
+            {
                 "git reflog expire deletes the history of where branches were"
             }
             "gc" if words.iter().any(|w| w.starts_with("--prune")) => {

@@ -152,6 +152,17 @@ pub fn target(value: &Value, home: Option<&str>) -> Target {
             value.display()
         ));
     }
+    // `/ho*`, `/u?r`: a glob that names a system directory or a home.
+    if value.0.len() <= 8 {
+        let mut candidates: Vec<&str> = SYSTEM_DIRS.to_vec();
+        candidates.extend(home);
+        if let Some(hit) = candidates
+            .iter()
+            .find(|c| crate::shell::glob_match(value, c))
+        {
+            return Target::Critical(format!("{} (which names {hit})", value.display()));
+        }
+    }
     Target::Fine
 }
 
@@ -246,10 +257,25 @@ pub fn secret(path: &str, home: Option<&str>) -> Option<String> {
         .then(|| format!("the credentials in {path}"))
 }
 
-/// The same for a value with holes: `~/.ssh/*` may be a key, `~/.ssh/*.pub` is not.
+/// The same for a value with holes: `~/.ssh/*` may be a key, `~/.ssh/*.pub` is not,
+/// `/home/*/.ssh/id_*` is someone's key.
 pub fn secret_value(value: &Value, home: Option<&str>) -> Option<String> {
     if let Some(path) = value.literal() {
         return secret(&path, home);
+    }
+    // Each hole as a plain name: what the glob or variable most plainly stands for.
+    let plain: String = value
+        .0
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => t.as_str(),
+            Part::Any => "x",
+        })
+        .collect();
+    if plain.starts_with('/') {
+        if let Some(what) = secret(&plain, home) {
+            return Some(format!("{what} ({})", value.display()));
+        }
     }
     let Some(Part::Text(first)) = value.0.first() else {
         return None;
