@@ -174,13 +174,12 @@ impl HookInput {
             Value::String(s) => Some(s.clone()),
             Value::Object(map) => match map.get("command").or_else(|| map.get("cmd"))? {
                 Value::String(s) => Some(s.clone()),
-                Value::Array(parts) => Some(
-                    parts
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
+                // An argv (`["bash", "-lc", "rm -rf /"]`): quoted as the shell would
+                // need it, so its words stay words (`bash -lc 'rm -rf /'`).
+                Value::Array(parts) => {
+                    let words: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+                    Some(shlex::try_join(words.iter().copied()).unwrap_or_else(|_| words.join(" ")))
+                }
                 _ => None,
             },
             _ => None,
@@ -726,7 +725,7 @@ mod tests {
             "hook_event_name": "PreToolUse", "tool_name": "local_shell",
             "tool_input": { "cmd": ["bash", "-lc", "rm -rf /"] }
         }));
-        assert_eq!(argv.shell_command().as_deref(), Some("bash -lc rm -rf /"));
+        assert_eq!(argv.shell_command().as_deref(), Some("bash -lc 'rm -rf /'"));
         let mcp = event(serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "mcp__gh__run",
             "tool_input": { "command": "rm -rf /", "repo": "prod-api" }

@@ -28,18 +28,25 @@ const MAX_PARSED_BYTES: usize = 256 * 1024;
 /// rest is judged on its text, so no command can make the analysis outlast the
 /// hook's deadline.
 const MAX_COMMANDS: usize = 4096;
+/// Most words (whitespace-separated, heredoc text included) handed to the parser,
+/// and longest the analysis after it may take: parsing and expanding cost about
+/// a microsecond a word, and the hook must decide a command of any size within a
+/// few tens of milliseconds. Past either, the rest is judged on its text.
+const MAX_WORDS: usize = 10_000;
+const ANALYSIS_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Most alternative values one word may stand for before it becomes a hole.
 const MAX_ALTERNATIVES: usize = 16;
 
 /// A piece of an expanded word: known text, or a hole that may be anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Part {
     Text(String),
     Any,
 }
 
 /// A word as far as it can be known before the command runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Value(pub Vec<Part>);
 
 impl Value {
@@ -110,7 +117,7 @@ impl Value {
 }
 
 /// A path a command may change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Change {
     /// Absolute (or starting with a hole when the directory is unknown).
     pub target: Value,
@@ -218,6 +225,9 @@ pub fn analyze(command: &str, ctx: &Context) -> Analysis {
         filtered_find: false,
         pipe_stdin: None,
         pending_stdin: None,
+        seen_changes: Default::default(),
+        seen_mentions: Default::default(),
+        started: std::time::Instant::now(),
     };
     state.script(command);
     state.out
@@ -516,6 +526,12 @@ struct State<'a> {
     /// The standard input of the first command of the next pipeline (what a
     /// `>(…)` process substitution reads).
     pending_stdin: Option<Stdin>,
+    /// What is already in `out.changes` and `out.mentions`, so a long command
+    /// costs time in proportion to its length.
+    seen_changes: std::collections::HashSet<Change>,
+    seen_mentions: std::collections::HashSet<Value>,
+    /// When the analysis began (see [`ANALYSIS_BUDGET`]).
+    started: std::time::Instant,
 }
 
 /// A program's base name, lower-cased where file systems ignore case.
@@ -547,7 +563,10 @@ impl State<'_> {
             self.out.code.push(text.to_string());
             return Some(Stdin::Unknown);
         }
-        if text.len() > MAX_PARSED_BYTES || nesting(text) > MAX_NESTING {
+        if text.len() > MAX_PARSED_BYTES
+            || nesting(text) > MAX_NESTING
+            || text.split_ascii_whitespace().nth(MAX_WORDS).is_some()
+        {
             self.out.unparsed = true;
             self.out.unknown_code = true;
             self.out.code.push(text.to_string());
@@ -763,6 +782,9 @@ impl State<'_> {
     }
 
     fn simple(&mut self, simple: &ast::SimpleCommand, stdin: Option<Stdin>) -> Option<Stdin> {
+        if self.budget > 0 && self.started.elapsed() > ANALYSIS_BUDGET {
+            self.budget = 0;
+        }
         if self.budget == 0 {
             if !self.out.unparsed {
                 self.out.unparsed = true;
@@ -1535,13 +1557,13 @@ impl State<'_> {
             recursive,
             program: program.to_string(),
         };
-        if !self.out.changes.contains(&change) {
+        if self.seen_changes.insert(change.clone()) {
             self.out.changes.push(change);
         }
     }
 
     fn mention(&mut self, path: &Value) {
-        if !path.is_unknown() && !self.out.mentions.contains(path) {
+        if !path.is_unknown() && self.seen_mentions.insert(path.clone()) {
             self.out.mentions.push(path.clone());
         }
     }
@@ -2150,6 +2172,32 @@ impl State<'_> {
 
     /// A word's possible values.
     fn expand(&mut self, raw: &str) -> Vec<Value> {
+        // `if=~/x`: bash expands a tilde after the `=` of a word that looks like
+        // an assignment.
+        if let Some((name, rest)) = raw.split_once("=~") {
+            if !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+            {
+                let tail = self.expand(&format!("~{rest}"));
+                return tail
+                    .into_iter()
+                    .map(|t| {
+                        let mut v = Value::text(&format!("{name}="));
+                        v.extend(&t);
+                        v
+                    })
+                    .collect();
+            }
+        }
+        // Most words are plain text: nothing to expand, no parser needed.
+        if !raw.is_empty()
+            && !raw.contains([
+                '$', '`', '\\', '\'', '"', '~', '*', '?', '[', '{', '(', '!', '@', '+',
+            ])
+        {
+            return vec![Value::text(raw)];
+        }
         let options = ParserOptions::default();
         let Some(Ok(pieces)) = guarded(|| word::parse(raw, &options)) else {
             return vec![Value::any()];

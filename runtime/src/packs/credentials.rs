@@ -70,6 +70,14 @@ const HARMLESS: &[&str] = &[
     "nvim",
     "nano",
     "emacs",
+    "export",
+    "declare",
+    "local",
+    "readonly",
+    "typeset",
+    "set",
+    "unset",
+    "alias",
 ];
 
 /// Options that name the key or credentials file a program is to use.

@@ -51,9 +51,69 @@ fn pattern(pack: Pack) -> Option<&'static str> {
     })
 }
 
+/// Texts one of which each pack's pattern needs: the pattern runs only near them,
+/// so a command of megabytes costs a few substring searches.
+fn anchors(pack: Pack) -> &'static [&'static str] {
+    match pack {
+        Pack::Filesystem => &["rm", "--no-preserve-root", "find"],
+        Pack::Download => &["curl", "wget", "fetch", "base64"],
+        Pack::Credentials => &[
+            ".ssh/",
+            ".aws/",
+            ".config/gcloud",
+            ".azure/",
+            ".kube/",
+            ".docker/",
+            ".netrc",
+            ".git-credentials",
+            "/etc/shadow",
+            "print-access-token",
+            "export-credentials",
+            "auth",
+        ],
+        Pack::GitHistory | Pack::GitWorkLoss => &["git"],
+        Pack::Disks => &["/dev/"],
+        Pack::GuardTamper => &[
+            ".codex",
+            "/etc/codex",
+            ".ssh/",
+            "rc",
+            ".profile",
+            "codex-guard",
+            "--dangerously",
+        ],
+    }
+}
+
+/// Bytes looked at on each side of an anchor, and most anchors looked at.
+const WINDOW: usize = 2048;
+const MAX_ANCHORS: usize = 256;
+
 pub fn check(pack: Pack, command: &str) -> Option<Finding> {
+    let mut windows: Vec<(usize, usize)> = Vec::new();
+    for anchor in anchors(pack) {
+        for (at, _) in command.match_indices(anchor).take(MAX_ANCHORS) {
+            let mut start = at.saturating_sub(WINDOW);
+            while !command.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (at + anchor.len() + WINDOW).min(command.len());
+            while !command.is_char_boundary(end) {
+                end += 1;
+            }
+            match windows.last_mut() {
+                Some(last) if start <= last.1 && at >= last.0 => last.1 = last.1.max(end),
+                _ => windows.push((start, end)),
+            }
+        }
+    }
+    if windows.is_empty() {
+        return None;
+    }
     let re = Regex::new(pattern(pack)?).ok()?;
-    let m = re.find(command)?;
+    let m = windows
+        .iter()
+        .find_map(|(start, end)| re.find(&command[*start..*end]))?;
     let excerpt: String = m.as_str().trim().chars().take(80).collect();
     Some(Finding::new(
         pack,
