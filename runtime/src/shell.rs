@@ -34,6 +34,8 @@ const MAX_COMMANDS: usize = 4096;
 /// few tens of milliseconds. Past either, the rest is judged on its text.
 const MAX_WORDS: usize = 10_000;
 const ANALYSIS_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+/// Simple commands looked at before [`ANALYSIS_BUDGET`] applies.
+const TIMED_AFTER: usize = 256;
 
 /// Most alternative values one word may stand for before it becomes a hole.
 const MAX_ALTERNATIVES: usize = 16;
@@ -782,7 +784,12 @@ impl State<'_> {
     }
 
     fn simple(&mut self, simple: &ast::SimpleCommand, stdin: Option<Stdin>) -> Option<Stdin> {
-        if self.budget > 0 && self.started.elapsed() > ANALYSIS_BUDGET {
+        // The clock is read only once a command has many parts: a short command is
+        // always looked at in full, however loaded the machine is.
+        if self.budget > 0
+            && MAX_COMMANDS - self.budget >= TIMED_AFTER
+            && self.started.elapsed() > ANALYSIS_BUDGET
+        {
             self.budget = 0;
         }
         if self.budget == 0 {
@@ -2306,6 +2313,45 @@ impl State<'_> {
                 Some(c) => Value::text(&c),
                 None => Value::any(),
             };
+        }
+        // `mktemp -d`: a new name in the temporary directory (or the one given).
+        if trimmed == "mktemp" || trimmed.starts_with("mktemp ") {
+            let words: Vec<&str> = trimmed.split_ascii_whitespace().skip(1).collect();
+            if words.iter().all(|w| {
+                w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=X".contains(c))
+            }) {
+                let mut dir = self
+                    .ctx
+                    .env
+                    .get("TMPDIR")
+                    .cloned()
+                    .unwrap_or_else(|| "/tmp".to_string());
+                let mut template_dir: Option<String> = None;
+                let mut i = 0;
+                while i < words.len() {
+                    let w = words[i];
+                    if w == "-p" || w == "--tmpdir" {
+                        dir = words.get(i + 1).map_or(dir, |d| (*d).to_string());
+                        i += 1;
+                    } else if let Some(d) = w
+                        .strip_prefix("--tmpdir=")
+                        .or_else(|| w.strip_prefix("-p").filter(|d| !d.is_empty()))
+                    {
+                        dir = d.to_string();
+                    } else if !w.starts_with('-') && w.contains('/') {
+                        template_dir = w.rsplit_once('/').map(|(d, _)| d.to_string());
+                    }
+                    i += 1;
+                }
+                let base = template_dir.unwrap_or(dir);
+                if base.starts_with('/') && base.len() > 1 {
+                    let mut v = Value::text(&format!("{}/", base.trim_end_matches('/')));
+                    v.push_text("tmp.");
+                    v.push_any();
+                    return v;
+                }
+            }
         }
         // Only plain text: what is nested inside is looked at once, by the caller.
         if let Some(rest) = trimmed.strip_prefix("echo ").filter(|r| {

@@ -41,7 +41,8 @@ fn a_user_may_switch_a_pack_off_but_not_below_the_admins_level() {
     let etc = root.path().join("etc/codex-guard");
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(etc.join("rules.toml"), "[packs]\nfilesystem = \"deny\"\n").unwrap();
-    let r = reason(&home, "rm -rf /srv", &root_env).unwrap();
+    let r = reason(&home, "rm -rf /srv", &root_env)
+        .unwrap_or_else(|| panic!("{:?}", home.log().last()));
     assert!(r.contains("rule filesystem/recursive-delete"), "{r}");
     assert_eq!(reason(&home, "git push -f origin main", &root_env), None);
     let log = home.log();

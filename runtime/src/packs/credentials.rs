@@ -161,7 +161,7 @@ pub fn check(s: &Subject) -> Option<Finding> {
     }
     // MCP tools that read or send files, and patches that write into secrets.
     if s.input.is_mcp_tool() || s.input.is_patch_tool() {
-        for path in s.input.file_paths() {
+        for path in s.file_paths() {
             if let Some(what) = paths::secret(&path, home) {
                 return Some(Finding::new(
                     Pack::Credentials,

@@ -63,12 +63,7 @@ pub fn check(s: &Subject) -> Option<Finding> {
     }
     // A patch or an MCP file tool writing to a device.
     if s.input.is_patch_tool() || s.input.is_mcp_tool() {
-        if let Some(dev) = s
-            .input
-            .file_paths()
-            .into_iter()
-            .find(|p| paths::block_device(p))
-        {
+        if let Some(dev) = s.file_paths().into_iter().find(|p| paths::block_device(p)) {
             return Some(Finding::new(
                 Pack::Disks,
                 "overwrite-disk",

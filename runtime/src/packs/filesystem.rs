@@ -279,7 +279,7 @@ fn mcp(s: &Subject) -> Option<Finding> {
     if !destructive {
         return None;
     }
-    for path in s.input.file_paths() {
+    for path in s.file_paths() {
         if let Target::Critical(what) =
             paths::target(&Value(vec![crate::shell::Part::Text(path)]), s.home())
         {

@@ -182,6 +182,24 @@ impl Subject<'_> {
     fn cwd(&self) -> Option<&str> {
         self.input.str("cwd").filter(|c| !c.is_empty())
     }
+
+    /// The files a patch or an MCP tool names, absolute, `~` as the home.
+    fn file_paths(&self) -> Vec<String> {
+        let home = self.home().map(|h| h.trim_end_matches('/'));
+        self.input
+            .file_paths()
+            .into_iter()
+            .map(|p| match (p.strip_prefix('~'), home) {
+                (Some(rest), Some(h)) if rest.is_empty() || rest.starts_with('/') => {
+                    crate::shell::normalize(&crate::shell::Value(vec![crate::shell::Part::Text(
+                        format!("{h}{rest}"),
+                    )]))
+                    .display()
+                }
+                _ => p,
+            })
+            .collect()
+    }
 }
 
 /// The first finding of a pack that is on: denying packs first, then warning

@@ -304,7 +304,7 @@ pub fn block_device(path: &str) -> bool {
     }
     DISK.get_or_init(|| {
         regex_lite::Regex::new(
-            r"^/dev/((sd|hd|vd|xvd|ubd)[a-z]+[0-9]*|nvme[0-9]+(n[0-9]+(p[0-9]+)?)?|mmcblk[0-9]+(p[0-9]+)?|md[0-9]+(p[0-9]+)?|md/.+|dm-[0-9]+|mapper/.+|disk/.+|r?disk[0-9]+(s[0-9]+)*|loop[0-9]+(p[0-9]+)?|sr[0-9]+|nbd[0-9]+(p[0-9]+)?|zd[0-9]+|bcache[0-9]+|rbd[0-9]+|zvol/.+|root)$",
+            r"^/dev/((sd|hd|vd|xvd|ubd)[a-z]+[0-9]*|nvme[0-9]+(n[0-9]+(p[0-9]+)?)?|mmcblk[0-9]+(p[0-9]+)?|md[0-9]+(p[0-9]+)?|md/.+|dm-[0-9]+|mapper/.+|disk/.+|r?disk[0-9]+(s[0-9]+)*|sr[0-9]+|nbd[0-9]+(p[0-9]+)?|zd[0-9]+|bcache[0-9]+|rbd[0-9]+|zvol/.+|root)$",
         )
         .ok()
     })
@@ -433,7 +433,6 @@ mod tests {
             "/dev/rdisk3",
             "/dev/xvda",
             "/dev/vdb",
-            "/dev/loop0",
             "/dev/disk/by-id/ata-x",
         ] {
             assert!(block_device(d), "{d}");
@@ -446,6 +445,8 @@ mod tests {
             "/dev/urandom",
             "/dev/shm/x",
             "/dev/mapper/control",
+            // Loop devices are backed by image files, which image tools format.
+            "/dev/loop0p1",
         ] {
             assert!(!block_device(n), "{n}");
         }

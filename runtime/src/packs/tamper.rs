@@ -64,10 +64,13 @@ pub fn check(s: &Subject) -> Option<Finding> {
     // ~/.ssh (authorized_keys lets anyone in): the SSH tools use what is there
     // without changing it, every other change counts.
     let ssh = Protected::new(&["~/.ssh".to_string()], s.places);
+    let tightened = tightened_modes(s);
     let analysis = s.analysis.map(|a| {
         let mut a = a.clone();
-        a.changes
-            .retain(|c| !SSH_TOOLS.contains(&c.program.as_str()));
+        a.changes.retain(|c| {
+            !SSH_TOOLS.contains(&c.program.as_str())
+                && !(c.program == "chmod" && tightened.contains(&c.target))
+        });
         a.code.clear();
         a.unknown_code = false;
         a
@@ -106,8 +109,13 @@ fn guard_files_anywhere(s: &Subject) -> Option<Finding> {
         }
     }
     let changes = s.analysis.map_or(&[][..], |a| a.changes.as_slice());
+    let tightened = tightened_modes(s);
     for change in changes {
-        if SSH_TOOLS.contains(&change.program.as_str()) {
+        let in_ssh = change.target.display().contains("/.ssh");
+        if in_ssh
+            && (SSH_TOOLS.contains(&change.program.as_str())
+                || (change.program == "chmod" && tightened.contains(&change.target)))
+        {
             continue;
         }
         if let Some(path) = change.target.literal().filter(|p| guarded(p)) {
@@ -119,6 +127,45 @@ fn guard_files_anywhere(s: &Subject) -> Option<Finding> {
         }
     }
     None
+}
+
+/// What `chmod` only makes more private (`chmod 600 ~/.ssh/id_rsa`, `chmod
+/// go-rwx ~/.ssh`, as ssh itself asks): not tampering. Anything that grants a
+/// permission (`+`, `=`, a group or other digit) is.
+fn tightened_modes(s: &Subject) -> Vec<crate::shell::Value> {
+    let mut out = Vec::new();
+    for inv in s.invocations() {
+        if inv.name.as_deref() != Some("chmod") {
+            continue;
+        }
+        let lits = inv.literals();
+        let mut operands = lits
+            .iter()
+            .zip(&inv.argv[1..])
+            .filter(|(l, _)| !l.as_deref().is_some_and(|l| l.starts_with("--")));
+        let Some((Some(mode), _)) = operands.next() else {
+            continue;
+        };
+        let digits = mode.trim_start_matches('0');
+        let numeric_private = !mode.is_empty()
+            && mode.len() <= 4
+            && mode.chars().all(|c| ('0'..='7').contains(&c))
+            && (digits.len() <= 3)
+            && digits.ends_with("00");
+        let symbolic_private = !mode.contains(['+', '='])
+            && mode.contains('-')
+            && mode
+                .split(',')
+                .all(|part| part.starts_with(['g', 'o', 'a', '-']) || part.starts_with("u-"));
+        if numeric_private || symbolic_private {
+            for (_, word) in operands {
+                for v in word {
+                    out.extend(crate::shell::resolve_in(v, &inv.cwds));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Programs that read keys and known hosts in ~/.ssh to do their work.
@@ -166,7 +213,7 @@ fn codex_without_hooks(s: &Subject) -> Option<Finding> {
                     Pack::GuardTamper,
                     "codex-without-hooks",
                     format!(
-                        "starting Codex with `{w}{}` runs it without the guard's hooks",
+                        "starting Codex with `{w}{}` turns its hooks off or runs them without the trust setup recorded",
                         if next.is_empty() || w.contains('=') {
                             String::new()
                         } else {
