@@ -130,3 +130,50 @@ fn an_argv_shell_call_keeps_its_words() {
         .stdout
         .is_empty());
 }
+
+#[test]
+fn a_force_push_with_no_branch_named_is_judged_on_the_branch_checked_out() {
+    let home = Home::new("");
+    let repo = home.home_dir().join("project");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    let head = |branch: &str| {
+        std::fs::write(
+            repo.join(".git/HEAD"),
+            format!("ref: refs/heads/{branch}\n"),
+        )
+        .unwrap();
+    };
+    let config = |text: &str| std::fs::write(repo.join(".git/config"), text).unwrap();
+    config("[core]\n\tbare = false\n[init]\n\tdefaultBranch = main\n");
+    head("feature/login");
+    assert_eq!(in_repo(&home, "git push -f", &[]), None);
+    assert_eq!(in_repo(&home, "git push --force-with-lease", &[]), None);
+    head("main");
+    let r = in_repo(&home, "git push -f", &[]).unwrap();
+    assert!(r.contains("force-pushing main, the current branch"), "{r}");
+    // A repository whose plain push sends other refs: not told, so denied.
+    head("feature/login");
+    config("[remote \"origin\"]\n\turl = x\n\tpush = refs/heads/main\n");
+    assert!(in_repo(&home, "git push -f", &[]).is_some());
+    config("[push]\n\tdefault = upstream\n");
+    assert!(in_repo(&home, "git push -f", &[]).is_some());
+    // Elsewhere than the repository: not known.
+    config("");
+    assert!(in_repo(&home, "cd / && git push -f", &[]).is_some());
+}
+
+/// The deny reason for `command` run in `$HOME/project`.
+fn in_repo(home: &Home, command: &str, env: &[(&str, &str)]) -> Option<String> {
+    let event = json!({
+        "session_id": "s", "turn_id": "t", "cwd": home.home_dir().join("project"),
+        "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "c",
+        "tool_input": {"command": command}
+    });
+    let out = home.run_with_env(event.to_string().as_bytes(), env);
+    (!out.stdout.is_empty()).then(|| {
+        stdout_json(&out)["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .expect("a deny reason")
+            .to_string()
+    })
+}

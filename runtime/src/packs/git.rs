@@ -73,6 +73,10 @@ const PUSH: Spec = Spec {
 struct GitCall {
     sub: String,
     args: Vec<Vec<Value>>,
+    /// The directories it runs in (`-C` applied; `None`: not known).
+    cwds: Vec<Option<String>>,
+    /// `--git-dir` or `--work-tree` was given: the repository is not the cwd's.
+    other_repo: bool,
 }
 
 /// The git commands of the call, aliases defined with `-c alias.x=…` or by
@@ -100,6 +104,8 @@ fn collect(
     let lits = inv.literals();
     let mut i = 0;
     let mut local = aliases.clone();
+    let mut cwds = inv.cwds.clone();
+    let mut other_repo = false;
     while let Some(Some(a)) = lits.get(i) {
         if a == "-c" {
             if let Some(Some(kv)) = lits.get(i + 1) {
@@ -110,11 +116,25 @@ fn collect(
                 }
             }
             i += 2;
+        } else if a == "-C" {
+            cwds = match args.get(i + 1) {
+                Some(dir) => dir
+                    .iter()
+                    .flat_map(|d| crate::shell::resolve_in(d, &cwds))
+                    .map(|d| d.literal())
+                    .collect(),
+                None => vec![None],
+            };
+            i += 2;
         } else if matches!(
             a.as_str(),
-            "-C" | "--git-dir" | "--work-tree" | "--namespace" | "--exec-path" | "--config-env"
+            "--git-dir" | "--work-tree" | "--namespace" | "--exec-path" | "--config-env"
         ) {
+            other_repo |= a != "--exec-path";
             i += 2;
+        } else if a.starts_with("--git-dir=") || a.starts_with("--work-tree=") {
+            other_repo = true;
+            i += 1;
         } else if a.starts_with('-') {
             i += 1;
         } else {
@@ -127,6 +147,8 @@ fn collect(
             out.push(GitCall {
                 sub: "*".into(),
                 args: args[i + 1..].to_vec(),
+                cwds,
+                other_repo,
             });
         }
         return;
@@ -158,7 +180,12 @@ fn collect(
         }
         return;
     }
-    out.push(GitCall { sub, args: rest });
+    out.push(GitCall {
+        sub,
+        args: rest,
+        cwds,
+        other_repo,
+    });
 }
 
 pub fn history(s: &Subject) -> Option<Finding> {
@@ -167,7 +194,7 @@ pub fn history(s: &Subject) -> Option<Finding> {
             continue;
         }
         let p = opts::parse(&call.args, &PUSH);
-        if let Some(f) = push(&p, call.sub == "*") {
+        if let Some(f) = push(&p, call.sub == "*", &call) {
             return Some(f);
         }
     }
@@ -178,7 +205,7 @@ fn finding(check: &'static str, message: String) -> Option<Finding> {
     Some(Finding::new(Pack::GitHistory, check, message))
 }
 
-fn push(p: &Parsed, unknown_sub: bool) -> Option<Finding> {
+fn push(p: &Parsed, unknown_sub: bool, call: &GitCall) -> Option<Finding> {
     let force_flag = p.has(&["-f", "--force", "--force-with-lease", "--force-if-includes"]);
     if unknown_sub {
         return (force_flag && p.operands.len() <= 1).then(|| {
@@ -206,10 +233,29 @@ fn push(p: &Parsed, unknown_sub: bool) -> Option<Finding> {
     let delete = p.has(&["-d", "--delete"]);
     if refspecs.is_empty() {
         if force_flag && !all && !p.has(&["--tags"]) {
-            return finding(
-                "force-push",
-                "git push --force with no branch named force-pushes the current branch, which cannot be known before it runs".into(),
-            );
+            // The current branch, read from the repository the push runs in.
+            let branches: Vec<Option<String>> = if call.other_repo {
+                vec![None]
+            } else {
+                call.cwds
+                    .iter()
+                    .map(|c| c.as_deref().and_then(current_branch))
+                    .collect()
+            };
+            if let Some(b) = branches.iter().flatten().find(|b| protected(b)) {
+                return finding(
+                    "force-push",
+                    format!(
+                        "force-pushing {b}, the current branch, rewriting history others build on"
+                    ),
+                );
+            }
+            if branches.is_empty() || branches.iter().any(Option::is_none) {
+                return finding(
+                    "force-push",
+                    "git push --force with no branch named force-pushes the current branch, which cannot be read (or the repository pushes more than it)".into(),
+                );
+            }
         }
         return None;
     }
@@ -266,6 +312,72 @@ fn push(p: &Parsed, unknown_sub: bool) -> Option<Finding> {
         }
     }
     None
+}
+
+/// The branch checked out in the repository that holds `dir`, when a plain push
+/// pushes only that branch to the same name: no `push.default` or `remote.*.push`
+/// in the repository's or the user's git config that could send more (or
+/// elsewhere). `None`: it cannot be told.
+fn current_branch(dir: &str) -> Option<String> {
+    let mut at = std::path::Path::new(dir);
+    let git = loop {
+        let candidate = at.join(".git");
+        if candidate.exists() {
+            break candidate;
+        }
+        at = at.parent()?;
+    };
+    let git_dir = if git.is_file() {
+        // A worktree or submodule: `gitdir: PATH`.
+        let text = std::fs::read_to_string(&git).ok()?;
+        let path = text.trim().strip_prefix("gitdir:")?.trim().to_string();
+        let path = std::path::PathBuf::from(path);
+        if path.is_absolute() {
+            path
+        } else {
+            at.join(path)
+        }
+    } else {
+        git
+    };
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let branch = head.trim().strip_prefix("ref: refs/heads/")?.to_string();
+    // Settings that make a bare push send other refs.
+    let mut configs = vec![git_dir.join("config")];
+    if let Some(common) = std::fs::read_to_string(git_dir.join("commondir")).ok() {
+        configs.push(git_dir.join(common.trim()).join("config"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let home = std::path::PathBuf::from(home);
+        configs.push(home.join(".gitconfig"));
+        configs.push(home.join(".config/git/config"));
+    }
+    for config in configs {
+        let Ok(text) = std::fs::read_to_string(&config) else {
+            continue;
+        };
+        let mut section = String::new();
+        for line in text.lines() {
+            let line = line.trim().to_ascii_lowercase();
+            if let Some(rest) = line.strip_prefix('[') {
+                section = rest.split([']', ' ', '"']).next().unwrap_or("").to_string();
+                if section.starts_with("include") {
+                    return None;
+                }
+                continue;
+            }
+            let key = line.split('=').next().unwrap_or("").trim();
+            let risky = match section.as_str() {
+                "push" => key == "default",
+                "remote" => key == "push" || key == "mirror",
+                _ => false,
+            };
+            if risky {
+                return None;
+            }
+        }
+    }
+    Some(branch)
 }
 
 pub fn work_loss(s: &Subject) -> Option<Finding> {
