@@ -344,7 +344,7 @@ fn current_branch(dir: &str) -> Option<String> {
     let branch = head.trim().strip_prefix("ref: refs/heads/")?.to_string();
     // Settings that make a bare push send other refs.
     let mut configs = vec![git_dir.join("config")];
-    if let Some(common) = std::fs::read_to_string(git_dir.join("commondir")).ok() {
+    if let Ok(common) = std::fs::read_to_string(git_dir.join("commondir")) {
         configs.push(git_dir.join(common.trim()).join("config"));
     }
     if let Some(home) = std::env::var_os("HOME") {

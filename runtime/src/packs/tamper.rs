@@ -68,8 +68,9 @@ pub fn check(s: &Subject) -> Option<Finding> {
     let analysis = s.analysis.map(|a| {
         let mut a = a.clone();
         a.changes.retain(|c| {
-            !SSH_TOOLS.contains(&c.program.as_str())
-                && !(c.program == "chmod" && tightened.contains(&c.target))
+            let uses_keys = SSH_TOOLS.contains(&c.program.as_str());
+            let tightens = c.program == "chmod" && tightened.contains(&c.target);
+            !(uses_keys || tightens)
         });
         a.code.clear();
         a.unknown_code = false;
