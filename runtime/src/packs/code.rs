@@ -13,6 +13,34 @@ pub fn literals(code: &str) -> Vec<(usize, String)> {
     let mut i = 0;
     while i < chars.len() {
         let (at, c) = chars[i];
+        // Perl's `q{…}`, `qq(…)`, `qw[…]`: a string with brackets for quotes.
+        let word_start = i == 0 || !chars[i - 1].1.is_alphanumeric() && chars[i - 1].1 != '_';
+        if c == 'q' && word_start {
+            let mut j = i + 1;
+            if j < chars.len() && matches!(chars[j].1, 'q' | 'w' | 'x') {
+                j += 1;
+            }
+            if let Some(&(_, open)) = chars.get(j) {
+                let close = match open {
+                    '{' => Some('}'),
+                    '(' => Some(')'),
+                    '[' => Some(']'),
+                    '<' => Some('>'),
+                    '|' | '!' | '/' | '#' => Some(open),
+                    _ => None,
+                };
+                if let Some(close) = close {
+                    let body: String = chars[j + 1..]
+                        .iter()
+                        .map(|(_, c)| *c)
+                        .take_while(|c| *c != close)
+                        .collect();
+                    i = j + 1 + body.chars().count() + 1;
+                    out.push((at, body));
+                    continue;
+                }
+            }
+        }
         if matches!(c, '\'' | '"' | '`') {
             let quote = c;
             let mut text = String::new();
