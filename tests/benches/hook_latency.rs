@@ -191,6 +191,30 @@ fn main() {
             "",
         ),
         case(
+            "PreToolUse, local, a pipeline of 8 commands",
+            bash(
+                "cd src && grep -rn TODO . | sort | uniq -c | head -20 > /tmp/todo.txt && \
+                 git diff --stat && python3 -c 'import sys; print(sys.version)' && ls -la",
+            ),
+            &local,
+            "",
+        ),
+        case(
+            "PreToolUse, local, 9,000-word command",
+            bash(&format!(
+                "echo {}",
+                (0..9000).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
+            )),
+            &local,
+            "",
+        ),
+        case(
+            "PreToolUse, local, 1 MB command",
+            bash(&format!("echo {} && rm -rf ~", "a".repeat(1 << 20))),
+            &local,
+            "deny",
+        ),
+        case(
             "PreToolUse, blocking, https, ca_cert",
             bash("ls -la"),
             &https,
