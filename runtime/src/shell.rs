@@ -32,7 +32,7 @@ const MAX_COMMANDS: usize = 4096;
 /// and longest the analysis after it may take: parsing and expanding cost about
 /// a microsecond a word, and the hook must decide a command of any size within a
 /// few tens of milliseconds. Past either, the rest is judged on its text.
-const MAX_WORDS: usize = 10_000;
+const MAX_WORDS: usize = 4_000;
 const ANALYSIS_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
 /// Simple commands looked at before [`ANALYSIS_BUDGET`] applies.
 const TIMED_AFTER: usize = 256;

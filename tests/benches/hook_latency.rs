@@ -200,10 +200,10 @@ fn main() {
             "",
         ),
         case(
-            "PreToolUse, local, 9,000-word command",
+            "PreToolUse, local, 3,900-word command",
             bash(&format!(
                 "echo {}",
-                (0..9000).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
+                (0..3900).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
             )),
             &local,
             "",
