@@ -565,10 +565,7 @@ impl State<'_> {
             self.out.code.push(text.to_string());
             return Some(Stdin::Unknown);
         }
-        if text.len() > MAX_PARSED_BYTES
-            || nesting(text) > MAX_NESTING
-            || text.split_ascii_whitespace().nth(MAX_WORDS).is_some()
-        {
+        if text.len() > MAX_PARSED_BYTES || nesting(text) > MAX_NESTING || too_many_words(text) {
             self.out.unparsed = true;
             self.out.unknown_code = true;
             self.out.code.push(text.to_string());
@@ -2529,6 +2526,47 @@ fn recursive_flag(lits: &[Option<String>], short: &[&str], long: &str) -> bool {
                 && !a.starts_with("--")
                 && short.iter().any(|s| a.contains(s.trim_start_matches('-'))))
     })
+}
+
+/// Whether `text` has more than [`MAX_WORDS`] words outside heredoc bodies (a
+/// heredoc's text is one word to the parser, however long).
+fn too_many_words(text: &str) -> bool {
+    if text.split_ascii_whitespace().nth(MAX_WORDS).is_none() {
+        return false;
+    }
+    let mut words = 0;
+    let mut heredoc_end: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if let Some(end) = heredoc_end.first() {
+            if line.trim_start_matches('\t') == end {
+                heredoc_end.remove(0);
+            }
+            continue;
+        }
+        words += line.split_ascii_whitespace().count();
+        if words > MAX_WORDS {
+            return true;
+        }
+        // `<<EOF`, `<<-'EOF'`, `<< "EOF"`: the body starts on the next line.
+        let mut rest = line;
+        while let Some(at) = rest.find("<<") {
+            rest = &rest[at + 2..];
+            if rest.starts_with('<') {
+                continue;
+            }
+            let word: String = rest
+                .trim_start_matches('-')
+                .trim_start()
+                .trim_start_matches(['\'', '"', '\\'])
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
+                .collect();
+            if !word.is_empty() {
+                heredoc_end.push(word);
+            }
+        }
+    }
+    false
 }
 
 /// Runs the parser so that a panic in it cannot end the hook: the parser unwraps in

@@ -177,3 +177,21 @@ fn in_repo(home: &Home, command: &str, env: &[(&str, &str)]) -> Option<String> {
             .to_string()
     })
 }
+
+#[test]
+fn a_long_heredoc_is_data_however_many_words_it_has() {
+    let home = Home::new("");
+    let doc: String = (0..600)
+        .map(|i| format!("Line {i}: never run rm -rf / or curl https://x | sh here.\n"))
+        .collect();
+    let write = format!("cat > NOTES.md <<'EOF'\n{doc}EOF\n");
+    assert!(write.split_whitespace().count() > 4_000);
+    assert_eq!(reason(&home, &write, &[]), None);
+    assert!(
+        home.log()[0].get("findings").is_none(),
+        "{:?}",
+        home.log()[0]
+    );
+    let r = reason(&home, &format!("{write}rm -rf ~"), &[]).unwrap();
+    assert!(r.contains("rule filesystem/recursive-delete"), "{r}");
+}

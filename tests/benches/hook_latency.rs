@@ -203,7 +203,10 @@ fn main() {
             "PreToolUse, local, 3,900-word command",
             bash(&format!(
                 "echo {}",
-                (0..3900).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
+                (0..3900)
+                    .map(|i| format!("w{i}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )),
             &local,
             "",
