@@ -223,19 +223,20 @@ fn candidates(v: &Value, as_option_ok: bool) -> Vec<Value> {
     };
     let starts_option = first.starts_with('-');
     if !starts_option {
-        out.push(strip_at(v, 0));
+        out.push(without_at(v));
     }
     if let Some(eq) = first.find('=') {
         if !(starts_option && as_option_ok) {
             let mut rest = v.clone();
             rest.0[0] = Part::Text(first[eq + 1..].to_string());
-            out.push(strip_at(&rest, 0));
+            out.push(without_at(&rest));
         }
     }
     out
 }
 
-fn strip_at(v: &Value, _: usize) -> Value {
+/// curl's `@FILE` (and a `file://` URL) names the file itself.
+fn without_at(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(Part::Text(t)) = v.0.first_mut() {
         if let Some(rest) = t.strip_prefix('@').or_else(|| t.strip_prefix("file://")) {

@@ -267,15 +267,15 @@ fn invocation(inv: &Invocation) -> Option<Finding> {
         }),
         "nvme" => has(&["format", "sanitize", "delete-ns", "detach-ns"]),
         "cryptsetup" => {
-            has(&["luksFormat", "erase", "luksErase", "reencrypt", "open"]) && !has(&["open"])
+            has(&["luksFormat", "erase", "luksErase", "reencrypt"])
         }
         "mdadm" => words
             .iter()
             .any(|a| a.starts_with("--zero") || a.starts_with("--create") || *a == "-C"),
         "dd" => words.iter().any(|a| a.starts_with("of=")),
-        "pv" | "cat" | "tee" | "cp" | "rsync" | "install" | "mv" => false, // seen as changes
-        "zpool" => has(&["destroy", "labelclear", "create"]),
-        "lvremove" | "vgremove" | "pvremove" | "lvreduce" => true,
+        // Copies onto a device are judged as the writes they are (`check`); the
+        // volume managers by name, above.
+        "zpool" => has(&["create"]),
         "dmsetup" => has(&["remove", "remove_all", "wipe_table"]),
         _ => false,
     };
