@@ -712,8 +712,8 @@ fn the_effective_level_of_every_pack_is_reported() {
     assert_eq!(
         packs["message"],
         "packs: filesystem deny, disks off, download off, credentials deny, guard-tamper deny, \
-         git-history warn, git-work-loss warn; with disks, download off, nothing local stops what \
-         they guard against"
+         git-history warn, git-work-loss warn; disks, download are off, so no local check stops \
+         the calls those packs would catch"
     );
     assert_eq!(
         packs["fix"],

@@ -130,12 +130,13 @@ fn packs_check(layers: &Layers<'_>, levels: &[(Pack, Level)]) -> Check {
         Check::warn(
             PACKS_ID,
             format!(
-                "{line}; with {} off, nothing local stops what {} guard against",
+                "{line}; {} {} off, so no local check stops the calls {} catch",
                 off.join(", "),
+                if off.len() == 1 { "is" } else { "are" },
                 if off.len() == 1 {
-                    "it is there to"
+                    "that pack would"
                 } else {
-                    "they"
+                    "those packs would"
                 }
             ),
         )
