@@ -109,6 +109,7 @@ impl Outcome {
             "exit_code": self.exit,
             "changes": self.report.get("changes").cloned().unwrap_or(json!([])),
             "warnings": self.report.get("warnings").cloned().unwrap_or(json!([])),
+            "notes": self.report.get("notes").cloned().unwrap_or(json!([])),
             "reason": self.reason,
         })
     }
@@ -450,6 +451,16 @@ fn report(json_out: bool, command: &str, outcomes: &[Outcome]) -> Result<ExitCod
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
             eprintln!("  {:<16} {}{detail}", o.user.name, o.status);
+            for note in o
+                .report
+                .get("notes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                eprintln!("  {:<16} note: {note}", "");
+            }
         }
     }
     Ok(if troubled > 0 {

@@ -21,7 +21,7 @@ use crate::home;
 use crate::hooks_json::shell_quote;
 use anyhow::Result;
 use codex_guard_common::Layout;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
 /// Version of the `--json` document.
@@ -77,6 +77,8 @@ pub struct Check {
     /// The command (or action) that fixes it.
     pub fix: Option<String>,
     pub repair: Repair,
+    /// What the check found, as fields added to its `--json` entry.
+    pub data: Option<Map<String, Value>>,
 }
 
 impl Check {
@@ -87,6 +89,7 @@ impl Check {
             message: message.into(),
             fix: None,
             repair: Repair::Manual,
+            data: None,
         }
     }
 
@@ -111,6 +114,14 @@ impl Check {
 
     pub fn repair(mut self, repair: Repair) -> Check {
         self.repair = repair;
+        self
+    }
+
+    /// Adds the fields of `data` (an object) to the check's `--json` entry.
+    pub fn data(mut self, data: Value) -> Check {
+        if let Value::Object(fields) = data {
+            self.data = Some(fields);
+        }
         self
     }
 }
@@ -279,12 +290,18 @@ fn to_json(
         "schema_version": SCHEMA_VERSION,
         "status": health.as_str(),
         "codex_home": layout.codex_home,
-        "checks": checks.iter().map(|c| json!({
-            "id": c.id,
-            "status": c.status.as_str(),
-            "message": c.message,
-            "fix": c.fix,
-        })).collect::<Vec<_>>(),
+        "checks": checks.iter().map(|c| {
+            let mut entry = json!({
+                "id": c.id,
+                "status": c.status.as_str(),
+                "message": c.message,
+                "fix": c.fix,
+            });
+            if let (Some(data), Some(fields)) = (&c.data, entry.as_object_mut()) {
+                fields.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            entry
+        }).collect::<Vec<_>>(),
     });
     if let Some(fixed) = fixed {
         out["fixed"] = fixed

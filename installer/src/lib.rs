@@ -17,6 +17,7 @@ pub mod machine_id;
 pub mod managed;
 pub mod releases;
 pub mod restore;
+pub mod rules_file;
 pub mod safe_fs;
 pub mod service;
 pub mod setup;

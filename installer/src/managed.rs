@@ -505,7 +505,7 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         (Some(lock), created)
     };
     let previous = read_receipt(&sys.receipt())?;
-    let (mut changes, _) = plan(
+    let (mut changes, notes) = plan(
         &sys,
         &choices,
         &runtime_source,
@@ -570,9 +570,12 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         &sys,
         &choices,
         managed_only,
-        &changes,
-        backup.as_deref(),
-        &warnings,
+        &Done {
+            changes: &changes,
+            backup: backup.as_deref(),
+            warnings: &warnings,
+            notes: &notes,
+        },
     );
     Ok(exit)
 }
@@ -622,9 +625,9 @@ fn receipt_json(receipt: &ManagedReceipt) -> String {
     text
 }
 
-/// Every file of the managed install with its current and desired content; the
+/// Every file of the managed install with its current and desired content (the
 /// receipt comes first and requirements.toml last, so Codex never sees a hook whose
-/// program is missing.
+/// program is missing), and notes for the admin running setup.
 fn plan(
     sys: &SystemLayout,
     choices: &setup::Choices,
@@ -632,12 +635,13 @@ fn plan(
     managed_only: bool,
     previous: Option<&ManagedReceipt>,
     created: &[PathBuf],
-) -> Result<(Vec<FileChange>, ManagedReceipt)> {
+) -> Result<(Vec<FileChange>, Vec<String>)> {
     let setup::OwnFiles {
         token_before,
         token,
         machine_id,
         rules,
+        rules_note,
     } = setup::own_files(choices, &sys.token(), &sys.machine_id(), &sys.rules())?;
     let config = choices.runtime_config(token.as_ref().map(|_| sys.token()));
     let config_text = setup::render_runtime_config(&config)?;
@@ -763,7 +767,15 @@ fn plan(
         mode: 0o644,
         show: Show::Diff,
     });
-    Ok((changes, receipt))
+    Ok((changes, rules_note.into_iter().collect()))
+}
+
+/// What a managed setup did (or, for a dry run, would do).
+struct Done<'a> {
+    changes: &'a [FileChange],
+    backup: Option<&'a Path>,
+    warnings: &'a [String],
+    notes: &'a [String],
 }
 
 fn report(
@@ -771,10 +783,14 @@ fn report(
     sys: &SystemLayout,
     choices: &setup::Choices,
     managed_only: bool,
-    changes: &[FileChange],
-    backup: Option<&Path>,
-    warnings: &[String],
+    done: &Done<'_>,
 ) {
+    let Done {
+        changes,
+        backup,
+        warnings,
+        notes,
+    } = *done;
     let changed = !changes.is_empty();
     let diff = args.dry_run.then(|| setup::render_diffs(changes));
     if args.json {
@@ -795,6 +811,7 @@ fn report(
             "changes": changes.iter().map(|c| json!({"path": c.path, "action": c.action()})).collect::<Vec<_>>(),
             "backup": backup,
             "warnings": warnings,
+            "notes": notes,
         });
         if let Some(diff) = diff {
             out["diff"] = diff.into();
@@ -805,7 +822,14 @@ fn report(
     if let Some(diff) = diff {
         print!("{diff}");
     }
-    setup::report_human("managed install: ", changes, backup, warnings, args.dry_run);
+    setup::report_human(
+        "managed install: ",
+        changes,
+        backup,
+        warnings,
+        notes,
+        args.dry_run,
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use crate::codex_config::{self, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fleet::{Inputs, Service, Token};
 use crate::fsutil::{self, Lock};
-use crate::{backup, home, hooks_json, machine_id, service, trust, ui};
+use crate::{backup, home, hooks_json, machine_id, rules_file, service, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::config::Updates;
 use codex_guard_common::env::Scope;
@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 const RUNTIME_CONFIG_TEMPLATE: &str = include_str!("../../templates/runtime-config.toml");
-const RULES_TEMPLATE: &str = include_str!("../../templates/rules.toml");
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// The settings this install will have.
@@ -88,8 +87,11 @@ pub(crate) struct OwnFiles {
     pub token: Option<Vec<u8>>,
     /// The current machine id, else a new one: generated once, then reused.
     pub machine_id: Vec<u8>,
-    /// The rules given, else the current file (the user's edits), else the defaults.
+    /// The rules given, else the current file (the user's edits), else the defaults;
+    /// a file an earlier version shipped and nobody changed becomes today's defaults.
     pub rules: Vec<u8>,
+    /// What the person running setup should know about the rules kept.
+    pub rules_note: Option<String>,
 }
 
 pub(crate) fn own_files(
@@ -99,6 +101,13 @@ pub(crate) fn own_files(
     rules: &Path,
 ) -> Result<OwnFiles> {
     let token_before = fsutil::read_optional(token)?;
+    let (rules, rules_note) = match &choices.rules {
+        Some(given) => (given.clone(), None),
+        None => {
+            let planned = rules_file::plan(rules, fsutil::read_optional(rules)?);
+            (planned.bytes, planned.note)
+        }
+    };
     Ok(OwnFiles {
         token: match &choices.token {
             Some(token) => Some(format!("{token}\n").into_bytes()),
@@ -110,12 +119,8 @@ pub(crate) fn own_files(
             (None, Some(bytes)) => bytes,
             (None, None) => format!("{}\n", machine_id::generate()?).into_bytes(),
         },
-        rules: match &choices.rules {
-            Some(rules) => rules.clone(),
-            None => {
-                fsutil::read_optional(rules)?.unwrap_or_else(|| RULES_TEMPLATE.as_bytes().to_vec())
-            }
-        },
+        rules,
+        rules_note,
     })
 }
 
@@ -163,6 +168,8 @@ pub struct Outcome {
     pub backup: Option<PathBuf>,
     /// Problems that leave the install degraded (unreachable service, machine policy).
     pub warnings: Vec<String>,
+    /// What the person should know that is no problem (old rules kept in a changed file).
+    pub notes: Vec<String>,
     dry_run: bool,
     /// The person declined the confirmation: nothing was written.
     declined: bool,
@@ -215,6 +222,7 @@ impl Outcome {
                 &self.changes,
                 self.backup.as_deref(),
                 &self.warnings,
+                &self.notes,
                 self.dry_run,
             );
         }
@@ -265,7 +273,7 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     }
     // Every input is read and validated before anything is created, so bad input
     // leaves the machine exactly as it was; the plan is made again under the lock.
-    let first = plan(
+    let (first, _) = plan(
         &layout,
         &choices,
         &runtime_source,
@@ -285,7 +293,7 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     };
 
     let previous_receipt = read_receipt(&layout, &mut warnings);
-    let mut changes = plan(
+    let (mut changes, notes) = plan(
         &layout,
         &choices,
         &runtime_source,
@@ -324,6 +332,7 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         changes: Vec::new(),
         backup: None,
         warnings,
+        notes,
         dry_run: args.dry_run,
         declined: false,
         exit,
@@ -601,12 +610,18 @@ fn read_rules(path: &Path, layer: Layer) -> Result<Vec<u8>, Failure> {
         ))
         .hint("its format is in docs/rules.md"));
     }
-    if rules.is_empty() && !text.contains("user_allow_rules") {
+    // Parsed above, so only the keys are looked at: a file may set nothing but the
+    // packs or the admin's `user_allow_rules`.
+    let sets = |key: &str| {
+        text.parse::<toml::Table>()
+            .is_ok_and(|table| table.contains_key(key))
+    };
+    if rules.is_empty() && !sets("packs") && !sets("user_allow_rules") {
         return Err(Failure::bad_input(format!(
-            "the rules file {} holds no rules",
+            "the rules file {} holds no rules and sets no packs",
             path.display()
         ))
-        .hint("a rules file needs at least one [[rule]]; its format is in docs/rules.md"));
+        .hint("a rules file needs a [[rule]] or a [packs] table; its format is in docs/rules.md"));
     }
     Ok(text.into_bytes())
 }
@@ -745,7 +760,8 @@ fn device_id(choices: &mut Choices, layout: &Layout) -> Result<(String, machine_
     Ok((id, machine_id::Source::Generated))
 }
 
-/// Every file setup manages, with its current and desired content.
+/// Every file setup manages, with its current and desired content, and notes for
+/// the person running it.
 fn plan(
     layout: &Layout,
     choices: &Choices,
@@ -753,7 +769,7 @@ fn plan(
     previous: Option<&Receipt>,
     codex_home_created: bool,
     adopt: &[String],
-) -> Result<Vec<FileChange>> {
+) -> Result<(Vec<FileChange>, Vec<String>)> {
     let command = hooks_json::runtime_command(layout);
     let own = own_files(
         choices,
@@ -811,6 +827,7 @@ fn plan(
         token,
         machine_id,
         rules,
+        rules_note,
     } = own;
 
     let mut files = vec![
@@ -937,7 +954,7 @@ fn plan(
             show: Show::Secret,
         });
     }
-    Ok(changes)
+    Ok((changes, rules_note.into_iter().collect()))
 }
 
 /// Receipt first, then our files, then the hooks, and trust last: Codex never sees
@@ -1204,6 +1221,7 @@ fn print_json(outcome: &Outcome, diff: Option<String>) {
         changes,
         backup,
         warnings,
+        notes,
         dry_run,
         ..
     } = outcome;
@@ -1222,6 +1240,7 @@ fn print_json(outcome: &Outcome, diff: Option<String>) {
         "changes": changes.iter().map(|c| json!({"path": c.path, "action": c.action()})).collect::<Vec<_>>(),
         "backup": backup,
         "warnings": warnings,
+        "notes": notes,
     });
     if let Some(diff) = diff {
         out["diff"] = diff.into();
@@ -1235,6 +1254,7 @@ pub(crate) fn report_human(
     changes: &[FileChange],
     backup: Option<&Path>,
     warnings: &[String],
+    notes: &[String],
     dry_run: bool,
 ) {
     if changes.is_empty() {
@@ -1252,6 +1272,9 @@ pub(crate) fn report_human(
         if let Some(backup) = backup {
             eprintln!("backup of the previous files: {}", backup.display());
         }
+    }
+    for note in notes {
+        eprintln!("note: {note}");
     }
     for warning in warnings {
         eprintln!("warning: {warning}");

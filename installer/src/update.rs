@@ -375,6 +375,10 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
                 item["what"].as_str().unwrap_or(""),
                 item["status"].as_str().unwrap_or("")
             );
+            let notes = item["notes"].as_array().into_iter().flatten();
+            for note in notes.filter_map(Value::as_str) {
+                eprintln!("note: {note}");
+            }
         }
         println!("  doctor: {doctor_status}");
         for warning in &warnings {
@@ -805,7 +809,12 @@ fn refresh(command: Command, what: &str, warnings: &mut Vec<String>, exit: &mut 
                 *exit = ExitCode::Degraded;
                 warnings.push(format!("refreshing the {what} failed: {}", run.stderr));
             }
-            json!({"what": what, "status": status, "changes": run.json["changes"]})
+            json!({
+                "what": what,
+                "status": status,
+                "changes": run.json["changes"],
+                "notes": run.json.get("notes").cloned().unwrap_or_else(|| json!([])),
+            })
         }
         Err(e) => {
             *exit = ExitCode::Degraded;
@@ -839,6 +848,40 @@ fn with_deadline<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in for the new version's `setup --json` printing `report`.
+    fn printing(report: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(format!("printf '%s\\n' '{report}'"));
+        command
+    }
+
+    #[test]
+    fn a_refresh_passes_on_the_notes_of_the_setup_it_ran() {
+        let mut warnings = Vec::new();
+        let mut exit = ExitCode::Ok;
+        let item = refresh(
+            printing(r#"{"status":"unchanged","changes":[],"notes":["rules kept"]}"#),
+            "per-user install",
+            &mut warnings,
+            &mut exit,
+        );
+        assert_eq!(
+            item,
+            json!({"what": "per-user install", "status": "unchanged", "changes": [],
+                   "notes": ["rules kept"]})
+        );
+        // A setup from before notes existed says none.
+        let item = refresh(
+            printing(r#"{"status":"changed","changes":[]}"#),
+            "managed install",
+            &mut warnings,
+            &mut exit,
+        );
+        assert_eq!(item["notes"], json!([]));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(exit, ExitCode::Ok);
+    }
 
     fn release(version: &str) -> self_update::update::Release {
         self_update::update::Release {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Every check doctor runs, in its order.
-const CHECK_IDS: [&str; 22] = [
+const CHECK_IDS: [&str; 23] = [
     "codex.cli",
     "codex.hooks_feature",
     "codex.managed_policy",
@@ -33,6 +33,7 @@ const CHECK_IDS: [&str; 22] = [
     "config.valid",
     "config.permissions",
     "rules.valid",
+    "rules.packs",
     "rules.tamper",
     "service.reachable",
     "machine_id",
@@ -237,7 +238,13 @@ fn json_has_a_schema_version_and_every_check_in_order() {
     assert_eq!(ids, CHECK_IDS);
     for c in report["checks"].as_array().unwrap() {
         let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["id", "status", "message", "fix"], "{c}");
+        // rules.packs also carries each pack's effective level.
+        let expected: &[&str] = if c["id"] == "rules.packs" {
+            &["id", "status", "message", "fix", "packs"]
+        } else {
+            &["id", "status", "message", "fix"]
+        };
+        assert_eq!(keys, expected, "{c}");
         assert!(c["fix"].is_null() || c["fix"].is_string(), "{c}");
     }
     assert!(
@@ -655,31 +662,143 @@ fn broken_rules_are_reported_even_when_no_event_reached_them() {
     assert_check(&report, "rules.valid", "fail", "not valid TOML");
 }
 
+/// The packs' effective levels as `rules.packs` reports them in `--json`.
+fn pack_levels(report: &Value) -> Value {
+    check(report, "rules.packs")["packs"].clone()
+}
+
 #[test]
-fn rules_that_no_longer_protect_the_guard_are_a_warning() {
+fn the_effective_level_of_every_pack_is_reported() {
     let env = installed(&[]);
-    let (_, report) = doctor_json(&env, &[]);
-    assert_check(&report, "rules.tamper", "pass", "stop the agent");
-    // A rules file from before the rule, or one where it was taken out.
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let packs = check(&report, "rules.packs");
+    assert_eq!(packs["status"], "pass");
+    assert_eq!(
+        packs["message"],
+        "packs: filesystem deny, disks deny, download deny, credentials deny, \
+         guard-tamper deny, git-history deny, git-work-loss warn"
+    );
+    assert_eq!(
+        pack_levels(&report),
+        json!({"filesystem": "deny", "disks": "deny", "download": "deny", "credentials": "deny",
+               "guard-tamper": "deny", "git-history": "deny", "git-work-loss": "warn"})
+    );
+    // The same line for a person.
+    let out = env.run("doctor", &[&missing_codex(&env)]);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.lines().any(|l| l.starts_with("pass  rules.packs")
+            && l.ends_with("  packs: filesystem deny, disks deny, download deny, credentials deny, guard-tamper deny, git-history deny, git-work-loss warn")),
+        "{text}"
+    );
+
+    // git-work-loss off is a choice; any other pack off is a warning, not a failure.
     let rules = env.codex_home.join("codex-guard/rules.toml");
+    std::fs::write(&rules, "[packs]\ngit-work-loss = \"off\"\n").unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(check(&report, "rules.packs")["status"], "pass");
+    assert_eq!(pack_levels(&report)["git-work-loss"], "off");
     std::fs::write(
         &rules,
-        "[[rule]]\nid = \"rm-root\"\naction = \"deny\"\ncommand = '^rm -rf /$'\n",
+        "[packs]\ndownload = \"off\"\ndisks = \"off\"\ngit-history = \"warn\"\n",
     )
     .unwrap();
     let (code, report) = doctor_json(&env, &[]);
     assert_eq!(code, 0, "a warning keeps the verdict: {report:#}");
+    let packs = check(&report, "rules.packs");
+    assert_eq!(packs["status"], "warn");
+    assert_eq!(
+        packs["message"],
+        "packs: filesystem deny, disks off, download off, credentials deny, guard-tamper deny, \
+         git-history warn, git-work-loss warn; disks, download are off, so no local check stops \
+         the calls those packs would catch"
+    );
+    assert_eq!(
+        packs["fix"],
+        format!(
+            "set disks = \"deny\", download = \"deny\" in [packs] of {} (docs/rules.md), \
+             then run codex-guard doctor again",
+            rules.display()
+        )
+    );
+    assert_check(&report, "rules.tamper", "pass", "guard-tamper pack denies");
+
+    // The admin's file raises what the user's lowers: the stricter wins per pack.
+    let admin = env.root.join("system/etc/codex-guard");
+    std::fs::create_dir_all(&admin).unwrap();
+    std::fs::write(admin.join("rules.toml"), "[packs]\ndownload = \"deny\"\n").unwrap();
+    let (_, report) = doctor_json(&env, &[]);
+    assert_eq!(pack_levels(&report)["download"], "deny");
+    assert_eq!(pack_levels(&report)["disks"], "off");
+}
+
+#[test]
+fn a_guard_tamper_pack_that_does_not_deny_is_a_warning() {
+    let env = installed(&[]);
+    let (_, report) = doctor_json(&env, &[]);
     assert_check(
         &report,
         "rules.tamper",
-        "warn",
-        "delete the Codex home, rewrite hooks.json, run codex-guard uninstall, patch config.toml",
+        "pass",
+        "the guard-tamper pack denies changing the Codex home, the shell startup files and codex-guard",
     );
-    let fix = check(&report, "rules.tamper")["fix"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(fix.contains(&rules.display().to_string()), "{fix}");
+    let rules = env.codex_home.join("codex-guard/rules.toml");
+    let fix = format!(
+        "set guard-tamper = \"deny\" in [packs] of {} (docs/rules.md), then run codex-guard doctor again",
+        rules.display()
+    );
+    let every_probe = "delete the Codex home, rewrite hooks.json, run codex-guard uninstall, \
+                       patch config.toml, start Codex with its hooks off, export BASH_ENV from ~/.bashrc";
+    std::fs::write(&rules, "[packs]\nguard-tamper = \"off\"\n").unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 0, "a warning keeps the verdict: {report:#}");
+    let tamper = check(&report, "rules.tamper");
+    assert_eq!(tamper["status"], "warn");
+    assert_eq!(
+        tamper["message"],
+        format!("the guard-tamper pack is off: the agent can switch the guard off: {every_probe}")
+    );
+    assert_eq!(tamper["fix"], fix.as_str());
+    assert_eq!(check(&report, "rules.packs")["status"], "warn");
+
+    // Warning is not enough: the model makes the same call again.
+    std::fs::write(&rules, "[packs]\nguard-tamper = \"warn\"\n").unwrap();
+    let (_, report) = doctor_json(&env, &[]);
+    let tamper = check(&report, "rules.tamper");
+    assert_eq!(
+        tamper["message"],
+        format!(
+            "the guard-tamper pack only warns (the same call made again goes through): \
+             the agent can switch the guard off: {every_probe}"
+        )
+    );
+    assert_eq!(tamper["fix"], fix.as_str());
+
+    // The user's own deny rule stops one probe; the rest still pass.
+    std::fs::write(
+        &rules,
+        "[packs]\nguard-tamper = \"off\"\n\n[[rule]]\nid = \"no-uninstall\"\naction = \"deny\"\ncommand = 'codex-guard'\n",
+    )
+    .unwrap();
+    let (_, report) = doctor_json(&env, &[]);
+    assert_eq!(
+        check(&report, "rules.tamper")["message"],
+        "the guard-tamper pack is off: the agent can switch the guard off: delete the Codex home, \
+         rewrite hooks.json, patch config.toml, start Codex with its hooks off, export BASH_ENV from ~/.bashrc"
+    );
+
+    // An admin file that sets the pack to deny protects whatever the user's says.
+    let admin = env.root.join("system/etc/codex-guard");
+    std::fs::create_dir_all(&admin).unwrap();
+    std::fs::write(
+        admin.join("rules.toml"),
+        "[packs]\nguard-tamper = \"deny\"\n",
+    )
+    .unwrap();
+    let (_, report) = doctor_json(&env, &[]);
+    assert_eq!(check(&report, "rules.tamper")["status"], "pass");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{check, json_of, TestEnv};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -617,5 +617,63 @@ fn managed_doctor_names_a_machine_startup_file_that_sets_bash_env() {
             file.display()
         )),
         "{message}"
+    );
+}
+
+#[test]
+fn managed_setup_brings_unchanged_admin_rules_up_to_date_and_doctor_reads_their_packs() {
+    let before_packs = include_str!("data/rules-before-packs.toml");
+    let template = include_str!("../../templates/rules.toml");
+    let sys = System::new();
+    sys.setup(&["--local-only"]).success();
+    let admin_rules = sys.root.join("etc/codex-guard/rules.toml");
+    assert_eq!(std::fs::read_to_string(&admin_rules).unwrap(), template);
+    let report = sys.doctor(0);
+    assert_eq!(
+        check(&report, "rules.packs")["message"],
+        "packs: filesystem deny, disks deny, download deny, credentials deny, \
+         guard-tamper deny, git-history deny, git-work-loss warn"
+    );
+    assert_eq!(check(&report, "rules.tamper")["status"], "pass");
+
+    // The admin rules an earlier version installed, never changed: replaced.
+    std::fs::write(&admin_rules, before_packs).unwrap();
+    let report = json_of(&sys.setup(&["--local-only"]).success());
+    assert_eq!(report["notes"], json!([]));
+    assert_eq!(std::fs::read_to_string(&admin_rules).unwrap(), template);
+
+    // Changed by the admin: kept, with a note.
+    let changed = format!("[packs]\nguard-tamper = \"off\"\n\n{before_packs}");
+    std::fs::write(&admin_rules, &changed).unwrap();
+    let report = json_of(&sys.setup(&["--local-only"]).success());
+    // Only the receipt changes: it records the hash of the rules kept.
+    assert_eq!(
+        report["changes"],
+        json!([{"path": sys.root.join("etc/codex-guard/managed-receipt.json"), "action": "updated"}]),
+        "{report}"
+    );
+    let note = report["notes"][0].as_str().unwrap();
+    assert!(
+        note.starts_with(&format!(
+            "{} is kept as you changed it; the rule packs now apply on top of it",
+            admin_rules.display()
+        )),
+        "{note}"
+    );
+    assert_eq!(std::fs::read_to_string(&admin_rules).unwrap(), changed);
+    // Doctor reads the admin file as the admin layer.
+    let report = sys.doctor(0);
+    let tamper = check(&report, "rules.tamper");
+    assert_eq!(tamper["status"], "warn", "{report:#}");
+    assert_eq!(
+        tamper["fix"],
+        format!(
+            "set guard-tamper = \"deny\" in [packs] of {} (docs/rules.md), then run codex-guard doctor again",
+            admin_rules.display()
+        )
+    );
+    assert_eq!(
+        check(&report, "rules.packs")["packs"]["guard-tamper"],
+        "off"
     );
 }

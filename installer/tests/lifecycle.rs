@@ -376,3 +376,33 @@ fn a_tampered_or_foreign_archive_is_refused() {
         .code(2);
     assert_eq!(env.snapshot(), before);
 }
+
+#[test]
+fn restore_gives_back_an_earlier_versions_rules_that_setup_replaced() {
+    let before_packs = include_str!("data/rules-before-packs.toml");
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    let pristine = env.snapshot();
+    env.setup(&["--local-only"]).success();
+    // An install an earlier version made, its rules never changed.
+    std::fs::write(env.codex_home.join("codex-guard/rules.toml"), before_packs).unwrap();
+    let earlier = env.snapshot_without_backups();
+    let report = json_of(&env.setup(&["--local-only", "--json"]).success());
+    let backup = report["backup"].as_str().unwrap().to_string();
+    assert_eq!(
+        env.read("codex-guard/rules.toml"),
+        include_str!("../../templates/rules.toml")
+    );
+    let upgraded = env.snapshot_without_backups();
+
+    // The backup setup made gives the old rules back, byte for byte.
+    json_of(&env.run("restore", &[&backup, "--json"]).success());
+    assert_eq!(env.snapshot_without_backups(), earlier);
+    assert_eq!(env.read("codex-guard/rules.toml"), before_packs);
+
+    // Uninstall removes the install, upgraded or not, to the byte.
+    env.setup(&["--local-only"]).success();
+    assert_eq!(env.snapshot_without_backups(), upgraded);
+    let report = json_of(&env.uninstall(&[]).success());
+    assert_eq!(report["status"], "removed");
+    assert_eq!(env.snapshot(), pristine);
+}

@@ -8,6 +8,11 @@ use codex_guard_common::events::Event;
 use common::{json_of, tar_listing, TestEnv};
 use std::path::PathBuf;
 
+/// The rules setup installs.
+const TEMPLATE: &str = include_str!("../../templates/rules.toml");
+/// The rules an earlier version shipped (the last one before the rule packs).
+const BEFORE_PACKS: &str = include_str!("data/rules-before-packs.toml");
+
 const USER_CONFIG: &str = "\
 # Personal Codex settings
 model = \"gpt-5.4\"   # keep this one
@@ -282,7 +287,7 @@ fn local_only_installs_rules_and_no_url() {
     env.setup(&["--local-only"]).success();
     let config = env.read("codex-guard/config.toml");
     assert!(!config.contains("url ="), "{config}");
-    assert!(env.read("codex-guard/rules.toml").contains("[[rule]]"));
+    assert_eq!(env.read("codex-guard/rules.toml"), TEMPLATE);
     assert_eq!(env.read("config.toml"), env.read("config.toml"));
     assert!(env
         .read("config.toml")
@@ -508,4 +513,91 @@ fn help_lists_the_setup_flags() {
         .assert()
         .success();
     insta::assert_snapshot!(String::from_utf8_lossy(&out.get_output().stdout));
+}
+
+#[test]
+fn an_unchanged_rules_file_of_an_earlier_version_becomes_the_current_one() {
+    let env = TestEnv::new();
+    env.setup(&["--local-only"]).success();
+    // As an earlier version left it.
+    env.write("codex-guard/rules.toml", BEFORE_PACKS);
+    let report = json_of(&env.setup(&["--local-only", "--json"]).success());
+    assert_eq!(env.read("codex-guard/rules.toml"), TEMPLATE);
+    let rules = env.codex_home.join("codex-guard/rules.toml");
+    // The receipt already holds the hash of the current template, which setup installed.
+    assert_eq!(
+        report["changes"],
+        serde_json::json!([{"path": rules, "action": "updated"}])
+    );
+    assert_eq!(report["notes"], serde_json::json!([]));
+    let receipt: serde_json::Value =
+        serde_json::from_str(&env.read("codex-guard/receipt.json")).unwrap();
+    let recorded = receipt["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == rules.display().to_string())
+        .unwrap();
+    assert_eq!(
+        recorded["sha256"],
+        codex_guard::fsutil::sha256_hex(TEMPLATE.as_bytes())
+    );
+}
+
+#[test]
+fn a_changed_rules_file_is_kept_and_setup_says_its_old_rules_can_go() {
+    let env = TestEnv::new();
+    env.setup(&["--local-only"]).success();
+    let rules = env.codex_home.join("codex-guard/rules.toml");
+    let changed = BEFORE_PACKS.replace("action = \"deny\"", "action = \"warn\"");
+    assert_ne!(changed, BEFORE_PACKS);
+    env.write("codex-guard/rules.toml", &changed);
+    let note = format!(
+        "{} is kept as you changed it; the rule packs now apply on top of it, so the old shipped \
+         pattern rules in it (rm-rf-root-or-home, pipe-download-to-shell, read-ssh-private-key, \
+         read-cloud-credentials, force-push-main, protect-guard-and-startup-files, \
+         protect-ssh-and-guard-files, shell-write-protected-files, wipe-disk, \
+         chmod-chown-root-or-home) can be removed (docs/rules.md)",
+        rules.display()
+    );
+    let out = env.setup(&["--local-only"]).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(notes, [format!("note: {note}")], "{stderr}");
+    assert_eq!(env.read("codex-guard/rules.toml"), changed);
+    let report = json_of(&env.setup(&["--local-only", "--json"]).success());
+    assert_eq!(report["notes"], serde_json::json!([note]));
+    assert_eq!(report["changed"], false);
+    assert_eq!(env.read("codex-guard/rules.toml"), changed);
+
+    // A file of the user's own, without the old rules: kept, nothing to say.
+    let own = "[[rule]]\nid = \"mine\"\naction = \"deny\"\ncommand = 'x'\n";
+    env.write("codex-guard/rules.toml", own);
+    let report = json_of(&env.setup(&["--local-only", "--json"]).success());
+    assert_eq!(report["notes"], serde_json::json!([]));
+    assert_eq!(env.read("codex-guard/rules.toml"), own);
+}
+
+#[test]
+fn rules_that_only_set_packs_can_be_installed() {
+    let env = TestEnv::new();
+    let rules = env.root.join("packs.toml");
+    let text = "[packs]\ngit-work-loss = \"deny\"\n";
+    std::fs::write(&rules, text).unwrap();
+    env.setup(&["--local-only", "--rules", rules.to_str().unwrap()])
+        .success();
+    assert_eq!(env.read("codex-guard/rules.toml"), text);
+    // Neither a rule nor a pack: refused, nothing written.
+    std::fs::write(&rules, "# nothing\n").unwrap();
+    let other = TestEnv::new();
+    let before = other.snapshot();
+    let out = other
+        .setup(&["--local-only", "--rules", rules.to_str().unwrap()])
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("holds no rules and sets no packs"),
+        "{stderr}"
+    );
+    assert_eq!(other.snapshot(), before);
 }

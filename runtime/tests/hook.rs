@@ -236,10 +236,14 @@ fn local_rules_block_with_no_service_at_all() {
     let reason = decision["hookSpecificOutput"]["permissionDecisionReason"]
         .as_str()
         .unwrap();
-    assert!(reason.contains("rm-rf-root-or-home"), "{reason}");
+    assert!(
+        reason.starts_with("Blocked by codex-guard rule filesystem/recursive-delete: "),
+        "{reason}"
+    );
     assert!(home.run(&pre_tool_use("ls -la")).stdout.is_empty());
     let log = home.log();
-    assert_eq!(log[0]["source"], "rule:rm-rf-root-or-home");
+    assert_eq!(log[0]["source"], "rule:filesystem/recursive-delete");
+    assert_eq!(log[0]["rule"], "filesystem/recursive-delete");
     assert_eq!(log[0]["mode"], "local-only");
 }
 
@@ -249,7 +253,7 @@ fn observe_mode_records_rule_matches_without_blocking() {
     assert!(home.run(&pre_tool_use("rm -rf ~")).stdout.is_empty());
     let log = home.log();
     assert_eq!(log[0]["decision"], "observe");
-    assert_eq!(log[0]["source"], "rule:rm-rf-root-or-home");
+    assert_eq!(log[0]["source"], "rule:filesystem/recursive-delete");
 }
 
 #[test]
@@ -450,7 +454,7 @@ fn the_audit_log_keeps_a_redacted_excerpt_of_the_command() {
     assert!(first.starts_with("PGPASSWORD=[REDACTED] psql"), "{first}");
     let second = &log[1];
     assert_eq!(second["decision"], "block");
-    assert_eq!(second["rule"], "pipe-download-to-shell");
+    assert_eq!(second["rule"], "download/run-downloaded-code");
     let text = second.to_string();
     assert!(
         !text.contains("sk-proj") && text.contains("[REDACTED]"),

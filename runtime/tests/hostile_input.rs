@@ -20,14 +20,11 @@ fn deep_mcp_write(levels: usize) -> Vec<u8> {
     event.into_bytes()
 }
 
-/// The shipped rules that protect the Codex home (the path-resolving one first).
-const GUARD_RULES: [&str; 2] = [
-    "protect-guard-and-startup-files",
-    "protect-ssh-and-guard-files",
-];
+/// The pack check that protects the Codex home.
+const GUARD_RULE: &str = "guard-tamper/change-guard-files";
 
-fn guarded(text: &str) -> bool {
-    GUARD_RULES.iter().any(|r| text.contains(r))
+fn guarded(reason: &str) -> bool {
+    reason.starts_with(&format!("Blocked by codex-guard rule {GUARD_RULE}: "))
 }
 
 #[test]
@@ -41,8 +38,9 @@ fn a_deeply_nested_mcp_write_to_hooks_json_is_blocked_at_any_depth() {
     let log = home.log();
     assert_eq!(log.len(), 5);
     assert!(
-        log.iter()
-            .all(|l| l["decision"] == "block" && GUARD_RULES.iter().any(|r| l["rule"] == *r)),
+        log.iter().all(|l| l["decision"] == "block"
+            && l["rule"] == GUARD_RULE
+            && l["source"] == format!("rule:{GUARD_RULE}")),
         "{log:#?}"
     );
 }
@@ -72,7 +70,10 @@ fn truncated_pre_tool_use(command: &str) -> Vec<u8> {
 fn an_unparsable_event_still_gets_the_deny_rules() {
     let home = Home::new("");
     let reason = deny_reason(&home.run(&truncated_pre_tool_use("rm -rf ~")));
-    assert!(reason.contains("rm-rf-root-or-home"), "{reason}");
+    assert!(
+        reason.starts_with("Blocked by codex-guard rule filesystem/recursive-delete: "),
+        "{reason}"
+    );
     // Nothing denies it and the install fails open: it goes through, logged as such.
     let out = home.run(&truncated_pre_tool_use("ls"));
     assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");

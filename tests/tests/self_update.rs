@@ -584,6 +584,54 @@ fn self_update_installs_the_verified_release_and_keeps_the_hooks_trusted() {
     assert_eq!(json_of(&again)["status"], "unchanged", "{again}");
 }
 
+/// An install an earlier version made, with the rules file that version shipped: the
+/// update's refresh replaces the file by the new template when nobody changed it, and
+/// keeps it, saying its old pattern rules can go, when someone did.
+#[test]
+fn self_update_brings_unchanged_shipped_rules_up_to_date_and_keeps_changed_ones() {
+    let before_packs = include_str!("../../installer/tests/data/rules-before-packs.toml");
+    let template = include_str!("../../templates/rules.toml");
+    let edited = before_packs.replace("action = \"deny\"", "action = \"warn\"");
+    for (old, expected) in [(before_packs, template), (edited.as_str(), edited.as_str())] {
+        let Installed {
+            home,
+            bin_dir,
+            _model,
+            _akto,
+        } = installed(&[]);
+        let rules = home.codex_home.join("codex-guard/rules.toml");
+        fs::write(&rules, old).unwrap();
+        let source = release_source(Serve::Intact);
+        let update = self_update(&home, &bin_dir, &source, &["--json"]);
+        update.assert_success();
+        let report = json_of(&update);
+        assert_eq!(report["status"], "updated", "{update}");
+        assert_eq!(home.read(&rules), expected);
+        let refreshed = &report["refreshed"][0];
+        let changed: Vec<&str> = refreshed["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["path"].as_str())
+            .collect();
+        let rules_path = rules.display().to_string();
+        if old == before_packs {
+            assert!(changed.contains(&rules_path.as_str()), "{report:#}");
+            assert_eq!(refreshed["notes"], json!([]), "{report:#}");
+        } else {
+            assert!(!changed.contains(&rules_path.as_str()), "{report:#}");
+            let note = refreshed["notes"][0].as_str().unwrap_or_default();
+            assert!(
+                note.starts_with(&format!(
+                    "{rules_path} is kept as you changed it; the rule packs now apply on top of it"
+                )),
+                "{report:#}"
+            );
+        }
+        assert_eq!(report["doctor"]["status"], "healthy", "{update}");
+    }
+}
+
 /// An enterprise mirror behind a private CA: trusted through the config's `ca_cert`
 /// (`setup --ca-cert`), for the release list and the downloads alike, and refused,
 /// with nothing changed, by a machine that does not trust that CA.

@@ -1,7 +1,7 @@
 //! The agent against the guard, with the real Codex CLI: a model that tries to switch
 //! codex-guard off (a `BASH_ENV` or an override exported from a shell startup file,
 //! the Codex home deleted or rewritten, codex-guard itself run) is stopped by the
-//! shipped rules, and the next session is still guarded.
+//! guard-tamper pack, and the next session is still guarded.
 
 use codex_guard_e2e::guard;
 use codex_guard_e2e::{run_codex_exec, wait_until, FakeModel, TestHome};
@@ -10,7 +10,8 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-const RULE: &str = "protect-guard-and-startup-files";
+/// The guard-tamper pack's check that every one of these attacks must meet.
+const RULE: &str = "guard-tamper/change-guard-files";
 
 fn setup_local(home: &TestHome) {
     let codex_home = home.codex_home.display().to_string();

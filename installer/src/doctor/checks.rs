@@ -188,7 +188,7 @@ pub fn edited_commands(inputs: &Inputs) -> Vec<String> {
 /// Runs every check, in the order they are reported.
 pub fn run_all(inputs: &Inputs) -> Vec<Check> {
     let ctx = Context::read(inputs);
-    vec![
+    let mut checks = vec![
         codex_cli(&ctx),
         hooks_feature(&ctx),
         managed_policy(&ctx),
@@ -203,7 +203,9 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
         config_valid(&ctx),
         config_permissions(&ctx),
         rules_valid(&ctx),
-        rules_tamper(&ctx),
+    ];
+    checks.extend(rules_packs_and_tamper(&ctx));
+    checks.extend([
         service_reachable(&ctx),
         machine_id(&ctx),
         logs_writable(&ctx),
@@ -211,7 +213,8 @@ pub fn run_all(inputs: &Inputs) -> Vec<Check> {
         receipt(&ctx),
         super::shell_env::check(&|k| std::env::var(k).ok(), &inputs.system_root),
         environment_overrides(&|name| std::env::var(name).ok()),
-    ]
+    ]);
+    checks
 }
 
 fn codex_cli(ctx: &Context) -> Check {
@@ -1173,9 +1176,10 @@ fn rules_files(ctx: &Context) -> (PathBuf, PathBuf) {
     (admin, user)
 }
 
-fn rules_tamper(ctx: &Context) -> Check {
+/// `rules.packs` and `rules.tamper`: the packs in force for this user.
+fn rules_packs_and_tamper(ctx: &Context) -> [Check; 2] {
     let (admin, user) = rules_files(ctx);
-    super::tamper_rules::check(
+    super::tamper_rules::checks(
         &super::tamper_rules::Layers::User {
             admin: &admin,
             user: &user,
@@ -1235,7 +1239,10 @@ fn rules_valid(ctx: &Context) -> Check {
     if loaded.is_empty() {
         return Check::warn(
             ID,
-            format!("no rules file ({}): only Akto protects", user.display()),
+            format!(
+                "no rules file ({}): the packs run at their defaults, no rules of your own apply",
+                user.display()
+            ),
         )
         .fix(ctx.setup_command());
     }

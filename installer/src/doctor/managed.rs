@@ -30,7 +30,7 @@ pub fn run_all(inputs: &Inputs, sys: &SystemLayout) -> Vec<Check> {
                 )
             })
         });
-    vec![
+    let mut checks = vec![
         codex_cli_check(&inputs.codex_bin, &inputs.layout.codex_home),
         receipt_check(sys, receipt.as_ref()),
         requirements(sys, config.as_ref().ok()),
@@ -39,12 +39,14 @@ pub fn run_all(inputs: &Inputs, sys: &SystemLayout) -> Vec<Check> {
         runtime_permissions(sys),
         config_valid(sys, &config),
         rules_valid(sys),
-        super::tamper_rules::check(
-            &super::tamper_rules::Layers::Admin(&sys.rules()),
-            &inputs.layout.codex_home,
-            &sys.root,
-            &|k| std::env::var(k).ok(),
-        ),
+    ];
+    checks.extend(super::tamper_rules::checks(
+        &super::tamper_rules::Layers::Admin(&sys.rules()),
+        &inputs.layout.codex_home,
+        &sys.root,
+        &|k| std::env::var(k).ok(),
+    ));
+    checks.extend([
         match &config {
             Ok(_) => {
                 // The settings every user's hook loads; like the hook, the probe then
@@ -62,7 +64,8 @@ pub fn run_all(inputs: &Inputs, sys: &SystemLayout) -> Vec<Check> {
         },
         machine_id(sys, config.as_ref().ok()),
         super::shell_env::check(&|k| std::env::var(k).ok(), &sys.root),
-    ]
+    ]);
+    checks
 }
 
 fn receipt_check(sys: &SystemLayout, receipt: Option<&ManagedReceipt>) -> Check {
@@ -316,7 +319,7 @@ fn rules_valid(sys: &SystemLayout) -> Check {
             return Check::warn(
                 ID,
                 format!(
-                    "no admin rules ({}: {e}): only Akto protects",
+                    "no admin rules ({}: {e}): the packs run at their defaults, and each user's own rules file can switch them off",
                     path.display()
                 ),
             )

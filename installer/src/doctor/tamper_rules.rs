@@ -1,18 +1,22 @@
-//! Whether the rules in force still stop the agent from switching the guard off.
-//! Setup never overwrites a rules file the user changed, so an install older than
-//! the rule that protects the Codex home and the shell startup files, or a file where
-//! it was removed, leaves the guard open to the model it guards. The check asks the
-//! rules themselves: it runs a few tampering tool calls through them, as the hook would.
+//! Whether the rule packs in force still stop the agent from switching the guard
+//! off, and at what level each pack runs. A rules file (the user's or the admin's)
+//! can set a pack to "off"; the guard-tamper pack is what keeps the model from
+//! deleting the Codex home, rewriting the hooks or the shell startup files, or
+//! running `codex-guard uninstall`. The check asks the rules themselves: it reads the
+//! packs' effective levels and runs a few tampering tool calls through the rules, as
+//! the hook would.
 
 use super::Check;
 use codex_guard_hook::input::HookInput;
+use codex_guard_hook::packs::{Level, Pack};
 use codex_guard_hook::protect::PathContext;
-use codex_guard_hook::rules::{self, Action, Rules};
+use codex_guard_hook::rules::{self, Action, Layer, Rules};
 use codex_guard_hook::settings::EnvLookup;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use std::path::Path;
 
-const ID: &str = "rules.tamper";
+const TAMPER_ID: &str = "rules.tamper";
+const PACKS_ID: &str = "rules.packs";
 
 /// Where the rules come from.
 pub enum Layers<'a> {
@@ -22,8 +26,40 @@ pub enum Layers<'a> {
     Admin(&'a Path),
 }
 
-/// The tampering calls the rules must deny, each with what it would do.
-fn probes(codex_home: &Path, home: Option<&str>) -> Vec<(&'static str, serde_json::Value)> {
+impl Layers<'_> {
+    /// The file a person edits to raise a pack: the user's own, or the admin's.
+    fn editable(&self) -> &Path {
+        match self {
+            Layers::User { user, .. } => user,
+            Layers::Admin(admin) => admin,
+        }
+    }
+
+    /// The rules of a tool call, loaded as the hook loads them.
+    fn load(&self) -> Rules {
+        let mut problems = Vec::new();
+        match self {
+            Layers::User { admin, user } => {
+                rules::load_policy(Some(admin), user, "PreToolUse", &mut problems)
+            }
+            Layers::Admin(admin) => admin_rules(admin, &mut problems),
+        }
+    }
+}
+
+/// The admin file alone, read as the admin layer (a pack set to a value it cannot
+/// read counts as "deny" there, as in the hook). Problems are `rules.valid`'s to
+/// report.
+fn admin_rules(path: &Path, problems: &mut Vec<String>) -> Rules {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Rules::parse_layer(&text, Layer::Admin, Some("PreToolUse"), false, problems)
+            .unwrap_or_default(),
+        Err(_) => Rules::default(),
+    }
+}
+
+/// The tampering calls the guard-tamper pack must deny, each with what it would do.
+fn probes(codex_home: &Path, home: Option<&str>) -> Vec<(&'static str, Value)> {
     let codex = codex_home.display().to_string();
     let bash = |command: String| json!({"tool_name": "Bash", "tool_input": {"command": command}});
     let mut probes = vec![
@@ -42,6 +78,10 @@ fn probes(codex_home: &Path, home: Option<&str>) -> Vec<(&'static str, serde_jso
                 "*** Begin Patch\n*** Update File: {codex}/config.toml\n@@\n-hooks = true\n+hooks = false\n*** End Patch\n"
             )}}),
         ),
+        (
+            "start Codex with its hooks off",
+            bash("codex --disable codex_hooks exec 'go on'".into()),
+        ),
     ];
     if home.is_some() {
         probes.push((
@@ -52,9 +92,76 @@ fn probes(codex_home: &Path, home: Option<&str>) -> Vec<(&'static str, serde_jso
     probes
 }
 
-/// The check for the rules of `layers`, with the paths of this Codex home.
-pub fn check(
+/// `rules.packs` and `rules.tamper` for the rules of `layers`, with the paths of
+/// this Codex home.
+pub fn checks(
     layers: &Layers<'_>,
+    codex_home: &Path,
+    system_root: &Path,
+    env: EnvLookup<'_>,
+) -> [Check; 2] {
+    let policy = layers.load();
+    let levels = policy.pack_levels();
+    [
+        packs_check(layers, &levels),
+        tamper_check(layers, &policy, &levels, codex_home, system_root, env),
+    ]
+}
+
+/// The effective level of every pack, on one line; a warning for a pack that is
+/// off (git-work-loss may be: it only ever warns by default).
+fn packs_check(layers: &Layers<'_>, levels: &[(Pack, Level)]) -> Check {
+    let line = format!(
+        "packs: {}",
+        levels
+            .iter()
+            .map(|(pack, level)| format!("{pack} {}", level.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let off: Vec<&str> = levels
+        .iter()
+        .filter(|(pack, level)| *level == Level::Off && *pack != Pack::GitWorkLoss)
+        .map(|(pack, _)| pack.name())
+        .collect();
+    let check = if off.is_empty() {
+        Check::pass(PACKS_ID, line)
+    } else {
+        Check::warn(
+            PACKS_ID,
+            format!(
+                "{line}; {} {} off, so no local check stops the calls {} catch",
+                off.join(", "),
+                if off.len() == 1 { "is" } else { "are" },
+                if off.len() == 1 {
+                    "that pack would"
+                } else {
+                    "those packs would"
+                }
+            ),
+        )
+        .fix(format!(
+            "set {} in [packs] of {} (docs/rules.md), then run codex-guard doctor again",
+            off.iter()
+                .map(|p| format!("{p} = \"deny\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            layers.editable().display()
+        ))
+    };
+    check.data(json!({
+        "packs": levels
+            .iter()
+            .map(|(pack, level)| (pack.name().to_string(), json!(level.as_str())))
+            .collect::<Map<String, Value>>()
+    }))
+}
+
+/// The guard-tamper pack denies, and the tampering probes are denied.
+fn tamper_check(
+    layers: &Layers<'_>,
+    policy: &Rules,
+    levels: &[(Pack, Level)],
     codex_home: &Path,
     system_root: &Path,
     env: EnvLookup<'_>,
@@ -64,13 +171,6 @@ pub fn check(
     if !paths.codex_homes.contains(&home) {
         paths.codex_homes.push(home);
     }
-    let mut problems = Vec::new();
-    let policy = match layers {
-        Layers::User { admin, user } => {
-            rules::load_policy(Some(admin), user, "PreToolUse", &mut problems)
-        }
-        Layers::Admin(admin) => Rules::load(admin, "PreToolUse", &mut problems),
-    };
     let cwd = codex_home
         .parent()
         .unwrap_or(Path::new("/"))
@@ -90,26 +190,42 @@ pub fn check(
         })
         .map(|(what, _)| what)
         .collect();
-    if allowed.is_empty() {
-        Check::pass(
-            ID,
-            "the rules stop the agent from changing the Codex home, the shell startup files and codex-guard",
-        )
-    } else {
-        Check::warn(
-            ID,
+    let level = levels
+        .iter()
+        .find(|(pack, _)| *pack == Pack::GuardTamper)
+        .map_or(Level::Off, |(_, level)| *level);
+    let set_deny = format!(
+        "set guard-tamper = \"deny\" in [packs] of {} (docs/rules.md), then run codex-guard doctor again",
+        layers.editable().display()
+    );
+    match (level, allowed.is_empty()) {
+        (Level::Deny, true) => Check::pass(
+            TAMPER_ID,
+            "the guard-tamper pack denies changing the Codex home, the shell startup files and codex-guard",
+        ),
+        (Level::Deny, false) => Check::warn(
+            TAMPER_ID,
             format!(
-                "the rules let the agent switch the guard off: {}",
+                "the guard-tamper pack denies, yet the rules let the agent: {}",
                 allowed.join(", ")
             ),
         )
-        .fix(format!(
-            "add the rule protect-guard-and-startup-files from templates/rules.toml to {} \
-             (docs/rules.md, Protected paths), then run codex-guard doctor again",
-            match layers {
-                Layers::User { user, .. } => user.display(),
-                Layers::Admin(admin) => admin.display(),
-            }
-        ))
+        .fix("update codex-guard (codex-guard self-update) and run codex-guard setup again"),
+        (weaker, _) => {
+            let what = if weaker == Level::Warn {
+                "only warns (the same call made again goes through)"
+            } else {
+                "is off"
+            };
+            let message = if allowed.is_empty() {
+                format!("the guard-tamper pack {what}: only your own rules stop the agent from switching the guard off")
+            } else {
+                format!(
+                    "the guard-tamper pack {what}: the agent can switch the guard off: {}",
+                    allowed.join(", ")
+                )
+            };
+            Check::warn(TAMPER_ID, message).fix(set_deny)
+        }
     }
 }
