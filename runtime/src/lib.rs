@@ -417,7 +417,10 @@ pub fn handle(
                     report.reason = Some(format!("{} (warned, then submitted again)", m.message));
                     report.source = Some(format!("rule:{}", m.id));
                 } else {
-                    report.block(event, rule_reason(&m), format!("rule:{}", m.id), true);
+                    // The warning wraps the reason: it says what was flagged, not
+                    // that it was blocked.
+                    let reason = format!("codex-guard rule {}: {}", m.id, m.message);
+                    report.block(event, reason, format!("rule:{}", m.id), true);
                     return report;
                 }
             }

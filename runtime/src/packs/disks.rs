@@ -266,9 +266,7 @@ fn invocation(inv: &Invocation) -> Option<Finding> {
                 || a == &"--security-set-pass"
         }),
         "nvme" => has(&["format", "sanitize", "delete-ns", "detach-ns"]),
-        "cryptsetup" => {
-            has(&["luksFormat", "erase", "luksErase", "reencrypt"])
-        }
+        "cryptsetup" => has(&["luksFormat", "erase", "luksErase", "reencrypt"]),
         "mdadm" => words
             .iter()
             .any(|a| a.starts_with("--zero") || a.starts_with("--create") || *a == "-C"),

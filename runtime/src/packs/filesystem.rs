@@ -255,10 +255,12 @@ fn judge_with(
             check,
             format!("{verb} {what}"),
         )),
-        Target::Unknown(why) => Some(Finding::new(
+        Target::Unknown(shown) => Some(Finding::new(
             Pack::Filesystem,
             check,
-            format!("{verb} a path that may be / or a home: {why}"),
+            format!(
+                "{verb} `{shown}`, where `*` cannot be known before the command runs and may make it / or a home"
+            ),
         )),
         Target::Fine => None,
     }

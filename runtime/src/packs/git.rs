@@ -113,6 +113,12 @@ fn collect(
                     if let Some(name) = k.strip_prefix("alias.") {
                         local.push((name.to_string(), v.to_string()));
                     }
+                    // `-c push.default=matching`: what a plain push sends is not the
+                    // branch checked out.
+                    let k = k.to_ascii_lowercase();
+                    if k.starts_with("push.") || k.starts_with("remote.") {
+                        other_repo = true;
+                    }
                 }
             }
             i += 2;
@@ -343,7 +349,20 @@ fn current_branch(dir: &str) -> Option<String> {
     let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
     let branch = head.trim().strip_prefix("ref: refs/heads/")?.to_string();
     // Settings that make a bare push send other refs.
-    let mut configs = vec![git_dir.join("config")];
+    let mut configs = vec![
+        git_dir.join("config"),
+        std::path::PathBuf::from("/etc/gitconfig"),
+    ];
+    for var in ["GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "XDG_CONFIG_HOME"] {
+        if let Some(v) = std::env::var_os(var) {
+            let v = std::path::PathBuf::from(v);
+            configs.push(if var == "XDG_CONFIG_HOME" {
+                v.join("git/config")
+            } else {
+                v
+            });
+        }
+    }
     if let Ok(common) = std::fs::read_to_string(git_dir.join("commondir")) {
         configs.push(git_dir.join(common.trim()).join("config"));
     }

@@ -103,7 +103,8 @@ pub fn critical(path: &str, home: Option<&str>) -> Option<String> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Target {
     Critical(String),
-    /// It cannot be known before the command runs and may be one of the above.
+    /// It cannot be known before the command runs and may be one of the above
+    /// (the value as written, holes as `*`).
     Unknown(String),
     Fine,
 }
@@ -147,10 +148,7 @@ pub fn target(value: &Value, home: Option<&str>) -> Target {
         })
         .collect();
     if known.chars().all(|c| matches!(c, '/' | '.' | '*')) {
-        return Target::Unknown(format!(
-            "{} cannot be known before the command runs, and may be / or a home",
-            value.display()
-        ));
+        return Target::Unknown(value.display());
     }
     // `/ho*`, `/u?r`: a glob that names a system directory or a home.
     if value.0.len() <= 8 {

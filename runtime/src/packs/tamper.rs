@@ -215,7 +215,11 @@ fn codex_without_hooks(s: &Subject) -> Option<Finding> {
                     "codex-without-hooks",
                     format!(
                         "starting Codex with `{w}{}` turns its hooks off or runs them without the trust setup recorded",
-                        if next.is_empty() || w.contains('=') {
+                        // Only the options that take a value are shown with it.
+                        if next.is_empty()
+                            || w.contains('=')
+                            || !matches!(w.as_str(), "-c" | "--config" | "--disable")
+                        {
                             String::new()
                         } else {
                             format!(" {next}")
