@@ -9,7 +9,7 @@ use crate::packs::{self, Level, Levels, Pack};
 use crate::protect::{PathContext, Protected};
 use crate::shell::Analysis;
 use regex_lite::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::path::Path;
@@ -84,7 +84,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Deny,
@@ -140,35 +140,49 @@ pub struct Rule {
 }
 
 /// A rule's regex: compiled when the rule is read, or, for a rule with `requires`
-/// read by the hook, the first time an event passes that test.
+/// read by the hook, the first time an event passes that test. One read from the
+/// cache is compiled only when its prefilter passes.
 #[derive(Debug)]
 struct Pattern {
     key: &'static str,
     source: String,
+    /// Lower-cased strings one of which the lower-cased text of any match holds.
+    prefilter: Option<Vec<String>>,
     compiled: OnceCell<Result<Regex, String>>,
 }
 
 impl Pattern {
-    fn new(key: &'static str, source: String, eager: bool) -> Result<Pattern, String> {
-        let pattern = Pattern {
-            key,
-            source,
-            compiled: OnceCell::new(),
-        };
-        if eager {
-            pattern.regex().map_err(str::to_string)?;
+    fn new(key: &'static str, def: PatternDef) -> Pattern {
+        let compiled = OnceCell::new();
+        if let Some(re) = def.compiled {
+            let _ = compiled.set(Ok(re));
         }
-        Ok(pattern)
+        Pattern {
+            key,
+            source: def.source,
+            prefilter: def.prefilter,
+            compiled,
+        }
     }
 
     fn regex(&self) -> Result<&Regex, &str> {
         self.compiled
-            .get_or_init(|| {
-                Regex::new(&self.source).map_err(|e| format!("invalid `{}` regex: {e}", self.key))
-            })
+            .get_or_init(|| compile_regex(self.key, &self.source))
             .as_ref()
             .map_err(String::as_str)
     }
+
+    /// Whether the text (given lower-cased, when asked) may match: `false` only
+    /// when the prefilter proves it cannot.
+    fn admits<'t>(&self, lowered: impl FnOnce() -> Option<&'t str>) -> bool {
+        self.prefilter
+            .as_ref()
+            .is_none_or(|literals| lowered().is_none_or(|t| crate::prefilter::admits(literals, t)))
+    }
+}
+
+fn compile_regex(key: &str, source: &str) -> Result<Regex, String> {
+    Regex::new(source).map_err(|e| format!("invalid `{key}` regex: {e}"))
 }
 
 /// The rule that decided an event.
@@ -204,15 +218,19 @@ pub struct Rules {
 /// makes the user's allow rules ignored. An admin file that exists but cannot be
 /// read or parsed is reported and, to stay on the safe side, also turns the user's
 /// allow rules off: an allow only ever skips a question to the person.
+///
+/// `cache`, when given, is where the user's file is kept checked between events
+/// (see [`crate::rules_cache`]); the admin file is never cached.
 pub fn load_policy(
     admin: Option<&Path>,
     user: &Path,
+    cache: Option<&Path>,
     event: &str,
     problems: &mut Vec<String>,
 ) -> Rules {
     let mut rules = Rules::default();
     if let Some(path) = admin {
-        match load_file(path, Layer::Admin, event, false, problems) {
+        match load_file(path, Layer::Admin, event, false, None, problems) {
             Ok(admin) => rules = admin.unwrap_or_default(),
             Err(e) => {
                 problems.push(format!(
@@ -223,7 +241,14 @@ pub fn load_policy(
             }
         }
     }
-    match load_file(user, Layer::User, event, rules.user_allows_off, problems) {
+    match load_file(
+        user,
+        Layer::User,
+        event,
+        rules.user_allows_off,
+        cache,
+        problems,
+    ) {
         Ok(Some(user)) => {
             rules.packs = rules.packs.stricter(&user.packs);
             rules.rules.extend(user.rules);
@@ -236,20 +261,28 @@ pub fn load_policy(
 
 /// The rules of `event` in one file: `None` when the file does not exist, an error
 /// when it exists but cannot be read or parsed. Problems with single rules are
-/// prefixed with the file's path.
+/// prefixed with the file's path. Only the user's layer goes through `cache`.
 fn load_file(
     path: &Path,
     layer: Layer,
     event: &str,
     skip_allows: bool,
+    cache: Option<&Path>,
     problems: &mut Vec<String>,
 ) -> Result<Option<Rules>, String> {
-    let Some(text) = read_optional(path)? else {
+    let checked = match cache.filter(|_| layer == Layer::User) {
+        Some(cache) => crate::rules_cache::load(path, cache, event)?,
+        None => match read_optional(path)? {
+            Some(text) => Some(Checked::read(&text, layer, Scope::Event(event))),
+            None => None,
+        },
+    };
+    let Some(checked) = checked else {
         return Ok(None);
     };
+    let checked = checked.map_err(|e| format!("{}: {e}", path.display()))?;
     let first = problems.len();
-    let rules = Rules::parse_layer(&text, layer, Some(event), skip_allows, problems)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let rules = checked.rules_for(layer, Some(event), skip_allows, problems);
     for problem in &mut problems[first..] {
         *problem = format!("{}: {problem}", path.display());
     }
@@ -261,7 +294,194 @@ fn read_optional(path: &Path) -> Result<Option<String>, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read rules {}: {e}", path.display())),
+        Err(e) => Err(cannot_read(path, &e)),
+    }
+}
+
+pub(crate) fn cannot_read(path: &Path, e: &std::io::Error) -> String {
+    format!("cannot read rules {}: {e}", path.display())
+}
+
+/// Which rules a read checks in full (compiling their regexes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope<'a> {
+    /// Every rule (doctor, tests).
+    All,
+    /// The rules of one event (the hook, uncached): those with `requires` are
+    /// compiled only when an event passes that test, and the other events' rules
+    /// only have their shape checked.
+    Event(&'a str),
+    /// Every rule, with each regex's prefilter, for the cache: what any event needs.
+    Cache,
+}
+
+/// A rules file read and checked: what the cache keeps, and what each event's
+/// [`Rules`] are made from by [`Checked::rules_for`], so that a read from the cache
+/// and a read of the file decide and report alike.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Checked {
+    user_allows_off: bool,
+    #[serde(with = "levels_serde")]
+    packs: Levels,
+    /// In the order they are reported: the file's problems and its rules.
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Entry {
+    /// A problem reported on every event: a top-level key, a rule of the wrong shape.
+    Problem(String),
+    Rule(Box<CheckedRule>),
+}
+
+/// A rule whose shape is checked; `error` and `regex_error` say why it cannot be
+/// used, reported only on the events it applies to.
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckedRule {
+    /// How a problem names the rule: its id quoted, or its number in the file.
+    name: String,
+    id: String,
+    action: Action,
+    events: Vec<String>,
+    tools: Vec<String>,
+    /// Lower-cased.
+    requires: Option<Vec<String>>,
+    tool_regex: Option<PatternDef>,
+    command: Option<PatternDef>,
+    path: Option<PatternDef>,
+    arguments: Option<PatternDef>,
+    prompt: Option<PatternDef>,
+    writes: Option<Vec<String>>,
+    message: String,
+    error: Option<String>,
+    /// The first regex that does not compile. A rule with `requires` read for one
+    /// event still applies, and reports it when an event first needs the regex.
+    regex_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PatternDef {
+    source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prefilter: Option<Vec<String>>,
+    /// Compiled by the read that checked it, for the rules of the event at hand.
+    #[serde(skip)]
+    compiled: Option<Regex>,
+}
+
+impl Checked {
+    /// Reads a rules file of `layer`. The error is a file the TOML parser rejects;
+    /// a bad rule is reported and skipped, so one typo never disables the others.
+    pub(crate) fn read(text: &str, layer: Layer, scope: Scope) -> Result<Checked, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let mut out = Checked {
+            user_allows_off: false,
+            packs: Levels::default(),
+            entries: Vec::new(),
+        };
+        let mut problems = Vec::new();
+        let mut defs = Vec::new();
+        for (key, value) in table {
+            match (key.as_str(), value) {
+                ("rule", toml::Value::Array(items)) => defs = items,
+                ("user_allow_rules", toml::Value::Boolean(on)) if layer == Layer::Admin => {
+                    out.user_allows_off = !on;
+                }
+                ("user_allow_rules", _) if layer == Layer::User => problems.push(
+                    "`user_allow_rules` is only read from the admin rules file; ignored".into(),
+                ),
+                ("user_allow_rules", _) => {
+                    // Not knowing what the admin meant, keep the stricter setting.
+                    out.user_allows_off = true;
+                    problems.push(
+                        "`user_allow_rules` must be true or false; the user's allow rules are ignored"
+                            .into(),
+                    );
+                }
+                ("rule", _) => problems.push(
+                    "`rule` must be an array of tables (`[[rule]]`); see docs/rules.md".into(),
+                ),
+                ("packs", toml::Value::Table(table)) => {
+                    out.packs = parse_packs(table, layer, &mut problems);
+                }
+                ("packs", _) => problems.push(
+                    "`packs` must be a table (`[packs]`) of pack = \"deny\" | \"warn\" | \"off\"".into(),
+                ),
+                _ => problems.push(format!(
+                    "unknown top-level key `{key}`; expected `[[rule]]`, `[packs]` or `user_allow_rules`"
+                )),
+            }
+        }
+        out.entries.extend(problems.into_iter().map(Entry::Problem));
+        for (index, value) in defs.into_iter().enumerate() {
+            let name = value
+                .get("id")
+                .and_then(toml::Value::as_str)
+                .map_or_else(|| format!("#{}", index + 1), |id| format!("{id:?}"));
+            let def: RuleDef = match value.try_into() {
+                Ok(def) => def,
+                Err(e) => {
+                    out.entries.push(Entry::Problem(format!(
+                        "rule {name}: {}",
+                        e.message().trim()
+                    )));
+                    continue;
+                }
+            };
+            let events = match check(&def) {
+                Ok(events) => events,
+                Err(e) => {
+                    out.entries
+                        .push(Entry::Problem(format!("rule {name}: {e}")));
+                    continue;
+                }
+            };
+            if let Scope::Event(event) = scope {
+                if !events.iter().any(|e| e == event) {
+                    continue;
+                }
+            }
+            out.entries
+                .push(Entry::Rule(Box::new(CheckedRule::new(def, name, events, scope))));
+        }
+        Ok(out)
+    }
+
+    /// The rules that apply to `only_event` (all of them when `None`), with the
+    /// problems of those that cannot be used.
+    fn rules_for(
+        self,
+        layer: Layer,
+        only_event: Option<&str>,
+        skip_allows: bool,
+        problems: &mut Vec<String>,
+    ) -> Rules {
+        let mut out = Rules {
+            user_allows_off: self.user_allows_off,
+            packs: self.packs,
+            ..Rules::default()
+        };
+        for entry in self.entries {
+            let rule = match entry {
+                Entry::Problem(problem) => {
+                    problems.push(problem);
+                    continue;
+                }
+                Entry::Rule(rule) => *rule,
+            };
+            if only_event.is_some_and(|e| !rule.events.iter().any(|x| x == e))
+                || (skip_allows && rule.action == Action::Allow)
+            {
+                continue;
+            }
+            let lazy = only_event.is_some() && rule.requires.is_some();
+            match (&rule.error, &rule.regex_error) {
+                (Some(e), _) => problems.push(format!("rule {}: {e}", rule.name)),
+                (None, Some(e)) if !lazy => problems.push(format!("rule {}: {e}", rule.name)),
+                _ => out.rules.push(rule.into_rule(layer)),
+            }
+        }
+        out
     }
 }
 
@@ -270,7 +490,7 @@ impl Rules {
     /// missing file is no rules; a broken file or rule is reported in `problems`
     /// and the rest still apply.
     pub fn load(path: &Path, event: &str, problems: &mut Vec<String>) -> Rules {
-        load_file(path, Layer::User, event, false, problems)
+        load_file(path, Layer::User, event, false, None, problems)
             .unwrap_or_else(|e| {
                 problems.push(e);
                 None
@@ -299,70 +519,9 @@ impl Rules {
         skip_allows: bool,
         problems: &mut Vec<String>,
     ) -> Result<Rules, String> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
-        let mut out = Rules::default();
-        let mut defs = Vec::new();
-        for (key, value) in table {
-            match (key.as_str(), value) {
-                ("rule", toml::Value::Array(items)) => defs = items,
-                ("user_allow_rules", toml::Value::Boolean(on)) if layer == Layer::Admin => {
-                    out.user_allows_off = !on;
-                }
-                ("user_allow_rules", _) if layer == Layer::User => problems.push(
-                    "`user_allow_rules` is only read from the admin rules file; ignored".into(),
-                ),
-                ("user_allow_rules", _) => {
-                    // Not knowing what the admin meant, keep the stricter setting.
-                    out.user_allows_off = true;
-                    problems.push(
-                        "`user_allow_rules` must be true or false; the user's allow rules are ignored"
-                            .into(),
-                    );
-                }
-                ("rule", _) => problems.push(
-                    "`rule` must be an array of tables (`[[rule]]`); see docs/rules.md".into(),
-                ),
-                ("packs", toml::Value::Table(table)) => {
-                    out.packs = parse_packs(table, layer, problems);
-                }
-                ("packs", _) => problems.push(
-                    "`packs` must be a table (`[packs]`) of pack = \"deny\" | \"warn\" | \"off\"".into(),
-                ),
-                _ => problems.push(format!(
-                    "unknown top-level key `{key}`; expected `[[rule]]`, `[packs]` or `user_allow_rules`"
-                )),
-            }
-        }
-        for (index, value) in defs.into_iter().enumerate() {
-            let name = value
-                .get("id")
-                .and_then(toml::Value::as_str)
-                .map_or_else(|| format!("#{}", index + 1), |id| format!("{id:?}"));
-            let def: RuleDef = match value.try_into() {
-                Ok(def) => def,
-                Err(e) => {
-                    problems.push(format!("rule {name}: {}", e.message().trim()));
-                    continue;
-                }
-            };
-            let events = match check(&def) {
-                Ok(events) => events,
-                Err(e) => {
-                    problems.push(format!("rule {name}: {e}"));
-                    continue;
-                }
-            };
-            if only_event.is_some_and(|e| !events.iter().any(|x| x == e))
-                || (skip_allows && def.action == Action::Allow)
-            {
-                continue;
-            }
-            match compile(def, layer, events, only_event.is_none()) {
-                Ok(rule) => out.rules.push(rule),
-                Err(e) => problems.push(format!("rule {name}: {e}")),
-            }
-        }
-        Ok(out)
+        let scope = only_event.map_or(Scope::All, Scope::Event);
+        let checked = Checked::read(text, layer, scope)?;
+        Ok(checked.rules_for(layer, only_event, skip_allows, problems))
     }
 
     pub fn len(&self) -> usize {
@@ -556,66 +715,137 @@ fn check(def: &RuleDef) -> Result<Vec<String>, String> {
     Ok(events)
 }
 
-/// Builds a rule. Its regexes are compiled now, unless the rule has `requires` and
-/// `eager` is false (the hook): then only when an event passes `requires`.
-fn compile(def: RuleDef, layer: Layer, events: Vec<String>, eager: bool) -> Result<Rule, String> {
-    let eager = eager || def.requires.is_none();
-    let regex = |key: &'static str, re: Option<String>| -> Result<Option<Pattern>, String> {
-        re.map(|re| Pattern::new(key, re, eager)).transpose()
-    };
-    let requires: Vec<String> = def
-        .requires
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .map(|r| r.to_ascii_lowercase())
-        .collect();
-    if def.requires.is_some() && (requires.is_empty() || requires.iter().any(String::is_empty)) {
-        return Err("`requires` needs non-empty strings (or leave it out)".into());
-    }
-    let has_regex = def.tool_regex.is_some()
-        || def.command.is_some()
-        || def.path.is_some()
-        || def.arguments.is_some()
-        || def.prompt.is_some();
-    if def.requires.is_some() && !has_regex {
-        return Err(
-            "`requires` tests the text of `command`, `path`, `arguments`, `prompt` or `tool_regex`; the rule has none"
-                .into(),
-        );
-    }
-    // Without a message the reason names what matched, so it still says something.
-    let message = def.message.unwrap_or_else(|| {
-        let keys = [
-            ("tool", def.tool.is_some()),
-            ("tool_regex", def.tool_regex.is_some()),
-            ("command", def.command.is_some()),
-            ("path", def.path.is_some()),
-            ("arguments", def.arguments.is_some()),
-            ("prompt", def.prompt.is_some()),
-            ("writes", def.writes.is_some()),
-        ];
-        let set: Vec<&str> = keys.iter().filter(|k| k.1).map(|k| k.0).collect();
-        match set.as_slice() {
-            [] => "matched on the event alone".to_string(),
-            set => format!("matched on {}", set.join(" and ")),
+impl CheckedRule {
+    /// Checks what [`check`] leaves to the read of a rule's own event: `requires`,
+    /// and (unless `scope` leaves it for later) that every regex compiles.
+    fn new(def: RuleDef, name: String, events: Vec<String>, scope: Scope) -> CheckedRule {
+        let requires: Option<Vec<String>> = def
+            .requires
+            .as_ref()
+            .map(|r| r.iter().map(|r| r.to_ascii_lowercase()).collect());
+        let has_regex = def.tool_regex.is_some()
+            || def.command.is_some()
+            || def.path.is_some()
+            || def.arguments.is_some()
+            || def.prompt.is_some();
+        let error = match &requires {
+            Some(r) if r.is_empty() || r.iter().any(String::is_empty) => {
+                Some("`requires` needs non-empty strings (or leave it out)".to_string())
+            }
+            Some(_) if !has_regex => Some(
+                "`requires` tests the text of `command`, `path`, `arguments`, `prompt` or `tool_regex`; the rule has none"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        // Without a message the reason names what matched, so it still says something.
+        let message = def.message.unwrap_or_else(|| {
+            let keys = [
+                ("tool", def.tool.is_some()),
+                ("tool_regex", def.tool_regex.is_some()),
+                ("command", def.command.is_some()),
+                ("path", def.path.is_some()),
+                ("arguments", def.arguments.is_some()),
+                ("prompt", def.prompt.is_some()),
+                ("writes", def.writes.is_some()),
+            ];
+            let set: Vec<&str> = keys.iter().filter(|k| k.1).map(|k| k.0).collect();
+            match set.as_slice() {
+                [] => "matched on the event alone".to_string(),
+                set => format!("matched on {}", set.join(" and ")),
+            }
+        });
+        let compile = error.is_none()
+            && match scope {
+                Scope::All | Scope::Cache => true,
+                Scope::Event(_) => requires.is_none(),
+            };
+        let mut regex_error = None;
+        let mut pattern = |key: &'static str, source: Option<String>| {
+            source.map(|source| {
+                let mut def = PatternDef {
+                    prefilter: None,
+                    compiled: None,
+                    source,
+                };
+                if compile {
+                    match compile_regex(key, &def.source) {
+                        Ok(re) => {
+                            if scope == Scope::Cache {
+                                def.prefilter = crate::prefilter::literals(&def.source);
+                            }
+                            def.compiled = Some(re);
+                        }
+                        Err(e) => {
+                            regex_error.get_or_insert(e);
+                        }
+                    }
+                }
+                def
+            })
+        };
+        CheckedRule {
+            tool_regex: pattern("tool_regex", def.tool_regex),
+            command: pattern("command", def.command),
+            path: pattern("path", def.path),
+            arguments: pattern("arguments", def.arguments),
+            prompt: pattern("prompt", def.prompt),
+            regex_error,
+            error,
+            name,
+            id: def.id,
+            action: def.action,
+            events,
+            tools: def.tool.unwrap_or_default(),
+            requires,
+            writes: def.writes,
+            message,
         }
-    });
-    Ok(Rule {
-        tool_regex: regex("tool_regex", def.tool_regex)?,
-        command: regex("command", def.command)?,
-        path: regex("path", def.path)?,
-        arguments: regex("arguments", def.arguments)?,
-        prompt: regex("prompt", def.prompt)?,
-        writes: def.writes,
-        message,
-        tools: def.tool.unwrap_or_default(),
-        requires,
-        id: def.id,
-        action: def.action,
-        layer,
-        events,
-    })
+    }
+
+    fn into_rule(self, layer: Layer) -> Rule {
+        let pattern = |key, def: Option<PatternDef>| def.map(|d| Pattern::new(key, d));
+        Rule {
+            id: self.id,
+            action: self.action,
+            layer,
+            message: self.message,
+            events: self.events,
+            tools: self.tools,
+            requires: self.requires.unwrap_or_default(),
+            tool_regex: pattern("tool_regex", self.tool_regex),
+            command: pattern("command", self.command),
+            path: pattern("path", self.path),
+            arguments: pattern("arguments", self.arguments),
+            prompt: pattern("prompt", self.prompt),
+            writes: self.writes,
+        }
+    }
+}
+
+/// [`Levels`] as pairs of pack and level names; an unknown name fails the read.
+mod levels_serde {
+    use crate::packs::{Level, Levels, Pack};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(levels: &Levels, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            Pack::ALL
+                .iter()
+                .filter_map(|p| levels.get(*p).map(|l| (p.name(), l.as_str()))),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Levels, D::Error> {
+        let mut levels = Levels::default();
+        for (pack, level) in Vec::<(String, String)>::deserialize(d)? {
+            match (Pack::from_name(&pack), Level::parse(&level)) {
+                (Some(pack), Some(level)) => levels.set(pack, level),
+                _ => return Err(serde::de::Error::custom("unknown pack or level")),
+            }
+        }
+        Ok(levels)
+    }
 }
 
 /// What rules match against, each worked out at most once and only when a rule
@@ -677,9 +907,9 @@ impl<'a> Subjects<'a> {
             .as_deref()
     }
 
-    /// Whether a text a rule with these keys looks at contains one of `requires`.
-    fn contains_any(&self, rule: &Rule, requires: &[String]) -> bool {
-        let lowered = self.lowered.get_or_init(|| {
+    /// The texts rules look at, lower-cased: for `requires` and the prefilters.
+    fn lowered(&self) -> &[(&'static str, String)] {
+        self.lowered.get_or_init(|| {
             let mut texts = Vec::new();
             if let Some(t) = self.input.tool_name() {
                 texts.push(("tool", t.to_ascii_lowercase()));
@@ -697,7 +927,21 @@ impl<'a> Subjects<'a> {
                 texts.push(("arguments", a.to_ascii_lowercase()));
             }
             texts
-        });
+        })
+    }
+
+    /// The `nth` lower-cased text of `kind` (paths are many).
+    fn lowered_text(&self, kind: &str, nth: usize) -> Option<&str> {
+        self.lowered()
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .nth(nth)
+            .map(|(_, text)| text.as_str())
+    }
+
+    /// Whether a text a rule with these keys looks at contains one of `requires`.
+    fn contains_any(&self, rule: &Rule, requires: &[String]) -> bool {
+        let lowered = self.lowered();
         let looks_at = |kind: &str| match kind {
             "tool" => rule.tool_regex.is_some(),
             "prompt" => rule.prompt.is_some(),
@@ -717,34 +961,42 @@ impl Rule {
     fn matches(&self, s: &Subjects, problems: &RefCell<Vec<String>>) -> bool {
         let input = s.input;
         let tool = input.tool_name();
-        // A regex that does not compile matches nothing; it is reported once.
-        let is_match = |pattern: &Pattern, text: &str| match pattern.regex() {
-            Ok(re) => re.is_match(text),
-            Err(e) => {
-                let problem = format!("rule {:?}: {e}", self.id);
-                let mut problems = problems.borrow_mut();
-                if !problems.contains(&problem) {
-                    problems.push(problem);
+        // A regex that does not compile matches nothing; it is reported once. The
+        // prefilter, when it proves the text cannot match, spares compiling it.
+        let is_match = |pattern: &Pattern, text: &str, kind: &str, nth: usize| {
+            if !pattern.admits(|| s.lowered_text(kind, nth)) {
+                return false;
+            }
+            match pattern.regex() {
+                Ok(re) => re.is_match(text),
+                Err(e) => {
+                    let problem = format!("rule {:?}: {e}", self.id);
+                    let mut problems = problems.borrow_mut();
+                    if !problems.contains(&problem) {
+                        problems.push(problem);
+                    }
+                    false
                 }
-                false
             }
         };
-        let on = |pattern: &Option<Pattern>, text: Option<&str>| {
+        let on = |pattern: &Option<Pattern>, text: Option<&str>, kind: &str| {
             pattern
                 .as_ref()
-                .is_none_or(|p| text.is_some_and(|t| is_match(p, t)))
+                .is_none_or(|p| text.is_some_and(|t| is_match(p, t, kind, 0)))
         };
         self.events.iter().any(|e| e == &input.event)
             && (self.tools.is_empty() || tool.is_some_and(|t| self.tools.iter().any(|x| x == t)))
             && (self.requires.is_empty() || s.contains_any(self, &self.requires))
-            && on(&self.tool_regex, tool)
-            && on(&self.prompt, input.str("prompt"))
-            && (self.command.is_none() || on(&self.command, s.command()))
-            && (self.arguments.is_none() || on(&self.arguments, s.arguments()))
-            && self
-                .path
-                .as_ref()
-                .is_none_or(|p| s.paths().iter().any(|path| is_match(p, path)))
+            && on(&self.tool_regex, tool, "tool")
+            && on(&self.prompt, input.str("prompt"), "prompt")
+            && (self.command.is_none() || on(&self.command, s.command(), "command"))
+            && (self.arguments.is_none() || on(&self.arguments, s.arguments(), "arguments"))
+            && self.path.as_ref().is_none_or(|p| {
+                s.paths()
+                    .iter()
+                    .enumerate()
+                    .any(|(nth, path)| is_match(p, path, "path", nth))
+            })
             && self.writes_match(s)
     }
 
@@ -1418,7 +1670,7 @@ mod tests {
 
     fn policy(f: &Files, event: &str) -> (Rules, Vec<String>) {
         let mut problems = Vec::new();
-        let rules = load_policy(Some(&f.admin), &f.user, event, &mut problems);
+        let rules = load_policy(Some(&f.admin), &f.user, None, event, &mut problems);
         (rules, problems)
     }
 
@@ -1489,7 +1741,7 @@ mod tests {
         assert_eq!(rules.len(), 2);
         let mut problems = Vec::new();
         assert_eq!(
-            load_policy(None, &f.user, "PreToolUse", &mut problems).len(),
+            load_policy(None, &f.user, None, "PreToolUse", &mut problems).len(),
             2
         );
         let f = files(Some("[[rule]\n"), USER);

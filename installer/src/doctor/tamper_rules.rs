@@ -67,7 +67,7 @@ pub fn check(
     let mut problems = Vec::new();
     let policy = match layers {
         Layers::User { admin, user } => {
-            rules::load_policy(Some(admin), user, "PreToolUse", &mut problems)
+            rules::load_policy(Some(admin), user, None, "PreToolUse", &mut problems)
         }
         Layers::Admin(admin) => Rules::load(admin, "PreToolUse", &mut problems),
     };
