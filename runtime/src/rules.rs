@@ -39,6 +39,28 @@ const TOOL_EVENTS: &[&str] = &["PreToolUse", "PermissionRequest", "PostToolUse"]
 /// Events of a rule that names no `events`: tool calls and permission requests.
 const DEFAULT_EVENTS: &[&str] = &["PreToolUse", "PermissionRequest"];
 
+/// A set of [`EVENTS`]: a rule's events, tested on every rule for every event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+struct Events(u16);
+
+impl Events {
+    /// `None` when one of `names` is not an event.
+    fn of<S: AsRef<str>>(names: &[S]) -> Option<Events> {
+        names.iter().try_fold(Events(0), |set, name| {
+            let index = EVENTS.iter().position(|e| *e == name.as_ref())?;
+            Some(Events(set.0 | 1 << index))
+        })
+    }
+
+    fn contains(self, event: &str) -> bool {
+        EVENTS
+            .iter()
+            .position(|e| *e == event)
+            .is_some_and(|index| self.0 & 1 << index != 0)
+    }
+}
+
 /// One `[[rule]]` as written; checked and compiled into a [`Rule`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,7 +149,7 @@ pub struct Rule {
     pub action: Action,
     pub layer: Layer,
     pub message: String,
-    events: Vec<String>,
+    events: Events,
     tools: Vec<String>,
     /// Lower-cased `requires`.
     requires: Vec<String>,
@@ -323,26 +345,19 @@ pub(crate) struct Checked {
     user_allows_off: bool,
     #[serde(with = "levels_serde")]
     packs: Levels,
-    /// In the order they are reported: the file's problems and its rules.
-    entries: Vec<Entry>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-enum Entry {
-    /// A problem reported on every event: a top-level key, a rule of the wrong shape.
-    Problem(String),
-    Rule(Box<CheckedRule>),
+    /// Problems reported on every event (a top-level key, a rule of the wrong
+    /// shape), each with the number of `rules` read before it, to keep the order.
+    problems: Vec<(u32, String)>,
+    rules: Vec<CheckedRule>,
 }
 
 /// A rule whose shape is checked; `error` and `regex_error` say why it cannot be
-/// used, reported only on the events it applies to.
+/// used, reported only on the events it applies to. Problems name it by its id.
 #[derive(Debug, Serialize, Deserialize)]
 struct CheckedRule {
-    /// How a problem names the rule: its id quoted, or its number in the file.
-    name: String,
     id: String,
     action: Action,
-    events: Vec<String>,
+    events: Events,
     tools: Vec<String>,
     /// Lower-cased.
     requires: Option<Vec<String>>,
@@ -362,7 +377,6 @@ struct CheckedRule {
 #[derive(Debug, Serialize, Deserialize)]
 struct PatternDef {
     source: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     prefilter: Option<Vec<String>>,
     /// Compiled by the read that checked it, for the rules of the event at hand.
     #[serde(skip)]
@@ -377,7 +391,8 @@ impl Checked {
         let mut out = Checked {
             user_allows_off: false,
             packs: Levels::default(),
-            entries: Vec::new(),
+            problems: Vec::new(),
+            rules: Vec::new(),
         };
         let mut problems = Vec::new();
         let mut defs = Vec::new();
@@ -412,7 +427,7 @@ impl Checked {
                 )),
             }
         }
-        out.entries.extend(problems.into_iter().map(Entry::Problem));
+        out.problems.extend(problems.into_iter().map(|p| (0, p)));
         for (index, value) in defs.into_iter().enumerate() {
             let name = value
                 .get("id")
@@ -421,35 +436,35 @@ impl Checked {
             let def: RuleDef = match value.try_into() {
                 Ok(def) => def,
                 Err(e) => {
-                    out.entries.push(Entry::Problem(format!(
-                        "rule {name}: {}",
-                        e.message().trim()
-                    )));
+                    out.problem(format!("rule {name}: {}", e.message().trim()));
                     continue;
                 }
             };
             let events = match check(&def) {
                 Ok(events) => events,
                 Err(e) => {
-                    out.entries
-                        .push(Entry::Problem(format!("rule {name}: {e}")));
+                    out.problem(format!("rule {name}: {e}"));
                     continue;
                 }
             };
             if let Scope::Event(event) = scope {
-                if !events.iter().any(|e| e == event) {
+                if !events.contains(event) {
                     continue;
                 }
             }
-            out.entries
-                .push(Entry::Rule(Box::new(CheckedRule::new(def, name, events, scope))));
+            out.rules.push(CheckedRule::new(def, events, scope));
         }
         Ok(out)
     }
 
+    fn problem(&mut self, problem: String) {
+        let before = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+        self.problems.push((before, problem));
+    }
+
     /// The rules that apply to `only_event` (all of them when `None`), with the
     /// problems of those that cannot be used.
-    fn rules_for(
+    pub(crate) fn rules_for(
         self,
         layer: Layer,
         only_event: Option<&str>,
@@ -461,26 +476,27 @@ impl Checked {
             packs: self.packs,
             ..Rules::default()
         };
-        for entry in self.entries {
-            let rule = match entry {
-                Entry::Problem(problem) => {
-                    problems.push(problem);
-                    continue;
-                }
-                Entry::Rule(rule) => *rule,
-            };
-            if only_event.is_some_and(|e| !rule.events.iter().any(|x| x == e))
+        let mut reported = self.problems.into_iter().peekable();
+        out.rules.reserve(self.rules.len());
+        for (index, rule) in self.rules.into_iter().enumerate() {
+            while let Some((_, problem)) =
+                reported.next_if(|(before, _)| *before as usize <= index)
+            {
+                problems.push(problem);
+            }
+            if only_event.is_some_and(|e| !rule.events.contains(e))
                 || (skip_allows && rule.action == Action::Allow)
             {
                 continue;
             }
             let lazy = only_event.is_some() && rule.requires.is_some();
             match (&rule.error, &rule.regex_error) {
-                (Some(e), _) => problems.push(format!("rule {}: {e}", rule.name)),
-                (None, Some(e)) if !lazy => problems.push(format!("rule {}: {e}", rule.name)),
+                (Some(e), _) => problems.push(format!("rule {:?}: {e}", rule.id)),
+                (None, Some(e)) if !lazy => problems.push(format!("rule {:?}: {e}", rule.id)),
                 _ => out.rules.push(rule.into_rule(layer)),
             }
         }
+        problems.extend(reported.map(|(_, problem)| problem));
         out
     }
 }
@@ -655,7 +671,7 @@ fn parse_packs(table: toml::Table, layer: Layer, problems: &mut Vec<String>) -> 
 }
 
 /// Checks a rule's shape and returns the events it applies to.
-fn check(def: &RuleDef) -> Result<Vec<String>, String> {
+fn check(def: &RuleDef) -> Result<Events, String> {
     if def.id.trim().is_empty() {
         return Err("`id` is empty".into());
     }
@@ -712,13 +728,13 @@ fn check(def: &RuleDef) -> Result<Vec<String>, String> {
     if def.prompt.is_some() && !events.iter().any(|e| e == "UserPromptSubmit") {
         return Err("`prompt` only matches UserPromptSubmit, which `events` leaves out".into());
     }
-    Ok(events)
+    Events::of(&events).ok_or_else(|| "unknown event".to_string())
 }
 
 impl CheckedRule {
     /// Checks what [`check`] leaves to the read of a rule's own event: `requires`,
     /// and (unless `scope` leaves it for later) that every regex compiles.
-    fn new(def: RuleDef, name: String, events: Vec<String>, scope: Scope) -> CheckedRule {
+    fn new(def: RuleDef, events: Events, scope: Scope) -> CheckedRule {
         let requires: Option<Vec<String>> = def
             .requires
             .as_ref()
@@ -792,7 +808,6 @@ impl CheckedRule {
             prompt: pattern("prompt", def.prompt),
             regex_error,
             error,
-            name,
             id: def.id,
             action: def.action,
             events,
@@ -829,11 +844,11 @@ mod levels_serde {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(levels: &Levels, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            Pack::ALL
-                .iter()
-                .filter_map(|p| levels.get(*p).map(|l| (p.name(), l.as_str()))),
-        )
+        let set: Vec<(&str, &str)> = Pack::ALL
+            .iter()
+            .filter_map(|p| levels.get(*p).map(|l| (p.name(), l.as_str())))
+            .collect();
+        s.collect_seq(set)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Levels, D::Error> {
@@ -984,7 +999,7 @@ impl Rule {
                 .as_ref()
                 .is_none_or(|p| text.is_some_and(|t| is_match(p, t, kind, 0)))
         };
-        self.events.iter().any(|e| e == &input.event)
+        self.events.contains(&input.event)
             && (self.tools.is_empty() || tool.is_some_and(|t| self.tools.iter().any(|x| x == t)))
             && (self.requires.is_empty() || s.contains_any(self, &self.requires))
             && on(&self.tool_regex, tool, "tool")

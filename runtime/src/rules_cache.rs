@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// The cache file in the user's state directory.
-pub const FILE: &str = "rules-cache.json";
+pub const FILE: &str = "rules-cache.bin";
 
 /// Bumped whenever what the cache holds, or how it is read, changes.
 const FORMAT: u32 = 1;
@@ -70,7 +70,7 @@ impl Identity {
 
     /// Whether the file was last changed long enough ago for its times to tell
     /// the next change.
-    fn settled(&self) -> bool {
+    fn settled(&self, settled: Duration) -> bool {
         let changed = u64::try_from(self.ctime.0).ok().and_then(|secs| {
             let nanos = u32::try_from(self.ctime.1).unwrap_or(0);
             SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
@@ -78,7 +78,7 @@ impl Identity {
         changed.is_some_and(|c| {
             SystemTime::now()
                 .duration_since(c)
-                .is_ok_and(|age| age >= SETTLED)
+                .is_ok_and(|age| age >= settled)
         })
     }
 }
@@ -90,6 +90,16 @@ pub(crate) fn load(
     file: &Path,
     cache: &Path,
     event: &str,
+) -> Result<Option<Result<Checked, String>>, String> {
+    load_settled(file, cache, event, SETTLED)
+}
+
+/// [`load`], caching a file left alone for `settled`.
+fn load_settled(
+    file: &Path,
+    cache: &Path,
+    event: &str,
+    settled: Duration,
 ) -> Result<Option<Result<Checked, String>>, String> {
     let mut opened = match std::fs::File::open(file) {
         Ok(f) => f,
@@ -115,7 +125,7 @@ pub(crate) fn load(
     };
     let checked = Checked::read(&text, Layer::User, Scope::Cache);
     if let Ok(rules) = &checked {
-        if identity.settled() {
+        if identity.settled(settled) {
             // Best effort: without the cache the next event reads the file again.
             let _ = write(cache, identity, rules);
         }
@@ -140,7 +150,10 @@ fn read(cache: &Path, identity: &Identity) -> Option<Checked> {
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?);
     file.take(MAX_BYTES).read_to_end(&mut bytes).ok()?;
-    let cached: CacheFile<Checked> = serde_json::from_slice(&bytes).ok()?;
+    let (cached, rest): (CacheFile<Checked>, _) = postcard::take_from_bytes(&bytes).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
     (cached.format == FORMAT && cached.hook == hook_version() && cached.file == *identity)
         .then_some(cached.rules)
 }
@@ -158,7 +171,7 @@ fn write(cache: &Path, identity: Identity, rules: &Checked) -> std::io::Result<(
         file: identity,
         rules,
     };
-    let bytes = serde_json::to_vec(&entry)?;
+    let bytes = postcard::to_allocvec(&entry).map_err(std::io::Error::other)?;
     let tmp = dir.join(format!(".{FILE}.{}.tmp", std::process::id()));
     let written = (|| {
         let mut options = std::fs::OpenOptions::new();
@@ -191,4 +204,373 @@ fn owned_by_me(m: &std::fs::Metadata) -> bool {
 
 fn writable_by_others(m: &std::fs::Metadata) -> bool {
     std::os::unix::fs::MetadataExt::mode(m) & 0o022 != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::HookInput;
+    use crate::protect::PathContext;
+    use crate::rules::{load_policy, Match, EVENTS};
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    const RULES: &str = r#"
+        surprise = 1
+        [packs]
+        filesystem = "off"
+        download = "warn"
+        [[rule]]
+        id = "deny-rm"
+        action = "deny"
+        command = '(^|\s)rm\s+-rf'
+        [[rule]]
+        id = "warn-push"
+        action = "warn"
+        requires = "push"
+        command = 'git\s+push\s+--force'
+        [[rule]]
+        id = "allow-make"
+        action = "allow"
+        events = ["PermissionRequest"]
+        command = '^make\b'
+        [[rule]]
+        id = "broken-on-post"
+        action = "deny"
+        events = ["PostToolUse"]
+        command = "("
+        [[rule]]
+        id = "broken-but-lazy"
+        action = "deny"
+        requires = "zap"
+        command = "("
+        [[rule]]
+        id = "typo"
+        action = "deny"
+        comand = 'x'
+        [[rule]]
+        id = "empty-requires"
+        action = "deny"
+        requires = [""]
+        command = 'x'
+        [[rule]]
+        id = "key-in-prompt"
+        action = "deny"
+        prompt = '(?i)api[_-]?key'
+        [[rule]]
+        id = "patch-etc"
+        action = "deny"
+        path = '^/etc/'
+        [[rule]]
+        id = "drop-by-mcp"
+        action = "deny"
+        tool_regex = '^mcp__db__'
+        arguments = '"op":"drop"'
+        "#;
+
+    fn input(json: serde_json::Value) -> HookInput {
+        HookInput::parse(json.to_string().as_bytes()).unwrap()
+    }
+
+    fn tool(event: &str, tool: &str, tool_input: serde_json::Value) -> HookInput {
+        input(json!({"hook_event_name": event, "cwd": "/home/u/proj",
+                     "tool_name": tool, "tool_input": tool_input}))
+    }
+
+    /// Events that exercise every rule above, on every event they may apply to.
+    fn inputs() -> Vec<HookInput> {
+        let mut out = Vec::new();
+        for event in ["PreToolUse", "PermissionRequest", "PostToolUse"] {
+            for command in [
+                "rm -rf /tmp/x",
+                "sudo RM -RF /",
+                "git push --force origin main",
+                "zap it",
+                "make all",
+                "ls -la",
+                "rm -rf / && git push --force",
+            ] {
+                out.push(tool(event, "Bash", json!({ "command": command })));
+            }
+            let patch = "*** Begin Patch\n*** Add File: /etc/hosts\n+x\n*** End Patch\n";
+            out.push(tool(event, "apply_patch", json!({ "command": patch })));
+            out.push(tool(event, "mcp__db__query", json!({"op": "drop"})));
+            out.push(tool(event, "mcp__db__query", json!({"op": "select"})));
+        }
+        for prompt in ["my API_KEY is 123", "hello"] {
+            out.push(input(json!({"hook_event_name": "UserPromptSubmit", "prompt": prompt})));
+        }
+        out.push(input(json!({"hook_event_name": "SessionStart", "source": "startup"})));
+        out
+    }
+
+    fn paths() -> PathContext {
+        let env = |k: &str| match k {
+            "HOME" => Some("/nonexistent/home/dev".to_string()),
+            "USER" => Some("dev".to_string()),
+            _ => None,
+        };
+        PathContext::from_env(&env, Path::new("/nonexistent/root"))
+    }
+
+    /// All an event sees of a rules file: the rules it loads, the problems
+    /// reported, the decision on each input, the problems found while deciding, and
+    /// the packs' levels.
+    type Outcome = (
+        Vec<String>,
+        Vec<String>,
+        Vec<Option<Match>>,
+        Vec<String>,
+        Vec<String>,
+    );
+
+    fn outcome(checked: Checked, event: &str) -> Outcome {
+        let mut problems = Vec::new();
+        let rules = checked.rules_for(Layer::User, Some(event), false, &mut problems);
+        let ids = rules.ids().map(str::to_string).collect();
+        let places = paths();
+        let decisions = inputs()
+            .iter()
+            .filter(|i| i.event == event)
+            .map(|i| rules.evaluate(i, &places))
+            .collect();
+        let levels = rules
+            .pack_levels()
+            .iter()
+            .map(|(p, l)| format!("{}={}", p.name(), l.as_str()))
+            .collect();
+        (ids, problems, decisions, rules.take_problems(), levels)
+    }
+
+    /// What reading the file itself gives `event`.
+    fn fresh(text: &str, event: &str) -> Outcome {
+        outcome(
+            Checked::read(text, Layer::User, Scope::Event(event)).unwrap(),
+            event,
+        )
+    }
+
+    fn cached(file: &Path, cache: &Path, event: &str) -> Outcome {
+        let checked = load_settled(file, cache, event, Duration::ZERO)
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        outcome(checked, event)
+    }
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        file: PathBuf,
+        cache: PathBuf,
+    }
+
+    fn setup(text: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rules.toml");
+        std::fs::write(&file, text).unwrap();
+        let cache = dir.path().join("state").join(FILE);
+        Setup {
+            _dir: dir,
+            file,
+            cache,
+        }
+    }
+
+    fn cache_file(s: &Setup) -> CacheFile<Checked> {
+        cache_file_of(&std::fs::read(&s.cache).unwrap())
+    }
+
+    #[test]
+    fn a_cached_read_decides_and_reports_as_a_read_of_the_file() {
+        let s = setup(RULES);
+        let mut decided = 0;
+        for event in EVENTS {
+            let expected = fresh(RULES, event);
+            decided += expected.2.iter().flatten().count();
+            assert_eq!(cached(&s.file, &s.cache, event), expected, "{event}, first read");
+            assert!(s.cache.is_file());
+            assert_eq!(cached(&s.file, &s.cache, event), expected, "{event}, from the cache");
+        }
+        assert!(decided >= 10, "the inputs exercise the rules: {decided}");
+        let meta = std::fs::symlink_metadata(&s.cache).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let pre = fresh(RULES, "PreToolUse");
+        assert!(pre.1.iter().any(|p| p.contains("surprise")), "{:?}", pre.1);
+        assert!(pre.1.iter().any(|p| p.contains("empty-requires")), "{:?}", pre.1);
+        assert!(pre.3.iter().any(|p| p.contains("broken-but-lazy")), "{:?}", pre.3);
+        assert!(pre.4.contains(&"filesystem=off".to_string()), "{:?}", pre.4);
+        let post = fresh(RULES, "PostToolUse");
+        assert!(post.1.iter().any(|p| p.contains("broken-on-post")), "{:?}", post.1);
+    }
+
+    #[test]
+    fn the_cache_is_read_instead_of_the_file_when_it_was_made_from_it() {
+        let s = setup(RULES);
+        cached(&s.file, &s.cache, "PreToolUse");
+        // The user's own cache, rewritten by the user: no more than an edit of their
+        // own rules file, and it shows that an unchanged file is not read again.
+        let bytes = std::fs::read(&s.cache).unwrap();
+        std::fs::write(&s.cache, replace(&bytes, b"deny-rm", b"DENY-RM")).unwrap();
+        let (ids, ..) = cached(&s.file, &s.cache, "PreToolUse");
+        assert!(ids.contains(&"DENY-RM".to_string()), "{ids:?}");
+    }
+
+    /// Each way a cache can be wrong; after each, the event decides as the file says.
+    #[test]
+    fn a_broken_forged_or_stale_cache_never_changes_a_decision() {
+        let s = setup(RULES);
+        let expected = fresh(RULES, "PreToolUse");
+        cached(&s.file, &s.cache, "PreToolUse");
+        let good = std::fs::read(&s.cache).unwrap();
+        // A cache that lets everything through, were it believed.
+        let mut loose = cache_file(&s);
+        loose.rules = Checked::read("", Layer::User, Scope::Cache).unwrap();
+        let loose_bytes = postcard::to_allocvec(&loose).unwrap();
+        let with = |change: &dyn Fn(&mut CacheFile<Checked>)| {
+            let mut entry = cache_file_of(&good);
+            change(&mut entry);
+            entry.rules = Checked::read("", Layer::User, Scope::Cache).unwrap();
+            postcard::to_allocvec(&entry).unwrap()
+        };
+        let damaged: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", Vec::new()),
+            ("truncated", good[..good.len() / 2].to_vec()),
+            ("garbage", b"\x00\xffnot json".to_vec()),
+            ("another shape", b"{\"format\": 1}".to_vec()),
+            ("other format", with(&|e| e.format += 1)),
+            ("other hook", with(&|e| e.hook = "0.0.0-older".into())),
+            ("other inode", with(&|e| e.file.ino += 1)),
+            ("other size", with(&|e| e.file.size += 1)),
+            ("other mtime", with(&|e| e.file.mtime.1 += 1)),
+            ("other ctime", with(&|e| e.file.ctime.0 -= 1)),
+            ("other owner", with(&|e| e.file.uid += 1)),
+            ("other path", with(&|e| e.file.path.push("x"))),
+            ("unknown pack", replace(&good, b"filesystem", b"filesysten")),
+            ("one byte more", [good.as_slice(), b"\0"].concat()),
+        ];
+        for (what, bytes) in &damaged {
+            std::fs::write(&s.cache, bytes).unwrap();
+            assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), expected, "{what}");
+            // Made again from the file.
+            assert_eq!(std::fs::read(&s.cache).unwrap(), good, "{what}: rewritten");
+        }
+        // Believable contents where others could have put them.
+        for mode in [0o620, 0o602, 0o666] {
+            std::fs::write(&s.cache, &loose_bytes).unwrap();
+            std::fs::set_permissions(&s.cache, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), expected, "mode {mode:o}");
+            let mode = std::fs::metadata(&s.cache).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "rewritten private");
+        }
+        let elsewhere = s.cache.with_file_name("elsewhere.json");
+        std::fs::write(&elsewhere, &loose_bytes).unwrap();
+        std::fs::remove_file(&s.cache).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &s.cache).unwrap();
+        assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), expected, "symlink");
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), loose_bytes, "not written through");
+        std::fs::remove_file(&s.cache).unwrap();
+        std::fs::create_dir(&s.cache).unwrap();
+        assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), expected, "a directory");
+        std::fs::remove_dir(&s.cache).unwrap();
+        if rustix::process::geteuid().is_root() {
+            std::fs::write(&s.cache, &loose_bytes).unwrap();
+            std::fs::set_permissions(&s.cache, std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::os::unix::fs::chown(&s.cache, Some(65534), Some(65534)).unwrap();
+            assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), expected, "another owner");
+        } else {
+            // Without root no file of another owner can be made: check the test itself.
+            assert!(!owned_by_me(&std::fs::metadata("/").unwrap()));
+        }
+    }
+
+    /// `bytes` with each `from` replaced by `to`, of the same length.
+    fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        assert_eq!(from.len(), to.len());
+        let mut out = bytes.to_vec();
+        let mut found = 0;
+        for at in 0..=out.len() - from.len() {
+            if &out[at..at + from.len()] == from {
+                out[at..at + from.len()].copy_from_slice(to);
+                found += 1;
+            }
+        }
+        assert!(found > 0, "{:?} not in the cache", String::from_utf8_lossy(from));
+        out
+    }
+
+    fn cache_file_of(bytes: &[u8]) -> CacheFile<Checked> {
+        postcard::from_bytes(bytes).unwrap()
+    }
+
+    #[test]
+    fn an_edited_file_is_read_again() {
+        let s = setup(RULES);
+        cached(&s.file, &s.cache, "PreToolUse");
+        // The same size, so only the file's times tell the edit.
+        let edited = RULES.replace("\"deny-rm\"", "\"deny-RM\"");
+        assert_eq!(edited.len(), RULES.len());
+        std::fs::write(&s.file, &edited).unwrap();
+        let (ids, ..) = cached(&s.file, &s.cache, "PreToolUse");
+        assert!(ids.contains(&"deny-RM".to_string()), "{ids:?}");
+        // Replaced by a rename, as editors save.
+        let next = s.file.with_extension("new");
+        std::fs::write(&next, RULES.replace("\"deny-rm\"", "\"deny-Rm\"")).unwrap();
+        std::fs::rename(&next, &s.file).unwrap();
+        let (ids, ..) = cached(&s.file, &s.cache, "PreToolUse");
+        assert!(ids.contains(&"deny-Rm".to_string()), "{ids:?}");
+    }
+
+    #[test]
+    fn only_a_settled_file_of_the_user_is_cached() {
+        // Just written: its times could still miss a change made within the tick.
+        let s = setup(RULES);
+        load(&s.file, &s.cache, "PreToolUse").unwrap();
+        assert!(!s.cache.exists());
+        // A file that does not parse is reported each time, not cached.
+        let s = setup("[[rule]\n");
+        let read = load_settled(&s.file, &s.cache, "PreToolUse", Duration::ZERO).unwrap();
+        assert!(read.is_some_and(|r| r.is_err()));
+        assert!(!s.cache.exists());
+        // A missing file is no rules.
+        let s = setup("");
+        std::fs::remove_file(&s.file).unwrap();
+        assert!(load(&s.file, &s.cache, "PreToolUse").unwrap().is_none());
+        if rustix::process::geteuid().is_root() {
+            let s = setup(RULES);
+            std::os::unix::fs::chown(&s.file, Some(65534), Some(65534)).unwrap();
+            assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), fresh(RULES, "PreToolUse"));
+            assert!(!s.cache.exists(), "a file of another owner is never cached");
+        } else {
+            assert!(!owned_by_me(&std::fs::metadata("/").unwrap()));
+        }
+    }
+
+    #[test]
+    fn the_hook_caches_the_users_layer_and_never_the_admins() {
+        let s = setup(RULES);
+        let admin = s.file.with_file_name("admin.toml");
+        std::fs::write(
+            &admin,
+            "user_allow_rules = false\n[[rule]]\nid = \"admin-rule\"\naction = \"deny\"\ncommand = 'shutdown'\n",
+        )
+        .unwrap();
+        let mut problems = Vec::new();
+        // Cache it the way the first settled event does, then load as the hook.
+        load_settled(&s.file, &s.cache, "PermissionRequest", Duration::ZERO).unwrap();
+        let rules = load_policy(
+            Some(&admin),
+            &s.file,
+            Some(&s.cache),
+            "PermissionRequest",
+            &mut problems,
+        );
+        let ids: Vec<&str> = rules.ids().collect();
+        assert!(ids.contains(&"admin-rule") && ids.contains(&"deny-rm"), "{ids:?}");
+        assert!(!ids.contains(&"allow-make"), "the admin turned user allows off: {ids:?}");
+        let cache = std::fs::read(&s.cache).unwrap();
+        assert!(!cache.windows(10).any(|w| w == b"admin-rule"));
+        assert!(cache.windows(7).any(|w| w == b"deny-rm"));
+        assert!(problems.iter().all(|p| p.starts_with(&s.file.display().to_string())));
+        assert!(problems.iter().any(|p| p.contains("surprise")), "{problems:?}");
+    }
 }
