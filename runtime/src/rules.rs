@@ -174,15 +174,17 @@ struct Pattern {
 }
 
 impl Pattern {
-    fn new(key: &'static str, def: PatternDef) -> Pattern {
+    fn new<S: Text>(key: &'static str, def: PatternDef<S>) -> Pattern {
         let compiled = OnceCell::new();
         if let Some(re) = def.compiled {
             let _ = compiled.set(Ok(re));
         }
         Pattern {
             key,
-            source: def.source,
-            prefilter: def.prefilter,
+            source: def.source.into(),
+            prefilter: def
+                .prefilter
+                .map(|p| p.into_iter().map(Into::into).collect()),
             compiled,
         }
     }
@@ -292,19 +294,18 @@ fn load_file(
     cache: Option<&Path>,
     problems: &mut Vec<String>,
 ) -> Result<Option<Rules>, String> {
-    let checked = match cache.filter(|_| layer == Layer::User) {
-        Some(cache) => crate::rules_cache::load(path, cache, event)?,
-        None => match read_optional(path)? {
-            Some(text) => Some(Checked::read(&text, layer, Scope::Event(event))),
-            None => None,
-        },
+    let first = problems.len();
+    let rules = match cache.filter(|_| layer == Layer::User) {
+        Some(cache) => crate::rules_cache::load(path, cache, event, skip_allows, problems)?,
+        None => read_optional(path)?.map(|text| {
+            Checked::read(&text, layer, Scope::Event(event))
+                .map(|c| c.rules_for(layer, Some(event), skip_allows, problems))
+        }),
     };
-    let Some(checked) = checked else {
+    let Some(rules) = rules else {
         return Ok(None);
     };
-    let checked = checked.map_err(|e| format!("{}: {e}", path.display()))?;
-    let first = problems.len();
-    let rules = checked.rules_for(layer, Some(event), skip_allows, problems);
+    let rules = rules.map_err(|e| format!("{}: {e}", path.display()))?;
     for problem in &mut problems[first..] {
         *problem = format!("{}: {problem}", path.display());
     }
@@ -339,45 +340,54 @@ pub(crate) enum Scope<'a> {
 
 /// A rules file read and checked: what the cache keeps, and what each event's
 /// [`Rules`] are made from by [`Checked::rules_for`], so that a read from the cache
-/// and a read of the file decide and report alike.
+/// and a read of the file decide and report alike. Its text is `String` when read
+/// from the file, and borrowed (`&str`) when read from the cache, so that an event
+/// copies only the text of the rules it keeps.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Checked {
+pub(crate) struct Checked<S = String> {
     user_allows_off: bool,
     #[serde(with = "levels_serde")]
     packs: Levels,
     /// Problems reported on every event (a top-level key, a rule of the wrong
     /// shape), each with the number of `rules` read before it, to keep the order.
-    problems: Vec<(u32, String)>,
-    rules: Vec<CheckedRule>,
+    problems: Vec<(u32, S)>,
+    rules: Vec<CheckedRule<S>>,
 }
+
+/// The text of a [`Checked`] file.
+pub(crate) trait Text: AsRef<str> + Into<String> {}
+
+impl Text for String {}
+
+impl Text for &str {}
 
 /// A rule whose shape is checked; `error` and `regex_error` say why it cannot be
 /// used, reported only on the events it applies to. Problems name it by its id.
 #[derive(Debug, Serialize, Deserialize)]
-struct CheckedRule {
-    id: String,
+struct CheckedRule<S> {
+    id: S,
     action: Action,
     events: Events,
-    tools: Vec<String>,
+    tools: Vec<S>,
     /// Lower-cased.
-    requires: Option<Vec<String>>,
-    tool_regex: Option<PatternDef>,
-    command: Option<PatternDef>,
-    path: Option<PatternDef>,
-    arguments: Option<PatternDef>,
-    prompt: Option<PatternDef>,
-    writes: Option<Vec<String>>,
-    message: String,
-    error: Option<String>,
+    requires: Option<Vec<S>>,
+    tool_regex: Option<PatternDef<S>>,
+    command: Option<PatternDef<S>>,
+    path: Option<PatternDef<S>>,
+    arguments: Option<PatternDef<S>>,
+    prompt: Option<PatternDef<S>>,
+    writes: Option<Vec<S>>,
+    message: S,
+    error: Option<S>,
     /// The first regex that does not compile. A rule with `requires` read for one
     /// event still applies, and reports it when an event first needs the regex.
-    regex_error: Option<String>,
+    regex_error: Option<S>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct PatternDef {
-    source: String,
-    prefilter: Option<Vec<String>>,
+struct PatternDef<S> {
+    source: S,
+    prefilter: Option<Vec<S>>,
     /// Compiled by the read that checked it, for the rules of the event at hand.
     #[serde(skip)]
     compiled: Option<Regex>,
@@ -461,7 +471,9 @@ impl Checked {
         let before = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
         self.problems.push((before, problem));
     }
+}
 
+impl<S: Text> Checked<S> {
     /// The rules that apply to `only_event` (all of them when `None`), with the
     /// problems of those that cannot be used.
     pub(crate) fn rules_for(
@@ -482,7 +494,7 @@ impl Checked {
             while let Some((_, problem)) =
                 reported.next_if(|(before, _)| *before as usize <= index)
             {
-                problems.push(problem);
+                problems.push(problem.into());
             }
             if only_event.is_some_and(|e| !rule.events.contains(e))
                 || (skip_allows && rule.action == Action::Allow)
@@ -490,13 +502,16 @@ impl Checked {
                 continue;
             }
             let lazy = only_event.is_some() && rule.requires.is_some();
+            let id = rule.id.as_ref();
             match (&rule.error, &rule.regex_error) {
-                (Some(e), _) => problems.push(format!("rule {:?}: {e}", rule.id)),
-                (None, Some(e)) if !lazy => problems.push(format!("rule {:?}: {e}", rule.id)),
+                (Some(e), _) => problems.push(format!("rule {id:?}: {}", e.as_ref())),
+                (None, Some(e)) if !lazy => {
+                    problems.push(format!("rule {id:?}: {}", e.as_ref()));
+                }
                 _ => out.rules.push(rule.into_rule(layer)),
             }
         }
-        problems.extend(reported.map(|(_, problem)| problem));
+        problems.extend(reported.map(|(_, problem)| problem.into()));
         out
     }
 }
@@ -731,10 +746,10 @@ fn check(def: &RuleDef) -> Result<Events, String> {
     Events::of(&events).ok_or_else(|| "unknown event".to_string())
 }
 
-impl CheckedRule {
+impl CheckedRule<String> {
     /// Checks what [`check`] leaves to the read of a rule's own event: `requires`,
     /// and (unless `scope` leaves it for later) that every regex compiles.
-    fn new(def: RuleDef, events: Events, scope: Scope) -> CheckedRule {
+    fn new(def: RuleDef, events: Events, scope: Scope) -> CheckedRule<String> {
         let requires: Option<Vec<String>> = def
             .requires
             .as_ref()
@@ -818,22 +833,26 @@ impl CheckedRule {
         }
     }
 
+}
+
+impl<S: Text> CheckedRule<S> {
     fn into_rule(self, layer: Layer) -> Rule {
-        let pattern = |key, def: Option<PatternDef>| def.map(|d| Pattern::new(key, d));
+        let pattern = |key, def: Option<PatternDef<S>>| def.map(|d| Pattern::new(key, d));
+        let owned = |list: Vec<S>| list.into_iter().map(Into::into).collect();
         Rule {
-            id: self.id,
+            id: self.id.into(),
             action: self.action,
             layer,
-            message: self.message,
+            message: self.message.into(),
             events: self.events,
-            tools: self.tools,
-            requires: self.requires.unwrap_or_default(),
+            tools: owned(self.tools),
+            requires: self.requires.map(owned).unwrap_or_default(),
             tool_regex: pattern("tool_regex", self.tool_regex),
             command: pattern("command", self.command),
             path: pattern("path", self.path),
             arguments: pattern("arguments", self.arguments),
             prompt: pattern("prompt", self.prompt),
-            writes: self.writes,
+            writes: self.writes.map(owned),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! never cached: the hook could not write a cache only root may change, and one the
 //! user may change would let the user loosen the admin's rules.
 
-use crate::rules::{cannot_read, Checked, Layer, Scope};
+use crate::rules::{cannot_read, Checked, Layer, Rules, Scope};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,9 +35,9 @@ const SETTLED: Duration = Duration::from_secs(1);
 
 /// The cache: written with the rules borrowed, read with them owned.
 #[derive(Debug, Serialize, Deserialize)]
-struct CacheFile<R> {
+struct CacheFile<R, S = String> {
     format: u32,
-    hook: String,
+    hook: S,
     file: Identity,
     rules: R,
 }
@@ -83,15 +83,18 @@ impl Identity {
     }
 }
 
-/// The user's rules file `file` checked, from `cache` when it holds this very
-/// file, else read (and cached when it may be): `None` when the file does not
-/// exist, `Some(Err)` when it does not parse, an error when it cannot be read.
+/// The rules of `event` in the user's rules file `file`, from `cache` when it holds
+/// this very file, else read from the file (and cached when it may be): `None` when
+/// the file does not exist, `Some(Err)` when it does not parse, an error when it
+/// cannot be read. The problems of its rules go to `problems`.
 pub(crate) fn load(
     file: &Path,
     cache: &Path,
     event: &str,
-) -> Result<Option<Result<Checked, String>>, String> {
-    load_settled(file, cache, event, SETTLED)
+    skip_allows: bool,
+    problems: &mut Vec<String>,
+) -> Result<Option<Result<Rules, String>>, String> {
+    load_settled(file, cache, event, skip_allows, problems, SETTLED)
 }
 
 /// [`load`], caching a file left alone for `settled`.
@@ -99,12 +102,17 @@ fn load_settled(
     file: &Path,
     cache: &Path,
     event: &str,
+    skip_allows: bool,
+    problems: &mut Vec<String>,
     settled: Duration,
-) -> Result<Option<Result<Checked, String>>, String> {
+) -> Result<Option<Result<Rules, String>>, String> {
     let mut opened = match std::fs::File::open(file) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(cannot_read(file, &e)),
+    };
+    let mut rules_of = |checked: Result<Checked, String>| {
+        checked.map(|c| c.rules_for(Layer::User, Some(event), skip_allows, problems))
     };
     // The times are taken before the text is read: a change made while it is read
     // gives the file new times, so this cache entry never matches it.
@@ -113,15 +121,22 @@ fn load_settled(
         .ok()
         .filter(|m| m.is_file() && owned_by_me(m))
         .map(|m| Identity::of(file, &m));
-    if let Some(checked) = identity.as_ref().and_then(|id| read(cache, id)) {
-        return Ok(Some(Ok(checked)));
+    if let Some(bytes) = identity.as_ref().and_then(|_| read(cache)) {
+        if let Some(checked) = decode(&bytes, identity.as_ref()) {
+            let rules = checked.rules_for(Layer::User, Some(event), skip_allows, problems);
+            return Ok(Some(Ok(rules)));
+        }
     }
     let mut text = String::new();
     opened
         .read_to_string(&mut text)
         .map_err(|e| cannot_read(file, &e))?;
     let Some(identity) = identity else {
-        return Ok(Some(Checked::read(&text, Layer::User, Scope::Event(event))));
+        return Ok(Some(rules_of(Checked::read(
+            &text,
+            Layer::User,
+            Scope::Event(event),
+        ))));
     };
     let checked = Checked::read(&text, Layer::User, Scope::Cache);
     if let Ok(rules) = &checked {
@@ -130,12 +145,11 @@ fn load_settled(
             let _ = write(cache, identity, rules);
         }
     }
-    Ok(Some(checked))
+    Ok(Some(rules_of(checked)))
 }
 
-/// The cached rules when `cache` is the user's own, private, sound, and made from
-/// the file `identity` names by this very hook.
-fn read(cache: &Path, identity: &Identity) -> Option<Checked> {
+/// The bytes of `cache` when it is the user's own, a plain file no one else may write.
+fn read(cache: &Path) -> Option<Vec<u8>> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     std::os::unix::fs::OpenOptionsExt::custom_flags(
@@ -150,11 +164,18 @@ fn read(cache: &Path, identity: &Identity) -> Option<Checked> {
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?);
     file.take(MAX_BYTES).read_to_end(&mut bytes).ok()?;
-    let (cached, rest): (CacheFile<Checked>, _) = postcard::take_from_bytes(&bytes).ok()?;
-    if !rest.is_empty() {
-        return None;
-    }
-    (cached.format == FORMAT && cached.hook == hook_version() && cached.file == *identity)
+    Some(bytes)
+}
+
+/// The rules in `bytes` when they are whole and were made by this very hook from
+/// the file `identity` names.
+fn decode<'a>(bytes: &'a [u8], identity: Option<&Identity>) -> Option<Checked<&'a str>> {
+    let (cached, rest): (CacheFile<Checked<&str>, &str>, _) =
+        postcard::take_from_bytes(bytes).ok()?;
+    (rest.is_empty()
+        && cached.format == FORMAT
+        && cached.hook == hook_version()
+        && Some(&cached.file) == identity)
         .then_some(cached.rules)
 }
 
@@ -167,7 +188,7 @@ fn write(cache: &Path, identity: Identity, rules: &Checked) -> std::io::Result<(
     crate::private_dir(dir)?;
     let entry = CacheFile {
         format: FORMAT,
-        hook: hook_version(),
+        hook: hook_version().to_string(),
         file: identity,
         rules,
     };
@@ -194,8 +215,8 @@ fn write(cache: &Path, identity: Identity, rules: &Checked) -> std::io::Result<(
     written
 }
 
-fn hook_version() -> String {
-    env!("CARGO_PKG_VERSION").to_string()
+fn hook_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
 }
 
 fn owned_by_me(m: &std::fs::Metadata) -> bool {
@@ -324,9 +345,7 @@ mod tests {
         Vec<String>,
     );
 
-    fn outcome(checked: Checked, event: &str) -> Outcome {
-        let mut problems = Vec::new();
-        let rules = checked.rules_for(Layer::User, Some(event), false, &mut problems);
+    fn outcome(rules: &Rules, problems: Vec<String>, event: &str) -> Outcome {
         let ids = rules.ids().map(str::to_string).collect();
         let places = paths();
         let decisions = inputs()
@@ -344,18 +363,20 @@ mod tests {
 
     /// What reading the file itself gives `event`.
     fn fresh(text: &str, event: &str) -> Outcome {
-        outcome(
-            Checked::read(text, Layer::User, Scope::Event(event)).unwrap(),
-            event,
-        )
+        let mut problems = Vec::new();
+        let rules = Checked::read(text, Layer::User, Scope::Event(event))
+            .unwrap()
+            .rules_for(Layer::User, Some(event), false, &mut problems);
+        outcome(&rules, problems, event)
     }
 
     fn cached(file: &Path, cache: &Path, event: &str) -> Outcome {
-        let checked = load_settled(file, cache, event, Duration::ZERO)
+        let mut problems = Vec::new();
+        let rules = load_settled(file, cache, event, false, &mut problems, Duration::ZERO)
             .unwrap()
             .unwrap()
             .unwrap();
-        outcome(checked, event)
+        outcome(&rules, problems, event)
     }
 
     struct Setup {
@@ -524,17 +545,26 @@ mod tests {
     fn only_a_settled_file_of_the_user_is_cached() {
         // Just written: its times could still miss a change made within the tick.
         let s = setup(RULES);
-        load(&s.file, &s.cache, "PreToolUse").unwrap();
+        load(&s.file, &s.cache, "PreToolUse", false, &mut Vec::new()).unwrap();
         assert!(!s.cache.exists());
         // A file that does not parse is reported each time, not cached.
         let s = setup("[[rule]\n");
-        let read = load_settled(&s.file, &s.cache, "PreToolUse", Duration::ZERO).unwrap();
+        let mut problems = Vec::new();
+        let read = load_settled(
+            &s.file,
+            &s.cache,
+            "PreToolUse",
+            false,
+            &mut problems,
+            Duration::ZERO,
+        )
+        .unwrap();
         assert!(read.is_some_and(|r| r.is_err()));
         assert!(!s.cache.exists());
         // A missing file is no rules.
         let s = setup("");
         std::fs::remove_file(&s.file).unwrap();
-        assert!(load(&s.file, &s.cache, "PreToolUse").unwrap().is_none());
+        assert!(load(&s.file, &s.cache, "PreToolUse", false, &mut Vec::new()).unwrap().is_none());
         if rustix::process::geteuid().is_root() {
             let s = setup(RULES);
             std::os::unix::fs::chown(&s.file, Some(65534), Some(65534)).unwrap();
@@ -556,7 +586,7 @@ mod tests {
         .unwrap();
         let mut problems = Vec::new();
         // Cache it the way the first settled event does, then load as the hook.
-        load_settled(&s.file, &s.cache, "PermissionRequest", Duration::ZERO).unwrap();
+        cached(&s.file, &s.cache, "PermissionRequest");
         let rules = load_policy(
             Some(&admin),
             &s.file,
