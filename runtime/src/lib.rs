@@ -495,7 +495,10 @@ fn local_rules(s: &Settings, input: &HookInput, report: &mut Report) -> Option<r
     let rules = rules::load_policy(
         Some(&s.admin_rules_file()),
         &s.rules_file(),
-        Some(&s.layout.state_dir().join(rules_cache::FILE)),
+        Some(rules_cache::Cache {
+            path: &s.layout.state_dir().join(rules_cache::FILE),
+            input: Some(input),
+        }),
         &input.event,
         &mut report.errors,
     );

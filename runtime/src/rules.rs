@@ -7,6 +7,7 @@
 use crate::input::HookInput;
 use crate::packs::{self, Level, Levels, Pack};
 use crate::protect::{PathContext, Protected};
+use crate::rules_cache::Cache;
 use crate::shell::Analysis;
 use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
@@ -248,7 +249,7 @@ pub struct Rules {
 pub fn load_policy(
     admin: Option<&Path>,
     user: &Path,
-    cache: Option<&Path>,
+    cache: Option<Cache>,
     event: &str,
     problems: &mut Vec<String>,
 ) -> Rules {
@@ -291,12 +292,19 @@ fn load_file(
     layer: Layer,
     event: &str,
     skip_allows: bool,
-    cache: Option<&Path>,
+    cache: Option<Cache>,
     problems: &mut Vec<String>,
 ) -> Result<Option<Rules>, String> {
     let first = problems.len();
     let rules = match cache.filter(|_| layer == Layer::User) {
-        Some(cache) => crate::rules_cache::load(path, cache, event, skip_allows, problems)?,
+        Some(cache) => crate::rules_cache::load(
+            path,
+            cache.path,
+            event,
+            cache.input,
+            skip_allows,
+            problems,
+        )?,
         None => read_optional(path)?.map(|text| {
             Checked::read(&text, layer, Scope::Event(event))
                 .map(|c| c.rules_for(layer, Some(event), skip_allows, problems))
@@ -345,13 +353,13 @@ pub(crate) enum Scope<'a> {
 /// copies only the text of the rules it keeps.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Checked<S = String> {
-    user_allows_off: bool,
+    pub(crate) user_allows_off: bool,
     #[serde(with = "levels_serde")]
-    packs: Levels,
+    pub(crate) packs: Levels,
     /// Problems reported on every event (a top-level key, a rule of the wrong
     /// shape), each with the number of `rules` read before it, to keep the order.
-    problems: Vec<(u32, S)>,
-    rules: Vec<CheckedRule<S>>,
+    pub(crate) problems: Vec<(u32, S)>,
+    pub(crate) rules: Vec<CheckedRule<S>>,
 }
 
 /// The text of a [`Checked`] file.
@@ -364,7 +372,7 @@ impl Text for &str {}
 /// A rule whose shape is checked; `error` and `regex_error` say why it cannot be
 /// used, reported only on the events it applies to. Problems name it by its id.
 #[derive(Debug, Serialize, Deserialize)]
-struct CheckedRule<S> {
+pub(crate) struct CheckedRule<S> {
     id: S,
     action: Action,
     events: Events,
@@ -385,7 +393,7 @@ struct CheckedRule<S> {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct PatternDef<S> {
+pub(crate) struct PatternDef<S> {
     source: S,
     prefilter: Option<Vec<S>>,
     /// Compiled by the read that checked it, for the rules of the event at hand.
@@ -483,37 +491,167 @@ impl<S: Text> Checked<S> {
         skip_allows: bool,
         problems: &mut Vec<String>,
     ) -> Rules {
-        let mut out = Rules {
-            user_allows_off: self.user_allows_off,
-            packs: self.packs,
-            ..Rules::default()
-        };
+        let mut out = Assembly::new(layer, only_event, skip_allows, problems);
+        out.settings(self.user_allows_off, self.packs);
         let mut reported = self.problems.into_iter().peekable();
-        out.rules.reserve(self.rules.len());
         for (index, rule) in self.rules.into_iter().enumerate() {
             while let Some((_, problem)) =
                 reported.next_if(|(before, _)| *before as usize <= index)
             {
-                problems.push(problem.into());
+                out.problem(problem.into());
             }
-            if only_event.is_some_and(|e| !rule.events.contains(e))
-                || (skip_allows && rule.action == Action::Allow)
-            {
-                continue;
-            }
-            let lazy = only_event.is_some() && rule.requires.is_some();
-            let id = rule.id.as_ref();
-            match (&rule.error, &rule.regex_error) {
-                (Some(e), _) => problems.push(format!("rule {id:?}: {}", e.as_ref())),
-                (None, Some(e)) if !lazy => {
-                    problems.push(format!("rule {id:?}: {}", e.as_ref()));
-                }
-                _ => out.rules.push(rule.into_rule(layer)),
-            }
+            out.rule(rule);
         }
-        problems.extend(reported.map(|(_, problem)| problem.into()));
-        out
+        reported.for_each(|(_, problem)| out.problem(problem.into()));
+        out.finish()
     }
+}
+
+/// The [`Rules`] one read makes of checked rules, given in file order: those of
+/// its event, with the problems of the ones that cannot be used.
+pub(crate) struct Assembly<'a> {
+    rules: Rules,
+    layer: Layer,
+    only_event: Option<&'a str>,
+    skip_allows: bool,
+    problems: &'a mut Vec<String>,
+}
+
+impl<'a> Assembly<'a> {
+    pub(crate) fn new(
+        layer: Layer,
+        only_event: Option<&'a str>,
+        skip_allows: bool,
+        problems: &'a mut Vec<String>,
+    ) -> Assembly<'a> {
+        Assembly {
+            rules: Rules::default(),
+            layer,
+            only_event,
+            skip_allows,
+            problems,
+        }
+    }
+
+    pub(crate) fn settings(&mut self, user_allows_off: bool, packs: Levels) {
+        self.rules.user_allows_off = user_allows_off;
+        self.rules.packs = packs;
+    }
+
+    pub(crate) fn problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
+    pub(crate) fn rule<S: Text>(&mut self, rule: CheckedRule<S>) {
+        if self.only_event.is_some_and(|e| !rule.events.contains(e))
+            || (self.skip_allows && rule.action == Action::Allow)
+        {
+            return;
+        }
+        let lazy = self.only_event.is_some() && rule.requires.is_some();
+        let id = rule.id.as_ref();
+        match (&rule.error, &rule.regex_error) {
+            (Some(e), _) => self.problems.push(format!("rule {id:?}: {}", e.as_ref())),
+            (None, Some(e)) if !lazy => {
+                self.problems.push(format!("rule {id:?}: {}", e.as_ref()));
+            }
+            _ => self.rules.rules.push(rule.into_rule(self.layer)),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Rules {
+        self.rules
+    }
+}
+
+/// What a rule needs of an event's text, kept beside it in the cache: a rule whose
+/// `requires` or a prefilter rules the event's text out cannot match it, so the
+/// hook never decodes it. Lists are joined by NUL: a string that holds one is
+/// split in pieces, each in the text whenever the whole is, so the test stays sound.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Screen<S> {
+    events: Events,
+    /// The kinds of text ([`KINDS`]) the rule's regexes look at.
+    looks_at: u8,
+    requires: Option<S>,
+    /// Per kind, the regex's prefilter.
+    prefilters: [Option<S>; 5],
+}
+
+/// The kinds of text rules' regexes look at, in the order of [`Screen::prefilters`].
+const KINDS: [&str; 5] = ["tool", "prompt", "command", "path", "arguments"];
+
+impl<S: AsRef<str>> Screen<S> {
+    /// Whether a rule with this screen may match an event with `texts`, of `event`.
+    pub(crate) fn keeps(&self, event: &str, texts: &Texts) -> bool {
+        let holds = |text: &str, joined: &S| joined.as_ref().split('\0').any(|l| text.contains(l));
+        self.events.contains(event)
+            && self.requires.as_ref().is_none_or(|r| {
+                texts
+                    .0
+                    .iter()
+                    .filter(|(kind, _)| self.looks_at & kind_bit(kind) != 0)
+                    .any(|(_, text)| holds(text, r))
+            })
+            && KINDS.iter().zip(&self.prefilters).all(|(kind, prefilter)| {
+                prefilter.as_ref().is_none_or(|p| {
+                    texts
+                        .0
+                        .iter()
+                        .any(|(k, text)| k == kind && holds(text, p))
+                })
+            })
+    }
+}
+
+fn kind_bit(kind: &str) -> u8 {
+    KINDS
+        .iter()
+        .position(|k| *k == kind)
+        .map_or(0, |index| 1 << index)
+}
+
+/// The texts of an event rules look at, lower-cased (ASCII), by kind.
+pub(crate) struct Texts(Vec<(&'static str, String)>);
+
+impl Texts {
+    pub(crate) fn of(input: &HookInput) -> Texts {
+        let command = input.shell_command();
+        let arguments = input.mcp_arguments();
+        Texts(lowered_texts(
+            input,
+            command.as_deref(),
+            &input.file_paths(),
+            arguments.as_deref(),
+        ))
+    }
+}
+
+/// The texts rules look at, lower-cased (ASCII) for `requires` and the prefilters:
+/// the tool's name, the prompt, the shell command, each file path, the arguments.
+fn lowered_texts(
+    input: &HookInput,
+    command: Option<&str>,
+    paths: &[String],
+    arguments: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut texts = Vec::new();
+    if let Some(t) = input.tool_name() {
+        texts.push(("tool", t.to_ascii_lowercase()));
+    }
+    if let Some(p) = input.str("prompt") {
+        texts.push(("prompt", p.to_ascii_lowercase()));
+    }
+    if let Some(c) = command {
+        texts.push(("command", c.to_ascii_lowercase()));
+    }
+    for p in paths {
+        texts.push(("path", p.to_ascii_lowercase()));
+    }
+    if let Some(a) = arguments {
+        texts.push(("arguments", a.to_ascii_lowercase()));
+    }
+    texts
 }
 
 impl Rules {
@@ -835,6 +973,41 @@ impl CheckedRule<String> {
 
 }
 
+impl CheckedRule<String> {
+    /// The rule's [`Screen`]. A rule with a problem keeps only its events and
+    /// `requires`, so that its problem is reported whenever a read would report it.
+    pub(crate) fn screen(&self) -> Screen<String> {
+        let patterns = [
+            &self.tool_regex,
+            &self.prompt,
+            &self.command,
+            &self.path,
+            &self.arguments,
+        ];
+        let usable = self.error.is_none() && self.regex_error.is_none();
+        let looks_at = patterns
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .fold(0, |bits, (index, _)| bits | 1 << index);
+        Screen {
+            events: self.events,
+            looks_at,
+            requires: self
+                .requires
+                .as_ref()
+                .filter(|_| self.error.is_none())
+                .map(|r| r.join("\0")),
+            prefilters: patterns.map(|p| {
+                p.as_ref()
+                    .and_then(|p| p.prefilter.as_ref())
+                    .filter(|_| usable)
+                    .map(|l| l.join("\0"))
+            }),
+        }
+    }
+}
+
 impl<S: Text> CheckedRule<S> {
     fn into_rule(self, layer: Layer) -> Rule {
         let pattern = |key, def: Option<PatternDef<S>>| def.map(|d| Pattern::new(key, d));
@@ -858,7 +1031,7 @@ impl<S: Text> CheckedRule<S> {
 }
 
 /// [`Levels`] as pairs of pack and level names; an unknown name fails the read.
-mod levels_serde {
+pub(crate) mod levels_serde {
     use crate::packs::{Level, Levels, Pack};
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -944,23 +1117,7 @@ impl<'a> Subjects<'a> {
     /// The texts rules look at, lower-cased: for `requires` and the prefilters.
     fn lowered(&self) -> &[(&'static str, String)] {
         self.lowered.get_or_init(|| {
-            let mut texts = Vec::new();
-            if let Some(t) = self.input.tool_name() {
-                texts.push(("tool", t.to_ascii_lowercase()));
-            }
-            if let Some(p) = self.input.str("prompt") {
-                texts.push(("prompt", p.to_ascii_lowercase()));
-            }
-            if let Some(c) = self.command() {
-                texts.push(("command", c.to_ascii_lowercase()));
-            }
-            for p in self.paths() {
-                texts.push(("path", p.to_ascii_lowercase()));
-            }
-            if let Some(a) = self.arguments() {
-                texts.push(("arguments", a.to_ascii_lowercase()));
-            }
-            texts
+            lowered_texts(self.input, self.command(), self.paths(), self.arguments())
         })
     }
 

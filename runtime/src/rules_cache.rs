@@ -13,7 +13,9 @@
 //! never cached: the hook could not write a cache only root may change, and one the
 //! user may change would let the user loosen the admin's rules.
 
-use crate::rules::{cannot_read, Checked, Layer, Rules, Scope};
+use crate::input::HookInput;
+use crate::packs::Levels;
+use crate::rules::{cannot_read, Assembly, Checked, CheckedRule, Layer, Rules, Scope, Screen, Texts};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,6 +23,16 @@ use std::time::{Duration, SystemTime};
 
 /// The cache file in the user's state directory.
 pub const FILE: &str = "rules-cache.bin";
+
+/// Where the hook keeps the user's rules file checked, and the event it loads
+/// them to decide.
+#[derive(Debug, Clone, Copy)]
+pub struct Cache<'a> {
+    pub path: &'a Path,
+    /// Given, the loaded rules leave out those that cannot match this event: they
+    /// decide it as all the rules would, and must not decide another.
+    pub input: Option<&'a HookInput>,
+}
 
 /// Bumped whenever what the cache holds, or how it is read, changes.
 const FORMAT: u32 = 1;
@@ -33,13 +45,19 @@ const MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// change always shows in its times.
 const SETTLED: Duration = Duration::from_secs(1);
 
-/// The cache: written with the rules borrowed, read with them owned.
+/// The cache: a CRC-32 of the rest, this header, then `rules` times a rule's
+/// [`Screen`] and the rule itself (a [`CheckedRule`], in bytes of its own), so that
+/// an event decodes in full only the rules its text may match.
 #[derive(Debug, Serialize, Deserialize)]
-struct CacheFile<R, S = String> {
+struct Header<S> {
     format: u32,
     hook: S,
     file: Identity,
-    rules: R,
+    user_allows_off: bool,
+    #[serde(with = "crate::rules::levels_serde")]
+    packs: Levels,
+    problems: Vec<(u32, S)>,
+    rules: u32,
 }
 
 /// What tells one version of a file from another without reading it.
@@ -87,14 +105,19 @@ impl Identity {
 /// this very file, else read from the file (and cached when it may be): `None` when
 /// the file does not exist, `Some(Err)` when it does not parse, an error when it
 /// cannot be read. The problems of its rules go to `problems`.
+///
+/// With `input`, the event to be decided, the rules of the cache that cannot match
+/// it (their `requires` or a prefilter rules its text out) are left out unread:
+/// those `Rules` decide that event alike, and no other.
 pub(crate) fn load(
     file: &Path,
     cache: &Path,
     event: &str,
+    input: Option<&HookInput>,
     skip_allows: bool,
     problems: &mut Vec<String>,
 ) -> Result<Option<Result<Rules, String>>, String> {
-    load_settled(file, cache, event, skip_allows, problems, SETTLED)
+    load_settled(file, cache, event, input, skip_allows, problems, SETTLED)
 }
 
 /// [`load`], caching a file left alone for `settled`.
@@ -102,6 +125,7 @@ fn load_settled(
     file: &Path,
     cache: &Path,
     event: &str,
+    input: Option<&HookInput>,
     skip_allows: bool,
     problems: &mut Vec<String>,
     settled: Duration,
@@ -111,9 +135,6 @@ fn load_settled(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(cannot_read(file, &e)),
     };
-    let mut rules_of = |checked: Result<Checked, String>| {
-        checked.map(|c| c.rules_for(Layer::User, Some(event), skip_allows, problems))
-    };
     // The times are taken before the text is read: a change made while it is read
     // gives the file new times, so this cache entry never matches it.
     let identity = opened
@@ -121,12 +142,16 @@ fn load_settled(
         .ok()
         .filter(|m| m.is_file() && owned_by_me(m))
         .map(|m| Identity::of(file, &m));
-    if let Some(bytes) = identity.as_ref().and_then(|_| read(cache)) {
-        if let Some(checked) = decode(&bytes, identity.as_ref()) {
-            let rules = checked.rules_for(Layer::User, Some(event), skip_allows, problems);
+    if let Some(identity) = &identity {
+        if let Some(rules) = read(cache).and_then(|bytes| {
+            decode(&bytes, identity, event, input, skip_allows, problems)
+        }) {
             return Ok(Some(Ok(rules)));
         }
     }
+    let mut rules_of = |checked: Result<Checked, String>| {
+        checked.map(|c| c.rules_for(Layer::User, Some(event), skip_allows, problems))
+    };
     let mut text = String::new();
     opened
         .read_to_string(&mut text)
@@ -167,16 +192,49 @@ fn read(cache: &Path) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// The rules in `bytes` when they are whole and were made by this very hook from
-/// the file `identity` names.
-fn decode<'a>(bytes: &'a [u8], identity: Option<&Identity>) -> Option<Checked<&'a str>> {
-    let (cached, rest): (CacheFile<Checked<&str>, &str>, _) =
-        postcard::take_from_bytes(bytes).ok()?;
-    (rest.is_empty()
-        && cached.format == FORMAT
-        && cached.hook == hook_version()
-        && Some(&cached.file) == identity)
-        .then_some(cached.rules)
+/// The rules of `event` in `bytes` when they are whole and were made by this very
+/// hook from the file `identity` names; nothing reaches `problems` otherwise.
+fn decode(
+    bytes: &[u8],
+    identity: &Identity,
+    event: &str,
+    input: Option<&HookInput>,
+    skip_allows: bool,
+    problems: &mut Vec<String>,
+) -> Option<Rules> {
+    let (sum, payload) = bytes.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*sum) != crc32fast::hash(payload) {
+        return None;
+    }
+    let (header, mut rest): (Header<&str>, _) = postcard::take_from_bytes(payload).ok()?;
+    if header.format != FORMAT || header.hook != hook_version() || header.file != *identity {
+        return None;
+    }
+    let texts = input.map(Texts::of);
+    let mut kept = Vec::new();
+    for index in 0..header.rules {
+        let ((screen, body), tail): ((Screen<&str>, &[u8]), _) =
+            postcard::take_from_bytes(rest).ok()?;
+        rest = tail;
+        if texts.as_ref().is_none_or(|t| screen.keeps(event, t)) {
+            let rule: CheckedRule<&str> = postcard::from_bytes(body).ok()?;
+            kept.push((index, rule));
+        }
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    let mut out = Assembly::new(Layer::User, Some(event), skip_allows, problems);
+    out.settings(header.user_allows_off, header.packs);
+    let mut reported = header.problems.into_iter().peekable();
+    for (index, rule) in kept {
+        while let Some((_, problem)) = reported.next_if(|(before, _)| *before <= index) {
+            out.problem(problem.to_string());
+        }
+        out.rule(rule);
+    }
+    reported.for_each(|(_, problem)| out.problem(problem.to_string()));
+    Some(out.finish())
 }
 
 /// Writes the cache beside itself, private to the user, and renames it in place,
@@ -186,13 +244,7 @@ fn write(cache: &Path, identity: Identity, rules: &Checked) -> std::io::Result<(
         return Ok(());
     };
     crate::private_dir(dir)?;
-    let entry = CacheFile {
-        format: FORMAT,
-        hook: hook_version().to_string(),
-        file: identity,
-        rules,
-    };
-    let bytes = postcard::to_allocvec(&entry).map_err(std::io::Error::other)?;
+    let bytes = encode(identity, rules).map_err(std::io::Error::other)?;
     let tmp = dir.join(format!(".{FILE}.{}.tmp", std::process::id()));
     let written = (|| {
         let mut options = std::fs::OpenOptions::new();
@@ -213,6 +265,44 @@ fn write(cache: &Path, identity: Identity, rules: &Checked) -> std::io::Result<(
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+fn encode(identity: Identity, checked: &Checked) -> Result<Vec<u8>, postcard::Error> {
+    encode_as(FORMAT, hook_version(), identity, checked)
+}
+
+fn encode_as(
+    format: u32,
+    hook: &str,
+    identity: Identity,
+    checked: &Checked,
+) -> Result<Vec<u8>, postcard::Error> {
+    let header = Header {
+        format,
+        hook,
+        file: identity,
+        user_allows_off: checked.user_allows_off,
+        packs: checked.packs,
+        problems: checked
+            .problems
+            .iter()
+            .map(|(before, p)| (*before, p.as_str()))
+            .collect(),
+        rules: u32::try_from(checked.rules.len()).map_err(|_| postcard::Error::SerializeBufferFull)?,
+    };
+    let mut bytes = postcard::to_extend(&header, vec![0; 4])?;
+    for rule in &checked.rules {
+        let body = postcard::to_allocvec(rule)?;
+        bytes = postcard::to_extend(&(rule.screen(), body.as_slice()), bytes)?;
+    }
+    seal(&mut bytes);
+    Ok(bytes)
+}
+
+/// Sets the CRC-32 of what follows it.
+fn seal(bytes: &mut [u8]) {
+    let sum = crc32fast::hash(&bytes[4..]);
+    bytes[..4].copy_from_slice(&sum.to_le_bytes());
 }
 
 fn hook_version() -> &'static str {
@@ -370,13 +460,38 @@ mod tests {
         outcome(&rules, problems, event)
     }
 
-    fn cached(file: &Path, cache: &Path, event: &str) -> Outcome {
+    fn load_for(
+        file: &Path,
+        cache: &Path,
+        event: &str,
+        input: Option<&HookInput>,
+    ) -> (Rules, Vec<String>) {
         let mut problems = Vec::new();
-        let rules = load_settled(file, cache, event, false, &mut problems, Duration::ZERO)
+        let rules = load_settled(file, cache, event, input, false, &mut problems, Duration::ZERO)
             .unwrap()
             .unwrap()
             .unwrap();
+        (rules, problems)
+    }
+
+    fn cached(file: &Path, cache: &Path, event: &str) -> Outcome {
+        let (rules, problems) = load_for(file, cache, event, None);
         outcome(&rules, problems, event)
+    }
+
+    /// For each input: the problems of loading its event's rules, the decision,
+    /// and the problems found deciding, with the rules made anew for each input.
+    type Decisions = Vec<(Vec<String>, Option<Match>, Vec<String>)>;
+
+    fn decide(load: &dyn Fn(&HookInput) -> (Rules, Vec<String>)) -> Decisions {
+        inputs()
+            .iter()
+            .map(|input| {
+                let (rules, problems) = load(input);
+                let decided = rules.evaluate(input, &paths());
+                (problems, decided, rules.take_problems())
+            })
+            .collect()
     }
 
     struct Setup {
@@ -397,9 +512,6 @@ mod tests {
         }
     }
 
-    fn cache_file(s: &Setup) -> CacheFile<Checked> {
-        cache_file_of(&std::fs::read(&s.cache).unwrap())
-    }
 
     #[test]
     fn a_cached_read_decides_and_reports_as_a_read_of_the_file() {
@@ -415,6 +527,19 @@ mod tests {
         assert!(decided >= 10, "the inputs exercise the rules: {decided}");
         let meta = std::fs::symlink_metadata(&s.cache).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        // Left out unread when they cannot match the event at hand, the rules still
+        // decide each event, and report each problem, as all of them do.
+        let all = decide(&|input| {
+            let mut problems = Vec::new();
+            let rules = Checked::read(RULES, Layer::User, Scope::Event(&input.event))
+                .unwrap()
+                .rules_for(Layer::User, Some(&input.event), false, &mut problems);
+            (rules, problems)
+        });
+        let screened = decide(&|input| load_for(&s.file, &s.cache, &input.event, Some(input)));
+        assert_eq!(screened, all);
+        let (rules, _) = load_for(&s.file, &s.cache, "PreToolUse", Some(&inputs()[5]));
+        assert!(rules.len() < fresh(RULES, "PreToolUse").0.len(), "ls leaves rules out");
         let pre = fresh(RULES, "PreToolUse");
         assert!(pre.1.iter().any(|p| p.contains("surprise")), "{:?}", pre.1);
         assert!(pre.1.iter().any(|p| p.contains("empty-requires")), "{:?}", pre.1);
@@ -430,8 +555,9 @@ mod tests {
         cached(&s.file, &s.cache, "PreToolUse");
         // The user's own cache, rewritten by the user: no more than an edit of their
         // own rules file, and it shows that an unchanged file is not read again.
-        let bytes = std::fs::read(&s.cache).unwrap();
-        std::fs::write(&s.cache, replace(&bytes, b"deny-rm", b"DENY-RM")).unwrap();
+        let mut bytes = replace(&std::fs::read(&s.cache).unwrap(), b"deny-rm", b"DENY-RM");
+        seal(&mut bytes);
+        std::fs::write(&s.cache, bytes).unwrap();
         let (ids, ..) = cached(&s.file, &s.cache, "PreToolUse");
         assert!(ids.contains(&"DENY-RM".to_string()), "{ids:?}");
     }
@@ -443,31 +569,38 @@ mod tests {
         let expected = fresh(RULES, "PreToolUse");
         cached(&s.file, &s.cache, "PreToolUse");
         let good = std::fs::read(&s.cache).unwrap();
+        let meta = std::fs::metadata(&s.file).unwrap();
+        let identity = Identity::of(&s.file, &meta);
         // A cache that lets everything through, were it believed.
-        let mut loose = cache_file(&s);
-        loose.rules = Checked::read("", Layer::User, Scope::Cache).unwrap();
-        let loose_bytes = postcard::to_allocvec(&loose).unwrap();
-        let with = |change: &dyn Fn(&mut CacheFile<Checked>)| {
-            let mut entry = cache_file_of(&good);
-            change(&mut entry);
-            entry.rules = Checked::read("", Layer::User, Scope::Cache).unwrap();
-            postcard::to_allocvec(&entry).unwrap()
+        let nothing = Checked::read("", Layer::User, Scope::Cache).unwrap();
+        let loose_bytes = encode(identity.clone(), &nothing).unwrap();
+        let with = |change: &dyn Fn(&mut Identity, &mut u32, &mut String)| {
+            let (mut id, mut format, mut hook) = (identity.clone(), FORMAT, hook_version().to_string());
+            change(&mut id, &mut format, &mut hook);
+            encode_as(format, &hook, id, &nothing).unwrap()
         };
+        let mut flipped = good.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x20;
+        let mut unknown_pack = replace(&good, b"filesystem", b"filesysten");
+        seal(&mut unknown_pack);
+        let mut extra = [good.as_slice(), b"\0"].concat();
+        seal(&mut extra);
         let damaged: Vec<(&str, Vec<u8>)> = vec![
             ("empty", Vec::new()),
             ("truncated", good[..good.len() / 2].to_vec()),
-            ("garbage", b"\x00\xffnot json".to_vec()),
-            ("another shape", b"{\"format\": 1}".to_vec()),
-            ("other format", with(&|e| e.format += 1)),
-            ("other hook", with(&|e| e.hook = "0.0.0-older".into())),
-            ("other inode", with(&|e| e.file.ino += 1)),
-            ("other size", with(&|e| e.file.size += 1)),
-            ("other mtime", with(&|e| e.file.mtime.1 += 1)),
-            ("other ctime", with(&|e| e.file.ctime.0 -= 1)),
-            ("other owner", with(&|e| e.file.uid += 1)),
-            ("other path", with(&|e| e.file.path.push("x"))),
-            ("unknown pack", replace(&good, b"filesystem", b"filesysten")),
-            ("one byte more", [good.as_slice(), b"\0"].concat()),
+            ("garbage", b"\x00\xffnot a cache".to_vec()),
+            ("one bit flipped", flipped),
+            ("other format", with(&|_, f, _| *f += 1)),
+            ("other hook", with(&|_, _, h| *h = "0.0.0-older".into())),
+            ("other inode", with(&|i, _, _| i.ino += 1)),
+            ("other size", with(&|i, _, _| i.size += 1)),
+            ("other mtime", with(&|i, _, _| i.mtime.1 += 1)),
+            ("other ctime", with(&|i, _, _| i.ctime.0 -= 1)),
+            ("other owner", with(&|i, _, _| i.uid += 1)),
+            ("other path", with(&|i, _, _| i.path.push("x"))),
+            ("unknown pack", unknown_pack),
+            ("one byte more", extra),
         ];
         for (what, bytes) in &damaged {
             std::fs::write(&s.cache, bytes).unwrap();
@@ -519,9 +652,6 @@ mod tests {
         out
     }
 
-    fn cache_file_of(bytes: &[u8]) -> CacheFile<Checked> {
-        postcard::from_bytes(bytes).unwrap()
-    }
 
     #[test]
     fn an_edited_file_is_read_again() {
@@ -545,7 +675,7 @@ mod tests {
     fn only_a_settled_file_of_the_user_is_cached() {
         // Just written: its times could still miss a change made within the tick.
         let s = setup(RULES);
-        load(&s.file, &s.cache, "PreToolUse", false, &mut Vec::new()).unwrap();
+        load(&s.file, &s.cache, "PreToolUse", None, false, &mut Vec::new()).unwrap();
         assert!(!s.cache.exists());
         // A file that does not parse is reported each time, not cached.
         let s = setup("[[rule]\n");
@@ -554,6 +684,7 @@ mod tests {
             &s.file,
             &s.cache,
             "PreToolUse",
+            None,
             false,
             &mut problems,
             Duration::ZERO,
@@ -564,7 +695,7 @@ mod tests {
         // A missing file is no rules.
         let s = setup("");
         std::fs::remove_file(&s.file).unwrap();
-        assert!(load(&s.file, &s.cache, "PreToolUse", false, &mut Vec::new()).unwrap().is_none());
+        assert!(load(&s.file, &s.cache, "PreToolUse", None, false, &mut Vec::new()).unwrap().is_none());
         if rustix::process::geteuid().is_root() {
             let s = setup(RULES);
             std::os::unix::fs::chown(&s.file, Some(65534), Some(65534)).unwrap();
@@ -587,10 +718,14 @@ mod tests {
         let mut problems = Vec::new();
         // Cache it the way the first settled event does, then load as the hook.
         cached(&s.file, &s.cache, "PermissionRequest");
+        let cache = Cache {
+            path: &s.cache,
+            input: None,
+        };
         let rules = load_policy(
             Some(&admin),
             &s.file,
-            Some(&s.cache),
+            Some(cache),
             "PermissionRequest",
             &mut problems,
         );
