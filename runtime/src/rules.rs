@@ -297,14 +297,9 @@ fn load_file(
 ) -> Result<Option<Rules>, String> {
     let first = problems.len();
     let rules = match cache.filter(|_| layer == Layer::User) {
-        Some(cache) => crate::rules_cache::load(
-            path,
-            cache.path,
-            event,
-            cache.input,
-            skip_allows,
-            problems,
-        )?,
+        Some(cache) => {
+            crate::rules_cache::load(path, cache.path, event, cache.input, skip_allows, problems)?
+        }
         None => read_optional(path)?.map(|text| {
             Checked::read(&text, layer, Scope::Event(event))
                 .map(|c| c.rules_for(layer, Some(event), skip_allows, problems))
@@ -495,8 +490,7 @@ impl<S: Text> Checked<S> {
         out.settings(self.user_allows_off, self.packs);
         let mut reported = self.problems.into_iter().peekable();
         for (index, rule) in self.rules.into_iter().enumerate() {
-            while let Some((_, problem)) =
-                reported.next_if(|(before, _)| *before as usize <= index)
+            while let Some((_, problem)) = reported.next_if(|(before, _)| *before as usize <= index)
             {
                 out.problem(problem.into());
             }
@@ -594,12 +588,9 @@ impl<S: AsRef<str>> Screen<S> {
                     .any(|(_, text)| holds(text, r))
             })
             && KINDS.iter().zip(&self.prefilters).all(|(kind, prefilter)| {
-                prefilter.as_ref().is_none_or(|p| {
-                    texts
-                        .0
-                        .iter()
-                        .any(|(k, text)| k == kind && holds(text, p))
-                })
+                prefilter
+                    .as_ref()
+                    .is_none_or(|p| texts.0.iter().any(|(k, text)| k == kind && holds(text, p)))
             })
     }
 }
@@ -970,7 +961,6 @@ impl CheckedRule<String> {
             message,
         }
     }
-
 }
 
 impl CheckedRule<String> {

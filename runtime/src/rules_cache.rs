@@ -15,7 +15,9 @@
 
 use crate::input::HookInput;
 use crate::packs::Levels;
-use crate::rules::{cannot_read, Assembly, Checked, CheckedRule, Layer, Rules, Scope, Screen, Texts};
+use crate::rules::{
+    cannot_read, Assembly, Checked, CheckedRule, Layer, Rules, Scope, Screen, Texts,
+};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -143,9 +145,9 @@ fn load_settled(
         .filter(|m| m.is_file() && owned_by_me(m))
         .map(|m| Identity::of(file, &m));
     if let Some(identity) = &identity {
-        if let Some(rules) = read(cache).and_then(|bytes| {
-            decode(&bytes, identity, event, input, skip_allows, problems)
-        }) {
+        if let Some(rules) = read(cache)
+            .and_then(|bytes| decode(&bytes, identity, event, input, skip_allows, problems))
+        {
             return Ok(Some(Ok(rules)));
         }
     }
@@ -288,7 +290,8 @@ fn encode_as(
             .iter()
             .map(|(before, p)| (*before, p.as_str()))
             .collect(),
-        rules: u32::try_from(checked.rules.len()).map_err(|_| postcard::Error::SerializeBufferFull)?,
+        rules: u32::try_from(checked.rules.len())
+            .map_err(|_| postcard::Error::SerializeBufferFull)?,
     };
     let mut bytes = postcard::to_extend(&header, vec![0; 4])?;
     for rule in &checked.rules {
@@ -409,9 +412,13 @@ mod tests {
             out.push(tool(event, "mcp__db__query", json!({"op": "select"})));
         }
         for prompt in ["my API_KEY is 123", "hello"] {
-            out.push(input(json!({"hook_event_name": "UserPromptSubmit", "prompt": prompt})));
+            out.push(input(
+                json!({"hook_event_name": "UserPromptSubmit", "prompt": prompt}),
+            ));
         }
-        out.push(input(json!({"hook_event_name": "SessionStart", "source": "startup"})));
+        out.push(input(
+            json!({"hook_event_name": "SessionStart", "source": "startup"}),
+        ));
         out
     }
 
@@ -467,10 +474,18 @@ mod tests {
         input: Option<&HookInput>,
     ) -> (Rules, Vec<String>) {
         let mut problems = Vec::new();
-        let rules = load_settled(file, cache, event, input, false, &mut problems, Duration::ZERO)
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let rules = load_settled(
+            file,
+            cache,
+            event,
+            input,
+            false,
+            &mut problems,
+            Duration::ZERO,
+        )
+        .unwrap()
+        .unwrap()
+        .unwrap();
         (rules, problems)
     }
 
@@ -512,7 +527,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn a_cached_read_decides_and_reports_as_a_read_of_the_file() {
         let s = setup(RULES);
@@ -520,9 +534,17 @@ mod tests {
         for event in EVENTS {
             let expected = fresh(RULES, event);
             decided += expected.2.iter().flatten().count();
-            assert_eq!(cached(&s.file, &s.cache, event), expected, "{event}, first read");
+            assert_eq!(
+                cached(&s.file, &s.cache, event),
+                expected,
+                "{event}, first read"
+            );
             assert!(s.cache.is_file());
-            assert_eq!(cached(&s.file, &s.cache, event), expected, "{event}, from the cache");
+            assert_eq!(
+                cached(&s.file, &s.cache, event),
+                expected,
+                "{event}, from the cache"
+            );
         }
         assert!(decided >= 10, "the inputs exercise the rules: {decided}");
         let meta = std::fs::symlink_metadata(&s.cache).unwrap();
@@ -539,14 +561,29 @@ mod tests {
         let screened = decide(&|input| load_for(&s.file, &s.cache, &input.event, Some(input)));
         assert_eq!(screened, all);
         let (rules, _) = load_for(&s.file, &s.cache, "PreToolUse", Some(&inputs()[5]));
-        assert!(rules.len() < fresh(RULES, "PreToolUse").0.len(), "ls leaves rules out");
+        assert!(
+            rules.len() < fresh(RULES, "PreToolUse").0.len(),
+            "ls leaves rules out"
+        );
         let pre = fresh(RULES, "PreToolUse");
         assert!(pre.1.iter().any(|p| p.contains("surprise")), "{:?}", pre.1);
-        assert!(pre.1.iter().any(|p| p.contains("empty-requires")), "{:?}", pre.1);
-        assert!(pre.3.iter().any(|p| p.contains("broken-but-lazy")), "{:?}", pre.3);
+        assert!(
+            pre.1.iter().any(|p| p.contains("empty-requires")),
+            "{:?}",
+            pre.1
+        );
+        assert!(
+            pre.3.iter().any(|p| p.contains("broken-but-lazy")),
+            "{:?}",
+            pre.3
+        );
         assert!(pre.4.contains(&"filesystem=off".to_string()), "{:?}", pre.4);
         let post = fresh(RULES, "PostToolUse");
-        assert!(post.1.iter().any(|p| p.contains("broken-on-post")), "{:?}", post.1);
+        assert!(
+            post.1.iter().any(|p| p.contains("broken-on-post")),
+            "{:?}",
+            post.1
+        );
     }
 
     #[test]
@@ -575,7 +612,8 @@ mod tests {
         let nothing = Checked::read("", Layer::User, Scope::Cache).unwrap();
         let loose_bytes = encode(identity.clone(), &nothing).unwrap();
         let with = |change: &dyn Fn(&mut Identity, &mut u32, &mut String)| {
-            let (mut id, mut format, mut hook) = (identity.clone(), FORMAT, hook_version().to_string());
+            let (mut id, mut format, mut hook) =
+                (identity.clone(), FORMAT, hook_version().to_string());
             change(&mut id, &mut format, &mut hook);
             encode_as(format, &hook, id, &nothing).unwrap()
         };
@@ -612,7 +650,11 @@ mod tests {
         for mode in [0o620, 0o602, 0o666] {
             std::fs::write(&s.cache, &loose_bytes).unwrap();
             std::fs::set_permissions(&s.cache, std::fs::Permissions::from_mode(mode)).unwrap();
-            assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), expected, "mode {mode:o}");
+            assert_eq!(
+                cached(&s.file, &s.cache, "PreToolUse"),
+                expected,
+                "mode {mode:o}"
+            );
             let mode = std::fs::metadata(&s.cache).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "rewritten private");
         }
@@ -621,16 +663,28 @@ mod tests {
         std::fs::remove_file(&s.cache).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &s.cache).unwrap();
         assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), expected, "symlink");
-        assert_eq!(std::fs::read(&elsewhere).unwrap(), loose_bytes, "not written through");
+        assert_eq!(
+            std::fs::read(&elsewhere).unwrap(),
+            loose_bytes,
+            "not written through"
+        );
         std::fs::remove_file(&s.cache).unwrap();
         std::fs::create_dir(&s.cache).unwrap();
-        assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), expected, "a directory");
+        assert_eq!(
+            cached(&s.file, &s.cache, "PreToolUse"),
+            expected,
+            "a directory"
+        );
         std::fs::remove_dir(&s.cache).unwrap();
         if rustix::process::geteuid().is_root() {
             std::fs::write(&s.cache, &loose_bytes).unwrap();
             std::fs::set_permissions(&s.cache, std::fs::Permissions::from_mode(0o600)).unwrap();
             std::os::unix::fs::chown(&s.cache, Some(65534), Some(65534)).unwrap();
-            assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), expected, "another owner");
+            assert_eq!(
+                cached(&s.file, &s.cache, "PreToolUse"),
+                expected,
+                "another owner"
+            );
         } else {
             // Without root no file of another owner can be made: check the test itself.
             assert!(!owned_by_me(&std::fs::metadata("/").unwrap()));
@@ -648,10 +702,13 @@ mod tests {
                 found += 1;
             }
         }
-        assert!(found > 0, "{:?} not in the cache", String::from_utf8_lossy(from));
+        assert!(
+            found > 0,
+            "{:?} not in the cache",
+            String::from_utf8_lossy(from)
+        );
         out
     }
-
 
     #[test]
     fn an_edited_file_is_read_again() {
@@ -675,7 +732,15 @@ mod tests {
     fn only_a_settled_file_of_the_user_is_cached() {
         // Just written: its times could still miss a change made within the tick.
         let s = setup(RULES);
-        load(&s.file, &s.cache, "PreToolUse", None, false, &mut Vec::new()).unwrap();
+        load(
+            &s.file,
+            &s.cache,
+            "PreToolUse",
+            None,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert!(!s.cache.exists());
         // A file that does not parse is reported each time, not cached.
         let s = setup("[[rule]\n");
@@ -695,11 +760,23 @@ mod tests {
         // A missing file is no rules.
         let s = setup("");
         std::fs::remove_file(&s.file).unwrap();
-        assert!(load(&s.file, &s.cache, "PreToolUse", None, false, &mut Vec::new()).unwrap().is_none());
+        assert!(load(
+            &s.file,
+            &s.cache,
+            "PreToolUse",
+            None,
+            false,
+            &mut Vec::new()
+        )
+        .unwrap()
+        .is_none());
         if rustix::process::geteuid().is_root() {
             let s = setup(RULES);
             std::os::unix::fs::chown(&s.file, Some(65534), Some(65534)).unwrap();
-            assert_eq!(cached(&s.file, &s.cache, "PreToolUse"), fresh(RULES, "PreToolUse"));
+            assert_eq!(
+                cached(&s.file, &s.cache, "PreToolUse"),
+                fresh(RULES, "PreToolUse")
+            );
             assert!(!s.cache.exists(), "a file of another owner is never cached");
         } else {
             assert!(!owned_by_me(&std::fs::metadata("/").unwrap()));
@@ -730,12 +807,23 @@ mod tests {
             &mut problems,
         );
         let ids: Vec<&str> = rules.ids().collect();
-        assert!(ids.contains(&"admin-rule") && ids.contains(&"deny-rm"), "{ids:?}");
-        assert!(!ids.contains(&"allow-make"), "the admin turned user allows off: {ids:?}");
+        assert!(
+            ids.contains(&"admin-rule") && ids.contains(&"deny-rm"),
+            "{ids:?}"
+        );
+        assert!(
+            !ids.contains(&"allow-make"),
+            "the admin turned user allows off: {ids:?}"
+        );
         let cache = std::fs::read(&s.cache).unwrap();
         assert!(!cache.windows(10).any(|w| w == b"admin-rule"));
         assert!(cache.windows(7).any(|w| w == b"deny-rm"));
-        assert!(problems.iter().all(|p| p.starts_with(&s.file.display().to_string())));
-        assert!(problems.iter().any(|p| p.contains("surprise")), "{problems:?}");
+        assert!(problems
+            .iter()
+            .all(|p| p.starts_with(&s.file.display().to_string())));
+        assert!(
+            problems.iter().any(|p| p.contains("surprise")),
+            "{problems:?}"
+        );
     }
 }

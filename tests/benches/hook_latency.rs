@@ -213,7 +213,7 @@ fn main() {
             reset: Some(
                 many_uncached
                     .with_file_name("state")
-                    .join("rules-cache.json"),
+                    .join("rules-cache.bin"),
             ),
             ..case(
                 "PreToolUse local rules, 1000 user rules, 1st",
@@ -579,7 +579,7 @@ fn user_rules(count: usize) -> String {
             String::new()
         };
         let condition = match i % 8 {
-            0 | 1 | 2 => format!(
+            0..=2 => format!(
                 "command = '(^|[;&|]\\s*)(sudo\\s+)?{tool}\\s+(\\S+\\s+)*{verb}\\b.*(-target=module\\.[a-z]+{n}|--all|-auto-approve)'"
             ),
             3 => format!("command = '(?i)\\b{tool}\\s+{verb}\\s+(prod|production|live)-{n}\\b'"),
