@@ -1,15 +1,17 @@
 //! The user's rules file, checked, kept between hook events: every event is a new
 //! process, and reading a file of many rules (TOML, then each rule checked and its
 //! regexes compiled) would cost each event milliseconds. The cache holds the
-//! checked rules with each regex's prefilter, so an event compiles only the regexes
-//! its text may match.
+//! checked rules, each behind a [`Screen`] (its events, `requires` and the
+//! prefilters of its regexes), so an event decodes only the rules its text may
+//! match and compiles a regex only when its prefilter passes.
 //!
 //! The cache can never loosen a rule. It holds only the user's own file (owned by
 //! the user running the hook), lives in the user's own state directory, is read
 //! only when the user owns it and no one else may write it, and only for the very
 //! file it was made from: device, inode, size, modification and change times,
-//! owner, this hook's version and the cache's format. Anything else (missing,
-//! damaged, stale, foreign) is ignored and the file read again. The admin's file is
+//! owner, this hook's version and the cache's format, with an intact CRC-32.
+//! Anything else (missing, damaged, stale, foreign) is ignored, the file read
+//! again and the cache rewritten. The admin's file is
 //! never cached: the hook could not write a cache only root may change, and one the
 //! user may change would let the user loosen the admin's rules.
 
