@@ -160,7 +160,13 @@ fn load_settled(
     opened
         .read_to_string(&mut text)
         .map_err(|e| cannot_read(file, &e))?;
-    let Some(identity) = identity else {
+    // Every event's rules are checked, and each regex's prefilter found, only when
+    // the cache can be written; otherwise this is the read of one event's rules.
+    let temp = identity
+        .as_ref()
+        .filter(|id| id.settled(settled))
+        .and_then(|_| Temp::create(cache).ok());
+    let Some((identity, temp)) = identity.zip(temp) else {
         return Ok(Some(rules_of(Checked::read(
             &text,
             Layer::User,
@@ -169,10 +175,8 @@ fn load_settled(
     };
     let checked = Checked::read(&text, Layer::User, Scope::Cache);
     if let Ok(rules) = &checked {
-        if identity.settled(settled) {
-            // Best effort: without the cache the next event reads the file again.
-            let _ = write(cache, identity, rules);
-        }
+        // Best effort: without the cache the next event reads the file again.
+        let _ = temp.commit(identity, rules);
     }
     Ok(Some(rules_of(checked)))
 }
@@ -241,16 +245,20 @@ fn decode(
     Some(out.finish())
 }
 
-/// Writes the cache beside itself, private to the user, and renames it in place,
-/// so a reader never sees half of it.
-fn write(cache: &Path, identity: Identity, rules: &Checked) -> std::io::Result<()> {
-    let Some(dir) = cache.parent() else {
-        return Ok(());
-    };
-    crate::private_dir(dir)?;
-    let bytes = encode(identity, rules).map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!(".{FILE}.{}.tmp", std::process::id()));
-    let written = (|| {
+/// The cache being written: a private file beside it, renamed over it by
+/// [`Temp::commit`] (so a reader never sees half of it), removed if dropped before.
+struct Temp {
+    path: PathBuf,
+    file: std::fs::File,
+    cache: PathBuf,
+    committed: bool,
+}
+
+impl Temp {
+    fn create(cache: &Path) -> std::io::Result<Temp> {
+        let dir = cache.parent().unwrap_or(Path::new("."));
+        crate::private_dir(dir)?;
+        let path = dir.join(format!(".{FILE}.{}.tmp", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
@@ -258,17 +266,35 @@ fn write(cache: &Path, identity: Identity, rules: &Checked) -> std::io::Result<(
             &mut options,
             rustix::fs::OFlags::NOFOLLOW.bits().cast_signed(),
         );
-        let mut file = options.open(&tmp)?;
+        let file = options.open(&path)?;
+        let temp = Temp {
+            path,
+            file,
+            cache: cache.to_path_buf(),
+            committed: false,
+        };
         // A file left by an earlier process of the same id keeps its mode: set it.
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-        file.write_all(&bytes)?;
-        // No fsync: a cache torn by a crash does not parse and is made again.
-        std::fs::rename(&tmp, cache)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        temp.file
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        Ok(temp)
     }
-    written
+
+    fn commit(mut self, identity: Identity, rules: &Checked) -> std::io::Result<()> {
+        let bytes = encode(identity, rules).map_err(std::io::Error::other)?;
+        self.file.write_all(&bytes)?;
+        // No fsync: a cache torn by a crash fails its checksum and is made again.
+        std::fs::rename(&self.path, &self.cache)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn encode(identity: Identity, checked: &Checked) -> Result<Vec<u8>, postcard::Error> {
