@@ -704,6 +704,12 @@ mod tests {
             "a directory"
         );
         std::fs::remove_dir(&s.cache).unwrap();
+        let left: Vec<_> = std::fs::read_dir(s.cache.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|name| name.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
         if rustix::process::geteuid().is_root() {
             std::fs::write(&s.cache, &loose_bytes).unwrap();
             std::fs::set_permissions(&s.cache, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -769,7 +775,7 @@ mod tests {
             &mut Vec::new(),
         )
         .unwrap();
-        assert!(!s.cache.exists());
+        assert!(!s.cache.parent().unwrap().exists(), "nothing written");
         // A file that does not parse is reported each time, not cached.
         let s = setup("[[rule]\n");
         let mut problems = Vec::new();
