@@ -13,10 +13,12 @@ pub mod log;
 pub mod modify;
 pub mod overrides;
 pub mod packs;
+mod prefilter;
 pub mod probe;
 pub mod protect;
 pub mod redact;
 pub mod rules;
+pub mod rules_cache;
 pub mod settings;
 pub mod shell;
 pub mod spool;
@@ -496,6 +498,10 @@ fn local_rules(s: &Settings, input: &HookInput, report: &mut Report) -> Option<r
     let rules = rules::load_policy(
         Some(&s.admin_rules_file()),
         &s.rules_file(),
+        Some(rules_cache::Cache {
+            path: &s.layout.state_dir().join(rules_cache::FILE),
+            input: Some(input),
+        }),
         &input.event,
         &mut report.errors,
     );

@@ -7,9 +7,10 @@
 use crate::input::HookInput;
 use crate::packs::{self, Level, Levels, Pack};
 use crate::protect::{PathContext, Protected};
+use crate::rules_cache::Cache;
 use crate::shell::Analysis;
 use regex_lite::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::cell::{OnceCell, RefCell};
 use std::fmt;
 use std::path::Path;
@@ -38,6 +39,28 @@ const TOOL_EVENTS: &[&str] = &["PreToolUse", "PermissionRequest", "PostToolUse"]
 
 /// Events of a rule that names no `events`: tool calls and permission requests.
 const DEFAULT_EVENTS: &[&str] = &["PreToolUse", "PermissionRequest"];
+
+/// A set of [`EVENTS`]: a rule's events, tested on every rule for every event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+struct Events(u16);
+
+impl Events {
+    /// `None` when one of `names` is not an event.
+    fn of<S: AsRef<str>>(names: &[S]) -> Option<Events> {
+        names.iter().try_fold(Events(0), |set, name| {
+            let index = EVENTS.iter().position(|e| *e == name.as_ref())?;
+            Some(Events(set.0 | 1 << index))
+        })
+    }
+
+    fn contains(self, event: &str) -> bool {
+        EVENTS
+            .iter()
+            .position(|e| *e == event)
+            .is_some_and(|index| self.0 & 1 << index != 0)
+    }
+}
 
 /// One `[[rule]]` as written; checked and compiled into a [`Rule`].
 #[derive(Debug, Deserialize)]
@@ -84,7 +107,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Deny,
@@ -127,7 +150,7 @@ pub struct Rule {
     pub action: Action,
     pub layer: Layer,
     pub message: String,
-    events: Vec<String>,
+    events: Events,
     tools: Vec<String>,
     /// Lower-cased `requires`.
     requires: Vec<String>,
@@ -140,35 +163,51 @@ pub struct Rule {
 }
 
 /// A rule's regex: compiled when the rule is read, or, for a rule with `requires`
-/// read by the hook, the first time an event passes that test.
+/// read by the hook, the first time an event passes that test. One read from the
+/// cache is compiled only when its prefilter passes.
 #[derive(Debug)]
 struct Pattern {
     key: &'static str,
     source: String,
+    /// Lower-cased strings one of which the lower-cased text of any match holds.
+    prefilter: Option<Vec<String>>,
     compiled: OnceCell<Result<Regex, String>>,
 }
 
 impl Pattern {
-    fn new(key: &'static str, source: String, eager: bool) -> Result<Pattern, String> {
-        let pattern = Pattern {
-            key,
-            source,
-            compiled: OnceCell::new(),
-        };
-        if eager {
-            pattern.regex().map_err(str::to_string)?;
+    fn new<S: Text>(key: &'static str, def: PatternDef<S>) -> Pattern {
+        let compiled = OnceCell::new();
+        if let Some(re) = def.compiled {
+            let _ = compiled.set(Ok(re));
         }
-        Ok(pattern)
+        Pattern {
+            key,
+            source: def.source.into(),
+            prefilter: def
+                .prefilter
+                .map(|p| p.into_iter().map(Into::into).collect()),
+            compiled,
+        }
     }
 
     fn regex(&self) -> Result<&Regex, &str> {
         self.compiled
-            .get_or_init(|| {
-                Regex::new(&self.source).map_err(|e| format!("invalid `{}` regex: {e}", self.key))
-            })
+            .get_or_init(|| compile_regex(self.key, &self.source))
             .as_ref()
             .map_err(String::as_str)
     }
+
+    /// Whether the text (given lower-cased, when asked) may match: `false` only
+    /// when the prefilter proves it cannot.
+    fn admits<'t>(&self, lowered: impl FnOnce() -> Option<&'t str>) -> bool {
+        self.prefilter
+            .as_ref()
+            .is_none_or(|literals| lowered().is_none_or(|t| crate::prefilter::admits(literals, t)))
+    }
+}
+
+fn compile_regex(key: &str, source: &str) -> Result<Regex, String> {
+    Regex::new(source).map_err(|e| format!("invalid `{key}` regex: {e}"))
 }
 
 /// The rule that decided an event.
@@ -204,15 +243,19 @@ pub struct Rules {
 /// makes the user's allow rules ignored. An admin file that exists but cannot be
 /// read or parsed is reported and, to stay on the safe side, also turns the user's
 /// allow rules off: an allow only ever skips a question to the person.
+///
+/// `cache`, when given, is where the user's file is kept checked between events
+/// (see [`crate::rules_cache`]); the admin file is never cached.
 pub fn load_policy(
     admin: Option<&Path>,
     user: &Path,
+    cache: Option<Cache>,
     event: &str,
     problems: &mut Vec<String>,
 ) -> Rules {
     let mut rules = Rules::default();
     if let Some(path) = admin {
-        match load_file(path, Layer::Admin, event, false, problems) {
+        match load_file(path, Layer::Admin, event, false, None, problems) {
             Ok(admin) => rules = admin.unwrap_or_default(),
             Err(e) => {
                 problems.push(format!(
@@ -223,7 +266,14 @@ pub fn load_policy(
             }
         }
     }
-    match load_file(user, Layer::User, event, rules.user_allows_off, problems) {
+    match load_file(
+        user,
+        Layer::User,
+        event,
+        rules.user_allows_off,
+        cache,
+        problems,
+    ) {
         Ok(Some(user)) => {
             rules.packs = rules.packs.stricter(&user.packs);
             rules.rules.extend(user.rules);
@@ -236,20 +286,29 @@ pub fn load_policy(
 
 /// The rules of `event` in one file: `None` when the file does not exist, an error
 /// when it exists but cannot be read or parsed. Problems with single rules are
-/// prefixed with the file's path.
+/// prefixed with the file's path. Only the user's layer goes through `cache`.
 fn load_file(
     path: &Path,
     layer: Layer,
     event: &str,
     skip_allows: bool,
+    cache: Option<Cache>,
     problems: &mut Vec<String>,
 ) -> Result<Option<Rules>, String> {
-    let Some(text) = read_optional(path)? else {
+    let first = problems.len();
+    let rules = match cache.filter(|_| layer == Layer::User) {
+        Some(cache) => {
+            crate::rules_cache::load(path, cache.path, event, cache.input, skip_allows, problems)?
+        }
+        None => read_optional(path)?.map(|text| {
+            Checked::read(&text, layer, Scope::Event(event))
+                .map(|c| c.rules_for(layer, Some(event), skip_allows, problems))
+        }),
+    };
+    let Some(rules) = rules else {
         return Ok(None);
     };
-    let first = problems.len();
-    let rules = Rules::parse_layer(&text, layer, Some(event), skip_allows, problems)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let rules = rules.map_err(|e| format!("{}: {e}", path.display()))?;
     for problem in &mut problems[first..] {
         *problem = format!("{}: {problem}", path.display());
     }
@@ -261,8 +320,329 @@ fn read_optional(path: &Path) -> Result<Option<String>, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read rules {}: {e}", path.display())),
+        Err(e) => Err(cannot_read(path, &e)),
     }
+}
+
+pub(crate) fn cannot_read(path: &Path, e: &std::io::Error) -> String {
+    format!("cannot read rules {}: {e}", path.display())
+}
+
+/// Which rules a read checks in full (compiling their regexes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope<'a> {
+    /// Every rule (doctor, tests).
+    All,
+    /// The rules of one event (the hook, uncached): those with `requires` are
+    /// compiled only when an event passes that test, and the other events' rules
+    /// only have their shape checked.
+    Event(&'a str),
+    /// Every rule, with each regex's prefilter, for the cache: what any event needs.
+    Cache,
+}
+
+/// A rules file read and checked: what the cache keeps, and what each event's
+/// [`Rules`] are made from by [`Checked::rules_for`], so that a read from the cache
+/// and a read of the file decide and report alike. Its text is `String` when read
+/// from the file, and borrowed (`&str`) when read from the cache, so that an event
+/// copies only the text of the rules it keeps.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Checked<S = String> {
+    pub(crate) user_allows_off: bool,
+    #[serde(with = "levels_serde")]
+    pub(crate) packs: Levels,
+    /// Problems reported on every event (a top-level key, a rule of the wrong
+    /// shape), each with the number of `rules` read before it, to keep the order.
+    pub(crate) problems: Vec<(u32, S)>,
+    pub(crate) rules: Vec<CheckedRule<S>>,
+}
+
+/// The text of a [`Checked`] file.
+pub(crate) trait Text: AsRef<str> + Into<String> {}
+
+impl Text for String {}
+
+impl Text for &str {}
+
+/// A rule whose shape is checked; `error` and `regex_error` say why it cannot be
+/// used, reported only on the events it applies to. Problems name it by its id.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CheckedRule<S> {
+    id: S,
+    action: Action,
+    events: Events,
+    tools: Vec<S>,
+    /// Lower-cased.
+    requires: Option<Vec<S>>,
+    tool_regex: Option<PatternDef<S>>,
+    command: Option<PatternDef<S>>,
+    path: Option<PatternDef<S>>,
+    arguments: Option<PatternDef<S>>,
+    prompt: Option<PatternDef<S>>,
+    writes: Option<Vec<S>>,
+    message: S,
+    error: Option<S>,
+    /// The first regex that does not compile. A rule with `requires` read for one
+    /// event still applies, and reports it when an event first needs the regex.
+    regex_error: Option<S>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PatternDef<S> {
+    source: S,
+    prefilter: Option<Vec<S>>,
+    /// Compiled by the read that checked it, for the rules of the event at hand.
+    #[serde(skip)]
+    compiled: Option<Regex>,
+}
+
+impl Checked {
+    /// Reads a rules file of `layer`. The error is a file the TOML parser rejects;
+    /// a bad rule is reported and skipped, so one typo never disables the others.
+    pub(crate) fn read(text: &str, layer: Layer, scope: Scope) -> Result<Checked, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let mut out = Checked {
+            user_allows_off: false,
+            packs: Levels::default(),
+            problems: Vec::new(),
+            rules: Vec::new(),
+        };
+        let mut problems = Vec::new();
+        let mut defs = Vec::new();
+        for (key, value) in table {
+            match (key.as_str(), value) {
+                ("rule", toml::Value::Array(items)) => defs = items,
+                ("user_allow_rules", toml::Value::Boolean(on)) if layer == Layer::Admin => {
+                    out.user_allows_off = !on;
+                }
+                ("user_allow_rules", _) if layer == Layer::User => problems.push(
+                    "`user_allow_rules` is only read from the admin rules file; ignored".into(),
+                ),
+                ("user_allow_rules", _) => {
+                    // Not knowing what the admin meant, keep the stricter setting.
+                    out.user_allows_off = true;
+                    problems.push(
+                        "`user_allow_rules` must be true or false; the user's allow rules are ignored"
+                            .into(),
+                    );
+                }
+                ("rule", _) => problems.push(
+                    "`rule` must be an array of tables (`[[rule]]`); see docs/rules.md".into(),
+                ),
+                ("packs", toml::Value::Table(table)) => {
+                    out.packs = parse_packs(table, layer, &mut problems);
+                }
+                ("packs", _) => problems.push(
+                    "`packs` must be a table (`[packs]`) of pack = \"deny\" | \"warn\" | \"off\"".into(),
+                ),
+                _ => problems.push(format!(
+                    "unknown top-level key `{key}`; expected `[[rule]]`, `[packs]` or `user_allow_rules`"
+                )),
+            }
+        }
+        out.problems.extend(problems.into_iter().map(|p| (0, p)));
+        for (index, value) in defs.into_iter().enumerate() {
+            let name = value
+                .get("id")
+                .and_then(toml::Value::as_str)
+                .map_or_else(|| format!("#{}", index + 1), |id| format!("{id:?}"));
+            let def: RuleDef = match value.try_into() {
+                Ok(def) => def,
+                Err(e) => {
+                    out.problem(format!("rule {name}: {}", e.message().trim()));
+                    continue;
+                }
+            };
+            let events = match check(&def) {
+                Ok(events) => events,
+                Err(e) => {
+                    out.problem(format!("rule {name}: {e}"));
+                    continue;
+                }
+            };
+            if let Scope::Event(event) = scope {
+                if !events.contains(event) {
+                    continue;
+                }
+            }
+            out.rules.push(CheckedRule::new(def, events, scope));
+        }
+        Ok(out)
+    }
+
+    fn problem(&mut self, problem: String) {
+        let before = u32::try_from(self.rules.len()).unwrap_or(u32::MAX);
+        self.problems.push((before, problem));
+    }
+}
+
+impl<S: Text> Checked<S> {
+    /// The rules that apply to `only_event` (all of them when `None`), with the
+    /// problems of those that cannot be used.
+    pub(crate) fn rules_for(
+        self,
+        layer: Layer,
+        only_event: Option<&str>,
+        skip_allows: bool,
+        problems: &mut Vec<String>,
+    ) -> Rules {
+        let mut out = Assembly::new(layer, only_event, skip_allows, problems);
+        out.settings(self.user_allows_off, self.packs);
+        let mut reported = self.problems.into_iter().peekable();
+        for (index, rule) in self.rules.into_iter().enumerate() {
+            while let Some((_, problem)) = reported.next_if(|(before, _)| *before as usize <= index)
+            {
+                out.problem(problem.into());
+            }
+            out.rule(rule);
+        }
+        reported.for_each(|(_, problem)| out.problem(problem.into()));
+        out.finish()
+    }
+}
+
+/// The [`Rules`] one read makes of checked rules, given in file order: those of
+/// its event, with the problems of the ones that cannot be used.
+pub(crate) struct Assembly<'a> {
+    rules: Rules,
+    layer: Layer,
+    only_event: Option<&'a str>,
+    skip_allows: bool,
+    problems: &'a mut Vec<String>,
+}
+
+impl<'a> Assembly<'a> {
+    pub(crate) fn new(
+        layer: Layer,
+        only_event: Option<&'a str>,
+        skip_allows: bool,
+        problems: &'a mut Vec<String>,
+    ) -> Assembly<'a> {
+        Assembly {
+            rules: Rules::default(),
+            layer,
+            only_event,
+            skip_allows,
+            problems,
+        }
+    }
+
+    pub(crate) fn settings(&mut self, user_allows_off: bool, packs: Levels) {
+        self.rules.user_allows_off = user_allows_off;
+        self.rules.packs = packs;
+    }
+
+    pub(crate) fn problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
+    pub(crate) fn rule<S: Text>(&mut self, rule: CheckedRule<S>) {
+        if self.only_event.is_some_and(|e| !rule.events.contains(e))
+            || (self.skip_allows && rule.action == Action::Allow)
+        {
+            return;
+        }
+        let lazy = self.only_event.is_some() && rule.requires.is_some();
+        let id = rule.id.as_ref();
+        match (&rule.error, &rule.regex_error) {
+            (Some(e), _) => self.problems.push(format!("rule {id:?}: {}", e.as_ref())),
+            (None, Some(e)) if !lazy => {
+                self.problems.push(format!("rule {id:?}: {}", e.as_ref()));
+            }
+            _ => self.rules.rules.push(rule.into_rule(self.layer)),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Rules {
+        self.rules
+    }
+}
+
+/// What a rule needs of an event's text, kept beside it in the cache: a rule whose
+/// `requires` or a prefilter rules the event's text out cannot match it, so the
+/// hook never decodes it. Lists are joined by NUL: a string that holds one is
+/// split in pieces, each in the text whenever the whole is, so the test stays sound.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Screen<S> {
+    events: Events,
+    /// The kinds of text ([`KINDS`]) the rule's regexes look at.
+    looks_at: u8,
+    requires: Option<S>,
+    /// Per kind, the regex's prefilter.
+    prefilters: [Option<S>; 5],
+}
+
+/// The kinds of text rules' regexes look at, in the order of [`Screen::prefilters`].
+const KINDS: [&str; 5] = ["tool", "prompt", "command", "path", "arguments"];
+
+impl<S: AsRef<str>> Screen<S> {
+    /// Whether a rule with this screen may match an event with `texts`, of `event`.
+    pub(crate) fn keeps(&self, event: &str, texts: &Texts) -> bool {
+        let holds = |text: &str, joined: &S| joined.as_ref().split('\0').any(|l| text.contains(l));
+        self.events.contains(event)
+            && self.requires.as_ref().is_none_or(|r| {
+                texts
+                    .0
+                    .iter()
+                    .filter(|(kind, _)| self.looks_at & kind_bit(kind) != 0)
+                    .any(|(_, text)| holds(text, r))
+            })
+            && KINDS.iter().zip(&self.prefilters).all(|(kind, prefilter)| {
+                prefilter
+                    .as_ref()
+                    .is_none_or(|p| texts.0.iter().any(|(k, text)| k == kind && holds(text, p)))
+            })
+    }
+}
+
+fn kind_bit(kind: &str) -> u8 {
+    KINDS
+        .iter()
+        .position(|k| *k == kind)
+        .map_or(0, |index| 1 << index)
+}
+
+/// The texts of an event rules look at, lower-cased (ASCII), by kind.
+pub(crate) struct Texts(Vec<(&'static str, String)>);
+
+impl Texts {
+    pub(crate) fn of(input: &HookInput) -> Texts {
+        let command = input.shell_command();
+        let arguments = input.mcp_arguments();
+        Texts(lowered_texts(
+            input,
+            command.as_deref(),
+            &input.file_paths(),
+            arguments.as_deref(),
+        ))
+    }
+}
+
+/// The texts rules look at, lower-cased (ASCII) for `requires` and the prefilters:
+/// the tool's name, the prompt, the shell command, each file path, the arguments.
+fn lowered_texts(
+    input: &HookInput,
+    command: Option<&str>,
+    paths: &[String],
+    arguments: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut texts = Vec::new();
+    if let Some(t) = input.tool_name() {
+        texts.push(("tool", t.to_ascii_lowercase()));
+    }
+    if let Some(p) = input.str("prompt") {
+        texts.push(("prompt", p.to_ascii_lowercase()));
+    }
+    if let Some(c) = command {
+        texts.push(("command", c.to_ascii_lowercase()));
+    }
+    for p in paths {
+        texts.push(("path", p.to_ascii_lowercase()));
+    }
+    if let Some(a) = arguments {
+        texts.push(("arguments", a.to_ascii_lowercase()));
+    }
+    texts
 }
 
 impl Rules {
@@ -270,7 +650,7 @@ impl Rules {
     /// missing file is no rules; a broken file or rule is reported in `problems`
     /// and the rest still apply.
     pub fn load(path: &Path, event: &str, problems: &mut Vec<String>) -> Rules {
-        load_file(path, Layer::User, event, false, problems)
+        load_file(path, Layer::User, event, false, None, problems)
             .unwrap_or_else(|e| {
                 problems.push(e);
                 None
@@ -299,70 +679,9 @@ impl Rules {
         skip_allows: bool,
         problems: &mut Vec<String>,
     ) -> Result<Rules, String> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
-        let mut out = Rules::default();
-        let mut defs = Vec::new();
-        for (key, value) in table {
-            match (key.as_str(), value) {
-                ("rule", toml::Value::Array(items)) => defs = items,
-                ("user_allow_rules", toml::Value::Boolean(on)) if layer == Layer::Admin => {
-                    out.user_allows_off = !on;
-                }
-                ("user_allow_rules", _) if layer == Layer::User => problems.push(
-                    "`user_allow_rules` is only read from the admin rules file; ignored".into(),
-                ),
-                ("user_allow_rules", _) => {
-                    // Not knowing what the admin meant, keep the stricter setting.
-                    out.user_allows_off = true;
-                    problems.push(
-                        "`user_allow_rules` must be true or false; the user's allow rules are ignored"
-                            .into(),
-                    );
-                }
-                ("rule", _) => problems.push(
-                    "`rule` must be an array of tables (`[[rule]]`); see docs/rules.md".into(),
-                ),
-                ("packs", toml::Value::Table(table)) => {
-                    out.packs = parse_packs(table, layer, problems);
-                }
-                ("packs", _) => problems.push(
-                    "`packs` must be a table (`[packs]`) of pack = \"deny\" | \"warn\" | \"off\"".into(),
-                ),
-                _ => problems.push(format!(
-                    "unknown top-level key `{key}`; expected `[[rule]]`, `[packs]` or `user_allow_rules`"
-                )),
-            }
-        }
-        for (index, value) in defs.into_iter().enumerate() {
-            let name = value
-                .get("id")
-                .and_then(toml::Value::as_str)
-                .map_or_else(|| format!("#{}", index + 1), |id| format!("{id:?}"));
-            let def: RuleDef = match value.try_into() {
-                Ok(def) => def,
-                Err(e) => {
-                    problems.push(format!("rule {name}: {}", e.message().trim()));
-                    continue;
-                }
-            };
-            let events = match check(&def) {
-                Ok(events) => events,
-                Err(e) => {
-                    problems.push(format!("rule {name}: {e}"));
-                    continue;
-                }
-            };
-            if only_event.is_some_and(|e| !events.iter().any(|x| x == e))
-                || (skip_allows && def.action == Action::Allow)
-            {
-                continue;
-            }
-            match compile(def, layer, events, only_event.is_none()) {
-                Ok(rule) => out.rules.push(rule),
-                Err(e) => problems.push(format!("rule {name}: {e}")),
-            }
-        }
-        Ok(out)
+        let scope = only_event.map_or(Scope::All, Scope::Event);
+        let checked = Checked::read(text, layer, scope)?;
+        Ok(checked.rules_for(layer, only_event, skip_allows, problems))
     }
 
     pub fn len(&self) -> usize {
@@ -496,7 +815,7 @@ fn parse_packs(table: toml::Table, layer: Layer, problems: &mut Vec<String>) -> 
 }
 
 /// Checks a rule's shape and returns the events it applies to.
-fn check(def: &RuleDef) -> Result<Vec<String>, String> {
+fn check(def: &RuleDef) -> Result<Events, String> {
     if def.id.trim().is_empty() {
         return Err("`id` is empty".into());
     }
@@ -553,69 +872,177 @@ fn check(def: &RuleDef) -> Result<Vec<String>, String> {
     if def.prompt.is_some() && !events.iter().any(|e| e == "UserPromptSubmit") {
         return Err("`prompt` only matches UserPromptSubmit, which `events` leaves out".into());
     }
-    Ok(events)
+    Events::of(&events).ok_or_else(|| "unknown event".to_string())
 }
 
-/// Builds a rule. Its regexes are compiled now, unless the rule has `requires` and
-/// `eager` is false (the hook): then only when an event passes `requires`.
-fn compile(def: RuleDef, layer: Layer, events: Vec<String>, eager: bool) -> Result<Rule, String> {
-    let eager = eager || def.requires.is_none();
-    let regex = |key: &'static str, re: Option<String>| -> Result<Option<Pattern>, String> {
-        re.map(|re| Pattern::new(key, re, eager)).transpose()
-    };
-    let requires: Vec<String> = def
-        .requires
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .map(|r| r.to_ascii_lowercase())
-        .collect();
-    if def.requires.is_some() && (requires.is_empty() || requires.iter().any(String::is_empty)) {
-        return Err("`requires` needs non-empty strings (or leave it out)".into());
-    }
-    let has_regex = def.tool_regex.is_some()
-        || def.command.is_some()
-        || def.path.is_some()
-        || def.arguments.is_some()
-        || def.prompt.is_some();
-    if def.requires.is_some() && !has_regex {
-        return Err(
-            "`requires` tests the text of `command`, `path`, `arguments`, `prompt` or `tool_regex`; the rule has none"
-                .into(),
-        );
-    }
-    // Without a message the reason names what matched, so it still says something.
-    let message = def.message.unwrap_or_else(|| {
-        let keys = [
-            ("tool", def.tool.is_some()),
-            ("tool_regex", def.tool_regex.is_some()),
-            ("command", def.command.is_some()),
-            ("path", def.path.is_some()),
-            ("arguments", def.arguments.is_some()),
-            ("prompt", def.prompt.is_some()),
-            ("writes", def.writes.is_some()),
-        ];
-        let set: Vec<&str> = keys.iter().filter(|k| k.1).map(|k| k.0).collect();
-        match set.as_slice() {
-            [] => "matched on the event alone".to_string(),
-            set => format!("matched on {}", set.join(" and ")),
+impl CheckedRule<String> {
+    /// Checks what [`check`] leaves to the read of a rule's own event: `requires`,
+    /// and (unless `scope` leaves it for later) that every regex compiles.
+    fn new(def: RuleDef, events: Events, scope: Scope) -> CheckedRule<String> {
+        let requires: Option<Vec<String>> = def
+            .requires
+            .as_ref()
+            .map(|r| r.iter().map(|r| r.to_ascii_lowercase()).collect());
+        let has_regex = def.tool_regex.is_some()
+            || def.command.is_some()
+            || def.path.is_some()
+            || def.arguments.is_some()
+            || def.prompt.is_some();
+        let error = match &requires {
+            Some(r) if r.is_empty() || r.iter().any(String::is_empty) => {
+                Some("`requires` needs non-empty strings (or leave it out)".to_string())
+            }
+            Some(_) if !has_regex => Some(
+                "`requires` tests the text of `command`, `path`, `arguments`, `prompt` or `tool_regex`; the rule has none"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        // Without a message the reason names what matched, so it still says something.
+        let message = def.message.unwrap_or_else(|| {
+            let keys = [
+                ("tool", def.tool.is_some()),
+                ("tool_regex", def.tool_regex.is_some()),
+                ("command", def.command.is_some()),
+                ("path", def.path.is_some()),
+                ("arguments", def.arguments.is_some()),
+                ("prompt", def.prompt.is_some()),
+                ("writes", def.writes.is_some()),
+            ];
+            let set: Vec<&str> = keys.iter().filter(|k| k.1).map(|k| k.0).collect();
+            match set.as_slice() {
+                [] => "matched on the event alone".to_string(),
+                set => format!("matched on {}", set.join(" and ")),
+            }
+        });
+        let compile = error.is_none()
+            && match scope {
+                Scope::All | Scope::Cache => true,
+                Scope::Event(_) => requires.is_none(),
+            };
+        let mut regex_error = None;
+        let mut pattern = |key: &'static str, source: Option<String>| {
+            source.map(|source| {
+                let mut def = PatternDef {
+                    prefilter: None,
+                    compiled: None,
+                    source,
+                };
+                if compile {
+                    match compile_regex(key, &def.source) {
+                        Ok(re) => {
+                            if scope == Scope::Cache {
+                                def.prefilter = crate::prefilter::literals(&def.source);
+                            }
+                            def.compiled = Some(re);
+                        }
+                        Err(e) => {
+                            regex_error.get_or_insert(e);
+                        }
+                    }
+                }
+                def
+            })
+        };
+        CheckedRule {
+            tool_regex: pattern("tool_regex", def.tool_regex),
+            command: pattern("command", def.command),
+            path: pattern("path", def.path),
+            arguments: pattern("arguments", def.arguments),
+            prompt: pattern("prompt", def.prompt),
+            regex_error,
+            error,
+            id: def.id,
+            action: def.action,
+            events,
+            tools: def.tool.unwrap_or_default(),
+            requires,
+            writes: def.writes,
+            message,
         }
-    });
-    Ok(Rule {
-        tool_regex: regex("tool_regex", def.tool_regex)?,
-        command: regex("command", def.command)?,
-        path: regex("path", def.path)?,
-        arguments: regex("arguments", def.arguments)?,
-        prompt: regex("prompt", def.prompt)?,
-        writes: def.writes,
-        message,
-        tools: def.tool.unwrap_or_default(),
-        requires,
-        id: def.id,
-        action: def.action,
-        layer,
-        events,
-    })
+    }
+}
+
+impl CheckedRule<String> {
+    /// The rule's [`Screen`]. A rule with a problem keeps only its events and
+    /// `requires`, so that its problem is reported whenever a read would report it.
+    pub(crate) fn screen(&self) -> Screen<String> {
+        let patterns = [
+            &self.tool_regex,
+            &self.prompt,
+            &self.command,
+            &self.path,
+            &self.arguments,
+        ];
+        let usable = self.error.is_none() && self.regex_error.is_none();
+        let looks_at = patterns
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .fold(0, |bits, (index, _)| bits | 1 << index);
+        Screen {
+            events: self.events,
+            looks_at,
+            requires: self
+                .requires
+                .as_ref()
+                .filter(|_| self.error.is_none())
+                .map(|r| r.join("\0")),
+            prefilters: patterns.map(|p| {
+                p.as_ref()
+                    .and_then(|p| p.prefilter.as_ref())
+                    .filter(|_| usable)
+                    .map(|l| l.join("\0"))
+            }),
+        }
+    }
+}
+
+impl<S: Text> CheckedRule<S> {
+    fn into_rule(self, layer: Layer) -> Rule {
+        let pattern = |key, def: Option<PatternDef<S>>| def.map(|d| Pattern::new(key, d));
+        let owned = |list: Vec<S>| list.into_iter().map(Into::into).collect();
+        Rule {
+            id: self.id.into(),
+            action: self.action,
+            layer,
+            message: self.message.into(),
+            events: self.events,
+            tools: owned(self.tools),
+            requires: self.requires.map(owned).unwrap_or_default(),
+            tool_regex: pattern("tool_regex", self.tool_regex),
+            command: pattern("command", self.command),
+            path: pattern("path", self.path),
+            arguments: pattern("arguments", self.arguments),
+            prompt: pattern("prompt", self.prompt),
+            writes: self.writes.map(owned),
+        }
+    }
+}
+
+/// [`Levels`] as pairs of pack and level names; an unknown name fails the read.
+pub(crate) mod levels_serde {
+    use crate::packs::{Level, Levels, Pack};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(levels: &Levels, s: S) -> Result<S::Ok, S::Error> {
+        let set: Vec<(&str, &str)> = Pack::ALL
+            .iter()
+            .filter_map(|p| levels.get(*p).map(|l| (p.name(), l.as_str())))
+            .collect();
+        s.collect_seq(set)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Levels, D::Error> {
+        let mut levels = Levels::default();
+        for (pack, level) in Vec::<(String, String)>::deserialize(d)? {
+            match (Pack::from_name(&pack), Level::parse(&level)) {
+                (Some(pack), Some(level)) => levels.set(pack, level),
+                _ => return Err(serde::de::Error::custom("unknown pack or level")),
+            }
+        }
+        Ok(levels)
+    }
 }
 
 /// What rules match against, each worked out at most once and only when a rule
@@ -677,27 +1104,25 @@ impl<'a> Subjects<'a> {
             .as_deref()
     }
 
+    /// The texts rules look at, lower-cased: for `requires` and the prefilters.
+    fn lowered(&self) -> &[(&'static str, String)] {
+        self.lowered.get_or_init(|| {
+            lowered_texts(self.input, self.command(), self.paths(), self.arguments())
+        })
+    }
+
+    /// The `nth` lower-cased text of `kind` (paths are many).
+    fn lowered_text(&self, kind: &str, nth: usize) -> Option<&str> {
+        self.lowered()
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .nth(nth)
+            .map(|(_, text)| text.as_str())
+    }
+
     /// Whether a text a rule with these keys looks at contains one of `requires`.
     fn contains_any(&self, rule: &Rule, requires: &[String]) -> bool {
-        let lowered = self.lowered.get_or_init(|| {
-            let mut texts = Vec::new();
-            if let Some(t) = self.input.tool_name() {
-                texts.push(("tool", t.to_ascii_lowercase()));
-            }
-            if let Some(p) = self.input.str("prompt") {
-                texts.push(("prompt", p.to_ascii_lowercase()));
-            }
-            if let Some(c) = self.command() {
-                texts.push(("command", c.to_ascii_lowercase()));
-            }
-            for p in self.paths() {
-                texts.push(("path", p.to_ascii_lowercase()));
-            }
-            if let Some(a) = self.arguments() {
-                texts.push(("arguments", a.to_ascii_lowercase()));
-            }
-            texts
-        });
+        let lowered = self.lowered();
         let looks_at = |kind: &str| match kind {
             "tool" => rule.tool_regex.is_some(),
             "prompt" => rule.prompt.is_some(),
@@ -717,34 +1142,42 @@ impl Rule {
     fn matches(&self, s: &Subjects, problems: &RefCell<Vec<String>>) -> bool {
         let input = s.input;
         let tool = input.tool_name();
-        // A regex that does not compile matches nothing; it is reported once.
-        let is_match = |pattern: &Pattern, text: &str| match pattern.regex() {
-            Ok(re) => re.is_match(text),
-            Err(e) => {
-                let problem = format!("rule {:?}: {e}", self.id);
-                let mut problems = problems.borrow_mut();
-                if !problems.contains(&problem) {
-                    problems.push(problem);
+        // A regex that does not compile matches nothing; it is reported once. The
+        // prefilter, when it proves the text cannot match, spares compiling it.
+        let is_match = |pattern: &Pattern, text: &str, kind: &str, nth: usize| {
+            if !pattern.admits(|| s.lowered_text(kind, nth)) {
+                return false;
+            }
+            match pattern.regex() {
+                Ok(re) => re.is_match(text),
+                Err(e) => {
+                    let problem = format!("rule {:?}: {e}", self.id);
+                    let mut problems = problems.borrow_mut();
+                    if !problems.contains(&problem) {
+                        problems.push(problem);
+                    }
+                    false
                 }
-                false
             }
         };
-        let on = |pattern: &Option<Pattern>, text: Option<&str>| {
+        let on = |pattern: &Option<Pattern>, text: Option<&str>, kind: &str| {
             pattern
                 .as_ref()
-                .is_none_or(|p| text.is_some_and(|t| is_match(p, t)))
+                .is_none_or(|p| text.is_some_and(|t| is_match(p, t, kind, 0)))
         };
-        self.events.iter().any(|e| e == &input.event)
+        self.events.contains(&input.event)
             && (self.tools.is_empty() || tool.is_some_and(|t| self.tools.iter().any(|x| x == t)))
             && (self.requires.is_empty() || s.contains_any(self, &self.requires))
-            && on(&self.tool_regex, tool)
-            && on(&self.prompt, input.str("prompt"))
-            && (self.command.is_none() || on(&self.command, s.command()))
-            && (self.arguments.is_none() || on(&self.arguments, s.arguments()))
-            && self
-                .path
-                .as_ref()
-                .is_none_or(|p| s.paths().iter().any(|path| is_match(p, path)))
+            && on(&self.tool_regex, tool, "tool")
+            && on(&self.prompt, input.str("prompt"), "prompt")
+            && (self.command.is_none() || on(&self.command, s.command(), "command"))
+            && (self.arguments.is_none() || on(&self.arguments, s.arguments(), "arguments"))
+            && self.path.as_ref().is_none_or(|p| {
+                s.paths()
+                    .iter()
+                    .enumerate()
+                    .any(|(nth, path)| is_match(p, path, "path", nth))
+            })
             && self.writes_match(s)
     }
 
@@ -1405,7 +1838,7 @@ mod tests {
 
     fn policy(f: &Files, event: &str) -> (Rules, Vec<String>) {
         let mut problems = Vec::new();
-        let rules = load_policy(Some(&f.admin), &f.user, event, &mut problems);
+        let rules = load_policy(Some(&f.admin), &f.user, None, event, &mut problems);
         (rules, problems)
     }
 
@@ -1476,7 +1909,7 @@ mod tests {
         assert_eq!(rules.len(), 2);
         let mut problems = Vec::new();
         assert_eq!(
-            load_policy(None, &f.user, "PreToolUse", &mut problems).len(),
+            load_policy(None, &f.user, None, "PreToolUse", &mut problems).len(),
             2
         );
         let f = files(Some("[[rule]\n"), USER);

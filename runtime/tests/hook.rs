@@ -509,3 +509,63 @@ fn a_hook_running_after_its_guard_directory_was_removed_recreates_nothing() {
         home.guard.display()
     );
 }
+
+/// The user's rules file, settled, is read from the state directory's cache: every
+/// event decides and logs as the first one, which read the file; an edit is seen at
+/// once; and a cache no one may trust is ignored.
+#[test]
+fn the_users_rules_decide_alike_from_the_cache() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::new("");
+    let rules = home.guard.join("rules.toml");
+    let mut text = String::from("bogus = 1\n");
+    for i in 0..200 {
+        text.push_str(&format!(
+            "[[rule]]\nid = \"deny-{i}\"\naction = \"deny\"\ncommand = '(^|\\s)tool{i}\\s+--purge'\n\
+             [[rule]]\nid = \"broken-{i}\"\naction = \"deny\"\nevents = \"PostToolUse\"\ncommand = \"(\"\n"
+        ));
+    }
+    std::fs::write(&rules, &text).unwrap();
+    // A file changed within the last second is read but not cached.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let cache = home.guard.join("state").join("rules-cache.bin");
+    let decide = |command: &str| {
+        let out = home.run(&pre_tool_use(command));
+        assert_eq!(out.status.code(), Some(0));
+        let reason = if out.stdout.is_empty() {
+            None
+        } else {
+            stdout_json(&out)["hookSpecificOutput"]["permissionDecisionReason"]
+                .as_str()
+                .map(str::to_string)
+        };
+        let log = home.log();
+        let last = log.last().unwrap();
+        (reason, last["errors"].clone())
+    };
+    let first = [decide("tool7 --purge all"), decide("ls -la")];
+    assert!(
+        first[0].0.as_deref().unwrap().contains("deny-7"),
+        "{first:?}"
+    );
+    assert_eq!(first[1].0, None);
+    assert!(first[0].1.to_string().contains("bogus"), "{first:?}");
+    assert!(
+        !first[0].1.to_string().contains("broken-"),
+        "PostToolUse only"
+    );
+    let meta = std::fs::metadata(&cache).expect("the cache was written");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    for _ in 0..2 {
+        assert_eq!([decide("tool7 --purge all"), decide("ls -la")], first);
+    }
+    // Others may write it: ignored (and made again, private).
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!([decide("tool7 --purge all"), decide("ls -la")], first);
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // An edit shows at the next event, cache or not.
+    std::fs::write(&rules, text.replace("tool7\\s", "tool8\\s")).unwrap();
+    assert_eq!(decide("tool7 --purge all").0, None);
+    assert!(decide("tool8 --purge").0.unwrap().contains("deny-7"));
+}

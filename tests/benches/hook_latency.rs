@@ -57,6 +57,18 @@ fn main() {
         &format!("url = \"{url}\"\nblocking = false\ntimeout_ms = 2000\n"),
     );
     let local = guard_dir(dir.path(), "local", "");
+    // The shipped rules plus 1,000 of the user's own: read from the cache, and (the
+    // cache removed before each run) as the first event after the file changed.
+    let many = guard_dir(dir.path(), "many-rules", "");
+    let many_uncached = guard_dir(dir.path(), "many-rules-uncached", "");
+    for config in [&many, &many_uncached] {
+        let rules = config.with_file_name("rules.toml");
+        let shipped = std::fs::read_to_string(&rules).expect("rules");
+        std::fs::write(&rules, format!("{shipped}\n{}", user_rules(1000))).expect("rules");
+    }
+    // A file changed within the last second is not cached (its times could still
+    // miss a change): let these settle.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let redacting = FakeAkto::redacting("SECRET-VALUE", "[REDACTED]");
     let redacted = guard_dir(
         dir.path(),
@@ -215,6 +227,32 @@ fn main() {
             "PreToolUse, local, 1 MB command",
             bash(&format!("echo {} && rm -rf ~", "a".repeat(1 << 20))),
             &local,
+            "deny",
+        ),
+        case(
+            "PreToolUse local rules, 1000 user rules",
+            bash("ls"),
+            &many,
+            "",
+        ),
+        Case {
+            // codex_guard_hook::rules_cache::FILE
+            reset: Some(
+                many_uncached
+                    .with_file_name("state")
+                    .join("rules-cache.bin"),
+            ),
+            ..case(
+                "PreToolUse local rules, 1000 user rules, 1st",
+                bash("ls"),
+                &many_uncached,
+                "",
+            )
+        },
+        case(
+            "PreToolUse local rules, 1000 user rules, denied",
+            bash("terraform destroy -auto-approve -target=module.db7"),
+            &many,
             "deny",
         ),
         case(
@@ -493,6 +531,119 @@ fn guard_dir(root: &Path, name: &str, config: &str) -> PathBuf {
     )
     .expect("rules");
     guard.join("config.toml")
+}
+
+/// `count` rules of the kinds people write: commands, paths, MCP arguments, prompts
+/// and tool names; about a third with `requires`; deny, warn and allow; on various
+/// events. None matches `ls`.
+fn user_rules(count: usize) -> String {
+    const TOOLS: &[&str] = &[
+        "terraform",
+        "kubectl",
+        "helm",
+        "aws",
+        "gcloud",
+        "az",
+        "docker",
+        "psql",
+        "mysql",
+        "redis-cli",
+        "ansible-playbook",
+        "pulumi",
+        "vault",
+        "npm",
+        "cargo",
+        "pip",
+    ];
+    const VERBS: &[&str] = &[
+        "destroy",
+        "delete",
+        "drop",
+        "purge",
+        "rollback",
+        "uninstall",
+        "publish",
+        "rotate",
+        "flushall",
+        "truncate",
+        "apply",
+        "scale",
+    ];
+    const DIRS: &[&str] = &[
+        "etc",
+        "var/lib",
+        "opt",
+        "srv",
+        "usr/local/etc",
+        "home/shared",
+    ];
+    const EXTS: &[&str] = &[
+        "pem",
+        "key",
+        "tfstate",
+        "kubeconfig",
+        "env",
+        "sqlite",
+        "p12",
+    ];
+    const SERVERS: &[&str] = &[
+        "github", "gitlab", "jira", "slack", "postgres", "s3", "vault",
+    ];
+    let mut out = String::new();
+    for i in 0..count {
+        let tool = TOOLS[i % TOOLS.len()];
+        let verb = VERBS[(i / 3) % VERBS.len()];
+        let n = i / 7;
+        let (action, events) = match i % 10 {
+            0..=5 => ("deny", ""),
+            6 | 7 => ("warn", "events = [\"PreToolUse\"]\n"),
+            8 => ("deny", "events = [\"PreToolUse\", \"PostToolUse\"]\n"),
+            _ => ("allow", "events = [\"PermissionRequest\"]\n"),
+        };
+        let requires = if i % 3 == 0 {
+            format!("requires = [\"{tool}\"]\n")
+        } else {
+            String::new()
+        };
+        let condition = match i % 8 {
+            0..=2 => format!(
+                "command = '(^|[;&|]\\s*)(sudo\\s+)?{tool}\\s+(\\S+\\s+)*{verb}\\b.*(-target=module\\.[a-z]+{n}|--all|-auto-approve)'"
+            ),
+            3 => format!("command = '(?i)\\b{tool}\\s+{verb}\\s+(prod|production|live)-{n}\\b'"),
+            4 => {
+                let dir = DIRS[i % DIRS.len()];
+                let ext = EXTS[i % EXTS.len()];
+                format!("path = '^/{dir}/team{n}/.*\\.{ext}$'")
+            }
+            5 => {
+                let server = SERVERS[i % SERVERS.len()];
+                format!(
+                    "tool_regex = '^mcp__{server}__'\narguments = '\"(repo|project|bucket)\"\\s*:\\s*\"(acme|corp)/svc-{n}\"'"
+                )
+            }
+            6 => {
+                let server = SERVERS[i % SERVERS.len()];
+                format!("tool_regex = '^mcp__{server}__({verb}|{verb}_all)_[a-z]+{n}$'")
+            }
+            _ => format!(
+                "prompt = '(?i)(ignore|disregard)\\s+(all\\s+)?(previous|prior)\\s+instructions?\\s+about\\s+{tool}-{n}'"
+            ),
+        };
+        let events = if condition.starts_with("prompt") {
+            ""
+        } else {
+            events
+        };
+        let action = if condition.starts_with("prompt") {
+            "deny"
+        } else {
+            action
+        };
+        out.push_str(&format!(
+            "[[rule]]\nid = \"user-{i}\"\naction = \"{action}\"\n{events}{requires}{condition}\nmessage = \"rule {i}: {tool} {verb} needs a review\"\n\n"
+        ));
+    }
+    out
 }
 
 fn event(name: &str, fields: serde_json::Value) -> Vec<u8> {

@@ -40,7 +40,7 @@ impl Layers<'_> {
         let mut problems = Vec::new();
         match self {
             Layers::User { admin, user } => {
-                rules::load_policy(Some(admin), user, "PreToolUse", &mut problems)
+                rules::load_policy(Some(admin), user, None, "PreToolUse", &mut problems)
             }
             Layers::Admin(admin) => admin_rules(admin, &mut problems),
         }
