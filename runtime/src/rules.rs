@@ -260,9 +260,14 @@ pub fn load_policy(
             Err(e) => {
                 problems.push(format!(
                     "{e}; hint: fix the admin rules file (readable by every user); \
-                     until then the user's allow rules are ignored"
+                     until then the user's allow rules are ignored and no pack can be \
+                     set below its default"
                 ));
                 rules.user_allows_off = true;
+                // Not knowing what the admin set, no pack may go below its default.
+                for pack in Pack::ALL {
+                    rules.packs.set(pack, pack.default_level());
+                }
             }
         }
     }
@@ -1919,6 +1924,12 @@ mod tests {
             problems[0].contains("allow rules are ignored"),
             "{problems:?}"
         );
+        // Nor can the user's file switch a pack off while the admin's is broken.
+        let f = files(Some("[[rule]\n"), "[packs]\nfilesystem = \"off\"\n");
+        let (rules, _) = policy(&f, "PreToolUse");
+        assert!(rules
+            .pack_levels()
+            .contains(&(Pack::Filesystem, Level::Deny)));
     }
 
     #[test]

@@ -1688,14 +1688,7 @@ impl State<'_> {
                     });
                     self.out.code.push(t);
                 }
-                Some(other) => {
-                    if let Some(foreign) = other.foreign() {
-                        self.out
-                            .fetched_runs
-                            .push(format!("{foreign} piped into {name}"));
-                    }
-                    self.out.unknown_code = true;
-                }
+                Some(other) => self.unseen_stdin(&other, name),
                 None => {}
             }
         }
@@ -1768,16 +1761,20 @@ impl State<'_> {
             Some(Stdin::Text(t)) => {
                 self.nested(&t);
             }
-            Some(other) => {
-                if let Some(foreign) = other.foreign() {
-                    self.out
-                        .fetched_runs
-                        .push(format!("{foreign} piped into {name}"));
-                }
-                self.out.unknown_code = true;
-            }
+            Some(other) => self.unseen_stdin(&other, name),
             None => {}
         }
+    }
+
+    /// A shell or an interpreter runs code from its stdin that cannot be seen: a
+    /// download or a decoded payload is recorded as such.
+    fn unseen_stdin(&mut self, stdin: &Stdin, name: &str) {
+        if let Some(foreign) = stdin.foreign() {
+            self.out
+                .fetched_runs
+                .push(format!("{foreign} piped into {name}"));
+        }
+        self.out.unknown_code = true;
     }
 
     fn xargs(&mut self, args: &[Vec<Value>], lits: &[Option<String>], stdin: Option<Stdin>) {
