@@ -45,5 +45,10 @@ fuzz_target!(|data: &[u8]| {
     RULES.with(|rules| {
         let _ = rules.evaluate(&input, &paths());
     });
-    assert!(started.elapsed() < DEADLINE, "{:?} for {} bytes", started.elapsed(), data.len());
+    assert!(
+        started.elapsed() < DEADLINE,
+        "{:?} for {} bytes",
+        started.elapsed(),
+        data.len()
+    );
 });
