@@ -195,3 +195,23 @@ fn a_long_heredoc_is_data_however_many_words_it_has() {
     let r = reason(&home, &format!("{write}rm -rf ~"), &[]).unwrap();
     assert!(r.contains("rule filesystem/recursive-delete"), "{r}");
 }
+
+#[test]
+fn codex_started_without_its_hooks_is_tampering_and_with_them_is_not() {
+    let home = Home::new("");
+    for off in [
+        "codex -c features.hooks=false exec x",
+        "codex --config=features.codex_hooks=false exec x",
+        "codex --disable hooks exec x",
+        "codex \"--dangerously-bypass-\"hook-trust exec x",
+    ] {
+        let r = reason(&home, off, &[]).unwrap_or_else(|| panic!("{off} passed"));
+        assert!(r.contains("rule guard-tamper/codex-without-hooks"), "{r}");
+    }
+    for on in [
+        "codex exec 'fix the test'",
+        "codex -c features.hooks=true exec x",
+    ] {
+        assert_eq!(reason(&home, on, &[]), None, "{on}");
+    }
+}

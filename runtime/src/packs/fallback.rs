@@ -43,7 +43,7 @@ fn pattern(pack: Pack) -> Option<&'static str> {
             (>>?|\b(rm|mv|tee|truncate|shred|unlink|chmod|chown|sed\s[^;&|\n]*-i\S*)\s[^;&|\n]*?)
               \s* ['"]? [^\s;&|'"<>]* (\.codex/|/etc/codex|\.ssh/|\.bashrc|\.zshrc|\.zshenv|\.profile|\.bash_profile)
           | \bcodex-guard\s+(uninstall|setup|restore)\b
-          | --dangerously-bypass-hook"#
+          | \bcodex\s[^;&|\n]*--\S*bypass\S*hook"#
         }
         Pack::GitWorkLoss => {
             r#"(?x) \bgit\s+ ([^;&|\n]*\s)? (reset\s[^;&|\n]*--hard | clean\s[^;&|\n]*-[a-zA-Z]*f | stash\s+(clear|drop) | branch\s[^;&|\n]*-D\b)"#

@@ -189,41 +189,45 @@ const SSH_TOOLS: &[&str] = &[
     "kubectl",
 ];
 
-/// `codex --dangerously-bypass-hook-trust`, `codex -c features.codex_hooks=false`,
-/// `codex --disable codex_hooks`: a Codex session the guard does not see.
+/// A Codex session the guard does not see: any option of Codex that bypasses its
+/// hooks (or their trust), `--disable codex_hooks`, or a `-c`/`--config` setting of
+/// a hooks key to anything but `true`.
 fn codex_without_hooks(s: &Subject) -> Option<Finding> {
     for inv in s.invocations() {
         if inv.name.as_deref() != Some("codex") {
             continue;
         }
-        let lits = inv.literals();
-        let words: Vec<String> = lits
-            .iter()
+        let words: Vec<String> = inv
+            .literals()
+            .into_iter()
             .flatten()
             .map(|w| w.to_ascii_lowercase())
             .collect();
         for (i, w) in words.iter().enumerate() {
-            let next = words.get(i + 1).map(String::as_str).unwrap_or("");
-            let bypass = w.starts_with("--dangerously-bypass-hook")
-                || ((w == "--disable" || w.starts_with("--disable="))
-                    && (next.contains("hook") || w.contains("hook")))
-                || ((w == "-c" || w == "--config") && next.contains("hook"))
-                || (w.starts_with("--config=") && w.contains("hook"));
+            let (flag, attached) = match w.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+                _ => (w.as_str(), None),
+            };
+            let takes_value = matches!(flag, "-c" | "--config" | "--disable");
+            let value = attached
+                .or_else(|| takes_value.then(|| words.get(i + 1).map_or("", String::as_str)));
+            let setting = value.unwrap_or("");
+            let bypass =
+                (flag.starts_with("--") && flag.contains("bypass") && flag.contains("hook"))
+                    || (flag == "--disable" && setting.contains("hook"))
+                    || (matches!(flag, "-c" | "--config")
+                        && setting.contains("hook")
+                        && !setting.trim_matches(['\'', '"']).ends_with("=true"));
             if bypass {
+                let shown = match (takes_value, attached) {
+                    (true, None) => format!("{flag} {setting}"),
+                    _ => w.clone(),
+                };
                 return Some(Finding::new(
                     Pack::GuardTamper,
                     "codex-without-hooks",
                     format!(
-                        "starting Codex with `{w}{}` turns its hooks off or runs them without the trust setup recorded",
-                        // Only the options that take a value are shown with it.
-                        if next.is_empty()
-                            || w.contains('=')
-                            || !matches!(w.as_str(), "-c" | "--config" | "--disable")
-                        {
-                            String::new()
-                        } else {
-                            format!(" {next}")
-                        }
+                        "starting Codex with `{shown}` turns its hooks off or runs them without the trust setup recorded"
                     ),
                 ));
             }
