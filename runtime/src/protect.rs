@@ -166,10 +166,10 @@ pub struct Protected {
 }
 
 impl Protected {
-    pub fn new(specs: &[String], ctx: &PathContext) -> Protected {
+    pub fn new<S: AsRef<str>>(specs: &[S], ctx: &PathContext) -> Protected {
         let mut named = Vec::new();
         let mut needles: Vec<String> = vec!["codex-guard".into()];
-        for spec in specs {
+        for spec in specs.iter().map(AsRef::as_ref) {
             for path in ctx.expand_spec(spec) {
                 let path = fold(&shell::normalize(&Value(vec![Part::Text(path)])).display());
                 needles.extend(needles_for(&path, ctx.home.as_deref()));
@@ -224,6 +224,13 @@ impl Protected {
                 return Some(why);
             }
         }
+        self.check_tool_files(input)
+    }
+
+    /// Why the files a patch (also one carried by a shell command) or an MCP tool
+    /// names may be a protected path.
+    pub fn check_tool_files(&self, input: &HookInput) -> Option<String> {
+        let cwd = input.str("cwd").filter(|c| !c.is_empty());
         if input.is_patch_tool() || input.is_shell_tool() {
             for path in input.patch_paths() {
                 let target = self.absolute(&path, cwd);
@@ -268,10 +275,8 @@ impl Protected {
 
     /// Why a shell command may change a protected path.
     pub fn check_shell(&self, analysis: &Analysis) -> Option<String> {
-        for change in &analysis.changes {
-            if let Some(hit) = self.hit(&change.target, change.recursive) {
-                return Some(format!("`{}` may change {hit}", change.program));
-            }
+        if let Some(why) = self.check_changes(&analysis.changes) {
+            return Some(why);
         }
         let unknown_target = analysis.changes.iter().any(|c| c.target.is_unknown());
         if unknown_target || analysis.unknown_code {
@@ -293,6 +298,17 @@ impl Protected {
             }
         }
         None
+    }
+
+    /// Why one of these changes may reach a protected path.
+    pub fn check_changes<'a>(
+        &self,
+        changes: impl IntoIterator<Item = &'a shell::Change>,
+    ) -> Option<String> {
+        changes.into_iter().find_map(|change| {
+            self.hit(&change.target, change.recursive)
+                .map(|hit| format!("`{}` may change {hit}", change.program))
+        })
     }
 
     /// The protected path `target` may be (or be inside, or, when `recursive`,

@@ -211,18 +211,18 @@ pub fn evaluate(
     levels: &Levels,
     command: Option<&str>,
 ) -> Option<(Finding, Level)> {
-    let ctx = subject.places.shell_context(subject.cwd());
-    let nested: Vec<Analysis> = subject
-        .analysis
-        .map(|a| {
+    let nested: Vec<Analysis> = match subject.analysis {
+        Some(a) if !a.scripts.is_empty() => {
+            let ctx = subject.places.shell_context(subject.cwd());
             a.scripts
                 .iter()
                 .flat_map(code::shell_commands)
                 .take(MAX_NESTED)
                 .map(|c| crate::shell::analyze(&c, &ctx))
                 .collect()
-        })
-        .unwrap_or_default();
+        }
+        _ => Vec::new(),
+    };
     let unparsed =
         subject.analysis.is_some_and(|a| a.unparsed) || nested.iter().any(|a| a.unparsed);
     let mut subjects = vec![Subject {

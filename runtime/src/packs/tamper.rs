@@ -5,6 +5,7 @@
 
 use super::{Finding, Pack, Subject};
 use crate::protect::Protected;
+use crate::shell::Change;
 
 /// What the pack protects, in the `writes` syntax of a rule (docs/rules.md).
 pub const PROTECTED: &[&str] = &[
@@ -54,30 +55,27 @@ pub fn check(s: &Subject) -> Option<Finding> {
     if !(s.input.is_shell_tool() || s.input.is_patch_tool() || s.input.is_mcp_tool()) {
         return None;
     }
-    if let Some(f) = guard_files_anywhere(s) {
+    // ~/.ssh (authorized_keys lets anyone in): the SSH tools use what is there,
+    // and a chmod that takes permissions away is what ssh asks for; every other
+    // change counts.
+    let tightened = tightened_modes(s);
+    let exempt = |c: &Change| {
+        c.target.display().contains("/.ssh")
+            && (SSH_TOOLS.contains(&c.program.as_str())
+                || (c.program == "chmod" && tightened.contains(&c.target)))
+    };
+    let changes = s.analysis.map_or(&[][..], |a| a.changes.as_slice());
+    if let Some(f) = guard_files_anywhere(s, changes.iter().filter(|c| !exempt(c))) {
         return Some(f);
     }
-    let specs: Vec<String> = PROTECTED.iter().map(|p| p.to_string()).collect();
-    if let Some(why) = Protected::new(&specs, s.places).check_with(s.input, s.analysis) {
+    if let Some(why) = Protected::new(PROTECTED, s.places).check_with(s.input, s.analysis) {
         return Some(Finding::new(Pack::GuardTamper, "change-guard-files", why));
     }
-    // ~/.ssh (authorized_keys lets anyone in): the SSH tools use what is there
-    // without changing it, every other change counts.
-    let ssh = Protected::new(&["~/.ssh".to_string()], s.places);
-    let tightened = tightened_modes(s);
-    let analysis = s.analysis.map(|a| {
-        let mut a = a.clone();
-        a.changes.retain(|c| {
-            let uses_keys = SSH_TOOLS.contains(&c.program.as_str());
-            let tightens = c.program == "chmod" && tightened.contains(&c.target);
-            !(uses_keys || tightens)
-        });
-        a.code.clear();
-        a.unknown_code = false;
-        a
-    });
-    let why = match &analysis {
-        Some(a) => ssh.check_with(s.input, Some(a)),
+    let ssh = Protected::new(&["~/.ssh"], s.places);
+    let why = match s.analysis {
+        Some(_) => ssh
+            .check_changes(changes.iter().filter(|c| !exempt(c)))
+            .or_else(|| ssh.check_tool_files(s.input)),
         None => ssh.check(s.input),
     };
     why.map(|why| Finding::new(Pack::GuardTamper, "change-ssh", why))
@@ -86,7 +84,10 @@ pub fn check(s: &Subject) -> Option<Finding> {
 /// The files that switch a guard on, in any home and under any system root: a
 /// patch or a shell write to another account's `~/.codex/hooks.json` or to
 /// `/etc/codex-guard/` is as much tampering as one to this account's.
-fn guard_files_anywhere(s: &Subject) -> Option<Finding> {
+fn guard_files_anywhere<'a>(
+    s: &Subject,
+    changes: impl Iterator<Item = &'a Change>,
+) -> Option<Finding> {
     let guarded = |path: &str| {
         let path = path.replace('\\', "/");
         path.contains("/.ssh/")
@@ -109,16 +110,7 @@ fn guard_files_anywhere(s: &Subject) -> Option<Finding> {
             ));
         }
     }
-    let changes = s.analysis.map_or(&[][..], |a| a.changes.as_slice());
-    let tightened = tightened_modes(s);
     for change in changes {
-        let in_ssh = change.target.display().contains("/.ssh");
-        if in_ssh
-            && (SSH_TOOLS.contains(&change.program.as_str())
-                || (change.program == "chmod" && tightened.contains(&change.target)))
-        {
-            continue;
-        }
         if let Some(path) = change.target.literal().filter(|p| guarded(p)) {
             return Some(Finding::new(
                 Pack::GuardTamper,
