@@ -177,12 +177,16 @@ impl Invocation {
     /// The arguments after the program, each known only when it has one value
     /// with no hole.
     pub fn literals(&self) -> Vec<Option<String>> {
-        self.argv
-            .iter()
-            .skip(1)
-            .map(|a| if a.len() == 1 { a[0].literal() } else { None })
-            .collect()
+        literals(&self.argv[1..])
     }
+}
+
+/// Each word's text, known only when it has one value with no hole.
+pub fn literals(words: &[Vec<Value>]) -> Vec<Option<String>> {
+    words
+        .iter()
+        .map(|a| if a.len() == 1 { a[0].literal() } else { None })
+        .collect()
 }
 
 /// Code handed to an interpreter.
@@ -402,7 +406,14 @@ const PASS_THROUGH: &[&str] = &[
 ];
 
 /// Whether the program decodes a payload (`base64 -d`, `xxd -r`, `openssl enc -d`).
-fn decoder(name: &str, lits: &[Option<String>]) -> bool {
+fn decoder(name: &str, args: &[Vec<Value>]) -> bool {
+    if !matches!(
+        name,
+        "base64" | "base32" | "basenc" | "gbase64" | "xxd" | "openssl" | "uudecode" | "b64decode"
+    ) {
+        return false;
+    }
+    let lits = literals(args);
     let has = |flags: &[&str]| {
         lits.iter().flatten().any(|a| {
             flags.contains(&a.as_str())
@@ -961,15 +972,11 @@ impl State<'_> {
         }
         let output = self.program(argv, stdin.clone());
         let Some(name) = name else { return output };
-        let lits: Vec<Option<String>> = argv[1..]
-            .iter()
-            .map(|a| if a.len() == 1 { a[0].literal() } else { None })
-            .collect();
         if DOWNLOADERS.contains(&name.as_str()) {
-            self.download(&name, &argv[1..], &lits);
+            self.download(&name, &argv[1..]);
             return Some(Stdin::Fetched(name));
         }
-        if decoder(&name, &lits) {
+        if decoder(&name, &argv[1..]) {
             return Some(match stdin {
                 Some(Stdin::Fetched(by)) => Stdin::Fetched(by),
                 _ => Stdin::Decoded,
@@ -996,7 +1003,7 @@ impl State<'_> {
     }
 
     /// A download program: where it saves what it fetches.
-    fn download(&mut self, name: &str, args: &[Vec<Value>], _lits: &[Option<String>]) {
+    fn download(&mut self, name: &str, args: &[Vec<Value>]) {
         use crate::packs::opts::{self, Spec};
         let spec = match name {
             "curl" => Spec {
@@ -1114,10 +1121,7 @@ impl State<'_> {
             return Some(Stdin::Unknown);
         };
         let args = &argv[1..];
-        let lits: Vec<Option<String>> = args
-            .iter()
-            .map(|a| if a.len() == 1 { a[0].literal() } else { None })
-            .collect();
+        let lits = literals(args);
         let lit = |i: usize| lits.get(i).cloned().flatten();
         if let Some((_, valued)) = WRAPPERS.iter().find(|(n, _)| *n == name) {
             let mut i = 0;

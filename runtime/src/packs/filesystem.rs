@@ -7,7 +7,7 @@ use super::paths::{self, Target};
 use super::{code, Finding, Pack, Subject};
 use crate::shell::{Invocation, Value};
 
-const RM: Spec = Spec {
+pub(super) const RM: Spec = Spec {
     short_valued: "",
     long: &[
         ("recursive", false),

@@ -401,11 +401,7 @@ fn current_branch(dir: &str) -> Option<String> {
 
 pub fn work_loss(s: &Subject) -> Option<Finding> {
     for call in calls(s) {
-        let lits: Vec<Option<String>> = call
-            .args
-            .iter()
-            .map(|a| if a.len() == 1 { a[0].literal() } else { None })
-            .collect();
+        let lits = crate::shell::literals(&call.args);
         let words: Vec<&str> = lits.iter().flatten().map(String::as_str).collect();
         let has = |w: &[&str]| words.iter().any(|a| w.contains(a));
         let long = |p: &str| {

@@ -42,10 +42,7 @@ impl Parsed {
 
     /// Operands as single literal strings, where known.
     pub fn literal_operands(&self) -> Vec<Option<String>> {
-        self.operands
-            .iter()
-            .map(|a| if a.len() == 1 { a[0].literal() } else { None })
-            .collect()
+        crate::shell::literals(&self.operands)
     }
 }
 
@@ -159,16 +156,8 @@ mod tests {
             .collect()
     }
 
-    const RM: Spec = Spec {
-        short_valued: "",
-        long: &[
-            ("recursive", false),
-            ("force", false),
-            ("dir", false),
-            ("verbose", false),
-        ],
-        stop_at_operand: false,
-    };
+    /// `rm` as the filesystem pack reads it.
+    use crate::packs::filesystem::RM;
 
     #[test]
     fn clusters_abbreviations_and_options_after_operands_are_read_as_the_program_does() {
