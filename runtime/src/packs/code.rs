@@ -65,8 +65,17 @@ pub fn literals(code: &str) -> Vec<(usize, String)> {
     out
 }
 
-fn regex(pattern: &str) -> Option<Regex> {
-    Regex::new(pattern).ok()
+/// Each pattern compiled once per process, the first time code needs it (a hook
+/// may judge several scripts, and nested commands, in one event).
+fn regex(pattern: &'static str) -> Option<&'static Regex> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static COMPILED: OnceLock<Mutex<HashMap<&'static str, Option<&'static Regex>>>> =
+        OnceLock::new();
+    let mut compiled = COMPILED.get_or_init(Default::default).lock().ok()?;
+    *compiled
+        .entry(pattern)
+        .or_insert_with(|| Regex::new(pattern).ok().map(|re| &*Box::leak(Box::new(re))))
 }
 
 /// The calls that run a shell command, in the languages the analysis knows.
