@@ -9,11 +9,11 @@
 use crate::cli::{SetupArgs, UninstallArgs};
 use crate::failure::{ExitCode, Failure};
 use crate::fleet::{Inputs, Service};
+use crate::report::{self, AllUsersReport, Status, Summary, UserReport};
 use crate::{fsutil, safe_fs, setup};
 use anyhow::Result;
 use codex_guard_common::{Layout, RuntimeConfig};
 use codex_guard_hook::rules::Layer;
-use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 /// Users below this uid are system accounts.
@@ -69,10 +69,10 @@ fn parse_passwd(text: &str) -> Vec<User> {
 struct Outcome {
     user: User,
     codex_home: PathBuf,
-    /// `changed`, `unchanged`, `removed`, `skipped` or `failed`.
-    status: String,
+    status: Status,
     exit: Option<i32>,
-    report: Value,
+    /// The child's own report, when it got as far as printing one.
+    report: Option<Summary>,
     reason: Option<String>,
 }
 
@@ -81,9 +81,9 @@ impl Outcome {
         Outcome {
             user: user.clone(),
             codex_home,
-            status: "skipped".into(),
+            status: Status::Skipped,
             exit: None,
-            report: Value::Null,
+            report: None,
             reason: Some(reason.into()),
         }
     }
@@ -92,26 +92,34 @@ impl Outcome {
         Outcome {
             user: user.clone(),
             codex_home,
-            status: "failed".into(),
+            status: Status::Failed,
             exit,
-            report: Value::Null,
+            report: None,
             reason: Some(reason),
         }
     }
 
-    fn to_json(&self) -> Value {
-        json!({
-            "user": self.user.name,
-            "uid": self.user.uid,
-            "codex_home": self.codex_home,
-            "status": self.status,
-            "changed": self.report.get("changed").and_then(Value::as_bool).unwrap_or(false),
-            "exit_code": self.exit,
-            "changes": self.report.get("changes").cloned().unwrap_or(json!([])),
-            "warnings": self.report.get("warnings").cloned().unwrap_or(json!([])),
-            "notes": self.report.get("notes").cloned().unwrap_or(json!([])),
-            "reason": self.reason,
-        })
+    fn changed(&self) -> bool {
+        self.report.as_ref().is_some_and(|r| r.changed)
+    }
+
+    fn to_report(&self) -> UserReport {
+        let summary = self.report.clone();
+        let (changes, warnings, notes) = summary
+            .map(|s| (s.changes, s.warnings, s.notes))
+            .unwrap_or_default();
+        UserReport {
+            user: self.user.name.clone(),
+            uid: self.user.uid,
+            codex_home: self.codex_home.clone(),
+            status: self.status,
+            changed: self.changed(),
+            exit_code: self.exit,
+            changes,
+            warnings,
+            notes,
+            reason: self.reason.clone(),
+        }
     }
 }
 
@@ -377,26 +385,21 @@ fn run_as(
         .filter(|l| l.starts_with("error:") || l.starts_with("hint:"))
         .collect::<Vec<_>>()
         .join(" ");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    if report.is_null() {
+    let Some(report) = Summary::from_stdout(&output.stdout) else {
         let reason = if error.is_empty() {
             stderr.trim().to_string()
         } else {
             error
         };
         return failed(reason, exit);
-    }
+    };
     Outcome {
         user: user.clone(),
         codex_home: codex_home.to_path_buf(),
-        status: report
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("failed")
-            .to_string(),
+        status: report.status,
         exit,
         reason: (!error.is_empty()).then_some(error),
-        report,
+        report: Some(report),
     }
 }
 
@@ -417,29 +420,31 @@ fn run_as(
 }
 
 fn report(json_out: bool, command: &str, outcomes: &[Outcome]) -> Result<ExitCode> {
-    let changed = outcomes
-        .iter()
-        .any(|o| o.report.get("changed").and_then(Value::as_bool) == Some(true));
+    let changed = outcomes.iter().any(Outcome::changed);
     let troubled = outcomes
         .iter()
-        .filter(|o| o.status == "failed" || o.exit.is_some_and(|c| c != 0))
+        .filter(|o| o.status == Status::Failed || o.exit.is_some_and(|c| c != 0))
         .count();
     if json_out {
-        println!(
-            "{}",
-            json!({
-                "status": if changed { "changed" } else { "unchanged" },
-                "changed": changed,
-                "scope": "all_users",
-                "command": command,
-                "users": outcomes.iter().map(Outcome::to_json).collect::<Vec<_>>(),
-                "warnings": if troubled > 0 {
-                    vec![format!("{troubled} user(s) failed or are degraded: see users")]
-                } else {
-                    Vec::new()
-                },
-            })
-        );
+        report::print(&AllUsersReport {
+            schema_version: report::SCHEMA_VERSION,
+            status: if changed {
+                Status::Changed
+            } else {
+                Status::Unchanged
+            },
+            changed,
+            scope: "all_users".into(),
+            command: command.into(),
+            users: outcomes.iter().map(Outcome::to_report).collect(),
+            warnings: if troubled > 0 {
+                vec![format!(
+                    "{troubled} user(s) failed or are degraded: see users"
+                )]
+            } else {
+                Vec::new()
+            },
+        });
     } else {
         if outcomes.is_empty() {
             eprintln!("codex-guard: no users with uid >= {MIN_UID} on this machine");
@@ -450,15 +455,8 @@ fn report(json_out: bool, command: &str, outcomes: &[Outcome]) -> Result<ExitCod
                 .as_deref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
-            eprintln!("  {:<16} {}{detail}", o.user.name, o.status);
-            for note in o
-                .report
-                .get("notes")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
+            eprintln!("  {:<16} {}{detail}", o.user.name, o.status.as_str());
+            for note in o.report.iter().flat_map(|r| &r.notes) {
                 eprintln!("  {:<16} note: {note}", "");
             }
         }

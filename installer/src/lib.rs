@@ -16,6 +16,7 @@ pub mod hooks_json;
 pub mod machine_id;
 pub mod managed;
 pub mod releases;
+pub mod report;
 pub mod restore;
 pub mod rules_file;
 pub mod safe_fs;

@@ -11,7 +11,7 @@ use crate::failure::{ExitCode, Failure};
 use crate::fleet::Inputs;
 use crate::fsutil::{self, Lock};
 use crate::setup::{self, FileChange, Show};
-use crate::{backup, codex_config, hooks_json};
+use crate::{backup, codex_config, hooks_json, report};
 use anyhow::{Context, Result};
 use codex_guard_common::receipt::FileRecord;
 pub use codex_guard_common::receipt::{
@@ -19,7 +19,7 @@ pub use codex_guard_common::receipt::{
 };
 use codex_guard_common::{Layout, RuntimeConfig};
 use codex_guard_hook::rules::Layer;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table};
@@ -791,32 +791,28 @@ fn report(
         warnings,
         notes,
     } = *done;
-    let changed = !changes.is_empty();
     let diff = args.dry_run.then(|| setup::render_diffs(changes));
     if args.json {
-        let mut out = json!({
-            "status": if changed { "changed" } else { "unchanged" },
-            "changed": changed,
-            "dry_run": args.dry_run,
-            "scope": "managed",
-            "system_root": sys.root,
-            "prefix": sys.prefix,
-            "requirements": sys.requirements(),
-            "managed_only": managed_only,
-            "url": choices.url,
-            "mode": choices.mode.as_str(),
-            "blocking": choices.blocking,
-            "fail_closed": choices.fail_closed,
-            "updates": choices.updates.as_str(),
-            "changes": changes.iter().map(|c| json!({"path": c.path, "action": c.action()})).collect::<Vec<_>>(),
-            "backup": backup,
-            "warnings": warnings,
-            "notes": notes,
+        report::print(&report::ManagedSetupReport {
+            summary: setup::summary(
+                changes,
+                backup.map(Path::to_path_buf),
+                warnings,
+                notes,
+                args.dry_run,
+            ),
+            scope: "managed".into(),
+            system_root: sys.root.clone(),
+            prefix: sys.prefix.clone(),
+            requirements: sys.requirements(),
+            managed_only,
+            url: choices.url.clone(),
+            mode: choices.mode,
+            blocking: choices.blocking,
+            fail_closed: choices.fail_closed,
+            updates: choices.updates,
+            diff,
         });
-        if let Some(diff) = diff {
-            out["diff"] = diff.into();
-        }
-        println!("{out}");
         return;
     }
     if let Some(diff) = diff {
@@ -859,10 +855,9 @@ pub fn uninstall(
             );
         }
         if json_out {
-            println!(
-                "{}",
-                json!({"status": "unchanged", "changed": false, "scope": "managed", "changes": [], "warnings": ["no managed install found"]})
-            );
+            let mut summary = report::Summary::new(report::Status::Unchanged, dry_run);
+            summary.warnings.push("no managed install found".into());
+            report::print(&managed_uninstall_report(summary));
         } else {
             eprintln!("codex-guard: no managed install under {}", root.display());
         }
@@ -903,11 +898,11 @@ pub fn uninstall(
     }
     steps.push(Step::Remove(sys.receipt()));
 
-    let changes: Vec<Value> = steps
+    let changes: Vec<report::FileAction> = steps
         .iter()
         .map(|s| match s {
-            Step::Write(p, _) => json!({"path": p, "action": "restored"}),
-            Step::Remove(p) => json!({"path": p, "action": "removed"}),
+            Step::Write(p, _) => report::FileAction::new(p, "restored"),
+            Step::Remove(p) => report::FileAction::new(p, "removed"),
         })
         .collect();
     let mut backup = None;
@@ -979,25 +974,20 @@ pub fn uninstall(
     }
     let changed = !steps.is_empty();
     if json_out {
-        println!(
-            "{}",
-            json!({
-                "status": if dry_run { "planned" } else { "removed" },
-                "changed": changed,
-                "dry_run": dry_run,
-                "scope": "managed",
-                "changes": changes,
-                "backup": backup,
-                "warnings": [],
-            })
-        );
+        let status = if dry_run {
+            report::Status::Planned
+        } else {
+            report::Status::Removed
+        };
+        report::print(&managed_uninstall_report(report::Summary {
+            changed,
+            changes,
+            backup,
+            ..report::Summary::new(status, dry_run)
+        }));
     } else {
         for c in &changes {
-            eprintln!(
-                "  {} {}",
-                c["action"].as_str().unwrap_or(""),
-                c["path"].as_str().unwrap_or("")
-            );
+            eprintln!("  {} {}", c.action, c.path.display());
         }
         if dry_run {
             eprintln!("codex-guard: dry run, nothing was changed");
@@ -1009,6 +999,16 @@ pub fn uninstall(
         }
     }
     Ok(ExitCode::Ok)
+}
+
+fn managed_uninstall_report(summary: report::Summary) -> report::UninstallReport {
+    report::UninstallReport {
+        summary,
+        scope: Some("managed".into()),
+        codex_home: None,
+        receipt: None,
+        kept: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::codex_config::{self, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fleet::{Inputs, Service, Token};
 use crate::fsutil::{self, Lock};
-use crate::{backup, home, hooks_json, machine_id, rules_file, service, trust, ui};
+use crate::{backup, home, hooks_json, machine_id, report, rules_file, service, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::config::Updates;
 use codex_guard_common::env::Scope;
@@ -19,7 +19,7 @@ use codex_guard_common::receipt::{
 use codex_guard_common::{Layout, Mode, Receipt, RuntimeConfig};
 use codex_guard_hook::probe::Target;
 use codex_guard_hook::rules::{Layer, Rules};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -1225,27 +1225,44 @@ fn print_json(outcome: &Outcome, diff: Option<String>) {
         dry_run,
         ..
     } = outcome;
-    let changed = !changes.is_empty();
-    let mut out = json!({
-        "status": if changed { "changed" } else { "unchanged" },
-        "changed": changed,
-        "dry_run": dry_run,
-        "codex_home": layout.codex_home,
-        "url": choices.url,
-        "mode": choices.mode.as_str(),
-        "blocking": choices.blocking,
-        "fail_closed": choices.fail_closed,
-        "device_id": device.0,
-        "device_id_source": device.1.as_str(),
-        "changes": changes.iter().map(|c| json!({"path": c.path, "action": c.action()})).collect::<Vec<_>>(),
-        "backup": backup,
-        "warnings": warnings,
-        "notes": notes,
+    report::print(&report::SetupReport {
+        summary: summary(changes, backup.clone(), warnings, notes, *dry_run),
+        codex_home: layout.codex_home.clone(),
+        url: choices.url.clone(),
+        mode: choices.mode,
+        blocking: choices.blocking,
+        fail_closed: choices.fail_closed,
+        device_id: device.0.clone(),
+        device_id_source: device.1.as_str().to_string(),
+        diff,
     });
-    if let Some(diff) = diff {
-        out["diff"] = diff.into();
+}
+
+/// The summary of a setup (per user or managed): `changed` or `unchanged`.
+pub(crate) fn summary(
+    changes: &[FileChange],
+    backup: Option<PathBuf>,
+    warnings: &[String],
+    notes: &[String],
+    dry_run: bool,
+) -> report::Summary {
+    let changed = !changes.is_empty();
+    let status = if changed {
+        report::Status::Changed
+    } else {
+        report::Status::Unchanged
+    };
+    report::Summary {
+        changed,
+        changes: changes
+            .iter()
+            .map(|c| report::FileAction::new(&c.path, c.action()))
+            .collect(),
+        backup,
+        warnings: warnings.to_vec(),
+        notes: notes.to_vec(),
+        ..report::Summary::new(status, dry_run)
     }
-    println!("{out}");
 }
 
 /// What setup did, for a person: `scope` names the install ("" or "managed install: ").

@@ -8,11 +8,11 @@ use crate::cli::UninstallArgs;
 use crate::codex_config::{self, KeyMove, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
-use crate::{home, hooks_json, trust, ui};
+use crate::{home, hooks_json, report, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::events::Event;
 use codex_guard_common::{Layout, Receipt};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -475,30 +475,43 @@ fn diffs(plan: &Plan) -> String {
 fn report(args: &UninstallArgs, layout: &Layout, plan: &Plan, backup: Option<&Path>) {
     let changed = !plan.is_empty();
     if args.json {
-        let mut changes: Vec<Value> = plan
+        let mut changes: Vec<report::FileAction> = plan
             .edits
             .iter()
-            .map(|e| json!({"path": e.path, "action": if e.after.is_some() { "updated" } else { "removed" }}))
+            .map(|e| {
+                let action = if e.after.is_some() {
+                    "updated"
+                } else {
+                    "removed"
+                };
+                report::FileAction::new(&e.path, action)
+            })
             .collect();
         changes.extend(
             plan.remove
                 .iter()
-                .map(|p| json!({"path": p, "action": "removed"})),
+                .map(|p| report::FileAction::new(p, "removed")),
         );
-        println!(
-            "{}",
-            json!({
-                "status": if !changed { "unchanged" } else if args.dry_run { "planned" } else { "removed" },
-                "changed": changed,
-                "dry_run": args.dry_run,
-                "codex_home": layout.codex_home,
-                "receipt": plan.receipt.is_some(),
-                "changes": changes,
-                "kept": plan.kept,
-                "backup": backup,
-                "warnings": plan.notes,
-            })
-        );
+        let status = if !changed {
+            report::Status::Unchanged
+        } else if args.dry_run {
+            report::Status::Planned
+        } else {
+            report::Status::Removed
+        };
+        report::print(&report::UninstallReport {
+            summary: report::Summary {
+                changed,
+                changes,
+                backup: backup.map(Path::to_path_buf),
+                warnings: plan.notes.clone(),
+                ..report::Summary::new(status, args.dry_run)
+            },
+            scope: None,
+            codex_home: Some(layout.codex_home.clone()),
+            receipt: Some(plan.receipt.is_some()),
+            kept: plan.kept.clone(),
+        });
         return;
     }
     if !changed {

@@ -15,11 +15,12 @@
 use crate::cli::SelfUpdateArgs;
 use crate::doctor::process;
 use crate::failure::{ExitCode, Failure};
-use crate::{fsutil, home, managed, releases, setup};
+use crate::{fsutil, home, managed, releases, report, setup};
 use anyhow::{Context, Result};
 use codex_guard_common::config::{RuntimeConfig, Updates};
 use codex_guard_common::layout::RUNTIME_BIN;
 use codex_guard_common::VERSION;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -804,17 +805,16 @@ fn run_json(command: Command) -> Result<JsonRun> {
 fn refresh(command: Command, what: &str, warnings: &mut Vec<String>, exit: &mut ExitCode) -> Value {
     match run_json(command) {
         Ok(run) => {
-            let status = run.json["status"].as_str().unwrap_or("failed").to_string();
+            let summary = report::Summary::deserialize(&run.json).ok();
             if !run.success {
                 *exit = ExitCode::Degraded;
                 warnings.push(format!("refreshing the {what} failed: {}", run.stderr));
             }
-            json!({
-                "what": what,
-                "status": status,
-                "changes": run.json["changes"],
-                "notes": run.json.get("notes").cloned().unwrap_or_else(|| json!([])),
-            })
+            let (status, changes, notes) = match summary {
+                Some(s) => (s.status, s.changes, s.notes),
+                None => (report::Status::Failed, Vec::new(), Vec::new()),
+            };
+            json!({"what": what, "status": status, "changes": changes, "notes": notes})
         }
         Err(e) => {
             *exit = ExitCode::Degraded;
