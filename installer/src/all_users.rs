@@ -8,8 +8,8 @@
 
 use crate::cli::{SetupArgs, UninstallArgs};
 use crate::failure::{ExitCode, Failure};
-use crate::fleet::{Inputs, Service};
 use crate::report::{self, AllUsersReport, Status, Summary, UserReport};
+use crate::settings::Settings;
 use crate::{fsutil, safe_fs, setup};
 use anyhow::Result;
 use codex_guard_common::{Layout, RuntimeConfig};
@@ -141,25 +141,31 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
     require_root()?;
     let root = crate::home::canonical_path(&args.home.system_root)?;
     let inputs = if args.install_settings_only {
-        Inputs::from_flags(args)?
+        Settings::from_flags(args)?
     } else {
-        Inputs::gather(args, &|name| std::env::var(name).ok())?
+        Settings::gather(args, &|name| std::env::var(name).ok())?
     };
     // Validate every input once, before any user is touched (an existing install
     // stands in for the settings left open: each user keeps their own).
     let resolved =
         setup::resolve_choices(&inputs, Some(&RuntimeConfig::default()), false, Layer::User)?;
     let runtime = setup::locate_runtime(args.runtime.as_deref())?;
-    // The rules may sit where users cannot read them: hand each user a copy.
+    // The settings go to each user's run as a file it can read (the rules too: they may
+    // sit where users cannot read them). The token goes by environment instead, never
+    // in a file or on a command line other users can read.
     let shared = tempfile::Builder::new().prefix("codex-guard-").tempdir()?;
-    let rules_copy = match &resolved.rules {
-        Some(rules) => {
-            let path = shared.path().join("rules.toml");
-            fsutil::write_atomic(&path, rules, 0o644)?;
-            Some(path)
-        }
-        None => None,
+    let mut handed_down = Settings {
+        token: None,
+        token_file: None,
+        ..inputs
     };
+    if let Some(rules) = &resolved.rules {
+        let path = shared.path().join("rules.toml");
+        fsutil::write_atomic(&path, rules, 0o644)?;
+        handed_down.rules = Some(path);
+    }
+    let settings_file = shared.path().join("settings.toml");
+    fsutil::write_atomic(&settings_file, handed_down.to_file_text().as_bytes(), 0o644)?;
     allow_traversal(shared.path())?;
 
     let mut flags = vec![
@@ -168,8 +174,9 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         "--json".into(),
         "--runtime".into(),
         runtime.to_string_lossy().into_owned(),
+        "--parent-settings".into(),
+        settings_file.to_string_lossy().into_owned(),
     ];
-    flags.extend(setting_flags(&inputs, rules_copy.as_deref()));
     if args.dry_run {
         flags.push("--dry-run".into());
     }
@@ -267,55 +274,6 @@ fn give_dir(parent: &safe_fs::Dir, user: &User) -> Result<PathBuf> {
     let dir = parent.path().join(&user.name);
     fsutil::create_dir_all(&dir, 0o700)?;
     Ok(dir)
-}
-
-/// The explicit settings, as flags for a child run (the token goes by environment,
-/// never on a command line other users can read).
-fn setting_flags(inputs: &Inputs, rules: Option<&Path>) -> Vec<String> {
-    let mut flags = Vec::new();
-    match &inputs.service {
-        Some(Service::Url(url)) => flags.extend(["--url".into(), url.clone()]),
-        Some(Service::LocalOnly) => flags.push("--local-only".into()),
-        None => {}
-    }
-    if let Some(mode) = inputs.mode {
-        flags.extend(["--mode".into(), mode.as_str().into()]);
-    }
-    match inputs.blocking {
-        Some(true) => flags.push("--blocking".into()),
-        Some(false) => flags.push("--observe".into()),
-        None => {}
-    }
-    match inputs.fail_closed {
-        Some(true) => flags.push("--fail-closed".into()),
-        Some(false) => flags.push("--fail-open".into()),
-        None => {}
-    }
-    if let Some(ms) = inputs.timeout_ms {
-        flags.extend(["--timeout-ms".into(), ms.to_string()]);
-    }
-    if let Some(ca) = &inputs.ca_cert {
-        flags.extend(["--ca-cert".into(), ca.to_string_lossy().into_owned()]);
-    }
-    if inputs.allow_http == Some(true) {
-        flags.push("--allow-http".into());
-    }
-    if let Some(rules) = rules {
-        flags.extend(["--rules".into(), rules.to_string_lossy().into_owned()]);
-    }
-    if let Some(id) = &inputs.device_id {
-        flags.extend(["--device-id".into(), id.clone()]);
-    }
-    if let Some(updates) = inputs.updates {
-        flags.extend(["--updates".into(), updates.as_str().into()]);
-    }
-    if let Some(url) = &inputs.update_url {
-        flags.extend(["--update-url".into(), url.clone()]);
-    }
-    if let Some(key) = &inputs.update_public_key {
-        flags.extend(["--update-public-key".into(), key.clone()]);
-    }
-    flags
 }
 
 #[cfg(unix)]

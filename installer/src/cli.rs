@@ -417,6 +417,11 @@ pub struct SetupArgs {
     /// or from `doctor --fix` and `self-update`).
     #[arg(long = "keep-settings")]
     pub install_settings_only: bool,
+
+    /// The settings a parent run (`--all-users`) hands each child, as a fleet file
+    /// that stands for the parent's flags.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub parent_settings: Option<PathBuf>,
 }
 
 const SETUP_ENVIRONMENT: &str = "\

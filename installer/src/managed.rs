@@ -8,8 +8,8 @@
 
 use crate::cli::SetupArgs;
 use crate::failure::{ExitCode, Failure};
-use crate::fleet::Inputs;
 use crate::fsutil::{self, Lock};
+use crate::settings::Settings;
 use crate::setup::{self, FileChange, Show};
 use crate::{backup, codex_config, hooks_json, report};
 use anyhow::{Context, Result};
@@ -458,9 +458,9 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         prefix,
     };
     let inputs = if args.install_settings_only {
-        Inputs::from_flags(args)?
+        Settings::from_flags(args)?
     } else {
-        Inputs::gather(args, &|name| std::env::var(name).ok())?
+        Settings::gather(args, &|name| std::env::var(name).ok())?
     };
     let mut warnings = Vec::new();
     let existing = match fsutil::read_optional_text(&sys.runtime_config())? {

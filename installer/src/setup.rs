@@ -7,8 +7,8 @@
 use crate::cli::SetupArgs;
 use crate::codex_config::{self, Trust};
 use crate::failure::{ExitCode, Failure};
-use crate::fleet::{Inputs, Service, Token};
 use crate::fsutil::{self, Lock};
+use crate::settings::{Service, Settings, Token};
 use crate::{backup, home, hooks_json, machine_id, report, rules_file, service, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::config::Updates;
@@ -259,9 +259,9 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
 
     let existing_config = read_runtime_config(&layout, &mut warnings);
     let inputs = if args.install_settings_only {
-        Inputs::from_flags(&args)?
+        Settings::from_flags(&args)?
     } else {
-        Inputs::gather(&args, &|name| std::env::var(name).ok())?
+        Settings::gather(&args, &|name| std::env::var(name).ok())?
     };
     let mut choices = resolve_choices(&inputs, existing_config.as_ref(), interactive, Layer::User)?;
     let device = device_id(&mut choices, &layout)?;
@@ -471,15 +471,15 @@ fn read_receipt(layout: &Layout, warnings: &mut Vec<String>) -> Option<Receipt> 
 /// The layered inputs (see `fleet`), then the current install, then questions
 /// (interactive only), then defaults.
 pub fn resolve_choices(
-    inputs: &Inputs,
+    inputs: &Settings,
     existing: Option<&RuntimeConfig>,
     interactive: bool,
     rules_layer: Layer,
 ) -> Result<Choices> {
     let allow_http = inputs.allow_http.unwrap_or(false);
-    let url = match &inputs.service {
+    let url = match inputs.service() {
         Some(Service::LocalOnly) => None,
-        Some(Service::Url(url)) => Some(validate_url(url, allow_http)?),
+        Some(Service::Url(url)) => Some(validate_url(&url, allow_http)?),
         None => match existing {
             Some(config) => config.url.clone(),
             None if interactive => ui::ask_url(&|u| validate_url(u, allow_http))?,
@@ -491,10 +491,10 @@ pub fn resolve_choices(
             }
         },
     };
-    let token = match &inputs.token {
+    let token = match inputs.token_source() {
         Some(Token::Inline(token)) => Some(token.trim().to_string()),
         Some(Token::File(file)) => {
-            let text = fs_err::read_to_string(file).map_err(|e| {
+            let text = fs_err::read_to_string(&file).map_err(|e| {
                 Failure::bad_input(format!("cannot read the token file: {e}"))
                     .hint("pass a readable file to --token-file")
             })?;
@@ -508,7 +508,7 @@ pub fn resolve_choices(
         ui::token_question(
             interactive,
             url.as_deref(),
-            inputs.token.is_some(),
+            inputs.token_source().is_some(),
             existing,
         ),
     ) {

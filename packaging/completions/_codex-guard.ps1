@@ -53,6 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'codex-guard' -ScriptBlock {
             [CompletionResult]::new('--runtime', '--runtime', [CompletionResultType]::ParameterName, 'The codex-guard-hook executable to install (default: the one beside codex-guard)')
             [CompletionResult]::new('--codex-home', '--codex-home', [CompletionResultType]::ParameterName, 'Codex home (default: $CODEX_HOME, else ~/.codex)')
             [CompletionResult]::new('--system-root', '--system-root', [CompletionResultType]::ParameterName, 'Root for machine-wide paths such as /etc/codex (for tests and images)')
+            [CompletionResult]::new('--parent-settings', '--parent-settings', [CompletionResultType]::ParameterName, 'The settings a parent run (`--all-users`) hands each child, as a fleet file that stands for the parent''s flags')
             [CompletionResult]::new('--local-only', '--local-only', [CompletionResultType]::ParameterName, 'Install without an Akto service: local rules and a local log of every event')
             [CompletionResult]::new('--observe', '--observe', [CompletionResultType]::ParameterName, 'Only record events; never block')
             [CompletionResult]::new('--blocking', '--blocking', [CompletionResultType]::ParameterName, 'Block what the guardrails reject (the default)')

@@ -54,6 +54,7 @@ complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l prefix
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l runtime -d 'The codex-guard-hook executable to install (default: the one beside codex-guard)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l codex-home -d 'Codex home (default: $CODEX_HOME, else ~/.codex)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l system-root -d 'Root for machine-wide paths such as /etc/codex (for tests and images)' -r -F
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l parent-settings -d 'The settings a parent run (`--all-users`) hands each child, as a fleet file that stands for the parent\'s flags' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l local-only -d 'Install without an Akto service: local rules and a local log of every event'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l observe -d 'Only record events; never block'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l blocking -d 'Block what the guardrails reject (the default)'

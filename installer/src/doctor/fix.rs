@@ -118,6 +118,7 @@ fn setup_args(inputs: &Inputs, checks: &[Check]) -> SetupArgs {
         all_users: false,
         include_users_without_codex: false,
         install_settings_only: true,
+        parent_settings: None,
         silent: true,
         yes: true,
         dry_run: false,
