@@ -12,6 +12,7 @@ pub mod failure;
 pub mod fsutil;
 pub mod home;
 pub mod hooks_json;
+pub mod install;
 pub mod machine_id;
 pub mod managed;
 pub mod releases;

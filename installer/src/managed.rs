@@ -9,6 +9,7 @@
 use crate::cli::SetupArgs;
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
+use crate::install::Transaction;
 use crate::settings::Settings;
 use crate::setup::{self, FileChange, Show};
 use crate::{backup, codex_config, hooks_json, report};
@@ -540,24 +541,23 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
             )
             .map_err(fsutil::as_needs_root)?,
         );
-        for (done, change) in changes.iter().enumerate() {
-            if let Err(error) = write_change(&sys, change) {
-                let error = fsutil::as_needs_root(error);
-                // What was written goes back (the receipt first written, last undone),
-                // so a failed write leaves the machine as it was, not half managed.
-                return Err(match done {
-                    0 => error,
-                    _ => {
-                        let undo = format!(
-                            "put back the files of {} by hand (they are stored relative to {})",
-                            backup.as_deref().unwrap_or(Path::new("")).display(),
-                            root.display()
-                        );
-                        setup::roll_back(&changes[..done], error, &undo)
-                    }
-                });
+        // What was written goes back (the receipt first written, last undone), so a
+        // failed write leaves the machine as it was, not half managed.
+        let mut tx = Transaction::new("setup");
+        for change in &changes {
+            let written = tx.run(&change.path, change.before.as_deref(), change.mode, || {
+                write_change(&sys, change)
+            });
+            if let Err(error) = written {
+                let undo = format!(
+                    "put back the files of {} by hand (they are stored relative to {})",
+                    backup.as_deref().unwrap_or(Path::new("")).display(),
+                    root.display()
+                );
+                return Err(tx.roll_back(fsutil::as_needs_root(error), &undo));
             }
         }
+        tx.commit();
     }
 
     let exit = if warnings.is_empty() {

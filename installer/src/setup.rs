@@ -8,6 +8,7 @@ use crate::cli::SetupArgs;
 use crate::codex_config::{self, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
+use crate::install::Transaction;
 use crate::settings::{Service, Settings, Token};
 use crate::{backup, home, hooks_json, machine_id, report, rules_file, service, trust, ui};
 use anyhow::{Context, Result};
@@ -374,55 +375,26 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     }
     // The receipt goes first: it holds the previous values an interrupted run needs.
     changes.sort_by_key(|c| write_order(layout, &c.path));
-    for (done, change) in changes.iter().enumerate() {
+    let mut tx = Transaction::new("setup");
+    for change in &changes {
         progress.step(&format!("writing {}", change.label));
-        if let Err(error) = fsutil::write_atomic(&change.path, &change.after, change.mode) {
+        if let Err(error) = tx.put(
+            &change.path,
+            change.before.as_deref(),
+            Some(&change.after),
+            change.mode,
+        ) {
             progress.finish();
             let undo = format!("`codex-guard restore {}` to go back", backup.display());
-            return Err(roll_back(&changes[..done], error, &undo));
+            return Err(tx.roll_back(error, &undo));
         }
     }
+    tx.commit();
     progress.finish();
 
     outcome.changes = changes;
     outcome.backup = Some(backup);
     Ok(outcome)
-}
-
-/// A write failed (a full disk, say): the files written before it get their old
-/// content back, newest first, so the home is as it was and not half installed.
-/// `undo` says how to go back by hand when a file could not be put back.
-pub(crate) fn roll_back(written: &[FileChange], error: anyhow::Error, undo: &str) -> anyhow::Error {
-    let mut left = Vec::new();
-    for change in written.iter().rev() {
-        let undone = match &change.before {
-            Some(bytes) => fsutil::write_atomic(&change.path, bytes, change.mode),
-            None => fs_err::remove_file(&change.path).map_err(Into::into),
-        };
-        if undone.is_err() {
-            left.push(change.path.display().to_string());
-        }
-    }
-    let (message, hint) = if left.is_empty() {
-        (
-            format!("{error:#}; every file setup had written was put back as it was"),
-            "free the space (or fix the permission) named above and run the same `codex-guard setup` again".to_string(),
-        )
-    } else {
-        (
-            format!(
-                "{error:#}; these files could not be put back: {}",
-                left.join(", ")
-            ),
-            format!("free the space named above, then run setup again to finish, or {undo}"),
-        )
-    };
-    Failure {
-        code: ExitCode::Degraded,
-        message,
-        hint: Some(hint),
-    }
-    .into()
 }
 
 /// Setup creates the Codex home itself, as Codex does, but never the directories
