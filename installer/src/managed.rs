@@ -940,17 +940,24 @@ pub fn uninstall(
         // goes. The receipt goes last, so that a run killed on the way is finished by
         // the next one, which still finds it.
         let receipt_path = sys.receipt();
+        let mut tx = Transaction::new("uninstall");
         for step in &steps {
-            match step {
-                Step::Remove(p) if *p == receipt_path => Ok(()),
-                Step::Write(p, bytes) => fsutil::write_atomic(p, bytes, 0o644),
-                Step::Remove(p) => match fs_err::remove_file(p) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-                    _ => Ok(()),
-                },
+            let (path, after) = match step {
+                Step::Remove(p) if *p == receipt_path => continue,
+                Step::Write(p, bytes) => (p, Some(bytes.as_slice())),
+                Step::Remove(p) => (p, None),
+            };
+            let (before, mode) = current(path).map_err(fsutil::as_needs_root)?;
+            if let Err(error) = tx.put(path, before.as_deref(), after, mode) {
+                let undo = format!(
+                    "put back the files of {} by hand (they are stored relative to {})",
+                    backup.as_deref().unwrap_or(Path::new("")).display(),
+                    root.display()
+                );
+                return Err(tx.roll_back(fsutil::as_needs_root(error), &undo));
             }
-            .map_err(fsutil::as_needs_root)?;
         }
+        tx.commit();
         let _ = std::fs::remove_dir_all(sys.backups_dir());
         // Only empty directories: anything the admin put there stays.
         // Our own two directories go too when the receipt does not list them: a first
@@ -999,6 +1006,19 @@ pub fn uninstall(
         }
     }
     Ok(ExitCode::Ok)
+}
+
+/// A file's content and mode as they are, to put it back if a later change fails.
+fn current(path: &Path) -> Result<(Option<Vec<u8>>, u32)> {
+    let bytes = fsutil::read_optional(path)?;
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777)
+    };
+    #[cfg(not(unix))]
+    let mode = 0o644;
+    Ok((bytes, mode))
 }
 
 fn managed_uninstall_report(summary: report::Summary) -> report::UninstallReport {

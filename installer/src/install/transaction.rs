@@ -159,10 +159,9 @@ impl Drop for Transaction {
     }
 }
 
-/// Removes a file (the one a symlink points at, as a write would have written);
-/// a file already gone is fine.
+/// Removes a file (a symlink itself, not what it points at); one already gone is fine.
 fn remove_file(path: &Path) -> Result<()> {
-    match fs_err::remove_file(fsutil::write_target(path)?) {
+    match fs_err::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
         _ => Ok(()),
     }
