@@ -9,7 +9,7 @@
 use crate::cli::{SetupArgs, UninstallArgs};
 use crate::failure::{ExitCode, Failure};
 use crate::report::{self, AllUsersReport, Status, Summary, UserReport};
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
 use crate::{fsutil, safe_fs, setup};
 use anyhow::Result;
 use codex_guard_common::{Layout, RuntimeConfig};
@@ -148,7 +148,7 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
     // Validate every input once, before any user is touched (an existing install
     // stands in for the settings left open: each user keeps their own).
     let resolved =
-        setup::resolve_choices(&inputs, Some(&RuntimeConfig::default()), false, Layer::User)?;
+        settings::resolve_choices(&inputs, Some(&RuntimeConfig::default()), false, Layer::User)?;
     let runtime = setup::locate_runtime(args.runtime.as_deref())?;
     // The settings go to each user's run as a file it can read (the rules too: they may
     // sit where users cannot read them). The token goes by environment instead, never

@@ -10,7 +10,7 @@ use crate::cli::SetupArgs;
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
 use crate::install::Transaction;
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
 use crate::setup::{self, FileChange, Show};
 use crate::{backup, codex_config, hooks_json, report};
 use anyhow::{Context, Result};
@@ -478,7 +478,7 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         },
         None => None,
     };
-    let choices = setup::resolve_choices(&inputs, existing.as_ref(), false, Layer::Admin)?;
+    let choices = settings::resolve_choices(&inputs, existing.as_ref(), false, Layer::Admin)?;
     let runtime_source = setup::locate_runtime(args.runtime.as_deref())?;
     let managed_only = args.managed_only.unwrap_or_else(|| {
         previous
@@ -630,7 +630,7 @@ fn receipt_json(receipt: &ManagedReceipt) -> String {
 /// program is missing), and notes for the admin running setup.
 fn plan(
     sys: &SystemLayout,
-    choices: &setup::Choices,
+    choices: &settings::Choices,
     runtime_source: &Path,
     managed_only: bool,
     previous: Option<&ManagedReceipt>,
@@ -781,7 +781,7 @@ struct Done<'a> {
 fn report(
     args: &SetupArgs,
     sys: &SystemLayout,
-    choices: &setup::Choices,
+    choices: &settings::Choices,
     managed_only: bool,
     done: &Done<'_>,
 ) {

@@ -2,7 +2,7 @@
 //! changes, and step progress (indicatif). Silent and JSON runs never get here.
 
 use crate::failure::Failure;
-use crate::setup::Choices;
+use crate::settings::Choices;
 use anyhow::Result;
 use codex_guard_common::{Layout, Mode, RuntimeConfig};
 use dialoguer::theme::ColorfulTheme;

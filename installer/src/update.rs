@@ -15,7 +15,7 @@
 use crate::cli::SelfUpdateArgs;
 use crate::doctor::process;
 use crate::failure::{ExitCode, Failure};
-use crate::{fsutil, home, managed, releases, report, setup};
+use crate::{fsutil, home, managed, releases, report, settings};
 use anyhow::{Context, Result};
 use codex_guard_common::config::{RuntimeConfig, Updates};
 use codex_guard_common::layout::RUNTIME_BIN;
@@ -99,7 +99,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
         BUILT_IN_KEY,
     );
     let source = match &args.source {
-        Some(url) => setup::validate_update_url(url)?,
+        Some(url) => settings::validate_update_url(url)?,
         None => managed_config
             .as_ref()
             .and_then(|c| c.update_url.clone())

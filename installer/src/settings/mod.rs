@@ -10,6 +10,12 @@
 //! file's key, `CODEX_GUARD_<KEY>` is its variable, and the same type carries one
 //! source's values, the merged result and the file a parent run hands its children.
 
+mod resolve;
+
+pub use resolve::{
+    resolve_choices, validate_public_key, validate_update_url, validate_url, Choices,
+};
+
 use crate::cli::{ModeArg, SetupArgs, UpdatesArg};
 use crate::failure::Failure;
 use codex_guard_common::config::Updates;
