@@ -806,11 +806,11 @@ fn report(
             prefix: sys.prefix.clone(),
             requirements: sys.requirements(),
             managed_only,
-            url: choices.url.clone(),
-            mode: choices.mode,
-            blocking: choices.blocking,
-            fail_closed: choices.fail_closed,
-            updates: choices.updates,
+            url: choices.config.url.clone(),
+            mode: choices.config.mode,
+            blocking: choices.config.blocking,
+            fail_closed: choices.config.fail_closed,
+            updates: choices.config.updates,
             diff,
         });
         return;

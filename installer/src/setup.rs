@@ -313,7 +313,7 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         "setup",
         &canonical_home,
         &backup_entries(layout, &changes),
-        Some(outcome.choices.backups_keep),
+        Some(outcome.choices.config.backups_keep),
     )?;
     for dir in [layout.bin_dir(), layout.logs_dir()] {
         fsutil::create_dir_all(&dir, 0o700)?;
@@ -898,10 +898,10 @@ fn print_json(outcome: &Outcome, diff: Option<String>) {
     report::print(&report::SetupReport {
         summary: summary(changes, backup.clone(), warnings, notes, *dry_run),
         codex_home: layout.codex_home.clone(),
-        url: choices.url.clone(),
-        mode: choices.mode,
-        blocking: choices.blocking,
-        fail_closed: choices.fail_closed,
+        url: choices.config.url.clone(),
+        mode: choices.config.mode,
+        blocking: choices.config.blocking,
+        fail_closed: choices.config.fail_closed,
         device_id: device.0.clone(),
         device_id_source: device.1.as_str().to_string(),
         diff,

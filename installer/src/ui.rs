@@ -217,16 +217,16 @@ pub fn print_summary(layout: &Layout, choices: &Choices, changes: &[(PathBuf, &s
         "codex-guard will protect the Codex home {}",
         layout.codex_home.display()
     );
-    match &choices.url {
+    match &choices.config.url {
         Some(url) => eprintln!(
             "  guardrails: {url} ({}, {}, fail {})",
-            choices.mode.as_str(),
-            if choices.blocking {
+            choices.config.mode.as_str(),
+            if choices.config.blocking {
                 "blocking"
             } else {
                 "observe only"
             },
-            if choices.fail_closed {
+            if choices.config.fail_closed {
                 "closed"
             } else {
                 "open"

@@ -6,7 +6,6 @@ use super::{Service, Settings, Token};
 use crate::failure::{ExitCode, Failure};
 use crate::ui;
 use anyhow::Result;
-use codex_guard_common::config::Updates;
 use codex_guard_common::{Mode, RuntimeConfig};
 use codex_guard_hook::rules::{Layer, Rules};
 use std::path::{Path, PathBuf};
@@ -14,53 +13,21 @@ use std::path::{Path, PathBuf};
 /// The settings this install will have.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Choices {
-    pub url: Option<String>,
+    /// The runtime config to write (the plan fills in where the token file is).
+    pub config: RuntimeConfig,
     pub token: Option<String>,
-    pub mode: Mode,
-    pub blocking: bool,
-    pub fail_closed: bool,
-    pub timeout_ms: u64,
-    /// Extra CA bundle for the service (`--ca-cert`, else kept from the current install).
-    pub ca_cert: Option<PathBuf>,
     /// Rules to install in place of the current (or default) rules file.
     pub rules: Option<Vec<u8>>,
-    pub updates: Updates,
-    /// Release source for `self-update`; `None`: GitHub.
-    pub update_url: Option<String>,
-    /// Key that must sign releases for `self-update`.
-    pub update_public_key: Option<String>,
     /// The Atlas device id to write; `None` keeps the current one (or makes one).
     pub device_id: Option<String>,
-    /// Kept from the current install (edited in the runtime config by hand).
-    pub ingest_non_mcp_tools: bool,
-    pub backups_keep: usize,
-    pub spool_max_mb: u64,
-    pub spool_max_age_hours: u64,
-    pub retry_max_ms: u64,
-    pub breaker_cooldown_ms: u64,
 }
 
 impl Choices {
     /// The runtime config these choices make, with the token read from `token_file`.
     pub fn runtime_config(&self, token_file: Option<PathBuf>) -> RuntimeConfig {
         RuntimeConfig {
-            url: self.url.clone(),
             token_file,
-            mode: self.mode,
-            blocking: self.blocking,
-            fail_closed: self.fail_closed,
-            timeout_ms: self.timeout_ms,
-            ingest_non_mcp_tools: self.ingest_non_mcp_tools,
-            backups_keep: self.backups_keep,
-            ca_cert: self.ca_cert.clone(),
-            spool_max_mb: self.spool_max_mb,
-            spool_max_age_hours: self.spool_max_age_hours,
-            retry_max_ms: self.retry_max_ms,
-            breaker_cooldown_ms: self.breaker_cooldown_ms,
-            updates: self.updates,
-            update_url: self.update_url.clone(),
-            update_public_key: self.update_public_key.clone(),
-            ..RuntimeConfig::default()
+            ..self.config.clone()
         }
     }
 }
@@ -152,15 +119,13 @@ pub fn resolve_choices(
         .transpose()?;
     let defaults = RuntimeConfig::default();
     let kept = existing.unwrap_or(&defaults);
-    Ok(Choices {
+    let config = RuntimeConfig {
         url,
-        token,
         mode,
         blocking,
         fail_closed,
         timeout_ms,
         ca_cert,
-        rules,
         updates: inputs.updates.unwrap_or(kept.updates),
         update_url: match &inputs.update_url {
             Some(url) => Some(validate_update_url(url)?),
@@ -170,13 +135,20 @@ pub fn resolve_choices(
             Some(key) => Some(validate_public_key(key)?),
             None => kept.update_public_key.clone(),
         },
-        device_id: inputs.device_id.clone(),
+        // Kept from the current install (edited in the runtime config by hand).
         ingest_non_mcp_tools: kept.ingest_non_mcp_tools,
         backups_keep: kept.backups_keep,
         spool_max_mb: kept.spool_max_mb,
         spool_max_age_hours: kept.spool_max_age_hours,
         retry_max_ms: kept.retry_max_ms,
         breaker_cooldown_ms: kept.breaker_cooldown_ms,
+        ..RuntimeConfig::default()
+    };
+    Ok(Choices {
+        config,
+        token,
+        rules,
+        device_id: inputs.device_id.clone(),
     })
 }
 
