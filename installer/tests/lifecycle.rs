@@ -5,6 +5,7 @@ mod common;
 
 use common::{json_of, TestEnv};
 use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
 
 const COMMENTED_CONFIG: &str = "\
 # Personal Codex settings
@@ -405,4 +406,56 @@ fn restore_gives_back_an_earlier_versions_rules_that_setup_replaced() {
     let report = json_of(&env.uninstall(&[]).success());
     assert_eq!(report["status"], "removed");
     assert_eq!(env.snapshot(), pristine);
+}
+
+/// Lays out a Codex home as codex-guard 0.1.0 left it after `setup --local-only`
+/// (recorded from that release's binaries, with the home's path as `@CODEX_HOME@`), and
+/// returns what the home held before that setup.
+fn home_installed_by_0_1_0(env: &TestEnv, case: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/receipts/0.1.0")
+        .join(case);
+    let home = env.codex_home.display().to_string();
+    let copy = |from: &Path, to: &Path| {
+        common::files_below(from)
+            .into_iter()
+            .map(|(path, bytes)| {
+                let text = String::from_utf8(bytes).unwrap();
+                let target = to.join(path.strip_prefix(from).unwrap());
+                (target, text.replace("@CODEX_HOME@", &home).into_bytes())
+            })
+            .collect::<Vec<_>>()
+    };
+    for (path, bytes) in copy(&fixture.join("installed"), &env.codex_home) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    // The runtime setup copied in (its bytes do not matter to uninstall).
+    env.write("codex-guard/bin/codex-guard-hook", "#!/bin/sh\nexit 0\n");
+    copy(&fixture.join("before"), &env.codex_home)
+}
+
+#[test]
+fn a_home_installed_by_the_previous_release_uninstalls_byte_for_byte() {
+    for case in ["hooks-json", "inline-config"] {
+        let env = TestEnv::new();
+        let before = home_installed_by_0_1_0(&env, case);
+        assert_ne!(
+            env.snapshot(),
+            before,
+            "{case}: the fixture installs something"
+        );
+        env.uninstall(&[]).success();
+        assert_eq!(
+            env.snapshot()
+                .into_iter()
+                .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
+                .collect::<Vec<_>>(),
+            before
+                .into_iter()
+                .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
+                .collect::<Vec<_>>(),
+            "{case}"
+        );
+    }
 }

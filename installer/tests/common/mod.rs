@@ -130,29 +130,7 @@ impl TestEnv {
 
     /// Every file below the Codex home with its bytes, for before/after comparisons.
     pub fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-            let mut entries: Vec<_> = std::fs::read_dir(dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            entries.sort();
-            for path in entries {
-                let meta = std::fs::symlink_metadata(&path).unwrap();
-                if meta.file_type().is_symlink() {
-                    let target = std::fs::read_link(&path).unwrap();
-                    let mut bytes = b"symlink -> ".to_vec();
-                    bytes.extend_from_slice(target.to_string_lossy().as_bytes());
-                    out.push((path.clone(), bytes));
-                } else if meta.is_dir() {
-                    walk(&path, out);
-                } else {
-                    out.push((path.clone(), std::fs::read(&path).unwrap()));
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.codex_home, &mut out);
-        out
+        files_below(&self.codex_home)
     }
 
     /// [`TestEnv::snapshot`] without codex-guard's backups, which every command adds to.
@@ -204,5 +182,32 @@ pub fn tar_listing(path: &Path) -> std::collections::BTreeMap<String, String> {
         entry.read_to_string(&mut text).unwrap();
         out.insert(entry.path().unwrap().to_string_lossy().into_owned(), text);
     }
+    out
+}
+
+/// Every file below `dir`, sorted, with its bytes (a symlink as `symlink -> target`).
+pub fn files_below(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                let mut bytes = b"symlink -> ".to_vec();
+                bytes.extend_from_slice(target.to_string_lossy().as_bytes());
+                out.push((path.clone(), bytes));
+            } else if meta.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
     out
 }
