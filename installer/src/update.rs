@@ -22,6 +22,7 @@ use codex_guard_common::layout::RUNTIME_BIN;
 use codex_guard_common::VERSION;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,94 +66,267 @@ pub fn archive_stem(version: &str, target: &str) -> String {
     format!("codex-guard-{version}-{target}")
 }
 
+/// This machine as self-update finds it: the programs, the installs they serve, and
+/// the settings that decide where releases come from and who must sign them.
+struct Machine {
+    /// This codex-guard, and the directory it and the hook runtime are in.
+    exe: PathBuf,
+    bin_dir: PathBuf,
+    root: PathBuf,
+    layout: codex_guard_common::Layout,
+    managed_install: Option<(
+        managed::SystemLayout,
+        codex_guard_common::receipt::ManagedReceipt,
+    )>,
+    /// Why self-update must leave the programs alone, if it must.
+    owner: Option<String>,
+    signer: Signer,
+    source: String,
+    ca_files: Vec<PathBuf>,
+}
+
+impl Machine {
+    /// Who owns updates: the machine-wide config speaks for the fleet, then the user's.
+    /// Run as root, a config only counts if root owns it: `sudo` may keep a user's HOME
+    /// or CODEX_HOME, and that user's key, mirror or CA must not choose what root installs.
+    fn read(args: &SelfUpdateArgs, loud: &mut Vec<String>) -> Result<Machine> {
+        let exe = std::env::current_exe().context("cannot tell where this codex-guard is")?;
+        let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+        let bin_dir = exe
+            .parent()
+            .context("this codex-guard has no parent directory")?
+            .to_path_buf();
+        let root = home::canonical_path(&args.home.system_root)?;
+        let layout = home::resolve(&args.home)?;
+        let managed_install = managed::installed(&root);
+        let config_owner = (fsutil::current_uid() == Some(0)).then_some(0);
+        let user_config = read_config(&layout.runtime_config(), config_owner, loud);
+        let managed_config = managed_install
+            .as_ref()
+            .and_then(|(sys, _)| read_config(&sys.runtime_config(), config_owner, loud));
+        let owner = owner_of_updates(&bin_dir, managed_config.as_ref(), user_config.as_ref());
+        let signer = Signer::choose(
+            managed_config
+                .as_ref()
+                .and_then(|c| c.update_public_key.as_deref()),
+            user_config
+                .as_ref()
+                .and_then(|c| c.update_public_key.as_deref())
+                .map(|key| (key, layout.runtime_config())),
+            BUILT_IN_KEY,
+        );
+        let source = match &args.source {
+            Some(url) => settings::validate_update_url(url)?,
+            None => managed_config
+                .as_ref()
+                .and_then(|c| c.update_url.clone())
+                .or_else(|| user_config.as_ref().and_then(|c| c.update_url.clone()))
+                .unwrap_or_else(|| DEFAULT_SOURCE.to_string()),
+        };
+        // The source is trusted as the runtime trusts the service: the OS store plus
+        // the configured CA bundles.
+        let mut ca_files: Vec<PathBuf> = [&managed_config, &user_config]
+            .into_iter()
+            .filter_map(|c| c.as_ref().and_then(|c| c.ca_cert.clone()))
+            .chain(
+                std::env::var_os("SSL_CERT_PATH")
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from),
+            )
+            .collect();
+        ca_files.dedup();
+        Ok(Machine {
+            exe,
+            bin_dir,
+            root,
+            layout,
+            managed_install,
+            owner,
+            signer,
+            source,
+            ca_files,
+        })
+    }
+
+    fn client(&self, allow_http: bool) -> Result<releases::Client> {
+        releases::Client::new(&self.ca_files, allow_http).map_err(|e| {
+            Failure::bad_input(format!("cannot set up TLS for the release source: {e:#}"))
+                .hint(format!(
+                    "point ca_cert in {} at a PEM file of CA certificates",
+                    self.layout.runtime_config().display()
+                ))
+                .into()
+        })
+    }
+
+    fn list_releases(
+        &self,
+        client: &releases::Client,
+    ) -> Result<Vec<self_update::update::Release>> {
+        let source = self.source.clone();
+        with_deadline(LIST_DEADLINE, "listing the releases", {
+            let client = client.clone();
+            move || client.releases(&source, REPO_OWNER, REPO_NAME, target())
+        })
+        .map_err(|e| {
+            Failure::degraded(format!("cannot list the releases at {}: {e:#}", self.source))
+                .hint(format!(
+                    "check the network, or the release source: update_url in {} (set with `codex-guard setup --update-url URL`), or pass --source URL",
+                    self.layout.runtime_config().display()
+                ))
+                .into()
+        })
+    }
+
+    /// The installs the new programs will refresh, as `setup` arguments: this user's,
+    /// and the machine-wide one when run as root (else a warning says it stays old).
+    fn refresh_targets(&self, warnings: &mut Vec<String>) -> Vec<(String, Vec<OsString>)> {
+        let home = self.layout.codex_home.clone();
+        let mut targets: Vec<(String, Vec<OsString>)> = Vec::new();
+        if self.layout.receipt().is_file() {
+            targets.push((
+                home.display().to_string(),
+                vec!["--codex-home".into(), home.into()],
+            ));
+        }
+        if let Some((sys, _)) = &self.managed_install {
+            if fsutil::current_uid() == Some(0) {
+                targets.push(("machine-wide install".into(), vec!["--managed".into()]));
+            } else {
+                warnings.push(format!(
+                    "the machine-wide runtime {} is still the old one: run `sudo codex-guard setup --managed --keep-settings`",
+                    sys.runtime_bin().display()
+                ));
+            }
+        }
+        targets
+    }
+
+    /// `program setup --keep-settings` for one of [`Machine::refresh_targets`].
+    fn setup_command(&self, program: &Path, target: &[OsString], dry_run: bool) -> Command {
+        let mut command = Command::new(program);
+        command
+            .args(["setup", "--silent", "--json", "--keep-settings"])
+            .args(target)
+            .arg("--system-root")
+            .arg(&self.root);
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        command
+    }
+}
+
+/// A release downloaded, checked and unpacked, its programs not yet in place.
+struct Fetched {
+    version: String,
+    archive_name: String,
+    /// The archive's sha256, as its checksum list gives it.
+    sha256: String,
+    /// How the checksum list was authenticated, for the report.
+    signature: Value,
+    staged: Staged,
+}
+
 pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
-    let exe = std::env::current_exe().context("cannot tell where this codex-guard is")?;
-    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
-    let bin_dir = exe
-        .parent()
-        .context("this codex-guard has no parent directory")?
-        .to_path_buf();
-    let root = home::canonical_path(&args.home.system_root)?;
-    let layout = home::resolve(&args.home)?;
-    let managed_install = managed::installed(&root);
-    let mut warnings = Vec::new();
     // Said on stderr as they happen, and in the JSON report's warnings.
     let mut loud = Vec::new();
-
-    // Who owns updates: the machine-wide config speaks for the fleet, then the user's.
-    // Run as root, a config only counts if root owns it: `sudo` may keep a user's HOME
-    // or CODEX_HOME, and that user's key, mirror or CA must not choose what root installs.
-    let config_owner = (fsutil::current_uid() == Some(0)).then_some(0);
-    let user_config = read_config(&layout.runtime_config(), config_owner, &mut loud);
-    let managed_config = managed_install
-        .as_ref()
-        .and_then(|(sys, _)| read_config(&sys.runtime_config(), config_owner, &mut loud));
-    let owner = owner_of_updates(&bin_dir, managed_config.as_ref(), user_config.as_ref());
-    let signer = Signer::choose(
-        managed_config
-            .as_ref()
-            .and_then(|c| c.update_public_key.as_deref()),
-        user_config
-            .as_ref()
-            .and_then(|c| c.update_public_key.as_deref())
-            .map(|key| (key, layout.runtime_config())),
-        BUILT_IN_KEY,
-    );
-    let source = match &args.source {
-        Some(url) => settings::validate_update_url(url)?,
-        None => managed_config
-            .as_ref()
-            .and_then(|c| c.update_url.clone())
-            .or_else(|| user_config.as_ref().and_then(|c| c.update_url.clone()))
-            .unwrap_or_else(|| DEFAULT_SOURCE.to_string()),
-    };
+    let machine = Machine::read(&args, &mut loud)?;
     if !args.check {
-        if let Some(owner) = &owner {
+        if let Some(owner) = &machine.owner {
             return Err(Failure::refused(format!("not updating: {owner}")).into());
         }
     }
-
-    // The source is trusted as the runtime trusts the service: the OS store plus the
-    // configured CA bundles.
-    let mut ca_files: Vec<PathBuf> = [&managed_config, &user_config]
-        .into_iter()
-        .filter_map(|c| c.as_ref().and_then(|c| c.ca_cert.clone()))
-        .chain(
-            std::env::var_os("SSL_CERT_PATH")
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from),
-        )
-        .collect();
-    ca_files.dedup();
-    let client = releases::Client::new(&ca_files, args.allow_http).map_err(|e| {
-        Failure::bad_input(format!("cannot set up TLS for the release source: {e:#}")).hint(
-            format!(
-                "point ca_cert in {} at a PEM file of CA certificates",
-                layout.runtime_config().display()
-            ),
-        )
-    })?;
-    let releases = with_deadline(LIST_DEADLINE, "listing the releases", {
-        let (client, source) = (client.clone(), source.clone());
-        move || client.releases(&source, REPO_OWNER, REPO_NAME, target())
-    })
-    .map_err(|e| {
-        Failure::degraded(format!("cannot list the releases at {source}: {e:#}")).hint(format!(
-            "check the network, or the release source: update_url in {} (set with `codex-guard setup --update-url URL`), or pass --source URL",
-            layout.runtime_config().display()
-        ))
-    })?;
+    let client = machine.client(args.allow_http)?;
+    let releases = machine.list_releases(&client)?;
     let choice = choose(&releases, VERSION, args.to.as_deref())?;
-
     if args.check {
-        return report_check(&args, &source, &choice, owner.as_deref(), &signer);
+        return report_check(
+            &args,
+            &machine.source,
+            &choice,
+            machine.owner.as_deref(),
+            &machine.signer,
+        );
     }
     let release = match choice {
         Choice::Install(release) => release,
-        other => return report_unchanged(&args, &source, &other),
+        other => return report_unchanged(&args, &machine.source, &other),
     };
+    // `work` is the directory beside the programs it is all in (removed when dropped).
+    let (fetched, work) = fetch(&args, &machine, &client, &release, &mut loud)?;
 
+    // Each refresh is rehearsed first (`--dry-run`) by the staged program: a release
+    // that cannot take over an install's settings is not installed.
+    let mut warnings = Vec::new();
+    let targets = machine.refresh_targets(&mut warnings);
+    for (what, target) in &targets {
+        let rehearsal = run_json(machine.setup_command(&fetched.staged.main, target, true))?;
+        if !rehearsal.success {
+            return Err(Failure::degraded(format!(
+                "codex-guard {} cannot take over the {what} ({}); nothing was changed",
+                fetched.version,
+                rehearsal.stderr.lines().next().unwrap_or("setup failed")
+            ))
+            .hint("install a release that supports this install's settings, or run setup with new settings first")
+            .into());
+        }
+    }
+    let hook_path = machine.bin_dir.join(RUNTIME_BIN);
+    replace_both(&fetched.staged, &machine.exe, &hook_path, work.path())?;
+    drop(work);
+
+    // The new programs refresh what they serve, then check it.
+    let mut exit = if machine.managed_install.is_some() && fsutil::current_uid() != Some(0) {
+        ExitCode::Degraded
+    } else {
+        ExitCode::Ok
+    };
+    let refreshed: Vec<Value> = targets
+        .iter()
+        .map(|(what, target)| {
+            let command = machine.setup_command(&machine.exe, target, false);
+            refresh(command, what, &mut warnings, &mut exit)
+        })
+        .collect();
+    // Doctor checks what there is: with no install on this machine, there is nothing
+    // for it to find healthy.
+    let doctor = if refreshed.is_empty() {
+        None
+    } else {
+        let doctor = run_doctor(&args, &machine)?;
+        if !doctor.success {
+            exit = ExitCode::Degraded;
+        }
+        Some(doctor)
+    };
+    report_updated(
+        &args,
+        &machine,
+        &fetched,
+        &Updated {
+            hook_path,
+            refreshed,
+            doctor,
+            loud,
+            warnings,
+        },
+    );
+    Ok(exit)
+}
+
+/// Downloads the release's checksum list, authenticates it (or refuses, or warns
+/// loudly, as the signer and `--allow-unsigned` say), then the archive, checks it
+/// against the list and unpacks our two programs, which must say the right version.
+fn fetch(
+    args: &SelfUpdateArgs,
+    machine: &Machine,
+    client: &releases::Client,
+    release: &self_update::update::Release,
+    loud: &mut Vec<String>,
+) -> Result<(Fetched, tempfile::TempDir)> {
     let version = release.version.clone();
+    let source = &machine.source;
     let stem = archive_stem(&version, target());
     let archive_name = format!("{stem}.tar.gz");
     let asset = |name: &str| {
@@ -171,54 +345,31 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     let sums_asset = asset(CHECKSUMS)?;
     let signature_asset = asset(SIGNATURE).ok();
     // Decided before any download: an unsigned release is refused, or accepted loudly.
-    let unverified = match (&signer, &signature_asset) {
-        (Signer::Key { .. }, Some(_)) => None,
-        (Signer::Key { from, .. }, None) if args.allow_unsigned => Some(format!(
-            "installing release {version} from {source} UNSIGNED ({SIGNATURE} missing), because of --allow-unsigned: nothing proves who made it, {from} had nothing to check"
-        )),
-        (Signer::Key { from, .. }, None) => {
-            return Err(Failure::degraded(format!(
-                "release {version} at {source} is not signed ({SIGNATURE} missing), and self-update installs only releases signed with {from}; nothing was downloaded or run, nothing was changed"
-            ))
-            .hint("ask who publishes the release source for its SHA256SUMS.sig; to install it anyway, knowing nothing proves who made it, pass --allow-unsigned")
-            .into())
-        }
-        (Signer::None, _) => Some(format!(
-            "installing release {version} from {source} UNVERIFIED: this codex-guard was built without a release key and no update_public_key is configured, so nothing proves who made the release (only its SHA256SUMS checksum is checked)"
-        )),
-    };
-    if let Some(warning) = unverified {
+    if let Some(warning) = unsigned_warning(args, machine, &version, signature_asset.is_some())? {
         eprintln!("warning: {warning}");
         loud.push(warning);
     }
 
     let work = tempfile::Builder::new()
         .prefix(".codex-guard-update-")
-        .tempdir_in(&bin_dir)
-        .map_err(|e| writable_error(&bin_dir, e))?;
-    let archive_path = work.path().join(&archive_name);
-    let sums_path = work.path().join(CHECKSUMS);
+        .tempdir_in(&machine.bin_dir)
+        .map_err(|e| writable_error(&machine.bin_dir, e))?;
     let progress = !args.json && std::io::stderr().is_terminal();
-    let signature_path = work.path().join(SIGNATURE);
-    let download = |asset: &self_update::update::ReleaseAsset, path: &Path| {
-        let (url, path, client) = (
-            asset.download_url.clone(),
-            path.to_path_buf(),
-            client.clone(),
-        );
+    let download = |asset: &self_update::update::ReleaseAsset| {
+        let path = work.path().join(&asset.name);
+        let (url, to, client) = (asset.download_url.clone(), path.clone(), client.clone());
         with_deadline(DOWNLOAD_DEADLINE, "downloading the release", move || {
-            client.download(&url, &path, progress)
+            client.download(&url, &to, progress)
         })
-        .with_context(|| format!("cannot download {} from {source}", asset.name))
+        .with_context(|| format!("cannot download {} from {source}", asset.name))?;
+        Ok::<_, anyhow::Error>(path)
     };
 
     // The checksums are authenticated before the archive is even fetched.
-    download(&sums_asset, &sums_path)?;
-    let sums = fs_err::read_to_string(&sums_path)?;
-    let signature = match (&signer, &signature_asset) {
+    let sums = fs_err::read_to_string(download(&sums_asset)?)?;
+    let signature = match (&machine.signer, &signature_asset) {
         (Signer::Key { key, from }, Some(signature_asset)) => {
-            download(signature_asset, &signature_path)?;
-            let signature = fs_err::read_to_string(&signature_path)?;
+            let signature = fs_err::read_to_string(download(signature_asset)?)?;
             verify_signature(key, sums.as_bytes(), &signature).map_err(|why| {
                 Failure::degraded(format!(
                     "{CHECKSUMS} of release {version} is not signed by {from} ({why}); nothing was run, nothing was changed"
@@ -234,7 +385,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
             json!({"status": "unverified", "accepted_because": "no release key in this build or the config"})
         }
     };
-    download(&archive_asset, &archive_path)?;
+    let archive_path = download(&archive_asset)?;
     let expected = checksum_for(&sums, &archive_name).ok_or_else(|| {
         Failure::degraded(format!(
             "{CHECKSUMS} of release {version} lists no {archive_name}; nothing was changed"
@@ -248,148 +399,133 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
         .hint("the download was corrupted or tampered with: try again, or ask who runs the release source")
         .into());
     }
-
     let staged = stage(&archive_path, &stem, work.path())?;
     verify_version(&staged.main, "codex-guard", &version)?;
     verify_version(&staged.hook, "codex-guard-hook", &version)?;
-    let hook_path = bin_dir.join(RUNTIME_BIN);
-
-    // What the new programs will refresh: this user's install, and the machine-wide one
-    // when run as root. Each refresh is rehearsed first (`--dry-run`) by the staged
-    // program: a release that cannot take over an install's settings is not installed.
-    let home_arg = layout.codex_home.clone();
-    let is_root = fsutil::current_uid() == Some(0);
-    let mut targets: Vec<(String, Vec<std::ffi::OsString>)> = Vec::new();
-    if layout.receipt().is_file() {
-        targets.push((
-            home_arg.display().to_string(),
-            vec!["--codex-home".into(), home_arg.clone().into()],
-        ));
-    }
-    if let Some((sys, _)) = &managed_install {
-        if is_root {
-            targets.push(("machine-wide install".into(), vec!["--managed".into()]));
-        } else {
-            warnings.push(format!(
-                "the machine-wide runtime {} is still the old one: run `sudo codex-guard setup --managed --keep-settings`",
-                sys.runtime_bin().display()
-            ));
-        }
-    }
-    let setup_command = |program: &Path, target: &[std::ffi::OsString], dry_run: bool| {
-        let mut command = Command::new(program);
-        command
-            .args(["setup", "--silent", "--json", "--keep-settings"])
-            .args(target)
-            .arg("--system-root")
-            .arg(&root);
-        if dry_run {
-            command.arg("--dry-run");
-        }
-        command
+    let fetched = Fetched {
+        version,
+        archive_name,
+        sha256: actual,
+        signature,
+        staged,
     };
-    for (what, target) in &targets {
-        let rehearsal = run_json(setup_command(&staged.main, target, true))?;
-        if !rehearsal.success {
+    Ok((fetched, work))
+}
+
+/// An unsigned release is refused when a key is known (unless `--allow-unsigned`), and
+/// accepted with a loud warning when it is allowed or no key is known at all.
+fn unsigned_warning(
+    args: &SelfUpdateArgs,
+    machine: &Machine,
+    version: &str,
+    signed: bool,
+) -> Result<Option<String>> {
+    let source = &machine.source;
+    Ok(match (&machine.signer, signed) {
+        (Signer::Key { .. }, true) => None,
+        (Signer::Key { from, .. }, false) if args.allow_unsigned => Some(format!(
+            "installing release {version} from {source} UNSIGNED ({SIGNATURE} missing), because of --allow-unsigned: nothing proves who made it, {from} had nothing to check"
+        )),
+        (Signer::Key { from, .. }, false) => {
             return Err(Failure::degraded(format!(
-                "codex-guard {version} cannot take over the {what} ({}); nothing was changed",
-                rehearsal.stderr.lines().next().unwrap_or("setup failed")
+                "release {version} at {source} is not signed ({SIGNATURE} missing), and self-update installs only releases signed with {from}; nothing was downloaded or run, nothing was changed"
             ))
-            .hint("install a release that supports this install's settings, or run setup with new settings first")
-            .into());
+            .hint("ask who publishes the release source for its SHA256SUMS.sig; to install it anyway, knowing nothing proves who made it, pass --allow-unsigned")
+            .into())
         }
+        (Signer::None, _) => Some(format!(
+            "installing release {version} from {source} UNVERIFIED: this codex-guard was built without a release key and no update_public_key is configured, so nothing proves who made the release (only its SHA256SUMS checksum is checked)"
+        )),
+    })
+}
+
+/// The new `codex-guard doctor --json` on this user's home.
+fn run_doctor(args: &SelfUpdateArgs, machine: &Machine) -> Result<JsonRun> {
+    let mut doctor = Command::new(&machine.exe);
+    doctor
+        .args(["doctor", "--json"])
+        .arg("--codex-home")
+        .arg(&machine.layout.codex_home)
+        .arg("--system-root")
+        .arg(&machine.root);
+    if let Some(codex) = &args.codex_bin {
+        doctor.arg("--codex-bin").arg(codex);
     }
+    run_json(doctor)
+}
 
-    replace_both(&staged, &exe, &hook_path, work.path())?;
-    drop(work);
+/// What an update did after the programs were replaced.
+struct Updated {
+    hook_path: PathBuf,
+    refreshed: Vec<Value>,
+    doctor: Option<JsonRun>,
+    loud: Vec<String>,
+    warnings: Vec<String>,
+}
 
-    // The new programs refresh what they serve, then check it.
-    let mut exit = if managed_install.is_some() && !is_root {
-        ExitCode::Degraded
-    } else {
-        ExitCode::Ok
-    };
-    let mut refreshed = Vec::new();
-    for (what, target) in &targets {
-        refreshed.push(refresh(
-            setup_command(&exe, target, false),
-            what,
-            &mut warnings,
-            &mut exit,
-        ));
-    }
-    // Doctor checks what there is: with no install on this machine, there is nothing
-    // for it to find healthy.
-    let doctor = if refreshed.is_empty() {
-        None
-    } else {
-        let mut doctor = Command::new(&exe);
-        doctor
-            .args(["doctor", "--json"])
-            .arg("--codex-home")
-            .arg(&home_arg)
-            .arg("--system-root")
-            .arg(&root);
-        if let Some(codex) = &args.codex_bin {
-            doctor.arg("--codex-bin").arg(codex);
-        }
-        let doctor = run_json(doctor)?;
-        if !doctor.success {
-            exit = ExitCode::Degraded;
-        }
-        Some(doctor)
-    };
-    let doctor_status = match &doctor {
-        Some(run) => run.json["status"].as_str().unwrap_or("unknown").to_string(),
-        None => "not run: no install of codex-guard on this machine to check".to_string(),
-    };
-
+fn report_updated(args: &SelfUpdateArgs, machine: &Machine, fetched: &Fetched, done: &Updated) {
+    let Fetched {
+        version,
+        archive_name,
+        sha256,
+        signature,
+        ..
+    } = fetched;
+    let source = &machine.source;
     if args.json {
         let out = json!({
+            "schema_version": report::SCHEMA_VERSION,
             "status": "updated",
             "from": VERSION,
             "to": version,
             "source": source,
-            "sha256": actual,
+            "sha256": sha256,
             "signature": signature,
-            "replaced": [exe, hook_path],
-            "refreshed": refreshed,
-            "doctor": doctor.as_ref().map_or(Value::Null, |d| d.json.clone()),
-            "warnings": loud.iter().chain(&warnings).collect::<Vec<_>>(),
+            "replaced": [machine.exe, done.hook_path],
+            "refreshed": done.refreshed,
+            "doctor": done.doctor.as_ref().map_or(Value::Null, |d| d.json.clone()),
+            "warnings": done.loud.iter().chain(&done.warnings).collect::<Vec<_>>(),
         });
         println!("{out}");
-    } else {
-        println!("updated codex-guard {VERSION} -> {version} from {source}");
-        match signature["key"].as_str() {
-            Some(key) => println!(
-                "  verified {CHECKSUMS} (signed by {key}) and {archive_name} (sha256 {actual})"
-            ),
-            None => println!(
-                "  checked {archive_name} against an UNSIGNED {CHECKSUMS} (sha256 {actual})"
-            ),
-        }
-        println!("  replaced {} and {}", exe.display(), hook_path.display());
-        for item in &refreshed {
-            let changes = item["changes"].as_array().map_or(0, Vec::len);
-            println!(
-                "  refreshed {}: {} ({changes} file(s) changed)",
-                item["what"].as_str().unwrap_or(""),
-                item["status"].as_str().unwrap_or("")
-            );
-            let notes = item["notes"].as_array().into_iter().flatten();
-            for note in notes.filter_map(Value::as_str) {
-                eprintln!("note: {note}");
-            }
-        }
-        println!("  doctor: {doctor_status}");
-        for warning in &warnings {
-            eprintln!("warning: {warning}");
-        }
-        if doctor.as_ref().is_some_and(|d| !d.success) {
-            eprintln!("run `codex-guard doctor` to see what needs attention");
+        return;
+    }
+    println!("updated codex-guard {VERSION} -> {version} from {source}");
+    match signature["key"].as_str() {
+        Some(key) => println!(
+            "  verified {CHECKSUMS} (signed by {key}) and {archive_name} (sha256 {sha256})"
+        ),
+        None => {
+            println!("  checked {archive_name} against an UNSIGNED {CHECKSUMS} (sha256 {sha256})")
         }
     }
-    Ok(exit)
+    println!(
+        "  replaced {} and {}",
+        machine.exe.display(),
+        done.hook_path.display()
+    );
+    for item in &done.refreshed {
+        let changes = item["changes"].as_array().map_or(0, Vec::len);
+        println!(
+            "  refreshed {}: {} ({changes} file(s) changed)",
+            item["what"].as_str().unwrap_or(""),
+            item["status"].as_str().unwrap_or("")
+        );
+        let notes = item["notes"].as_array().into_iter().flatten();
+        for note in notes.filter_map(Value::as_str) {
+            eprintln!("note: {note}");
+        }
+    }
+    let doctor_status = match &done.doctor {
+        Some(run) => run.json["status"].as_str().unwrap_or("unknown").to_string(),
+        None => "not run: no install of codex-guard on this machine to check".to_string(),
+    };
+    println!("  doctor: {doctor_status}");
+    for warning in &done.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if done.doctor.as_ref().is_some_and(|d| !d.success) {
+        eprintln!("run `codex-guard doctor` to see what needs attention");
+    }
 }
 
 /// Why self-update must leave the programs alone, if it must.
