@@ -45,21 +45,42 @@ pub fn check(target: &Target, fixes: &Fixes<'_>) -> Finding {
     describe(target, &probe::probe(target), fixes)
 }
 
-/// The message and fix for one outcome.
-pub fn describe(target: &Target, outcome: &Outcome, fixes: &Fixes<'_>) -> Finding {
-    let url = &target.url;
-    let setup = fixes.setup;
-    let failing = if target.fail_closed {
-        "every hook call to it fails, and the hooks fail closed (prompts and tool calls are blocked)"
-    } else {
-        "every hook call to it fails, and the hooks fail open (Akto checks nothing)"
-    };
-    let secs = |d: std::time::Duration| format!("{:.1} s", d.as_secs_f64());
-    let bad = |message: String, fix: String| Finding {
+/// The words every message about one target shares.
+struct Words<'a> {
+    url: &'a str,
+    setup: &'a str,
+    /// What a failing service means for the hooks.
+    failing: &'static str,
+}
+
+fn bad(message: String, fix: String) -> Finding {
+    Finding {
         ok: false,
         message,
         fix: Some(fix),
+    }
+}
+
+fn secs(d: std::time::Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// The message and fix for one outcome.
+pub fn describe(target: &Target, outcome: &Outcome, fixes: &Fixes<'_>) -> Finding {
+    let words = Words {
+        url: &target.url,
+        setup: fixes.setup,
+        failing: if target.fail_closed {
+            "every hook call to it fails, and the hooks fail closed (prompts and tool calls are blocked)"
+        } else {
+            "every hook call to it fails, and the hooks fail open (Akto checks nothing)"
+        },
     };
+    let Words {
+        url,
+        setup,
+        failing,
+    } = words;
     match outcome {
         Outcome::Accepted { status, elapsed } => Finding {
             ok: true,
@@ -74,60 +95,16 @@ pub fn describe(target: &Target, outcome: &Outcome, fixes: &Fixes<'_>) -> Findin
             ),
             fix: None,
         },
-        Outcome::TokenRejected {
-            status,
-            token_sent: true,
-        } => bad(
-            format!(
-                "{url} rejected the token{} (HTTP {status}): {failing}",
-                if fixes.env_token {
-                    " from AKTO_API_TOKEN"
-                } else {
-                    ""
-                }
-            ),
-            format!(
-                "{}give the service's token: `{setup} --token-file FILE` (or --token TOKEN)",
-                if fixes.env_token {
-                    "unset or correct AKTO_API_TOKEN, which overrides the token file, or "
-                } else {
-                    ""
-                }
-            ),
-        ),
-        Outcome::TokenRejected {
-            status,
-            token_sent: false,
-        } => bad(
-            format!("{url} requires a token (HTTP {status}) and none is configured: {failing}"),
-            format!("give the service's token: `{setup} --token-file FILE` (or --token TOKEN)"),
-        ),
+        Outcome::TokenRejected { status, token_sent } => {
+            token_rejected(&words, *status, *token_sent, fixes.env_token)
+        }
         Outcome::Unreachable(reason) => bad(
             format!("{url} is unreachable ({reason}): {failing}"),
             format!(
                 "check the URL, the network and any proxy (HTTPS_PROXY, NO_PROXY); change the URL with `{setup} --url URL`"
             ),
         ),
-        Outcome::Timeout(bound) if target.deadline > *bound => bad(
-            format!(
-                "{url} did not answer within {}, the probe's longest wait; the hooks wait up to {} (timeout_ms) for it on every event, then fail {}",
-                secs(*bound),
-                secs(target.deadline),
-                if target.fail_closed { "closed" } else { "open" }
-            ),
-            format!(
-                "check that the service is up and not overloaded, and any proxy in between; a deadline that long holds Codex up: `{setup} --timeout-ms MS`"
-            ),
-        ),
-        Outcome::Timeout(bound) => bad(
-            format!(
-                "{url} did not answer within {} (the hooks' deadline, timeout_ms): {failing}",
-                secs(*bound)
-            ),
-            format!(
-                "check that the service is up and not overloaded, and any proxy in between; a service that is only slow needs a longer deadline: `{setup} --timeout-ms MS`"
-            ),
-        ),
+        Outcome::Timeout(bound) => timeout(&words, target, *bound),
         Outcome::Tls(reason) => bad(
             format!("TLS with {url} failed ({reason}): {failing}"),
             format!(
@@ -145,36 +122,101 @@ pub fn describe(target: &Target, outcome: &Outcome, fixes: &Fixes<'_>) -> Findin
             status,
             snippet,
             location,
-        } => {
-            let answer = if snippet.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                format!("HTTP {status}: {snippet}")
-            };
-            match status {
-                300..=399 => bad(
-                    format!(
-                        "{url} redirects the hooks' calls ({answer}) to {}: it is not the data-ingestion URL; {failing}",
-                        location.as_deref().unwrap_or("nowhere")
-                    ),
-                    format!("`{setup} --url URL` with the service's own data-ingestion URL"),
-                ),
-                404 | 405 => bad(
-                    format!(
-                        "{url} has no Akto ingestion endpoint ({answer} to /api/http-proxy): {failing}"
-                    ),
-                    format!("`{setup} --url URL` with the Akto data-ingestion URL"),
-                ),
-                _ => bad(
-                    format!("{url} failed the probe call ({answer}): {failing}"),
-                    "check the Akto service and its logs; run `codex-guard doctor` again once it answers"
-                        .to_string(),
-                ),
-            }
-        }
+        } => http_status(&words, *status, snippet, location.as_deref()),
         Outcome::Failed(reason) => bad(
             format!("the call to {url} failed ({reason}): {failing}"),
             "check the URL and that a web server speaks HTTP there".to_string(),
+        ),
+    }
+}
+
+fn token_rejected(words: &Words<'_>, status: u16, token_sent: bool, env_token: bool) -> Finding {
+    let Words {
+        url,
+        setup,
+        failing,
+    } = words;
+    if !token_sent {
+        return bad(
+            format!("{url} requires a token (HTTP {status}) and none is configured: {failing}"),
+            format!("give the service's token: `{setup} --token-file FILE` (or --token TOKEN)"),
+        );
+    }
+    let (from, or_unset) = if env_token {
+        (
+            " from AKTO_API_TOKEN",
+            "unset or correct AKTO_API_TOKEN, which overrides the token file, or ",
+        )
+    } else {
+        ("", "")
+    };
+    bad(
+        format!("{url} rejected the token{from} (HTTP {status}): {failing}"),
+        format!(
+            "{or_unset}give the service's token: `{setup} --token-file FILE` (or --token TOKEN)"
+        ),
+    )
+}
+
+/// No answer within `bound`: the probe's own longest wait, or the hooks' deadline.
+fn timeout(words: &Words<'_>, target: &Target, bound: std::time::Duration) -> Finding {
+    let Words {
+        url,
+        setup,
+        failing,
+    } = words;
+    if target.deadline > bound {
+        return bad(
+            format!(
+                "{url} did not answer within {}, the probe's longest wait; the hooks wait up to {} (timeout_ms) for it on every event, then fail {}",
+                secs(bound),
+                secs(target.deadline),
+                if target.fail_closed { "closed" } else { "open" }
+            ),
+            format!(
+                "check that the service is up and not overloaded, and any proxy in between; a deadline that long holds Codex up: `{setup} --timeout-ms MS`"
+            ),
+        );
+    }
+    bad(
+        format!(
+            "{url} did not answer within {} (the hooks' deadline, timeout_ms): {failing}",
+            secs(bound)
+        ),
+        format!(
+            "check that the service is up and not overloaded, and any proxy in between; a service that is only slow needs a longer deadline: `{setup} --timeout-ms MS`"
+        ),
+    )
+}
+
+/// An HTTP answer other than acceptance or a token refusal.
+fn http_status(words: &Words<'_>, status: u16, snippet: &str, location: Option<&str>) -> Finding {
+    let Words {
+        url,
+        setup,
+        failing,
+    } = words;
+    let answer = if snippet.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {snippet}")
+    };
+    match status {
+        300..=399 => bad(
+            format!(
+                "{url} redirects the hooks' calls ({answer}) to {}: it is not the data-ingestion URL; {failing}",
+                location.unwrap_or("nowhere")
+            ),
+            format!("`{setup} --url URL` with the service's own data-ingestion URL"),
+        ),
+        404 | 405 => bad(
+            format!("{url} has no Akto ingestion endpoint ({answer} to /api/http-proxy): {failing}"),
+            format!("`{setup} --url URL` with the Akto data-ingestion URL"),
+        ),
+        _ => bad(
+            format!("{url} failed the probe call ({answer}): {failing}"),
+            "check the Akto service and its logs; run `codex-guard doctor` again once it answers"
+                .to_string(),
         ),
     }
 }
