@@ -864,6 +864,52 @@ pub fn uninstall(
         return Ok(ExitCode::Ok);
     };
 
+    let steps = plan_uninstall(&sys, &receipt)?;
+    let changes: Vec<report::FileAction> = steps
+        .iter()
+        .map(|s| match s {
+            Step::Write(p, _) => report::FileAction::new(p, "restored"),
+            Step::Remove(p) => report::FileAction::new(p, "removed"),
+        })
+        .collect();
+    let backup = if dry_run {
+        None
+    } else {
+        Some(apply_uninstall(&sys, &receipt, &steps, backup_dir)?)
+    };
+    let changed = !steps.is_empty();
+    if json_out {
+        let status = if dry_run {
+            report::Status::Planned
+        } else {
+            report::Status::Removed
+        };
+        report::print(&managed_uninstall_report(report::Summary {
+            changed,
+            changes,
+            backup,
+            ..report::Summary::new(status, dry_run)
+        }));
+    } else {
+        for c in &changes {
+            eprintln!("  {} {}", c.action, c.path.display());
+        }
+        if dry_run {
+            eprintln!("codex-guard: dry run, nothing was changed");
+        } else {
+            eprintln!("codex-guard: managed install removed");
+            if let Some(backup) = &backup {
+                eprintln!("backup of the removed files: {}", backup.display());
+            }
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// What a managed uninstall changes: requirements.toml back to what it was (or with
+/// our entries taken out, when the admin edited it since), our files removed, and the
+/// receipt last.
+fn plan_uninstall(sys: &SystemLayout, receipt: &ManagedReceipt) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     let path = &receipt.requirements.path;
     if let Some(current) = fsutil::read_optional_text(path)? {
@@ -898,114 +944,86 @@ pub fn uninstall(
     }
     steps.push(Step::Remove(sys.receipt()));
 
-    let changes: Vec<report::FileAction> = steps
+    Ok(steps)
+}
+
+/// Backs up what `steps` change, applies them in one transaction, then removes our
+/// directories (only empty ones) and the receipt. Returns the backup.
+fn apply_uninstall(
+    sys: &SystemLayout,
+    receipt: &ManagedReceipt,
+    steps: &[Step],
+    backup_dir: Option<&Path>,
+) -> Result<PathBuf> {
+    let root = &sys.root;
+    let _lock = Lock::acquire(&sys.lock_file(), LOCK_WAIT).map_err(fsutil::as_needs_root)?;
+    fsutil::remove_stale_temps(&sys.written_dirs());
+    let entries: Vec<backup::Entry> = steps
         .iter()
         .map(|s| match s {
-            Step::Write(p, _) => report::FileAction::new(p, "restored"),
-            Step::Remove(p) => report::FileAction::new(p, "removed"),
+            Step::Write(p, bytes) => backup::Entry::of(
+                &Layout::new(&root),
+                p,
+                backup::After::Hash(Some(fsutil::sha256_hex(bytes))),
+            ),
+            Step::Remove(p) => backup::Entry::of(&Layout::new(&root), p, backup::After::Hash(None)),
         })
         .collect();
-    let mut backup = None;
-    if !dry_run {
-        let _lock = Lock::acquire(&sys.lock_file(), LOCK_WAIT).map_err(fsutil::as_needs_root)?;
-        fsutil::remove_stale_temps(&sys.written_dirs());
-        let entries: Vec<backup::Entry> = steps
-            .iter()
-            .map(|s| match s {
-                Step::Write(p, bytes) => backup::Entry::of(
-                    &Layout::new(&root),
-                    p,
-                    backup::After::Hash(Some(fsutil::sha256_hex(bytes))),
-                ),
-                Step::Remove(p) => {
-                    backup::Entry::of(&Layout::new(&root), p, backup::After::Hash(None))
-                }
-            })
-            .collect();
-        let dir = match backup_dir {
-            Some(dir) => dir.to_path_buf(),
-            None => {
-                // Uninstall removes /etc/codex-guard: the backup goes to root's state.
-                fsutil::create_dir_all(&sys.state_dir(), 0o755).map_err(fsutil::as_needs_root)?;
-                fsutil::create_dir_all(&sys.uninstall_backups_dir(), 0o700)
-                    .map_err(fsutil::as_needs_root)?;
-                sys.uninstall_backups_dir()
-            }
-        };
-        backup = Some(
-            backup::create(&dir, "uninstall-managed", &root, &entries, None)
-                .map_err(fsutil::as_needs_root)?,
-        );
-        // requirements.toml first: Codex stops running our hooks before their program
-        // goes. The receipt goes last, so that a run killed on the way is finished by
-        // the next one, which still finds it.
-        let receipt_path = sys.receipt();
-        let mut tx = Transaction::new("uninstall");
-        for step in &steps {
-            let (path, after) = match step {
-                Step::Remove(p) if *p == receipt_path => continue,
-                Step::Write(p, bytes) => (p, Some(bytes.as_slice())),
-                Step::Remove(p) => (p, None),
-            };
-            let (before, mode) = current(path).map_err(fsutil::as_needs_root)?;
-            if let Err(error) = tx.put(path, before.as_deref(), after, mode) {
-                let undo = format!(
-                    "put back the files of {} by hand (they are stored relative to {})",
-                    backup.as_deref().unwrap_or(Path::new("")).display(),
-                    root.display()
-                );
-                return Err(tx.roll_back(fsutil::as_needs_root(error), &undo));
-            }
+    let dir = match backup_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            // Uninstall removes /etc/codex-guard: the backup goes to root's state.
+            fsutil::create_dir_all(&sys.state_dir(), 0o755).map_err(fsutil::as_needs_root)?;
+            fsutil::create_dir_all(&sys.uninstall_backups_dir(), 0o700)
+                .map_err(fsutil::as_needs_root)?;
+            sys.uninstall_backups_dir()
         }
-        tx.commit();
-        let _ = std::fs::remove_dir_all(sys.backups_dir());
-        // Only empty directories: anything the admin put there stays.
-        // Our own two directories go too when the receipt does not list them: a first
-        // setup killed before it wrote the receipt created them unrecorded.
-        let mut ours = receipt.created_dirs.clone();
-        for dir in [sys.config_dir(), sys.prefix.clone()] {
-            let named_ours = dir.file_name().is_some_and(|n| n == "codex-guard");
-            if named_ours && !ours.contains(&dir) {
-                ours.push(dir);
-            }
-        }
-        let remove_empty_dirs = || {
-            for dir in ours.iter().rev() {
-                let _ = std::fs::remove_dir(dir);
-            }
+    };
+    let archive = backup::create(&dir, "uninstall-managed", root, &entries, None)
+        .map_err(fsutil::as_needs_root)?;
+    // requirements.toml first: Codex stops running our hooks before their program
+    // goes. The receipt goes last, so that a run killed on the way is finished by
+    // the next one, which still finds it.
+    let receipt_path = sys.receipt();
+    let mut tx = Transaction::new("uninstall");
+    for step in steps {
+        let (path, after) = match step {
+            Step::Remove(p) if *p == receipt_path => continue,
+            Step::Write(p, bytes) => (p, Some(bytes.as_slice())),
+            Step::Remove(p) => (p, None),
         };
-        remove_empty_dirs();
-        let _ = std::fs::remove_file(sys.lock_file());
-        fs_err::remove_file(&receipt_path).map_err(|e| fsutil::as_needs_root(e.into()))?;
-        remove_empty_dirs();
-    }
-    let changed = !steps.is_empty();
-    if json_out {
-        let status = if dry_run {
-            report::Status::Planned
-        } else {
-            report::Status::Removed
-        };
-        report::print(&managed_uninstall_report(report::Summary {
-            changed,
-            changes,
-            backup,
-            ..report::Summary::new(status, dry_run)
-        }));
-    } else {
-        for c in &changes {
-            eprintln!("  {} {}", c.action, c.path.display());
-        }
-        if dry_run {
-            eprintln!("codex-guard: dry run, nothing was changed");
-        } else {
-            eprintln!("codex-guard: managed install removed");
-            if let Some(backup) = &backup {
-                eprintln!("backup of the removed files: {}", backup.display());
-            }
+        let (before, mode) = current(path).map_err(fsutil::as_needs_root)?;
+        if let Err(error) = tx.put(path, before.as_deref(), after, mode) {
+            let undo = format!(
+                "put back the files of {} by hand (they are stored relative to {})",
+                archive.display(),
+                root.display()
+            );
+            return Err(tx.roll_back(fsutil::as_needs_root(error), &undo));
         }
     }
-    Ok(ExitCode::Ok)
+    tx.commit();
+    let _ = std::fs::remove_dir_all(sys.backups_dir());
+    // Only empty directories: anything the admin put there stays.
+    // Our own two directories go too when the receipt does not list them: a first
+    // setup killed before it wrote the receipt created them unrecorded.
+    let mut ours = receipt.created_dirs.clone();
+    for dir in [sys.config_dir(), sys.prefix.clone()] {
+        let named_ours = dir.file_name().is_some_and(|n| n == "codex-guard");
+        if named_ours && !ours.contains(&dir) {
+            ours.push(dir);
+        }
+    }
+    let remove_empty_dirs = || {
+        for dir in ours.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    };
+    remove_empty_dirs();
+    let _ = std::fs::remove_file(sys.lock_file());
+    fs_err::remove_file(&receipt_path).map_err(|e| fsutil::as_needs_root(e.into()))?;
+    remove_empty_dirs();
+    Ok(archive)
 }
 
 /// A file's content and mode as they are, to put it back if a later change fails.
