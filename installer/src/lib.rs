@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod fsutil;
 pub mod home;
 pub mod hooks_json;
+pub mod inline_hooks;
 pub mod machine_id;
 pub mod managed;
 pub mod releases;

@@ -9,12 +9,12 @@ use crate::codex_config::{self, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fleet::{Inputs, Service, Token};
 use crate::fsutil::{self, Lock};
-use crate::{backup, home, hooks_json, machine_id, rules_file, service, trust, ui};
+use crate::{backup, home, hooks_json, inline_hooks, machine_id, rules_file, service, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::config::Updates;
 use codex_guard_common::env::Scope;
 use codex_guard_common::receipt::{
-    FileRecord, HandlerRecord, HooksJsonRecord, RECEIPT_SCHEMA_VERSION,
+    FileRecord, HandlerRecord, HooksJsonRecord, HooksLayout, RECEIPT_SCHEMA_VERSION,
 };
 use codex_guard_common::{Layout, Mode, Receipt, RuntimeConfig};
 use codex_guard_hook::probe::Target;
@@ -779,6 +779,11 @@ fn plan(
     )?;
     let config = choices.runtime_config(own.token.as_ref().map(|_| layout.token()));
 
+    // config.toml, read first: it may hold the user's hooks inline.
+    let config_path = layout.codex_config();
+    let config_before = fsutil::read_optional_text(&config_path)?;
+    let mut doc = codex_config::parse(config_before.as_deref().unwrap_or(""), &config_path)?;
+
     // hooks.json
     let hooks_path = layout.hooks_json();
     let hooks_before = fsutil::read_optional_text(&hooks_path)?;
@@ -791,22 +796,37 @@ fn plan(
     let is_ours = |h: &serde_json::Map<String, Value>| hooks_json::runs_one_of(h, &known_commands);
     let target = hooks_json::Target::current(&layout.runtime_bin(), None)?;
     let rendered = hooks_json::render_template(&command, config.hook_timeout_secs(), &target);
-    let unchanged_hooks = existing_hooks.clone();
-    let (merged, placed) = hooks_json::merge(existing_hooks, &rendered, &is_ours);
-    let hooks_after = match (&hooks_before, unchanged_hooks) {
-        // Same document: keep the user's formatting byte for byte.
-        (Some(text), Some(value)) if value == merged => text.clone(),
-        _ => hooks_json::to_text(&merged, hooks_before.as_deref().unwrap_or("")),
+    let mut notes = Vec::new();
+    let (hooks_layout, both) =
+        choose_hooks_layout(existing_hooks.as_ref(), &doc, previous, &is_ours);
+    if both {
+        notes.push(both_layouts_note(hooks_layout, &hooks_path, &config_path));
+    }
+
+    let (placed, hooks_file, hooks_after) = match hooks_layout {
+        HooksLayout::HooksJson => {
+            let unchanged_hooks = existing_hooks.clone();
+            let (merged, placed) = hooks_json::merge(existing_hooks, &rendered, &is_ours);
+            let after = match (&hooks_before, unchanged_hooks) {
+                // Same document: keep the user's formatting byte for byte.
+                (Some(text), Some(value)) if value == merged => text.clone(),
+                _ => hooks_json::to_text(&merged, hooks_before.as_deref().unwrap_or("")),
+            };
+            (placed, hooks_path.clone(), Some(after))
+        }
+        // Where ours will be, worked out on a copy: the trust records are written
+        // (and the file's layout checked) before the tables go in.
+        HooksLayout::ConfigToml => {
+            let placed =
+                inline_hooks::merge(&mut doc.clone(), &config_path, &rendered, &is_ours)?;
+            (placed, config_path.clone(), None)
+        }
     };
 
-    // config.toml
-    let config_path = layout.codex_config();
-    let config_before = fsutil::read_optional_text(&config_path)?;
-    let mut doc = codex_config::parse(config_before.as_deref().unwrap_or(""), &config_path)?;
     let trust: Vec<Trust> = placed
         .iter()
         .map(|p| Trust {
-            key: trust::trust_key(&hooks_path, p.event, p.group, p.handler_index),
+            key: trust::trust_key(&hooks_file, p.event, p.group, p.handler_index),
             hash: trust::handler_hash(p.event, p.matcher.as_deref(), &p.handler),
         })
         .collect();
@@ -817,6 +837,11 @@ fn plan(
         previous.map(|r| &r.codex_config),
         config_before.as_deref(),
     )?;
+    if hooks_layout == HooksLayout::ConfigToml {
+        let again = inline_hooks::merge(&mut doc, &config_path, &rendered, &is_ours)?;
+        debug_assert_eq!(again, placed, "the trust records moved no hook");
+        inline_hooks::check_reads_back(&doc, &config_path)?;
+    }
     let config_after = codex_config::render(&doc, config_before.as_deref().unwrap_or(""));
 
     // Our own files.
@@ -862,11 +887,14 @@ fn plan(
             .unwrap_or_else(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
         codex_home: layout.codex_home.clone(),
         hooks_json: HooksJsonRecord {
-            path: hooks_path.clone(),
-            created: previous.map_or(hooks_before.is_none(), |r| r.hooks_json.created),
-            original: match previous {
-                Some(r) => r.hooks_json.original.clone(),
-                None => hooks_before.clone(),
+            path: hooks_file,
+            layout: hooks_layout,
+            created: hooks_layout == HooksLayout::HooksJson
+                && previous.map_or(hooks_before.is_none(), |r| r.hooks_json.created),
+            original: match (hooks_layout, previous) {
+                (HooksLayout::ConfigToml, _) => None,
+                (HooksLayout::HooksJson, Some(r)) => r.hooks_json.original.clone(),
+                (HooksLayout::HooksJson, None) => hooks_before.clone(),
             },
             handlers: placed
                 .iter()
@@ -928,14 +956,6 @@ fn plan(
             show: Show::Diff,
         },
         FileChange {
-            path: hooks_path,
-            label: "hooks.json",
-            before: hooks_before.map(String::into_bytes),
-            after: hooks_after.into_bytes(),
-            mode: 0o644,
-            show: Show::Diff,
-        },
-        FileChange {
             path: config_path,
             label: "config.toml",
             before: config_before.map(String::into_bytes),
@@ -944,6 +964,16 @@ fn plan(
             show: Show::Diff,
         },
     ];
+    if let Some(after) = hooks_after {
+        changes.push(FileChange {
+            path: hooks_path,
+            label: "hooks.json",
+            before: hooks_before.map(String::into_bytes),
+            after: after.into_bytes(),
+            mode: 0o644,
+            show: Show::Diff,
+        });
+    }
     if let Some(token) = token {
         changes.push(FileChange {
             path: layout.token(),
@@ -954,7 +984,47 @@ fn plan(
             show: Show::Secret,
         });
     }
-    Ok((changes, rules_note.into_iter().collect()))
+    notes.extend(rules_note);
+    Ok((changes, notes))
+}
+
+/// Where our handlers go: where an earlier setup put them (a re-run never moves them),
+/// else where the user's own hooks are (hooks.json, or inline in config.toml), else
+/// hooks.json (also when the user has hooks in both). Also says
+/// whether the user's hooks and ours are then in both files, which makes Codex warn
+/// on every session (the user's hooks are never moved).
+pub(crate) fn choose_hooks_layout(
+    hooks_json: Option<&Value>,
+    config: &toml_edit::DocumentMut,
+    previous: Option<&Receipt>,
+    is_ours: &dyn Fn(&serde_json::Map<String, Value>) -> bool,
+) -> (HooksLayout, bool) {
+    let user_json = hooks_json.is_some_and(|doc| inline_hooks::has_foreign(doc, is_ours));
+    let user_inline = inline_hooks::has_foreign_groups(config, is_ours);
+    let layout = match (previous, user_json, user_inline) {
+        (Some(receipt), _, _) => receipt.hooks_json.layout,
+        (None, false, true) => HooksLayout::ConfigToml,
+        (None, _, _) => HooksLayout::HooksJson,
+    };
+    let both = match layout {
+        HooksLayout::HooksJson => user_inline,
+        HooksLayout::ConfigToml => user_json,
+    };
+    (layout, both)
+}
+
+/// What to tell a user whose hooks (with ours) end up in both hooks.json and config.toml.
+fn both_layouts_note(layout: HooksLayout, hooks_json: &Path, config: &Path) -> String {
+    let ours = match layout {
+        HooksLayout::HooksJson => hooks_json,
+        HooksLayout::ConfigToml => config,
+    };
+    format!(
+        "hooks are declared in both {} and {}: Codex runs them all but warns on every session          (\"loading hooks from both ...\"); codex-guard's handlers are in {} and yours were left          where they are. To silence the warning, move your hooks into one of the two files          (trust them again in Codex afterwards) and run `codex-guard setup` again",
+        hooks_json.display(),
+        config.display(),
+        ours.display(),
+    )
 }
 
 /// Receipt first, then our files, then the hooks, and trust last: Codex never sees
