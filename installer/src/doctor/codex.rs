@@ -113,8 +113,11 @@ pub struct ListedHook {
 #[derive(Debug, Clone, Default)]
 pub struct HookList {
     pub hooks: Vec<ListedHook>,
-    /// Problems Codex reports in the hook files it read.
+    /// Problems Codex reports in the hook files it read (a config it cannot load too).
     pub errors: Vec<String>,
+    /// What Codex warns about while loading them (e.g. hooks in both hooks.json and
+    /// config.toml of one layer).
+    pub warnings: Vec<String>,
 }
 
 /// Runs `codex app-server` against `codex_home` and asks it for the hooks it sees from
@@ -235,6 +238,21 @@ pub fn parse_hook_list(result: &Value) -> HookList {
                 list.hooks.push(listed);
             }
         }
+        for warning in entry
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let warning = warning
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| text(warning, "message"))
+                .unwrap_or_else(|| warning.to_string());
+            if !list.warnings.contains(&warning) {
+                list.warnings.push(warning);
+            }
+        }
         for error in entry
             .get("errors")
             .and_then(Value::as_array)
@@ -277,7 +295,8 @@ mod tests {
                 {"key": "/h/hooks.json:stop:0:0", "eventName": "stop", "command": "x",
                  "trustStatus": "modified", "enabled": true, "isManaged": false, "sourcePath": "/h/hooks.json"},
                 {"key": "k2", "eventName": "preToolUse"}
-            ], "errors": [{"message": "bad file"}]},
+            ], "errors": [{"message": "bad file"}],
+               "warnings": ["loading hooks from both /h/hooks.json and /h/config.toml; prefer a single representation for this layer"]},
             {"cwd": "/b", "hooks": [
                 {"key": "/h/hooks.json:stop:0:0", "eventName": "stop", "command": "x",
                  "trustStatus": "modified", "enabled": true, "isManaged": false, "sourcePath": "/h/hooks.json"}
@@ -289,5 +308,7 @@ mod tests {
         assert_eq!(list.hooks[1].trust_status, "unknown");
         assert!(list.hooks[1].enabled);
         assert_eq!(list.errors, vec!["bad file".to_string()]);
+        assert_eq!(list.warnings.len(), 1);
+        assert!(list.warnings[0].starts_with("loading hooks from both"));
     }
 }
