@@ -237,9 +237,26 @@ pub fn run(args: SetupArgs) -> Result<ExitCode> {
         return crate::all_users::setup(&args);
     }
     let json = args.json;
-    let outcome = apply(args)?;
+    let codex_bin = args.codex_bin.clone();
+    let mut outcome = apply(args)?;
+    if !outcome.dry_run && !outcome.declined {
+        ask_codex(&mut outcome, codex_bin.as_deref());
+    }
     outcome.print(json);
     Ok(outcome.exit)
+}
+
+/// Whether Codex loads the configuration as setup left it and runs our hooks; what it
+/// says otherwise becomes a warning (the install is degraded).
+fn ask_codex(outcome: &mut Outcome, codex_bin: Option<&Path>) {
+    let hooks_file = read_receipt(&outcome.layout, &mut Vec::new())
+        .map_or_else(|| outcome.layout.hooks_json(), |r| r.hooks_json.path);
+    let found = crate::codex_probe::after_setup(codex_bin, &outcome.layout, &hooks_file);
+    if !found.warnings.is_empty() {
+        outcome.exit = ExitCode::Degraded;
+    }
+    outcome.warnings.extend(found.warnings);
+    outcome.notes.extend(found.notes);
 }
 
 /// Does the work of `setup` and prints nothing (but the questions and progress of an

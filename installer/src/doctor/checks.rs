@@ -641,11 +641,6 @@ fn hooks_trust(ctx: &Context) -> Check {
 }
 
 /// hooks/list names events in camelCase.
-fn camel(event: Event) -> String {
-    let name = event.name();
-    name[..1].to_ascii_lowercase() + &name[1..]
-}
-
 fn hooks_list(ctx: &Context) -> Check {
     const ID: &str = "codex.hooks_list";
     let CodexBin::Found(bin) = &ctx.inputs.codex_bin else {
@@ -671,25 +666,7 @@ fn hooks_list(ctx: &Context) -> Check {
             )
         }
     };
-    let runtime = ctx.layout.runtime_bin().display().to_string();
-    let mut bad = Vec::new();
-    for event in Event::ALL {
-        let ours: Vec<&codex::ListedHook> = list
-            .hooks
-            .iter()
-            .filter(|h| h.event_name == camel(event) && h.command.contains(&runtime))
-            .collect();
-        if ours.is_empty() {
-            bad.push(format!("{}=not listed", event.name()));
-        }
-        for hook in ours {
-            if hook.trust_status != "trusted" {
-                bad.push(format!("{}={}", event.name(), hook.trust_status));
-            } else if !hook.enabled {
-                bad.push(format!("{}=disabled", event.name()));
-            }
-        }
-    }
+    let bad = list.not_running(&ctx.layout.runtime_bin());
     let errors = if list.errors.is_empty() {
         String::new()
     } else {

@@ -4,6 +4,7 @@
 //! prediction of it.
 
 use super::process::{self, kill_group, own_group, wait_with_deadline};
+use codex_guard_common::events::Event;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -118,6 +119,35 @@ pub struct HookList {
     /// What Codex warns about while loading them (e.g. hooks in both hooks.json and
     /// config.toml of one layer).
     pub warnings: Vec<String>,
+}
+
+impl HookList {
+    /// Each event whose codex-guard handler (the one running `runtime`) Codex will not
+    /// run, as `Event=why` (`not listed`, `untrusted`, `modified`, `disabled`).
+    pub fn not_running(&self, runtime: &Path) -> Vec<String> {
+        let runtime = runtime.display().to_string();
+        let mut bad = Vec::new();
+        for event in Event::ALL {
+            let name = event.name();
+            let camel = name[..1].to_ascii_lowercase() + &name[1..];
+            let ours: Vec<&ListedHook> = self
+                .hooks
+                .iter()
+                .filter(|h| h.event_name == camel && h.command.contains(&runtime))
+                .collect();
+            if ours.is_empty() {
+                bad.push(format!("{name}=not listed"));
+            }
+            for hook in ours {
+                if hook.trust_status != "trusted" {
+                    bad.push(format!("{name}={}", hook.trust_status));
+                } else if !hook.enabled {
+                    bad.push(format!("{name}=disabled"));
+                }
+            }
+        }
+        bad
+    }
 }
 
 /// Runs `codex app-server` against `codex_home` and asks it for the hooks it sees from
