@@ -156,6 +156,14 @@ fn inline_hooks_home_gets_inline_handlers_codex_runs_without_the_both_warning() 
     );
     let errors = hook_errors(&items);
     assert!(errors.is_empty(), "Codex reported errors about hooks: {errors:#?}");
+    // The runtime's own check at SessionStart finds our inline handlers as setup left them.
+    let start = home
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "SessionStart" && e["integrity"].is_object())
+        .unwrap_or_else(|| panic!("no SessionStart check in the log: {:#?}", home.events()));
+    assert_eq!(start["integrity"]["drift"], serde_json::json!([]), "{start:#}");
+    assert_eq!(start["integrity"]["intact"], true, "{start:#}");
     assert!(
         !output.stdout.contains(BOTH_WARNING) && !output.stderr.contains(BOTH_WARNING),
         "{output}"
