@@ -137,7 +137,11 @@ mod tests {
             "sha256:5fecd4a6749e9e4c7a5acc417937d3c54b931f33c45522886c57ff64d535157f"
         );
         assert_eq!(
-            handler_hash(Event::Stop, None, &handler(json!({"type":"command","command":"echo stop"}))),
+            handler_hash(
+                Event::Stop,
+                None,
+                &handler(json!({"type":"command","command":"echo stop"}))
+            ),
             "sha256:236335e9e512004a0f5f42af65a07ea9059bd9a23dbb68286ed57fecf2b69ddf"
         );
         assert_eq!(

@@ -38,7 +38,10 @@ pub fn as_json(doc: &DocumentMut) -> Value {
 }
 
 /// Whether `doc` holds a hook group that is not one of ours.
-pub fn has_foreign_groups(doc: &DocumentMut, is_ours: &dyn Fn(&Map<String, Value>) -> bool) -> bool {
+pub fn has_foreign_groups(
+    doc: &DocumentMut,
+    is_ours: &dyn Fn(&Map<String, Value>) -> bool,
+) -> bool {
     has_foreign(&as_json(doc), is_ours)
 }
 
@@ -365,7 +368,14 @@ mod tests {
     const USER: &str = "# my settings\nmodel = \"o3\" # best\n\n[features]\nhooks = true\n\n# guard my shell\n[[hooks.PreToolUse]]\nmatcher = \"Bash\"\n[[hooks.PreToolUse.hooks]]\ntype = \"command\"\ncommand = \"user-a\" # mine\ntimeout = 10\n\n[hooks.state.\"/h/.codex/config.toml:pre_tool_use:0:0\"]\ntrusted_hash = \"sha256:user\"\n\n[profiles.x]\nmodel = \"o3\"\n";
 
     /// Setup's edit of an inline home: our groups, then the trust records.
-    fn install(text: &str, timeout: u64) -> (String, codex_guard_common::receipt::CodexConfigRecord, Vec<Placed>) {
+    fn install(
+        text: &str,
+        timeout: u64,
+    ) -> (
+        String,
+        codex_guard_common::receipt::CodexConfigRecord,
+        Vec<Placed>,
+    ) {
         let path = Path::new(PATH);
         let mut doc = codex_config::parse(text, path).unwrap();
         let rendered = render_template(CMD, timeout, &Target::Unix);
@@ -390,21 +400,33 @@ mod tests {
             "# my settings\nmodel = \"o3\" # best\n\n[features]\nhooks = true\n\n# guard my shell\n[[hooks.PreToolUse]]\nmatcher = \"Bash\"\n[[hooks.PreToolUse.hooks]]\ntype = \"command\"\ncommand = \"user-a\" # mine\ntimeout = 10\n\n[[hooks.PreToolUse]]\n[[hooks.PreToolUse.hooks]]\ntype = \"command\"\ncommand = \"'/h/.codex/codex-guard/bin/codex-guard-hook'\"\ntimeout = 8\n"
         ), "{after}");
         assert!(after.contains("[profiles.x]\nmodel = \"o3\"\n"), "{after}");
-        let pre = placed.iter().find(|p| p.event == Event::PreToolUse).unwrap();
+        let pre = placed
+            .iter()
+            .find(|p| p.event == Event::PreToolUse)
+            .unwrap();
         assert_eq!(pre.group, 1);
         let stop = placed.iter().find(|p| p.event == Event::Stop).unwrap();
         assert_eq!(stop.group, 0);
         assert_eq!(placed.len(), Event::ALL.len());
         // Codex reads back what was written, ours included, with their trust records.
         let json = as_json(&codex_config::parse(&after, Path::new(PATH)).unwrap());
-        assert_eq!(json["hooks"]["PreToolUse"][0]["hooks"][0]["command"], "user-a");
+        assert_eq!(
+            json["hooks"]["PreToolUse"][0]["hooks"][0]["command"],
+            "user-a"
+        );
         assert_eq!(json["hooks"]["PreToolUse"][1]["hooks"][0]["command"], CMD);
         assert_eq!(json["hooks"]["Stop"][0]["hooks"][0]["timeout"], 8);
         assert!(after.contains(&format!(
             "[hooks.state.\"{PATH}:pre_tool_use:1:0\"]\ntrusted_hash = \"sha256:"
         )));
         assert!(after.contains("[hooks.state.\"/h/.codex/config.toml:pre_tool_use:0:0\"]\ntrusted_hash = \"sha256:user\""));
-        assert_eq!(codex_config::layout_change(&codex_config::parse(&after, Path::new(PATH)).unwrap(), &after), None);
+        assert_eq!(
+            codex_config::layout_change(
+                &codex_config::parse(&after, Path::new(PATH)).unwrap(),
+                &after
+            ),
+            None
+        );
     }
 
     #[test]
@@ -417,11 +439,28 @@ mod tests {
         assert_eq!(doc.to_string(), once);
 
         let mut doc = codex_config::parse(&once, path).unwrap();
-        let placed = merge(&mut doc, path, &render_template(CMD, 20, &Target::Unix), &ours).unwrap();
+        let placed = merge(
+            &mut doc,
+            path,
+            &render_template(CMD, 20, &Target::Unix),
+            &ours,
+        )
+        .unwrap();
         let text = doc.to_string();
-        assert_eq!(text.matches("timeout = 20").count(), Event::ALL.len(), "{text}");
+        assert_eq!(
+            text.matches("timeout = 20").count(),
+            Event::ALL.len(),
+            "{text}"
+        );
         assert!(!text.contains("timeout = 8"), "{text}");
-        assert_eq!(placed.iter().find(|p| p.event == Event::PreToolUse).unwrap().group, 1);
+        assert_eq!(
+            placed
+                .iter()
+                .find(|p| p.event == Event::PreToolUse)
+                .unwrap()
+                .group,
+            1
+        );
         // Updated where it stood: the file has the same lines in the same order.
         assert_eq!(text.lines().count(), once.lines().count());
         assert_eq!(text.replace("timeout = 20", "timeout = 8"), once);
@@ -449,16 +488,25 @@ mod tests {
     fn removal_reports_user_groups_that_move_up() {
         let (mut installed, _, _) = install(USER, 8);
         // The user added a group after setup: it sits after ours.
-        installed.push_str("\n[[hooks.PreToolUse]]\n[[hooks.PreToolUse.hooks]]\ncommand = \"user-c\"\n");
+        installed
+            .push_str("\n[[hooks.PreToolUse]]\n[[hooks.PreToolUse.hooks]]\ncommand = \"user-c\"\n");
         let mut doc = codex_config::parse(&installed, Path::new(PATH)).unwrap();
         let removed = remove(&mut doc, &ours);
         assert_eq!(
             removed.moved,
-            vec![Moved { event: "PreToolUse".into(), from: 2, to: 1, handlers: 1 }]
+            vec![Moved {
+                event: "PreToolUse".into(),
+                from: 2,
+                to: 1,
+                handlers: 1
+            }]
         );
         let json = as_json(&doc);
         assert_eq!(json["hooks"]["PreToolUse"].as_array().unwrap().len(), 2);
-        assert_eq!(json["hooks"]["PreToolUse"][1]["hooks"][0]["command"], "user-c");
+        assert_eq!(
+            json["hooks"]["PreToolUse"][1]["hooks"][0]["command"],
+            "user-c"
+        );
         assert!(json["hooks"].get("Stop").is_none());
     }
 
@@ -470,7 +518,11 @@ mod tests {
         let doc = codex_config::parse(&installed, Path::new(PATH)).unwrap();
         assert!(!has_foreign_groups(&doc, &ours));
         // The trust records are no hooks.
-        let doc = codex_config::parse("[hooks.state.\"k\"]\ntrusted_hash = \"x\"\n", Path::new(PATH)).unwrap();
+        let doc = codex_config::parse(
+            "[hooks.state.\"k\"]\ntrusted_hash = \"x\"\n",
+            Path::new(PATH),
+        )
+        .unwrap();
         assert!(!has_foreign_groups(&doc, &ours));
     }
 
@@ -482,9 +534,21 @@ mod tests {
             "hooks = { Stop = [] }\n",
         ] {
             let mut doc = codex_config::parse(text, path).unwrap();
-            let err = merge(&mut doc, path, &render_template(CMD, 8, &Target::Unix), &ours).unwrap_err();
+            let err = merge(
+                &mut doc,
+                path,
+                &render_template(CMD, 8, &Target::Unix),
+                &ours,
+            )
+            .unwrap_err();
             assert_eq!(err.code, crate::failure::ExitCode::BadInput);
-            assert!(err.hint.as_deref().unwrap_or("").contains("nothing was changed"), "{err:?}");
+            assert!(
+                err.hint
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("nothing was changed"),
+                "{err:?}"
+            );
         }
     }
 }

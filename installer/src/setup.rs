@@ -834,8 +834,7 @@ fn plan(
         // Where ours will be, worked out on a copy: the trust records are written
         // (and the file's layout checked) before the tables go in.
         HooksLayout::ConfigToml => {
-            let placed =
-                inline_hooks::merge(&mut doc.clone(), &config_path, &rendered, &is_ours)?;
+            let placed = inline_hooks::merge(&mut doc.clone(), &config_path, &rendered, &is_ours)?;
             (placed, config_path.clone(), None)
         }
     };

@@ -158,7 +158,14 @@ fn make_plan(layout: &Layout, keep_logs: bool) -> Result<Plan> {
     let moves = key_moves(&hooks_path, &moved);
     let commands = hooks_json::our_commands(layout, receipt.as_ref());
     let is_ours = |h: &serde_json::Map<String, Value>| hooks_json::runs_one_of(h, &commands);
-    let config_edit = plan_config(layout, receipt.as_ref(), &is_ours, proven, moves, &mut notes)?;
+    let config_edit = plan_config(
+        layout,
+        receipt.as_ref(),
+        &is_ours,
+        proven,
+        moves,
+        &mut notes,
+    )?;
     // config.toml first: the trust records go (and the user's move) while hooks.json
     // still shows where every handler was, so a run killed between the two writes
     // works the same moves out again. An untrusted handler already never runs.

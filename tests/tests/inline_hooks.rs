@@ -4,8 +4,8 @@
 //! them trusted, doctor checks them there and uninstall gives the file back byte for
 //! byte; setup reports in Codex's words a config Codex cannot load.
 
-use codex_guard_e2e::guard::{self, run_guard};
 use codex_guard_e2e::codex::codex_command;
+use codex_guard_e2e::guard::{self, run_guard};
 use codex_guard_e2e::{codex_bin, list_hooks, process, FakeAkto, FakeModel, Output, TestHome};
 use serde_json::Value;
 use std::time::Duration;
@@ -155,14 +155,21 @@ fn inline_hooks_home_gets_inline_handlers_codex_runs_without_the_both_warning() 
         "codex-guard's PreToolUse hook did not run: {output}"
     );
     let errors = hook_errors(&items);
-    assert!(errors.is_empty(), "Codex reported errors about hooks: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "Codex reported errors about hooks: {errors:#?}"
+    );
     // The runtime's own check at SessionStart finds our inline handlers as setup left them.
     let start = home
         .events()
         .into_iter()
         .find(|e| e["event"] == "SessionStart" && e["integrity"].is_object())
         .unwrap_or_else(|| panic!("no SessionStart check in the log: {:#?}", home.events()));
-    assert_eq!(start["integrity"]["drift"], serde_json::json!([]), "{start:#}");
+    assert_eq!(
+        start["integrity"]["drift"],
+        serde_json::json!([]),
+        "{start:#}"
+    );
     assert_eq!(start["integrity"]["intact"], true, "{start:#}");
     assert!(
         !output.stdout.contains(BOTH_WARNING) && !output.stderr.contains(BOTH_WARNING),
@@ -180,11 +187,13 @@ fn setup_doctor_and_uninstall_on_an_inline_home() {
     let (output, report) = setup(&home, &akto);
     output.assert_success();
     assert_eq!(report["status"], "changed", "{output}");
-    let receipt: Value = serde_json::from_str(
-        &home.read(&home.codex_home.join("codex-guard/receipt.json")),
-    )
-    .expect("the receipt is JSON");
-    assert_eq!(receipt["hooks_json"]["layout"], "config_toml", "{receipt:#}");
+    let receipt: Value =
+        serde_json::from_str(&home.read(&home.codex_home.join("codex-guard/receipt.json")))
+            .expect("the receipt is JSON");
+    assert_eq!(
+        receipt["hooks_json"]["layout"], "config_toml",
+        "{receipt:#}"
+    );
     assert_eq!(
         receipt["hooks_json"]["path"],
         home.config_toml().display().to_string().as_str()
@@ -216,16 +225,29 @@ fn setup_doctor_and_uninstall_on_an_inline_home() {
     }
 
     // A handler of ours edited by hand is found where it is: its trust no longer holds.
-    let stop_at = installed.find("[[hooks.Stop.hooks]]").expect("our Stop handler");
-    let timeout_at = stop_at + installed[stop_at..].find("timeout = ").expect("its timeout");
+    let stop_at = installed
+        .find("[[hooks.Stop.hooks]]")
+        .expect("our Stop handler");
+    let timeout_at = stop_at
+        + installed[stop_at..]
+            .find("timeout = ")
+            .expect("its timeout");
     let line_end = timeout_at + installed[timeout_at..].find('\n').expect("a line end");
     let mut edited = installed.clone();
     edited.replace_range(timeout_at..line_end, "timeout = 9");
     assert_ne!(edited, installed);
     std::fs::write(home.config_toml(), &edited).expect("edit config.toml");
     let (_, report) = doctor(&home);
-    assert_eq!(check(&report, "hooks.trust")["status"], "fail", "{report:#}");
-    assert_eq!(check(&report, "codex.hooks_list")["status"], "fail", "{report:#}");
+    assert_eq!(
+        check(&report, "hooks.trust")["status"],
+        "fail",
+        "{report:#}"
+    );
+    assert_eq!(
+        check(&report, "codex.hooks_list")["status"],
+        "fail",
+        "{report:#}"
+    );
     std::fs::write(home.config_toml(), &installed).expect("restore config.toml");
 
     let backups = home.home.join("uninstall backups").display().to_string();
@@ -268,13 +290,20 @@ fn hooks_in_both_files_stay_put_and_setup_and_doctor_say_so() {
     let (output, report) = setup(&home, &akto);
     output.assert_success();
     let notes = report["notes"].to_string();
-    assert!(notes.contains("both"), "no note about both files: {report:#}");
+    assert!(
+        notes.contains("both"),
+        "no note about both files: {report:#}"
+    );
     // Ours went to hooks.json; the user's inline hooks are where they were.
     let hooks = home.read(&home.hooks_json());
     assert!(hooks.contains("codex-guard-hook"), "{hooks}");
     assert!(hooks.contains("echo mine"), "{hooks}");
     let config = home.read(&home.config_toml());
-    assert_eq!(config.matches("[[hooks.PreToolUse]]").count(), 1, "{config}");
+    assert_eq!(
+        config.matches("[[hooks.PreToolUse]]").count(),
+        1,
+        "{config}"
+    );
     assert!(config.starts_with(&config_before[..config_before.find("# I reviewed").unwrap()]));
 
     // What the user sees on every session, and why setup says so.

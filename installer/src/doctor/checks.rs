@@ -6,8 +6,8 @@ use super::codex::{self, CodexBin, VERIFIED_VERSION};
 use super::{process, Check, Inputs, Repair};
 use crate::hooks_json::shell_quote as quote;
 use crate::{codex_config, fsutil, hooks_json, inline_hooks, service, trust};
-use codex_guard_common::receipt::HooksLayout;
 use codex_guard_common::events::Event;
+use codex_guard_common::receipt::HooksLayout;
 use codex_guard_common::{Layout, Receipt, RuntimeConfig};
 use codex_guard_hook::probe::Target;
 use codex_guard_hook::settings::Settings;
@@ -118,9 +118,7 @@ impl<'a> Context<'a> {
         // Where setup put our handlers; without a receipt, wherever they are found.
         let hooks_layout = match receipt.ok() {
             Some(receipt) => receipt.hooks_json.layout,
-            None if find(&json).is_empty() && !find(&inline).is_empty() => {
-                HooksLayout::ConfigToml
-            }
+            None if find(&json).is_empty() && !find(&inline).is_empty() => HooksLayout::ConfigToml,
             None => HooksLayout::HooksJson,
         };
         let (hooks, hooks_path) = match hooks_layout {
