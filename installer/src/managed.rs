@@ -715,6 +715,7 @@ fn plan(
             after,
             mode,
             show,
+            remove: false,
         })
     };
     let mut changes = vec![
@@ -757,6 +758,7 @@ fn plan(
             after: token,
             mode: 0o644,
             show: Show::Secret,
+            remove: false,
         });
     }
     changes.push(FileChange {
@@ -766,6 +768,7 @@ fn plan(
         after: requirements_after.into_bytes(),
         mode: 0o644,
         show: Show::Diff,
+        remove: false,
     });
     Ok((changes, rules_note.into_iter().collect()))
 }

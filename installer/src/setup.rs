@@ -133,6 +133,9 @@ pub(crate) struct FileChange {
     pub mode: u32,
     /// Shown as a diff (text) or only by hash (binary, secret).
     pub show: Show,
+    /// The file is deleted (`after` is empty): a hooks.json setup created, left with
+    /// none of ours when our handlers moved to config.toml.
+    pub remove: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -144,14 +147,17 @@ pub(crate) enum Show {
 
 impl FileChange {
     pub fn changed(&self) -> bool {
+        if self.remove {
+            return self.before.is_some();
+        }
         self.before.as_deref() != Some(self.after.as_slice())
     }
 
     pub fn action(&self) -> &'static str {
-        if self.before.is_some() {
-            "updated"
-        } else {
-            "created"
+        match (self.remove, self.before.is_some()) {
+            (true, _) => "removed",
+            (false, true) => "updated",
+            (false, false) => "created",
         }
     }
 }
@@ -390,10 +396,16 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         fsutil::create_dir_all(&dir, 0o700)?;
     }
     // The receipt goes first: it holds the previous values an interrupted run needs.
-    changes.sort_by_key(|c| write_order(layout, &c.path));
+    // A file removed goes last: its handlers are in their new place (and trusted) first.
+    changes.sort_by_key(|c| (c.remove, write_order(layout, &c.path)));
     for (done, change) in changes.iter().enumerate() {
         progress.step(&format!("writing {}", change.label));
-        if let Err(error) = fsutil::write_atomic(&change.path, &change.after, change.mode) {
+        let written = if change.remove {
+            fs_err::remove_file(&change.path).map_err(Into::into)
+        } else {
+            fsutil::write_atomic(&change.path, &change.after, change.mode)
+        };
+        if let Err(error) = written {
             progress.finish();
             let undo = format!("`codex-guard restore {}` to go back", backup.display());
             return Err(roll_back(&changes[..done], error, &undo));
@@ -819,6 +831,23 @@ fn plan(
     if both {
         notes.push(both_layouts_note(hooks_layout, &hooks_path, &config_path));
     }
+    // Our handlers follow the user's hooks when those moved (or, after an upgrade, when
+    // an earlier setup put ours in a hooks.json beside the user's inline hooks).
+    let moved_from = previous
+        .map(|r| r.hooks_json.layout)
+        .filter(|p| *p != hooks_layout);
+    if let Some(from) = moved_from {
+        let name = |l: HooksLayout| match l {
+            HooksLayout::HooksJson => hooks_path.display().to_string(),
+            HooksLayout::ConfigToml => config_path.display().to_string(),
+        };
+        notes.push(format!(
+            "codex-guard's handlers move from {} to {}, where your own hooks are, so Codex \
+             does not warn about hooks in both files",
+            name(from),
+            name(hooks_layout)
+        ));
+    }
 
     let (placed, hooks_file, hooks_after) = match hooks_layout {
         HooksLayout::HooksJson => {
@@ -829,13 +858,19 @@ fn plan(
                 (Some(text), Some(value)) if value == merged => text.clone(),
                 _ => hooks_json::to_text(&merged, hooks_before.as_deref().unwrap_or("")),
             };
-            (placed, hooks_path.clone(), Some(after))
+            (placed, hooks_path.clone(), Some(JsonAfter::Write(after)))
         }
         // Where ours will be, worked out on a copy: the trust records are written
         // (and the file's layout checked) before the tables go in.
         HooksLayout::ConfigToml => {
             let placed = inline_hooks::merge(&mut doc.clone(), &config_path, &rendered, &is_ours)?;
-            (placed, config_path.clone(), None)
+            let after = match (moved_from, existing_hooks) {
+                (Some(HooksLayout::HooksJson), Some(existing)) => {
+                    json_without_ours(existing, previous, hooks_before.as_deref(), &is_ours)
+                }
+                _ => None,
+            };
+            (placed, config_path.clone(), after)
         }
     };
 
@@ -846,6 +881,7 @@ fn plan(
             hash: trust::handler_hash(p.event, p.matcher.as_deref(), &p.handler),
         })
         .collect();
+    // The records of our handlers' old places go with the earlier setup's record.
     let config_record = codex_config::apply(
         &mut doc,
         &config_path,
@@ -853,10 +889,19 @@ fn plan(
         previous.map(|r| &r.codex_config),
         config_before.as_deref(),
     )?;
-    if hooks_layout == HooksLayout::ConfigToml {
-        let again = inline_hooks::merge(&mut doc, &config_path, &rendered, &is_ours)?;
-        debug_assert_eq!(again, placed, "the trust records moved no hook");
-        inline_hooks::check_reads_back(&doc, &config_path)?;
+    match (hooks_layout, moved_from) {
+        (HooksLayout::ConfigToml, _) => {
+            let again = inline_hooks::merge(&mut doc, &config_path, &rendered, &is_ours)?;
+            debug_assert_eq!(again, placed, "the trust records moved no hook");
+            inline_hooks::check_reads_back(&doc, &config_path)?;
+        }
+        // Ours leave config.toml. The user has no inline group left there (theirs are in
+        // hooks.json, or ours would have stayed), so no user record has to move.
+        (HooksLayout::HooksJson, Some(HooksLayout::ConfigToml)) => {
+            inline_hooks::remove(&mut doc, &is_ours);
+            inline_hooks::check_reads_back(&doc, &config_path)?;
+        }
+        (HooksLayout::HooksJson, _) => {}
     }
     let config_after = codex_config::render(&doc, config_before.as_deref().unwrap_or(""));
 
@@ -905,9 +950,14 @@ fn plan(
         hooks_json: HooksJsonRecord {
             path: hooks_file,
             layout: hooks_layout,
+            // A hooks.json first used now (a first setup, or ours moved into it) is
+            // recorded as it is now; else as the first setup found it.
             created: hooks_layout == HooksLayout::HooksJson
-                && previous.map_or(hooks_before.is_none(), |r| r.hooks_json.created),
-            original: match (hooks_layout, previous) {
+                && match previous.filter(|_| moved_from.is_none()) {
+                    Some(r) => r.hooks_json.created,
+                    None => hooks_before.is_none(),
+                },
+            original: match (hooks_layout, previous.filter(|_| moved_from.is_none())) {
                 (HooksLayout::ConfigToml, _) => None,
                 (HooksLayout::HooksJson, Some(r)) => r.hooks_json.original.clone(),
                 (HooksLayout::HooksJson, None) => hooks_before.clone(),
@@ -938,6 +988,7 @@ fn plan(
             after: receipt.to_json().into_bytes(),
             mode: 0o600,
             show: Show::Diff,
+            remove: false,
         },
         FileChange {
             path: layout.runtime_bin(),
@@ -946,6 +997,7 @@ fn plan(
             after: runtime_bytes,
             mode: 0o755,
             show: Show::Hash,
+            remove: false,
         },
         FileChange {
             path: layout.runtime_config(),
@@ -954,6 +1006,7 @@ fn plan(
             after: runtime_config_text.into_bytes(),
             mode: 0o600,
             show: Show::Diff,
+            remove: false,
         },
         FileChange {
             path: layout.rules(),
@@ -962,6 +1015,7 @@ fn plan(
             after: rules,
             mode: 0o644,
             show: Show::Diff,
+            remove: false,
         },
         FileChange {
             path: layout.machine_id(),
@@ -970,6 +1024,7 @@ fn plan(
             after: machine_id,
             mode: 0o644,
             show: Show::Diff,
+            remove: false,
         },
         FileChange {
             path: config_path,
@@ -978,16 +1033,22 @@ fn plan(
             after: config_after.into_bytes(),
             mode: 0o600,
             show: Show::Diff,
+            remove: false,
         },
     ];
     if let Some(after) = hooks_after {
+        let remove = after == JsonAfter::Remove;
         changes.push(FileChange {
             path: hooks_path,
             label: "hooks.json",
             before: hooks_before.map(String::into_bytes),
-            after: after.into_bytes(),
+            after: match after {
+                JsonAfter::Write(text) => text.into_bytes(),
+                JsonAfter::Remove => Vec::new(),
+            },
             mode: 0o644,
             show: Show::Diff,
+            remove,
         });
     }
     if let Some(token) = token {
@@ -998,15 +1059,50 @@ fn plan(
             after: token,
             mode: 0o600,
             show: Show::Secret,
+            remove: false,
         });
     }
     notes.extend(rules_note);
     Ok((changes, notes))
 }
 
-/// Where our handlers go: where an earlier setup put them (a re-run never moves them),
-/// else where the user's own hooks are (hooks.json, or inline in config.toml), else
-/// hooks.json (also when the user has hooks in both). Also says
+/// What becomes of hooks.json.
+#[derive(Debug, PartialEq, Eq)]
+enum JsonAfter {
+    Write(String),
+    /// Setup created it and it holds nothing else.
+    Remove,
+}
+
+/// hooks.json with our handlers taken out, when they moved to config.toml: deleted when
+/// setup created it and nothing else is left, the user's bytes when it is back to what
+/// setup found, else rewritten. `None` when none of ours is in it.
+fn json_without_ours(
+    existing: Value,
+    previous: Option<&Receipt>,
+    text: Option<&str>,
+    is_ours: &dyn Fn(&serde_json::Map<String, Value>) -> bool,
+) -> Option<JsonAfter> {
+    let record = previous.map(|r| &r.hooks_json);
+    let original_text = record.and_then(|r| r.original.as_deref());
+    let original = original_text
+        .and_then(|t| serde_json::from_str::<Value>(t.strip_prefix('\u{feff}').unwrap_or(t)).ok());
+    let removal = hooks_json::unmerge(existing, original.as_ref(), is_ours);
+    if removal.removed.is_empty() {
+        return None;
+    }
+    if record.is_some_and(|r| r.created) && hooks_json::is_empty(&removal.value) {
+        return Some(JsonAfter::Remove);
+    }
+    Some(JsonAfter::Write(match (original, original_text) {
+        (Some(value), Some(text)) if value == removal.value => text.to_string(),
+        _ => hooks_json::to_text(&removal.value, text.unwrap_or("")),
+    }))
+}
+
+/// Where our handlers go: where the user's own hooks are (hooks.json, or inline in
+/// config.toml); when the user has hooks in both or in neither, where an earlier setup
+/// put them, else hooks.json. The user's hooks never move. Also says
 /// whether the user's hooks and ours are then in both files, which makes Codex warn
 /// on every session (the user's hooks are never moved).
 pub(crate) fn choose_hooks_layout(
@@ -1017,10 +1113,10 @@ pub(crate) fn choose_hooks_layout(
 ) -> (HooksLayout, bool) {
     let user_json = hooks_json.is_some_and(|doc| inline_hooks::has_foreign(doc, is_ours));
     let user_inline = inline_hooks::has_foreign_groups(config, is_ours);
-    let layout = match (previous, user_json, user_inline) {
-        (Some(receipt), _, _) => receipt.hooks_json.layout,
-        (None, false, true) => HooksLayout::ConfigToml,
-        (None, _, _) => HooksLayout::HooksJson,
+    let layout = match (user_json, user_inline) {
+        (false, true) => HooksLayout::ConfigToml,
+        (true, false) => HooksLayout::HooksJson,
+        _ => previous.map_or(HooksLayout::HooksJson, |r| r.hooks_json.layout),
     };
     let both = match layout {
         HooksLayout::HooksJson => user_inline,
@@ -1064,7 +1160,7 @@ fn backup_entries(layout: &Layout, changes: &[FileChange]) -> Vec<backup::Entry>
     changes
         .iter()
         .map(|c| {
-            let after = backup::After::Hash(Some(fsutil::sha256_hex(&c.after)));
+            let after = backup::After::Hash((!c.remove).then(|| fsutil::sha256_hex(&c.after)));
             backup::Entry::of(layout, &c.path, after)
         })
         .collect()
@@ -1265,9 +1361,10 @@ pub(crate) fn render_diffs(changes: &[FileChange]) -> String {
     let mut out = String::new();
     for change in changes {
         let path = change.path.display().to_string();
-        let (old_name, new_name) = match change.before {
-            Some(_) => (format!("a/{path}"), format!("b/{path}")),
-            None => ("/dev/null".to_string(), format!("b/{path}")),
+        let (old_name, new_name) = match (&change.before, change.remove) {
+            (Some(_), true) => (format!("a/{path}"), "/dev/null".to_string()),
+            (Some(_), false) => (format!("a/{path}"), format!("b/{path}")),
+            (None, _) => ("/dev/null".to_string(), format!("b/{path}")),
         };
         match change.show {
             Show::Diff => {

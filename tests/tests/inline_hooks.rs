@@ -366,3 +366,81 @@ fn a_config_codex_rejects_makes_setup_warn_in_codexs_words() {
     assert_eq!(report["warnings"], serde_json::json!([]), "{output}");
     eprintln!("setup with the Codex probe: {with_codex:?}; without a Codex CLI: {without:?}");
 }
+
+#[test]
+fn handlers_an_earlier_setup_put_in_hooks_json_move_to_the_users_inline_hooks() {
+    let home = TestHome::new();
+    let model = FakeModel::start("true");
+    // No hook of the user's yet: ours go to a new hooks.json.
+    let inline = home.configure_inline(&model);
+    let start = inline.find("# My own hook").expect("the user's hook");
+    let end = inline.find("# I reviewed").expect("its trust record");
+    let plain = format!("{}{}", &inline[..start], &inline[end..]);
+    let plain = plain[..plain.find("[hooks.state").expect("trust")].to_string();
+    std::fs::write(home.config_toml(), &plain).expect("write config.toml");
+    let akto = FakeAkto::start();
+    let (output, _) = setup(&home, &akto);
+    output.assert_success();
+    assert!(home.hooks_json().exists(), "{output}");
+
+    // Then the user writes their hook inline: a re-run moves ours beside it.
+    let installed = home.read(&home.config_toml());
+    std::fs::write(
+        home.config_toml(),
+        format!("{installed}\n{}", &inline[start..]),
+    )
+    .expect("add the user's inline hook");
+    let with_user_hook = home.read(&home.config_toml());
+    let (output, report) = setup(&home, &akto);
+    output.assert_success();
+    assert_eq!(report["warnings"], serde_json::json!([]), "{output}");
+    assert!(
+        report["notes"].to_string().contains("move from"),
+        "{report:#}"
+    );
+    assert!(
+        !home.hooks_json().exists(),
+        "the hooks.json setup created is left: {output}"
+    );
+    let hooks = list_hooks(&home);
+    let ours: Vec<&Value> = hooks
+        .iter()
+        .filter(|h| {
+            h["command"]
+                .as_str()
+                .is_some_and(|c| c.contains("codex-guard-hook"))
+        })
+        .collect();
+    assert_eq!(ours.len(), GUARD_EVENTS.len(), "{hooks:#?}");
+    assert!(
+        ours.iter().all(|h| h["trustStatus"] == "trusted"),
+        "{hooks:#?}"
+    );
+    let (output, items) = exec_json(&home, "run true");
+    output.assert_success();
+    assert_eq!(hook_errors(&items), Vec::<String>::new());
+    assert_eq!(home.user_hook_runs(), 1, "{output}");
+
+    // Uninstall leaves the user's config as they wrote it.
+    let codex_home = home.codex_home.display().to_string();
+    let backups = home.home.join("uninstall backups").display().to_string();
+    let output = run_guard(
+        &home,
+        &[
+            "uninstall",
+            "--codex-home",
+            &codex_home,
+            "--silent",
+            "--json",
+            "--backup-dir",
+            &backups,
+        ],
+    );
+    output.assert_success();
+    assert_eq!(
+        home.read(&home.config_toml()),
+        format!("{plain}\n{}", &inline[start..]),
+        "config.toml is not the user's, byte for byte (it was, with ours:\n{with_user_hook})"
+    );
+    assert!(!home.hooks_json().exists());
+}
