@@ -1469,6 +1469,83 @@ mod tests {
     use super::*;
 
     #[test]
+    fn handlers_go_where_the_users_hooks_are() {
+        const OURS: &str = "'/h/.codex/codex-guard/bin/codex-guard-hook'";
+        let is_ours = |h: &serde_json::Map<String, Value>| {
+            h.get("command").and_then(Value::as_str) == Some(OURS)
+        };
+        let user_json = json!({"hooks": {"Stop": [{"hooks": [{"command": "mine"}]}]}});
+        let ours_json = json!({"hooks": {"Stop": [{"hooks": [{"command": OURS}]}]}});
+        let inline: toml_edit::DocumentMut = "[[hooks.Stop]]\nhooks = [{ command = \"mine\" }]\n"
+            .parse()
+            .unwrap();
+        let ours_inline: toml_edit::DocumentMut =
+            format!("[[hooks.Stop]]\nhooks = [{{ command = {OURS:?} }}]\n")
+                .parse()
+                .unwrap();
+        let plain: toml_edit::DocumentMut = "model = \"o3\"\n".parse().unwrap();
+        let receipt = |layout| {
+            let mut r: Receipt = serde_json::from_value(json!({
+                "schema_version": 1, "version": "0", "installed_at": "", "codex_home": "/h",
+                "hooks_json": {"path": "/h/hooks.json", "created": true, "handlers": []},
+                "codex_config": {"path": "/h/config.toml", "created": false,
+                    "features_table_created": false, "hooks_previous": null,
+                    "codex_hooks_previous": null, "trust": []},
+                "files": [], "created_dirs": []
+            }))
+            .expect("a receipt without `layout` still reads");
+            assert_eq!(r.hooks_json.layout, HooksLayout::HooksJson);
+            r.hooks_json.layout = layout;
+            r
+        };
+        let json_receipt = receipt(HooksLayout::HooksJson);
+        let inline_receipt = receipt(HooksLayout::ConfigToml);
+        use HooksLayout::{ConfigToml as Toml, HooksJson as Json};
+        for (json, config, previous, want) in [
+            // A first setup.
+            (None, &plain, None, (Json, false)),
+            (Some(&user_json), &plain, None, (Json, false)),
+            (None, &inline, None, (Toml, false)),
+            (Some(&user_json), &inline, None, (Json, true)),
+            // Ours alone are no reason to stay or move.
+            (
+                Some(&ours_json),
+                &plain,
+                Some(&inline_receipt),
+                (Toml, false),
+            ),
+            (None, &ours_inline, Some(&json_receipt), (Json, false)),
+            // Ours follow the user's hooks into the other file.
+            (
+                Some(&ours_json),
+                &inline,
+                Some(&json_receipt),
+                (Toml, false),
+            ),
+            (
+                Some(&user_json),
+                &ours_inline,
+                Some(&inline_receipt),
+                (Json, false),
+            ),
+            // Both: ours stay where they are.
+            (
+                Some(&user_json),
+                &inline,
+                Some(&inline_receipt),
+                (Toml, true),
+            ),
+        ] {
+            assert_eq!(
+                choose_hooks_layout(json, config, previous, &is_ours),
+                want,
+                "{json:?} {config} {:?}",
+                previous.map(|r| r.hooks_json.layout)
+            );
+        }
+    }
+
+    #[test]
     fn urls_are_validated_and_normalised() {
         assert_eq!(
             validate_url("https://akto.example.com//", false).unwrap(),
