@@ -1218,7 +1218,7 @@ fn inline_handlers_are_checked_in_config_toml() {
         .unwrap();
     let timeout = at + config[at..].find("timeout = ").unwrap();
     let mut edited = config.clone();
-    edited.insert_str(timeout + "timeout = ".len(), "1");
+    edited.insert(timeout + "timeout = ".len(), '1');
     std::fs::write(env.codex_home.join("config.toml"), edited).unwrap();
     let (code, report) = doctor_json(&env, &[]);
     assert_eq!(code, 1, "{report:#}");
