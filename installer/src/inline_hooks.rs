@@ -68,19 +68,18 @@ fn item_to_json(item: &Item) -> Value {
     match item {
         Item::None => Value::Null,
         Item::Value(value) => value_to_json(value),
-        Item::Table(table) => Value::Object(
-            table
-                .iter()
-                .map(|(k, v)| (k.to_string(), item_to_json(v)))
-                .collect(),
-        ),
-        Item::ArrayOfTables(array) => Value::Array(
-            array
-                .iter()
-                .map(|t| item_to_json(&Item::Table(t.clone())))
-                .collect(),
-        ),
+        Item::Table(table) => table_json(table),
+        Item::ArrayOfTables(array) => Value::Array(array.iter().map(table_json).collect()),
     }
+}
+
+fn table_json(table: &Table) -> Value {
+    Value::Object(
+        table
+            .iter()
+            .map(|(k, v)| (k.to_string(), item_to_json(v)))
+            .collect(),
+    )
 }
 
 fn value_to_json(value: &toml_edit::Value) -> Value {
@@ -180,10 +179,6 @@ fn group_table(group: &Value) -> Table {
     }
     table.insert("hooks", Item::ArrayOfTables(handlers));
     table
-}
-
-fn table_json(table: &Table) -> Value {
-    item_to_json(&Item::Table(table.clone()))
 }
 
 /// Merges the rendered template (hooks.json's shape) into `doc`'s `[hooks]` tables.
