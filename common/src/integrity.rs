@@ -8,7 +8,7 @@
 
 use crate::events::Event;
 use crate::layout::{Layout, MANAGED_RECEIPT, RUNTIME_BIN};
-use crate::receipt::{FileRecord, ManagedReceipt, Receipt};
+use crate::receipt::{FileRecord, HooksLayout, ManagedReceipt, Receipt};
 use crate::trust;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -225,6 +225,13 @@ fn read_codex_config(path: &Path, found: &mut Vec<Drift>) -> Option<toml::Table>
 /// Our handler for every event the receipt lists, each trusted as it is now.
 fn user_handlers(receipt: &Receipt, config: Option<&toml::Table>, found: &mut Vec<Drift>) {
     let path = &receipt.hooks_json.path;
+    if receipt.hooks_json.layout == HooksLayout::ConfigToml {
+        // Inline handlers: `config` is that very file, already read (a damaged one is
+        // reported by `read_codex_config`; a missing one holds none of ours).
+        let doc = serde_json::json!({ "hooks": config.map(inline_hooks) });
+        our_handlers_in(&doc, receipt, config, found);
+        return;
+    }
     let doc: Value = match read_optional(path) {
         Ok(Some(text)) => match serde_json::from_str(&text) {
             Ok(Value::Object(top))
@@ -268,6 +275,51 @@ fn user_handlers(receipt: &Receipt, config: Option<&toml::Table>, found: &mut Ve
             return;
         }
     };
+    our_handlers_in(&doc, receipt, config, found);
+}
+
+/// The `[hooks]` event lists of a config.toml as hooks.json holds them (`state`, the
+/// trust records, is no event).
+pub fn inline_hooks(config: &toml::Table) -> Value {
+    let mut events = Map::new();
+    if let Some(hooks) = config.get("hooks").and_then(toml::Value::as_table) {
+        for (name, groups) in hooks {
+            if name != "state" && groups.is_array() {
+                events.insert(name.clone(), toml_to_json(groups));
+            }
+        }
+    }
+    Value::Object(events)
+}
+
+fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Our handler for every event the receipt lists in `doc` (hooks.json's shape), each
+/// trusted as it is now.
+fn our_handlers_in(
+    doc: &Value,
+    receipt: &Receipt,
+    config: Option<&toml::Table>,
+    found: &mut Vec<Drift>,
+) {
+    let path = &receipt.hooks_json.path;
     let runtime = Layout::new(&receipt.codex_home)
         .runtime_bin()
         .display()
@@ -277,7 +329,7 @@ fn user_handlers(receipt: &Receipt, config: Option<&toml::Table>, found: &mut Ve
         let Some(event) = Event::from_name(&record.event) else {
             continue;
         };
-        let handlers = handlers_of(&doc, event);
+        let handlers = handlers_of(doc, event);
         let ours = handlers
             .iter()
             .find(|h| h.command() == Some(record.command.as_str()));

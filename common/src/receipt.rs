@@ -27,10 +27,15 @@ pub struct Receipt {
     pub created_dirs: Vec<PathBuf>,
 }
 
-/// What setup did to `hooks.json`.
+/// What setup did to the file holding our handlers: `hooks.json`, or `config.toml`
+/// when they are kept inline there ([`HooksLayout::ConfigToml`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HooksJsonRecord {
     pub path: PathBuf,
+    /// Where the handlers live. Receipts written before inline handlers existed have
+    /// no such field: theirs are in hooks.json.
+    #[serde(default)]
+    pub layout: HooksLayout,
     /// The file did not exist before setup.
     pub created: bool,
     /// The file's text before the first setup, so an uninstall with nothing else
@@ -39,6 +44,18 @@ pub struct HooksJsonRecord {
     pub original: Option<String>,
     /// Our handlers, one per event; matched by exact command on removal.
     pub handlers: Vec<HandlerRecord>,
+}
+
+/// Where our user-level handlers are written. Codex reads both forms, but warns on
+/// every session when one layer holds hooks in both, so ours go where the user's are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HooksLayout {
+    /// `$CODEX_HOME/hooks.json` (the user's hooks are there, or they have none).
+    #[default]
+    HooksJson,
+    /// `[[hooks.<Event>]]` tables in `$CODEX_HOME/config.toml`, beside the user's own.
+    ConfigToml,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -124,6 +124,32 @@ mod tests {
         );
     }
 
+    /// Codex 0.171.0 hashes a handler kept inline in config.toml as it hashes one in
+    /// hooks.json; its key names config.toml (both reported by `hooks/list`).
+    #[test]
+    fn inline_handlers_hash_as_in_hooks_json() {
+        assert_eq!(
+            handler_hash(
+                Event::PreToolUse,
+                Some("Bash"),
+                &handler(json!({"type":"command","command":"echo user","timeout":10}))
+            ),
+            "sha256:5fecd4a6749e9e4c7a5acc417937d3c54b931f33c45522886c57ff64d535157f"
+        );
+        assert_eq!(
+            handler_hash(
+                Event::Stop,
+                None,
+                &handler(json!({"type":"command","command":"echo stop"}))
+            ),
+            "sha256:236335e9e512004a0f5f42af65a07ea9059bd9a23dbb68286ed57fecf2b69ddf"
+        );
+        assert_eq!(
+            trust_key(Path::new("/tmp/cx2/config.toml"), Event::Stop, 0, 0),
+            "/tmp/cx2/config.toml:stop:0:0"
+        );
+    }
+
     #[test]
     fn every_field_codex_hashes_changes_the_hash() {
         let base = handler(json!({"type":"command","command":"a","timeout":10}));

@@ -409,6 +409,11 @@ pub struct SetupArgs {
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<PathBuf>,
 
+    /// The Codex CLI asked, after the change, whether it loads the configuration and
+    /// runs codex-guard's hooks (default: `codex` on PATH; with none, nothing is asked).
+    #[arg(long, value_name = "PATH")]
+    pub codex_bin: Option<PathBuf>,
+
     #[command(flatten)]
     pub home: HomeArgs,
 

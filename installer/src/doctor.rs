@@ -8,7 +8,7 @@
 //! itself is asked when it is installed.
 
 mod checks;
-mod codex;
+pub(crate) mod codex;
 mod fix;
 mod managed;
 pub(crate) mod process;

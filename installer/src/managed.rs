@@ -715,6 +715,7 @@ fn plan(
             after,
             mode,
             show,
+            remove: false,
         })
     };
     let mut changes = vec![
@@ -757,6 +758,7 @@ fn plan(
             after: token,
             mode: 0o644,
             show: Show::Secret,
+            remove: false,
         });
     }
     changes.push(FileChange {
@@ -766,6 +768,7 @@ fn plan(
         after: requirements_after.into_bytes(),
         mode: 0o644,
         show: Show::Diff,
+        remove: false,
     });
     Ok((changes, rules_note.into_iter().collect()))
 }
@@ -962,11 +965,11 @@ fn apply_uninstall(
         .iter()
         .map(|s| match s {
             Step::Write(p, bytes) => backup::Entry::of(
-                &Layout::new(&root),
+                &Layout::new(root),
                 p,
                 backup::After::Hash(Some(fsutil::sha256_hex(bytes))),
             ),
-            Step::Remove(p) => backup::Entry::of(&Layout::new(&root), p, backup::After::Hash(None)),
+            Step::Remove(p) => backup::Entry::of(&Layout::new(root), p, backup::After::Hash(None)),
         })
         .collect();
     let dir = match backup_dir {

@@ -10,11 +10,13 @@ use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
 use crate::install::Transaction;
 use crate::settings::{resolve_choices, Choices, Settings};
-use crate::{backup, home, hooks_json, machine_id, report, rules_file, service, trust, ui};
+use crate::{
+    backup, home, hooks_json, inline_hooks, machine_id, report, rules_file, service, trust, ui,
+};
 use anyhow::{Context, Result};
 use codex_guard_common::env::Scope;
 use codex_guard_common::receipt::{
-    FileRecord, HandlerRecord, HooksJsonRecord, RECEIPT_SCHEMA_VERSION,
+    FileRecord, HandlerRecord, HooksJsonRecord, HooksLayout, RECEIPT_SCHEMA_VERSION,
 };
 use codex_guard_common::{Layout, Receipt, RuntimeConfig};
 use codex_guard_hook::probe::Target;
@@ -79,6 +81,9 @@ pub(crate) struct FileChange {
     pub mode: u32,
     /// Shown as a diff (text) or only by hash (binary, secret).
     pub show: Show,
+    /// The file is deleted (`after` is empty): a hooks.json setup created, left with
+    /// none of ours when our handlers moved to config.toml.
+    pub remove: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,14 +95,17 @@ pub(crate) enum Show {
 
 impl FileChange {
     pub fn changed(&self) -> bool {
+        if self.remove {
+            return self.before.is_some();
+        }
         self.before.as_deref() != Some(self.after.as_slice())
     }
 
     pub fn action(&self) -> &'static str {
-        if self.before.is_some() {
-            "updated"
-        } else {
-            "created"
+        match (self.remove, self.before.is_some()) {
+            (true, _) => "removed",
+            (false, true) => "updated",
+            (false, false) => "created",
         }
     }
 }
@@ -183,9 +191,26 @@ pub fn run(args: SetupArgs) -> Result<ExitCode> {
         return crate::all_users::setup(&args);
     }
     let json = args.json;
-    let outcome = apply(args)?;
+    let codex_bin = args.codex_bin.clone();
+    let mut outcome = apply(args)?;
+    if !outcome.dry_run && !outcome.declined {
+        ask_codex(&mut outcome, codex_bin.as_deref());
+    }
     outcome.print(json);
     Ok(outcome.exit)
+}
+
+/// Whether Codex loads the configuration as setup left it and runs our hooks; what it
+/// says otherwise becomes a warning (the install is degraded).
+fn ask_codex(outcome: &mut Outcome, codex_bin: Option<&Path>) {
+    let hooks_file = read_receipt(&outcome.layout, &mut Vec::new())
+        .map_or_else(|| outcome.layout.hooks_json(), |r| r.hooks_json.path);
+    let found = crate::codex_probe::after_setup(codex_bin, &outcome.layout, &hooks_file);
+    if !found.warnings.is_empty() {
+        outcome.exit = ExitCode::Degraded;
+    }
+    outcome.warnings.extend(found.warnings);
+    outcome.notes.extend(found.notes);
 }
 
 /// Does the work of `setup` and prints nothing (but the questions and progress of an
@@ -319,16 +344,13 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         fsutil::create_dir_all(&dir, 0o700)?;
     }
     // The receipt goes first: it holds the previous values an interrupted run needs.
-    changes.sort_by_key(|c| write_order(layout, &c.path));
+    // A file removed goes last: its handlers are in their new place (and trusted) first.
+    changes.sort_by_key(|c| (c.remove, write_order(layout, &c.path)));
     let mut tx = Transaction::new("setup");
     for change in &changes {
         progress.step(&format!("writing {}", change.label));
-        if let Err(error) = tx.put(
-            &change.path,
-            change.before.as_deref(),
-            Some(&change.after),
-            change.mode,
-        ) {
+        let after = (!change.remove).then_some(change.after.as_slice());
+        if let Err(error) = tx.put(&change.path, change.before.as_deref(), after, change.mode) {
             progress.finish();
             let undo = format!("`codex-guard restore {}` to go back", backup.display());
             return Err(tx.roll_back(error, &undo));
@@ -449,6 +471,11 @@ fn plan(
     )?;
     let config = choices.runtime_config(own.token.as_ref().map(|_| layout.token()));
 
+    // config.toml, read first: it may hold the user's hooks inline.
+    let config_path = layout.codex_config();
+    let config_before = fsutil::read_optional_text(&config_path)?;
+    let mut doc = codex_config::parse(config_before.as_deref().unwrap_or(""), &config_path)?;
+
     // hooks.json
     let hooks_path = layout.hooks_json();
     let hooks_before = fsutil::read_optional_text(&hooks_path)?;
@@ -461,25 +488,63 @@ fn plan(
     let is_ours = |h: &serde_json::Map<String, Value>| hooks_json::runs_one_of(h, &known_commands);
     let target = hooks_json::Target::current(&layout.runtime_bin(), None)?;
     let rendered = hooks_json::render_template(&command, config.hook_timeout_secs(), &target);
-    let unchanged_hooks = existing_hooks.clone();
-    let (merged, placed) = hooks_json::merge(existing_hooks, &rendered, &is_ours);
-    let hooks_after = match (&hooks_before, unchanged_hooks) {
-        // Same document: keep the user's formatting byte for byte.
-        (Some(text), Some(value)) if value == merged => text.clone(),
-        _ => hooks_json::to_text(&merged, hooks_before.as_deref().unwrap_or("")),
+    let mut notes = Vec::new();
+    let (hooks_layout, both) =
+        choose_hooks_layout(existing_hooks.as_ref(), &doc, previous, &is_ours);
+    if both {
+        notes.push(both_layouts_note(hooks_layout, &hooks_path, &config_path));
+    }
+    // Our handlers follow the user's hooks when those moved (or, after an upgrade, when
+    // an earlier setup put ours in a hooks.json beside the user's inline hooks).
+    let moved_from = previous
+        .map(|r| r.hooks_json.layout)
+        .filter(|p| *p != hooks_layout);
+    if let Some(from) = moved_from {
+        let name = |l: HooksLayout| match l {
+            HooksLayout::HooksJson => hooks_path.display().to_string(),
+            HooksLayout::ConfigToml => config_path.display().to_string(),
+        };
+        notes.push(format!(
+            "codex-guard's handlers move from {} to {}, where your own hooks are, so Codex \
+             does not warn about hooks in both files",
+            name(from),
+            name(hooks_layout)
+        ));
+    }
+
+    let (placed, hooks_file, hooks_after) = match hooks_layout {
+        HooksLayout::HooksJson => {
+            let unchanged_hooks = existing_hooks.clone();
+            let (merged, placed) = hooks_json::merge(existing_hooks, &rendered, &is_ours);
+            let after = match (&hooks_before, unchanged_hooks) {
+                // Same document: keep the user's formatting byte for byte.
+                (Some(text), Some(value)) if value == merged => text.clone(),
+                _ => hooks_json::to_text(&merged, hooks_before.as_deref().unwrap_or("")),
+            };
+            (placed, hooks_path.clone(), Some(JsonAfter::Write(after)))
+        }
+        // Where ours will be, worked out on a copy: the trust records are written
+        // (and the file's layout checked) before the tables go in.
+        HooksLayout::ConfigToml => {
+            let placed = inline_hooks::merge(&mut doc.clone(), &config_path, &rendered, &is_ours)?;
+            let after = match (moved_from, existing_hooks) {
+                (Some(HooksLayout::HooksJson), Some(existing)) => {
+                    json_without_ours(existing, previous, hooks_before.as_deref(), &is_ours)
+                }
+                _ => None,
+            };
+            (placed, config_path.clone(), after)
+        }
     };
 
-    // config.toml
-    let config_path = layout.codex_config();
-    let config_before = fsutil::read_optional_text(&config_path)?;
-    let mut doc = codex_config::parse(config_before.as_deref().unwrap_or(""), &config_path)?;
     let trust: Vec<Trust> = placed
         .iter()
         .map(|p| Trust {
-            key: trust::trust_key(&hooks_path, p.event, p.group, p.handler_index),
+            key: trust::trust_key(&hooks_file, p.event, p.group, p.handler_index),
             hash: trust::handler_hash(p.event, p.matcher.as_deref(), &p.handler),
         })
         .collect();
+    // The records of our handlers' old places go with the earlier setup's record.
     let config_record = codex_config::apply(
         &mut doc,
         &config_path,
@@ -487,6 +552,20 @@ fn plan(
         previous.map(|r| &r.codex_config),
         config_before.as_deref(),
     )?;
+    match (hooks_layout, moved_from) {
+        (HooksLayout::ConfigToml, _) => {
+            let again = inline_hooks::merge(&mut doc, &config_path, &rendered, &is_ours)?;
+            debug_assert_eq!(again, placed, "the trust records moved no hook");
+            inline_hooks::check_reads_back(&doc, &config_path)?;
+        }
+        // Ours leave config.toml. The user has no inline group left there (theirs are in
+        // hooks.json, or ours would have stayed), so no user record has to move.
+        (HooksLayout::HooksJson, Some(HooksLayout::ConfigToml)) => {
+            inline_hooks::remove(&mut doc, &is_ours);
+            inline_hooks::check_reads_back(&doc, &config_path)?;
+        }
+        (HooksLayout::HooksJson, _) => {}
+    }
     let config_after = codex_config::render(&doc, config_before.as_deref().unwrap_or(""));
 
     // Our own files.
@@ -532,11 +611,19 @@ fn plan(
             .unwrap_or_else(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
         codex_home: layout.codex_home.clone(),
         hooks_json: HooksJsonRecord {
-            path: hooks_path.clone(),
-            created: previous.map_or(hooks_before.is_none(), |r| r.hooks_json.created),
-            original: match previous {
-                Some(r) => r.hooks_json.original.clone(),
-                None => hooks_before.clone(),
+            path: hooks_file,
+            layout: hooks_layout,
+            // A hooks.json first used now (a first setup, or ours moved into it) is
+            // recorded as it is now; else as the first setup found it.
+            created: hooks_layout == HooksLayout::HooksJson
+                && match previous.filter(|_| moved_from.is_none()) {
+                    Some(r) => r.hooks_json.created,
+                    None => hooks_before.is_none(),
+                },
+            original: match (hooks_layout, previous.filter(|_| moved_from.is_none())) {
+                (HooksLayout::ConfigToml, _) => None,
+                (HooksLayout::HooksJson, Some(r)) => r.hooks_json.original.clone(),
+                (HooksLayout::HooksJson, None) => hooks_before.clone(),
             },
             handlers: placed
                 .iter()
@@ -564,6 +651,7 @@ fn plan(
             after: receipt.to_json().into_bytes(),
             mode: 0o600,
             show: Show::Diff,
+            remove: false,
         },
         FileChange {
             path: layout.runtime_bin(),
@@ -572,6 +660,7 @@ fn plan(
             after: runtime_bytes,
             mode: 0o755,
             show: Show::Hash,
+            remove: false,
         },
         FileChange {
             path: layout.runtime_config(),
@@ -580,6 +669,7 @@ fn plan(
             after: runtime_config_text.into_bytes(),
             mode: 0o600,
             show: Show::Diff,
+            remove: false,
         },
         FileChange {
             path: layout.rules(),
@@ -588,6 +678,7 @@ fn plan(
             after: rules,
             mode: 0o644,
             show: Show::Diff,
+            remove: false,
         },
         FileChange {
             path: layout.machine_id(),
@@ -596,14 +687,7 @@ fn plan(
             after: machine_id,
             mode: 0o644,
             show: Show::Diff,
-        },
-        FileChange {
-            path: hooks_path,
-            label: "hooks.json",
-            before: hooks_before.map(String::into_bytes),
-            after: hooks_after.into_bytes(),
-            mode: 0o644,
-            show: Show::Diff,
+            remove: false,
         },
         FileChange {
             path: config_path,
@@ -612,8 +696,24 @@ fn plan(
             after: config_after.into_bytes(),
             mode: 0o600,
             show: Show::Diff,
+            remove: false,
         },
     ];
+    if let Some(after) = hooks_after {
+        let remove = after == JsonAfter::Remove;
+        changes.push(FileChange {
+            path: hooks_path,
+            label: "hooks.json",
+            before: hooks_before.map(String::into_bytes),
+            after: match after {
+                JsonAfter::Write(text) => text.into_bytes(),
+                JsonAfter::Remove => Vec::new(),
+            },
+            mode: 0o644,
+            show: Show::Diff,
+            remove,
+        });
+    }
     if let Some(token) = token {
         changes.push(FileChange {
             path: layout.token(),
@@ -622,9 +722,84 @@ fn plan(
             after: token,
             mode: 0o600,
             show: Show::Secret,
+            remove: false,
         });
     }
-    Ok((changes, rules_note.into_iter().collect()))
+    notes.extend(rules_note);
+    Ok((changes, notes))
+}
+
+/// What becomes of hooks.json.
+#[derive(Debug, PartialEq, Eq)]
+enum JsonAfter {
+    Write(String),
+    /// Setup created it and it holds nothing else.
+    Remove,
+}
+
+/// hooks.json with our handlers taken out, when they moved to config.toml: deleted when
+/// setup created it and nothing else is left, the user's bytes when it is back to what
+/// setup found, else rewritten. `None` when none of ours is in it.
+fn json_without_ours(
+    existing: Value,
+    previous: Option<&Receipt>,
+    text: Option<&str>,
+    is_ours: &dyn Fn(&serde_json::Map<String, Value>) -> bool,
+) -> Option<JsonAfter> {
+    let record = previous.map(|r| &r.hooks_json);
+    let original_text = record.and_then(|r| r.original.as_deref());
+    let original = original_text
+        .and_then(|t| serde_json::from_str::<Value>(t.strip_prefix('\u{feff}').unwrap_or(t)).ok());
+    let removal = hooks_json::unmerge(existing, original.as_ref(), is_ours);
+    if removal.removed.is_empty() {
+        return None;
+    }
+    if record.is_some_and(|r| r.created) && hooks_json::is_empty(&removal.value) {
+        return Some(JsonAfter::Remove);
+    }
+    Some(JsonAfter::Write(match (original, original_text) {
+        (Some(value), Some(text)) if value == removal.value => text.to_string(),
+        _ => hooks_json::to_text(&removal.value, text.unwrap_or("")),
+    }))
+}
+
+/// Where our handlers go: where the user's own hooks are (hooks.json, or inline in
+/// config.toml); when the user has hooks in both or in neither, where an earlier setup
+/// put them, else hooks.json. The user's hooks never move. Also says
+/// whether the user's hooks and ours are then in both files, which makes Codex warn
+/// on every session (the user's hooks are never moved).
+pub(crate) fn choose_hooks_layout(
+    hooks_json: Option<&Value>,
+    config: &toml_edit::DocumentMut,
+    previous: Option<&Receipt>,
+    is_ours: &dyn Fn(&serde_json::Map<String, Value>) -> bool,
+) -> (HooksLayout, bool) {
+    let user_json = hooks_json.is_some_and(|doc| inline_hooks::has_foreign(doc, is_ours));
+    let user_inline = inline_hooks::has_foreign_groups(config, is_ours);
+    let layout = match (user_json, user_inline) {
+        (false, true) => HooksLayout::ConfigToml,
+        (true, false) => HooksLayout::HooksJson,
+        _ => previous.map_or(HooksLayout::HooksJson, |r| r.hooks_json.layout),
+    };
+    let both = match layout {
+        HooksLayout::HooksJson => user_inline,
+        HooksLayout::ConfigToml => user_json,
+    };
+    (layout, both)
+}
+
+/// What to tell a user whose hooks (with ours) end up in both hooks.json and config.toml.
+fn both_layouts_note(layout: HooksLayout, hooks_json: &Path, config: &Path) -> String {
+    let ours = match layout {
+        HooksLayout::HooksJson => hooks_json,
+        HooksLayout::ConfigToml => config,
+    };
+    format!(
+        "hooks are declared in both {} and {}: Codex runs them all but warns on every session          (\"loading hooks from both ...\"); codex-guard's handlers are in {} and yours were left          where they are. To silence the warning, move your hooks into one of the two files          (trust them again in Codex afterwards) and run `codex-guard setup` again",
+        hooks_json.display(),
+        config.display(),
+        ours.display(),
+    )
 }
 
 /// Receipt first, then our files, then the hooks, and trust last: Codex never sees
@@ -648,7 +823,7 @@ fn backup_entries(layout: &Layout, changes: &[FileChange]) -> Vec<backup::Entry>
     changes
         .iter()
         .map(|c| {
-            let after = backup::After::Hash(Some(fsutil::sha256_hex(&c.after)));
+            let after = backup::After::Hash((!c.remove).then(|| fsutil::sha256_hex(&c.after)));
             backup::Entry::of(layout, &c.path, after)
         })
         .collect()
@@ -849,9 +1024,10 @@ pub(crate) fn render_diffs(changes: &[FileChange]) -> String {
     let mut out = String::new();
     for change in changes {
         let path = change.path.display().to_string();
-        let (old_name, new_name) = match change.before {
-            Some(_) => (format!("a/{path}"), format!("b/{path}")),
-            None => ("/dev/null".to_string(), format!("b/{path}")),
+        let (old_name, new_name) = match (&change.before, change.remove) {
+            (Some(_), true) => (format!("a/{path}"), "/dev/null".to_string()),
+            (Some(_), false) => (format!("a/{path}"), format!("b/{path}")),
+            (None, _) => ("/dev/null".to_string(), format!("b/{path}")),
         };
         match change.show {
             Show::Diff => {
@@ -972,6 +1148,84 @@ pub(crate) fn report_human(
 mod tests {
     use super::*;
     use codex_guard_common::Mode;
+    use serde_json::json;
+
+    #[test]
+    fn handlers_go_where_the_users_hooks_are() {
+        const OURS: &str = "'/h/.codex/codex-guard/bin/codex-guard-hook'";
+        let is_ours = |h: &serde_json::Map<String, Value>| {
+            h.get("command").and_then(Value::as_str) == Some(OURS)
+        };
+        let user_json = json!({"hooks": {"Stop": [{"hooks": [{"command": "mine"}]}]}});
+        let ours_json = json!({"hooks": {"Stop": [{"hooks": [{"command": OURS}]}]}});
+        let inline: toml_edit::DocumentMut = "[[hooks.Stop]]\nhooks = [{ command = \"mine\" }]\n"
+            .parse()
+            .unwrap();
+        let ours_inline: toml_edit::DocumentMut =
+            format!("[[hooks.Stop]]\nhooks = [{{ command = {OURS:?} }}]\n")
+                .parse()
+                .unwrap();
+        let plain: toml_edit::DocumentMut = "model = \"o3\"\n".parse().unwrap();
+        let receipt = |layout| {
+            let mut r: Receipt = serde_json::from_value(json!({
+                "schema_version": 1, "version": "0", "installed_at": "", "codex_home": "/h",
+                "hooks_json": {"path": "/h/hooks.json", "created": true, "handlers": []},
+                "codex_config": {"path": "/h/config.toml", "created": false,
+                    "features_table_created": false, "hooks_previous": null,
+                    "codex_hooks_previous": null, "trust": []},
+                "files": [], "created_dirs": []
+            }))
+            .expect("a receipt without `layout` still reads");
+            assert_eq!(r.hooks_json.layout, HooksLayout::HooksJson);
+            r.hooks_json.layout = layout;
+            r
+        };
+        let json_receipt = receipt(HooksLayout::HooksJson);
+        let inline_receipt = receipt(HooksLayout::ConfigToml);
+        use HooksLayout::{ConfigToml as Toml, HooksJson as Json};
+        for (json, config, previous, want) in [
+            // A first setup.
+            (None, &plain, None, (Json, false)),
+            (Some(&user_json), &plain, None, (Json, false)),
+            (None, &inline, None, (Toml, false)),
+            (Some(&user_json), &inline, None, (Json, true)),
+            // Ours alone are no reason to stay or move.
+            (
+                Some(&ours_json),
+                &plain,
+                Some(&inline_receipt),
+                (Toml, false),
+            ),
+            (None, &ours_inline, Some(&json_receipt), (Json, false)),
+            // Ours follow the user's hooks into the other file.
+            (
+                Some(&ours_json),
+                &inline,
+                Some(&json_receipt),
+                (Toml, false),
+            ),
+            (
+                Some(&user_json),
+                &ours_inline,
+                Some(&inline_receipt),
+                (Json, false),
+            ),
+            // Both: ours stay where they are.
+            (
+                Some(&user_json),
+                &inline,
+                Some(&inline_receipt),
+                (Toml, true),
+            ),
+        ] {
+            assert_eq!(
+                choose_hooks_layout(json, config, previous, &is_ours),
+                want,
+                "{json:?} {config} {:?}",
+                previous.map(|r| r.hooks_json.layout)
+            );
+        }
+    }
 
     #[test]
     fn runtime_config_round_trips_for_every_choice() {

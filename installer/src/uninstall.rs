@@ -8,7 +8,7 @@ use crate::cli::UninstallArgs;
 use crate::codex_config::{self, KeyMove, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
-use crate::{home, hooks_json, report, trust, ui};
+use crate::{home, hooks_json, inline_hooks, report, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::events::Event;
 use codex_guard_common::{Layout, Receipt};
@@ -146,34 +146,26 @@ fn make_plan(layout: &Layout, keep_logs: bool) -> Result<Plan> {
         );
     }
 
+    // Our handlers come out of both hooks.json and config.toml (inline): the receipt's
+    // layout says where setup put them, but without a receipt either may hold them.
     let (hooks_edit, removed, moved) = plan_hooks_json(layout, receipt.as_ref())?;
     let hooks_path = layout.hooks_json();
-    let proven: Vec<Trust> = if receipt.is_some() {
-        Vec::new()
+    let proven = if receipt.is_none() {
+        proven_trust(&hooks_path, &removed)
     } else {
-        removed
-            .iter()
-            .filter_map(|group| {
-                let event = Event::from_name(&group.event)?;
-                Some(Trust {
-                    key: trust::trust_key(&hooks_path, event, group.index, 0),
-                    hash: trust::handler_hash(event, group.matcher.as_deref(), &group.handler),
-                })
-            })
-            .collect()
+        Vec::new()
     };
-    let moves: Vec<KeyMove> = moved
-        .iter()
-        .flat_map(|m| {
-            let snake = snake_case(&m.event);
-            let prefix = hooks_path.display().to_string();
-            (0..m.handlers).map(move |j| KeyMove {
-                from: format!("{prefix}:{snake}:{}:{j}", m.from),
-                to: format!("{prefix}:{snake}:{}:{j}", m.to),
-            })
-        })
-        .collect();
-    let config_edit = plan_config(layout, receipt.as_ref(), &proven, &moves, &mut notes)?;
+    let moves = key_moves(&hooks_path, &moved);
+    let commands = hooks_json::our_commands(layout, receipt.as_ref());
+    let is_ours = |h: &serde_json::Map<String, Value>| hooks_json::runs_one_of(h, &commands);
+    let config_edit = plan_config(
+        layout,
+        receipt.as_ref(),
+        &is_ours,
+        proven,
+        moves,
+        &mut notes,
+    )?;
     // config.toml first: the trust records go (and the user's move) while hooks.json
     // still shows where every handler was, so a run killed between the two writes
     // works the same moves out again. An untrusted handler already never runs.
@@ -236,11 +228,44 @@ fn plan_hooks_json(
     Ok((Some(edit), removal.removed, removal.moved))
 }
 
+/// The trust records of our removed groups, ours beyond doubt (their hash is ours).
+fn proven_trust(file: &Path, removed: &[hooks_json::RemovedGroup]) -> Vec<Trust> {
+    removed
+        .iter()
+        .filter_map(|group| {
+            let event = Event::from_name(&group.event)?;
+            Some(Trust {
+                key: trust::trust_key(file, event, group.index, 0),
+                hash: trust::handler_hash(event, group.matcher.as_deref(), &group.handler),
+            })
+        })
+        .collect()
+}
+
+/// The trust records that follow the user's groups moved up in `file`.
+fn key_moves(file: &Path, moved: &[hooks_json::Moved]) -> Vec<KeyMove> {
+    moved
+        .iter()
+        .flat_map(|m| {
+            let snake = snake_case(&m.event);
+            let prefix = file.display().to_string();
+            (0..m.handlers).map(move |j| KeyMove {
+                from: format!("{prefix}:{snake}:{}:{j}", m.from),
+                to: format!("{prefix}:{snake}:{}:{j}", m.to),
+            })
+        })
+        .collect()
+}
+
+/// config.toml's edit: our inline handlers out (first, so their trust records are
+/// known), then the trust records of every handler of ours and setup's other keys.
+/// `proven` and `moves` are hooks.json's records to remove and to move.
 fn plan_config(
     layout: &Layout,
     receipt: Option<&Receipt>,
-    proven: &[Trust],
-    moves: &[KeyMove],
+    is_ours: &dyn Fn(&serde_json::Map<String, Value>) -> bool,
+    mut proven: Vec<Trust>,
+    mut moves: Vec<KeyMove>,
     notes: &mut Vec<String>,
 ) -> Result<Option<Edit>> {
     let path = layout.codex_config();
@@ -251,7 +276,12 @@ fn plan_config(
     let layout = codex_config::layout_change(&doc, &text);
     let record = receipt.map(|r| &r.codex_config);
     let unedited = doc.to_string();
-    notes.extend(codex_config::unapply(&mut doc, record, proven, moves));
+    let inline = inline_hooks::remove(&mut doc, is_ours);
+    if receipt.is_none() {
+        proven.extend(proven_trust(&path, &inline.removed));
+    }
+    moves.extend(key_moves(&path, &inline.moved));
+    notes.extend(codex_config::unapply(&mut doc, record, &proven, &moves));
     let edited = doc.to_string();
     // Nothing of ours in it: the file is not written at all, whatever its layout.
     if edited == unedited {

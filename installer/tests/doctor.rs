@@ -1193,3 +1193,34 @@ fn startup_files_that_export_bash_env_or_env_are_named_with_their_line() {
     assert!(!message.contains(".profile"), "{message}");
     assert_eq!(check(&report, "shell.startup_env")["status"], "warn");
 }
+
+/// The user's hooks inline in config.toml: doctor finds ours there, trusted.
+#[test]
+fn inline_handlers_are_checked_in_config_toml() {
+    let env = fresh();
+    std::fs::write(
+        env.codex_home.join("config.toml"),
+        "# mine\n[[hooks.Stop]]\n[[hooks.Stop.hooks]]\ntype = \"command\"\ncommand = \"echo mine\"\n",
+    )
+    .unwrap();
+    env.setup(&["--local-only"]).success();
+    assert!(!env.codex_home.join("hooks.json").exists());
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(not_passing(&report), no_codex_warnings(), "{report:#}");
+    assert_eq!(code, 0, "{report:#}");
+    assert_check(&report, "hooks_json.valid", "pass", "inline in");
+    assert_check(&report, "hooks.trust", "pass", "trusts all 6");
+
+    // Our Stop handler edited by hand: its trust no longer holds.
+    let config = env.read("config.toml");
+    let at = config
+        .find("[[hooks.Stop.hooks]]\ntype = \"command\"\ncommand = \"'")
+        .unwrap();
+    let timeout = at + config[at..].find("timeout = ").unwrap();
+    let mut edited = config.clone();
+    edited.insert(timeout + "timeout = ".len(), '1');
+    std::fs::write(env.codex_home.join("config.toml"), edited).unwrap();
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_check(&report, "hooks.trust", "fail", "Stop=modified");
+}

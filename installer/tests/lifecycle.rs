@@ -19,6 +19,30 @@ web_search = true
 
 const THIRD_PARTY_HOOKS: &str = "{\n  \"description\": \"other-tool\",\n  \"hooks\": {\n    \"PreToolUse\": [{\"matcher\": \"Bash\", \"hooks\": [{\"type\": \"command\", \"command\": \"other-tool check\"}]}],\n    \"Stop\": []\n  }\n}";
 
+/// The user's hooks kept inline in config.toml, with comments, a trust record and a
+/// table after them.
+const INLINE_CONFIG: &str = "\
+# Personal Codex settings
+model = \"gpt-5.4\"   # keep this one
+
+# my shell guard
+[[hooks.PreToolUse]]
+matcher = \"Bash\"
+[[hooks.PreToolUse.hooks]]
+type = \"command\"
+command = \"other-tool check\" # reviewed
+timeout = 10
+
+[[hooks.Stop]]
+hooks = [{ type = \"command\", command = \"other-tool stop\" }]
+
+[hooks.state.\"/somewhere/config.toml:pre_tool_use:0:0\"]
+trusted_hash = \"sha256:00\"
+
+[tui]
+notifications = true
+";
+
 /// Every starting point the round trip must give back exactly.
 fn starting_points() -> Vec<(&'static str, Option<&'static str>, Option<&'static str>)> {
     vec![
@@ -36,6 +60,12 @@ fn starting_points() -> Vec<(&'static str, Option<&'static str>, Option<&'static
             Some(THIRD_PARTY_HOOKS),
         ),
         ("empty hooks file", Some(""), Some("{}")),
+        ("inline hooks", Some(INLINE_CONFIG), None),
+        (
+            "hooks in both files",
+            Some(INLINE_CONFIG),
+            Some(THIRD_PARTY_HOOKS),
+        ),
     ]
 }
 
@@ -209,6 +239,58 @@ fn keep_logs_keeps_only_the_logs() {
     assert_eq!(
         json_of(&env.uninstall(&["--keep-logs"]).success())["status"],
         "unchanged"
+    );
+}
+
+#[test]
+fn inline_hooks_get_ours_inline_and_no_hooks_json() {
+    let env = TestEnv::new().file("config.toml", INLINE_CONFIG);
+    let report = json_of(&env.setup(&["--local-only", "--json"]).success());
+    assert!(!env.codex_home.join("hooks.json").exists(), "{report:#}");
+    let config = env.read("config.toml");
+    assert_eq!(
+        config.matches("[[hooks.PreToolUse]]").count(),
+        2,
+        "{config}"
+    );
+    let receipt: Value = serde_json::from_str(&env.read("codex-guard/receipt.json")).unwrap();
+    assert_eq!(receipt["hooks_json"]["layout"], "config_toml");
+    let key = format!(
+        "{}:pre_tool_use:1:0",
+        env.codex_home.join("config.toml").display()
+    );
+    assert!(config.contains(&key), "no trust record {key}: {config}");
+    // Both files: ours go to hooks.json, and setup says why Codex warns.
+    let env = TestEnv::new()
+        .file("config.toml", INLINE_CONFIG)
+        .file("hooks.json", THIRD_PARTY_HOOKS);
+    let report = json_of(&env.setup(&["--local-only", "--json"]).success());
+    assert!(report["notes"].to_string().contains("both"), "{report:#}");
+    assert!(env.read("hooks.json").contains("codex-guard-hook"));
+    assert_eq!(
+        env.read("config.toml")
+            .matches("[[hooks.PreToolUse]]")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn without_a_receipt_our_inline_handlers_and_their_records_go() {
+    let env = TestEnv::new().file("config.toml", INLINE_CONFIG);
+    env.setup(&["--local-only"]).success();
+    std::fs::remove_file(env.codex_home.join("codex-guard/receipt.json")).unwrap();
+    json_of(&env.uninstall(&[]).success());
+    let config = env.read("config.toml");
+    assert!(!config.contains("codex-guard-hook"), "{config}");
+    assert_eq!(
+        config.matches("trusted_hash").count(),
+        1,
+        "only the user's: {config}"
+    );
+    assert!(
+        config.starts_with(&INLINE_CONFIG[..INLINE_CONFIG.find("[tui]").unwrap()]),
+        "{config}"
     );
 }
 

@@ -117,6 +117,44 @@ env_key = "FAKE_API_KEY"
         write(&self.config_toml(), &config);
     }
 
+    /// As [`TestHome::configure`], but the user keeps the hook inline in `config.toml`
+    /// (`[[hooks.PreToolUse]]`, trusted under config.toml's own key) and has no
+    /// `hooks.json`. Returns the config.toml text.
+    pub fn configure_inline(&self, model: &FakeModel) -> String {
+        let group = json!({
+            "matcher": "Bash",
+            "hooks": [{ "type": "command", "command": self.user_hook_command(), "timeout": 10 }],
+        });
+        let trust = self.trust_record(&self.config_toml(), "PreToolUse", &group, 0, 0);
+        let config = format!(
+            r#"# My Codex settings, written by hand.
+model = "gpt-5.4"
+model_provider = "fake"
+
+# A local model for tests.
+[model_providers.fake]
+name = "fake"
+base_url = "{base_url}"
+wire_api = "responses"
+env_key = "FAKE_API_KEY"
+
+# My own hook, kept here rather than in hooks.json.
+[[hooks.PreToolUse]]
+matcher = "Bash"
+[[hooks.PreToolUse.hooks]]
+type = "command"
+command = {command}
+timeout = 10 # seconds
+
+# I reviewed my own hook.
+{trust}"#,
+            base_url = model.base_url(),
+            command = toml_string(&self.user_hook_command()),
+        );
+        write(&self.config_toml(), &config);
+        config
+    }
+
     /// Appends a trusted hook of the user's own to `hooks.json` (as a new matcher group of
     /// `event`) and its trust record to `config.toml`, as a user who reviewed it would.
     pub fn add_user_hook(&self, event: &str, matcher: Option<&str>, command: &str) {

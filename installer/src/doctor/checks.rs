@@ -5,8 +5,9 @@
 use super::codex::{self, CodexBin, VERIFIED_VERSION};
 use super::{process, Check, Inputs, Repair};
 use crate::hooks_json::shell_quote as quote;
-use crate::{codex_config, fsutil, hooks_json, service, trust};
+use crate::{codex_config, fsutil, hooks_json, inline_hooks, service, trust};
 use codex_guard_common::events::Event;
+use codex_guard_common::receipt::HooksLayout;
 use codex_guard_common::{Layout, Receipt, RuntimeConfig};
 use codex_guard_hook::probe::Target;
 use codex_guard_hook::settings::Settings;
@@ -71,7 +72,12 @@ struct Context<'a> {
     layout: &'a Layout,
     receipt: Loaded<Receipt>,
     runtime_config: Loaded<RuntimeConfig>,
+    /// The event lists holding our handlers, in hooks.json's shape: hooks.json's, or
+    /// config.toml's inline `[[hooks.<Event>]]` tables.
     hooks: Loaded<Value>,
+    hooks_layout: HooksLayout,
+    /// The file `hooks` was read from (the one its trust keys name).
+    hooks_path: PathBuf,
     codex_config: Loaded<DocumentMut>,
     ours: Vec<Ours>,
 }
@@ -92,22 +98,42 @@ impl<'a> Context<'a> {
                 )
             })
         });
-        let hooks_path = layout.hooks_json();
-        let hooks = load(&hooks_path, |text| {
-            hooks_json::parse(text, &hooks_path).map_err(|e| e.message)
+        let json_path = layout.hooks_json();
+        let json = load(&json_path, |text| {
+            hooks_json::parse(text, &json_path).map_err(|e| e.message)
         });
         let codex_config = load_toml(&layout.codex_config());
         let known = hooks_json::our_commands(layout, receipt.ok());
-        let ours = hooks
-            .ok()
-            .map(|doc| find_ours(doc, &known, &layout.runtime_bin()))
-            .unwrap_or_default();
+        let find = |hooks: &Loaded<Value>| {
+            hooks
+                .ok()
+                .map(|doc| find_ours(doc, &known, &layout.runtime_bin()))
+                .unwrap_or_default()
+        };
+        let inline = match &codex_config {
+            Loaded::Ok(doc) => Loaded::Ok(inline_hooks::as_json(doc)),
+            Loaded::Missing => Loaded::Missing,
+            Loaded::Invalid(e) => Loaded::Invalid(e.clone()),
+        };
+        // Where setup put our handlers; without a receipt, wherever they are found.
+        let hooks_layout = match receipt.ok() {
+            Some(receipt) => receipt.hooks_json.layout,
+            None if find(&json).is_empty() && !find(&inline).is_empty() => HooksLayout::ConfigToml,
+            None => HooksLayout::HooksJson,
+        };
+        let (hooks, hooks_path) = match hooks_layout {
+            HooksLayout::HooksJson => (json, json_path),
+            HooksLayout::ConfigToml => (inline, layout.codex_config()),
+        };
+        let ours = find(&hooks);
         Context {
             inputs,
             layout,
             receipt,
             runtime_config,
             hooks,
+            hooks_layout,
+            hooks_path,
             codex_config,
             ours,
         }
@@ -414,7 +440,26 @@ fn managed_policy(ctx: &Context) -> Check {
 
 fn hooks_json_valid(ctx: &Context) -> Check {
     const ID: &str = "hooks_json.valid";
-    let path = ctx.layout.hooks_json();
+    let path = &ctx.hooks_path;
+    if ctx.hooks_layout == HooksLayout::ConfigToml {
+        return match &ctx.hooks {
+            Loaded::Ok(_) => Check::pass(
+                ID,
+                format!(
+                    "codex-guard's handlers are kept inline in {} (the user's hooks are there): no hooks.json needed",
+                    path.display()
+                ),
+            ),
+            Loaded::Missing => Check::fail(
+                ID,
+                format!("{} does not exist: no hook of ours is registered", path.display()),
+            )
+            .fix(ctx.setup_command())
+            .repair(Repair::Setup),
+            Loaded::Invalid(e) => Check::fail(ID, format!("{e}; Codex cannot read it"))
+                .fix(format!("fix {} by hand", quote(path))),
+        };
+    }
     match &ctx.hooks {
         Loaded::Missing => Check::fail(
             ID,
@@ -428,7 +473,7 @@ fn hooks_json_valid(ctx: &Context) -> Check {
         Loaded::Invalid(e) => {
             Check::fail(ID, format!("{e}; Codex ignores the whole file")).fix(format!(
                 "fix {} by hand (or `{}`), then `{}`",
-                quote(&path),
+                quote(path),
                 ctx.inputs.guard_command("restore --latest"),
                 ctx.setup_command()
             ))
@@ -470,7 +515,7 @@ fn hooks_json_handlers(ctx: &Context) -> Check {
         problems.push(format!(
             "no codex-guard handler for {} in {}: those events are not guarded",
             missing.join(", "),
-            ctx.layout.hooks_json().display()
+            ctx.hooks_path.display()
         ));
     }
     if !edited.is_empty() {
@@ -537,11 +582,11 @@ fn hooks_trust(ctx: &Context) -> Check {
                 .fix(format!("fix {} by hand", quote(&config_path)))
         }
     };
-    let hooks_path = ctx.layout.hooks_json();
+    let hooks_path = &ctx.hooks_path;
     let mut problems = Vec::new();
     let mut disabled = Vec::new();
     for ours in &ctx.ours {
-        let key = trust::trust_key(&hooks_path, ours.event, ours.group, ours.index);
+        let key = trust::trust_key(hooks_path, ours.event, ours.group, ours.index);
         let hash = trust::handler_hash(ours.event, ours.matcher.as_deref(), &ours.handler);
         match trust_state(doc, &key, &hash) {
             "trusted" => {}
@@ -594,11 +639,6 @@ fn hooks_trust(ctx: &Context) -> Check {
 }
 
 /// hooks/list names events in camelCase.
-fn camel(event: Event) -> String {
-    let name = event.name();
-    name[..1].to_ascii_lowercase() + &name[1..]
-}
-
 fn hooks_list(ctx: &Context) -> Check {
     const ID: &str = "codex.hooks_list";
     let CodexBin::Found(bin) = &ctx.inputs.codex_bin else {
@@ -624,31 +664,13 @@ fn hooks_list(ctx: &Context) -> Check {
             )
         }
     };
-    let runtime = ctx.layout.runtime_bin().display().to_string();
-    let mut bad = Vec::new();
-    for event in Event::ALL {
-        let ours: Vec<&codex::ListedHook> = list
-            .hooks
-            .iter()
-            .filter(|h| h.event_name == camel(event) && h.command.contains(&runtime))
-            .collect();
-        if ours.is_empty() {
-            bad.push(format!("{}=not listed", event.name()));
-        }
-        for hook in ours {
-            if hook.trust_status != "trusted" {
-                bad.push(format!("{}={}", event.name(), hook.trust_status));
-            } else if !hook.enabled {
-                bad.push(format!("{}=disabled", event.name()));
-            }
-        }
-    }
+    let bad = list.not_running(&ctx.layout.runtime_bin());
     let errors = if list.errors.is_empty() {
         String::new()
     } else {
         format!("; Codex reports: {}", list.errors.join("; "))
     };
-    if bad.is_empty() {
+    if bad.is_empty() && list.warnings.is_empty() {
         return Check::pass(
             ID,
             format!(
@@ -656,6 +678,25 @@ fn hooks_list(ctx: &Context) -> Check {
                 Event::ALL.len()
             ),
         );
+    }
+    if bad.is_empty() {
+        // Every hook runs, but Codex warns on every session (hooks in both hooks.json
+        // and config.toml): the user's hooks are theirs to move.
+        return Check::warn(
+            ID,
+            format!(
+                "Codex lists all {} codex-guard hooks as trusted, but warns: {}{errors}",
+                Event::ALL.len(),
+                list.warnings.join("; ")
+            ),
+        )
+        .fix(format!(
+            "keep your hooks in one of {} and {} (codex-guard's are in {}), then `{}`",
+            ctx.layout.hooks_json().display(),
+            ctx.layout.codex_config().display(),
+            ctx.hooks_path.display(),
+            ctx.setup_command()
+        ));
     }
     let none_listed = bad.iter().all(|b| b.ends_with("=not listed"));
     let message = if none_listed {

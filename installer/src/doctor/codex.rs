@@ -4,6 +4,7 @@
 //! prediction of it.
 
 use super::process::{self, kill_group, own_group, wait_with_deadline};
+use codex_guard_common::events::Event;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -113,8 +114,40 @@ pub struct ListedHook {
 #[derive(Debug, Clone, Default)]
 pub struct HookList {
     pub hooks: Vec<ListedHook>,
-    /// Problems Codex reports in the hook files it read.
+    /// Problems Codex reports in the hook files it read (a config it cannot load too).
     pub errors: Vec<String>,
+    /// What Codex warns about while loading them (e.g. hooks in both hooks.json and
+    /// config.toml of one layer).
+    pub warnings: Vec<String>,
+}
+
+impl HookList {
+    /// Each event whose codex-guard handler (the one running `runtime`) Codex will not
+    /// run, as `Event=why` (`not listed`, `untrusted`, `modified`, `disabled`).
+    pub fn not_running(&self, runtime: &Path) -> Vec<String> {
+        let runtime = runtime.display().to_string();
+        let mut bad = Vec::new();
+        for event in Event::ALL {
+            let name = event.name();
+            let camel = name[..1].to_ascii_lowercase() + &name[1..];
+            let ours: Vec<&ListedHook> = self
+                .hooks
+                .iter()
+                .filter(|h| h.event_name == camel && h.command.contains(&runtime))
+                .collect();
+            if ours.is_empty() {
+                bad.push(format!("{name}=not listed"));
+            }
+            for hook in ours {
+                if hook.trust_status != "trusted" {
+                    bad.push(format!("{name}={}", hook.trust_status));
+                } else if !hook.enabled {
+                    bad.push(format!("{name}=disabled"));
+                }
+            }
+        }
+        bad
+    }
 }
 
 /// Runs `codex app-server` against `codex_home` and asks it for the hooks it sees from
@@ -235,6 +268,21 @@ pub fn parse_hook_list(result: &Value) -> HookList {
                 list.hooks.push(listed);
             }
         }
+        for warning in entry
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let warning = warning
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| text(warning, "message"))
+                .unwrap_or_else(|| warning.to_string());
+            if !list.warnings.contains(&warning) {
+                list.warnings.push(warning);
+            }
+        }
         for error in entry
             .get("errors")
             .and_then(Value::as_array)
@@ -277,7 +325,8 @@ mod tests {
                 {"key": "/h/hooks.json:stop:0:0", "eventName": "stop", "command": "x",
                  "trustStatus": "modified", "enabled": true, "isManaged": false, "sourcePath": "/h/hooks.json"},
                 {"key": "k2", "eventName": "preToolUse"}
-            ], "errors": [{"message": "bad file"}]},
+            ], "errors": [{"message": "bad file"}],
+               "warnings": ["loading hooks from both /h/hooks.json and /h/config.toml; prefer a single representation for this layer"]},
             {"cwd": "/b", "hooks": [
                 {"key": "/h/hooks.json:stop:0:0", "eventName": "stop", "command": "x",
                  "trustStatus": "modified", "enabled": true, "isManaged": false, "sourcePath": "/h/hooks.json"}
@@ -289,5 +338,7 @@ mod tests {
         assert_eq!(list.hooks[1].trust_status, "unknown");
         assert!(list.hooks[1].enabled);
         assert_eq!(list.errors, vec!["bad file".to_string()]);
+        assert_eq!(list.warnings.len(), 1);
+        assert!(list.warnings[0].starts_with("loading hooks from both"));
     }
 }

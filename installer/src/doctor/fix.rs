@@ -124,6 +124,8 @@ fn setup_args(inputs: &Inputs, checks: &[Check]) -> SetupArgs {
         dry_run: false,
         json: false,
         runtime: runtime_ok.then(|| inputs.layout.runtime_bin()),
+        // Doctor asks Codex itself right after the repair.
+        codex_bin: None,
         home: inputs.home_args.clone(),
     }
 }
