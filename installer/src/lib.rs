@@ -6,6 +6,7 @@ pub mod all_users;
 pub mod backup;
 pub mod cli;
 pub mod codex_config;
+pub mod diff;
 pub mod doctor;
 pub mod events;
 pub mod failure;

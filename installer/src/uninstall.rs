@@ -91,7 +91,17 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    let confirmed = describe(&plan);
     let plan = make_plan(&layout, args.keep_logs)?;
+    if describe(&plan) != confirmed {
+        return Err(Failure {
+            code: ExitCode::Degraded,
+            message: "codex-guard's files changed while uninstall was asking; nothing was removed"
+                .into(),
+            hint: Some("run uninstall again to see what it would remove now".into()),
+        }
+        .into());
+    }
     fsutil::remove_stale_temps(std::slice::from_ref(&layout.codex_home));
     for edit in &plan.edits {
         fsutil::check_writable(&edit.path)?;
@@ -449,23 +459,12 @@ fn describe(plan: &Plan) -> Vec<String> {
 }
 
 fn diffs(plan: &Plan) -> String {
-    let mut out = String::new();
-    for edit in &plan.edits {
-        let path = edit.path.display().to_string();
-        let before = String::from_utf8_lossy(&edit.before);
-        let after = String::from_utf8_lossy(edit.after.as_deref().unwrap_or_default());
-        let new_name = if edit.after.is_some() {
-            format!("b/{path}")
-        } else {
-            "/dev/null".into()
-        };
-        out.push_str(
-            &similar::TextDiff::from_lines(before.as_ref(), after.as_ref())
-                .unified_diff()
-                .header(&format!("a/{path}"), &new_name)
-                .to_string(),
-        );
-    }
+    let mut out = crate::diff::render(plan.edits.iter().map(|edit| crate::diff::FileDiff {
+        path: &edit.path,
+        before: Some(&edit.before),
+        after: edit.after.as_deref(),
+        show: crate::diff::Show::Diff,
+    }));
     for path in &plan.remove {
         out.push_str(&format!("removed: {}\n", path.display()));
     }

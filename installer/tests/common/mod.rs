@@ -179,6 +179,35 @@ impl TestEnv {
     }
 }
 
+/// A human report with its temporary paths and backup times replaced by markers:
+/// the Codex home, the test's root, and the time in a backup's name.
+pub fn normalize_report(env: &TestEnv, text: &str) -> String {
+    let text = text
+        .replace(&env.codex_home.display().to_string(), "[CODEX_HOME]")
+        .replace(&env.root.display().to_string(), "[ROOT]");
+    // Backup names start with a compact UTC time: 20261206T130812.123Z.
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("/backups/") {
+        let (head, tail) = rest.split_at(at + "/backups/".len());
+        out.push_str(head);
+        let end = tail.find('Z').filter(|&end| {
+            tail[..end]
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == 'T' || c == '.')
+        });
+        match end {
+            Some(end) => {
+                out.push_str("[TIME]");
+                rest = &tail[end + 1..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn json_of(assert: &assert_cmd::assert::Assert) -> serde_json::Value {
     serde_json::from_slice(&assert.get_output().stdout).expect("stdout is one JSON object")
 }
