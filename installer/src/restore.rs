@@ -91,12 +91,11 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         report(&args, &archive_path, &work, None, diff);
         return Ok(ExitCode::Ok);
     }
-    let mut listed = false;
-    if !args.yes && !args.json && ui::stdin_is_terminal() {
+    let asked = !args.yes && !args.json && ui::stdin_is_terminal();
+    if asked {
         for step in &work {
             eprintln!("  {:8} {}", step.verb(), step.path.display());
         }
-        listed = true;
         if !ui::confirm(&format!(
             "Restore these files from {}?",
             archive_path.display()
@@ -114,15 +113,23 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         layout.bin_dir(),
         layout.backups_dir(),
     ]);
+    // Planned again under the lock: another command may have changed the files since.
     let steps = plan(&layout, &archive)?;
     let work = to_write(&steps, args.force);
-    if work_key(&work) != confirmed {
+    if asked && work_key(&work) != confirmed {
         return Err(Failure {
             code: ExitCode::Degraded,
             message: "the files changed while restore was asking; nothing was written".into(),
             hint: Some("run restore again to see the changes as they are now".into()),
         }
         .into());
+    }
+    let conflicts: Vec<&Step> = steps
+        .iter()
+        .filter(|s| s.action == Action::Conflict)
+        .collect();
+    if !conflicts.is_empty() && !args.force {
+        return Err(refusal(&layout, &archive_path, &conflicts, false).into());
     }
     for step in &work {
         fsutil::check_writable(&step.path)?;
@@ -157,7 +164,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     }
     let done = Done {
         safety: &safety,
-        listed,
+        listed: asked,
     };
     report(&args, &archive_path, &work, Some(done), None);
     Ok(ExitCode::Ok)

@@ -62,17 +62,18 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
         }
     }
     if plan.is_empty() {
-        report(&args, &layout, &plan, None);
+        report(&args, &layout, &plan, None, false);
         return Ok(ExitCode::Ok);
     }
     if args.dry_run {
         if !args.json {
             print!("{}", diffs(&plan));
         }
-        report(&args, &layout, &plan, None);
+        report(&args, &layout, &plan, None, false);
         return Ok(ExitCode::Ok);
     }
-    if interactive && !args.yes {
+    let asked = interactive && !args.yes;
+    if asked {
         eprintln!(
             "codex-guard will be removed from {}:",
             layout.codex_home.display()
@@ -91,9 +92,10 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    // Planned again under the lock; when a person said yes, to what they saw.
     let confirmed = describe(&plan);
     let plan = make_plan(&layout, args.keep_logs)?;
-    if describe(&plan) != confirmed {
+    if asked && describe(&plan) != confirmed {
         return Err(Failure {
             code: ExitCode::Degraded,
             message: "codex-guard's files changed while uninstall was asking; nothing was removed"
@@ -129,7 +131,7 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
             let _ = std::fs::remove_dir(dir);
         }
     }
-    report(&args, &layout, &plan, Some(&backup));
+    report(&args, &layout, &plan, Some(&backup), asked);
     Ok(ExitCode::Ok)
 }
 
@@ -471,7 +473,8 @@ fn diffs(plan: &Plan) -> String {
     out
 }
 
-fn report(args: &UninstallArgs, layout: &Layout, plan: &Plan, backup: Option<&Path>) {
+/// `listed`: the plan was shown with the question, and is not listed again.
+fn report(args: &UninstallArgs, layout: &Layout, plan: &Plan, backup: Option<&Path>, listed: bool) {
     let changed = !plan.is_empty();
     if args.json {
         let mut changes: Vec<Value> = plan
@@ -507,6 +510,11 @@ fn report(args: &UninstallArgs, layout: &Layout, plan: &Plan, backup: Option<&Pa
         );
     } else if args.dry_run {
         eprintln!("codex-guard: dry run, nothing was changed");
+    } else if listed {
+        eprintln!(
+            "codex-guard removed from {} as listed above",
+            layout.codex_home.display()
+        );
     } else {
         eprintln!("codex-guard removed from {}:", layout.codex_home.display());
         for line in describe(plan) {

@@ -36,6 +36,7 @@ impl Terminal {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", env.root.join("my home"))
+            .env("TMPDIR", env.tmpdir())
             .env("CODEX_GUARD_SYSTEM_ROOT", env.root.join("system"))
             .env("SHELL", "/bin/sh")
             .env("TERM", "xterm")
@@ -349,4 +350,20 @@ fn an_interactive_setup_lists_each_file_once_and_then_the_next_steps() {
         "{screen}"
     );
     assert!(screen.contains("codex-guard doctor"), "{screen}");
+}
+
+#[test]
+fn an_interactive_uninstall_lists_what_it_removes_once() {
+    let env = TestEnv::new().file("config.toml", "model = \"mine\"\n");
+    env.setup(&["--local-only"]).success();
+    let backups = quote(&env.root.join("uninstall-backups"));
+    let mut term = interruptible(&env, &format!("uninstall --backup-dir {backups}"));
+    term.expect("Uninstall?", 0);
+    term.type_keys("y");
+    let screen = term.finish();
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    let hooks = env.codex_home.join("hooks.json").display().to_string();
+    assert_eq!(screen.matches(&hooks).count(), 1, "{screen}");
+    assert!(screen.contains("as listed above"), "{screen}");
+    assert!(!env.codex_home.join("codex-guard").exists());
 }

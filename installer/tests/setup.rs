@@ -466,6 +466,7 @@ fn the_runtime_beside_the_installer_is_the_default() {
     std::fs::write(bin_dir.join("codex-guard-hook"), "runtime-bytes").unwrap();
     Command::new(&installer)
         .env_clear()
+        .env("TMPDIR", env.tmpdir())
         .args(["setup", "--silent", "--local-only", "--codex-home"])
         .arg(&env.codex_home)
         .arg("--system-root")
@@ -479,6 +480,7 @@ fn the_runtime_beside_the_installer_is_the_default() {
     std::fs::remove_file(bin_dir.join("codex-guard-hook")).unwrap();
     let out = Command::new(&installer)
         .env_clear()
+        .env("TMPDIR", env.tmpdir())
         .args(["setup", "--silent", "--local-only", "--codex-home"])
         .arg(&env.codex_home)
         .assert()

@@ -23,6 +23,7 @@ impl TestEnv {
         let codex_home = root.join("my home").join(".codex");
         std::fs::create_dir_all(&codex_home).unwrap();
         std::fs::create_dir_all(root.join("system")).unwrap();
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
         let runtime = root.join("fake-runtime");
         std::fs::write(&runtime, "#!/bin/sh\nexit 0\n").unwrap();
         TestEnv {
@@ -43,8 +44,15 @@ impl TestEnv {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root.join("my home"))
+            .env("TMPDIR", self.tmpdir())
             .env("CODEX_GUARD_SYSTEM_ROOT", self.root.join("system"));
         cmd
+    }
+
+    /// The temporary directory the commands a test runs are given: inside the test's
+    /// root, so whatever they leave there goes with it.
+    pub fn tmpdir(&self) -> PathBuf {
+        self.root.join("tmp")
     }
 
     /// [`TestEnv::cmd`] as a plain process, for tests that spawn and kill it.
@@ -53,6 +61,7 @@ impl TestEnv {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root.join("my home"))
+            .env("TMPDIR", self.tmpdir())
             .env("CODEX_GUARD_SYSTEM_ROOT", self.root.join("system"))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
