@@ -68,23 +68,12 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         .collect();
     let work = to_write(&steps, args.force);
 
-    let describe = |s: &Step| json!({"path": s.path, "action": s.verb(), "changed_since_backup": s.action == Action::Conflict});
-    let refused = !conflicts.is_empty() && !args.force;
     let diff = args.dry_run.then(|| render_diff(&layout, &steps));
     if let (Some(diff), false) = (&diff, args.json) {
         print!("{diff}");
     }
-    if refused {
-        if args.json {
-            let mut out = json!({"status": "refused", "changed": false, "dry_run": args.dry_run,
-                   "backup_restored": archive_path,
-                   "conflicts": conflicts.iter().map(|s| describe(s)).collect::<Vec<_>>()});
-            if let Some(diff) = diff {
-                out["diff"] = diff.into();
-            }
-            println!("{out}");
-        }
-        return Err(refusal(&layout, &archive_path, &conflicts, args.dry_run).into());
+    if !conflicts.is_empty() && !args.force {
+        return Err(refuse(&args, &layout, &archive_path, &conflicts, diff));
     }
 
     if args.dry_run || work.is_empty() {
@@ -129,7 +118,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         .filter(|s| s.action == Action::Conflict)
         .collect();
     if !conflicts.is_empty() && !args.force {
-        return Err(refusal(&layout, &archive_path, &conflicts, false).into());
+        return Err(refuse(&args, &layout, &archive_path, &conflicts, None));
     }
     for step in &work {
         fsutil::check_writable(&step.path)?;
@@ -170,8 +159,30 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-/// Restore refuses to overwrite a file changed after the backup's operation: the
-/// message names the files, how to see what would be lost, and how to go ahead.
+/// Restore refuses to overwrite a file changed after the backup's operation: the JSON
+/// answer (with a dry run's diff) on stdout, and the error.
+fn refuse(
+    args: &RestoreArgs,
+    layout: &Layout,
+    archive: &Path,
+    conflicts: &[&Step],
+    diff: Option<String>,
+) -> anyhow::Error {
+    if args.json {
+        let describe =
+            |s: &Step| json!({"path": s.path, "action": s.verb(), "changed_since_backup": true});
+        let mut out = json!({"status": "refused", "changed": false, "dry_run": args.dry_run,
+               "backup_restored": archive,
+               "conflicts": conflicts.iter().map(|s| describe(s)).collect::<Vec<_>>()});
+        if let Some(diff) = diff {
+            out["diff"] = diff.into();
+        }
+        println!("{out}");
+    }
+    refusal(layout, archive, conflicts, args.dry_run).into()
+}
+
+/// The refusal's message: the files, how to see what would be lost, how to go ahead.
 fn refusal(layout: &Layout, archive: &Path, conflicts: &[&Step], dry_run: bool) -> Failure {
     let names: Vec<String> = conflicts
         .iter()
