@@ -68,13 +68,30 @@ scripts/test-packages.sh
 # The self-update tests serve the higher-version release test-packages.sh built.
 export CODEX_GUARD_TEST_RELEASE_DIR="$root/target/self-update-release"
 
+# From here on every step runs with a fresh TMPDIR that must stay empty: each test
+# cleans up after itself, also what the programs it runs write to their TMPDIR.
+test_tmp=$(mktemp -d "$root/target/test-tmpdir.XXXXXX")
+export TMPDIR="$test_tmp"
+tmpdir_stays_empty() {
+  local left
+  left=$(find "$test_tmp" -mindepth 1 -maxdepth 1)
+  if [ -n "$left" ]; then
+    printf '%s left these in TMPDIR (%s):\n%s\n' "$1" "$test_tmp" "$left" >&2
+    exit 1
+  fi
+}
+
 step "cargo test (unit, integration, end-to-end with the real Codex CLI)"
 cargo test -j"$jobs" --workspace -- --test-threads=2
+tmpdir_stays_empty "cargo test"
 
 step "fuzzing: hook stdin, hooks.json merge, config.toml edit (cargo fuzz, bounded; FUZZ_SECONDS)"
 scripts/test-fuzz.sh
+tmpdir_stays_empty "scripts/test-fuzz.sh"
 
 step "deploy: the Ansible role (ansible-core from PyPI), Jamf and bootstrap scripts, for real in temp roots"
 scripts/test-deploy.sh
+tmpdir_stays_empty "scripts/test-deploy.sh"
+rmdir "$test_tmp"
 
 step "all tests passed"

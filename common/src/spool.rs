@@ -120,8 +120,9 @@ mod tests {
 
     #[test]
     fn names_sort_by_age_and_only_records_are_listed() {
-        let dir = std::env::temp_dir().join(format!("cg-spool-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed when dropped, also when an assertion fails.
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_path_buf();
         let record = |ms, id: &str| SpooledRecord {
             id: id.into(),
             created_ms: ms,
@@ -140,6 +141,5 @@ mod tests {
             .collect();
         assert_eq!(names, ["0000000000003-a.json", "0000000000020-b.json"]);
         assert_eq!(created_ms_of(&pending(&dir)[1].0), Some(20));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -253,7 +253,8 @@ pub struct RestoreArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 
-    /// Show what would change, and change nothing.
+    /// Print the diff from the current files to the backup's (also for files changed
+    /// since the backup, which restore refuses without --force), and change nothing.
     #[arg(long)]
     pub dry_run: bool,
 

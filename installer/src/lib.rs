@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cli;
 pub mod codex_config;
 pub mod codex_probe;
+pub mod diff;
 pub mod doctor;
 pub mod events;
 pub mod failure;

@@ -821,14 +821,21 @@ fn report(
     if let Some(diff) = diff {
         print!("{diff}");
     }
-    setup::report_human(
-        "managed install: ",
+    setup::Report {
+        scope: "managed install: ",
         changes,
         backup,
         warnings,
         notes,
-        args.dry_run,
-    );
+        dry_run: args.dry_run,
+        listed: false,
+        next: &[
+            "check the install:  codex-guard doctor --managed".to_string(),
+            "start Codex as usual (`codex`): the managed hooks apply to every user".to_string(),
+        ],
+        restore_flag: None,
+    }
+    .print();
 }
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use crate::{home, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::Layout;
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What restoring one file means.
@@ -59,61 +59,29 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     };
     let archive = Archive::read(&archive_path)?;
 
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(Lock::acquire(&layout.lock_file(), Duration::from_secs(30))?)
-    };
-    if !args.dry_run {
-        fsutil::remove_stale_temps(&[
-            layout.codex_home.clone(),
-            layout.guard_dir(),
-            layout.bin_dir(),
-            layout.backups_dir(),
-        ]);
-    }
+    // Planned without the lock, whose file would be the first thing written: a dry
+    // run, a refusal, a "no" or Ctrl-C at the question leave the home as it was.
     let steps = plan(&layout, &archive)?;
     let conflicts: Vec<&Step> = steps
         .iter()
         .filter(|s| s.action == Action::Conflict)
         .collect();
-    let work: Vec<&Step> = steps
-        .iter()
-        .filter(|s| s.action == Action::Restore || (args.force && s.action == Action::Conflict))
-        .collect();
+    let work = to_write(&steps, args.force);
 
-    let describe = |s: &Step| json!({"path": s.path, "action": s.verb(), "changed_since_backup": s.action == Action::Conflict});
+    let diff = args.dry_run.then(|| render_diff(&layout, &steps));
+    if let (Some(diff), false) = (&diff, args.json) {
+        print!("{diff}");
+    }
     if !conflicts.is_empty() && !args.force {
-        let names: Vec<String> = conflicts
-            .iter()
-            .map(|s| s.path.display().to_string())
-            .collect();
-        if args.json {
-            println!(
-                "{}",
-                json!({"status": "refused", "changed": false, "backup_restored": archive_path,
-                       "conflicts": conflicts.iter().map(|s| describe(s)).collect::<Vec<_>>()})
-            );
-        }
-        return Err(Failure {
-            code: ExitCode::Degraded,
-            message: format!(
-                "{} changed after the backup {} was taken; restoring would lose those changes",
-                names.join(", "),
-                archive_path.display()
-            ),
-            hint: Some(
-                "look at the differences, then run restore again with --force to overwrite".into(),
-            ),
-        }
-        .into());
+        return Err(refuse(&args, &layout, &archive_path, &conflicts, diff));
     }
 
     if args.dry_run || work.is_empty() {
-        report(&args, &archive_path, &work, None, args.dry_run);
+        report(&args, &archive_path, &work, None, diff);
         return Ok(ExitCode::Ok);
     }
-    if !args.yes && !args.json && ui::stdin_is_terminal() {
+    let asked = !args.yes && !args.json && ui::stdin_is_terminal();
+    if asked {
         for step in &work {
             eprintln!("  {:8} {}", step.verb(), step.path.display());
         }
@@ -126,6 +94,32 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         }
     }
 
+    let confirmed = work_key(&work);
+    let _lock = Lock::acquire(&layout.lock_file(), Duration::from_secs(30))?;
+    fsutil::remove_stale_temps(&[
+        layout.codex_home.clone(),
+        layout.guard_dir(),
+        layout.bin_dir(),
+        layout.backups_dir(),
+    ]);
+    // Planned again under the lock: another command may have changed the files since.
+    let steps = plan(&layout, &archive)?;
+    let work = to_write(&steps, args.force);
+    if asked && work_key(&work) != confirmed {
+        return Err(Failure {
+            code: ExitCode::Degraded,
+            message: "the files changed while restore was asking; nothing was written".into(),
+            hint: Some("run restore again to see the changes as they are now".into()),
+        }
+        .into());
+    }
+    let conflicts: Vec<&Step> = steps
+        .iter()
+        .filter(|s| s.action == Action::Conflict)
+        .collect();
+    if !conflicts.is_empty() && !args.force {
+        return Err(refuse(&args, &layout, &archive_path, &conflicts, None));
+    }
     for step in &work {
         fsutil::check_writable(&step.path)?;
     }
@@ -157,8 +151,112 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot remove {}", step.path.display()))?,
         }
     }
-    report(&args, &archive_path, &work, Some(&safety), false);
+    let done = Done {
+        safety: &safety,
+        listed: asked,
+    };
+    report(&args, &archive_path, &work, Some(done), None);
     Ok(ExitCode::Ok)
+}
+
+/// Restore refuses to overwrite a file changed after the backup's operation: the JSON
+/// answer (with a dry run's diff) on stdout, and the error.
+fn refuse(
+    args: &RestoreArgs,
+    layout: &Layout,
+    archive: &Path,
+    conflicts: &[&Step],
+    diff: Option<String>,
+) -> anyhow::Error {
+    if args.json {
+        let describe =
+            |s: &Step| json!({"path": s.path, "action": s.verb(), "changed_since_backup": true});
+        let mut out = json!({"status": "refused", "changed": false, "dry_run": args.dry_run,
+               "backup_restored": archive,
+               "conflicts": conflicts.iter().map(|s| describe(s)).collect::<Vec<_>>()});
+        if let Some(diff) = diff {
+            out["diff"] = diff.into();
+        }
+        println!("{out}");
+    }
+    refusal(layout, archive, conflicts, args.dry_run).into()
+}
+
+/// The refusal's message: the files, how to see what would be lost, how to go ahead.
+fn refusal(layout: &Layout, archive: &Path, conflicts: &[&Step], dry_run: bool) -> Failure {
+    let names: Vec<String> = conflicts
+        .iter()
+        .map(|s| s.path.display().to_string())
+        .collect();
+    let flag = home::Reach::of(&layout.codex_home).flag.unwrap_or_default();
+    let archive_word = home::quote_for_shell(archive);
+    let message = format!(
+        "{} changed after the backup {} was taken; restoring would lose those changes",
+        names.join(", "),
+        archive.display()
+    );
+    let (message, hint) = if dry_run {
+        (
+            format!("{message} (dry run: restore would refuse; nothing was changed)"),
+            format!(
+                "the diff above shows them; `codex-guard restore --force{flag} {archive_word}` overwrites them"
+            ),
+        )
+    } else {
+        (
+            message,
+            format!(
+                "see what differs with `codex-guard restore --dry-run{flag} {archive_word}`, \
+                 then run restore again with --force to overwrite"
+            ),
+        )
+    };
+    Failure {
+        code: ExitCode::Degraded,
+        message,
+        hint: Some(hint),
+    }
+}
+
+/// The diff from the files as they are now to the backup's, for every file restoring
+/// would change (those changed since the backup too: the diff shows what `--force`
+/// would lose).
+fn render_diff(layout: &Layout, steps: &[Step]) -> String {
+    crate::diff::render(
+        steps
+            .iter()
+            .filter(|s| s.action != Action::Unchanged)
+            .map(|s| crate::diff::FileDiff {
+                path: &s.path,
+                before: s.current.as_deref(),
+                after: s.entry.content.as_deref(),
+                show: crate::diff::Show::for_file(layout, &s.path),
+            }),
+    )
+}
+
+/// What a restore that wrote files has to report beyond them.
+struct Done<'a> {
+    /// The archive of the files as they were before the restore.
+    safety: &'a Path,
+    /// The files were listed with the confirmation question.
+    listed: bool,
+}
+
+/// The steps that write: those safe to restore, and with `force` those changed since
+/// the backup.
+fn to_write(steps: &[Step], force: bool) -> Vec<&Step> {
+    steps
+        .iter()
+        .filter(|s| s.action == Action::Restore || (force && s.action == Action::Conflict))
+        .collect()
+}
+
+/// What a set of steps would do, to tell whether it is still the one confirmed.
+fn work_key(work: &[&Step]) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    work.iter()
+        .map(|s| (s.path.clone(), s.current.clone()))
+        .collect()
 }
 
 fn plan(layout: &Layout, archive: &Archive) -> Result<Vec<Step>> {
@@ -190,23 +288,25 @@ fn plan(layout: &Layout, archive: &Archive) -> Result<Vec<Step>> {
 
 fn report(
     args: &RestoreArgs,
-    archive: &std::path::Path,
+    archive: &Path,
     work: &[&Step],
-    safety: Option<&PathBuf>,
-    dry_run: bool,
+    done: Option<Done<'_>>,
+    diff: Option<String>,
 ) {
+    let dry_run = args.dry_run;
     if args.json {
-        println!(
-            "{}",
-            json!({
-                "status": if work.is_empty() { "unchanged" } else if dry_run { "planned" } else { "restored" },
-                "changed": !work.is_empty() && !dry_run,
-                "dry_run": dry_run,
-                "backup_restored": archive,
-                "changes": work.iter().map(|s| json!({"path": s.path, "action": s.verb()})).collect::<Vec<_>>(),
-                "backup": safety,
-            })
-        );
+        let mut out = json!({
+            "status": if work.is_empty() { "unchanged" } else if dry_run { "planned" } else { "restored" },
+            "changed": !work.is_empty() && !dry_run,
+            "dry_run": dry_run,
+            "backup_restored": archive,
+            "changes": work.iter().map(|s| json!({"path": s.path, "action": s.verb()})).collect::<Vec<_>>(),
+            "backup": done.as_ref().map(|d| d.safety),
+        });
+        if let Some(diff) = diff {
+            out["diff"] = diff.into();
+        }
+        println!("{out}");
         return;
     }
     if work.is_empty() {
@@ -216,14 +316,26 @@ fn report(
         );
         return;
     }
-    let lead = if dry_run { "would" } else { "did" };
-    for step in work {
-        eprintln!("  {lead} {:8} {}", step.verb(), step.path.display());
+    match &done {
+        Some(Done { listed: true, .. }) => eprintln!(
+            "codex-guard: restored the {} file(s) listed above from {}",
+            work.len(),
+            archive.display()
+        ),
+        _ => {
+            let lead = if dry_run { "would" } else { "did" };
+            for step in work {
+                eprintln!("  {lead} {:8} {}", step.verb(), step.path.display());
+            }
+        }
     }
-    if let Some(safety) = safety {
+    if dry_run {
+        eprintln!("codex-guard: dry run (the diff above); nothing was changed");
+    }
+    if let Some(done) = done {
         eprintln!(
             "the files as they were before this restore: {}",
-            safety.display()
+            done.safety.display()
         );
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::cli::SetupArgs;
 use crate::codex_config::{self, Trust};
+pub(crate) use crate::diff::Show;
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
 use crate::install::Transaction;
@@ -86,14 +87,16 @@ pub(crate) struct FileChange {
     pub remove: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Show {
-    Diff,
-    Hash,
-    Secret,
-}
-
 impl FileChange {
+    pub fn diff(&self) -> crate::diff::FileDiff<'_> {
+        crate::diff::FileDiff {
+            path: &self.path,
+            before: self.before.as_deref(),
+            after: (!self.remove).then_some(self.after.as_slice()),
+            show: self.show,
+        }
+    }
+
     pub fn changed(&self) -> bool {
         if self.remove {
             return self.before.is_some();
@@ -127,6 +130,8 @@ pub struct Outcome {
     dry_run: bool,
     /// The person declined the confirmation: nothing was written.
     declined: bool,
+    /// The files were listed with the confirmation question.
+    listed: bool,
     /// 0 done, 1 installed but degraded.
     pub exit: ExitCode,
 }
@@ -171,14 +176,22 @@ impl Outcome {
                     from.display()
                 );
             }
-            report_human(
-                "",
-                &self.changes,
-                self.backup.as_deref(),
-                &self.warnings,
-                &self.notes,
-                self.dry_run,
-            );
+            Report {
+                scope: "",
+                changes: &self.changes,
+                backup: self.backup.as_deref(),
+                warnings: &self.warnings,
+                notes: &self.notes,
+                dry_run: self.dry_run,
+                listed: self.listed,
+                next: &next_steps(&self.layout.codex_home),
+                restore_flag: Some(
+                    &crate::home::Reach::of(&self.layout.codex_home)
+                        .flag
+                        .unwrap_or_default(),
+                ),
+            }
+            .print();
         }
     }
 }
@@ -257,6 +270,39 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
             fsutil::check_writable(&change.path)?;
         }
     }
+    // The question comes before the lock, which creates its file: a person who says
+    // no, or presses Ctrl-C, leaves the home exactly as it was.
+    let confirmed = if interactive && !args.yes && !args.dry_run {
+        let first: Vec<FileChange> = first.into_iter().filter(FileChange::changed).collect();
+        if !first.is_empty() {
+            ui::print_summary(
+                &layout,
+                &choices,
+                &first
+                    .iter()
+                    .map(|c| (c.path.clone(), c.action()))
+                    .collect::<Vec<_>>(),
+            );
+            if !ui::confirm("Apply these changes?")? {
+                return Ok(Outcome {
+                    layout,
+                    choices,
+                    device,
+                    changes: Vec::new(),
+                    backup: None,
+                    warnings: Vec::new(),
+                    notes: Vec::new(),
+                    dry_run: false,
+                    declined: true,
+                    listed: true,
+                    exit: ExitCode::Ok,
+                });
+            }
+        }
+        Some(first)
+    } else {
+        None
+    };
     let _lock = if args.dry_run {
         None
     } else {
@@ -273,6 +319,9 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         adopt,
     )?;
     changes.retain(FileChange::changed);
+    if let Some(confirmed) = &confirmed {
+        check_still_confirmed(&layout, confirmed, &changes)?;
+    }
     if !args.dry_run {
         fsutil::remove_stale_temps(&[
             layout.codex_home.clone(),
@@ -306,6 +355,7 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         notes,
         dry_run: args.dry_run,
         declined: false,
+        listed: confirmed.as_ref().is_some_and(|c| !c.is_empty()),
         exit,
     };
 
@@ -314,22 +364,6 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         return Ok(outcome);
     }
     let layout = &outcome.layout;
-
-    if interactive && !args.yes {
-        ui::print_summary(
-            layout,
-            &outcome.choices,
-            &changes
-                .iter()
-                .map(|c| (c.path.clone(), c.action()))
-                .collect::<Vec<_>>(),
-        );
-        if !ui::confirm("Apply these changes?")? {
-            outcome.declined = true;
-            outcome.exit = ExitCode::Ok;
-            return Ok(outcome);
-        }
-    }
 
     let progress = ui::Progress::new(interactive, changes.len() as u64 + 1);
     progress.step("backing up the files setup will change");
@@ -362,6 +396,35 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     outcome.changes = changes;
     outcome.backup = Some(backup);
     Ok(outcome)
+}
+
+/// The plan made under the lock must be the one the person said yes to: another
+/// command (or an editor) that changed the files while the question was open would
+/// otherwise get changes nobody saw.
+/// The receipt is compared by name only: it holds the time of the first install,
+/// which a first install takes when it plans.
+fn check_still_confirmed(
+    layout: &Layout,
+    confirmed: &[FileChange],
+    planned: &[FileChange],
+) -> Result<(), Failure> {
+    let key = |changes: &[FileChange]| -> Vec<(PathBuf, Option<Vec<u8>>)> {
+        changes
+            .iter()
+            .map(|c| {
+                let content = (c.path != layout.receipt()).then(|| c.after.clone());
+                (c.path.clone(), content)
+            })
+            .collect()
+    };
+    if key(confirmed) == key(planned) {
+        return Ok(());
+    }
+    Err(Failure {
+        code: ExitCode::Degraded,
+        message: "the files changed while the question was open, so the changes shown are no longer the ones setup would make; nothing was written".into(),
+        hint: Some("run setup again to see the changes as they are now".into()),
+    })
 }
 
 /// Setup creates the Codex home itself, as Codex does, but never the directories
@@ -1021,42 +1084,7 @@ pub(crate) fn service_warning(
 }
 
 pub(crate) fn render_diffs(changes: &[FileChange]) -> String {
-    let mut out = String::new();
-    for change in changes {
-        let path = change.path.display().to_string();
-        let (old_name, new_name) = match (&change.before, change.remove) {
-            (Some(_), true) => (format!("a/{path}"), "/dev/null".to_string()),
-            (Some(_), false) => (format!("a/{path}"), format!("b/{path}")),
-            (None, _) => ("/dev/null".to_string(), format!("b/{path}")),
-        };
-        match change.show {
-            Show::Diff => {
-                let before = String::from_utf8_lossy(change.before.as_deref().unwrap_or_default());
-                let after = String::from_utf8_lossy(&change.after);
-                let diff = similar::TextDiff::from_lines(before.as_ref(), after.as_ref());
-                out.push_str(
-                    &diff
-                        .unified_diff()
-                        .context_radius(3)
-                        .header(&old_name, &new_name)
-                        .to_string(),
-                );
-            }
-            Show::Hash => out.push_str(&format!(
-                "--- {old_name}\n+++ {new_name}\n binary: {} -> sha256 {}\n",
-                change
-                    .before
-                    .as_deref()
-                    .map_or("absent".into(), fsutil::sha256_hex),
-                fsutil::sha256_hex(&change.after)
-            )),
-            Show::Secret => out.push_str(&format!(
-                "--- {old_name}\n+++ {new_name}\n secret not shown ({} bytes)\n",
-                change.after.len()
-            )),
-        }
-    }
-    out
+    crate::diff::render(changes.iter().map(FileChange::diff))
 }
 
 fn print_json(outcome: &Outcome, diff: Option<String>) {
@@ -1111,37 +1139,112 @@ pub(crate) fn summary(
     }
 }
 
-/// What setup did, for a person: `scope` names the install ("" or "managed install: ").
-pub(crate) fn report_human(
-    scope: &str,
-    changes: &[FileChange],
-    backup: Option<&Path>,
-    warnings: &[String],
-    notes: &[String],
-    dry_run: bool,
-) {
-    if changes.is_empty() {
-        eprintln!("codex-guard: {scope}unchanged (everything is already in place)");
-    } else if dry_run {
-        eprintln!(
-            "codex-guard: dry run, {} file(s) would change; nothing was written",
-            changes.len()
-        );
-    } else {
-        eprintln!("codex-guard: {scope}changed {} file(s):", changes.len());
-        for change in changes {
-            eprintln!("  {} {}", change.action(), change.path.display());
+/// What setup did (or would do), for a person.
+pub(crate) struct Report<'a> {
+    /// Names the install: "" or "managed install: ".
+    pub scope: &'a str,
+    pub changes: &'a [FileChange],
+    /// The archive taken before the writes, when there were any.
+    pub backup: Option<&'a Path>,
+    pub warnings: &'a [String],
+    pub notes: &'a [String],
+    pub dry_run: bool,
+    /// The files were listed with the question before they were written: a second
+    /// list would only repeat it.
+    pub listed: bool,
+    /// The commands to run next (check the install, start Codex on it).
+    pub next: &'a [String],
+    /// The `--codex-home` flag (or "") `restore` needs to find this home, when the
+    /// backup is one `restore` puts back.
+    pub restore_flag: Option<&'a str>,
+}
+
+impl Report<'_> {
+    /// The report, one line each: the files changed (once), where the previous files
+    /// went (only when there were any), notes, warnings, and the next steps.
+    pub fn lines(&self) -> Vec<String> {
+        let scope = self.scope;
+        let count = self.changes.len();
+        let mut lines = Vec::new();
+        if self.changes.is_empty() {
+            lines.push(format!(
+                "codex-guard: {scope}unchanged (everything is already in place)"
+            ));
+        } else if self.dry_run {
+            lines.push(format!(
+                "codex-guard: {scope}dry run, {count} file(s) would change (the diff above); nothing was written"
+            ));
+        } else if self.listed {
+            lines.push(format!(
+                "codex-guard: {scope}changed the {count} file(s) listed above"
+            ));
+        } else {
+            lines.push(format!("codex-guard: {scope}changed {count} file(s):"));
+            lines.extend(
+                self.changes
+                    .iter()
+                    .map(|c| format!("  {} {}", c.action(), c.path.display())),
+            );
         }
-        if let Some(backup) = backup {
-            eprintln!("backup of the previous files: {}", backup.display());
+        if !self.dry_run {
+            lines.extend(self.backup_lines());
+        }
+        lines.extend(self.notes.iter().map(|n| format!("note: {n}")));
+        lines.extend(self.warnings.iter().map(|w| format!("warning: {w}")));
+        if !self.dry_run && !self.next.is_empty() {
+            lines.push("next:".into());
+            lines.extend(self.next.iter().map(|step| format!("  {step}")));
+        }
+        lines
+    }
+
+    /// Where the files setup replaced were saved. A file that did not exist has no
+    /// previous content, so a setup that only created files backed nothing up.
+    fn backup_lines(&self) -> Vec<String> {
+        let Some(backup) = self.backup else {
+            return Vec::new();
+        };
+        let replaced = self.changes.iter().filter(|c| c.before.is_some()).count();
+        if replaced == 0 {
+            return vec![
+                "no backup: none of these files existed before, so there was nothing to keep"
+                    .to_string(),
+            ];
+        }
+        let mut lines = vec![format!(
+            "backup of the {replaced} file(s) this setup replaced: {}",
+            backup.display()
+        )];
+        if let Some(flag) = self.restore_flag {
+            lines.push(format!(
+                "  what putting them back would change:  codex-guard restore --dry-run{flag} {}",
+                crate::home::quote_for_shell(backup)
+            ));
+        }
+        lines
+    }
+
+    pub fn print(&self) {
+        for line in self.lines() {
+            eprintln!("{line}");
         }
     }
-    for note in notes {
-        eprintln!("note: {note}");
-    }
-    for warning in warnings {
-        eprintln!("warning: {warning}");
-    }
+}
+
+/// The next steps after a per-user setup: check the install, then start Codex on
+/// this home, each spelled so it works from a new shell.
+pub(crate) fn next_steps(codex_home: &Path) -> Vec<String> {
+    let reach = crate::home::Reach::of(codex_home);
+    vec![
+        format!(
+            "check the install:  codex-guard doctor{}",
+            reach.flag.unwrap_or_default()
+        ),
+        format!(
+            "start Codex on it:  {}codex",
+            reach.codex_env.unwrap_or_default()
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -62,17 +62,18 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
         }
     }
     if plan.is_empty() {
-        report(&args, &layout, &plan, None);
+        report(&args, &layout, &plan, None, false);
         return Ok(ExitCode::Ok);
     }
     if args.dry_run {
         if !args.json {
             print!("{}", diffs(&plan));
         }
-        report(&args, &layout, &plan, None);
+        report(&args, &layout, &plan, None, false);
         return Ok(ExitCode::Ok);
     }
-    if interactive && !args.yes {
+    let asked = interactive && !args.yes;
+    if asked {
         eprintln!(
             "codex-guard will be removed from {}:",
             layout.codex_home.display()
@@ -91,7 +92,18 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    // Planned again under the lock; when a person said yes, to what they saw.
+    let confirmed = describe(&plan);
     let plan = make_plan(&layout, args.keep_logs)?;
+    if asked && describe(&plan) != confirmed {
+        return Err(Failure {
+            code: ExitCode::Degraded,
+            message: "codex-guard's files changed while uninstall was asking; nothing was removed"
+                .into(),
+            hint: Some("run uninstall again to see what it would remove now".into()),
+        }
+        .into());
+    }
     fsutil::remove_stale_temps(std::slice::from_ref(&layout.codex_home));
     for edit in &plan.edits {
         fsutil::check_writable(&edit.path)?;
@@ -119,7 +131,7 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
             let _ = std::fs::remove_dir(dir);
         }
     }
-    report(&args, &layout, &plan, Some(&backup));
+    report(&args, &layout, &plan, Some(&backup), asked);
     Ok(ExitCode::Ok)
 }
 
@@ -479,30 +491,20 @@ fn describe(plan: &Plan) -> Vec<String> {
 }
 
 fn diffs(plan: &Plan) -> String {
-    let mut out = String::new();
-    for edit in &plan.edits {
-        let path = edit.path.display().to_string();
-        let before = String::from_utf8_lossy(&edit.before);
-        let after = String::from_utf8_lossy(edit.after.as_deref().unwrap_or_default());
-        let new_name = if edit.after.is_some() {
-            format!("b/{path}")
-        } else {
-            "/dev/null".into()
-        };
-        out.push_str(
-            &similar::TextDiff::from_lines(before.as_ref(), after.as_ref())
-                .unified_diff()
-                .header(&format!("a/{path}"), &new_name)
-                .to_string(),
-        );
-    }
+    let mut out = crate::diff::render(plan.edits.iter().map(|edit| crate::diff::FileDiff {
+        path: &edit.path,
+        before: Some(&edit.before),
+        after: edit.after.as_deref(),
+        show: crate::diff::Show::Diff,
+    }));
     for path in &plan.remove {
         out.push_str(&format!("removed: {}\n", path.display()));
     }
     out
 }
 
-fn report(args: &UninstallArgs, layout: &Layout, plan: &Plan, backup: Option<&Path>) {
+/// `listed`: the plan was shown with the question, and is not listed again.
+fn report(args: &UninstallArgs, layout: &Layout, plan: &Plan, backup: Option<&Path>, listed: bool) {
     let changed = !plan.is_empty();
     if args.json {
         let mut changes: Vec<report::FileAction> = plan
@@ -551,6 +553,11 @@ fn report(args: &UninstallArgs, layout: &Layout, plan: &Plan, backup: Option<&Pa
         );
     } else if args.dry_run {
         eprintln!("codex-guard: dry run, nothing was changed");
+    } else if listed {
+        eprintln!(
+            "codex-guard removed from {} as listed above",
+            layout.codex_home.display()
+        );
     } else {
         eprintln!("codex-guard removed from {}:", layout.codex_home.display());
         for line in describe(plan) {

@@ -977,6 +977,7 @@ fn relocated_guard(env: &TestEnv) -> PathBuf {
 fn fix_json(env: &TestEnv, guard: &Path) -> (i32, Value) {
     let out = assert_cmd::Command::new(guard)
         .env_clear()
+        .env("TMPDIR", env.tmpdir())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", env.root.join("my home"))
         .env("CODEX_GUARD_SYSTEM_ROOT", env.root.join("system"))
@@ -1079,6 +1080,7 @@ fn fix_cannot_invent_a_missing_url() {
     std::fs::remove_file(runtime_bin(&env)).unwrap();
     let out = assert_cmd::Command::new(&guard)
         .env_clear()
+        .env("TMPDIR", env.tmpdir())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CODEX_GUARD_SYSTEM_ROOT", env.root.join("system"))
         .arg("doctor")

@@ -541,3 +541,86 @@ fn a_home_installed_by_the_previous_release_uninstalls_byte_for_byte() {
         );
     }
 }
+
+/// The part of the diff `restore --dry-run` prints for config.toml, its temporary
+/// paths and trust hashes replaced by markers.
+fn config_diff(env: &TestEnv, out: &assert_cmd::assert::Assert) -> String {
+    let stdout = env.normalize(&String::from_utf8_lossy(&out.get_output().stdout));
+    let stdout = common::normalize_report(env, &stdout);
+    let mut kept = String::new();
+    let mut keep = false;
+    for line in stdout.split_inclusive('\n') {
+        if line.starts_with("--- ") {
+            keep = line == "--- a/[CODEX_HOME]/config.toml\n";
+        }
+        if keep {
+            kept.push_str(line);
+        }
+    }
+    kept
+}
+
+#[test]
+fn restore_dry_run_shows_the_diff_from_the_files_to_the_backup_and_changes_nothing() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    env.setup(&["--local-only"]).success();
+    let before = env.snapshot();
+    let out = env.run("restore", &["--latest", "--dry-run"]).success();
+    assert_eq!(env.snapshot(), before, "a dry run writes nothing");
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    // The runtime is shown by hash, never as text.
+    assert!(
+        stdout.contains("/codex-guard/bin/codex-guard-hook\n+++ /dev/null\n binary: sha256 "),
+        "{stdout}"
+    );
+    insta::assert_snapshot!(config_diff(&env, &out));
+    let stderr = common::normalize_report(&env, &String::from_utf8_lossy(&out.get_output().stderr));
+    assert!(
+        stderr.contains("  would replace  [CODEX_HOME]/config.toml\n")
+            && stderr.contains("  would remove   [CODEX_HOME]/hooks.json\n")
+            && stderr.contains("dry run (the diff above); nothing was changed"),
+        "{stderr}"
+    );
+
+    // The JSON answer carries the same diff.
+    let report = json_of(
+        &env.run("restore", &["--latest", "--dry-run", "--json"])
+            .success(),
+    );
+    assert_eq!(report["status"], "planned");
+    assert_eq!(report["diff"].as_str().unwrap(), stdout);
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn a_refused_restore_names_dry_run_which_shows_what_force_would_overwrite() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    env.setup(&["--local-only"]).success();
+    std::fs::write(env.codex_home.join("config.toml"), "model = \"changed\"\n").unwrap();
+    let before = env.snapshot();
+
+    let out = env.run("restore", &["--latest", "--yes"]).code(1);
+    let stderr = common::normalize_report(&env, &String::from_utf8_lossy(&out.get_output().stderr));
+    assert!(
+        stderr.contains("hint: see what differs with `codex-guard restore --dry-run '[CODEX_HOME]/codex-guard/backups/[TIME]-setup.tar.gz'`"),
+        "{stderr}"
+    );
+
+    // The dry run refuses too (exit 1), after showing the edit --force would lose.
+    let out = env.run("restore", &["--latest", "--dry-run"]).code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("\n-model = \"changed\"\n"), "{stdout}");
+    assert!(
+        stdout.contains("\n+# Personal Codex settings\n"),
+        "{stdout}"
+    );
+    let stderr = common::normalize_report(&env, &String::from_utf8_lossy(&out.get_output().stderr));
+    insta::assert_snapshot!(stderr);
+    let report = json_of(
+        &env.run("restore", &["--latest", "--dry-run", "--json"])
+            .code(1),
+    );
+    assert_eq!(report["status"], "refused");
+    assert_eq!(report["diff"].as_str().unwrap(), stdout);
+    assert_eq!(env.snapshot(), before, "nothing was written");
+}

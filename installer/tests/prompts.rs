@@ -36,6 +36,7 @@ impl Terminal {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", env.root.join("my home"))
+            .env("TMPDIR", env.tmpdir())
             .env("CODEX_GUARD_SYSTEM_ROOT", env.root.join("system"))
             .env("SHELL", "/bin/sh")
             .env("TERM", "xterm")
@@ -254,4 +255,115 @@ fn ctrl_c_at_a_later_question_also_leaves_the_terminal_sane_and_nothing_installe
     // The cursor the menu hid is shown again.
     assert!(screen.contains("\u{1b}[?25h"), "{screen:?}");
     assert_eq!(env.snapshot(), before, "nothing was written");
+}
+
+/// `codex-guard <args>` on `env`'s home in a terminal whose shell survives Ctrl-C
+/// and prints the exit code and the terminal's modes after it.
+fn interruptible(env: &TestEnv, args: &str) -> Terminal {
+    let command = format!(
+        "trap true INT; {} {args} --codex-home {}; echo EXIT=$?; stty -a",
+        quote(&assert_cmd::cargo::cargo_bin("codex-guard")),
+        quote(&env.codex_home),
+    );
+    Terminal::start(env, &command)
+}
+
+/// Ctrl-C ended the command as [`interrupted`] says, with the cursor shown again and
+/// the home byte for byte as it was.
+#[track_caller]
+fn cleanly_interrupted(env: &TestEnv, screen: &str, before: &[(std::path::PathBuf, Vec<u8>)]) {
+    interrupted(screen);
+    let at = screen.find("EXIT=130").unwrap();
+    assert!(
+        screen[..at].contains("\u{1b}[?25h"),
+        "the cursor stays hidden:\n{screen:?}"
+    );
+    assert_eq!(env.snapshot(), before, "nothing was written");
+}
+
+#[test]
+fn ctrl_c_at_the_first_question_restores_the_terminal_and_writes_nothing() {
+    let env = TestEnv::new();
+    let before = env.snapshot();
+    let runtime = quote(&env.runtime);
+    let mut term = interruptible(&env, &format!("setup --runtime {runtime}"));
+    term.expect("Where should codex-guard send events?", 0);
+    term.type_keys("\u{3}");
+    let screen = term.finish();
+    cleanly_interrupted(&env, &screen, &before);
+}
+
+#[test]
+fn ctrl_c_at_the_confirmation_leaves_a_new_home_without_even_a_lock_file() {
+    let env = TestEnv::new();
+    let before = env.snapshot();
+    let runtime = quote(&env.runtime);
+    let mut term = interruptible(&env, &format!("setup --local-only --runtime {runtime}"));
+    term.expect("Apply these changes?", 0);
+    term.type_keys("\u{3}");
+    let screen = term.finish();
+    cleanly_interrupted(&env, &screen, &before);
+    assert!(!env.codex_home.join("codex-guard").exists(), "{screen}");
+}
+
+#[test]
+fn no_at_the_confirmation_changes_nothing() {
+    let env = TestEnv::new();
+    let before = env.snapshot();
+    let runtime = quote(&env.runtime);
+    let mut term = interruptible(&env, &format!("setup --local-only --runtime {runtime}"));
+    term.expect("Apply these changes?", 0);
+    term.type_keys("n");
+    let screen = term.finish();
+    assert!(
+        screen.contains("Nothing was changed.\r\nEXIT=0"),
+        "{screen:?}"
+    );
+    assert_eq!(env.snapshot(), before, "nothing was written");
+}
+
+#[test]
+fn ctrl_c_at_the_restore_question_restores_the_terminal_and_writes_nothing() {
+    let env = TestEnv::new().file("config.toml", "model = \"mine\"\n");
+    env.setup(&["--local-only"]).success();
+    let before = env.snapshot();
+    let mut term = interruptible(&env, "restore --latest");
+    term.expect("Restore these files from", 0);
+    term.type_keys("\u{3}");
+    let screen = term.finish();
+    cleanly_interrupted(&env, &screen, &before);
+}
+
+#[test]
+fn an_interactive_setup_lists_each_file_once_and_then_the_next_steps() {
+    let env = TestEnv::new();
+    let runtime = quote(&env.runtime);
+    let mut term = interruptible(&env, &format!("setup --local-only --runtime {runtime}"));
+    term.expect("Apply these changes?", 0);
+    term.type_keys("y");
+    let screen = term.finish();
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    let hooks = env.codex_home.join("hooks.json").display().to_string();
+    assert_eq!(screen.matches(&hooks).count(), 1, "{screen}");
+    assert!(
+        screen.contains("changed the 7 file(s) listed above"),
+        "{screen}"
+    );
+    assert!(screen.contains("codex-guard doctor"), "{screen}");
+}
+
+#[test]
+fn an_interactive_uninstall_lists_what_it_removes_once() {
+    let env = TestEnv::new().file("config.toml", "model = \"mine\"\n");
+    env.setup(&["--local-only"]).success();
+    let backups = quote(&env.root.join("uninstall-backups"));
+    let mut term = interruptible(&env, &format!("uninstall --backup-dir {backups}"));
+    term.expect("Uninstall?", 0);
+    term.type_keys("y");
+    let screen = term.finish();
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    let hooks = env.codex_home.join("hooks.json").display().to_string();
+    assert_eq!(screen.matches(&hooks).count(), 1, "{screen}");
+    assert!(screen.contains("as listed above"), "{screen}");
+    assert!(!env.codex_home.join("codex-guard").exists());
 }

@@ -466,6 +466,7 @@ fn the_runtime_beside_the_installer_is_the_default() {
     std::fs::write(bin_dir.join("codex-guard-hook"), "runtime-bytes").unwrap();
     Command::new(&installer)
         .env_clear()
+        .env("TMPDIR", env.tmpdir())
         .args(["setup", "--silent", "--local-only", "--codex-home"])
         .arg(&env.codex_home)
         .arg("--system-root")
@@ -479,6 +480,7 @@ fn the_runtime_beside_the_installer_is_the_default() {
     std::fs::remove_file(bin_dir.join("codex-guard-hook")).unwrap();
     let out = Command::new(&installer)
         .env_clear()
+        .env("TMPDIR", env.tmpdir())
         .args(["setup", "--silent", "--local-only", "--codex-home"])
         .arg(&env.codex_home)
         .assert()
@@ -600,4 +602,83 @@ fn rules_that_only_set_packs_can_be_installed() {
         "{stderr}"
     );
     assert_eq!(other.snapshot(), before);
+}
+
+fn stderr_of(env: &TestEnv, out: &assert_cmd::assert::Assert) -> String {
+    common::normalize_report(env, &String::from_utf8_lossy(&out.get_output().stderr))
+}
+
+#[test]
+fn a_first_install_lists_its_files_once_claims_no_backup_and_says_what_is_next() {
+    let env = TestEnv::new();
+    let out = env.setup(&["--local-only"]).success();
+    let report = stderr_of(&env, &out);
+    // Every file once: nothing existed before, so there was nothing to back up.
+    assert_eq!(report.matches("[CODEX_HOME]/hooks.json").count(), 1);
+    assert!(!report.contains("backup of"), "{report}");
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn a_setup_over_existing_files_names_the_backup_of_those_it_replaced() {
+    let env = TestEnv::new()
+        .file("config.toml", USER_CONFIG)
+        .file("hooks.json", USER_HOOKS);
+    let out = env.setup(&["--local-only"]).success();
+    let report = stderr_of(&env, &out);
+    assert_eq!(report.matches("[CODEX_HOME]/config.toml").count(), 1);
+    insta::assert_snapshot!(report);
+    // The archive it names holds the files as they were.
+    let archive = env.codex_home.join("codex-guard/backups");
+    let archives: Vec<_> = std::fs::read_dir(archive).unwrap().collect();
+    assert_eq!(archives.len(), 1);
+    let listing = tar_listing(&archives[0].as_ref().unwrap().path());
+    assert_eq!(listing["config.toml"], USER_CONFIG);
+}
+
+#[test]
+fn a_home_other_than_the_default_is_named_in_the_next_steps() {
+    let env = TestEnv::new();
+    let other = env.root.join("work codex");
+    let out = env
+        .cmd()
+        .args(["setup", "--local-only", "--silent", "--codex-home"])
+        .arg(&other)
+        .arg("--runtime")
+        .arg(&env.runtime)
+        .assert()
+        .success();
+    let report = stderr_of(&env, &out);
+    let next = &report[report.find("next:").expect("next steps")..];
+    insta::assert_snapshot!(next);
+
+    // The same home given as $CODEX_HOME: codex-guard needs no flag, Codex still does
+    // (a new shell has no CODEX_HOME).
+    let out = env
+        .cmd()
+        .env("CODEX_HOME", &other)
+        .args(["setup", "--local-only", "--silent", "--runtime"])
+        .arg(&env.runtime)
+        .assert()
+        .success();
+    let report = stderr_of(&env, &out);
+    assert!(
+        report.contains("codex-guard doctor\n")
+            && report.contains("CODEX_HOME='[ROOT]/work codex' codex"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_dry_run_shows_each_file_once_in_its_diff_and_writes_nothing() {
+    let env = TestEnv::new().file("config.toml", USER_CONFIG);
+    let before = env.snapshot();
+    let out = env.setup(&["--local-only", "--dry-run"]).success();
+    assert_eq!(env.snapshot(), before);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let stderr = stderr_of(&env, &out);
+    let config = env.codex_home.join("config.toml").display().to_string();
+    assert_eq!(stdout.matches(&format!("+++ b/{config}")).count(), 1);
+    assert!(!stderr.contains("config.toml"), "{stderr}");
+    insta::assert_snapshot!(stderr);
 }

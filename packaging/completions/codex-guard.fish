@@ -100,7 +100,7 @@ complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l syst
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l latest -d 'Restore the newest backup in $CODEX_HOME/codex-guard/backups/ taken by setup, uninstall or `backup` (restore\'s own safety copies are skipped: name one to undo a restore)'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l force -d 'Overwrite files that changed since the backup was taken'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -s y -l yes -d 'Do not ask for confirmation'
-complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l dry-run -d 'Show what would change, and change nothing'
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l dry-run -d 'Print the diff from the current files to the backup\'s (also for files changed since the backup, which restore refuses without --force), and change nothing'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -l json -d 'Print one JSON object on stdout describing the result'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand events" -l codex-home -d 'Codex home (default: $CODEX_HOME, else ~/.codex)' -r -F

@@ -45,6 +45,7 @@ pub fn codex_command(home: &TestHome) -> Command {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &home.home)
+        .env("TMPDIR", &home.tmpdir)
         .env("CODEX_HOME", &home.codex_home)
         .env("FAKE_API_KEY", "x")
         .current_dir(&home.workdir);

@@ -50,6 +50,7 @@ pub fn run_guard(home: &TestHome, args: &[&str]) -> Output {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &home.home)
+        .env("TMPDIR", &home.tmpdir)
         .env("CODEX_HOME", &home.codex_home)
         .current_dir(&home.workdir)
         .args(args);

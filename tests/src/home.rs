@@ -22,6 +22,9 @@ pub struct TestHome {
     pub codex_home: PathBuf,
     /// The directory Codex runs in.
     pub workdir: PathBuf,
+    /// `$TMPDIR` for the programs a test runs: `<tmp>/tmp`, so what they leave in
+    /// their temporary directory goes with the test's.
+    pub tmpdir: PathBuf,
     /// The file the user's own PreToolUse hook appends [`USER_HOOK_LINE`] to.
     pub user_hook_marker: PathBuf,
 }
@@ -40,7 +43,8 @@ impl TestHome {
         let home = root.join("my home");
         let codex_home = home.join(".codex");
         let workdir = root.join("work");
-        for d in [&codex_home, &workdir] {
+        let tmpdir = root.join("tmp");
+        for d in [&codex_home, &workdir, &tmpdir] {
             fs::create_dir_all(d).unwrap_or_else(|e| panic!("create {}: {e}", d.display()));
         }
         TestHome {
@@ -49,6 +53,7 @@ impl TestHome {
             home,
             codex_home,
             workdir,
+            tmpdir,
         }
     }
 

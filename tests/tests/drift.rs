@@ -123,6 +123,7 @@ fn session_start(
     command
         .env_clear()
         .env("HOME", &home.home)
+        .env("TMPDIR", &home.tmpdir)
         .env("CODEX_HOME", &home.codex_home)
         .env("USER", "dev")
         .envs(env.iter().copied())

@@ -225,6 +225,7 @@ fn a_per_user_install_keeps_honouring_the_overrides() {
         let mut cmd = Command::new(&hook);
         cmd.env_clear()
             .env("HOME", &home.home)
+            .env("TMPDIR", &home.tmpdir)
             .env("CODEX_HOME", &home.codex_home)
             .envs(env.iter().copied());
         run_with_stdin(

@@ -418,6 +418,7 @@ fn run(home: &TestHome, bin_dir: &Path, args: &[&str]) -> Output {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &home.home)
+        .env("TMPDIR", &home.tmpdir)
         .env("CODEX_HOME", &home.codex_home)
         .current_dir(&home.workdir)
         .args(args);
@@ -1087,6 +1088,7 @@ fn root_ignores_a_key_from_a_config_another_account_owns() {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &user.home)
+        .env("TMPDIR", &home.tmpdir)
         .env("CODEX_HOME", user.home.join(".codex"))
         .current_dir(&home.workdir)
         .args(["self-update", "--allow-http", "--to", CURRENT, "--source"])

@@ -142,6 +142,7 @@ fn after_a_blocked_startup_file_edit_the_next_session_is_still_guarded() {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &home.home)
+        .env("TMPDIR", &home.tmpdir)
         .env("CODEX_HOME", &home.codex_home)
         .env("FAKE_API_KEY", "x")
         .current_dir(&home.workdir)

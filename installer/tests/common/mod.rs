@@ -23,6 +23,7 @@ impl TestEnv {
         let codex_home = root.join("my home").join(".codex");
         std::fs::create_dir_all(&codex_home).unwrap();
         std::fs::create_dir_all(root.join("system")).unwrap();
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
         let runtime = root.join("fake-runtime");
         std::fs::write(&runtime, "#!/bin/sh\nexit 0\n").unwrap();
         TestEnv {
@@ -43,8 +44,15 @@ impl TestEnv {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root.join("my home"))
+            .env("TMPDIR", self.tmpdir())
             .env("CODEX_GUARD_SYSTEM_ROOT", self.root.join("system"));
         cmd
+    }
+
+    /// The temporary directory the commands a test runs are given: inside the test's
+    /// root, so whatever they leave there goes with it.
+    pub fn tmpdir(&self) -> PathBuf {
+        self.root.join("tmp")
     }
 
     /// [`TestEnv::cmd`] as a plain process, for tests that spawn and kill it.
@@ -53,6 +61,7 @@ impl TestEnv {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root.join("my home"))
+            .env("TMPDIR", self.tmpdir())
             .env("CODEX_GUARD_SYSTEM_ROOT", self.root.join("system"))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -155,6 +164,35 @@ impl TestEnv {
         }
         out
     }
+}
+
+/// A human report with its temporary paths and backup times replaced by markers:
+/// the Codex home, the test's root, and the time in a backup's name.
+pub fn normalize_report(env: &TestEnv, text: &str) -> String {
+    let text = text
+        .replace(&env.codex_home.display().to_string(), "[CODEX_HOME]")
+        .replace(&env.root.display().to_string(), "[ROOT]");
+    // Backup names start with a compact UTC time: 20261206T130812.123Z.
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("/backups/") {
+        let (head, tail) = rest.split_at(at + "/backups/".len());
+        out.push_str(head);
+        let end = tail.find('Z').filter(|&end| {
+            tail[..end]
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == 'T' || c == '.')
+        });
+        match end {
+            Some(end) => {
+                out.push_str("[TIME]");
+                rest = &tail[end + 1..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 pub fn json_of(assert: &assert_cmd::assert::Assert) -> serde_json::Value {

@@ -102,6 +102,47 @@ impl Home {
     }
 }
 
+/// The hook starts a delivery process that outlives it. Removing the home while that
+/// process still runs would race it: it recreates its spool lock in a directory being
+/// removed, and the test leaves that behind in the system's temporary directory. So
+/// the home waits for every process started with its configuration to end: the hook
+/// has returned, so any delivery process it started is running by now.
+impl Drop for Home {
+    fn drop(&mut self) {
+        let mut needle = b"CODEX_GUARD_CONFIG=".to_vec();
+        needle.extend_from_slice(
+            self.guard
+                .join("config.toml")
+                .as_os_str()
+                .as_encoded_bytes(),
+        );
+        needle.push(0);
+        let ours = |environ: &[u8]| {
+            environ
+                .windows(needle.len())
+                .any(|w| w == needle.as_slice())
+        };
+        let running = || {
+            std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|entry| {
+                    entry
+                        .file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                        && std::fs::read(entry.path().join("environ")).is_ok_and(|e| ours(&e))
+                })
+        };
+        let deadline = std::time::Instant::now() + WAIT;
+        while running() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 pub fn pre_tool_use(command: &str) -> Vec<u8> {
     json!({
         "session_id": "sess-1", "turn_id": "turn-1", "transcript_path": null, "cwd": "/work",
