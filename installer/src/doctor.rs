@@ -300,7 +300,8 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
             eprintln!("note: --fix repairs an install, and there is none here");
         }
         let checks = [none];
-        let health = Health::of(&checks);
+        // Nothing runs our hooks here.
+        let health = Health::Unprotected;
         let report = Outcome {
             layout: &inputs.layout,
             scope: &scope,
@@ -413,7 +414,11 @@ impl Outcome<'_> {
         for f in self.fixed.unwrap_or_default() {
             out.push_str(&format!("fixed  {:<9}  {}\n", f.action, f.path.display()));
         }
-        let width = checks.iter().map(|c| c.id.as_str().len()).max().unwrap_or(0);
+        let width = checks
+            .iter()
+            .map(|c| c.id.as_str().len())
+            .max()
+            .unwrap_or(0);
         for check in checks {
             out.push_str(&format!(
                 "{:<4}  {:<width$}  {}",

@@ -202,7 +202,9 @@ impl<'a> Context<'a> {
             CheckId::ShellStartupEnv => {
                 super::shell_env::check(&|k| std::env::var(k).ok(), self.system_root())
             }
-            CheckId::EnvironmentOverrides => environment_overrides(&|name| std::env::var(name).ok()),
+            CheckId::EnvironmentOverrides => {
+                environment_overrides(&|name| std::env::var(name).ok())
+            }
         }
     }
 
@@ -250,7 +252,6 @@ impl<'a> Context<'a> {
         format!("{} --url URL (or --local-only)", self.setup_command())
     }
 
-
     /// codex-guard's directory of the per-user install exists.
     fn installed(&self) -> bool {
         self.layout.guard_dir().exists()
@@ -289,7 +290,6 @@ impl<'a> Context<'a> {
             .ok_or_else(|| format!("the receipt records no checksum for {}", path.display()))
     }
 }
-
 
 /// Every handler of ours: a command setup wrote (`known`), or one that still runs our
 /// runtime but was edited.
@@ -890,6 +890,14 @@ fn runtime_checksum(ctx: &Context) -> Check {
     };
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Check::fail(
+                ID,
+                "not compared: the runtime is missing (see runtime.binary)",
+            )
+            .fix(ctx.setup_command())
+            .repair(Repair::Setup)
+        }
         Err(e) => {
             return Check::fail(ID, format!("cannot read {}: {e}", path.display()))
                 .fix(ctx.setup_command())
@@ -1044,7 +1052,8 @@ fn runtime_permissions(ctx: &Context) -> Check {
         return Check::skip(ID, "not checked: file modes are only read on Unix");
     }
     let runtime = ctx.runtime_bin();
-    let (chain, uid, ours, owner, what): (Vec<PathBuf>, _, Option<PathBuf>, _, _) = match ctx.scope {
+    let (chain, uid, ours, owner, what): (Vec<PathBuf>, _, Option<PathBuf>, _, _) = match ctx.scope
+    {
         Scope::User => {
             let layout = ctx.layout;
             (
@@ -1099,7 +1108,10 @@ fn runtime_permissions(ctx: &Context) -> Check {
     if !exposed.is_empty() {
         return exposure_check(ID, what, exposed);
     }
-    let top = chain.last().map(|p| p.display().to_string()).unwrap_or_default();
+    let top = chain
+        .last()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let dirs = present.iter().filter(|p| **p != &runtime).count();
     if runtime.exists() {
         Check::pass(
@@ -1136,7 +1148,11 @@ fn config_valid(ctx: &Context) -> Check {
             ctx.fresh_setup_command()
         )),
         Loaded::Ok(config) => {
-            if let Some(problem) = config.token_file.as_deref().and_then(|t| token_problem(ctx, t)) {
+            if let Some(problem) = config
+                .token_file
+                .as_deref()
+                .and_then(|t| token_problem(ctx, t))
+            {
                 return problem;
             }
             let service = match &config.url {
@@ -1236,9 +1252,15 @@ fn config_permissions(ctx: &Context) -> Check {
             ),
             (false, true) => Check::pass(
                 ID,
-                format!("the token file {} is private to its owner (no runtime config)", token.display()),
+                format!(
+                    "the token file {} is private to its owner (no runtime config)",
+                    token.display()
+                ),
             ),
-            (true, true) => Check::pass(ID, "the runtime config and the token file are private to their owner"),
+            (true, true) => Check::pass(
+                ID,
+                "the runtime config and the token file are private to their owner",
+            ),
         };
     }
     exposure_check(
@@ -1275,7 +1297,10 @@ fn service_reachable(ctx: &Context) -> Check {
 /// Whether the service takes a call made as the hook with `settings` makes it.
 pub(super) fn service_check(settings: &Settings, config_path: &Path, setup: &str) -> Check {
     let Some(target) = Target::from_settings(settings) else {
-        return Check::pass(CheckId::ServiceReachable, "local-only: no service configured");
+        return Check::pass(
+            CheckId::ServiceReachable,
+            "local-only: no service configured",
+        );
     };
     let env_token = settings.machine_config.is_none()
         && std::env::var("AKTO_API_TOKEN").is_ok_and(|v| !v.trim().is_empty());
@@ -1407,12 +1432,9 @@ fn rules_packs_and_tamper(ctx: &Context) -> [Check; 2] {
         },
         None => Layers::Admin(&admin),
     };
-    checks(
-        &layers,
-        &ctx.layout.codex_home,
-        ctx.system_root(),
-        &|k| std::env::var(k).ok(),
-    )
+    checks(&layers, &ctx.layout.codex_home, ctx.system_root(), &|k| {
+        std::env::var(k).ok()
+    })
 }
 
 /// Reads the rules files as the runtime does, compiling every regex (the hook only
@@ -1639,7 +1661,7 @@ pub fn nothing_installed(inputs: &Inputs, scope: &Scope) -> Option<Check> {
             sys.receipt().display()
         ),
         Scope::User if !ctx.layout.codex_home.exists() => format!(
-            "nothing installed in {}: the directory does not exist",
+            "nothing installed in {} (the directory does not exist)",
             ctx.layout.codex_home.display()
         ),
         Scope::User => format!("nothing installed in {}", ctx.layout.codex_home.display()),
@@ -1718,7 +1740,10 @@ fn managed_requirements(ctx: &Context) -> Check {
         .fix(setup);
     }
     let command = sys.command();
-    let timeout = ctx.runtime_config.ok().map(RuntimeConfig::hook_timeout_secs);
+    let timeout = ctx
+        .runtime_config
+        .ok()
+        .map(RuntimeConfig::hook_timeout_secs);
     let ours = |h: &toml_edit::Table| {
         h.get("command").and_then(Item::as_str) == Some(command.as_str())
             && timeout.is_none_or(|t| {
@@ -1859,6 +1884,147 @@ mod tests {
             (Event::PreToolUse, 1, false)
         );
         assert_eq!((ours[1].event, ours[1].exact), (Event::Stop, true));
+    }
+
+    /// A per-user install made by setup in a temporary directory, checked with a
+    /// Codex CLI that lists no hook at all.
+    #[cfg(unix)]
+    struct Home {
+        _dir: tempfile::TempDir,
+        inputs: Inputs,
+    }
+
+    #[cfg(unix)]
+    impl Home {
+        fn installed() -> Home {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().canonicalize().unwrap();
+            let codex_home = root.join("home/.codex");
+            let system_root = root.join("system");
+            std::fs::create_dir_all(&codex_home).unwrap();
+            std::fs::create_dir_all(&system_root).unwrap();
+            std::fs::set_permissions(&codex_home, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let runtime = root.join("runtime");
+            std::fs::write(
+                &runtime,
+                format!(
+                    "#!/bin/sh\necho codex-guard-hook {}\n",
+                    codex_guard_common::VERSION
+                ),
+            )
+            .unwrap();
+            let codex = root.join("codex");
+            std::fs::write(
+                &codex,
+                concat!(
+                    "#!/bin/sh\n",
+                    "[ \"$1\" = --version ] && { echo codex-cli 0.171.0; exit 0; }\n",
+                    "while IFS= read -r line; do case \"$line\" in\n",
+                    "*'\"id\":1,'*) echo '{\"id\":1,\"result\":{}}' ;;\n",
+                    "*'\"id\":2,'*) echo '{\"id\":2,\"result\":{\"data\":[{\"hooks\":[],\"warnings\":[],\"errors\":[]}]}}'; exit 0 ;;\n",
+                    "esac; done\n",
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&codex, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let home_args = crate::cli::HomeArgs {
+                codex_home: Some(codex_home.clone()),
+                system_root: system_root.clone(),
+            };
+            crate::setup::apply(crate::cli::SetupArgs {
+                local_only: true,
+                device_id: Some("unit-test".into()),
+                runtime: Some(runtime),
+                silent: true,
+                yes: true,
+                home: home_args.clone(),
+                ..crate::cli::SetupArgs::default()
+            })
+            .unwrap();
+            let inputs = Inputs {
+                home_args,
+                layout: Layout::new(&codex_home),
+                system_root,
+                codex_bin: CodexBin::Found(codex),
+                home_flag: String::new(),
+            };
+            Home { _dir: dir, inputs }
+        }
+
+        fn path(&self, rel: &str) -> PathBuf {
+            self.inputs.layout.codex_home.join(rel)
+        }
+
+        fn chmod(&self, rel: &str, mode: u32) {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(self.path(rel), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+        }
+    }
+
+    /// Every repair a check asks `--fix` for is one its id claims, and every claim is
+    /// asked for by some way an install breaks: `CheckId::fixes` is what `--fix` covers.
+    #[cfg(unix)]
+    #[test]
+    fn the_repairs_checks_ask_for_are_exactly_what_fix_claims() {
+        use super::super::FixKind;
+        use std::collections::BTreeSet;
+        type Breakage = (&'static str, fn(&Home));
+        let breakages: [Breakage; 7] = [
+            ("runtime deleted", |h| {
+                std::fs::remove_file(h.path("codex-guard/bin/codex-guard-hook")).unwrap();
+            }),
+            ("runtime not executable", |h| {
+                h.chmod("codex-guard/bin/codex-guard-hook", 0o644);
+            }),
+            ("hooks.json deleted", |h| {
+                std::fs::remove_file(h.path("hooks.json")).unwrap();
+            }),
+            ("hooks turned off", |h| {
+                std::fs::write(h.path("config.toml"), "[features]\nhooks = false\n").unwrap();
+            }),
+            ("machine id deleted", |h| {
+                std::fs::remove_file(h.path("codex-guard/machine-id")).unwrap();
+            }),
+            ("runtime directory writable by others", |h| {
+                h.chmod("codex-guard/bin", 0o777);
+            }),
+            ("runtime config readable by others", |h| {
+                h.chmod("codex-guard/config.toml", 0o666);
+            }),
+        ];
+        let mut asked: BTreeSet<(&str, String)> = BTreeSet::new();
+        for (what, brk) in breakages {
+            let home = Home::installed();
+            brk(&home);
+            for check in run_all(&home.inputs, &Scope::User) {
+                if let Some(kind) = check.repair.kind() {
+                    assert!(
+                        check.id.fixes().contains(&kind),
+                        "{what}: {} asks for {kind:?}, which it does not claim",
+                        check.id
+                    );
+                    asked.insert((check.id.as_str(), format!("{kind:?}")));
+                }
+            }
+        }
+        let claimed: BTreeSet<(&str, String)> = CheckId::USER
+            .iter()
+            .flat_map(|id| {
+                id.fixes()
+                    .iter()
+                    .map(|k: &FixKind| (id.as_str(), format!("{k:?}")))
+            })
+            .collect();
+        assert_eq!(asked, claimed);
+        // Machine-wide installs are repaired by `setup --managed`, never by --fix.
+        for id in CheckId::MACHINE
+            .iter()
+            .filter(|id| !CheckId::USER.contains(id))
+        {
+            assert_eq!(id.fixes(), &[], "{id}");
+        }
     }
 
     #[cfg(unix)]

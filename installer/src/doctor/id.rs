@@ -273,6 +273,9 @@ mod tests {
             ]
         );
         assert_eq!(CheckId::ManagedReceipt.as_str(), "managed.receipt");
-        assert_eq!(CheckId::ManagedRequirements.as_str(), "managed.requirements");
+        assert_eq!(
+            CheckId::ManagedRequirements.as_str(),
+            "managed.requirements"
+        );
     }
 }

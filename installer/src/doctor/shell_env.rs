@@ -65,7 +65,8 @@ pub fn check(env: EnvLookup<'_>, system_root: &Path) -> Check {
         return Check::pass(
             ID,
             if read == 0 {
-                "BASH_ENV and ENV are not set here (no shell startup file found to read)".to_string()
+                "BASH_ENV and ENV are not set here (no shell startup file found to read)"
+                    .to_string()
             } else {
                 format!(
                     "BASH_ENV and ENV are not set here, nor by any of the {read} shell startup file(s) found"
