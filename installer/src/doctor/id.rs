@@ -278,4 +278,41 @@ mod tests {
             "managed.requirements"
         );
     }
+
+    /// docs/doctor.md's table says, for every check, the scopes it runs in, whether
+    /// it protects and what `--fix` does: exactly what the code says.
+    #[test]
+    fn the_documented_table_is_what_the_checks_do() {
+        let doc = include_str!("../../../docs/doctor.md");
+        let rows: Vec<Vec<&str>> = doc
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+            .collect();
+        let documented: Vec<&str> = rows.iter().map(|r| r[0].trim_matches('`')).collect();
+        let all: Vec<&str> = CheckId::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            documented, all,
+            "docs/doctor.md lists the checks in CheckId::ALL order"
+        );
+        for (row, id) in rows.iter().zip(CheckId::ALL) {
+            let scope = match (CheckId::USER.contains(&id), CheckId::MACHINE.contains(&id)) {
+                (true, true) => "both",
+                (true, false) => "user",
+                (false, true) => "managed",
+                (false, false) => unreachable!("{id} runs nowhere"),
+            };
+            assert_eq!(row[1], scope, "{id}");
+            assert_eq!(row[2], if id.protects() { "yes" } else { "" }, "{id}");
+            let fixes: Vec<&str> = id
+                .fixes()
+                .iter()
+                .map(|k| match k {
+                    FixKind::Setup => "setup",
+                    FixKind::Chmod => "chmod",
+                })
+                .collect();
+            assert_eq!(row[4], fixes.join(", "), "{id}");
+        }
+    }
 }
