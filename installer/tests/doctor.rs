@@ -1284,3 +1284,14 @@ fn report_of_a_broken_install() {
     let outputs = doctor_outputs(&env, &env.codex_home, 1);
     assert_report_snapshots(&env, "broken", outputs);
 }
+
+#[test]
+fn a_home_uninstalled_with_its_logs_kept_has_nothing_installed() {
+    let env = installed(&[]);
+    env.uninstall(&["--keep-logs"]).success();
+    assert!(env.codex_home.join("codex-guard/logs").is_dir());
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["installed"], false, "{report:#}");
+    assert_check(&report, "receipt", "fail", "nothing installed in");
+}

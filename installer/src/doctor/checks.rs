@@ -257,17 +257,14 @@ impl<'a> Context<'a> {
         self.layout.guard_dir().exists()
     }
 
-    /// Not a file of an install is here: no receipt, no runtime, no runtime config
-    /// and (per user) no handler of ours in `hooks.json`.
+    /// Nothing that makes an install is here: no receipt, no runtime, no runtime
+    /// config and (per user) no handler of ours in `hooks.json`. Logs an uninstall
+    /// kept (`--keep-logs`) are not an install.
     fn nothing_installed(&self) -> bool {
         let bare = !self.runtime_bin().exists() && !self.runtime_config_path().exists();
         match self.scope {
             Scope::Machine(sys) => bare && !sys.receipt().exists(),
-            Scope::User => {
-                bare && !self.installed()
-                    && matches!(self.receipt, Loaded::Missing)
-                    && self.ours.is_empty()
-            }
+            Scope::User => bare && matches!(self.receipt, Loaded::Missing) && self.ours.is_empty(),
         }
     }
 
