@@ -295,61 +295,50 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     } else {
         Scope::User
     };
-    if let Some(none) = checks::nothing_installed(&inputs, &scope) {
-        if args.fix {
-            eprintln!("note: --fix repairs an install, and there is none here");
+    let (checks, fixed, installed) = match checks::nothing_installed(&inputs, &scope) {
+        Some(none) => {
+            if args.fix {
+                eprintln!("note: --fix repairs an install, and there is none here");
+            }
+            (vec![none], None, false)
         }
-        let checks = [none];
-        // Nothing runs our hooks here.
-        let health = Health::Unprotected;
-        let report = Outcome {
-            layout: &inputs.layout,
-            scope: &scope,
-            installed: false,
-            health,
-            checks: &checks,
-            fixed: None,
-        };
-        if args.json {
-            println!("{}", report.json());
-        } else {
-            print!("{}", report.human());
-        }
-        return Ok(health.exit_code());
-    }
-    let mut checks = checks::run_all(&inputs, &scope);
-    let mut fixed = None;
-    if args.fix {
-        if let Scope::Machine(_) = scope {
+        None if args.fix && matches!(scope, Scope::Machine(_)) => {
             eprintln!("note: --fix repairs per-user installs; run `codex-guard setup --managed` to repair this one");
-        } else {
-            let outcome = fix::repair(&inputs, &checks);
+            (checks::run_all(&inputs, &scope), None, true)
+        }
+        None if args.fix => {
+            let outcome = fix::repair(&inputs, &checks::run_all(&inputs, &scope));
             for error in &outcome.errors {
                 eprintln!("error: {error}");
             }
-            checks = checks::run_all(&inputs, &scope);
-            fixed = Some(outcome.fixed);
+            (checks::run_all(&inputs, &scope), Some(outcome.fixed), true)
         }
-    }
-    let health = Health::of(&checks);
-    let report = Outcome {
+        None => (checks::run_all(&inputs, &scope), None, true),
+    };
+    // With nothing installed, nothing runs our hooks.
+    let health = if installed {
+        Health::of(&checks)
+    } else {
+        Health::Unprotected
+    };
+    let findings = Findings {
         layout: &inputs.layout,
         scope: &scope,
-        installed: true,
+        installed,
         health,
         checks: &checks,
         fixed: fixed.as_deref(),
     };
     if args.json {
-        println!("{}", report.json());
+        println!("{}", findings.json());
     } else {
-        print!("{}", report.human());
+        print!("{}", findings.human());
     }
     Ok(health.exit_code())
 }
 
 /// What doctor found, ready to print either way.
-struct Outcome<'a> {
+struct Findings<'a> {
     layout: &'a Layout,
     scope: &'a Scope,
     installed: bool,
@@ -358,7 +347,7 @@ struct Outcome<'a> {
     fixed: Option<&'a [fix::Fixed]>,
 }
 
-impl Outcome<'_> {
+impl Findings<'_> {
     fn report(&self) -> Report<'_> {
         Report {
             schema_version: SCHEMA_VERSION,
@@ -493,7 +482,7 @@ mod tests {
             Check::fail(CheckId::HooksTrust, "PreToolUse is modified").fix("codex-guard setup"),
         ];
         let layout = Layout::new("/h/.codex");
-        let outcome = Outcome {
+        let outcome = Findings {
             layout: &layout,
             scope: &Scope::User,
             installed: true,
