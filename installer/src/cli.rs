@@ -292,7 +292,7 @@ pub enum UpdatesArg {
 /// Settings come from flags, then `CODEX_GUARD_*` environment variables (URL and
 /// token also from Akto's `AKTO_DATA_INGESTION_URL` / `AKTO_API_TOKEN`), then the
 /// fleet file (`--config`), then the current install, then defaults.
-/// `Default` is setup with no flag at all.
+// `Default` is setup with no flag at all (doctor --fix starts from it).
 #[derive(Debug, Default, Args)]
 #[command(after_long_help = SETUP_ENVIRONMENT)]
 pub struct SetupArgs {
