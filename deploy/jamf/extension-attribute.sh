@@ -33,7 +33,7 @@ else
 fi
 
 # The verdict is the only "status" whose value is one of these three (checks say
-# pass, warn or fail), so a plain match is enough.
+# pass, warn, fail or skip), so a plain match is enough.
 status=$(printf '%s' "$out" | grep -Eo '"status" *: *"(healthy|degraded|unprotected)"' | head -n 1 |
   sed -E 's/.*"(healthy|degraded|unprotected)"$/\1/')
 result "${status:-unprotected}"

@@ -119,6 +119,16 @@ pub struct HomeArgs {
     pub system_root: PathBuf,
 }
 
+/// As with no flag: the default Codex home and the real system root.
+impl Default for HomeArgs {
+    fn default() -> HomeArgs {
+        HomeArgs {
+            codex_home: None,
+            system_root: PathBuf::from("/"),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
@@ -283,7 +293,8 @@ pub enum UpdatesArg {
 /// Settings come from flags, then `CODEX_GUARD_*` environment variables (URL and
 /// token also from Akto's `AKTO_DATA_INGESTION_URL` / `AKTO_API_TOKEN`), then the
 /// fleet file (`--config`), then the current install, then defaults.
-#[derive(Debug, Args)]
+// `Default` is setup with no flag at all (doctor --fix starts from it).
+#[derive(Debug, Default, Args)]
 #[command(after_long_help = SETUP_ENVIRONMENT)]
 pub struct SetupArgs {
     /// Akto data-ingestion URL (https; http only for loopback addresses or with --allow-http).

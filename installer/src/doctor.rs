@@ -10,10 +10,13 @@
 mod checks;
 pub(crate) mod codex;
 mod fix;
-mod managed;
+mod id;
 pub(crate) mod process;
 mod shell_env;
 mod tamper_rules;
+
+pub use checks::Scope;
+pub use id::{CheckId, FixKind};
 
 use crate::cli::{DoctorArgs, HomeArgs};
 use crate::failure::{ExitCode, Failure};
@@ -21,29 +24,21 @@ use crate::home;
 use crate::hooks_json::shell_quote;
 use anyhow::Result;
 use codex_guard_common::Layout;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// Version of the `--json` document.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Checks whose failure means our hooks cannot run at all ("unprotected"), as opposed
-/// to running with less than they should ("degraded").
-const PROTECTION_CHECKS: [&str; 7] = [
-    "codex.hooks_feature",
-    "codex.managed_policy",
-    "hooks_json.valid",
-    "hooks_json.handlers",
-    "hooks.trust",
-    "codex.hooks_list",
-    "runtime.binary",
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
     Warn,
     Fail,
+    /// Not checked: there was nothing to look at, or it does not apply here. Says why.
+    Skip,
 }
 
 impl Status {
@@ -52,6 +47,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Warn => "warn",
             Status::Fail => "fail",
+            Status::Skip => "skip",
         }
     }
 }
@@ -67,12 +63,23 @@ pub enum Repair {
     Chmod(Vec<(PathBuf, u32)>),
 }
 
+impl Repair {
+    /// The kind of repair, for comparing with what a check claims [`CheckId::fixes`].
+    pub fn kind(&self) -> Option<FixKind> {
+        match self {
+            Repair::Manual => None,
+            Repair::Setup => Some(FixKind::Setup),
+            Repair::Chmod(_) => Some(FixKind::Chmod),
+        }
+    }
+}
+
 /// The result of one check.
 #[derive(Debug, Clone)]
 pub struct Check {
-    pub id: &'static str,
+    pub id: CheckId,
     pub status: Status,
-    /// What was found; for a warning or failure, what is wrong.
+    /// What was found; for a warning or failure, what is wrong; for a skip, why.
     pub message: String,
     /// The command (or action) that fixes it.
     pub fix: Option<String>,
@@ -82,7 +89,7 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn pass(id: &'static str, message: impl Into<String>) -> Check {
+    pub fn pass(id: CheckId, message: impl Into<String>) -> Check {
         Check {
             id,
             status: Status::Pass,
@@ -93,17 +100,25 @@ impl Check {
         }
     }
 
-    pub fn warn(id: &'static str, message: impl Into<String>) -> Check {
+    pub fn warn(id: CheckId, message: impl Into<String>) -> Check {
         Check {
             status: Status::Warn,
             ..Check::pass(id, message)
         }
     }
 
-    pub fn fail(id: &'static str, message: impl Into<String>) -> Check {
+    pub fn fail(id: CheckId, message: impl Into<String>) -> Check {
         Check {
             status: Status::Fail,
             ..Check::pass(id, message)
+        }
+    }
+
+    /// A check that looked at nothing; `why` says what was missing or why it does not apply.
+    pub fn skip(id: CheckId, why: impl Into<String>) -> Check {
+        Check {
+            status: Status::Skip,
+            ..Check::pass(id, why)
         }
     }
 
@@ -112,7 +127,14 @@ impl Check {
         self
     }
 
+    /// What `--fix` does about it: only a kind of repair the check's id claims, so
+    /// the documented coverage of `--fix` is the whole of it.
     pub fn repair(mut self, repair: Repair) -> Check {
+        debug_assert!(
+            repair.kind().is_none_or(|k| self.id.fixes().contains(&k)),
+            "{} does not claim {repair:?}",
+            self.id
+        );
         self.repair = repair;
         self
     }
@@ -127,7 +149,8 @@ impl Check {
 }
 
 /// The overall verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Health {
     Healthy,
     Degraded,
@@ -137,11 +160,7 @@ pub enum Health {
 impl Health {
     pub fn of(checks: &[Check]) -> Health {
         let failed = |c: &&Check| c.status == Status::Fail;
-        if checks
-            .iter()
-            .filter(failed)
-            .any(|c| PROTECTION_CHECKS.contains(&c.id))
-        {
+        if checks.iter().filter(failed).any(|c| c.id.protects()) {
             Health::Unprotected
         } else if checks.iter().any(|c| c.status == Status::Fail) {
             Health::Degraded
@@ -164,6 +183,44 @@ impl Health {
             Health::Degraded | Health::Unprotected => ExitCode::Degraded,
         }
     }
+}
+
+/// The `--json` document.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    pub schema_version: u32,
+    pub status: Health,
+    /// `user` (a Codex home) or `managed` (machine-wide).
+    pub scope: &'static str,
+    /// Anything of codex-guard is installed in this scope; when not, `checks` holds
+    /// the one finding that says so.
+    pub installed: bool,
+    pub codex_home: &'a Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_root: Option<&'a Path>,
+    pub checks: Vec<CheckEntry<'a>>,
+    /// What `--fix` changed; only with `--fix`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<Vec<FixedEntry<'a>>>,
+}
+
+/// One check in the `--json` document.
+#[derive(Debug, Serialize)]
+pub struct CheckEntry<'a> {
+    pub id: CheckId,
+    pub status: Status,
+    pub message: &'a str,
+    pub fix: Option<&'a str>,
+    /// Check-specific fields (`packs` of `rules.packs`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub data: Option<&'a Map<String, Value>>,
+}
+
+/// One change `--fix` made.
+#[derive(Debug, Serialize)]
+pub struct FixedEntry<'a> {
+    pub path: &'a Path,
+    pub action: &'a str,
 }
 
 /// Everything the checks work from, validated once.
@@ -228,135 +285,168 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     let inputs = Inputs::resolve(&args)?;
     // A machine-wide install is checked as such: asked for, or when it is what
     // protects this user (no per-user install of their own).
-    let system = if args.managed {
-        Some(crate::managed::SystemLayout::discover(
+    let scope = if args.managed {
+        Scope::Machine(crate::managed::SystemLayout::discover(
             &crate::home::canonical_path(&inputs.system_root)?,
         ))
     } else if !inputs.layout.receipt().exists() {
-        managed::present(&crate::home::canonical_path(&inputs.system_root)?)
+        crate::managed::installed(&crate::home::canonical_path(&inputs.system_root)?)
+            .map_or(Scope::User, |(sys, _)| Scope::Machine(sys))
     } else {
-        None
+        Scope::User
     };
-    if let Some(sys) = system {
-        if args.fix {
+    let (checks, fixed, installed) = match checks::nothing_installed(&inputs, &scope) {
+        Some(none) => {
+            if args.fix {
+                eprintln!("note: --fix repairs an install, and there is none here");
+            }
+            (vec![none], None, false)
+        }
+        None if args.fix && matches!(scope, Scope::Machine(_)) => {
             eprintln!("note: --fix repairs per-user installs; run `codex-guard setup --managed` to repair this one");
+            (checks::run_all(&inputs, &scope), None, true)
         }
-        let checks = managed::run_all(&inputs, &sys);
-        let health = Health::of(&checks);
-        if args.json {
-            let mut out = to_json(&inputs.layout, health, &checks, None);
-            out["scope"] = "managed".into();
-            out["system_root"] = json!(sys.root);
-            println!("{out}");
-        } else {
-            print!("{}", to_human(&inputs.layout, health, &checks, None));
+        None if args.fix => {
+            let outcome = fix::repair(&inputs, &checks::run_all(&inputs, &scope));
+            for error in &outcome.errors {
+                eprintln!("error: {error}");
+            }
+            (checks::run_all(&inputs, &scope), Some(outcome.fixed), true)
         }
-        return Ok(health.exit_code());
-    }
-    let mut checks = checks::run_all(&inputs);
-    let fixed = if args.fix {
-        let outcome = fix::repair(&inputs, &checks);
-        for error in &outcome.errors {
-            eprintln!("error: {error}");
-        }
-        checks = checks::run_all(&inputs);
-        Some(outcome.fixed)
-    } else {
-        None
+        None => (checks::run_all(&inputs, &scope), None, true),
     };
-    let health = Health::of(&checks);
-    if args.json {
-        println!("{}", {
-            let mut out = to_json(&inputs.layout, health, &checks, fixed.as_deref());
-            out["scope"] = "user".into();
-            out
-        });
+    // With nothing installed, nothing runs our hooks.
+    let health = if installed {
+        Health::of(&checks)
     } else {
-        print!(
-            "{}",
-            to_human(&inputs.layout, health, &checks, fixed.as_deref())
-        );
+        Health::Unprotected
+    };
+    let findings = Findings {
+        layout: &inputs.layout,
+        scope: &scope,
+        installed,
+        health,
+        checks: &checks,
+        fixed: fixed.as_deref(),
+    };
+    if args.json {
+        println!("{}", findings.json());
+    } else {
+        print!("{}", findings.human());
     }
     Ok(health.exit_code())
 }
 
-fn to_json(
-    layout: &Layout,
+/// What doctor found, ready to print either way.
+struct Findings<'a> {
+    layout: &'a Layout,
+    scope: &'a Scope,
+    installed: bool,
     health: Health,
-    checks: &[Check],
-    fixed: Option<&[fix::Fixed]>,
-) -> Value {
-    let mut out = json!({
-        "schema_version": SCHEMA_VERSION,
-        "status": health.as_str(),
-        "codex_home": layout.codex_home,
-        "checks": checks.iter().map(|c| {
-            let mut entry = json!({
-                "id": c.id,
-                "status": c.status.as_str(),
-                "message": c.message,
-                "fix": c.fix,
-            });
-            if let (Some(data), Some(fields)) = (&c.data, entry.as_object_mut()) {
-                fields.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-            entry
-        }).collect::<Vec<_>>(),
-    });
-    if let Some(fixed) = fixed {
-        out["fixed"] = fixed
-            .iter()
-            .map(|f| json!({"path": f.path, "action": f.action}))
-            .collect();
-    }
-    out
+    checks: &'a [Check],
+    fixed: Option<&'a [fix::Fixed]>,
 }
 
-/// One line per repair, one per check, then the verdict.
-fn to_human(
-    layout: &Layout,
-    health: Health,
-    checks: &[Check],
-    fixed: Option<&[fix::Fixed]>,
-) -> String {
-    let mut out = String::new();
-    if let Some(fixed) = fixed {
-        for f in fixed {
+impl Findings<'_> {
+    fn report(&self) -> Report<'_> {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            status: self.health,
+            scope: self.scope.name(),
+            installed: self.installed,
+            codex_home: &self.layout.codex_home,
+            system_root: match self.scope {
+                Scope::Machine(sys) => Some(&sys.root),
+                Scope::User => None,
+            },
+            checks: self
+                .checks
+                .iter()
+                .map(|c| CheckEntry {
+                    id: c.id,
+                    status: c.status,
+                    message: &c.message,
+                    fix: c.fix.as_deref(),
+                    data: c.data.as_ref(),
+                })
+                .collect(),
+            fixed: self.fixed.map(|fixed| {
+                fixed
+                    .iter()
+                    .map(|f| FixedEntry {
+                        path: &f.path,
+                        action: &f.action,
+                    })
+                    .collect()
+            }),
+        }
+    }
+
+    fn json(&self) -> String {
+        serde_json::to_string(&self.report()).expect("the report is plain data")
+    }
+
+    /// One line per repair, one per check, then the verdict; one line alone when
+    /// nothing is installed.
+    fn human(&self) -> String {
+        let (health, checks) = (self.health, self.checks);
+        if !self.installed {
+            return checks
+                .iter()
+                .map(|c| match &c.fix {
+                    Some(fix) => format!("{}: {}: run `{fix}`\n", health.as_str(), c.message),
+                    None => format!("{}: {}\n", health.as_str(), c.message),
+                })
+                .collect();
+        }
+        let mut out = String::new();
+        for f in self.fixed.unwrap_or_default() {
             out.push_str(&format!("fixed  {:<9}  {}\n", f.action, f.path.display()));
         }
-    }
-    let width = checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
-    for check in checks {
+        let width = checks
+            .iter()
+            .map(|c| c.id.as_str().len())
+            .max()
+            .unwrap_or(0);
+        for check in checks {
+            out.push_str(&format!(
+                "{:<4}  {:<width$}  {}",
+                check.status.as_str(),
+                check.id.as_str(),
+                check.message
+            ));
+            if let (Some(fix), Status::Warn | Status::Fail) = (&check.fix, check.status) {
+                out.push_str(&format!("  [fix: {fix}]"));
+            }
+            out.push('\n');
+        }
+        let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+        let verdict = match health {
+            Health::Healthy => "codex-guard's hooks run",
+            Health::Degraded => "codex-guard's hooks run, but not as configured",
+            Health::Unprotected => "codex-guard's hooks cannot run",
+        };
+        let skipped = match count(Status::Skip) {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        };
+        let place = match self.scope {
+            Scope::Machine(sys) => format!("the machine-wide install under {}", sys.root.display()),
+            Scope::User => self.layout.codex_home.display().to_string(),
+        };
         out.push_str(&format!(
-            "{:<4}  {:<width$}  {}",
-            check.status.as_str(),
-            check.id,
-            check.message
+            "{}: {verdict} ({} pass, {} warn, {} fail{skipped}) in {place}{}\n",
+            health.as_str(),
+            count(Status::Pass),
+            count(Status::Warn),
+            count(Status::Fail),
+            match self.fixed {
+                Some(f) => format!(", after {} fix(es)", f.len()),
+                None => String::new(),
+            }
         ));
-        if let (Some(fix), true) = (&check.fix, check.status != Status::Pass) {
-            out.push_str(&format!("  [fix: {fix}]"));
-        }
-        out.push('\n');
+        out
     }
-    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
-    let verdict = match health {
-        Health::Healthy => "codex-guard's hooks run",
-        Health::Degraded => "codex-guard's hooks run, but not as configured",
-        Health::Unprotected => "codex-guard's hooks cannot run",
-    };
-    out.push_str(&format!(
-        "{}: {verdict} ({} pass, {} warn, {} fail) in {}{}\n",
-        health.as_str(),
-        count(Status::Pass),
-        count(Status::Warn),
-        count(Status::Fail),
-        layout.codex_home.display(),
-        match fixed {
-            Some(f) => format!(", after {} fix(es)", f.len()),
-            None => String::new(),
-        }
-    ));
-    out
 }
 
 #[cfg(test)]
@@ -365,15 +455,19 @@ mod tests {
 
     #[test]
     fn health_separates_unprotected_from_degraded() {
-        let pass = Check::pass("runtime.binary", "ok");
-        let warn = Check::warn("codex.cli", "no codex");
-        assert_eq!(Health::of(&[pass.clone(), warn.clone()]), Health::Healthy);
-        let degraded = Check::fail("service.reachable", "down");
+        let pass = Check::pass(CheckId::RuntimeBinary, "ok");
+        let warn = Check::warn(CheckId::CodexCli, "no codex");
+        let skip = Check::skip(CheckId::ConfigPermissions, "nothing to look at");
+        assert_eq!(
+            Health::of(&[pass.clone(), warn.clone(), skip]),
+            Health::Healthy
+        );
+        let degraded = Check::fail(CheckId::ServiceReachable, "down");
         assert_eq!(
             Health::of(&[pass.clone(), degraded.clone()]),
             Health::Degraded
         );
-        let unprotected = Check::fail("hooks.trust", "modified");
+        let unprotected = Check::fail(CheckId::HooksTrust, "modified");
         assert_eq!(
             Health::of(&[degraded, unprotected, warn]),
             Health::Unprotected
@@ -383,20 +477,25 @@ mod tests {
     #[test]
     fn human_lines_carry_status_id_message_and_fix() {
         let checks = [
-            Check::pass("codex.cli", "codex-cli 0.169.0").fix("never shown"),
-            Check::fail("hooks.trust", "PreToolUse is modified").fix("codex-guard setup"),
+            Check::pass(CheckId::CodexCli, "codex-cli 0.169.0").fix("never shown"),
+            Check::skip(CheckId::ConfigPermissions, "not checked: no file").fix("never shown"),
+            Check::fail(CheckId::HooksTrust, "PreToolUse is modified").fix("codex-guard setup"),
         ];
-        let text = to_human(
-            &Layout::new("/h/.codex"),
-            Health::of(&checks),
-            &checks,
-            None,
-        );
+        let layout = Layout::new("/h/.codex");
+        let outcome = Findings {
+            layout: &layout,
+            scope: &Scope::User,
+            installed: true,
+            health: Health::of(&checks),
+            checks: &checks,
+            fixed: None,
+        };
         assert_eq!(
-            text,
-            "pass  codex.cli    codex-cli 0.169.0\n\
-             fail  hooks.trust  PreToolUse is modified  [fix: codex-guard setup]\n\
-             unprotected: codex-guard's hooks cannot run (1 pass, 0 warn, 1 fail) in /h/.codex\n"
+            outcome.human(),
+            "pass  codex.cli           codex-cli 0.169.0\n\
+             skip  config.permissions  not checked: no file\n\
+             fail  hooks.trust         PreToolUse is modified  [fix: codex-guard setup]\n\
+             unprotected: codex-guard's hooks cannot run (1 pass, 0 warn, 1 fail, 1 skipped) in /h/.codex\n"
         );
     }
 }

@@ -6,9 +6,6 @@ use crate::hooks_json::shell_quote;
 use codex_guard_hook::probe::{self, Outcome, Target};
 use std::path::Path;
 
-/// The check's id in doctor's report.
-pub const CHECK_ID: &str = "service.reachable";
-
 /// How the fixes are spelled for this install.
 pub struct Fixes<'a> {
     /// The setup command that changes this install (`codex-guard setup`, with

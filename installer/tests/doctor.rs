@@ -9,6 +9,7 @@
 
 mod common;
 
+use codex_guard::doctor::CheckId;
 use codex_guard_common::events::Event;
 use common::{check, json_of, TestEnv};
 use serde_json::{json, Value};
@@ -17,32 +18,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Every check doctor runs, in its order.
-const CHECK_IDS: [&str; 23] = [
-    "codex.cli",
-    "codex.hooks_feature",
-    "codex.managed_policy",
-    "hooks_json.valid",
-    "hooks_json.handlers",
-    "hooks.trust",
-    "codex.hooks_list",
-    "runtime.binary",
-    "runtime.version",
-    "runtime.checksum",
-    "runtime.permissions",
-    "config.valid",
-    "config.permissions",
-    "rules.valid",
-    "rules.packs",
-    "rules.tamper",
-    "service.reachable",
-    "machine_id",
-    "logs.writable",
-    "spool.backlog",
-    "receipt",
-    "shell.startup_env",
-    "environment.overrides",
-];
+/// Every check doctor runs on a per-user install, in its order.
+fn check_ids() -> Vec<&'static str> {
+    CheckId::USER.iter().map(|id| id.as_str()).collect()
+}
 
 /// A hook runtime that answers `--version` like the real one.
 fn runtime_script() -> String {
@@ -235,7 +214,7 @@ fn json_has_a_schema_version_and_every_check_in_order() {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, CHECK_IDS);
+    assert_eq!(ids, check_ids());
     for c in report["checks"].as_array().unwrap() {
         let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
         // rules.packs also carries each pack's effective level.
@@ -286,11 +265,14 @@ fn human_output_is_one_line_per_check_and_a_verdict() {
     let out = env.run("doctor", &[&missing]).success();
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), CHECK_IDS.len() + 1, "{stdout}");
-    for (line, id) in lines.iter().zip(CHECK_IDS) {
+    assert_eq!(lines.len(), check_ids().len() + 1, "{stdout}");
+    for (line, id) in lines.iter().zip(check_ids()) {
         let words: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(words[1], id, "{line}");
-        assert!(["pass", "warn", "fail"].contains(&words[0]), "{line}");
+        assert!(
+            ["pass", "warn", "fail", "skip"].contains(&words[0]),
+            "{line}"
+        );
     }
     assert!(
         lines[0].contains("[fix: npm install -g @openai/codex]"),
@@ -472,7 +454,12 @@ fn a_deleted_runtime_means_no_protection() {
     assert_eq!(report["status"], "unprotected");
     assert_check(&report, "runtime.binary", "fail", "does not exist");
     assert_check(&report, "runtime.version", "fail", "missing");
-    assert_check(&report, "runtime.checksum", "fail", "cannot read");
+    assert_check(
+        &report,
+        "runtime.checksum",
+        "fail",
+        "the runtime is missing",
+    );
 }
 
 #[test]
@@ -856,7 +843,9 @@ fn an_empty_codex_home_is_unprotected_and_a_bad_path_is_bad_input() {
     let (code, report) = doctor_json(&env, &[]);
     assert_eq!(code, 1);
     assert_eq!(report["status"], "unprotected");
-    assert_check(&report, "receipt", "fail", "not installed");
+    assert_eq!(report["installed"], false);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_check(&report, "receipt", "fail", "nothing installed in");
 
     // A home that does not exist yet is the same: nothing installed.
     let missing = env.root.join("nowhere/.codex");
@@ -1225,4 +1214,117 @@ fn inline_handlers_are_checked_in_config_toml() {
     let (code, report) = doctor_json(&env, &[]);
     assert_eq!(code, 1, "{report:#}");
     assert_check(&report, "hooks.trust", "fail", "Stop=modified");
+}
+
+// ---------------------------------------------------------------------------
+// The report itself, as people and scripts read it: snapshots of the human and
+// the JSON output, with temporary paths, hashes, times and ids filtered out.
+
+/// Human and `--json` output of `doctor` (no Codex CLI) with `home` as the Codex home.
+fn doctor_outputs(env: &TestEnv, home: &Path, code: i32) -> (String, String) {
+    let run = |json: bool| {
+        let mut cmd = env.cmd();
+        cmd.arg("doctor").arg("--codex-home").arg(home);
+        cmd.arg(missing_codex(env));
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.assert().code(code);
+        let output = out.get_output();
+        assert!(
+            output.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout.clone()).unwrap()
+    };
+    let human = run(false);
+    let json: Value = serde_json::from_str(&run(true)).expect("one JSON object");
+    (human, serde_json::to_string_pretty(&json).unwrap())
+}
+
+/// Snapshots `human` and `json` as `<name>_human` and `<name>_json`.
+fn assert_report_snapshots(env: &TestEnv, name: &str, (human, json): (String, String)) {
+    let root = env.root.display().to_string();
+    let version = regex_escape(env!("CARGO_PKG_VERSION"));
+    let filters = [
+        (regex_escape(&root), "[ROOT]".to_string()),
+        (r"sha256 [0-9a-f]{64}".to_string(), "sha256 [SHA256]".into()),
+        (
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)".to_string(),
+            "[TIME]".into(),
+        ),
+        (
+            format!(r"codex-guard(-hook)? {version}"),
+            "codex-guard$1 [VERSION]".into(),
+        ),
+    ];
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(from, to)| (from.as_str(), to.as_str()))
+        .collect();
+    insta::with_settings!({filters => filters, prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(format!("doctor_{name}_human"), human);
+        insta::assert_snapshot!(format!("doctor_{name}_json"), json);
+    });
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
+#[test]
+fn report_of_an_empty_home_is_one_line() {
+    let env = fresh();
+    let outputs = doctor_outputs(&env, &env.codex_home, 1);
+    assert_eq!(outputs.0.lines().count(), 1, "{}", outputs.0);
+    assert_report_snapshots(&env, "empty_home", outputs);
+}
+
+#[test]
+fn report_of_a_codex_home_that_does_not_exist_is_one_line() {
+    let env = fresh();
+    let missing = env.root.join("nowhere/.codex");
+    let outputs = doctor_outputs(&env, &missing, 1);
+    assert_eq!(outputs.0.lines().count(), 1, "{}", outputs.0);
+    assert!(!missing.exists(), "doctor created the home");
+    assert_report_snapshots(&env, "missing_home", outputs);
+}
+
+#[test]
+fn report_of_a_healthy_install() {
+    let env = installed(&["--device-id", "snapshot-device"]);
+    let outputs = doctor_outputs(&env, &env.codex_home, 0);
+    assert_report_snapshots(&env, "healthy", outputs);
+}
+
+#[test]
+fn report_of_a_broken_install() {
+    let env = installed(&["--device-id", "snapshot-device"]);
+    std::fs::remove_file(runtime_bin(&env)).unwrap();
+    std::fs::remove_file(env.codex_home.join("codex-guard/machine-id")).unwrap();
+    edit_hooks(&env, |hooks| {
+        hooks["hooks"]
+            .as_object_mut()
+            .unwrap()
+            .remove("PostToolUse");
+    });
+    let outputs = doctor_outputs(&env, &env.codex_home, 1);
+    assert_report_snapshots(&env, "broken", outputs);
+}
+
+#[test]
+fn a_home_uninstalled_with_its_logs_kept_has_nothing_installed() {
+    let env = installed(&[]);
+    env.uninstall(&["--keep-logs"]).success();
+    assert!(env.codex_home.join("codex-guard/logs").is_dir());
+    let (code, report) = doctor_json(&env, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["installed"], false, "{report:#}");
+    assert_check(&report, "receipt", "fail", "nothing installed in");
 }

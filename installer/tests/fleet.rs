@@ -677,3 +677,53 @@ fn managed_setup_brings_unchanged_admin_rules_up_to_date_and_doctor_reads_their_
         "off"
     );
 }
+
+#[test]
+fn managed_doctor_runs_the_machine_checks_and_says_in_one_line_when_nothing_is_installed() {
+    let sys = System::new();
+    let out = sys
+        .run(&["doctor", "--managed", "--codex-bin", "/nonexistent"])
+        .code(1);
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.starts_with("unprotected: nothing installed machine-wide under "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("run `codex-guard setup --managed --url URL (or --local-only)`"),
+        "{stdout}"
+    );
+    let report = sys.doctor(1);
+    assert_eq!(report["scope"], "managed");
+    assert_eq!(report["installed"], false);
+    assert_eq!(report["status"], "unprotected");
+    assert_eq!(report["checks"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(check(&report, "managed.receipt")["status"], "fail");
+
+    sys.setup(&["--local-only"]).success();
+    let report = sys.doctor(0);
+    assert_eq!(report["installed"], true);
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = codex_guard::doctor::CheckId::MACHINE
+        .iter()
+        .map(|id| id.as_str())
+        .collect();
+    assert_eq!(ids, expected);
+    assert_eq!(check(&report, "runtime.binary")["status"], "pass");
+
+    // Without its handlers in requirements.toml, Codex runs nothing of ours.
+    std::fs::write(
+        sys.root.join("etc/codex/requirements.toml"),
+        ADMIN_REQUIREMENTS,
+    )
+    .unwrap();
+    let report = sys.doctor(1);
+    assert_eq!(report["status"], "unprotected", "{report:#}");
+    assert_eq!(check(&report, "managed.requirements")["status"], "fail");
+}

@@ -1,17 +1,21 @@
-//! The checks themselves. Each reads the install as it is on disk (nothing is
-//! written, but for a probe file in the logs directory) and returns a [`Check`]
-//! saying what is wrong and what command fixes it.
+//! The checks, one set for both scopes: a per-user install (a Codex home) and a
+//! machine-wide one (`setup --managed`). Each check reads the install as it is on
+//! disk (nothing is written, but for a probe file in the logs directory) and returns
+//! a [`Check`] saying what is wrong and what command fixes it; [`CheckId::USER`] and
+//! [`CheckId::MACHINE`] say which checks a scope runs.
 
 use super::codex::{self, CodexBin, VERIFIED_VERSION};
-use super::{process, Check, Inputs, Repair};
+use super::{process, Check, CheckId, Inputs, Repair};
 use crate::hooks_json::shell_quote as quote;
+use crate::managed::SystemLayout;
 use crate::{codex_config, fsutil, hooks_json, inline_hooks, service, trust};
 use codex_guard_common::events::Event;
-use codex_guard_common::receipt::HooksLayout;
+use codex_guard_common::receipt::{FileRecord, HooksLayout, ManagedReceipt};
 use codex_guard_common::{Layout, Receipt, RuntimeConfig};
 use codex_guard_hook::probe::Target;
 use codex_guard_hook::settings::Settings;
 use serde_json::{Map, Value};
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml_edit::{DocumentMut, Item};
@@ -20,6 +24,39 @@ use toml_edit::{DocumentMut, Item};
 pub(super) const RUNTIME_VERSION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How to install the Codex CLI.
 const INSTALL_CODEX: &str = "npm install -g @openai/codex";
+
+/// Which install doctor looks at.
+pub enum Scope {
+    /// The per-user install in the Codex home of [`Inputs::layout`].
+    User,
+    /// The machine-wide install below the system root.
+    Machine(SystemLayout),
+}
+
+impl Scope {
+    /// The checks this scope runs, in the order they are reported.
+    pub fn checks(&self) -> &'static [CheckId] {
+        match self {
+            Scope::User => &CheckId::USER,
+            Scope::Machine(_) => &CheckId::MACHINE,
+        }
+    }
+
+    /// The check that says whether anything is installed at all.
+    pub fn receipt_check(&self) -> CheckId {
+        match self {
+            Scope::User => CheckId::Receipt,
+            Scope::Machine(_) => CheckId::ManagedReceipt,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scope::User => "user",
+            Scope::Machine(_) => "managed",
+        }
+    }
+}
 
 /// A file read for the checks.
 enum Loaded<T> {
@@ -70,7 +107,11 @@ struct Ours {
 struct Context<'a> {
     inputs: &'a Inputs,
     layout: &'a Layout,
+    scope: &'a Scope,
+    /// The per-user receipt (never read for a machine-wide install).
     receipt: Loaded<Receipt>,
+    /// The machine-wide receipt (never read for a per-user install).
+    managed_receipt: Loaded<ManagedReceipt>,
     runtime_config: Loaded<RuntimeConfig>,
     /// The event lists holding our handlers, in hooks.json's shape: hooks.json's, or
     /// config.toml's inline `[[hooks.<Event>]]` tables.
@@ -80,79 +121,202 @@ struct Context<'a> {
     hooks_path: PathBuf,
     codex_config: Loaded<DocumentMut>,
     ours: Vec<Ours>,
+    /// `rules.packs` and `rules.tamper`, which come from one reading of the rules.
+    packs: OnceCell<[Check; 2]>,
 }
 
 impl<'a> Context<'a> {
-    fn read(inputs: &'a Inputs) -> Context<'a> {
+    fn read(inputs: &'a Inputs, scope: &'a Scope) -> Context<'a> {
         let layout = &inputs.layout;
-        let receipt = load(&layout.receipt(), |text| {
-            Receipt::from_json(text)
-                .map_err(|e| format!("{} is damaged ({e})", layout.receipt().display()))
-        });
-        let runtime_config = load(&layout.runtime_config(), |text| {
+        let mut ctx = Context {
+            inputs,
+            layout,
+            scope,
+            receipt: Loaded::Missing,
+            managed_receipt: Loaded::Missing,
+            runtime_config: Loaded::Missing,
+            hooks: Loaded::Missing,
+            hooks_layout: HooksLayout::HooksJson,
+            hooks_path: layout.hooks_json(),
+            codex_config: Loaded::Missing,
+            ours: Vec::new(),
+            packs: OnceCell::new(),
+        };
+        let config_path = ctx.runtime_config_path();
+        ctx.runtime_config = load(&config_path, |text| {
             RuntimeConfig::from_toml(text).map_err(|e| {
                 format!(
                     "{} is invalid: {}",
-                    layout.runtime_config().display(),
+                    config_path.display(),
                     e.message().trim()
                 )
             })
         });
+        match scope {
+            Scope::Machine(sys) => {
+                let path = sys.receipt();
+                ctx.managed_receipt = load(&path, |text| {
+                    serde_json::from_str(text)
+                        .map_err(|e| format!("{} is damaged ({e})", path.display()))
+                });
+            }
+            Scope::User => {
+                ctx.receipt = load(&layout.receipt(), |text| {
+                    Receipt::from_json(text)
+                        .map_err(|e| format!("{} is damaged ({e})", layout.receipt().display()))
+                });
+                ctx.read_hooks();
+            }
+        }
+        ctx
+    }
+
+    /// Our handlers, where setup put them (the receipt says which file); without a
+    /// receipt, wherever they are found.
+    fn read_hooks(&mut self) {
+        let layout = self.layout;
         let json_path = layout.hooks_json();
         let json = load(&json_path, |text| {
             hooks_json::parse(text, &json_path).map_err(|e| e.message)
         });
-        let codex_config = load_toml(&layout.codex_config());
-        let known = hooks_json::our_commands(layout, receipt.ok());
+        self.codex_config = load_toml(&layout.codex_config());
+        let known = hooks_json::our_commands(layout, self.receipt.ok());
         let find = |hooks: &Loaded<Value>| {
             hooks
                 .ok()
                 .map(|doc| find_ours(doc, &known, &layout.runtime_bin()))
                 .unwrap_or_default()
         };
-        let inline = match &codex_config {
+        let inline = match &self.codex_config {
             Loaded::Ok(doc) => Loaded::Ok(inline_hooks::as_json(doc)),
             Loaded::Missing => Loaded::Missing,
             Loaded::Invalid(e) => Loaded::Invalid(e.clone()),
         };
-        // Where setup put our handlers; without a receipt, wherever they are found.
-        let hooks_layout = match receipt.ok() {
+        self.hooks_layout = match self.receipt.ok() {
             Some(receipt) => receipt.hooks_json.layout,
             None if find(&json).is_empty() && !find(&inline).is_empty() => HooksLayout::ConfigToml,
             None => HooksLayout::HooksJson,
         };
-        let (hooks, hooks_path) = match hooks_layout {
+        let (hooks, hooks_path) = match self.hooks_layout {
             HooksLayout::HooksJson => (json, json_path),
             HooksLayout::ConfigToml => (inline, layout.codex_config()),
         };
-        let ours = find(&hooks);
-        Context {
-            inputs,
-            layout,
-            receipt,
-            runtime_config,
-            hooks,
-            hooks_layout,
-            hooks_path,
-            codex_config,
-            ours,
+        self.ours = find(&hooks);
+        self.hooks = hooks;
+        self.hooks_path = hooks_path;
+    }
+
+    fn run(&self, id: CheckId) -> Check {
+        match id {
+            CheckId::CodexCli => codex_cli(self),
+            CheckId::HooksFeature => hooks_feature(self),
+            CheckId::ManagedPolicy => managed_policy(self),
+            CheckId::HooksJsonValid => hooks_json_valid(self),
+            CheckId::HooksJsonHandlers => hooks_json_handlers(self),
+            CheckId::HooksTrust => hooks_trust(self),
+            CheckId::HooksList => hooks_list(self),
+            CheckId::ManagedReceipt => managed_receipt(self),
+            CheckId::ManagedRequirements => managed_requirements(self),
+            CheckId::RuntimeBinary => runtime_binary(self),
+            CheckId::RuntimeVersion => runtime_version(self),
+            CheckId::RuntimeChecksum => runtime_checksum(self),
+            CheckId::RuntimePermissions => runtime_permissions(self),
+            CheckId::ConfigValid => config_valid(self),
+            CheckId::ConfigPermissions => config_permissions(self),
+            CheckId::RulesValid => rules_valid(self),
+            CheckId::RulesPacks => self.packs()[0].clone(),
+            CheckId::RulesTamper => self.packs()[1].clone(),
+            CheckId::ServiceReachable => service_reachable(self),
+            CheckId::MachineId => machine_id(self),
+            CheckId::LogsWritable => logs_writable(self),
+            CheckId::SpoolBacklog => spool_backlog(self),
+            CheckId::Receipt => receipt(self),
+            CheckId::ShellStartupEnv => {
+                super::shell_env::check(&|k| std::env::var(k).ok(), self.system_root())
+            }
+            CheckId::EnvironmentOverrides => {
+                environment_overrides(&|name| std::env::var(name).ok())
+            }
+        }
+    }
+
+    fn packs(&self) -> &[Check; 2] {
+        self.packs.get_or_init(|| rules_packs_and_tamper(self))
+    }
+
+    fn system_root(&self) -> &Path {
+        match self.scope {
+            Scope::Machine(sys) => &sys.root,
+            Scope::User => &self.inputs.system_root,
+        }
+    }
+
+    fn runtime_bin(&self) -> PathBuf {
+        match self.scope {
+            Scope::Machine(sys) => sys.runtime_bin(),
+            Scope::User => self.layout.runtime_bin(),
+        }
+    }
+
+    fn runtime_config_path(&self) -> PathBuf {
+        match self.scope {
+            Scope::Machine(sys) => sys.runtime_config(),
+            Scope::User => self.layout.runtime_config(),
+        }
+    }
+
+    fn machine_id_path(&self) -> PathBuf {
+        match self.scope {
+            Scope::Machine(sys) => sys.machine_id(),
+            Scope::User => self.layout.machine_id(),
         }
     }
 
     fn setup_command(&self) -> String {
-        self.inputs.guard_command("setup")
+        match self.scope {
+            Scope::Machine(_) => "codex-guard setup --managed".into(),
+            Scope::User => self.inputs.guard_command("setup"),
+        }
     }
 
-    /// Setup for a home whose runtime config is gone: it needs the URL again.
+    /// Setup for an install whose runtime config is gone: it needs the URL again.
     fn fresh_setup_command(&self) -> String {
-        format!(
-            "{} --url URL (or --local-only)",
-            self.inputs.guard_command("setup")
-        )
+        format!("{} --url URL (or --local-only)", self.setup_command())
     }
 
+    /// codex-guard's directory of the per-user install exists.
     fn installed(&self) -> bool {
         self.layout.guard_dir().exists()
+    }
+
+    /// Nothing that makes an install is here: no receipt, no runtime, no runtime
+    /// config and (per user) no handler of ours in `hooks.json`. Logs an uninstall
+    /// kept (`--keep-logs`) are not an install.
+    fn nothing_installed(&self) -> bool {
+        let bare = !self.runtime_bin().exists() && !self.runtime_config_path().exists();
+        match self.scope {
+            Scope::Machine(sys) => bare && !sys.receipt().exists(),
+            Scope::User => bare && matches!(self.receipt, Loaded::Missing) && self.ours.is_empty(),
+        }
+    }
+
+    /// What the receipt recorded for the runtime, or why there is nothing to compare.
+    fn recorded_runtime(&self) -> Result<&FileRecord, String> {
+        let path = self.runtime_bin();
+        let files = match self.scope {
+            Scope::Machine(_) => self.managed_receipt.ok().map(|r| &r.files),
+            Scope::User => self.receipt.ok().map(|r| &r.files),
+        };
+        let Some(files) = files else {
+            return Err(format!(
+                "not checked: no install receipt to compare with (see {})",
+                self.scope.receipt_check()
+            ));
+        };
+        files
+            .iter()
+            .find(|f| f.path == path)
+            .ok_or_else(|| format!("the receipt records no checksum for {}", path.display()))
     }
 }
 
@@ -199,7 +363,7 @@ fn find_ours(doc: &Value, known: &[String], runtime: &Path) -> Vec<Ours> {
 /// Commands of handlers that run our runtime but were edited by hand: setup takes
 /// them as ours when it repairs, so they are put back rather than duplicated.
 pub fn edited_commands(inputs: &Inputs) -> Vec<String> {
-    let ctx = Context::read(inputs);
+    let ctx = Context::read(inputs, &Scope::User);
     let mut commands: Vec<String> = ctx
         .ours
         .iter()
@@ -210,37 +374,10 @@ pub fn edited_commands(inputs: &Inputs) -> Vec<String> {
     commands.dedup();
     commands
 }
-
-/// Runs every check, in the order they are reported.
-pub fn run_all(inputs: &Inputs) -> Vec<Check> {
-    let ctx = Context::read(inputs);
-    let mut checks = vec![
-        codex_cli(&ctx),
-        hooks_feature(&ctx),
-        managed_policy(&ctx),
-        hooks_json_valid(&ctx),
-        hooks_json_handlers(&ctx),
-        hooks_trust(&ctx),
-        hooks_list(&ctx),
-        runtime_binary(&ctx),
-        runtime_version(&ctx),
-        runtime_checksum(&ctx),
-        runtime_permissions(&ctx),
-        config_valid(&ctx),
-        config_permissions(&ctx),
-        rules_valid(&ctx),
-    ];
-    checks.extend(rules_packs_and_tamper(&ctx));
-    checks.extend([
-        service_reachable(&ctx),
-        machine_id(&ctx),
-        logs_writable(&ctx),
-        spool_backlog(&ctx),
-        receipt(&ctx),
-        super::shell_env::check(&|k| std::env::var(k).ok(), &inputs.system_root),
-        environment_overrides(&|name| std::env::var(name).ok()),
-    ]);
-    checks
+/// Runs every check of `scope`, in the order they are reported.
+pub fn run_all(inputs: &Inputs, scope: &Scope) -> Vec<Check> {
+    let ctx = Context::read(inputs, scope);
+    scope.checks().iter().map(|id| ctx.run(*id)).collect()
 }
 
 fn codex_cli(ctx: &Context) -> Check {
@@ -249,7 +386,7 @@ fn codex_cli(ctx: &Context) -> Check {
 
 /// The Codex CLI on PATH (or `--codex-bin`) and whether its version has the hooks we rely on.
 pub(super) fn codex_cli_check(codex_bin: &CodexBin, codex_home: &Path) -> Check {
-    const ID: &str = "codex.cli";
+    const ID: CheckId = CheckId::CodexCli;
     let bin = match codex_bin {
         CodexBin::Found(bin) => bin,
         CodexBin::Missing(why) => {
@@ -303,7 +440,7 @@ fn feature_in(doc: &DocumentMut) -> Option<(Result<bool, String>, &'static str)>
 }
 
 fn hooks_feature(ctx: &Context) -> Check {
-    const ID: &str = "codex.hooks_feature";
+    const ID: CheckId = CheckId::HooksFeature;
     let user_path = ctx.layout.codex_config();
     let layers = [
         // Highest precedence first.
@@ -396,7 +533,7 @@ fn hooks_feature(ctx: &Context) -> Check {
 }
 
 fn managed_policy(ctx: &Context) -> Check {
-    const ID: &str = "codex.managed_policy";
+    const ID: CheckId = CheckId::ManagedPolicy;
     let path = ctx.inputs.system_file("requirements.toml");
     let doc = match load_toml(&path) {
         Loaded::Missing => {
@@ -439,7 +576,7 @@ fn managed_policy(ctx: &Context) -> Check {
 }
 
 fn hooks_json_valid(ctx: &Context) -> Check {
-    const ID: &str = "hooks_json.valid";
+    const ID: CheckId = CheckId::HooksJsonValid;
     let path = &ctx.hooks_path;
     if ctx.hooks_layout == HooksLayout::ConfigToml {
         return match &ctx.hooks {
@@ -483,7 +620,7 @@ fn hooks_json_valid(ctx: &Context) -> Check {
 }
 
 fn hooks_json_handlers(ctx: &Context) -> Check {
-    const ID: &str = "hooks_json.handlers";
+    const ID: CheckId = CheckId::HooksJsonHandlers;
     if ctx.hooks.ok().is_none() {
         return Check::fail(
             ID,
@@ -563,7 +700,7 @@ fn trust_state(doc: &DocumentMut, key: &str, hash: &str) -> &'static str {
 }
 
 fn hooks_trust(ctx: &Context) -> Check {
-    const ID: &str = "hooks.trust";
+    const ID: CheckId = CheckId::HooksTrust;
     let config_path = ctx.layout.codex_config();
     if ctx.ours.is_empty() {
         return Check::fail(
@@ -640,7 +777,7 @@ fn hooks_trust(ctx: &Context) -> Check {
 
 /// hooks/list names events in camelCase.
 fn hooks_list(ctx: &Context) -> Check {
-    const ID: &str = "codex.hooks_list";
+    const ID: CheckId = CheckId::HooksList;
     let CodexBin::Found(bin) = &ctx.inputs.codex_bin else {
         return Check::warn(ID, "Codex was not asked: no Codex CLI (see codex.cli)")
             .fix(INSTALL_CODEX);
@@ -712,8 +849,8 @@ fn hooks_list(ctx: &Context) -> Check {
 }
 
 fn runtime_binary(ctx: &Context) -> Check {
-    const ID: &str = "runtime.binary";
-    let path = ctx.layout.runtime_bin();
+    const ID: CheckId = CheckId::RuntimeBinary;
+    let path = ctx.runtime_bin();
     match std::fs::metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Check::fail(
             ID,
@@ -739,8 +876,8 @@ fn runtime_binary(ctx: &Context) -> Check {
 }
 
 fn runtime_version(ctx: &Context) -> Check {
-    const ID: &str = "runtime.version";
-    let path = ctx.layout.runtime_bin();
+    const ID: CheckId = CheckId::RuntimeVersion;
+    let path = ctx.runtime_bin();
     if !path.is_file() {
         return Check::fail(ID, "not run: the runtime is missing (see runtime.binary)")
             .fix(ctx.setup_command())
@@ -786,23 +923,25 @@ fn runtime_version(ctx: &Context) -> Check {
 }
 
 fn runtime_checksum(ctx: &Context) -> Check {
-    const ID: &str = "runtime.checksum";
-    let path = ctx.layout.runtime_bin();
-    let Some(receipt) = ctx.receipt.ok() else {
-        return Check::warn(
-            ID,
-            "not checked: no install receipt to compare with (see receipt)",
-        );
-    };
-    let Some(recorded) = receipt.files.iter().find(|f| f.path == path) else {
-        return Check::warn(
-            ID,
-            format!("the receipt records no checksum for {}", path.display()),
-        )
-        .fix(ctx.setup_command());
+    const ID: CheckId = CheckId::RuntimeChecksum;
+    let path = ctx.runtime_bin();
+    let recorded = match ctx.recorded_runtime() {
+        Ok(recorded) => recorded,
+        // No receipt at all is its own check's failure; a receipt without the
+        // runtime is fixed by writing a new one.
+        Err(why) if why.starts_with("not checked") => return Check::warn(ID, why),
+        Err(why) => return Check::warn(ID, why).fix(ctx.setup_command()),
     };
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Check::fail(
+                ID,
+                "not compared: the runtime is missing (see runtime.binary)",
+            )
+            .fix(ctx.setup_command())
+            .repair(Repair::Setup)
+        }
         Err(e) => {
             return Check::fail(ID, format!("cannot read {}: {e}", path.display()))
                 .fix(ctx.setup_command())
@@ -905,7 +1044,7 @@ pub(super) fn exposure(
 }
 
 /// A failure when anything exposed is serious, else a warning; `what` says why it matters.
-pub(super) fn exposure_check(id: &'static str, what: &str, exposed: Vec<Exposed>) -> Check {
+pub(super) fn exposure_check(id: CheckId, what: &str, exposed: Vec<Exposed>) -> Check {
     let message = exposed
         .iter()
         .map(|e| format!("{} is {}", e.path.display(), e.problem))
@@ -948,44 +1087,92 @@ pub(super) fn exposure_check(id: &'static str, what: &str, exposed: Vec<Exposed>
     }
 }
 
+/// Whoever can change the runtime, or a directory above it, decides what Codex runs.
+/// Per user: only its owner (or root) may write it, up to the Codex home; machine-wide,
+/// every user runs it, so only root may, up to the system root.
 fn runtime_permissions(ctx: &Context) -> Check {
-    const ID: &str = "runtime.permissions";
+    const ID: CheckId = CheckId::RuntimePermissions;
     if cfg!(not(unix)) {
-        return Check::pass(ID, "not checked on this platform");
+        return Check::skip(ID, "not checked: file modes are only read on Unix");
     }
-    let uid = current_uid();
-    let layout = ctx.layout;
-    let guard_dir = layout.guard_dir();
-    let chain = [
-        layout.runtime_bin(),
-        layout.bin_dir(),
-        guard_dir.clone(),
-        layout.codex_home.clone(),
-    ];
-    let exposed: Vec<Exposed> = chain
-        .iter()
-        .filter_map(|p| exposure(p, 0o022, 0o022, uid, p.starts_with(&guard_dir)))
-        .collect();
-    if exposed.is_empty() {
-        let checked = chain.iter().filter(|p| p.exists()).count();
-        return Check::pass(
+    let runtime = ctx.runtime_bin();
+    let (chain, uid, ours, owner, what): (Vec<PathBuf>, _, Option<PathBuf>, _, _) = match ctx.scope
+    {
+        Scope::User => {
+            let layout = ctx.layout;
+            (
+                vec![
+                    runtime.clone(),
+                    layout.bin_dir(),
+                    layout.guard_dir(),
+                    layout.codex_home.clone(),
+                ],
+                current_uid(),
+                Some(layout.guard_dir()),
+                "their owner",
+                "whoever can write there can replace the program Codex runs on every event",
+            )
+        }
+        Scope::Machine(sys) => {
+            let mut chain = vec![runtime.clone()];
+            let mut dir = sys.prefix.as_path();
+            loop {
+                chain.push(dir.to_path_buf());
+                match dir.parent() {
+                    Some(parent) if dir != sys.root.as_path() => dir = parent,
+                    _ => break,
+                }
+            }
+            (
+                chain,
+                Some(0),
+                None,
+                "root",
+                "whoever can write there can replace the program Codex runs for every user",
+            )
+        }
+    };
+    let present: Vec<&PathBuf> = chain.iter().filter(|p| p.exists()).collect();
+    if present.is_empty() {
+        return Check::skip(
             ID,
             format!(
-                "the runtime and the {} directories above it up to the Codex home are writable only by their owner",
-                checked.saturating_sub(1)
+                "not checked: neither the runtime nor a directory meant to hold it exists ({})",
+                runtime.display()
             ),
         );
     }
-    exposure_check(
-        ID,
-        "whoever can write there can replace the program Codex runs on every event",
-        exposed,
-    )
+    let exposed: Vec<Exposed> = present
+        .iter()
+        .filter_map(|p| {
+            let ours = ours.as_ref().is_some_and(|dir| p.starts_with(dir));
+            exposure(p, 0o022, 0o022, uid, ours)
+        })
+        .collect();
+    if !exposed.is_empty() {
+        return exposure_check(ID, what, exposed);
+    }
+    let top = chain
+        .last()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let dirs = present.iter().filter(|p| **p != &runtime).count();
+    if runtime.exists() {
+        Check::pass(
+            ID,
+            format!("the runtime and the {dirs} directories above it up to {top} are writable only by {owner}"),
+        )
+    } else {
+        Check::pass(
+            ID,
+            format!("the runtime is missing (see runtime.binary); the {dirs} directories meant to hold it, up to {top}, are writable only by {owner}"),
+        )
+    }
 }
 
 fn config_valid(ctx: &Context) -> Check {
-    const ID: &str = "config.valid";
-    let path = ctx.layout.runtime_config();
+    const ID: CheckId = CheckId::ConfigValid;
+    let path = ctx.runtime_config_path();
     match &ctx.runtime_config {
         Loaded::Missing => Check::fail(
             ID,
@@ -1005,20 +1192,12 @@ fn config_valid(ctx: &Context) -> Check {
             ctx.fresh_setup_command()
         )),
         Loaded::Ok(config) => {
-            if let Some(token) = &config.token_file {
-                if let Err(e) = std::fs::read(token) {
-                    return Check::fail(
-                        ID,
-                        format!(
-                            "the token file {} cannot be read ({e}): calls to the service go without a token",
-                            token.display()
-                        ),
-                    )
-                    .fix(format!(
-                        "{} --token-file FILE",
-                        ctx.inputs.guard_command("setup")
-                    ));
-                }
+            if let Some(problem) = config
+                .token_file
+                .as_deref()
+                .and_then(|t| token_problem(ctx, t))
+            {
+                return problem;
             }
             let service = match &config.url {
                 Some(url) => format!(
@@ -1045,10 +1224,47 @@ fn config_valid(ctx: &Context) -> Check {
     }
 }
 
+/// The token file the config names cannot serve the hooks that read it: unreadable
+/// here, or (machine-wide) unreadable by the users whose hooks run as themselves.
+fn token_problem(ctx: &Context, token: &Path) -> Option<Check> {
+    const ID: CheckId = CheckId::ConfigValid;
+    let meta = match std::fs::read(token).and_then(|_| std::fs::metadata(token)) {
+        Ok(meta) => meta,
+        Err(e) => {
+            return Some(
+                Check::fail(
+                    ID,
+                    format!(
+                        "the token file {} cannot be read ({e}): calls to the service go without a token",
+                        token.display()
+                    ),
+                )
+                .fix(format!("{} --token-file FILE", ctx.setup_command())),
+            )
+        }
+    };
+    let Scope::Machine(_) = ctx.scope else {
+        return None;
+    };
+    match unix_mode(&meta) {
+        Some(mode) if mode & 0o004 == 0 => Some(
+            Check::fail(
+                ID,
+                format!(
+                    "{} is not readable by users (mode {mode:04o}), whose hooks then send no token",
+                    token.display()
+                ),
+            )
+            .fix(format!("chmod 644 {}", quote(token))),
+        ),
+        _ => None,
+    }
+}
+
 fn config_permissions(ctx: &Context) -> Check {
-    const ID: &str = "config.permissions";
+    const ID: CheckId = CheckId::ConfigPermissions;
     if cfg!(not(unix)) {
-        return Check::pass(ID, "not checked on this platform");
+        return Check::skip(ID, "not checked: file modes are only read on Unix");
     }
     let uid = current_uid();
     let config = ctx.layout.runtime_config();
@@ -1066,11 +1282,30 @@ fn config_permissions(ctx: &Context) -> Check {
         })
         .collect();
     if exposed.is_empty() {
-        let present = [&config, &token].iter().filter(|p| p.exists()).count();
-        return Check::pass(
-            ID,
-            format!("the runtime config and token ({present} file(s)) are private to their owner"),
-        );
+        return match (config.exists(), token.exists()) {
+            (false, false) => Check::skip(
+                ID,
+                format!(
+                    "not checked: neither the runtime config nor a token file exists ({})",
+                    config.display()
+                ),
+            ),
+            (true, false) => Check::pass(
+                ID,
+                "the runtime config is private to its owner (no token file)",
+            ),
+            (false, true) => Check::pass(
+                ID,
+                format!(
+                    "the token file {} is private to its owner (no runtime config)",
+                    token.display()
+                ),
+            ),
+            (true, true) => Check::pass(
+                ID,
+                "the runtime config and the token file are private to their owner",
+            ),
+        };
     }
     exposure_check(
         ID,
@@ -1082,25 +1317,34 @@ fn config_permissions(ctx: &Context) -> Check {
 fn service_reachable(ctx: &Context) -> Check {
     if ctx.runtime_config.ok().is_none() {
         return Check::warn(
-            service::CHECK_ID,
+            CheckId::ServiceReachable,
             "not checked: no valid runtime config (see config.valid)",
         );
     }
-    // The settings the installed hook loads, from this environment: its config,
-    // token (AKTO_API_TOKEN or the token file), CA bundles and deadline.
     let env = |name: &str| std::env::var(name).ok();
-    let settings = Settings::load_with(&env, Some(&ctx.layout.runtime_bin()), None);
-    service_check(
-        &settings,
-        &ctx.layout.runtime_config(),
-        &ctx.inputs.guard_command("setup"),
-    )
+    let settings = match ctx.scope {
+        // The settings the installed hook loads, from this environment: its config,
+        // token (AKTO_API_TOKEN or the token file), CA bundles and deadline.
+        Scope::User => Settings::load_with(&env, Some(&ctx.runtime_bin()), None),
+        // The settings every user's hook loads; like the hook, the probe then runs
+        // without the variables a managed install ignores (SSL_CERT_FILE among them,
+        // which would change the OS trust store).
+        Scope::Machine(_) => {
+            let settings = Settings::load_with(&env, None, Some(&ctx.runtime_config_path()));
+            settings.scrub_process_env();
+            settings
+        }
+    };
+    service_check(&settings, &ctx.runtime_config_path(), &ctx.setup_command())
 }
 
 /// Whether the service takes a call made as the hook with `settings` makes it.
 pub(super) fn service_check(settings: &Settings, config_path: &Path, setup: &str) -> Check {
     let Some(target) = Target::from_settings(settings) else {
-        return Check::pass(service::CHECK_ID, "local-only: no service configured");
+        return Check::pass(
+            CheckId::ServiceReachable,
+            "local-only: no service configured",
+        );
     };
     let env_token = settings.machine_config.is_none()
         && std::env::var("AKTO_API_TOKEN").is_ok_and(|v| !v.trim().is_empty());
@@ -1113,9 +1357,9 @@ pub(super) fn service_check(settings: &Settings, config_path: &Path, setup: &str
         },
     );
     match (finding.ok, finding.fix) {
-        (true, _) => Check::pass(service::CHECK_ID, finding.message),
+        (true, _) => Check::pass(CheckId::ServiceReachable, finding.message),
         (false, fix) => {
-            let check = Check::fail(service::CHECK_ID, finding.message);
+            let check = Check::fail(CheckId::ServiceReachable, finding.message);
             match fix {
                 Some(fix) => check.fix(fix),
                 None => check,
@@ -1125,8 +1369,8 @@ pub(super) fn service_check(settings: &Settings, config_path: &Path, setup: &str
 }
 
 fn machine_id(ctx: &Context) -> Check {
-    const ID: &str = "machine_id";
-    let path = ctx.layout.machine_id();
+    const ID: CheckId = CheckId::MachineId;
+    let path = ctx.machine_id_path();
     if let Some(id) = ctx.runtime_config.ok().and_then(|c| c.device_id.as_ref()) {
         return Check::pass(ID, format!("device_id {id:?} set in the runtime config"));
     }
@@ -1151,7 +1395,7 @@ fn machine_id(ctx: &Context) -> Check {
 }
 
 fn logs_writable(ctx: &Context) -> Check {
-    const ID: &str = "logs.writable";
+    const ID: CheckId = CheckId::LogsWritable;
     let dir = ctx
         .runtime_config
         .ok()
@@ -1204,40 +1448,50 @@ fn logs_writable(ctx: &Context) -> Check {
     }
 }
 
-/// Reads both rules files as the runtime does, compiling every regex (the hook only
-/// compiles what an event needs, so a broken rule could otherwise hide until it matters).
-/// The admin's rules file and the user's, as the hook finds them.
-fn rules_files(ctx: &Context) -> (PathBuf, PathBuf) {
-    let user = ctx
-        .runtime_config
-        .ok()
-        .and_then(|c| c.rules_file.clone())
-        .unwrap_or_else(|| ctx.layout.rules());
-    let admin = ctx.inputs.system_root.join("etc/codex-guard/rules.toml");
-    (admin, user)
+/// The admin's rules file, and the user's as the hook finds it (none machine-wide:
+/// there each user's own file is read by their hook, not by this install).
+fn rules_files(ctx: &Context) -> (PathBuf, Option<PathBuf>) {
+    match ctx.scope {
+        Scope::Machine(sys) => (sys.rules(), None),
+        Scope::User => {
+            let user = ctx
+                .runtime_config
+                .ok()
+                .and_then(|c| c.rules_file.clone())
+                .unwrap_or_else(|| ctx.layout.rules());
+            let admin = ctx.inputs.system_root.join("etc/codex-guard/rules.toml");
+            (admin, Some(user))
+        }
+    }
 }
 
-/// `rules.packs` and `rules.tamper`: the packs in force for this user.
+/// `rules.packs` and `rules.tamper`: the packs in force.
 fn rules_packs_and_tamper(ctx: &Context) -> [Check; 2] {
+    use super::tamper_rules::{checks, Layers};
     let (admin, user) = rules_files(ctx);
-    super::tamper_rules::checks(
-        &super::tamper_rules::Layers::User {
+    let layers = match &user {
+        Some(user) => Layers::User {
             admin: &admin,
-            user: &user,
+            user,
         },
-        &ctx.layout.codex_home,
-        &ctx.inputs.system_root,
-        &|k| std::env::var(k).ok(),
-    )
+        None => Layers::Admin(&admin),
+    };
+    checks(&layers, &ctx.layout.codex_home, ctx.system_root(), &|k| {
+        std::env::var(k).ok()
+    })
 }
 
+/// Reads the rules files as the runtime does, compiling every regex (the hook only
+/// compiles what an event needs, so a broken rule could otherwise hide until it matters).
 fn rules_valid(ctx: &Context) -> Check {
     use codex_guard_hook::rules::{Layer, Rules};
-    const ID: &str = "rules.valid";
+    const ID: CheckId = CheckId::RulesValid;
     let (admin, user) = rules_files(ctx);
+    let mut files = vec![(admin.clone(), Layer::Admin)];
+    files.extend(user.clone().map(|user| (user, Layer::User)));
     let mut loaded = Vec::new();
     let mut problems = Vec::new();
-    for (path, layer) in [(&admin, Layer::Admin), (&user, Layer::User)] {
+    for (path, layer) in &files {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -1247,8 +1501,12 @@ fn rules_valid(ctx: &Context) -> Check {
             }
         };
         let mut file_problems = Vec::new();
-        match Rules::parse_layer(&text, layer, None, false, &mut file_problems) {
-            Ok(rules) => loaded.push(format!("{} {layer} rule(s)", rules.len())),
+        match Rules::parse_layer(&text, *layer, None, false, &mut file_problems) {
+            Ok(rules) => loaded.push(format!(
+                "{} {layer} rule(s) in {}",
+                rules.len(),
+                path.display()
+            )),
             Err(e) => {
                 return Check::fail(
                     ID,
@@ -1278,21 +1536,24 @@ fn rules_valid(ctx: &Context) -> Check {
         .fix("fix the rules named; the format is in docs/rules.md");
     }
     if loaded.is_empty() {
-        return Check::warn(
-            ID,
-            format!(
+        let message = match &user {
+            Some(user) => format!(
                 "no rules file ({}): the packs run at their defaults, no rules of your own apply",
                 user.display()
             ),
-        )
-        .fix(ctx.setup_command());
+            None => format!(
+                "no admin rules ({} does not exist): the packs run at their defaults, and each user's own rules file can switch them off",
+                admin.display()
+            ),
+        };
+        return Check::warn(ID, message).fix(ctx.setup_command());
     }
     Check::pass(ID, loaded.join(", "))
 }
 
 fn spool_backlog(ctx: &Context) -> Check {
     use codex_guard_common::spool;
-    const ID: &str = "spool.backlog";
+    const ID: CheckId = CheckId::SpoolBacklog;
     let dir = ctx.layout.spool_dir();
     let pending = spool::pending(&dir);
     let rejected = spool::rejected(&dir);
@@ -1360,7 +1621,7 @@ fn spool_backlog(ctx: &Context) -> Check {
 /// Codex starts from it (a per-user install honours them all; see
 /// `codex_guard_common::env::ENV_VARS`).
 fn environment_overrides(get: &dyn Fn(&str) -> Option<String>) -> Check {
-    const ID: &str = "environment.overrides";
+    const ID: CheckId = CheckId::EnvironmentOverrides;
     let set: Vec<String> = codex_guard_common::env::ENV_VARS
         .iter()
         .filter(|v| v.overrides_config)
@@ -1387,7 +1648,7 @@ fn environment_overrides(get: &dyn Fn(&str) -> Option<String>) -> Check {
 }
 
 fn receipt(ctx: &Context) -> Check {
-    const ID: &str = "receipt";
+    const ID: CheckId = CheckId::Receipt;
     let path = ctx.layout.receipt();
     match &ctx.receipt {
         Loaded::Ok(receipt) if receipt.codex_home != ctx.layout.codex_home => Check::warn(
@@ -1428,6 +1689,151 @@ fn receipt(ctx: &Context) -> Check {
         )
         .fix(ctx.fresh_setup_command()),
     }
+}
+
+/// The single finding for a scope with nothing installed, instead of every check
+/// failing on its own missing file.
+pub fn nothing_installed(inputs: &Inputs, scope: &Scope) -> Option<Check> {
+    let ctx = Context::read(inputs, scope);
+    if !ctx.nothing_installed() {
+        return None;
+    }
+    let message = match scope {
+        Scope::Machine(sys) => format!(
+            "nothing installed machine-wide under {} (no {})",
+            sys.root.display(),
+            sys.receipt().display()
+        ),
+        Scope::User if !ctx.layout.codex_home.exists() => format!(
+            "nothing installed in {} (the directory does not exist)",
+            ctx.layout.codex_home.display()
+        ),
+        Scope::User => format!("nothing installed in {}", ctx.layout.codex_home.display()),
+    };
+    Some(Check::fail(scope.receipt_check(), message).fix(ctx.fresh_setup_command()))
+}
+
+fn managed_receipt(ctx: &Context) -> Check {
+    const ID: CheckId = CheckId::ManagedReceipt;
+    let Scope::Machine(sys) = ctx.scope else {
+        return Check::skip(ID, "not applicable: this is a per-user install");
+    };
+    match &ctx.managed_receipt {
+        Loaded::Ok(r) => Check::pass(
+            ID,
+            format!("managed install {} since {}", r.version, r.installed_at),
+        ),
+        Loaded::Invalid(e) => Check::fail(ID, e.clone()).fix(ctx.setup_command()),
+        Loaded::Missing => Check::fail(
+            ID,
+            format!(
+                "no managed install ({} is missing)",
+                sys.receipt().display()
+            ),
+        )
+        .fix(ctx.fresh_setup_command()),
+    }
+}
+
+/// requirements.toml holds hooks on, our managed_dir, and our handler for every event.
+fn managed_requirements(ctx: &Context) -> Check {
+    const ID: CheckId = CheckId::ManagedRequirements;
+    let Scope::Machine(sys) = ctx.scope else {
+        return Check::skip(ID, "not applicable: this is a per-user install");
+    };
+    let setup = ctx.setup_command();
+    let path = sys.requirements();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            return Check::fail(ID, format!("cannot read {}: {e}", path.display())).fix(setup)
+        }
+    };
+    let doc: DocumentMut = match text.parse() {
+        Ok(doc) => doc,
+        Err(e) => {
+            return Check::fail(
+                ID,
+                format!("{} is not valid TOML: {}", path.display(), e.message()),
+            )
+            .fix(format!("fix the file by hand, then run {setup}"))
+        }
+    };
+    if doc
+        .get("features")
+        .and_then(|f| f.get("hooks"))
+        .and_then(Item::as_bool)
+        == Some(false)
+    {
+        return Check::fail(
+            ID,
+            format!("{} turns hooks off for every user", path.display()),
+        )
+        .fix(setup);
+    }
+    let prefix = sys.prefix.to_string_lossy();
+    let managed_dir = doc
+        .get("hooks")
+        .and_then(|h| h.get("managed_dir"))
+        .and_then(Item::as_str);
+    if managed_dir != Some(prefix.as_ref()) {
+        return Check::fail(
+            ID,
+            format!("hooks.managed_dir is {managed_dir:?}, not {prefix:?}: Codex will not run our runtime"),
+        )
+        .fix(setup);
+    }
+    let command = sys.command();
+    let timeout = ctx
+        .runtime_config
+        .ok()
+        .map(RuntimeConfig::hook_timeout_secs);
+    let ours = |h: &toml_edit::Table| {
+        h.get("command").and_then(Item::as_str) == Some(command.as_str())
+            && timeout.is_none_or(|t| {
+                h.get("timeout").and_then(Item::as_integer) == i64::try_from(t).ok()
+            })
+    };
+    let missing: Vec<&str> = Event::ALL
+        .iter()
+        .map(|e| e.name())
+        .filter(|event| {
+            !doc.get("hooks")
+                .and_then(|h| h.get(event))
+                .and_then(Item::as_array_of_tables)
+                .is_some_and(|groups| {
+                    groups.iter().any(|g| {
+                        g.get("hooks")
+                            .and_then(Item::as_array_of_tables)
+                            .is_some_and(|hs| hs.iter().any(ours))
+                    })
+                })
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Check::fail(
+            ID,
+            format!(
+                "{} lacks our handler (or has a stale one) for {}",
+                path.display(),
+                missing.join(", ")
+            ),
+        )
+        .fix(setup);
+    }
+    let only = doc.get("allow_managed_hooks_only").and_then(Item::as_bool) == Some(true);
+    Check::pass(
+        ID,
+        format!(
+            "{}: hooks on, our handler on every event{}",
+            path.display(),
+            if only {
+                "; allow_managed_hooks_only: users' own hooks are ignored"
+            } else {
+                ""
+            }
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -1522,6 +1928,147 @@ mod tests {
             (Event::PreToolUse, 1, false)
         );
         assert_eq!((ours[1].event, ours[1].exact), (Event::Stop, true));
+    }
+
+    /// A per-user install made by setup in a temporary directory, checked with a
+    /// Codex CLI that lists no hook at all.
+    #[cfg(unix)]
+    struct Home {
+        _dir: tempfile::TempDir,
+        inputs: Inputs,
+    }
+
+    #[cfg(unix)]
+    impl Home {
+        fn installed() -> Home {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().canonicalize().unwrap();
+            let codex_home = root.join("home/.codex");
+            let system_root = root.join("system");
+            std::fs::create_dir_all(&codex_home).unwrap();
+            std::fs::create_dir_all(&system_root).unwrap();
+            std::fs::set_permissions(&codex_home, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let runtime = root.join("runtime");
+            std::fs::write(
+                &runtime,
+                format!(
+                    "#!/bin/sh\necho codex-guard-hook {}\n",
+                    codex_guard_common::VERSION
+                ),
+            )
+            .unwrap();
+            let codex = root.join("codex");
+            std::fs::write(
+                &codex,
+                concat!(
+                    "#!/bin/sh\n",
+                    "[ \"$1\" = --version ] && { echo codex-cli 0.171.0; exit 0; }\n",
+                    "while IFS= read -r line; do case \"$line\" in\n",
+                    "*'\"id\":1,'*) echo '{\"id\":1,\"result\":{}}' ;;\n",
+                    "*'\"id\":2,'*) echo '{\"id\":2,\"result\":{\"data\":[{\"hooks\":[],\"warnings\":[],\"errors\":[]}]}}'; exit 0 ;;\n",
+                    "esac; done\n",
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&codex, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let home_args = crate::cli::HomeArgs {
+                codex_home: Some(codex_home.clone()),
+                system_root: system_root.clone(),
+            };
+            crate::setup::apply(crate::cli::SetupArgs {
+                local_only: true,
+                device_id: Some("unit-test".into()),
+                runtime: Some(runtime),
+                silent: true,
+                yes: true,
+                home: home_args.clone(),
+                ..crate::cli::SetupArgs::default()
+            })
+            .unwrap();
+            let inputs = Inputs {
+                home_args,
+                layout: Layout::new(&codex_home),
+                system_root,
+                codex_bin: CodexBin::Found(codex),
+                home_flag: String::new(),
+            };
+            Home { _dir: dir, inputs }
+        }
+
+        fn path(&self, rel: &str) -> PathBuf {
+            self.inputs.layout.codex_home.join(rel)
+        }
+
+        fn chmod(&self, rel: &str, mode: u32) {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(self.path(rel), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+        }
+    }
+
+    /// Every repair a check asks `--fix` for is one its id claims, and every claim is
+    /// asked for by some way an install breaks: `CheckId::fixes` is what `--fix` covers.
+    #[cfg(unix)]
+    #[test]
+    fn the_repairs_checks_ask_for_are_exactly_what_fix_claims() {
+        use super::super::FixKind;
+        use std::collections::BTreeSet;
+        type Breakage = (&'static str, fn(&Home));
+        let breakages: [Breakage; 7] = [
+            ("runtime deleted", |h| {
+                std::fs::remove_file(h.path("codex-guard/bin/codex-guard-hook")).unwrap();
+            }),
+            ("runtime not executable", |h| {
+                h.chmod("codex-guard/bin/codex-guard-hook", 0o644);
+            }),
+            ("hooks.json deleted", |h| {
+                std::fs::remove_file(h.path("hooks.json")).unwrap();
+            }),
+            ("hooks turned off", |h| {
+                std::fs::write(h.path("config.toml"), "[features]\nhooks = false\n").unwrap();
+            }),
+            ("machine id deleted", |h| {
+                std::fs::remove_file(h.path("codex-guard/machine-id")).unwrap();
+            }),
+            ("runtime directory writable by others", |h| {
+                h.chmod("codex-guard/bin", 0o777);
+            }),
+            ("runtime config readable by others", |h| {
+                h.chmod("codex-guard/config.toml", 0o666);
+            }),
+        ];
+        let mut asked: BTreeSet<(&str, String)> = BTreeSet::new();
+        for (what, brk) in breakages {
+            let home = Home::installed();
+            brk(&home);
+            for check in run_all(&home.inputs, &Scope::User) {
+                if let Some(kind) = check.repair.kind() {
+                    assert!(
+                        check.id.fixes().contains(&kind),
+                        "{what}: {} asks for {kind:?}, which it does not claim",
+                        check.id
+                    );
+                    asked.insert((check.id.as_str(), format!("{kind:?}")));
+                }
+            }
+        }
+        let claimed: BTreeSet<(&str, String)> = CheckId::USER
+            .iter()
+            .flat_map(|id| {
+                id.fixes()
+                    .iter()
+                    .map(|k: &FixKind| (id.as_str(), format!("{k:?}")))
+            })
+            .collect();
+        assert_eq!(asked, claimed);
+        // Machine-wide installs are repaired by `setup --managed`, never by --fix.
+        for id in CheckId::MACHINE
+            .iter()
+            .filter(|id| !CheckId::USER.contains(id))
+        {
+            assert_eq!(id.fixes(), &[], "{id}");
+        }
     }
 
     #[cfg(unix)]

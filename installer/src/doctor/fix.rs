@@ -3,7 +3,7 @@
 //! runtime config when no flag says otherwise), and tightens modes that expose the
 //! runtime or the token. Nothing a person must decide is changed here.
 
-use super::{Check, Inputs, Repair, Status};
+use super::{Check, CheckId, FixKind, Inputs, Repair, Status};
 use crate::cli::SetupArgs;
 use crate::setup;
 use std::path::PathBuf;
@@ -23,13 +23,12 @@ pub struct Outcome {
 }
 
 pub fn repair(inputs: &Inputs, checks: &[Check]) -> Outcome {
-    let failed: Vec<&Check> = checks.iter().filter(|c| c.status == Status::Fail).collect();
     let mut outcome = Outcome {
         fixed: Vec::new(),
         errors: Vec::new(),
     };
 
-    if failed.iter().any(|c| c.repair == Repair::Setup) {
+    if checks.iter().any(|c| planned(c) == Some(&Repair::Setup)) {
         let adopt = super::checks::edited_commands(inputs);
         match setup::apply_adopting(setup_args(inputs, checks), &adopt) {
             Ok(done) => outcome
@@ -49,10 +48,9 @@ pub fn repair(inputs: &Inputs, checks: &[Check]) -> Outcome {
         }
     }
 
-    // After setup, which keeps the modes of the files it rewrites. A mode is safe to
-    // tighten even when it is only a warning.
-    for check in checks.iter().filter(|c| c.status != Status::Pass) {
-        let Repair::Chmod(paths) = &check.repair else {
+    // After setup, which keeps the modes of the files it rewrites.
+    for check in checks {
+        let Some(Repair::Chmod(paths)) = planned(check) else {
             continue;
         };
         for (path, mode) in paths {
@@ -86,46 +84,72 @@ fn chmod(_path: &std::path::Path, _mode: u32) -> std::io::Result<()> {
 /// a repair never swaps the runtime version; a broken one comes from beside
 /// `codex-guard`, as in setup.
 fn setup_args(inputs: &Inputs, checks: &[Check]) -> SetupArgs {
-    let runtime_ok = ["runtime.binary", "runtime.version", "runtime.checksum"]
-        .iter()
-        .all(|id| {
-            checks
-                .iter()
-                .any(|c| c.id == *id && c.status != Status::Fail)
-        });
     SetupArgs {
-        url: None,
-        local_only: false,
-        token: None,
-        token_file: None,
-        mode: None,
-        observe: false,
-        blocking: false,
-        fail_closed: false,
-        fail_open: false,
-        timeout_ms: None,
-        allow_http: false,
-        ca_cert: None,
-        rules: None,
-        updates: None,
-        update_url: None,
-        update_public_key: None,
-        device_id: None,
-        config: None,
-        managed: false,
-        managed_only: None,
-        prefix: None,
-        all_users: false,
-        include_users_without_codex: false,
         install_settings_only: true,
-        parent_settings: None,
         silent: true,
         yes: true,
-        dry_run: false,
-        json: false,
-        runtime: runtime_ok.then(|| inputs.layout.runtime_bin()),
-        // Doctor asks Codex itself right after the repair.
-        codex_bin: None,
+        runtime: runtime_intact(checks).then(|| inputs.layout.runtime_bin()),
         home: inputs.home_args.clone(),
+        ..SetupArgs::default()
+    }
+}
+
+/// The checks that vouch for the installed runtime being the one setup installed.
+const RUNTIME_CHECKS: [CheckId; 3] = [
+    CheckId::RuntimeBinary,
+    CheckId::RuntimeVersion,
+    CheckId::RuntimeChecksum,
+];
+
+fn runtime_intact(checks: &[Check]) -> bool {
+    RUNTIME_CHECKS.iter().all(|id| {
+        checks
+            .iter()
+            .any(|c| c.id == *id && matches!(c.status, Status::Pass | Status::Warn))
+    })
+}
+
+/// The repair `--fix` makes for `check`: only one its id claims ([`CheckId::fixes`]),
+/// for a failure (setup) or anything short of a pass (a mode is safe to tighten).
+fn planned(check: &Check) -> Option<&Repair> {
+    let kind = check.repair.kind()?;
+    let due = match kind {
+        FixKind::Setup => check.status == Status::Fail,
+        FixKind::Chmod => matches!(check.status, Status::Fail | Status::Warn),
+    };
+    (due && check.id.fixes().contains(&kind)).then_some(&check.repair)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_repair_the_check_claims_is_made() {
+        let setup = Check::fail(CheckId::HooksTrust, "x").repair(Repair::Setup);
+        assert_eq!(planned(&setup), Some(&Repair::Setup));
+        // A repair an id does not claim is never made, even if a check asks for it.
+        let mut unclaimed = Check::fail(CheckId::ServiceReachable, "x");
+        unclaimed.repair = Repair::Setup;
+        assert_eq!(planned(&unclaimed), None);
+        let warned = Check::warn(CheckId::HooksTrust, "x").repair(Repair::Setup);
+        assert_eq!(planned(&warned), None, "setup runs for failures only");
+        let chmod = Repair::Chmod(vec![("/x".into(), 0o600)]);
+        let warned = Check::warn(CheckId::ConfigPermissions, "x").repair(chmod.clone());
+        assert_eq!(planned(&warned), Some(&chmod));
+        let skipped = Check::skip(CheckId::ConfigPermissions, "x").repair(chmod);
+        assert_eq!(planned(&skipped), None);
+    }
+
+    #[test]
+    fn an_intact_runtime_is_reused_only_when_every_runtime_check_vouches_for_it() {
+        let all = |status: fn(CheckId, &'static str) -> Check| -> Vec<Check> {
+            RUNTIME_CHECKS.iter().map(|id| status(*id, "x")).collect()
+        };
+        assert!(runtime_intact(&all(Check::pass)));
+        assert!(runtime_intact(&all(Check::warn)));
+        assert!(!runtime_intact(&all(Check::fail)));
+        assert!(!runtime_intact(&all(Check::skip)));
+        assert!(!runtime_intact(&all(Check::pass)[1..]));
     }
 }

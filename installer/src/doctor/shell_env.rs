@@ -4,11 +4,11 @@
 //! The variable comes from Codex's environment, which the user's shell startup files
 //! shape, so doctor looks at both and names the file and line that sets it.
 
-use super::Check;
+use super::{Check, CheckId};
 use codex_guard_hook::settings::EnvLookup;
 use std::path::{Path, PathBuf};
 
-const ID: &str = "shell.startup_env";
+const ID: CheckId = CheckId::ShellStartupEnv;
 /// The variables that make a shell run a file first (`ENV`: sh and bash in POSIX mode).
 const VARIABLES: [&str; 2] = ["BASH_ENV", "ENV"];
 /// Larger files are not startup files anyone writes by hand; they are skipped.
@@ -64,9 +64,14 @@ pub fn check(env: EnvLookup<'_>, system_root: &Path) -> Check {
         let read = files.iter().filter(|(p, _)| p.is_file()).count();
         return Check::pass(
             ID,
-            format!(
-                "BASH_ENV and ENV are not set here, nor by any of the {read} shell startup file(s) found"
-            ),
+            if read == 0 {
+                "BASH_ENV and ENV are not set here (no shell startup file found to read)"
+                    .to_string()
+            } else {
+                format!(
+                    "BASH_ENV and ENV are not set here, nor by any of the {read} shell startup file(s) found"
+                )
+            },
         );
     }
     Check::warn(

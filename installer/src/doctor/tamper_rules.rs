@@ -6,7 +6,7 @@
 //! packs' effective levels and runs a few tampering tool calls through the rules, as
 //! the hook would.
 
-use super::Check;
+use super::{Check, CheckId};
 use codex_guard_hook::input::HookInput;
 use codex_guard_hook::packs::{Level, Pack};
 use codex_guard_hook::protect::PathContext;
@@ -15,8 +15,8 @@ use codex_guard_hook::settings::EnvLookup;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
-const TAMPER_ID: &str = "rules.tamper";
-const PACKS_ID: &str = "rules.packs";
+const TAMPER_ID: CheckId = CheckId::RulesTamper;
+const PACKS_ID: CheckId = CheckId::RulesPacks;
 
 /// Where the rules come from.
 pub enum Layers<'a> {
