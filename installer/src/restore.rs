@@ -5,6 +5,7 @@ use crate::backup::{self, Archive, FileEntry};
 use crate::cli::RestoreArgs;
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
+use crate::install::Transaction;
 use crate::{home, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::Layout;
@@ -138,19 +139,29 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         &entries,
         Some(backup::backups_keep(&layout)),
     )?;
+    // Every file restored so far goes back as it was if a later one fails.
+    let mut tx = Transaction::new("restore");
     for step in &work {
-        match &step.entry.content {
-            Some(bytes) => {
-                if let Some(parent) = step.path.parent() {
-                    fsutil::create_dir_all(parent, 0o700)?;
+        // A file that exists keeps its mode; a new one gets the backed-up mode.
+        let mode = step.entry.mode.unwrap_or(0o600);
+        let restored = tx.run(&step.path, step.current.as_deref(), mode, || {
+            match &step.entry.content {
+                Some(bytes) => {
+                    if let Some(parent) = step.path.parent() {
+                        fsutil::create_dir_all(parent, 0o700)?;
+                    }
+                    fsutil::write_atomic(&step.path, bytes, mode)
                 }
-                // A file that exists keeps its mode; a new one gets the backed-up mode.
-                fsutil::write_atomic(&step.path, bytes, step.entry.mode.unwrap_or(0o600))?;
+                None => fs_err::remove_file(fsutil::write_target(&step.path)?)
+                    .with_context(|| format!("cannot remove {}", step.path.display())),
             }
-            None => fs_err::remove_file(fsutil::write_target(&step.path)?)
-                .with_context(|| format!("cannot remove {}", step.path.display()))?,
+        });
+        if let Err(error) = restored {
+            let undo = format!("`codex-guard restore {}` to go back", safety.display());
+            return Err(tx.roll_back(error, &undo));
         }
     }
+    tx.commit();
     let done = Done {
         safety: &safety,
         listed: asked,
