@@ -152,7 +152,7 @@ fn hooks_table<'a>(doc: &'a mut DocumentMut, path: &Path) -> Result<&'a mut Tabl
 
 /// One `[[hooks.<Event>]]` group from the rendered template's JSON: the matcher, then
 /// each handler as a `[[hooks.<Event>.hooks]]` table.
-fn group_table(group: &Value) -> Table {
+pub(crate) fn group_table(group: &Value) -> Table {
     let mut table = Table::new();
     table.decor_mut().set_prefix("\n");
     if let Some(matcher) = group.get("matcher").and_then(Value::as_str) {

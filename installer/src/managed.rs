@@ -12,7 +12,7 @@ use crate::fsutil::{self, Lock};
 use crate::install::Transaction;
 use crate::settings::{self, Settings};
 use crate::setup::{self, FileChange, Show};
-use crate::{backup, codex_config, hooks_json, report};
+use crate::{backup, codex_config, hooks_json, inline_hooks, report};
 use anyhow::{Context, Result};
 use codex_guard_common::receipt::FileRecord;
 pub use codex_guard_common::receipt::{
@@ -233,7 +233,7 @@ fn apply_requirements(
             .as_array()
             .into_iter()
             .flatten()
-            .map(group_table)
+            .map(inline_hooks::group_table)
             .collect();
         let item = table
             .entry(event)
@@ -296,30 +296,6 @@ fn apply_requirements(
         managed_only_previous: if managed_only { previous_only } else { None },
         commands: vec![sys.command()],
     })
-}
-
-/// One `[[hooks.<Event>]]` group from the template's JSON.
-fn group_table(group: &Value) -> Table {
-    let mut table = Table::new();
-    if let Some(matcher) = group.get("matcher").and_then(Value::as_str) {
-        table.insert("matcher", toml_edit::value(matcher));
-    }
-    let mut handlers = ArrayOfTables::new();
-    for handler in group["hooks"].as_array().into_iter().flatten() {
-        let mut h = Table::new();
-        for (key, value) in handler.as_object().into_iter().flatten() {
-            let value = match value {
-                Value::String(s) => toml_edit::value(s.as_str()),
-                Value::Number(n) => toml_edit::value(n.as_i64().unwrap_or_default()),
-                Value::Bool(b) => toml_edit::value(*b),
-                _ => continue,
-            };
-            h.insert(key, value);
-        }
-        handlers.push(h);
-    }
-    table.insert("hooks", Item::ArrayOfTables(handlers));
-    table
 }
 
 fn handlers(group: &Table) -> Vec<&Table> {
