@@ -102,11 +102,8 @@ fn requirements(sys: &SystemLayout, config: Option<&RuntimeConfig>) -> Check {
     let doc: DocumentMut = match text.parse() {
         Ok(doc) => doc,
         Err(e) => {
-            return Check::fail(
-                ID,
-                format!("{} is not valid TOML: {}", path.display(), e.message()),
-            )
-            .fix("fix the file by hand, then run codex-guard setup --managed")
+            return Check::fail(ID, crate::codex_config::syntax_error(&text, &path, &e).0)
+                .fix("fix the file by hand, then run codex-guard setup --managed")
         }
     };
     if doc
