@@ -76,7 +76,11 @@ pub fn render(doc: &DocumentMut, original: &str) -> String {
 /// from each other or from the table's `[header]`) are written back together, and
 /// one kind of line ending is written; a missing final newline is only added.
 pub fn layout_change(doc: &DocumentMut, text: &str) -> Option<(usize, &'static str)> {
-    let again = render(doc, text);
+    layout_change_of(&render(doc, text), text)
+}
+
+/// [`layout_change`] of a document already rendered (by [`render`]) as `again`.
+pub fn layout_change_of(again: &str, text: &str) -> Option<(usize, &'static str)> {
     let eol = if fsutil::uses_crlf(text) {
         "\r\n"
     } else {
@@ -110,13 +114,102 @@ pub fn apply(
     previous: Option<&CodexConfigRecord>,
     original: Option<&str>,
 ) -> Result<CodexConfigRecord, Failure> {
-    // A file codex-guard cannot edit without loss is left as it is, with the fix.
-    let refuse = |problem: String, fix: &str| {
-        Failure::bad_input(problem).hint(format!(
-            "{fix} in {}, then run `codex-guard setup` again; nothing was changed",
-            path.display()
-        ))
+    if let Some(text) = original {
+        check_layout(&render(doc, text), text, path)?;
+    }
+    let record = edit_document(doc, path, trust, previous, original)?;
+    check_reads_back(&doc.to_string(), path)?;
+    Ok(record)
+}
+
+/// Setup's whole edit of `config.toml`, from its text (`None`: no file) to the text to
+/// write and the record of what changed, with as little work as a big file allows:
+/// one parse and two renderings, and a second parse (to prove the next run reads the
+/// file back alike) only when something changed, after the first document is freed.
+pub fn edit(
+    before: Option<&str>,
+    path: &Path,
+    trust: &[Trust],
+    previous: Option<&CodexConfigRecord>,
+) -> Result<(String, CodexConfigRecord), Failure> {
+    let text = before.unwrap_or("");
+    let mut doc = parse(text, path)?;
+    let unedited = doc.to_string();
+    if before.is_some() {
+        if fsutil::uses_crlf(text) {
+            check_layout(
+                &fsutil::line_endings_like(unedited.clone(), text),
+                text,
+                path,
+            )?;
+        } else {
+            check_layout(&unedited, text, path)?;
+        }
+    }
+    let record = edit_document(&mut doc, path, trust, previous, before)?;
+    let edited = doc.to_string();
+    drop(doc);
+    // Unedited, it is the text that just passed the layout check.
+    if edited != unedited {
+        drop(unedited);
+        check_reads_back(&edited, path)?;
+    }
+    Ok((fsutil::line_endings_like(edited, text), record))
+}
+
+/// A file codex-guard cannot edit without loss is left as it is, with the fix.
+fn refusal(path: &Path, problem: String, fix: &str) -> Failure {
+    Failure::bad_input(problem).hint(format!(
+        "{fix} in {}, then run `codex-guard setup` again; nothing was changed",
+        path.display()
+    ))
+}
+
+/// Refuses a file that, parsed and rendered as `rendered`, would not be written back
+/// with its other lines as they are.
+fn check_layout(rendered: &str, text: &str, path: &Path) -> Result<(), Failure> {
+    match layout_change_of(rendered, text) {
+        None => Ok(()),
+        Some((line, why)) => Err(refusal(
+            path,
+            format!(
+                "{} cannot be edited without rewriting line {line} and the lines after it: {why}",
+                path.display()
+            ),
+            "keep each table's keys together and use one kind of line ending",
+        )),
+    }
+}
+
+/// The edited file must read back as written, or the next run would regroup it.
+fn check_reads_back(edited: &str, path: &Path) -> Result<(), Failure> {
+    let Ok(again) = edited.parse::<DocumentMut>() else {
+        return Ok(());
     };
+    let rendered = render(&again, edited);
+    drop(again);
+    match layout_change_of(&rendered, edited) {
+        None => Ok(()),
+        Some((line, why)) => Err(refusal(
+            path,
+            format!(
+                "{} cannot be edited: with codex-guard's trust records added, line {line} and the lines after it would be rewritten by the next run: {why}",
+                path.display()
+            ),
+            "keep each table's keys together (the `[hooks]` tables in particular)",
+        )),
+    }
+}
+
+/// The edits themselves, on a document whose layout was checked.
+fn edit_document(
+    doc: &mut DocumentMut,
+    path: &Path,
+    trust: &[Trust],
+    previous: Option<&CodexConfigRecord>,
+    original: Option<&str>,
+) -> Result<CodexConfigRecord, Failure> {
+    let refuse = |problem: String, fix: &str| refusal(path, problem, fix);
     let not_a_table = |what: &str| {
         refuse(
             format!(
@@ -126,15 +219,6 @@ pub fn apply(
             &format!("make `{what}` a table"),
         )
     };
-    if let Some((line, why)) = original.and_then(|text| layout_change(doc, text)) {
-        return Err(refuse(
-            format!(
-                "{} cannot be edited without rewriting line {line} and the lines after it: {why}",
-                path.display()
-            ),
-            "keep each table's keys together and use one kind of line ending",
-        ));
-    }
     // Tables setup adds go at the end of the file, in the order they are added.
     let mut next_position = last_position(doc.as_table()) + 1;
     let mut at_end = |mut table: Table| {
@@ -261,19 +345,6 @@ pub fn apply(
         });
     }
     // Empty implicit tables print nothing, so an unused `hooks.state` leaves no trace.
-
-    // The edited file must read back as written, or the next run would regroup it.
-    let edited = doc.to_string();
-    let reread = edited.parse::<DocumentMut>().ok();
-    if let Some((line, why)) = reread.and_then(|again| layout_change(&again, &edited)) {
-        return Err(refuse(
-            format!(
-                "{} cannot be edited: with codex-guard's trust records added, line {line} and the lines after it would be rewritten by the next run: {why}",
-                path.display()
-            ),
-            "keep each table's keys together (the `[hooks]` tables in particular)",
-        ));
-    }
 
     Ok(match previous {
         Some(prev) => CodexConfigRecord {

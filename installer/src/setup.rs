@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use codex_guard_common::config::Updates;
 use codex_guard_common::env::Scope;
 use codex_guard_common::receipt::{
-    FileRecord, HandlerRecord, HooksJsonRecord, RECEIPT_SCHEMA_VERSION,
+    CodexConfigRecord, FileRecord, HandlerRecord, HooksJsonRecord, RECEIPT_SCHEMA_VERSION,
 };
 use codex_guard_common::{Layout, Mode, Receipt, RuntimeConfig};
 use codex_guard_hook::probe::Target;
@@ -273,6 +273,7 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
     }
     // Every input is read and validated before anything is created, so bad input
     // leaves the machine exactly as it was; the plan is made again under the lock.
+    let mut config_edit = ConfigEdit::default();
     let (first, _) = plan(
         &layout,
         &choices,
@@ -280,12 +281,14 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         read_receipt(&layout, &mut Vec::new()).as_ref(),
         codex_home_created,
         adopt,
+        &mut config_edit,
     )?;
     if !args.dry_run {
         for change in first.iter().filter(|c| c.changed()) {
             fsutil::check_writable(&change.path)?;
         }
     }
+    drop(first);
     let _lock = if args.dry_run {
         None
     } else {
@@ -300,7 +303,9 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
         previous_receipt.as_ref(),
         codex_home_created,
         adopt,
+        &mut config_edit,
     )?;
+    drop(config_edit);
     changes.retain(FileChange::changed);
     if !args.dry_run {
         fsutil::remove_stale_temps(&[
@@ -760,6 +765,51 @@ fn device_id(choices: &mut Choices, layout: &Layout) -> Result<(String, machine_
     Ok((id, machine_id::Source::Generated))
 }
 
+/// The `config.toml` edit of one plan, for the next plan to reuse when it starts from
+/// the same file, trust records and receipt: setup plans twice (before and under its
+/// lock), and a big config is then parsed and rendered once.
+#[derive(Default)]
+struct ConfigEdit {
+    done: Option<ConfigEditDone>,
+}
+
+struct ConfigEditDone {
+    before: Option<String>,
+    trust: Vec<Trust>,
+    previous: Option<CodexConfigRecord>,
+    after: String,
+    record: CodexConfigRecord,
+}
+
+impl ConfigEdit {
+    fn edit(
+        &mut self,
+        before: Option<&str>,
+        path: &Path,
+        trust: &[Trust],
+        previous: Option<&CodexConfigRecord>,
+    ) -> Result<(String, CodexConfigRecord), Failure> {
+        if let Some(done) = self.done.as_ref().filter(|done| {
+            done.before.as_deref() == before
+                && done.trust == trust
+                && done.previous.as_ref() == previous
+                && done.record.path == path
+        }) {
+            return Ok((done.after.clone(), done.record.clone()));
+        }
+        self.done = None;
+        let (after, record) = codex_config::edit(before, path, trust, previous)?;
+        self.done = Some(ConfigEditDone {
+            before: before.map(str::to_string),
+            trust: trust.to_vec(),
+            previous: previous.cloned(),
+            after: after.clone(),
+            record: record.clone(),
+        });
+        Ok((after, record))
+    }
+}
+
 /// Every file setup manages, with its current and desired content, and notes for
 /// the person running it.
 fn plan(
@@ -769,6 +819,7 @@ fn plan(
     previous: Option<&Receipt>,
     codex_home_created: bool,
     adopt: &[String],
+    config_edit: &mut ConfigEdit,
 ) -> Result<(Vec<FileChange>, Vec<String>)> {
     let command = hooks_json::runtime_command(layout);
     let own = own_files(
@@ -802,7 +853,6 @@ fn plan(
     // config.toml
     let config_path = layout.codex_config();
     let config_before = fsutil::read_optional_text(&config_path)?;
-    let mut doc = codex_config::parse(config_before.as_deref().unwrap_or(""), &config_path)?;
     let trust: Vec<Trust> = placed
         .iter()
         .map(|p| Trust {
@@ -810,14 +860,12 @@ fn plan(
             hash: trust::handler_hash(p.event, p.matcher.as_deref(), &p.handler),
         })
         .collect();
-    let config_record = codex_config::apply(
-        &mut doc,
+    let (config_after, config_record) = config_edit.edit(
+        config_before.as_deref(),
         &config_path,
         &trust,
         previous.map(|r| &r.codex_config),
-        config_before.as_deref(),
     )?;
-    let config_after = codex_config::render(&doc, config_before.as_deref().unwrap_or(""));
 
     // Our own files.
     let runtime_bytes = fs_err::read(runtime_source)?;

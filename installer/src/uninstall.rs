@@ -91,6 +91,7 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    drop(plan);
     let plan = make_plan(&layout, args.keep_logs)?;
     fsutil::remove_stale_temps(std::slice::from_ref(&layout.codex_home));
     for edit in &plan.edits {
@@ -248,20 +249,26 @@ fn plan_config(
         return Ok(None);
     };
     let mut doc = codex_config::parse(&text, &path)?;
-    let layout = codex_config::layout_change(&doc, &text);
-    let record = receipt.map(|r| &r.codex_config);
     let unedited = doc.to_string();
+    let layout = if fsutil::uses_crlf(&text) {
+        codex_config::layout_change_of(&fsutil::line_endings_like(unedited.clone(), &text), &text)
+    } else {
+        codex_config::layout_change_of(&unedited, &text)
+    };
+    let record = receipt.map(|r| &r.codex_config);
     notes.extend(codex_config::unapply(&mut doc, record, proven, moves));
     let edited = doc.to_string();
+    drop(doc);
     // Nothing of ours in it: the file is not written at all, whatever its layout.
     if edited == unedited {
         return Ok(None);
     }
+    drop(unedited);
     let new_text = fsutil::line_endings_like(edited, &text);
     // The user's own bytes, when taking our edits out gave back the data they had.
     let original = record
         .and_then(|r| r.original.as_deref())
-        .filter(|original| codex_config::same_data(&new_text, original));
+        .filter(|original| *original == new_text || codex_config::same_data(&new_text, original));
     let after = match record {
         Some(r) if r.created && codex_config::same_data(&new_text, "") => None,
         _ => Some(original.map_or(new_text, str::to_string)),

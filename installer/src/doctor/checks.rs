@@ -54,6 +54,21 @@ fn load_toml(path: &Path) -> Loaded<DocumentMut> {
     })
 }
 
+/// The user's `config.toml`, cut down to the tables the checks read (`features` and
+/// `hooks`): the rest of a big file is freed at once and never copied.
+fn load_codex_config(path: &Path) -> Loaded<DocumentMut> {
+    load(path, |text| {
+        let mut doc = codex_config::parse(text, path).map_err(|e| e.message)?;
+        let mut kept = DocumentMut::new();
+        for key in ["features", "hooks"] {
+            if let Some(item) = doc.remove(key) {
+                kept.insert(key, item);
+            }
+        }
+        Ok(kept)
+    })
+}
+
 /// One handler in `hooks.json` that runs our runtime.
 struct Ours {
     event: Event,
@@ -96,7 +111,7 @@ impl<'a> Context<'a> {
         let hooks = load(&hooks_path, |text| {
             hooks_json::parse(text, &hooks_path).map_err(|e| e.message)
         });
-        let codex_config = load_toml(&layout.codex_config());
+        let codex_config = load_codex_config(&layout.codex_config());
         let known = hooks_json::our_commands(layout, receipt.ok());
         let ours = hooks
             .ok()
