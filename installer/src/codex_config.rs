@@ -1190,4 +1190,37 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn edit_gives_what_apply_and_render_give() {
+        let trust = [t("/h/.codex/hooks.json:stop:0:0", "sha256:ab")];
+        let regrouped =
+            include_str!("../../fuzz/corpus/config_toml_edit/trust-records-regrouped-on-reread");
+        for before in [
+            None,
+            Some(""),
+            Some("# c\r\nmodel = \"o3\"\r\n"),
+            Some("[features]\ncodex_hooks = false # old\n"),
+            Some("features = {\n  web_search = true,\n}\n"),
+            Some("a.x = 1\nb = 2\na.y = 3\n"),
+            Some("features = 3\n"),
+            Some(regrouped),
+        ] {
+            let text = before.unwrap_or("");
+            let mut doc = parse(text, Path::new(PATH)).unwrap();
+            let expected = apply(&mut doc, Path::new(PATH), &trust, None, before)
+                .map(|record| (render(&doc, text), record));
+            let got = super::edit(before, Path::new(PATH), &trust, None);
+            match (got, expected) {
+                (Ok(got), Ok(expected)) => {
+                    assert_eq!(got, expected, "{before:?}");
+                    // Run again on its own output: nothing changes.
+                    let again = super::edit(Some(&got.0), Path::new(PATH), &trust, Some(&got.1));
+                    assert_eq!(again.unwrap(), got, "{before:?}");
+                }
+                (Err(got), Err(expected)) => assert_eq!(got.message, expected.message),
+                (got, expected) => panic!("{before:?}: {got:?} but {expected:?}"),
+            }
+        }
+    }
 }
