@@ -10,7 +10,7 @@ use codex_guard_common::events::Event;
 use libfuzzer_sys::fuzz_target;
 use std::ops::Range;
 use std::path::Path;
-use toml_edit::{ImDocument, Item};
+use toml_edit::{Document, Item};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -103,7 +103,7 @@ fn assert_lines_kept(before: &str, after: &str) {
 /// Where the values of `features.hooks` and `features.codex_hooks` are in `text`: a
 /// value written over several lines is replaced whole.
 fn replaced_values(text: &str) -> Vec<Range<usize>> {
-    let Ok(doc) = ImDocument::parse(text) else {
+    let Ok(doc) = Document::parse(text) else {
         return Vec::new();
     };
     let Some(features) = doc.get("features").and_then(Item::as_table_like) else {

@@ -15,23 +15,55 @@ pub struct Trust {
     pub hash: String,
 }
 
-/// Parses `config.toml`, naming the line of the first error.
+/// Parses `config.toml` (TOML 1.1, comments and layout kept), naming the line and
+/// column of the first error.
 pub fn parse(text: &str, path: &Path) -> Result<DocumentMut, Failure> {
     text.parse::<DocumentMut>().map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-        let place = line.map(|l| format!(" at line {l}")).unwrap_or_default();
-        Failure::bad_input(format!(
-            "{} is not valid TOML{place}: {}",
-            path.display(),
-            e.message().trim()
-        ))
-        .hint(format!(
-            "fix {} (Codex cannot read it either) and run setup again; nothing was changed",
+        let (problem, line) = syntax_error(text, path, &e);
+        let place = line.map(|l| format!("line {l} of ")).unwrap_or_default();
+        Failure::bad_input(problem).hint(format!(
+            "fix {place}{} and run setup again; nothing was changed",
             path.display()
         ))
     })
+}
+
+/// What is wrong with a TOML file that does not parse, for a person: the file, the
+/// line and column of the error, and the parser's reason. Also the 1-based line.
+pub fn syntax_error(
+    text: &str,
+    path: &Path,
+    error: &toml_edit::TomlError,
+) -> (String, Option<usize>) {
+    let at = error.span().map(|span| {
+        let before = &text[..floor_char_boundary(text, span.start)];
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rsplit_once('\n')
+            .map_or(before, |(_, last)| last)
+            .chars()
+            .count()
+            + 1;
+        (line, column)
+    });
+    let place = at
+        .map(|(line, column)| format!(" at line {line}, column {column}"))
+        .unwrap_or_default();
+    let problem = format!(
+        "{} is not valid TOML 1.1{place}: {}",
+        path.display(),
+        error.message().trim()
+    );
+    (problem, at.map(|(line, _)| line))
+}
+
+/// The largest char boundary of `text` at or before `at`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// The text of `doc`, in the line endings of `original`.
@@ -44,7 +76,11 @@ pub fn render(doc: &DocumentMut, original: &str) -> String {
 /// from each other or from the table's `[header]`) are written back together, and
 /// one kind of line ending is written; a missing final newline is only added.
 pub fn layout_change(doc: &DocumentMut, text: &str) -> Option<(usize, &'static str)> {
-    let again = render(doc, text);
+    layout_change_of(&render(doc, text), text)
+}
+
+/// [`layout_change`] of a document already rendered (by [`render`]) as `again`.
+pub fn layout_change_of(again: &str, text: &str) -> Option<(usize, &'static str)> {
     let eol = if fsutil::uses_crlf(text) {
         "\r\n"
     } else {
@@ -78,13 +114,102 @@ pub fn apply(
     previous: Option<&CodexConfigRecord>,
     original: Option<&str>,
 ) -> Result<CodexConfigRecord, Failure> {
-    // A file codex-guard cannot edit without loss is left as it is, with the fix.
-    let refuse = |problem: String, fix: &str| {
-        Failure::bad_input(problem).hint(format!(
-            "{fix} in {}, then run `codex-guard setup` again; nothing was changed",
-            path.display()
-        ))
+    if let Some(text) = original {
+        check_layout(&render(doc, text), text, path)?;
+    }
+    let record = edit_document(doc, path, trust, previous, original)?;
+    check_reads_back(&doc.to_string(), path)?;
+    Ok(record)
+}
+
+/// Setup's whole edit of `config.toml`, from its text (`None`: no file) to the text to
+/// write and the record of what changed, with as little work as a big file allows:
+/// one parse and two renderings, and a second parse (to prove the next run reads the
+/// file back alike) only when something changed, after the first document is freed.
+pub fn edit(
+    before: Option<&str>,
+    path: &Path,
+    trust: &[Trust],
+    previous: Option<&CodexConfigRecord>,
+) -> Result<(String, CodexConfigRecord), Failure> {
+    let text = before.unwrap_or("");
+    let mut doc = parse(text, path)?;
+    let unedited = doc.to_string();
+    if before.is_some() {
+        if fsutil::uses_crlf(text) {
+            check_layout(
+                &fsutil::line_endings_like(unedited.clone(), text),
+                text,
+                path,
+            )?;
+        } else {
+            check_layout(&unedited, text, path)?;
+        }
+    }
+    let record = edit_document(&mut doc, path, trust, previous, before)?;
+    let edited = doc.to_string();
+    drop(doc);
+    // Unedited, it is the text that just passed the layout check.
+    if edited != unedited {
+        drop(unedited);
+        check_reads_back(&edited, path)?;
+    }
+    Ok((fsutil::line_endings_like(edited, text), record))
+}
+
+/// A file codex-guard cannot edit without loss is left as it is, with the fix.
+fn refusal(path: &Path, problem: String, fix: &str) -> Failure {
+    Failure::bad_input(problem).hint(format!(
+        "{fix} in {}, then run `codex-guard setup` again; nothing was changed",
+        path.display()
+    ))
+}
+
+/// Refuses a file that, parsed and rendered as `rendered`, would not be written back
+/// with its other lines as they are.
+fn check_layout(rendered: &str, text: &str, path: &Path) -> Result<(), Failure> {
+    match layout_change_of(rendered, text) {
+        None => Ok(()),
+        Some((line, why)) => Err(refusal(
+            path,
+            format!(
+                "{} cannot be edited without rewriting line {line} and the lines after it: {why}",
+                path.display()
+            ),
+            "keep each table's keys together and use one kind of line ending",
+        )),
+    }
+}
+
+/// The edited file must read back as written, or the next run would regroup it.
+fn check_reads_back(edited: &str, path: &Path) -> Result<(), Failure> {
+    let Ok(again) = edited.parse::<DocumentMut>() else {
+        return Ok(());
     };
+    let rendered = render(&again, edited);
+    drop(again);
+    match layout_change_of(&rendered, edited) {
+        None => Ok(()),
+        Some((line, why)) => Err(refusal(
+            path,
+            format!(
+                "{} cannot be edited: with codex-guard's trust records added, line {line} and the lines after it would be rewritten by the next run: {why}",
+                path.display()
+            ),
+            "keep each table's keys together (the `[hooks]` tables in particular)",
+        )),
+    }
+}
+
+/// The edits themselves, on a document whose layout was checked.
+fn edit_document(
+    doc: &mut DocumentMut,
+    path: &Path,
+    trust: &[Trust],
+    previous: Option<&CodexConfigRecord>,
+    original: Option<&str>,
+) -> Result<CodexConfigRecord, Failure> {
+    let refuse = |problem: String, fix: &str| refusal(path, problem, fix);
     let not_a_table = |what: &str| {
         refuse(
             format!(
@@ -94,29 +219,30 @@ pub fn apply(
             &format!("make `{what}` a table"),
         )
     };
-    if let Some((line, why)) = original.and_then(|text| layout_change(doc, text)) {
-        return Err(refuse(
-            format!(
-                "{} cannot be edited without rewriting line {line} and the lines after it: {why}",
-                path.display()
-            ),
-            "keep each table's keys together and use one kind of line ending",
-        ));
-    }
+    // Tables setup adds go at the end of the file, in the order they are added.
+    let mut next_position = last_position(doc.as_table()) + 1;
+    let mut at_end = |mut table: Table| {
+        table.set_position(Some(next_position));
+        next_position += 1;
+        table
+    };
     let root = doc.as_table_mut();
 
     // [features] hooks = true
     let features_table_created = !root.contains_key("features");
     if features_table_created {
-        let mut table = Table::new();
+        let mut table = at_end(Table::new());
         if !root.is_empty() {
             table.decor_mut().set_prefix("\n");
         }
         root.insert("features", Item::Table(table));
     }
-    let features = root
+    let features_item = root
         .get_mut("features")
-        .and_then(Item::as_table_like_mut)
+        .filter(|item| item.is_table_like())
+        .ok_or_else(|| not_a_table("features"))?;
+    let features = features_item
+        .as_table_like_mut()
         .ok_or_else(|| not_a_table("features"))?;
     // `features.hooks.x = 1` makes a table of a flag: replacing it would lose the
     // user's data, so it is refused like any other shape codex-guard cannot edit.
@@ -149,7 +275,7 @@ pub fn apply(
             rename_key(features, "codex_hooks", "hooks");
         }
     }
-    set_true(features, "hooks");
+    set_true(features_item, "hooks");
 
     // [hooks.state."<key>"] trusted_hash
     let hooks = root
@@ -202,13 +328,13 @@ pub fn apply(
         };
         if current.as_deref() != Some(t.hash.as_str()) {
             let entry = state.entry(&t.key).or_insert_with(|| {
-                let mut table = Table::new();
+                let mut table = at_end(Table::new());
                 table.decor_mut().set_prefix("\n");
                 Item::Table(table)
             });
-            let entry = entry
-                .as_table_like_mut()
-                .ok_or_else(|| not_a_table(&format!("hooks.state.\"{}\"", t.key)))?;
+            if !entry.is_table_like() {
+                return Err(not_a_table(&format!("hooks.state.\"{}\"", t.key)));
+            }
             set_string(entry, "trusted_hash", &t.hash);
         }
         records.push(TrustRecord {
@@ -219,19 +345,6 @@ pub fn apply(
         });
     }
     // Empty implicit tables print nothing, so an unused `hooks.state` leaves no trace.
-
-    // The edited file must read back as written, or the next run would regroup it.
-    let edited = doc.to_string();
-    let reread = edited.parse::<DocumentMut>().ok();
-    if let Some((line, why)) = reread.and_then(|again| layout_change(&again, &edited)) {
-        return Err(refuse(
-            format!(
-                "{} cannot be edited: with codex-guard's trust records added, line {line} and the lines after it would be rewritten by the next run: {why}",
-                path.display()
-            ),
-            "keep each table's keys together (the `[hooks]` tables in particular)",
-        ));
-    }
 
     Ok(match previous {
         Some(prev) => CodexConfigRecord {
@@ -255,6 +368,20 @@ pub fn apply(
     })
 }
 
+/// The largest position of a table in the file (0 when there is none).
+fn last_position(table: &Table) -> isize {
+    table
+        .iter()
+        .flat_map(|(_, item)| match item {
+            Item::Table(table) => vec![table],
+            Item::ArrayOfTables(array) => array.iter().collect(),
+            _ => Vec::new(),
+        })
+        .map(|table| table.position().unwrap_or(0).max(last_position(table)))
+        .max()
+        .unwrap_or(0)
+}
+
 fn implicit_table() -> Table {
     let mut table = Table::new();
     table.set_implicit(true);
@@ -266,31 +393,133 @@ fn value_text(value: &Value) -> String {
     value.to_string()
 }
 
-fn set_true(table: &mut dyn toml_edit::TableLike, key: &str) {
-    match table.get_mut(key).and_then(Item::as_value_mut) {
+fn set_true(table: &mut Item, key: &str) {
+    let existing = table.as_table_like_mut().and_then(|t| t.get_mut(key));
+    match existing.and_then(Item::as_value_mut) {
         Some(Value::Boolean(b)) if *b.value() => {}
         Some(value) => {
             let decor = value.decor().clone();
             *value = Value::from(true);
             *value.decor_mut() = decor;
         }
-        None => {
-            table.insert(key, toml_edit::value(true));
-        }
+        None => insert_laid_out(table, key, Value::from(true)),
     }
 }
 
-fn set_string(table: &mut dyn toml_edit::TableLike, key: &str, text: &str) {
-    match table.get_mut(key).and_then(Item::as_value_mut) {
+fn set_string(table: &mut Item, key: &str, text: &str) {
+    let existing = table.as_table_like_mut().and_then(|t| t.get_mut(key));
+    match existing.and_then(Item::as_value_mut) {
         Some(value) => {
             let decor = value.decor().clone();
             *value = Value::from(text);
             *value.decor_mut() = decor;
         }
-        None => {
-            table.insert(key, toml_edit::value(text));
+        None => insert_laid_out(table, key, Value::from(text)),
+    }
+}
+
+/// Adds `key = value` to the table `table` holds. In an inline table, on one line or
+/// (TOML 1.1) over several, the new entry is laid out like the last one: the same
+/// indentation and spacing, a trailing comma kept, and a comment after the last
+/// entry left on that entry's line.
+fn insert_laid_out(table: &mut Item, key: &str, value: Value) {
+    match table {
+        Item::Value(Value::InlineTable(inline)) => insert_inline(inline, key, value),
+        other => {
+            if let Some(table) = other.as_table_like_mut() {
+                table.insert(key, Item::Value(value));
+            }
         }
     }
+}
+
+/// Removes `key` from the table `table` holds; from the end of an inline table, the
+/// reverse of [`insert_laid_out`]: the spacing and comment after the removed entry go
+/// back to the entry before it.
+fn remove_laid_out(table: &mut Item, key: &str) {
+    let Item::Value(Value::InlineTable(inline)) = table else {
+        if let Some(table) = table.as_table_like_mut() {
+            table.remove(key);
+        }
+        return;
+    };
+    let is_last = inline.iter().last().is_some_and(|(last, _)| last == key);
+    let raw = |text: Option<&toml_edit::RawString>| {
+        text.and_then(toml_edit::RawString::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let Some((removed_key, removed)) = inline.remove_entry(key) else {
+        return;
+    };
+    if !is_last || inline.is_empty() {
+        return;
+    }
+    let prefix = raw(removed_key.leaf_decor().prefix());
+    let note = prefix.split_once('\n').map_or("", |(note, _)| note);
+    if inline.trailing_comma() {
+        let trailing = format!("{note}{}", raw(Some(inline.trailing())));
+        inline.set_trailing(trailing);
+    } else if let Some((_, before)) = inline.iter_mut().last() {
+        let suffix = format!("{note}{}", raw(removed.decor().suffix()));
+        before.decor_mut().set_suffix(suffix);
+    }
+}
+
+fn insert_inline(table: &mut toml_edit::InlineTable, key: &str, mut value: Value) {
+    let raw = |text: Option<&toml_edit::RawString>| {
+        text.and_then(toml_edit::RawString::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    // The last entry, if it is a plain `key = value` (not a dotted one).
+    let last = table.iter().last().and_then(|(name, last)| {
+        let plain = !matches!(last, Value::InlineTable(t) if t.is_dotted());
+        plain.then_some(())?;
+        let name = table.key(name)?;
+        Some((
+            raw(name.leaf_decor().prefix()),
+            raw(name.leaf_decor().suffix()),
+            raw(last.decor().prefix()),
+            raw(last.decor().suffix()),
+            name.get().to_string(),
+        ))
+    });
+    let Some((key_prefix, key_suffix, value_prefix, value_suffix, last_key)) = last else {
+        table.insert(key, value);
+        return;
+    };
+    // A line break in the last key's prefix means one entry a line: indent alike.
+    let indent = match key_prefix.rsplit_once('\n') {
+        Some((_, indent)) => format!("\n{indent}"),
+        None => key_prefix.clone(),
+    };
+    // What follows the last entry's value up to its line's end (a comment) stays
+    // there, after the comma: in `trailing` with a trailing comma, in the value's
+    // suffix without one.
+    let after_last = if table.trailing_comma() {
+        raw(Some(table.trailing()))
+    } else {
+        value_suffix.clone()
+    };
+    let (new_key_prefix, rest) = match after_last.split_once('\n') {
+        Some((note, rest)) if indent.starts_with('\n') => {
+            (format!("{note}{indent}"), format!("\n{rest}"))
+        }
+        _ => (indent, after_last),
+    };
+    if table.trailing_comma() {
+        table.set_trailing(rest);
+        value.decor_mut().set_suffix(value_suffix);
+    } else {
+        if let Some(last) = table.get_mut(&last_key) {
+            last.decor_mut().set_suffix("");
+        }
+        value.decor_mut().set_suffix(rest);
+    }
+    value.decor_mut().set_prefix(value_prefix);
+    let key = Key::new(key).with_leaf_decor(toml_edit::Decor::new(new_key_prefix, key_suffix));
+    table.insert_formatted(&key, value);
 }
 
 /// With both `codex_hooks` and `hooks` set, the first of the two in the file goes,
@@ -356,14 +585,15 @@ fn insert_formatted(table: &mut dyn toml_edit::TableLike, key: &Key, item: Item)
 /// Removes a trust record codex-guard wrote: the hash it replaced (`previous`) comes
 /// back, and its table goes unless the user had it before (`keep_table`).
 fn remove_trusted_hash(state: &mut Table, key: &str, previous: Option<&str>, keep_table: bool) {
-    let Some(entry) = state.get_mut(key).and_then(Item::as_table_like_mut) else {
+    let Some(entry) = state.get_mut(key).filter(|entry| entry.is_table_like()) else {
         return;
     };
     match previous {
         Some(hash) => set_string(entry, "trusted_hash", hash),
         None => {
-            entry.remove("trusted_hash");
-            if entry.is_empty() && !keep_table {
+            remove_laid_out(entry, "trusted_hash");
+            let emptied = entry.as_table_like().is_some_and(|entry| entry.is_empty());
+            if emptied && !keep_table {
                 state.remove(key);
             }
         }
@@ -434,7 +664,12 @@ pub fn unapply(
         notes.push("without an install receipt, [features] hooks is left as it is".into());
         return notes;
     };
-    let features_empty = match root.get_mut("features").and_then(Item::as_table_like_mut) {
+    let mut features_item = root.get_mut("features");
+    let mut remove_hooks = false;
+    let features_empty = match features_item
+        .as_deref_mut()
+        .and_then(Item::as_table_like_mut)
+    {
         Some(features) => {
             let ours = matches!(
                 features.get("hooks").and_then(Item::as_value),
@@ -455,17 +690,18 @@ pub fn unapply(
                             }
                         }
                     }
-                    (None, None) => {
-                        features.remove("hooks");
-                    }
+                    (None, None) => remove_hooks = true,
                 }
             } else if features.contains_key("hooks") {
                 notes.push("[features] hooks was changed after setup and is left as is".into());
             }
-            features.is_empty()
+            features.len() == usize::from(remove_hooks)
         }
         None => false,
     };
+    if let (true, Some(features)) = (remove_hooks, features_item) {
+        remove_laid_out(features, "hooks");
+    }
     if record.features_table_created && features_empty {
         root.remove("features");
     }
@@ -689,7 +925,7 @@ mod tests {
     #[test]
     fn invalid_toml_names_the_line() {
         let err = parse("a = 1\nb = = 2\n", Path::new(PATH)).unwrap_err();
-        assert!(err.message.contains("line 2"), "{}", err.message);
+        assert!(err.message.contains("line 2, column 5"), "{}", err.message);
         assert_eq!(err.code, crate::failure::ExitCode::BadInput);
     }
 
@@ -759,7 +995,6 @@ mod tests {
                 3,
                 "spread over the file",
             ),
-            ("[a.b.c]\n\n[a]\n\nb.d.e = 2\n", 5, "spread over the file"),
             ("a.x = 1\r\nb = 2\r\na.y = 3\r\n", 2, "spread over the file"),
         ] {
             let mut doc = parse(text, Path::new(PATH)).unwrap();
@@ -768,6 +1003,26 @@ mod tests {
             assert_eq!(err.code, crate::failure::ExitCode::BadInput);
             assert!(err.message.contains(&format!("line {line} ")), "{}", err.message);
             assert!(err.message.contains(why), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn tables_setup_adds_go_at_the_end_of_the_file() {
+        // A header after its subtable: written back as it is, so setup edits it.
+        let trust = [t("/h/hooks.json:stop:0:0", "sha256:aa")];
+        for text in [
+            "[a.b.c]\n\n[a]\n\nb.d.e = 2\n",
+            "[x]\n[y]\n[x.sub]\nk = 1\n",
+            "[[x]]\n[y]\n[[x]]\n",
+        ] {
+            let doc = parse(text, Path::new(PATH)).unwrap();
+            assert_eq!(layout_change(&doc, text), None, "{text}");
+            let (installed, record) = edit(text, &trust);
+            assert_eq!(
+                installed,
+                format!("{text}\n[features]\nhooks = true\n\n[hooks.state.\"/h/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:aa\"\n")
+            );
+            assert_eq!(undo(&installed, &record), text);
         }
     }
 
@@ -832,5 +1087,140 @@ mod tests {
     fn non_table_features_is_refused() {
         let mut doc = parse("features = 3\n", Path::new(PATH)).unwrap();
         assert!(apply(&mut doc, Path::new(PATH), &[], None, None).is_err());
+    }
+
+    #[test]
+    fn a_key_added_to_an_inline_table_is_laid_out_like_the_last_entry() {
+        let trust = [t("/h/.codex/hooks.json:stop:0:0", "sha256:ab")];
+        for (before, features_after) in [
+            (
+                "features = { web_search = true }\n",
+                "features = { web_search = true, hooks = true }\n",
+            ),
+            (
+                "features = { web_search = true, }\n",
+                "features = { web_search = true, hooks = true, }\n",
+            ),
+            (
+                "features = {\n  web_search = true\n}\n",
+                "features = {\n  web_search = true,\n  hooks = true\n}\n",
+            ),
+            (
+                "features = {\n  web_search = true,\n}\n",
+                "features = {\n  web_search = true,\n  hooks = true,\n}\n",
+            ),
+            (
+                "features = {\n  web_search = true, # on\n}\n",
+                "features = {\n  web_search = true, # on\n  hooks = true,\n}\n",
+            ),
+            (
+                "features = {\n  web_search = true # on\n}\n",
+                "features = {\n  web_search = true, # on\n  hooks = true\n}\n",
+            ),
+            (
+                "features = {\n  # mine\n  web_search = true,\n  # end\n}\n",
+                "features = {\n  # mine\n  web_search = true,\n  hooks = true,\n  # end\n}\n",
+            ),
+            (
+                "features = { x.y = 1 }\n",
+                "features = { x.y = 1 , hooks = true }\n",
+            ),
+        ] {
+            let (installed, record) = edit(before, &trust);
+            assert_eq!(
+                installed,
+                format!("{features_after}\n[hooks.state.\"/h/.codex/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:ab\"\n"),
+                "{before:?}"
+            );
+            assert_eq!(undo(&installed, &record), before, "{installed}");
+        }
+    }
+
+    #[test]
+    fn a_trust_record_added_to_an_inline_entry_is_laid_out_like_its_keys() {
+        let key = "/h/.codex/hooks.json:stop:0:0";
+        let before = format!("[hooks.state]\n\"{key}\" = {{\n  enabled = true,\n}}\n");
+        let (installed, record) = edit(&before, &[t(key, "sha256:ab")]);
+        assert_eq!(
+            installed,
+            format!("[hooks.state]\n\"{key}\" = {{\n  enabled = true,\n  trusted_hash = \"sha256:ab\",\n}}\n\n[features]\nhooks = true\n")
+        );
+        assert_eq!(undo(&installed, &record), before);
+    }
+
+    #[test]
+    fn toml_1_1_escapes_and_multi_line_inline_tables_keep_their_bytes() {
+        let trust = [t("/h/.codex/hooks.json:stop:0:0", "sha256:ab")];
+        let before = "notify = [\"say\", \"\\e[1mdone\\x21\"]\nmcp_servers.docs = {\n  command = \"d\",   # local\n  env = { A = \"\\x41\", },\n}\n\n[features]\ncodex_hooks = false # old\n";
+        let (installed, record) = edit(before, &trust);
+        assert_eq!(
+            installed,
+            before.replace("codex_hooks = false", "hooks = true")
+                + "\n[hooks.state.\"/h/.codex/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:ab\"\n"
+        );
+        assert_eq!(undo(&installed, &record), before);
+        let data: toml::Table = installed.parse().unwrap();
+        assert_eq!(data["notify"][1].as_str(), Some("\u{1b}[1mdone!"));
+    }
+
+    #[test]
+    fn invalid_toml_1_1_names_the_line_and_column_and_no_cause() {
+        for (text, at) in [
+            ("a = \"\\q\"\n", "line 1, column 7"),
+            ("a = 1\nb = { c = 1,, }\n", "line 2, column 13"),
+            ("a = 1\na = 2\n", "line 2, column 1"),
+            ("[t]\nx = \"\\x4\"\n", "line 2, column 9"),
+            ("é = 1\n", "line 1, column 1"),
+        ] {
+            let err = parse(text, Path::new(PATH)).unwrap_err();
+            assert_eq!(err.code, crate::failure::ExitCode::BadInput);
+            assert!(
+                err.message
+                    .starts_with(&format!("{PATH} is not valid TOML 1.1 at {at}: ")),
+                "{text:?}: {}",
+                err.message
+            );
+            let line = &at[..at.find(',').unwrap()];
+            assert_eq!(
+                err.hint.as_deref(),
+                Some(
+                    format!("fix {line} of {PATH} and run setup again; nothing was changed")
+                        .as_str()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn edit_gives_what_apply_and_render_give() {
+        let trust = [t("/h/.codex/hooks.json:stop:0:0", "sha256:ab")];
+        let regrouped =
+            include_str!("../../fuzz/corpus/config_toml_edit/trust-records-regrouped-on-reread");
+        for before in [
+            None,
+            Some(""),
+            Some("# c\r\nmodel = \"o3\"\r\n"),
+            Some("[features]\ncodex_hooks = false # old\n"),
+            Some("features = {\n  web_search = true,\n}\n"),
+            Some("a.x = 1\nb = 2\na.y = 3\n"),
+            Some("features = 3\n"),
+            Some(regrouped),
+        ] {
+            let text = before.unwrap_or("");
+            let mut doc = parse(text, Path::new(PATH)).unwrap();
+            let expected = apply(&mut doc, Path::new(PATH), &trust, None, before)
+                .map(|record| (render(&doc, text), record));
+            let got = super::edit(before, Path::new(PATH), &trust, None);
+            match (got, expected) {
+                (Ok(got), Ok(expected)) => {
+                    assert_eq!(got, expected, "{before:?}");
+                    // Run again on its own output: nothing changes.
+                    let again = super::edit(Some(&got.0), Path::new(PATH), &trust, Some(&got.1));
+                    assert_eq!(again.unwrap(), got, "{before:?}");
+                }
+                (Err(got), Err(expected)) => assert_eq!(got.message, expected.message),
+                (got, expected) => panic!("{before:?}: {got:?} but {expected:?}"),
+            }
+        }
     }
 }

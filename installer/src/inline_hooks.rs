@@ -233,9 +233,7 @@ pub fn merge(
                     let decor = slot.decor().clone();
                     *slot = group_table(ours);
                     *slot.decor_mut() = decor;
-                    if let Some(position) = position {
-                        slot.set_position(position);
-                    }
+                    slot.set_position(position);
                 }
                 first
             }

@@ -396,16 +396,8 @@ fn unapply_requirements(doc: &mut DocumentMut, record: &RequirementsRecord) {
 
 fn parse_toml(text: &str, path: &Path) -> Result<DocumentMut, Failure> {
     text.parse::<DocumentMut>().map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-            .unwrap_or(1);
-        Failure::bad_input(format!(
-            "{} is not valid TOML (line {line}): {}",
-            path.display(),
-            e.message()
-        ))
-        .hint("fix the file by hand, then run `codex-guard setup --managed` again; nothing was changed")
+        Failure::bad_input(codex_config::syntax_error(text, path, &e).0)
+            .hint("fix the file by hand, then run `codex-guard setup --managed` again; nothing was changed")
     })
 }
 

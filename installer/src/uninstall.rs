@@ -285,9 +285,13 @@ fn plan_config(
         return Ok(None);
     };
     let mut doc = codex_config::parse(&text, &path)?;
-    let layout = codex_config::layout_change(&doc, &text);
-    let record = receipt.map(|r| &r.codex_config);
     let unedited = doc.to_string();
+    let layout_change = if fsutil::uses_crlf(&text) {
+        codex_config::layout_change_of(&fsutil::line_endings_like(unedited.clone(), &text), &text)
+    } else {
+        codex_config::layout_change_of(&unedited, &text)
+    };
+    let record = receipt.map(|r| &r.codex_config);
     let inline = inline_hooks::remove(&mut doc, is_ours);
     if receipt.is_none() {
         proven.extend(proven_trust(&path, &inline.removed));
@@ -295,21 +299,23 @@ fn plan_config(
     moves.extend(key_moves(&path, &inline.moved));
     notes.extend(codex_config::unapply(&mut doc, record, &proven, &moves));
     let edited = doc.to_string();
+    drop(doc);
     // Nothing of ours in it: the file is not written at all, whatever its layout.
     if edited == unedited {
         return Ok(None);
     }
+    drop(unedited);
     let new_text = fsutil::line_endings_like(edited, &text);
     // The user's own bytes, when taking our edits out gave back the data they had.
     let original = record
         .and_then(|r| r.original.as_deref())
-        .filter(|original| codex_config::same_data(&new_text, original));
+        .filter(|original| *original == new_text || codex_config::same_data(&new_text, original));
     let after = match record {
         Some(r) if r.created && codex_config::same_data(&new_text, "") => None,
         _ => Some(original.map_or(new_text, str::to_string)),
     };
     // Taking our edits out matters more than the layout: the data is kept, but say so.
-    if let (Some((line, why)), Some(_), None) = (layout, &after, original) {
+    if let (Some((line, why)), Some(_), None) = (layout_change, &after, original) {
         notes.push(format!(
             "{} is written back with its lines from line {line} on regrouped: {why}",
             path.display()

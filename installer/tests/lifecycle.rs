@@ -98,6 +98,97 @@ fn setup_then_uninstall_gives_back_every_byte() {
     }
 }
 
+/// Configs only TOML 1.1 allows, each with setup's edits landing in or next to the
+/// new syntax, and the file setup writes before its trust records.
+fn toml_1_1_configs() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![
+        (
+            "multi-line inline table",
+            "model = \"o3\"\nmcp_servers.docs = {\n  command = \"docs-server\",   # the local one\n  args = [\"--port\", \"4000\"]\n}\n\n[features]\nweb_search = true\n",
+            "model = \"o3\"\nmcp_servers.docs = {\n  command = \"docs-server\",   # the local one\n  args = [\"--port\", \"4000\"]\n}\n\n[features]\nweb_search = true\nhooks = true\n",
+        ),
+        (
+            "features as a multi-line inline table with a trailing comma",
+            "# flags\nfeatures = {\n  web_search = true, # on\n}\nmodel = \"o3\"\n",
+            "# flags\nfeatures = {\n  web_search = true, # on\n  hooks = true,\n}\nmodel = \"o3\"\n",
+        ),
+        (
+            "the deprecated flag in a multi-line inline table",
+            "features = {\n  codex_hooks = false, # old name\n  web_search = true\n}\n",
+            "features = {\n  hooks = true, # old name\n  web_search = true\n}\n",
+        ),
+        (
+            "trailing comma in a one-line inline table",
+            "features = { web_search = true, }\nshell_environment_policy = { inherit = \"core\", }\n",
+            "features = { web_search = true, hooks = true, }\nshell_environment_policy = { inherit = \"core\", }\n",
+        ),
+        (
+            "\\x escape",
+            "model = \"o3\"\nnotify = [\"say\", \"done\\x21\"]\n\n[features]\nhooks = false # \\x00 in a comment\n",
+            "model = \"o3\"\nnotify = [\"say\", \"done\\x21\"]\n\n[features]\nhooks = true # \\x00 in a comment\n",
+        ),
+        (
+            "\\e escape",
+            "[tui]\nprompt = \"\\e[1m>\\e[0m \"\n\n[features]\ncodex_hooks = true\n",
+            "[tui]\nprompt = \"\\e[1m>\\e[0m \"\n\n[features]\nhooks = true\n",
+        ),
+    ]
+}
+
+#[test]
+fn toml_1_1_configs_go_through_setup_and_uninstall_byte_for_byte() {
+    for (name, config, edited) in toml_1_1_configs() {
+        let env = TestEnv::new().file("config.toml", config);
+        let before = env.snapshot();
+        env.setup(&["--local-only"]).success();
+        let installed = env.read("config.toml");
+        let trust = installed
+            .strip_prefix(edited)
+            .unwrap_or_else(|| panic!("{name}: the user's part is not {edited:?}:\n{installed}"));
+        assert!(
+            trust.lines().all(|line| line.is_empty()
+                || line.starts_with("[hooks.state.\"")
+                || line.starts_with("trusted_hash = \"sha256:")),
+            "{name}: setup added more than trust records:\n{installed}"
+        );
+        let report = json_of(&env.setup(&["--local-only", "--json"]).success());
+        assert_eq!(report["status"], "unchanged", "{name}: {report}");
+        assert_eq!(env.read("config.toml"), installed, "{name}");
+        let report = json_of(&env.uninstall(&[]).success());
+        assert_eq!(report["status"], "removed", "{name}");
+        assert_eq!(
+            env.snapshot(),
+            before,
+            "{name}: not byte-identical after uninstall"
+        );
+    }
+}
+
+#[test]
+fn a_config_invalid_even_for_toml_1_1_is_refused_naming_the_place() {
+    for (config, place) in [
+        ("model = \"o3\"\nprompt = \"\\q\"\n", "line 2, column 12"),
+        ("features = {\n  hooks = true,,\n}\n", "line 2, column 16"),
+        ("[tui]\nprompt = \"\\x4\"\n", "line 2, column 14"),
+    ] {
+        let env = TestEnv::new().file("config.toml", config);
+        let before = env.snapshot();
+        let out = env.setup(&["--local-only"]).code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(&format!("config.toml is not valid TOML 1.1 at {place}: ")),
+            "{config:?}: {stderr}"
+        );
+        let line = &place[..place.find(',').unwrap()];
+        assert!(
+            stderr.contains(&format!("hint: fix {line} of ")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("Codex"), "{stderr}");
+        assert_eq!(env.snapshot(), before, "{config:?}");
+    }
+}
+
 #[test]
 fn crlf_files_keep_their_line_endings_through_setup_and_uninstall() {
     let crlf = COMMENTED_CONFIG.replace('\n', "\r\n");

@@ -331,7 +331,7 @@ fn invalid_toml_is_refused_naming_the_line_and_nothing_changes() {
     let out = env.setup(&["--local-only"]).code(2);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(
-        stderr.contains("config.toml is not valid TOML at line 2"),
+        stderr.contains("config.toml is not valid TOML 1.1 at line 2, column 10"),
         "{stderr}"
     );
     assert!(stderr.contains("hint:"), "{stderr}");

@@ -92,6 +92,21 @@ fn load_toml(path: &Path) -> Loaded<DocumentMut> {
     })
 }
 
+/// The user's `config.toml`, cut down to the tables the checks read (`features` and
+/// `hooks`): the rest of a big file is freed at once and never copied.
+fn load_codex_config(path: &Path) -> Loaded<DocumentMut> {
+    load(path, |text| {
+        let mut doc = codex_config::parse(text, path).map_err(|e| e.message)?;
+        let mut kept = DocumentMut::new();
+        for key in ["features", "hooks"] {
+            if let Some(item) = doc.remove(key) {
+                kept.insert(key, item);
+            }
+        }
+        Ok(kept)
+    })
+}
+
 /// One handler in `hooks.json` that runs our runtime.
 struct Ours {
     event: Event,
@@ -179,7 +194,7 @@ impl<'a> Context<'a> {
         let json = load(&json_path, |text| {
             hooks_json::parse(text, &json_path).map_err(|e| e.message)
         });
-        self.codex_config = load_toml(&layout.codex_config());
+        self.codex_config = load_codex_config(&layout.codex_config());
         let known = hooks_json::our_commands(layout, self.receipt.ok());
         let find = |hooks: &Loaded<Value>| {
             hooks
@@ -1752,11 +1767,8 @@ fn managed_requirements(ctx: &Context) -> Check {
     let doc: DocumentMut = match text.parse() {
         Ok(doc) => doc,
         Err(e) => {
-            return Check::fail(
-                ID,
-                format!("{} is not valid TOML: {}", path.display(), e.message()),
-            )
-            .fix(format!("fix the file by hand, then run {setup}"))
+            return Check::fail(ID, crate::codex_config::syntax_error(&text, &path, &e).0)
+                .fix(format!("fix the file by hand, then run {setup}"))
         }
     };
     if doc
