@@ -28,15 +28,27 @@ struct Step {
     path: PathBuf,
     current: Option<Vec<u8>>,
     action: Action,
+    /// What the file is to hold: the archive's bytes, or those of the identical copy
+    /// of a program the archive records by hash (`None`: remove it, or no copy found).
+    content: Option<Vec<u8>>,
+    /// Where a program recorded by hash was copied from.
+    copied_from: Option<PathBuf>,
 }
 
 impl Step {
     fn verb(&self) -> &'static str {
-        match (&self.entry.content, &self.current) {
+        match (&self.entry.sha256, &self.current) {
             (None, _) => "remove",
             (Some(_), None) => "create",
             (Some(_), Some(_)) => "replace",
         }
+    }
+
+    /// A program recorded by hash that is to be put back, with no identical copy found.
+    fn missing(&self) -> Option<(&backup::Reference, &str)> {
+        let reference = self.entry.reference.as_ref()?;
+        let sha256 = self.entry.sha256.as_deref()?;
+        (self.action != Action::Unchanged && self.content.is_none()).then_some((reference, sha256))
     }
 }
 
@@ -77,9 +89,17 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         .iter()
         .filter(|s| s.action == Action::Conflict)
         .collect();
+    let wanted =
+        |s: &&Step| s.action == Action::Restore || (args.force && s.action == Action::Conflict);
+    let missing: Vec<&Step> = steps
+        .iter()
+        .filter(wanted)
+        .filter(|s| s.missing().is_some())
+        .collect();
     let work: Vec<&Step> = steps
         .iter()
-        .filter(|s| s.action == Action::Restore || (args.force && s.action == Action::Conflict))
+        .filter(wanted)
+        .filter(|s| s.missing().is_none())
         .collect();
 
     let describe = |s: &Step| json!({"path": s.path, "action": s.verb(), "changed_since_backup": s.action == Action::Conflict});
@@ -110,8 +130,8 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     }
 
     if args.dry_run || work.is_empty() {
-        report(&args, &archive_path, &work, None, args.dry_run);
-        return Ok(ExitCode::Ok);
+        report(&args, &archive_path, &work, &missing, None, args.dry_run);
+        return Ok(exit_code(&missing));
     }
     if !args.yes && !args.json && ui::stdin_is_terminal() {
         for step in &work {
@@ -133,7 +153,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     let entries: Vec<backup::Entry> = work
         .iter()
         .map(|s| {
-            let after = backup::After::Hash(s.entry.content.as_deref().map(fsutil::sha256_hex));
+            let after = backup::After::Hash(s.entry.sha256.clone());
             backup::Entry::of(&layout, &s.path, after)
         })
         .collect();
@@ -145,7 +165,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         Some(backup::backups_keep(&layout)),
     )?;
     for step in &work {
-        match &step.entry.content {
+        match &step.content {
             Some(bytes) => {
                 if let Some(parent) = step.path.parent() {
                     fsutil::create_dir_all(parent, 0o700)?;
@@ -157,8 +177,18 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot remove {}", step.path.display()))?,
         }
     }
-    report(&args, &archive_path, &work, Some(&safety), false);
-    Ok(ExitCode::Ok)
+    report(&args, &archive_path, &work, &missing, Some(&safety), false);
+    Ok(exit_code(&missing))
+}
+
+/// A restore that could not put back a program recorded by hash left the install
+/// incomplete (exit 1); the report said what to reinstall.
+fn exit_code(missing: &[&Step]) -> ExitCode {
+    if missing.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Degraded
+    }
 }
 
 fn plan(layout: &Layout, archive: &Archive) -> Result<Vec<Step>> {
@@ -170,19 +200,29 @@ fn plan(layout: &Layout, archive: &Archive) -> Result<Vec<Step>> {
             .fold(layout.codex_home.clone(), |p, part| p.join(part));
         let current = fsutil::read_optional(&fsutil::write_target(&path)?)?;
         let current_hash = current.as_deref().map(fsutil::sha256_hex);
-        let backup_hash = entry.content.as_deref().map(fsutil::sha256_hex);
-        let action = if current_hash == backup_hash {
+        let action = if current_hash == entry.sha256 {
             Action::Unchanged
         } else if current_hash == entry.after_sha256 {
             Action::Restore
         } else {
             Action::Conflict
         };
+        let (content, copied_from) = match (&entry.reference, &entry.sha256) {
+            (Some(reference), Some(sha256)) if action != Action::Unchanged => {
+                match reference.find(sha256) {
+                    Some((place, bytes)) => (Some(bytes), Some(place)),
+                    None => (None, None),
+                }
+            }
+            _ => (entry.content.clone(), None),
+        };
         steps.push(Step {
             entry: entry.clone(),
             path,
             current,
             action,
+            content,
+            copied_from,
         });
     }
     Ok(steps)
@@ -192,24 +232,40 @@ fn report(
     args: &RestoreArgs,
     archive: &std::path::Path,
     work: &[&Step],
+    missing: &[&Step],
     safety: Option<&PathBuf>,
     dry_run: bool,
 ) {
     if args.json {
+        let status = if !missing.is_empty() {
+            "incomplete"
+        } else if work.is_empty() {
+            "unchanged"
+        } else if dry_run {
+            "planned"
+        } else {
+            "restored"
+        };
         println!(
             "{}",
             json!({
-                "status": if work.is_empty() { "unchanged" } else if dry_run { "planned" } else { "restored" },
+                "status": status,
                 "changed": !work.is_empty() && !dry_run,
                 "dry_run": dry_run,
                 "backup_restored": archive,
-                "changes": work.iter().map(|s| json!({"path": s.path, "action": s.verb()})).collect::<Vec<_>>(),
+                "changes": work.iter().map(|s| json!({"path": s.path, "action": s.verb(), "copied_from": s.copied_from})).collect::<Vec<_>>(),
+                "missing": missing.iter().filter_map(|s| {
+                    let (reference, sha256) = s.missing()?;
+                    Some(json!({"path": s.path, "program": reference.program,
+                        "version": reference.version, "sha256": sha256, "size": reference.size,
+                        "hint": reference.reinstall_hint(sha256)}))
+                }).collect::<Vec<_>>(),
                 "backup": safety,
             })
         );
         return;
     }
-    if work.is_empty() {
+    if work.is_empty() && missing.is_empty() {
         eprintln!(
             "codex-guard: unchanged (every file already matches {})",
             archive.display()
@@ -218,7 +274,24 @@ fn report(
     }
     let lead = if dry_run { "would" } else { "did" };
     for step in work {
-        eprintln!("  {lead} {:8} {}", step.verb(), step.path.display());
+        match &step.copied_from {
+            Some(from) => eprintln!(
+                "  {lead} {:8} {} (copied from {}, identical to the one backed up)",
+                step.verb(),
+                step.path.display(),
+                from.display()
+            ),
+            None => eprintln!("  {lead} {:8} {}", step.verb(), step.path.display()),
+        }
+    }
+    for step in missing {
+        if let Some((reference, sha256)) = step.missing() {
+            eprintln!(
+                "  cannot restore {}: the backup recorded it by its hash and no identical copy is installed",
+                step.path.display()
+            );
+            eprintln!("hint: {}", reference.reinstall_hint(sha256));
+        }
     }
     if let Some(safety) = safety {
         eprintln!(
