@@ -9,7 +9,8 @@
 # XDG_STATE_HOME and CODEX_GUARD_SYSTEM_ROOT pointing into it: the real home and /etc
 # are never read or written.
 #
-# Usage: scripts/bench-installer.sh [--runs N] [--bin-dir DIR] [--lines N]
+# Usage: scripts/bench-installer.sh [--runs N] [--bin-dir DIR] [--lines N] [--only LIST]
+#   --only LIST    a comma-separated subset of events,setup,uninstall
 #   --bin-dir DIR  use the codex-guard and codex-guard-hook in DIR (another build, for
 #                  a before/after comparison) instead of building this tree
 set -euo pipefail
@@ -18,11 +19,13 @@ cd "$(dirname "$0")/.."
 runs=3
 bin_dir=""
 lines=1000000
+only="events,setup,uninstall"
 while [ $# -gt 0 ]; do
     case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --lines) lines="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
     -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument $1" >&2; echo "hint: see $0 --help" >&2; exit 2 ;;
     esac
@@ -138,9 +141,14 @@ gen_config() {
     }'
 }
 
+# Whether the benchmark $1 was asked for.
+want() {
+    case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac
+}
+
 printf '%-36s %8s %8s %9s\n' "benchmark (median of $runs runs)" "wall ms" "CPU ms" "peak MiB"
 
-# events
+if want events; then
 mkdir -p "$work/events/codex/codex-guard/logs"
 gen_events >"$work/events/codex/codex-guard/logs/events.jsonl"
 half=$(awk -v n="$lines" 'BEGIN { printf "%d", 1763596800 + n / 2 }')
@@ -151,11 +159,14 @@ for args in "events" "events --json" "events --since $since"; do
     for _ in $(seq "$runs"); do measure "${cmd[@]}" $args; done |
         row "${args/$since/half} ($((lines / 1000))k lines)"
 done
+fi
+
+setup_args=(setup --runtime "$hook" --local-only --silent)
 
 # setup on a 10 MB config.toml: the first run, then one with nothing to change
+if want setup; then
 gen_config >"$work/config.toml"
 config_mib=$(awk -v b="$(wc -c <"$work/config.toml")" 'BEGIN { printf "%.1f", b / 1048576 }')
-setup_args=(setup --runtime "$hook" --local-only --silent)
 for _ in $(seq "$runs"); do
     rm -rf "$work/setup"
     mkdir -p "$work/setup/codex"
@@ -166,11 +177,14 @@ for _ in $(seq "$runs"); do
 done
 row "setup, first run (${config_mib} MB config)" <"$work/setup-first"
 row "setup, unchanged rerun" <"$work/setup-rerun"
+fi
 
 # uninstall of a small home
+if want uninstall; then
 for _ in $(seq "$runs"); do
     rm -rf "$work/small"
     in_home small
     "${cmd[@]}" "${setup_args[@]}" >/dev/null 2>&1
     measure "${cmd[@]}" uninstall --silent --backup-dir "$work/small/backups"
 done | row "uninstall (small home)"
+fi
