@@ -13,12 +13,13 @@ use anyhow::Result;
 use codex_guard_common::layout::EVENTS_LOG as LOG_FILE;
 use codex_guard_common::spool::{self, SpoolStats};
 use codex_guard_common::{Layout, RuntimeConfig};
+use rustc_hash::FxHashMap;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -192,26 +193,57 @@ fn read_logs(dir: &Path, summary: &mut Summary) -> Result<Vec<PathBuf>, Failure>
     // Listing proves the directory is readable even before the first event.
     std::fs::read_dir(dir).map_err(|e| unreadable(dir, e.to_string()))?;
     let mut files = Vec::new();
-    // One buffer for every line of every file: memory stays that of the longest line.
-    let mut line = Vec::new();
+    // One buffer for every file: lines are read in place, never copied one by one,
+    // and memory stays that of the buffer or the longest line.
+    let mut buffer = vec![0; READ_BUFFER];
     for path in [dir.join(format!("{LOG_FILE}.1")), dir.join(LOG_FILE)] {
         let file = match std::fs::File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(unreadable(&path, e.to_string())),
         };
-        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => summary.add_line(&line),
-                Err(e) => return Err(unreadable(&path, e.to_string())),
-            }
-        }
+        each_line(file, &mut buffer, |line| summary.add_line(line))
+            .map_err(|e| unreadable(&path, e.to_string()))?;
         files.push(path);
     }
     Ok(files)
+}
+
+/// Calls `add` with each line of `reader` (without its `\n`; the last one even
+/// without), reading into `buffer`, which grows only for a line longer than it.
+fn each_line(
+    mut reader: impl Read,
+    buffer: &mut Vec<u8>,
+    mut add: impl FnMut(&[u8]),
+) -> std::io::Result<()> {
+    // `buffer[..filled]` holds bytes read and not yet given out: the start of a line.
+    let mut filled = 0;
+    loop {
+        if filled == buffer.len() {
+            buffer.resize((buffer.len() * 2).max(64), 0);
+        }
+        let n = match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut start = 0;
+        // Only the new bytes can hold the end of a line.
+        let mut at = filled;
+        filled += n;
+        while let Some(end) = memchr::memchr(b'\n', &buffer[at..filled]) {
+            add(&buffer[start..at + end]);
+            start = at + end + 1;
+            at = start;
+        }
+        buffer.copy_within(start..filled, 0);
+        filled -= start;
+    }
+    if filled > 0 {
+        add(&buffer[..filled]);
+    }
+    Ok(())
 }
 
 /// Bytes read from a log at a time.
@@ -219,7 +251,7 @@ const READ_BUFFER: usize = 256 * 1024;
 
 /// Events per name, ordered most frequent first, then by name.
 #[derive(Debug, Default)]
-struct Counter(HashMap<String, u64>);
+struct Counter(FxHashMap<String, u64>);
 
 impl Counter {
     fn add(&mut self, key: &str) {
@@ -300,7 +332,7 @@ struct Summary {
     tools: BTreeMap<String, ToolCounts>,
     sources: Counter,
     /// Blocked commands and prompts, by kind, then by text.
-    blocked: HashMap<&'static str, HashMap<String, Blocked>>,
+    blocked: FxHashMap<&'static str, FxHashMap<String, Blocked>>,
     error_events: u64,
     errors: Counter,
     elapsed: Vec<f64>,
@@ -593,7 +625,7 @@ impl Summary {
     }
 
     fn top_blocked(&self, n: usize) -> Vec<&Blocked> {
-        let mut all: Vec<&Blocked> = self.blocked.values().flat_map(HashMap::values).collect();
+        let mut all: Vec<&Blocked> = self.blocked.values().flat_map(FxHashMap::values).collect();
         all.sort_by(|a, b| {
             b.count
                 .cmp(&a.count)
@@ -1113,6 +1145,42 @@ mod tests {
         assert_eq!(top[0].rule.as_deref(), Some("rm"));
         assert_eq!(s.source_groups()[0], ("rules", 1));
         assert_eq!(s.source_groups()[4], ("none", 1));
+    }
+
+    /// A reader that hands out at most 3 bytes a call.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(out.len()).min(3);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lines_are_split_across_reads_and_a_small_buffer_grows() {
+        let text = b"first\n\na line longer than the buffer\r\nlast without newline";
+        for initial in [1, 4, 64] {
+            let mut lines = Vec::new();
+            let mut buffer = vec![0; initial];
+            each_line(Trickle(text), &mut buffer, |line| lines.push(line.to_vec())).unwrap();
+            assert_eq!(
+                lines,
+                [
+                    &b"first"[..],
+                    b"",
+                    b"a line longer than the buffer\r",
+                    b"last without newline"
+                ],
+                "buffer of {initial}"
+            );
+        }
+        let mut lines = 0;
+        each_line(&b""[..], &mut vec![0; 8], |_| lines += 1).unwrap();
+        each_line(&b"\n"[..], &mut vec![0; 8], |_| lines += 1).unwrap();
+        assert_eq!(lines, 1);
     }
 
     #[test]
