@@ -2,11 +2,17 @@
 //! with a manifest: when, by which version, why, and for each file its hash (or that
 //! it did not exist) and the hash it is expected to have after the operation that
 //! followed, so `restore` can tell a file changed since from one merely restored.
+//!
+//! The hook runtime is the one file a package or setup can put back: when the package
+//! beside this `codex-guard` holds the very same bytes, the archive records it by path,
+//! size and SHA-256 instead of compressing megabytes of executable (format 2), and
+//! `restore` copies it back from there after checking its hash.
 
 use crate::cli::BackupArgs;
 use crate::failure::{ExitCode, Failure};
 use crate::{fsutil, home};
 use anyhow::{Context, Result};
+use codex_guard_common::layout::RUNTIME_BIN;
 use codex_guard_common::{Layout, RuntimeConfig};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -26,6 +32,8 @@ pub struct Entry {
     /// Its sha256 once the operation that follows the backup is done (`None`: removed).
     /// `Keep` when nothing follows (a manual backup): the file is expected as it is.
     pub after: After,
+    /// The hook runtime: recorded by hash when the package holds an identical copy.
+    pub reinstallable: bool,
 }
 
 pub enum After {
@@ -47,6 +55,7 @@ impl Entry {
             name,
             path: path.to_path_buf(),
             after,
+            reinstallable: path == layout.runtime_bin(),
         }
     }
 }
@@ -180,6 +189,7 @@ fn archive_bytes(
 ) -> Result<Vec<u8>> {
     let mut files = Vec::new();
     let mut contents = Vec::new();
+    let mut format = 1;
     for entry in entries {
         let current = fsutil::read_optional(&fsutil::write_target(&entry.path)?)?;
         let hash = current.as_deref().map(fsutil::sha256_hex);
@@ -194,14 +204,25 @@ fn archive_bytes(
                 record["sha256"] = json!(hash);
                 record["size"] = json!(bytes.len());
                 record["mode"] = json!(mode);
-                contents.push((entry.name.clone(), bytes, mode.unwrap_or(0o600)));
+                match packaged_copy(entry, &bytes) {
+                    Some(packaged) => {
+                        format = 2;
+                        record["stored"] = json!("reference");
+                        record["reinstall"] = json!({
+                            "program": RUNTIME_BIN,
+                            "version": installed_version(codex_home),
+                            "packaged": packaged,
+                        });
+                    }
+                    None => contents.push((entry.name.clone(), bytes, mode.unwrap_or(0o600))),
+                }
             }
             None => record["absent"] = json!(true),
         }
         files.push(record);
     }
     let manifest = json!({
-        "format": 1,
+        "format": format,
         "created_at": humantime::format_rfc3339_seconds(now).to_string(),
         "codex_guard_version": codex_guard_common::VERSION,
         "reason": label,
@@ -225,6 +246,30 @@ fn archive_bytes(
         tar.into_inner()?.finish()?;
     }
     Ok(archive)
+}
+
+/// Where the package holds a byte-identical copy of `entry`, when it is the hook
+/// runtime: the `codex-guard-hook` beside the running `codex-guard`, the one setup
+/// installs unless told otherwise. A runtime installed from anywhere else stays in the
+/// archive, since nothing could put those bytes back.
+fn packaged_copy(entry: &Entry, bytes: &[u8]) -> Option<PathBuf> {
+    if !entry.reinstallable {
+        return None;
+    }
+    let packaged = std::env::current_exe().ok()?.parent()?.join(RUNTIME_BIN);
+    // The size first: a different build is told apart without reading it.
+    let meta = std::fs::metadata(&packaged).ok()?;
+    if !meta.is_file() || meta.len() != bytes.len() as u64 || packaged == entry.path {
+        return None;
+    }
+    (std::fs::read(&packaged).ok()? == bytes).then_some(packaged)
+}
+
+/// The codex-guard version that installed the runtime, from the install receipt.
+fn installed_version(codex_home: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(Layout::new(codex_home).receipt()).ok()?;
+    let receipt: codex_guard_common::receipt::Receipt = serde_json::from_str(&text).ok()?;
+    Some(receipt.version)
 }
 
 /// Deletes all but the newest `keep` archives (names start with their UTC time).
@@ -300,11 +345,71 @@ fn mode_of(path: &Path) -> Option<u32> {
 #[derive(Debug, Clone)]
 pub struct FileEntry {
     pub name: String,
-    /// Content at backup time (`None`: the file did not exist).
+    /// Content at backup time (`None`: the file did not exist, or it is recorded by
+    /// `reference` only).
     pub content: Option<Vec<u8>>,
+    /// Its sha256 at backup time (`None`: the file did not exist).
+    pub sha256: Option<String>,
+    /// A program recorded by its hash instead of its bytes (format 2).
+    pub reference: Option<Reference>,
     pub mode: Option<u32>,
     /// Expected hash after the operation that followed the backup (`None`: absent).
     pub after_sha256: Option<String>,
+}
+
+/// A program an archive names instead of holding it: its hash and size are the
+/// manifest's, and `restore` accepts only a copy with exactly that hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub program: String,
+    /// The codex-guard version that installed it, when known.
+    pub version: Option<String>,
+    /// Where the package held an identical copy when the backup was taken.
+    pub packaged: Option<PathBuf>,
+    pub size: u64,
+}
+
+impl Reference {
+    /// Finds a file with exactly `sha256` where the package keeps the program: the
+    /// place recorded in the backup, then beside the running `codex-guard`. Returns
+    /// the place and the bytes read (the very bytes that were checked).
+    pub fn find(&self, sha256: &str) -> Option<(PathBuf, Vec<u8>)> {
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(&self.program)));
+        let mut seen = Vec::new();
+        for place in self.packaged.iter().cloned().chain(beside) {
+            if seen.contains(&place) {
+                continue;
+            }
+            seen.push(place.clone());
+            let Ok(meta) = std::fs::metadata(&place) else {
+                continue;
+            };
+            if !meta.is_file() || meta.len() != self.size {
+                continue;
+            }
+            if let Ok(bytes) = std::fs::read(&place) {
+                if fsutil::sha256_hex(&bytes) == sha256 {
+                    return Some((place, bytes));
+                }
+            }
+        }
+        None
+    }
+
+    /// What to do when no identical copy is found: one line, with the hash.
+    pub fn reinstall_hint(&self, sha256: &str) -> String {
+        let version = self
+            .version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
+        format!(
+            "reinstall {}{version} (sha256 {sha256}): install codex-guard{version} and run `codex-guard setup`",
+            self.program
+        )
+    }
 }
 
 /// A backup read back in full and checked.
@@ -391,10 +496,36 @@ impl Archive {
                     mode.unwrap_or_default()
                 )));
             }
+            let mut reference = None;
             let content = if record["absent"] == true {
                 if blobs.contains_key(&name) {
                     return Err(bad(format!("{name} is listed as absent but is in it")));
                 }
+                None
+            } else if record["stored"] == "reference" {
+                if blobs.contains_key(&name) {
+                    return Err(bad(format!("{name} is recorded by its hash but is in it")));
+                }
+                let valid_hash = record["sha256"]
+                    .as_str()
+                    .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+                let program = record["reinstall"]["program"].as_str();
+                let (Some(size), Some(program), true) =
+                    (record["size"].as_u64(), program, valid_hash)
+                else {
+                    return Err(bad(format!(
+                        "{name} is recorded by its hash without a valid hash, size and program"
+                    )));
+                };
+                if !safe_name(program) || program.contains('/') {
+                    return Err(bad(format!("{name} names the program {program:?}")));
+                }
+                reference = Some(Reference {
+                    program: program.to_string(),
+                    version: record["reinstall"]["version"].as_str().map(str::to_string),
+                    packaged: record["reinstall"]["packaged"].as_str().map(PathBuf::from),
+                    size,
+                });
                 None
             } else {
                 let (bytes, tar_mode) = blobs
@@ -418,9 +549,16 @@ impl Archive {
                 }
                 Some(bytes)
             };
+            let sha256 = match (&content, &reference) {
+                (Some(bytes), _) => Some(fsutil::sha256_hex(bytes)),
+                (None, Some(_)) => record["sha256"].as_str().map(str::to_string),
+                (None, None) => None,
+            };
             files.push(FileEntry {
                 name,
                 content,
+                sha256,
+                reference,
                 mode,
                 after_sha256: record["after_sha256"].as_str().map(str::to_string),
             });
@@ -483,7 +621,7 @@ pub fn run(args: BackupArgs) -> Result<ExitCode> {
                     "created_at": archive.manifest["created_at"],
                     "reason": archive.manifest["reason"],
                     "version": archive.manifest["codex_guard_version"],
-                    "files": archive.files.iter().filter(|f| f.content.is_some()).count(),
+                    "files": archive.files.iter().filter(|f| f.sha256.is_some()).count(),
                     "size": fs_err::metadata(&path)?.len(),
                 }),
                 Err(e) => json!({"path": path, "error": format!("{e:#}")}),

@@ -13,8 +13,13 @@ use anyhow::Result;
 use codex_guard_common::layout::EVENTS_LOG as LOG_FILE;
 use codex_guard_common::spool::{self, SpoolStats};
 use codex_guard_common::{Layout, RuntimeConfig};
+use rustc_hash::FxHashMap;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,14 +40,12 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
     };
     let layout = home::resolve(&args.home)?;
     let log_dir = log_dir(&layout);
-    let logs = read_logs(&log_dir)?;
     let mut summary = Summary::new(since.map(ms_of));
-    for (_, bytes) in &logs {
-        summary.add_log(bytes);
-    }
+    let files = read_logs(&log_dir, &mut summary)?;
+    summary.finish();
     let report = Report {
         log_dir,
-        files: logs.into_iter().map(|(path, _)| path).collect(),
+        files,
         summary,
         spool: SpoolState::read(&layout.spool_dir()),
         top: args.top,
@@ -165,9 +168,14 @@ fn log_dir(layout: &Layout) -> PathBuf {
     configured.unwrap_or_else(|| layout.logs_dir())
 }
 
-/// The log files that exist in `dir`, oldest first, with their bytes. A missing
-/// directory is an empty log; one that cannot be read is an error (exit 1).
-fn read_logs(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, Failure> {
+/// Adds the log files that exist in `dir` to `summary`, oldest generation first, one
+/// line at a time; returns their paths. A missing directory is an empty log; one that
+/// cannot be read is an error (exit 1).
+///
+/// The hook appends whole lines from many processes and rotates by renaming the full
+/// log to `.1` (runtime/src/log.rs): lines are in write order, not strictly in `ts`
+/// order, so every line is looked at and none is assumed older than the one before.
+fn read_logs(dir: &Path, summary: &mut Summary) -> Result<Vec<PathBuf>, Failure> {
     let unreadable = |path: &Path, reason: String| Failure {
         code: ExitCode::Degraded,
         message: format!("cannot read the event log {}: {reason}", path.display()),
@@ -184,24 +192,76 @@ fn read_logs(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, Failure> {
     }
     // Listing proves the directory is readable even before the first event.
     std::fs::read_dir(dir).map_err(|e| unreadable(dir, e.to_string()))?;
-    let mut logs = Vec::new();
+    let mut files = Vec::new();
+    // One buffer for every file: lines are read in place, never copied one by one,
+    // and memory stays that of the buffer or the longest line.
+    let mut buffer = vec![0; READ_BUFFER];
     for path in [dir.join(format!("{LOG_FILE}.1")), dir.join(LOG_FILE)] {
-        match std::fs::read(&path) {
-            Ok(bytes) => logs.push((path, bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(unreadable(&path, e.to_string())),
-        }
+        };
+        each_line(file, &mut buffer, |line| summary.add_line(line))
+            .map_err(|e| unreadable(&path, e.to_string()))?;
+        files.push(path);
     }
-    Ok(logs)
+    Ok(files)
 }
+
+/// Calls `add` with each line of `reader` (without its `\n`; the last one even
+/// without), reading into `buffer`, which grows only for a line longer than it.
+fn each_line(
+    mut reader: impl Read,
+    buffer: &mut Vec<u8>,
+    mut add: impl FnMut(&[u8]),
+) -> std::io::Result<()> {
+    // `buffer[..filled]` holds bytes read and not yet given out: the start of a line.
+    let mut filled = 0;
+    loop {
+        if filled == buffer.len() {
+            buffer.resize((buffer.len() * 2).max(64), 0);
+        }
+        let n = match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut start = 0;
+        // Only the new bytes can hold the end of a line.
+        let mut at = filled;
+        filled += n;
+        while let Some(end) = memchr::memchr(b'\n', &buffer[at..filled]) {
+            add(&buffer[start..at + end]);
+            start = at + end + 1;
+            at = start;
+        }
+        buffer.copy_within(start..filled, 0);
+        filled -= start;
+    }
+    if filled > 0 {
+        add(&buffer[..filled]);
+    }
+    Ok(())
+}
+
+/// Bytes read from a log at a time.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// Events per name, ordered most frequent first, then by name.
 #[derive(Debug, Default)]
-struct Counter(HashMap<String, u64>);
+struct Counter(FxHashMap<String, u64>);
 
 impl Counter {
     fn add(&mut self, key: &str) {
-        *self.0.entry(key.to_string()).or_default() += 1;
+        // Most events repeat a name already counted: allocate only for a new one.
+        match self.0.get_mut(key) {
+            Some(count) => *count += 1,
+            None => {
+                self.0.insert(key.to_string(), 1);
+            }
+        }
     }
 
     fn get(&self, key: &str) -> u64 {
@@ -271,7 +331,8 @@ struct Summary {
     by_event: Counter,
     tools: BTreeMap<String, ToolCounts>,
     sources: Counter,
-    blocked: HashMap<(&'static str, String), Blocked>,
+    /// Blocked commands and prompts, by kind, then by text.
+    blocked: FxHashMap<&'static str, FxHashMap<String, Blocked>>,
     error_events: u64,
     errors: Counter,
     elapsed: Vec<f64>,
@@ -284,18 +345,133 @@ struct Summary {
     modified: Counter,
 }
 
-fn text<'a>(entry: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    entry
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+/// One log line, as far as the summary reads it. Fields borrow from the line (a
+/// field with escapes is copied); any field may be missing or of another type, which
+/// counts as absent, and fields the summary does not use are skipped unread.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Line<'a> {
+    #[serde(borrow)]
+    ts: Field<'a>,
+    #[serde(borrow)]
+    decision: Field<'a>,
+    #[serde(borrow)]
+    event: Field<'a>,
+    #[serde(borrow)]
+    tool: Field<'a>,
+    #[serde(borrow)]
+    source: Field<'a>,
+    #[serde(borrow)]
+    command: Field<'a>,
+    #[serde(borrow)]
+    prompt: Field<'a>,
+    #[serde(borrow)]
+    rule: Field<'a>,
+    #[serde(borrow)]
+    policy: Field<'a>,
+    #[serde(borrow)]
+    breaker: Field<'a>,
+    #[serde(borrow)]
+    elapsed_ms: Field<'a>,
+    #[serde(borrow)]
+    delivered: Field<'a>,
+    #[serde(borrow)]
+    spooled: Field<'a>,
+    /// Rare (an event with errors, a changed payload) and of any shape, shown as
+    /// JSON text when it is not a string: read as a value when present.
+    errors: Option<Value>,
+    modified: Option<Value>,
 }
 
-fn number(entry: &Map<String, Value>, key: &str) -> Option<f64> {
-    entry
-        .get(key)
-        .and_then(Value::as_f64)
-        .filter(|n| n.is_finite() && *n >= 0.0)
+/// A field's value when it is a string or a number; anything else is `Other`.
+#[derive(Debug, Default, Clone, PartialEq)]
+enum Field<'a> {
+    #[default]
+    Other,
+    Text(Cow<'a, str>),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+}
+
+impl Field<'_> {
+    /// A non-empty string.
+    fn text(&self) -> Option<&str> {
+        match self {
+            Field::Text(text) if !text.is_empty() => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A whole number of at least 0 (not one written as a float).
+    fn unsigned(&self) -> Option<u64> {
+        match self {
+            Field::Unsigned(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// A finite number of at least 0.
+    fn number(&self) -> Option<f64> {
+        let n = match self {
+            Field::Unsigned(n) => *n as f64,
+            Field::Signed(n) => *n as f64,
+            Field::Float(n) => *n,
+            _ => return None,
+        };
+        (n.is_finite() && n >= 0.0).then_some(n)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor(std::marker::PhantomData))
+    }
+}
+
+struct FieldVisitor<'a>(std::marker::PhantomData<Field<'a>>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for FieldVisitor<'a> {
+    type Value = Field<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'a>, E> {
+        Ok(Field::Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Field<'a>, E> {
+        Ok(Field::Text(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Field<'a>, E> {
+        Ok(Field::Text(Cow::Owned(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Field<'a>, E> {
+        Ok(Field::Unsigned(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Field<'a>, E> {
+        Ok(Field::Signed(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Field<'a>, E> {
+        Ok(Field::Float(v))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Field<'a>, E> {
+        Ok(Field::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Field<'a>, E> {
+        Ok(Field::Other)
+    }
+    fn visit_none<E>(self) -> Result<Field<'a>, E> {
+        Ok(Field::Other)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'a>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Field<'a>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
 }
 
 impl Summary {
@@ -306,22 +482,39 @@ impl Summary {
         }
     }
 
+    #[cfg(test)]
     fn add_log(&mut self, bytes: &[u8]) {
         for line in bytes.split(|&c| c == b'\n') {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<Value>(line) {
-                Ok(Value::Object(entry)) => self.add(&entry),
-                _ => self.malformed += 1,
-            }
+            self.add_line(line);
         }
     }
 
-    fn add(&mut self, entry: &Map<String, Value>) {
+    /// One line of a log: an event, a blank line, or a malformed one.
+    fn add_line(&mut self, line: &[u8]) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        // Only an object is an event (a struct would also accept a JSON array), and
+        // the whole line must be valid UTF-8 even where its fields are skipped unread.
+        let is_object = line
+            .iter()
+            .find(|c| !c.is_ascii_whitespace())
+            .is_some_and(|&c| c == b'{');
+        let parsed = std::str::from_utf8(line)
+            .ok()
+            .filter(|_| is_object)
+            .and_then(|text| serde_json::from_str::<Line>(text).ok());
+        match parsed {
+            Some(entry) => self.add(&entry),
+            None => self.malformed += 1,
+        }
+    }
+
+    fn add(&mut self, entry: &Line) {
         let ts = entry
-            .get("ts")
-            .and_then(|v| v.as_u64().or_else(|| number(entry, "ts").map(|n| n as u64)));
+            .ts
+            .unsigned()
+            .or_else(|| entry.ts.number().map(|n| n as u64));
         if let Some(since) = self.since_ms {
             if ts.is_none_or(|ts| ts < since) {
                 self.outside += 1;
@@ -333,50 +526,55 @@ impl Summary {
             self.first_ms = Some(self.first_ms.map_or(ts, |f| f.min(ts)));
             self.last_ms = Some(self.last_ms.map_or(ts, |l| l.max(ts)));
         }
-        let decision = text(entry, "decision").unwrap_or("unknown");
+        let decision = entry.decision.text().unwrap_or("unknown");
         self.decisions.add(decision);
-        self.by_event.add(text(entry, "event").unwrap_or("unknown"));
-        if let Some(tool) = text(entry, "tool") {
-            let counts = self.tools.entry(tool.to_string()).or_default();
-            counts.events += 1;
-            match decision {
-                "allow" => counts.allow += 1,
-                "block" => counts.block += 1,
-                "observe" => counts.observe += 1,
-                _ => {}
+        self.by_event.add(entry.event.text().unwrap_or("unknown"));
+        if let Some(tool) = entry.tool.text() {
+            if !self.tools.contains_key(tool) {
+                self.tools.insert(tool.to_string(), ToolCounts::default());
+            }
+            if let Some(counts) = self.tools.get_mut(tool) {
+                counts.events += 1;
+                match decision {
+                    "allow" => counts.allow += 1,
+                    "block" => counts.block += 1,
+                    "observe" => counts.observe += 1,
+                    _ => {}
+                }
             }
         }
-        let source = text(entry, "source");
+        let source = entry.source.text();
         if let Some(source) = source {
             self.sources.add(source);
         }
         if decision == "block" {
             self.add_blocked(entry, ts, source);
         }
-        let errors: Vec<String> = match entry.get("errors") {
-            Some(Value::Array(list)) => list
-                .iter()
-                .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string))
-                .collect(),
-            Some(Value::String(one)) => vec![one.clone()],
-            _ => Vec::new(),
-        };
-        if !errors.is_empty() {
-            self.error_events += 1;
-            for error in &errors {
-                self.errors.add(error);
+        match &entry.errors {
+            Some(Value::Array(list)) if !list.is_empty() => {
+                self.error_events += 1;
+                for error in list {
+                    match error.as_str() {
+                        Some(text) => self.errors.add(text),
+                        None => self.errors.add(&error.to_string()),
+                    }
+                }
             }
+            Some(Value::String(one)) => {
+                self.error_events += 1;
+                self.errors.add(one);
+            }
+            _ => {}
         }
-        if let Some(ms) = number(entry, "elapsed_ms") {
+        if let Some(ms) = entry.elapsed_ms.number() {
             self.elapsed.push(ms);
         }
-        let count = |key| entry.get(key).and_then(Value::as_u64).unwrap_or(0);
-        self.delivered += count("delivered");
-        self.spooled += count("spooled");
-        if let Some(breaker) = text(entry, "breaker") {
+        self.delivered += entry.delivered.unsigned().unwrap_or(0);
+        self.spooled += entry.spooled.unsigned().unwrap_or(0);
+        if let Some(breaker) = entry.breaker.text() {
             self.breaker.add(breaker);
         }
-        if let Some(modified) = entry.get("modified").and_then(Value::as_object) {
+        if let Some(modified) = entry.modified.as_ref().and_then(Value::as_object) {
             let field = |key| {
                 modified
                     .get(key)
@@ -388,38 +586,46 @@ impl Summary {
         }
     }
 
-    fn add_blocked(&mut self, entry: &Map<String, Value>, ts: Option<u64>, source: Option<&str>) {
-        let (kind, subject) = match (text(entry, "command"), text(entry, "prompt")) {
+    fn add_blocked(&mut self, entry: &Line, ts: Option<u64>, source: Option<&str>) {
+        let (kind, subject) = match (entry.command.text(), entry.prompt.text()) {
             (Some(command), _) => ("command", command),
             (None, Some(prompt)) => ("prompt", prompt),
             (None, None) => return,
         };
-        let blocked = self
-            .blocked
-            .entry((kind, subject.to_string()))
-            .or_insert_with(|| Blocked {
-                kind,
-                text: subject.to_string(),
-                count: 0,
-                last_ms: None,
-                source: None,
-                rule: None,
-                policy: None,
-            });
+        let by_kind = self.blocked.entry(kind).or_default();
+        if !by_kind.contains_key(subject) {
+            by_kind.insert(
+                subject.to_string(),
+                Blocked {
+                    kind,
+                    text: subject.to_string(),
+                    count: 0,
+                    last_ms: None,
+                    source: None,
+                    rule: None,
+                    policy: None,
+                },
+            );
+        }
+        let Some(blocked) = by_kind.get_mut(subject) else {
+            return;
+        };
         blocked.count += 1;
         // Who blocked it is told by its latest occurrence (rules and policies change).
         if blocked.count == 1 || ts >= blocked.last_ms {
             blocked.last_ms = ts.or(blocked.last_ms);
             blocked.source = source.map(str::to_string);
-            blocked.rule = text(entry, "rule")
+            blocked.rule = entry
+                .rule
+                .text()
                 .or_else(|| source.and_then(|s| s.strip_prefix("rule:")))
                 .map(str::to_string);
-            blocked.policy = text(entry, "policy").map(str::to_string);
+            blocked.policy = entry.policy.text().map(str::to_string);
         }
     }
 
     fn top_blocked(&self, n: usize) -> Vec<&Blocked> {
-        let mut all: Vec<&Blocked> = self.blocked.values().collect();
+        let mut all: Vec<&Blocked> = self.blocked.values().flat_map(FxHashMap::values).collect();
         all.sort_by(|a, b| {
             b.count
                 .cmp(&a.count)
@@ -466,10 +672,16 @@ impl Summary {
         out
     }
 
-    /// (median, 95th percentile) of `elapsed_ms`, nearest rank for the percentile.
+    /// Puts the latency samples in order, once every line is read.
+    fn finish(&mut self) {
+        self.elapsed.sort_unstable_by(f64::total_cmp);
+    }
+
+    /// (median, 95th percentile) of `elapsed_ms`, nearest rank for the percentile,
+    /// from the samples [`Summary::finish`] sorted. Exact: every sample is kept, 8
+    /// bytes each (a rotated log pair holds some 40,000 events, a million take 8 MB).
     fn latency(&self) -> Option<(f64, f64)> {
-        let mut sorted = self.elapsed.clone();
-        sorted.sort_by(f64::total_cmp);
+        let sorted = &self.elapsed;
         let n = sorted.len();
         if n == 0 {
             return None;
@@ -903,8 +1115,10 @@ mod tests {
         let mut s = Summary::default();
         assert_eq!(s.latency(), None);
         s.elapsed = vec![3.0, 1.0, 2.0];
+        s.finish();
         assert_eq!(s.latency(), Some((2.0, 3.0)));
-        s.elapsed = (1..=20).map(f64::from).collect();
+        s.elapsed = (1..=20).rev().map(f64::from).collect();
+        s.finish();
         assert_eq!(s.latency(), Some((10.5, 19.0)));
         s.elapsed = vec![1.93];
         assert_eq!(s.latency(), Some((1.93, 1.93)));
@@ -931,6 +1145,42 @@ mod tests {
         assert_eq!(top[0].rule.as_deref(), Some("rm"));
         assert_eq!(s.source_groups()[0], ("rules", 1));
         assert_eq!(s.source_groups()[4], ("none", 1));
+    }
+
+    /// A reader that hands out at most 3 bytes a call.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(out.len()).min(3);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lines_are_split_across_reads_and_a_small_buffer_grows() {
+        let text = b"first\n\na line longer than the buffer\r\nlast without newline";
+        for initial in [1, 4, 64] {
+            let mut lines = Vec::new();
+            let mut buffer = vec![0; initial];
+            each_line(Trickle(text), &mut buffer, |line| lines.push(line.to_vec())).unwrap();
+            assert_eq!(
+                lines,
+                [
+                    &b"first"[..],
+                    b"",
+                    b"a line longer than the buffer\r",
+                    b"last without newline"
+                ],
+                "buffer of {initial}"
+            );
+        }
+        let mut lines = 0;
+        each_line(&b""[..], &mut vec![0; 8], |_| lines += 1).unwrap();
+        each_line(&b"\n"[..], &mut vec![0; 8], |_| lines += 1).unwrap();
+        assert_eq!(lines, 1);
     }
 
     #[test]

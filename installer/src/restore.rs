@@ -29,15 +29,27 @@ struct Step {
     path: PathBuf,
     current: Option<Vec<u8>>,
     action: Action,
+    /// What the file is to hold: the archive's bytes, or those of the identical copy
+    /// of a program the archive records by hash (`None`: remove it, or no copy found).
+    content: Option<Vec<u8>>,
+    /// Where a program recorded by hash was copied from.
+    copied_from: Option<PathBuf>,
 }
 
 impl Step {
     fn verb(&self) -> &'static str {
-        match (&self.entry.content, &self.current) {
+        match (&self.entry.sha256, &self.current) {
             (None, _) => "remove",
             (Some(_), None) => "create",
             (Some(_), Some(_)) => "replace",
         }
+    }
+
+    /// A program recorded by hash that is to be put back, with no identical copy found.
+    fn missing(&self) -> Option<(&backup::Reference, &str)> {
+        let reference = self.entry.reference.as_ref()?;
+        let sha256 = self.entry.sha256.as_deref()?;
+        (self.action != Action::Unchanged && self.content.is_none()).then_some((reference, sha256))
     }
 }
 
@@ -68,6 +80,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         .filter(|s| s.action == Action::Conflict)
         .collect();
     let work = to_write(&steps, args.force);
+    let missing = to_miss(&steps, args.force);
 
     let diff = args.dry_run.then(|| render_diff(&layout, &steps));
     if let (Some(diff), false) = (&diff, args.json) {
@@ -78,8 +91,8 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     }
 
     if args.dry_run || work.is_empty() {
-        report(&args, &archive_path, &work, None, diff);
-        return Ok(ExitCode::Ok);
+        report(&args, &archive_path, &work, &missing, None, diff);
+        return Ok(exit_code(&missing));
     }
     let asked = !args.yes && !args.json && ui::stdin_is_terminal();
     if asked {
@@ -106,6 +119,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     // Planned again under the lock: another command may have changed the files since.
     let steps = plan(&layout, &archive)?;
     let work = to_write(&steps, args.force);
+    let missing = to_miss(&steps, args.force);
     if asked && work_key(&work) != confirmed {
         return Err(Failure {
             code: ExitCode::Degraded,
@@ -128,7 +142,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
     let entries: Vec<backup::Entry> = work
         .iter()
         .map(|s| {
-            let after = backup::After::Hash(s.entry.content.as_deref().map(fsutil::sha256_hex));
+            let after = backup::After::Hash(s.entry.sha256.clone());
             backup::Entry::of(&layout, &s.path, after)
         })
         .collect();
@@ -145,7 +159,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         // A file that exists keeps its mode; a new one gets the backed-up mode.
         let mode = step.entry.mode.unwrap_or(0o600);
         let restored = tx.run(&step.path, step.current.as_deref(), mode, || {
-            match &step.entry.content {
+            match &step.content {
                 Some(bytes) => {
                     if let Some(parent) = step.path.parent() {
                         fsutil::create_dir_all(parent, 0o700)?;
@@ -166,8 +180,18 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         safety: &safety,
         listed: asked,
     };
-    report(&args, &archive_path, &work, Some(done), None);
-    Ok(ExitCode::Ok)
+    report(&args, &archive_path, &work, &missing, Some(done), None);
+    Ok(exit_code(&missing))
+}
+
+/// A restore that could not put back a program recorded by hash left the install
+/// incomplete (exit 1); the report said what to reinstall.
+fn exit_code(missing: &[&Step]) -> ExitCode {
+    if missing.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Degraded
+    }
 }
 
 /// Restore refuses to overwrite a file changed after the backup's operation: the JSON
@@ -240,7 +264,7 @@ fn render_diff(layout: &Layout, steps: &[Step]) -> String {
             .map(|s| crate::diff::FileDiff {
                 path: &s.path,
                 before: s.current.as_deref(),
-                after: s.entry.content.as_deref(),
+                after: s.content.as_deref(),
                 show: crate::diff::Show::for_file(layout, &s.path),
             }),
     )
@@ -254,12 +278,25 @@ struct Done<'a> {
     listed: bool,
 }
 
-/// The steps that write: those safe to restore, and with `force` those changed since
-/// the backup.
+/// The steps to carry out: those safe to restore, and with `force` those changed
+/// since the backup.
+fn wanted(step: &Step, force: bool) -> bool {
+    step.action == Action::Restore || (force && step.action == Action::Conflict)
+}
+
+/// The steps that write: the wanted ones that have their content.
 fn to_write(steps: &[Step], force: bool) -> Vec<&Step> {
     steps
         .iter()
-        .filter(|s| s.action == Action::Restore || (force && s.action == Action::Conflict))
+        .filter(|s| wanted(s, force) && s.missing().is_none())
+        .collect()
+}
+
+/// The wanted steps of programs recorded by hash with no identical copy to restore.
+fn to_miss(steps: &[Step], force: bool) -> Vec<&Step> {
+    steps
+        .iter()
+        .filter(|s| wanted(s, force) && s.missing().is_some())
         .collect()
 }
 
@@ -279,19 +316,29 @@ fn plan(layout: &Layout, archive: &Archive) -> Result<Vec<Step>> {
             .fold(layout.codex_home.clone(), |p, part| p.join(part));
         let current = fsutil::read_optional(&fsutil::write_target(&path)?)?;
         let current_hash = current.as_deref().map(fsutil::sha256_hex);
-        let backup_hash = entry.content.as_deref().map(fsutil::sha256_hex);
-        let action = if current_hash == backup_hash {
+        let action = if current_hash == entry.sha256 {
             Action::Unchanged
         } else if current_hash == entry.after_sha256 {
             Action::Restore
         } else {
             Action::Conflict
         };
+        let (content, copied_from) = match (&entry.reference, &entry.sha256) {
+            (Some(reference), Some(sha256)) if action != Action::Unchanged => {
+                match reference.find(sha256) {
+                    Some((place, bytes)) => (Some(bytes), Some(place)),
+                    None => (None, None),
+                }
+            }
+            _ => (entry.content.clone(), None),
+        };
         steps.push(Step {
             entry: entry.clone(),
             path,
             current,
             action,
+            content,
+            copied_from,
         });
     }
     Ok(steps)
@@ -301,17 +348,34 @@ fn report(
     args: &RestoreArgs,
     archive: &Path,
     work: &[&Step],
+    missing: &[&Step],
     done: Option<Done<'_>>,
     diff: Option<String>,
 ) {
     let dry_run = args.dry_run;
     if args.json {
+        let status = if !missing.is_empty() {
+            "incomplete"
+        } else if work.is_empty() {
+            "unchanged"
+        } else if dry_run {
+            "planned"
+        } else {
+            "restored"
+        };
         let mut out = json!({
-            "status": if work.is_empty() { "unchanged" } else if dry_run { "planned" } else { "restored" },
+            "schema_version": crate::report::SCHEMA_VERSION,
+            "status": status,
             "changed": !work.is_empty() && !dry_run,
             "dry_run": dry_run,
             "backup_restored": archive,
-            "changes": work.iter().map(|s| json!({"path": s.path, "action": s.verb()})).collect::<Vec<_>>(),
+            "changes": work.iter().map(|s| json!({"path": s.path, "action": s.verb(), "copied_from": s.copied_from})).collect::<Vec<_>>(),
+            "missing": missing.iter().filter_map(|s| {
+                let (reference, sha256) = s.missing()?;
+                Some(json!({"path": s.path, "program": reference.program,
+                    "version": reference.version, "sha256": sha256, "size": reference.size,
+                    "hint": reference.reinstall_hint(sha256)}))
+            }).collect::<Vec<_>>(),
             "backup": done.as_ref().map(|d| d.safety),
         });
         if let Some(diff) = diff {
@@ -320,7 +384,7 @@ fn report(
         println!("{out}");
         return;
     }
-    if work.is_empty() {
+    if work.is_empty() && missing.is_empty() {
         eprintln!(
             "codex-guard: unchanged (every file already matches {})",
             archive.display()
@@ -336,8 +400,25 @@ fn report(
         _ => {
             let lead = if dry_run { "would" } else { "did" };
             for step in work {
-                eprintln!("  {lead} {:8} {}", step.verb(), step.path.display());
+                match &step.copied_from {
+                    Some(from) => eprintln!(
+                        "  {lead} {:8} {} (copied from {}, identical to the one backed up)",
+                        step.verb(),
+                        step.path.display(),
+                        from.display()
+                    ),
+                    None => eprintln!("  {lead} {:8} {}", step.verb(), step.path.display()),
+                }
             }
+        }
+    }
+    for step in missing {
+        if let Some((reference, sha256)) = step.missing() {
+            eprintln!(
+                "  cannot restore {}: the backup recorded it by its hash and no identical copy is installed",
+                step.path.display()
+            );
+            eprintln!("hint: {}", reference.reinstall_hint(sha256));
         }
     }
     if dry_run {

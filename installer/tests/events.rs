@@ -390,3 +390,99 @@ fn help_lists_the_events_command() {
         .success()
         .stdout(predicates::str::contains("--since <WHEN>"));
 }
+
+/// Both generations streamed with `--since`: thousands of lines, a command longer than
+/// the read buffer, lines out of time order (hooks finish in any order), a line cut by
+/// rotation, CRLF endings and a last line without its newline. Every total is worked
+/// out here from the generated events, independently of the command.
+#[test]
+fn since_streams_both_files_line_by_line_whatever_their_order() {
+    let since = at(0);
+    let long = format!("echo {}", "x".repeat(400 * 1024));
+    let mut files = [String::new(), String::new()];
+    let (mut events, mut outside, mut blocked, mut long_blocked) = (0u64, 0u64, 0u64, 0u64);
+    let (mut delivered, mut first, mut last) = (0u64, u64::MAX, 0u64);
+    let mut elapsed = Vec::new();
+    for i in 0..6_000u64 {
+        // Every seventh line is older than the cutoff, wherever it lands.
+        let ts = if i % 7 == 0 {
+            since - 1 - i
+        } else {
+            since + i * 1_000
+        };
+        let decision = ["allow", "block", "observe"][(i % 3) as usize];
+        let command = if i % 1_000 == 1 {
+            long.clone()
+        } else {
+            format!("ls {}", i % 5)
+        };
+        let entry = json!({"ts": ts, "event": "PreToolUse", "tool": "Bash",
+            "decision": decision, "command": command, "delivered": i % 2,
+            "elapsed_ms": i as f64 / 4.0, "findings": [{"ignored": true}]});
+        let text = if i % 11 == 0 {
+            format!("{entry}\r\n")
+        } else {
+            line(entry)
+        };
+        files[usize::from(i >= 3_000)].push_str(&text);
+        if ts < since {
+            outside += 1;
+            continue;
+        }
+        events += 1;
+        first = first.min(ts);
+        last = last.max(ts);
+        delivered += i % 2;
+        elapsed.push(i as f64 / 4.0);
+        if decision == "block" {
+            blocked += 1;
+            long_blocked += u64::from(i % 1_000 == 1);
+        }
+    }
+    files[0].push_str("{\"ts\": 17636");
+    files[0].push('\n');
+    let tail = json!({"ts": since + 10_000_000, "event": "Stop", "decision": "allow"});
+    files[1].push_str(&tail.to_string());
+    events += 1;
+    last = last.max(since + 10_000_000);
+    let env = TestEnv::new();
+    env.write("codex-guard/logs/events.jsonl.1", &files[0])
+        .write("codex-guard/logs/events.jsonl", &files[1]);
+
+    let report = json_of(
+        &env.run(
+            "events",
+            &["--json", "--since", "2025-11-20", "--top", "50"],
+        )
+        .success(),
+    );
+    assert_eq!(report["events"], events);
+    assert_eq!(report["outside_since"], outside);
+    assert_eq!(report["malformed_lines"], 1);
+    assert_eq!(report["first"], json!(rfc3339(first)));
+    assert_eq!(report["last"], json!(rfc3339(last)));
+    assert_eq!(report["by_decision"]["block"], blocked);
+    assert_eq!(report["by_tool"]["Bash"]["events"], events - 1);
+    assert_eq!(report["by_event"]["Stop"], 1);
+    assert_eq!(report["delivered"], delivered);
+    let long_row = report["top_blocked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["text"].as_str().is_some_and(|t| t.len() == long.len()))
+        .expect("the long command is listed");
+    assert_eq!(long_row["count"], long_blocked);
+    elapsed.sort_by(f64::total_cmp);
+    let n = elapsed.len();
+    let median = (elapsed[n / 2 - 1] + elapsed[n / 2]) / 2.0;
+    let p95 = elapsed[(n * 95).div_ceil(100) - 1];
+    assert_eq!(n % 2, 0, "the median is the mean of the two middle samples");
+    assert_eq!(
+        report["elapsed_ms"],
+        json!({"samples": n, "median": median, "p95": p95})
+    );
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+}

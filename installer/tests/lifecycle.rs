@@ -715,3 +715,238 @@ fn a_refused_restore_names_dry_run_which_shows_what_force_would_overwrite() {
     assert_eq!(report["diff"].as_str().unwrap(), stdout);
     assert_eq!(env.snapshot(), before, "nothing was written");
 }
+
+/// A package layout in the test's directory: a copy of codex-guard with a
+/// codex-guard-hook beside it, as the OS packages install them. Returns the copy.
+fn package(env: &TestEnv) -> PathBuf {
+    let dir = env.root.join("package");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("codex-guard");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("codex-guard"), &exe).unwrap();
+    std::fs::write(dir.join("codex-guard-hook"), PACKAGED_HOOK).unwrap();
+    std::fs::set_permissions(
+        dir.join("codex-guard-hook"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    exe
+}
+
+const PACKAGED_HOOK: &[u8] = b"#!/bin/sh\n# the packaged hook runtime\nexit 0\n";
+
+/// Setup and uninstall by the packaged codex-guard (its runtime by default); returns
+/// the installed files and the uninstall's safety backup.
+fn install_and_uninstall(env: &TestEnv, exe: &Path) -> (Vec<(PathBuf, Vec<u8>)>, String) {
+    env.cmd_as(exe)
+        .args(["setup", "--codex-home"])
+        .arg(&env.codex_home)
+        .args(["--local-only", "--silent"])
+        .assert()
+        .success();
+    let installed = env.snapshot_without_backups();
+    let out = env
+        .cmd_as(exe)
+        .args(env.uninstall_args())
+        .assert()
+        .success();
+    let backup = json_of(&out)["backup"].as_str().unwrap().to_string();
+    (installed, backup)
+}
+
+/// The files of a tar.gz, by name.
+fn unpack(path: &str) -> Vec<(String, Vec<u8>, u32)> {
+    let file = std::fs::File::open(path).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            let mode = entry.header().mode().unwrap();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            (name, bytes, mode)
+        })
+        .collect()
+}
+
+fn repack(path: &str, files: &[(String, Vec<u8>, u32)]) {
+    let mut out = Vec::new();
+    {
+        let gz = flate2::write::GzEncoder::new(&mut out, flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        for (name, bytes, mode) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(*mode);
+            header.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut header, name, &bytes[..]).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+const HOOK_NAME: &str = "codex-guard/bin/codex-guard-hook";
+
+fn hook_record(manifest: &Value) -> &Value {
+    manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == HOOK_NAME)
+        .expect("the runtime is listed")
+}
+
+#[test]
+fn uninstall_records_the_packaged_runtime_by_hash_and_restore_copies_it_back() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    let exe = package(&env);
+    let (installed, backup) = install_and_uninstall(&env, &exe);
+
+    let files = unpack(&backup);
+    assert!(
+        files.iter().all(|(name, _, _)| name != HOOK_NAME),
+        "not stored"
+    );
+    let manifest: Value = serde_json::from_slice(&files[0].1).unwrap();
+    assert_eq!(manifest["format"], 2);
+    assert_eq!(
+        hook_record(&manifest),
+        &json!({
+            "name": HOOK_NAME,
+            "path": env.codex_home.join(HOOK_NAME),
+            "after_sha256": null,
+            "sha256": codex_guard::fsutil::sha256_hex(PACKAGED_HOOK),
+            "size": PACKAGED_HOOK.len(),
+            "mode": 0o755,
+            "stored": "reference",
+            "reinstall": {
+                "program": "codex-guard-hook",
+                "version": env!("CARGO_PKG_VERSION"),
+                "packaged": exe.with_file_name("codex-guard-hook"),
+            },
+        })
+    );
+
+    let out = env
+        .cmd_as(&exe)
+        .args(["restore", &backup, "--yes", "--codex-home"])
+        .arg(&env.codex_home)
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(&format!(
+            "  did create   {} (copied from {}, identical to the one backed up)\n",
+            env.codex_home.join(HOOK_NAME).display(),
+            exe.with_file_name("codex-guard-hook").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(env.snapshot_without_backups(), installed);
+}
+
+#[test]
+fn a_runtime_recorded_by_hash_that_the_package_no_longer_holds_is_named_for_reinstall() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    let exe = package(&env);
+    let (installed, backup) = install_and_uninstall(&env, &exe);
+    // The package was upgraded since: its runtime is another build.
+    std::fs::write(
+        exe.with_file_name("codex-guard-hook"),
+        b"#!/bin/sh\n# a newer build\nexit 0\n",
+    )
+    .unwrap();
+    let hash = codex_guard::fsutil::sha256_hex(PACKAGED_HOOK);
+
+    let out = env
+        .cmd_as(&exe)
+        .args(["restore", &backup, "--json", "--codex-home"])
+        .arg(&env.codex_home)
+        .assert()
+        .code(1);
+    let report = json_of(&out);
+    assert_eq!(report["status"], "incomplete");
+    assert_eq!(report["changed"], true);
+    let hint = format!(
+        "reinstall codex-guard-hook {v} (sha256 {hash}): install codex-guard {v} and run `codex-guard setup`",
+        v = env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(
+        report["missing"],
+        json!([{"path": env.codex_home.join(HOOK_NAME), "program": "codex-guard-hook",
+            "version": env!("CARGO_PKG_VERSION"), "sha256": hash, "size": PACKAGED_HOOK.len(),
+            "hint": hint}])
+    );
+    // Everything else is back; the runtime is left for the reinstall.
+    let without_hook = |files: Vec<(PathBuf, Vec<u8>)>| -> Vec<(PathBuf, Vec<u8>)> {
+        files
+            .into_iter()
+            .filter(|(p, _)| !p.ends_with(HOOK_NAME))
+            .collect()
+    };
+    assert_eq!(
+        without_hook(env.snapshot_without_backups()),
+        without_hook(installed)
+    );
+    assert!(!env.codex_home.join(HOOK_NAME).exists());
+
+    // Said the same way to a person, and again on a second try.
+    let out = env
+        .cmd_as(&exe)
+        .args(["restore", &backup, "--yes", "--codex-home"])
+        .arg(&env.codex_home)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(&format!(
+            "  cannot restore {}: the backup recorded it by its hash and no identical copy is installed\nhint: {hint}\n",
+            env.codex_home.join(HOOK_NAME).display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_older_backup_with_the_runtime_inside_still_restores_it() {
+    let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
+    let exe = package(&env);
+    let (installed, backup) = install_and_uninstall(&env, &exe);
+    // The same backup as codex-guard wrote it before format 2: the runtime inside.
+    let mut files = unpack(&backup);
+    let mut manifest: Value = serde_json::from_slice(&files[0].1).unwrap();
+    manifest["format"] = json!(1);
+    for record in manifest["files"].as_array_mut().unwrap() {
+        if record["name"] == HOOK_NAME {
+            let record = record.as_object_mut().unwrap();
+            record.remove("stored");
+            record.remove("reinstall");
+        }
+    }
+    files[0].1 = serde_json::to_vec_pretty(&manifest).unwrap();
+    files.push((HOOK_NAME.to_string(), PACKAGED_HOOK.to_vec(), 0o755));
+    repack(&backup, &files);
+    // No copy to take it from: the bytes can only come from the archive.
+    std::fs::remove_file(exe.with_file_name("codex-guard-hook")).unwrap();
+
+    let report = json_of(
+        &env.cmd_as(&exe)
+            .args(["restore", &backup, "--json", "--codex-home"])
+            .arg(&env.codex_home)
+            .assert()
+            .success(),
+    );
+    assert_eq!(report["status"], "restored");
+    assert_eq!(report["missing"], json!([]));
+    let hook = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == json!(env.codex_home.join(HOOK_NAME)))
+        .expect("the runtime is restored");
+    assert_eq!(hook["copied_from"], Value::Null);
+    assert_eq!(env.snapshot_without_backups(), installed);
+}

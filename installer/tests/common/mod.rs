@@ -40,7 +40,12 @@ impl TestEnv {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("codex-guard").unwrap();
+        self.cmd_as(&assert_cmd::cargo::cargo_bin("codex-guard"))
+    }
+
+    /// [`TestEnv::cmd`] running the `codex-guard` at `exe` (a copy in a package layout).
+    pub fn cmd_as(&self, exe: &Path) -> Command {
+        let mut cmd = Command::new(exe);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.root.join("my home"))
