@@ -102,7 +102,7 @@ pub struct RuntimeConfig {
     pub connector_value: String,
     /// `contextSource` of every record.
     pub context_source: String,
-    /// Also ingest results of built-in tools (Bash, apply_patch), not only MCP tools.
+    /// Also ingest results of built-in tools (Bash, `apply_patch`), not only MCP tools.
     pub ingest_non_mcp_tools: bool,
     /// Atlas device id; when absent the runtime reads the machine-id file.
     pub device_id: Option<String>,

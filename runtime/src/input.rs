@@ -24,7 +24,7 @@ pub const SHELL_TOOLS: &[&str] = &[
 /// Keys of a tool input whose string value (or list of strings) names a file.
 const PATH_KEYS: &[&str] = &["path", "file_path", "filePath", "filename", "paths"];
 
-/// Patch headers that name the file a patch touches (Codex's apply_patch format).
+/// Patch headers that name the file a patch touches (Codex's `apply_patch` format).
 const PATCH_HEADERS: &[&str] = &[
     "*** Add File:",
     "*** Update File:",
@@ -126,7 +126,7 @@ impl HookInput {
     }
 
     /// The text a rule or a person would call "the command": `tool_input.command`
-    /// when it is a string (Bash, apply_patch), else the input's JSON.
+    /// when it is a string (Bash, `apply_patch`), else the input's JSON.
     pub fn command_text(&self) -> Option<String> {
         match self.tool_input() {
             Value::Null => None,
@@ -191,7 +191,7 @@ impl HookInput {
         self.is_mcp_tool().then(|| self.tool_input().to_string())
     }
 
-    /// The files an apply_patch call names, as written in the patch. The patch is
+    /// The files an `apply_patch` call names, as written in the patch. The patch is
     /// the input itself or its `command`, `input` or `patch` string; a shell command
     /// that carries a patch (`apply_patch <<'EOF'`) counts too.
     pub fn patch_paths(&self) -> Vec<String> {
@@ -237,7 +237,7 @@ impl HookInput {
 }
 
 /// Containers nested deeper than this are kept as their JSON text (a string value),
-/// below serde_json's recursion limit (128); real events are a few levels deep.
+/// below `serde_json`'s recursion limit (128); real events are a few levels deep.
 pub const MAX_NESTING: usize = 100;
 
 /// `text` with every object or array nested deeper than [`MAX_NESTING`] replaced by
@@ -369,7 +369,7 @@ fn unescape(s: &str) -> String {
     serde_json::from_str(&format!("\"{s}\"")).unwrap_or_else(|_| s.to_string())
 }
 
-/// The paths named by the headers of an apply_patch text, in order.
+/// The paths named by the headers of an `apply_patch` text, in order.
 pub fn parse_patch_paths(patch: &str) -> Vec<&str> {
     patch
         .lines()

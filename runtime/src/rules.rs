@@ -1253,7 +1253,7 @@ mod tests {
         tool("PreToolUse", "Bash", json!({ "command": command }))
     }
 
-    /// An apply_patch call shaped like Codex's: one file added, one updated.
+    /// An `apply_patch` call shaped like Codex's: one file added, one updated.
     fn patch(path: &str) -> HookInput {
         let text = format!(
             "*** Begin Patch\n*** Update File: src/main.rs\n@@\n-fn old() {{}}\n+fn new() {{}}\n\

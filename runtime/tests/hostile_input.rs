@@ -1,4 +1,4 @@
-//! Events built to slip past the parser: nesting deeper than serde_json's recursion
+//! Events built to slip past the parser: nesting deeper than `serde_json`'s recursion
 //! limit, malformed or oversized input. Each must still get the local rules and, in
 //! an install that fails closed, a block.
 

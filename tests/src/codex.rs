@@ -38,7 +38,7 @@ pub fn codex_bin() -> PathBuf {
 }
 
 /// A Codex command with only the environment a test chooses: PATH (Codex's npm
-/// launcher needs node), the temp HOME and CODEX_HOME, and the fake provider's key.
+/// launcher needs node), the temp `HOME` and `CODEX_HOME`, and the fake provider's key.
 pub fn codex_command(home: &TestHome) -> Command {
     let mut command = Command::new(codex_bin());
     command

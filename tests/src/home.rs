@@ -1,4 +1,4 @@
-//! A throw-away HOME and CODEX_HOME per test, so no test reads or writes the real
+//! A throw-away `HOME` and `CODEX_HOME` per test, so no test reads or writes the real
 //! `~/.codex`, and each starts from a user setup that setup must preserve: a hand-written
 //! config.toml with comments and a trusted hook of the user's own.
 

@@ -18,7 +18,7 @@ fn effective_timeout(event: &str, timeout: Option<u64>) -> u64 {
     }
 }
 
-/// The snake_case event name Codex uses in trust keys and hashes.
+/// The `snake_case` event name Codex uses in trust keys and hashes.
 pub fn snake_event(event: &str) -> String {
     let mut snake = String::new();
     for (i, c) in event.chars().enumerate() {
@@ -85,7 +85,7 @@ pub fn trust_hash(event: &str, group: &Value, handler: usize) -> String {
     )
 }
 
-/// Compact JSON with object keys sorted at every level (serde_json keeps insertion
+/// Compact JSON with object keys sorted at every level (`serde_json` keeps insertion
 /// order in this workspace, so sorting has to be done by hand).
 pub fn canonical_json(value: &Value) -> String {
     match value {

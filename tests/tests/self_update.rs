@@ -1059,7 +1059,7 @@ fn plain_http_links_from_an_https_source_are_never_followed() {
 }
 
 /// The attack: another account writes its own config, naming its key, and root runs
-/// self-update with that account's HOME and CODEX_HOME (as a `sudo` that keeps them
+/// self-update with that account's `HOME` and `CODEX_HOME` (as a `sudo` that keeps them
 /// would). Root takes no setting from a file it does not own: the built-in key
 /// decides, refuses the account's release, and nothing of it runs.
 #[test]
