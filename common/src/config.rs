@@ -245,7 +245,7 @@ mod tests {
         .into_iter()
         .collect();
         let mut config = RuntimeConfig::default();
-        let get = |k: &str| env.get(k).map(|v| v.to_string());
+        let get = |k: &str| env.get(k).map(ToString::to_string);
         let problems = config.apply_env(&mut EnvReader::new(&get, Scope::PerUser));
         assert!(problems.is_empty());
         assert_eq!(config.url.as_deref(), Some("https://akto.example.com"));
@@ -283,7 +283,7 @@ mod tests {
             ..RuntimeConfig::default()
         };
         let mut config = machine.clone();
-        let get = |k: &str| env.get(k).map(|v| v.to_string());
+        let get = |k: &str| env.get(k).map(ToString::to_string);
         let mut reader = EnvReader::new(&get, Scope::Managed);
         assert!(config.apply_env(&mut reader).is_empty());
         assert_eq!(config, machine);

@@ -607,12 +607,13 @@ pub fn parse_verdict(body: &[u8]) -> Result<Verdict, String> {
         .get("behaviour")
         .or_else(|| result.get("Behaviour"))
         .and_then(Value::as_str)
-        .map(|b| match b.trim().to_ascii_lowercase().as_str() {
-            "warn" => Behaviour::Warn,
-            "alert" => Behaviour::Alert,
-            _ => Behaviour::Block,
-        })
-        .unwrap_or(Behaviour::Block);
+        .map_or(Behaviour::Block, |b| {
+            match b.trim().to_ascii_lowercase().as_str() {
+                "warn" => Behaviour::Warn,
+                "alert" => Behaviour::Alert,
+                _ => Behaviour::Block,
+            }
+        });
     let policy = result
         .get("Metadata")
         .and_then(|m| m.get("policy_name"))

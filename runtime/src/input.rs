@@ -393,7 +393,7 @@ fn collect_path_fields(value: &Value, depth: usize, out: &mut Vec<String>) {
             for (key, value) in map {
                 match value {
                     Value::String(s) if PATH_KEYS.contains(&key.as_str()) && !s.is_empty() => {
-                        out.push(s.clone())
+                        out.push(s.clone());
                     }
                     Value::Array(items) if PATH_KEYS.contains(&key.as_str()) => out.extend(
                         items

@@ -332,7 +332,7 @@ fn handle_unparsed(s: &Settings, input: &HookInput, error: String) -> Report {
             report.source = Some(format!("rule:{}", m.id));
         }
         Some(m) if blockable(event) => {
-            report.block(event, rule_reason(&m), format!("rule:{}", m.id), false)
+            report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
         }
         _ => apply_fail_policy(s, &mut report, event, "could not read this event"),
     }

@@ -233,7 +233,7 @@ mod tests {
         if rng.below(4) == 0 {
             re.push_str(rng.pick(&["(?i)", "(?x)", "(?s)", "(?m)", "(?i-u)", "(?u)", "(?U)"]));
         }
-        for _ in 0..1 + rng.below(5) {
+        for _ in 0..=rng.below(5) {
             let word = rng.pick(WORDS);
             let escaped = regex_lite::escape(word);
             match rng.below(14) {
@@ -378,7 +378,7 @@ mod tests {
             (r"(", None),
         ];
         for (source, expected) in cases {
-            let expected = expected.map(|e| e.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            let expected = expected.map(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>());
             assert_eq!(literals(source), expected, "{source}");
         }
         let (mut with, mut all) = (0, 0);

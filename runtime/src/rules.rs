@@ -857,7 +857,7 @@ fn check(def: &RuleDef) -> Result<Events, String> {
     let events = match &def.events {
         Some(events) => events.clone(),
         None if def.prompt.is_some() => vec!["UserPromptSubmit".into()],
-        None => DEFAULT_EVENTS.iter().map(|e| e.to_string()).collect(),
+        None => DEFAULT_EVENTS.iter().map(ToString::to_string).collect(),
     };
     if events.is_empty() {
         return Err("`events` is empty, so the rule would never apply".into());

@@ -161,7 +161,7 @@ impl Settings {
             .filter(|bin| bin.file_name().is_some_and(|n| n == "bin"))
             .and_then(Path::parent);
         let guard_files = [
-            Some(layout.guard_dir().to_path_buf()),
+            Some(layout.guard_dir().clone()),
             machine_dir.clone(),
             config.rules_file.clone(),
             config.log_dir.clone(),

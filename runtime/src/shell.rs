@@ -1461,7 +1461,7 @@ impl State<'_> {
                 }
                 if n == "echo" || n == "printf" {
                     let interprets = n == "printf"
-                        || lit(0).is_some_and(|a| a.starts_with("-") && a.contains('e'));
+                        || lit(0).is_some_and(|a| a.starts_with('-') && a.contains('e'));
                     return Some(match join_literal(args) {
                         Some(text) if interprets => Stdin::Text(ansi_c(&text)),
                         Some(text) => Stdin::Text(text),
@@ -2042,7 +2042,7 @@ impl State<'_> {
                     continue;
                 }
                 for source in &sources {
-                    for s in source.iter() {
+                    for s in *source {
                         let base = s
                             .literal()
                             .map(|l| {

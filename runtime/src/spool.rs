@@ -30,7 +30,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The argument that makes `codex-guard-hook` the delivery process.
@@ -459,7 +459,7 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
         queue = outcome
             .queue
             .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+            .unwrap_or_else(PoisonError::into_inner);
         let delivered = outcome.delivered.load(Ordering::SeqCst);
         run.delivered += delivered;
         run.set_aside += outcome.set_aside.load(Ordering::SeqCst);
@@ -471,7 +471,7 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
         let refused = outcome
             .refused
             .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+            .unwrap_or_else(PoisonError::into_inner);
         if !refused.is_empty() {
             run.refused += refused.len();
             run.set_aside +=
@@ -480,7 +480,7 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
         let failure = outcome
             .failure
             .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(error) = failure {
             run.failures += 1;
             let since = *failing_since.get_or_insert_with(Instant::now);
@@ -581,7 +581,7 @@ impl Batch {
     fn fail(&self, error: String) {
         let o = &self.outcome;
         o.stop.store(true, Ordering::SeqCst);
-        let mut failure = o.failure.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failure = o.failure.lock().unwrap_or_else(PoisonError::into_inner);
         failure.get_or_insert(error);
     }
 
@@ -599,7 +599,7 @@ impl Batch {
             let Some(path) = o
                 .queue
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .pop_front()
             else {
                 return;
@@ -630,12 +630,14 @@ impl Batch {
                     let _ = std::fs::remove_file(&path);
                     o.delivered.fetch_add(1, Ordering::SeqCst);
                     o.refused_in_a_row.store(0, Ordering::SeqCst);
-                    *o.last_success_ms.lock().unwrap_or_else(|e| e.into_inner()) = Some(now_ms());
+                    *o.last_success_ms
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(now_ms());
                 }
                 Err(e) if e.status == Some(422) => {
                     o.refused
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                        .unwrap_or_else(PoisonError::into_inner)
                         .push((path, e.message.clone()));
                     if o.refused_in_a_row.fetch_add(1, Ordering::SeqCst) + 1 >= REFUSALS_IN_A_ROW {
                         self.fail(e.message);
@@ -648,7 +650,7 @@ impl Batch {
                 Err(e) => {
                     o.queue
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                        .unwrap_or_else(PoisonError::into_inner)
                         .push_front(path);
                     self.fail(e.message);
                 }

@@ -706,7 +706,7 @@ fn wait4(pid: i32) -> (i32, libc::rusage) {
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let reaped = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
     assert_eq!(reaped, pid, "wait4 failed");
     (libc::WEXITSTATUS(status), usage)
 }

@@ -178,9 +178,9 @@ env_key = "FAKE_API_KEY"
 
     /// How many times the user's own hook ran.
     pub fn user_hook_runs(&self) -> usize {
-        fs::read_to_string(&self.user_hook_marker)
-            .map(|text| text.lines().filter(|l| *l == USER_HOOK_LINE).count())
-            .unwrap_or(0)
+        fs::read_to_string(&self.user_hook_marker).map_or(0, |text| {
+            text.lines().filter(|l| *l == USER_HOOK_LINE).count()
+        })
     }
 
     /// The runtime's event log, one JSON value per line (empty when absent).

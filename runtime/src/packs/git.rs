@@ -166,7 +166,7 @@ fn collect(
         let words: Vec<&String> = r.iter().flatten().filter(|w| !w.starts_with('-')).collect();
         if let [k, v, ..] = words.as_slice() {
             if let Some(name) = k.strip_prefix("alias.") {
-                aliases.push((name.to_string(), v.to_string()));
+                aliases.push((name.to_string(), (*v).clone()));
             }
         }
     }
