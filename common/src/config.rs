@@ -181,11 +181,19 @@ impl RuntimeConfig {
         }
         env.flag("AKTO_SYNC_MODE", &mut self.blocking);
         if let Some(v) = env.value("AKTO_TIMEOUT") {
-            match v.trim().parse::<f64>() {
-                Ok(secs) if secs > 0.0 && secs.is_finite() => {
-                    self.timeout_ms = (secs * 1000.0).round() as u64;
+            let timeout = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|secs| *secs > 0.0)
+                .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok());
+            match timeout {
+                // Rounded to the nearest millisecond.
+                Some(timeout) => {
+                    self.timeout_ms = u64::try_from((timeout.as_nanos() + 500_000) / 1_000_000)
+                        .unwrap_or(u64::MAX);
                 }
-                _ => problems.push(format!("AKTO_TIMEOUT={v:?} is not a number of seconds")),
+                None => problems.push(format!("AKTO_TIMEOUT={v:?} is not a number of seconds")),
             }
         }
         if let Some(v) = env.value("MODE") {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use std::time::Instant;
 
 /// Largest event accepted on stdin; anything bigger is not a Codex event.
-pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Tool names under which Codex runs a shell command: `Bash` is what hooks see in
 /// Codex 0.169; the others are the names its shell tools have had or have inside.
@@ -45,7 +45,7 @@ impl HookInput {
     /// Parses stdin's bytes. The error is a one-line reason for the log. Nesting
     /// deeper than [`MAX_NESTING`] never makes it fail: see [`flatten_deep`].
     pub fn parse(bytes: &[u8]) -> Result<HookInput, String> {
-        if bytes.len() as u64 > MAX_INPUT_BYTES {
+        if bytes.len() > MAX_INPUT_BYTES {
             return Err(format!(
                 "stdin is larger than {} MiB",
                 MAX_INPUT_BYTES / 1024 / 1024
@@ -74,7 +74,7 @@ impl HookInput {
     /// tool input's `command` (else the whole text) as its command, and the whole
     /// text (lossily decoded) as `raw`. `None` when not even the event's name is found.
     pub fn lenient(bytes: &[u8]) -> Option<HookInput> {
-        let bytes = &bytes[..bytes.len().min(MAX_INPUT_BYTES as usize)];
+        let bytes = &bytes[..bytes.len().min(MAX_INPUT_BYTES)];
         let text = String::from_utf8_lossy(bytes);
         let found = scan_strings(&text);
         let top = |key: &str| {
@@ -484,8 +484,8 @@ pub fn read_stdin(deadline: Instant) -> Result<Vec<u8>, String> {
                 buf.extend_from_slice(&chunk[..n]);
                 // Larger than MAX_INPUT_BYTES: parse refuses it, the lenient reading
                 // still looks at its beginning.
-                if buf.len() as u64 > MAX_INPUT_BYTES {
-                    buf.truncate(MAX_INPUT_BYTES as usize + 1);
+                if buf.len() > MAX_INPUT_BYTES {
+                    buf.truncate(MAX_INPUT_BYTES + 1);
                     return Ok(buf);
                 }
             }
@@ -504,7 +504,7 @@ pub fn read_stdin(deadline: Instant) -> Result<Vec<u8>, String> {
         let mut buf = Vec::new();
         let result = std::io::stdin()
             .lock()
-            .take(MAX_INPUT_BYTES + 1)
+            .take(MAX_INPUT_BYTES as u64 + 1)
             .read_to_end(&mut buf)
             .map(|_| buf);
         let _ = tx.send(result);
@@ -597,7 +597,7 @@ mod tests {
         assert_eq!(input.event, "PreToolUse");
         assert_eq!(input.shell_command().as_deref(), Some("rm -rf \"$HOME\""));
         assert!(HookInput::lenient(b"\xff{\"tool_name\":\"Bash\"").is_none());
-        let too_big = vec![b' '; MAX_INPUT_BYTES as usize + 1];
+        let too_big = vec![b' '; MAX_INPUT_BYTES + 1];
         assert!(HookInput::parse(&too_big)
             .unwrap_err()
             .contains("larger than"));

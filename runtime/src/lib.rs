@@ -655,7 +655,7 @@ fn check(
             last_error,
         } => {
             report.breaker = Some("open");
-            report.breaker_retry_ms = Some(retry_in.as_millis() as u64);
+            report.breaker_retry_ms = Some(spool::millis(*retry_in));
             Err(format!(
                 "not asked: the circuit breaker is open after {failures} failure(s) in a row \
                  (last: {last_error})"
@@ -1027,7 +1027,7 @@ pub fn spool_deliveries(
 
 fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     let mut entry = Map::new();
-    entry.insert("ts".into(), json!(now_ms() as u64));
+    entry.insert("ts".into(), json!(spool::now_ms()));
     if !report.id.is_empty() {
         entry.insert("id".into(), json!(report.id));
     }

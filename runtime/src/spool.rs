@@ -186,7 +186,7 @@ impl Spool {
     /// was dropped.
     fn enforce_bounds(&self, max_bytes: u64, max_age: Duration) -> (Vec<PathBuf>, Dropped) {
         let now = now_ms();
-        let oldest_kept = now.saturating_sub(max_age.as_millis() as u64);
+        let oldest_kept = now.saturating_sub(millis(max_age));
         let mut records = spool::pending(&self.dir);
         let mut dropped = Dropped::default();
         records.retain(|(path, len)| {
@@ -328,7 +328,7 @@ impl Spool {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let now = now_ms();
-        let latest = now.saturating_add(MAX_REFUSAL_RETRY.as_millis() as u64);
+        let latest = now.saturating_add(millis(MAX_REFUSAL_RETRY));
         for refusal in refusals.values_mut() {
             refusal.count = refusal.count.min(budget);
             refusal.first_ms = refusal.first_ms.min(now);
@@ -536,7 +536,7 @@ impl Spool {
                     .refusal_retry
                     .saturating_mul(1 << doublings)
                     .min(MAX_REFUSAL_RETRY);
-                refusal.next_ms = now.saturating_add(wait.as_millis() as u64);
+                refusal.next_ms = now.saturating_add(millis(wait));
                 retried += 1;
             }
         }
@@ -670,8 +670,14 @@ fn private_file(path: &Path) -> std::io::Result<File> {
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(millis)
         .unwrap_or_default()
+}
+
+/// A duration in whole milliseconds, saturating at `u64::MAX` (half a billion years)
+/// instead of wrapping.
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A random 128-bit id in UUID v4 form, from the OS-seeded hasher keys of std (no

@@ -188,7 +188,7 @@ fn hooks_crossing_the_log_size_bound_together_rotate_once_and_lose_no_line() {
     let logs = home.guard.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let filler = format!("{{\"filler\":\"{}\"}}\n", "x".repeat(1000));
-    let fillers = (MAX_LOG_BYTES as usize - 20 * 1024) / filler.len();
+    let fillers = (usize::try_from(MAX_LOG_BYTES).unwrap() - 20 * 1024) / filler.len();
     std::fs::write(logs.join("events.jsonl"), filler.repeat(fillers)).unwrap();
 
     let elapsed = run_hooks(&home, HOOKS);

@@ -355,7 +355,9 @@ fn huge_answer(stream: &mut TcpStream, sent: &Sent) -> std::io::Result<()> {
     let padding = HUGE_BYTES - (head.len() + tail.len()) as u64;
     let mut padded = 0;
     while padded < padding {
-        let n = chunk.len().min((padding - padded) as usize);
+        let n = chunk
+            .len()
+            .min(usize::try_from(padding - padded).unwrap_or(usize::MAX));
         write(&chunk[..n])?;
         padded += n as u64;
     }

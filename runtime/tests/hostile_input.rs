@@ -99,7 +99,7 @@ fn an_unparsable_blockable_event_is_blocked_when_failing_closed() {
     assert_eq!(stdout_json(&home.run(prompt))["decision"], "block");
     // Larger than the input limit: read leniently from its beginning, and blocked.
     let mut big = common::pre_tool_use("ls");
-    big.resize(codex_guard_hook::input::MAX_INPUT_BYTES as usize + 10, b' ');
+    big.resize(codex_guard_hook::input::MAX_INPUT_BYTES + 10, b' ');
     let reason = deny_reason(&home.run(&big));
     assert!(reason.contains("could not read this event"), "{reason}");
     // Not even an event name: exit 2, which Codex takes as a block of a tool call.

@@ -407,19 +407,19 @@ fn main() {
         redacting.clear();
         walls.sort_by(f64::total_cmp);
         before_walls.sort_by(f64::total_cmp);
-        let pct = |p: f64| percentile(&walls, p);
+        let pct = |p: usize| percentile(&walls, p);
         println!(
             "{:44} {:>5} {:>10.2} {:>8.2} {:>8.2} {:>13.1}{}",
             case.name,
             runs,
-            pct(0.5),
-            pct(0.95),
+            pct(50),
+            pct(95),
             walls[walls.len() - 1],
             peak_kib as f64 / 1024.0,
             if before_walls.is_empty() {
                 String::new()
             } else {
-                format!("  {:>19.2}", percentile(&before_walls, 0.5))
+                format!("  {:>19.2}", percentile(&before_walls, 50))
             }
         );
     }
@@ -458,8 +458,9 @@ fn external(
     }
 }
 
-fn percentile(walls: &[f64], p: f64) -> f64 {
-    walls[((walls.len() as f64 * p).ceil() as usize).clamp(1, walls.len()) - 1]
+/// The nearest-rank percentile `p` (0-100) of sorted `walls`.
+fn percentile(walls: &[f64], p: usize) -> f64 {
+    walls[(walls.len() * p).div_ceil(100).clamp(1, walls.len()) - 1]
 }
 
 /// The deadline of the hung-service cases.
@@ -688,7 +689,7 @@ fn run_once(case: &Case) -> (f64, i64) {
         .expect("stdout")
         .read_to_string(&mut out)
         .expect("read stdout");
-    let (status, usage) = wait4(child.id() as i32);
+    let (status, usage) = wait4(i32::try_from(child.id()).expect("a pid fits pid_t"));
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     assert_eq!(status, 0, "{} exited with status {status}", case.name);
     assert!(
