@@ -105,7 +105,10 @@ mod tests {
     use serde_json::json;
 
     fn handler(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+        match v {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
     }
 
     /// Hashes reported by `codex app-server` `hooks/list` (Codex 0.169.0) for the
