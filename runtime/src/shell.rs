@@ -2055,30 +2055,7 @@ impl State<'_> {
     /// `cp`, `mv`, `ln`, `install`, `rsync`, `scp`: sources are read (moved for
     /// `mv`, linked to for `ln`), the destination is written.
     fn copy(&mut self, name: &str, args: &[Vec<Value>], lits: &[Option<String>], moves: bool) {
-        let valued: &[&str] = match name {
-            "rsync" => &[
-                "-e",
-                "--rsh",
-                "-f",
-                "--filter",
-                "--exclude",
-                "--include",
-                "--exclude-from",
-                "--include-from",
-                "--files-from",
-                "--password-file",
-                "--log-file",
-                "-B",
-                "--backup-dir",
-                "--suffix",
-                "--chown",
-                "--chmod",
-                "-M",
-            ],
-            "scp" => &["-i", "-o", "-P", "-F", "-c", "-l", "-S", "-J"],
-            "install" => &["-m", "-o", "-g", "-S", "--mode", "--owner", "--group", "-t"],
-            _ => &["-t", "-S", "--suffix", "--target-directory"],
-        };
+        let valued = copy_valued_options(name);
         let mut operands: Vec<&Vec<Value>> = Vec::new();
         let mut target_dir: Option<&Vec<Value>> = None;
         let mut i = 0;
@@ -2148,30 +2125,36 @@ impl State<'_> {
                     self.change(dest_path, false, name);
                     continue;
                 }
-                for source in &sources {
-                    for s in *source {
-                        let base = s
-                            .literal()
-                            .map(|l| {
-                                l.trim_end_matches('/')
-                                    .rsplit('/')
-                                    .next()
-                                    .unwrap_or("")
-                                    .to_string()
-                            })
-                            .filter(|b| !b.is_empty() && b != "." && b != "..");
-                        match base {
-                            Some(b) if !s.literal().is_some_and(|l| l.ends_with('/')) => {
-                                let mut target = dest_path.clone();
-                                target.push_text("/");
-                                target.push_text(&b);
-                                self.change(target, false, name);
-                            }
-                            // A directory's contents, or a name not known: anything in
-                            // the destination.
-                            _ => self.change(dest_path.clone(), true, name),
-                        }
+                self.copy_into(&dest_path, &sources, name);
+            }
+        }
+    }
+
+    /// Each source copied into the directory `dest`: the file of its name there, or
+    /// anything in it when the name is not known (or a directory's contents are copied).
+    fn copy_into(&mut self, dest: &Value, sources: &[&Vec<Value>], name: &str) {
+        for source in sources {
+            for s in *source {
+                let base = s
+                    .literal()
+                    .map(|l| {
+                        l.trim_end_matches('/')
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .filter(|b| !b.is_empty() && b != "." && b != "..");
+                match base {
+                    Some(b) if !s.literal().is_some_and(|l| l.ends_with('/')) => {
+                        let mut target = dest.clone();
+                        target.push_text("/");
+                        target.push_text(&b);
+                        self.change(target, false, name);
                     }
+                    // A directory's contents, or a name not known: anything in
+                    // the destination.
+                    _ => self.change(dest.clone(), true, name),
                 }
             }
         }
@@ -2617,6 +2600,34 @@ struct Words {
     outputs: Vec<Value>,
     /// `>(…)` process substitutions it writes to.
     output_subs: Vec<ast::SubshellCommand>,
+}
+
+/// The options of `cp`-like programs that take a value (the next word).
+fn copy_valued_options(name: &str) -> &'static [&'static str] {
+    match name {
+        "rsync" => &[
+            "-e",
+            "--rsh",
+            "-f",
+            "--filter",
+            "--exclude",
+            "--include",
+            "--exclude-from",
+            "--include-from",
+            "--files-from",
+            "--password-file",
+            "--log-file",
+            "-B",
+            "--backup-dir",
+            "--suffix",
+            "--chown",
+            "--chmod",
+            "-M",
+        ],
+        "scp" => &["-i", "-o", "-P", "-F", "-c", "-l", "-S", "-J"],
+        "install" => &["-m", "-o", "-g", "-S", "--mode", "--owner", "--group", "-t"],
+        _ => &["-t", "-S", "--suffix", "--target-directory"],
+    }
 }
 
 fn lit_at(lits: &[Option<String>], i: usize) -> Option<String> {
