@@ -402,21 +402,7 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
     let mut listed_at: Option<Instant> = None;
     loop {
         if queue.is_empty() || listed_at.is_none_or(|t| t.elapsed() >= pacing.rescan) {
-            let (records, dropped) = spool.enforce_bounds(max_bytes, max_age);
-            if dropped.count() > 0 {
-                dropped.log(s);
-            }
-            let names: HashSet<String> = records.iter().map(|p| file_name(p)).collect();
-            let before = refusals.len();
-            refusals.retain(|name, _| names.contains(name));
-            if refusals.len() != before {
-                spool.save_refusals(&refusals);
-            }
-            let now = now_ms();
-            queue = records
-                .into_iter()
-                .filter(|p| refusals.get(&file_name(p)).is_none_or(|r| r.next_ms <= now))
-                .collect();
+            queue = spool.list_due(s, &mut refusals, max_bytes, max_age);
             listed_at = Some(Instant::now());
         }
         let Some(base) = s.remote().filter(|_| !queue.is_empty()) else {
@@ -495,6 +481,33 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
 }
 
 impl Spool {
+    /// The records to send now, oldest first, after the size and age bounds are
+    /// enforced (what they drop is logged). Refusals of records gone are forgotten;
+    /// refused records wait until they are due again.
+    fn list_due(
+        &self,
+        s: &Settings,
+        refusals: &mut Refusals,
+        max_bytes: u64,
+        max_age: Duration,
+    ) -> VecDeque<PathBuf> {
+        let (records, dropped) = self.enforce_bounds(max_bytes, max_age);
+        if dropped.count() > 0 {
+            dropped.log(s);
+        }
+        let names: HashSet<String> = records.iter().map(|p| file_name(p)).collect();
+        let before = refusals.len();
+        refusals.retain(|name, _| names.contains(name));
+        if refusals.len() != before {
+            self.save_refusals(refusals);
+        }
+        let now = now_ms();
+        records
+            .into_iter()
+            .filter(|p| refusals.get(&file_name(p)).is_none_or(|r| r.next_ms <= now))
+            .collect()
+    }
+
     /// Counts the 422 answers of one batch against each record's budget: sets
     /// aside the records that used it up while the service accepted other records
     /// after their first refusal, and schedules the others' next try. Returns how
