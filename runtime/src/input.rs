@@ -628,7 +628,7 @@ mod tests {
         assert_eq!(input.command_text().as_deref(), Some("ls -la"));
     }
 
-    fn event(json: serde_json::Value) -> HookInput {
+    fn event(json: &serde_json::Value) -> HookInput {
         HookInput::parse(json.to_string().as_bytes()).unwrap()
     }
 
@@ -666,7 +666,7 @@ mod tests {
             serde_json::json!({ "input": PATCH }),
             serde_json::json!(PATCH),
         ] {
-            let input = event(serde_json::json!({
+            let input = event(&serde_json::json!({
                 "hook_event_name": "PreToolUse", "tool_name": "apply_patch",
                 "tool_input": tool_input
             }));
@@ -674,7 +674,7 @@ mod tests {
             assert_eq!(input.shell_command(), None, "a patch is not a command");
         }
         let heredoc = format!("apply_patch <<'EOF'\n{PATCH}EOF\n");
-        let shell = event(serde_json::json!({
+        let shell = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "Bash",
             "tool_input": { "command": heredoc }
         }));
@@ -683,7 +683,7 @@ mod tests {
     }
 
     fn bash(command: &str) -> HookInput {
-        event(serde_json::json!({
+        event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "Bash",
             "tool_input": { "command": command }
         }))
@@ -691,7 +691,7 @@ mod tests {
 
     #[test]
     fn file_paths_are_absolute_normalised_and_include_path_fields() {
-        let patch = event(serde_json::json!({
+        let patch = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "apply_patch", "cwd": "/home/u/proj",
             "tool_input": { "command": PATCH.replace("docs/new.md", "./docs/../../.codex/hooks.json") }
         }));
@@ -704,7 +704,7 @@ mod tests {
                 "/home/u/.ssh/authorized_keys"
             ]
         );
-        let mcp = event(serde_json::json!({
+        let mcp = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "mcp__fs__move", "cwd": "C:\\work",
             "tool_input": { "filePath": "a\\b.txt", "options": { "file_path": "~/.ssh/" },
                             "paths": ["/etc/../etc/passwd", 3], "path": "D:/x/./y", "name": "z" }
@@ -721,12 +721,12 @@ mod tests {
     #[test]
     fn shell_commands_only_come_from_shell_tools() {
         assert_eq!(bash("ls -la").shell_command().as_deref(), Some("ls -la"));
-        let argv = event(serde_json::json!({
+        let argv = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "local_shell",
             "tool_input": { "cmd": ["bash", "-lc", "rm -rf /"] }
         }));
         assert_eq!(argv.shell_command().as_deref(), Some("bash -lc 'rm -rf /'"));
-        let mcp = event(serde_json::json!({
+        let mcp = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "mcp__gh__run",
             "tool_input": { "command": "rm -rf /", "repo": "prod-api" }
         }));
@@ -742,7 +742,7 @@ mod tests {
             ("mcp__gh", false),
         ] {
             let input =
-                event(serde_json::json!({"hook_event_name": "PreToolUse", "tool_name": name}));
+                event(&serde_json::json!({"hook_event_name": "PreToolUse", "tool_name": name}));
             assert_eq!(input.is_mcp_tool(), is_mcp, "{name}");
         }
     }

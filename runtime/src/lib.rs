@@ -414,7 +414,7 @@ fn apply_rule_match(s: &Settings, input: &HookInput, report: &mut Report, m: rul
             report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
             if let Some(record) = s.remote().and_then(|_| record_for(s, input)) {
                 let record = record.blocked(BlockedBy::Rule(m.id.clone()), &m.message);
-                queue(s, input, report, record, Flags::INGEST);
+                queue(s, input, report, &record, Flags::INGEST);
             }
             true
         }
@@ -472,7 +472,7 @@ fn consult_akto(
                 ..Flags::INGEST
             };
             let record = Record::session_start(s, input, report.session_check.as_ref());
-            queue(s, input, report, record, flags);
+            queue(s, input, report, &record, flags);
             report.decision = "observe";
         }
         "UserPromptSubmit" | "PreToolUse" => {
@@ -487,7 +487,7 @@ fn consult_akto(
                 };
                 check(s, input, report, record, flags, deadline, transport);
             } else {
-                queue(s, input, report, record, Flags::INGEST);
+                queue(s, input, report, &record, Flags::INGEST);
                 report.decision = "observe";
             }
         }
@@ -504,7 +504,7 @@ fn consult_akto(
             if blocking {
                 check(s, input, report, record, flags, deadline, transport);
             } else {
-                queue(s, input, report, record, flags);
+                queue(s, input, report, &record, flags);
                 report.decision = "observe";
             }
         }
@@ -638,7 +638,7 @@ fn post_tool_use(
             response_guardrails: !s.config.blocking,
             ..Flags::INGEST
         };
-        queue(s, input, report, tagged_modified(record, report), flags);
+        queue(s, input, report, &tagged_modified(record, report), flags);
     }
 }
 
@@ -714,7 +714,7 @@ fn check(
             // Kept for the block record of a modified input that a local rule denies.
             let spare =
                 (event == "PreToolUse" && modified.request().is_some()).then(|| record.clone());
-            apply_verdict(s, input, report, record, verdict);
+            apply_verdict(s, input, report, record, &verdict);
             if report.decision != "block" {
                 apply_modification(s, input, report, &modified, spare);
             }
@@ -742,9 +742,9 @@ fn apply_verdict(
     input: &HookInput,
     report: &mut Report,
     record: Record,
-    verdict: Verdict,
+    verdict: &Verdict,
 ) {
-    report.policy = verdict.policy.clone();
+    report.policy.clone_from(&verdict.policy);
     if verdict.allowed {
         return;
     }
@@ -777,7 +777,7 @@ fn apply_verdict(
         let is_mcp = ToolKind::of(input.tool_name().unwrap_or_default()).is_mcp();
         if event != "PostToolUse" || is_mcp || s.config.ingest_non_mcp_tools {
             let record = record.blocked(BlockedBy::Akto, &reason);
-            queue(s, input, report, record, Flags::INGEST);
+            queue(s, input, report, &record, Flags::INGEST);
         }
     }
 }
@@ -859,7 +859,7 @@ fn apply_modification(
             change.bytes_before = original.to_string().len();
             modify::tool_input(tool, original, payload).map(|new| {
                 change.bytes_after = Some(new.to_string().len());
-                (new != *original).then(|| modify::input_output(new))
+                (new != *original).then(|| modify::input_output(&new))
             })
         }
         "PostToolUse" => {
@@ -896,7 +896,7 @@ fn apply_modification(
                 // Akto saw the call allowed: it also gets the record of the block.
                 if let Some(record) = record {
                     let record = record.blocked(BlockedBy::Rule(m.id.clone()), &m.message);
-                    queue(s, input, report, record, Flags::INGEST);
+                    queue(s, input, report, &record, Flags::INGEST);
                 }
                 change.outcome = Outcome::Withheld;
                 change.error = Some(format!(
@@ -979,7 +979,7 @@ pub fn block_output(event: &str, reason: &str, warn: bool) -> Option<Value> {
     })
 }
 
-fn queue(s: &Settings, input: &HookInput, report: &mut Report, record: Record, flags: Flags) {
+fn queue(s: &Settings, input: &HookInput, report: &mut Report, record: &Record, flags: Flags) {
     if s.remote().is_none() {
         return;
     }

@@ -50,7 +50,9 @@ fn rotate(dir: &Path, path: &Path, file: File) -> std::io::Result<File> {
         // A log that cannot be moved still takes the line.
         let _ = std::fs::rename(path, dir.join(format!("{LOG_FILE}.1")));
     }
-    open(path)
+    let new = open(path);
+    drop(file);
+    new
 }
 
 /// Whether `path` still names the open `file`.

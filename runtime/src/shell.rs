@@ -231,8 +231,8 @@ pub fn analyze(command: &str, ctx: &Context) -> Analysis {
         filtered_find: false,
         pipe_stdin: None,
         pending_stdin: None,
-        seen_changes: Default::default(),
-        seen_mentions: Default::default(),
+        seen_changes: std::collections::HashSet::default(),
+        seen_mentions: std::collections::HashSet::default(),
         started: std::time::Instant::now(),
     };
     state.script(command);
@@ -1123,7 +1123,7 @@ impl State<'_> {
             }
             "flock" => self.flock(args, &lits, stdin),
             "xargs" => {
-                self.xargs(args, &lits, stdin);
+                self.xargs(args, &lits, stdin.as_ref());
                 None
             }
             "find" => self.find_listing(args, &lits),
@@ -1888,7 +1888,7 @@ impl State<'_> {
         self.out.unknown_code = true;
     }
 
-    fn xargs(&mut self, args: &[Vec<Value>], lits: &[Option<String>], stdin: Option<Stdin>) {
+    fn xargs(&mut self, args: &[Vec<Value>], lits: &[Option<String>], stdin: Option<&Stdin>) {
         let mut i = 0;
         let mut replace: Option<String> = None;
         while let Some(arg) = lit_at(lits, i) {
@@ -1928,7 +1928,7 @@ impl State<'_> {
         }
         // Code arriving on stdin is run as arguments (`curl … | xargs sh -c`).
         let previous = self.current_fetched.clone();
-        if let Some(foreign) = stdin.as_ref().and_then(Stdin::foreign) {
+        if let Some(foreign) = stdin.and_then(Stdin::foreign) {
             self.current_fetched = Some(foreign);
         }
         self.run(&command, Some(Stdin::Unknown));

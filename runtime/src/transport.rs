@@ -32,6 +32,7 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::{CertificateDer, Der, ServerName, TrustAnchor, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct};
 use rustls::{RootCertStore, SignatureScheme, StreamOwned};
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -161,6 +162,7 @@ impl Http {
 
     /// This transport without the watchdog: a call past its deadline ends with
     /// ureq's timeouts, and the agent stays usable for the next calls.
+    #[must_use]
     pub fn without_watchdog(self) -> Http {
         Http {
             watchdog: false,
@@ -602,7 +604,8 @@ fn trust_store_key() -> String {
     };
     let mut key = String::from("native-certs 0.8\n");
     for path in file.iter().chain(&dirs) {
-        key.push_str(&format!("{}\t{}\n", path.display(), identity(path)));
+        // Writing to a String cannot fail.
+        let _ = writeln!(key, "{}\t{}", path.display(), identity(path));
     }
     key
 }

@@ -6,8 +6,8 @@
 use super::{Finding, Pack};
 use regex_lite::Regex;
 
-fn pattern(pack: Pack) -> Option<&'static str> {
-    Some(match pack {
+fn pattern(pack: Pack) -> &'static str {
+    match pack {
         Pack::Filesystem => {
             r#"(?x)
             (^|[\s;&|(`'"/{]) rm \s ([^;&|\n]*\s)? (-[a-zA-Z]*[rR][a-zA-Z]*|--rec[a-z]*) \s ([^;&|\n]*\s)?
@@ -48,7 +48,7 @@ fn pattern(pack: Pack) -> Option<&'static str> {
         Pack::GitWorkLoss => {
             r"(?x) \bgit\s+ ([^;&|\n]*\s)? (reset\s[^;&|\n]*--hard | clean\s[^;&|\n]*-[a-zA-Z]*f | stash\s+(clear|drop) | branch\s[^;&|\n]*-D\b)"
         }
-    })
+    }
 }
 
 /// Texts one of which each pack's pattern needs: the pattern runs only near them,
@@ -110,7 +110,7 @@ pub fn check(pack: Pack, command: &str) -> Option<Finding> {
     if windows.is_empty() {
         return None;
     }
-    let re = Regex::new(pattern(pack)?).ok()?;
+    let re = Regex::new(pattern(pack)).ok()?;
     let m = windows
         .iter()
         .find_map(|(start, end)| re.find(&command[*start..*end]))?;
