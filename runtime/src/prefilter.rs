@@ -167,8 +167,10 @@ impl ast::Visitor for UnicodeFlag {
 
 #[cfg(test)]
 mod tests {
+    // Writing to a String cannot fail: `let _ = write!(..)` below.
     use super::*;
     use regex_lite::Regex;
+    use std::fmt::Write as _;
 
     /// The regexes of the shipped template before the packs replaced them.
     const OLD_TEMPLATE: &str = include_str!("../testdata/rules-before-packs.toml");
@@ -243,18 +245,18 @@ mod tests {
                 }
                 1 => {
                     let other = rng.pick(WORDS);
-                    re.push_str(&format!("({escaped}|{})", regex_lite::escape(other)));
+                    let _ = write!(re, "({escaped}|{})", regex_lite::escape(other));
                     text.push_str(other);
                 }
                 2 => {
-                    re.push_str(&format!("(?i:{escaped})"));
+                    let _ = write!(re, "(?i:{escaped})");
                     text.push_str(&word.to_uppercase());
                 }
                 3 => {
-                    re.push_str(&format!("({escaped})?"));
+                    let _ = write!(re, "({escaped})?");
                 }
                 4 => {
-                    re.push_str(&format!("({escaped})+"));
+                    let _ = write!(re, "({escaped})+");
                     text.push_str(word);
                     text.push_str(word);
                 }
@@ -272,14 +274,14 @@ mod tests {
                     text.push_str(rng.pick(&["b", "7", ".", "é"]));
                 }
                 9 => {
-                    re.push_str(&format!("{escaped}{{2,3}}"));
+                    let _ = write!(re, "{escaped}{{2,3}}");
                     text.push_str(&word.repeat(2));
                 }
                 10 => {
-                    re.push_str(&format!("({escaped}|)"));
+                    let _ = write!(re, "({escaped}|)");
                 }
                 11 => {
-                    re.push_str(&format!("(?:{escaped}){{0,2}}"));
+                    let _ = write!(re, "(?:{escaped}){{0,2}}");
                     text.push_str(word);
                 }
                 12 => {
@@ -287,7 +289,7 @@ mod tests {
                     text.push_str(rng.pick(&["Aé", "Ã©", "é"]));
                 }
                 _ => {
-                    re.push_str(&format!("(?-i:{escaped})"));
+                    let _ = write!(re, "(?-i:{escaped})");
                     text.push_str(word);
                 }
             }

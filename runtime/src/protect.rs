@@ -482,7 +482,7 @@ mod tests {
             let others: String = crate::packs::Pack::ALL
                 .iter()
                 .filter(|p| p.name() != GUARD)
-                .map(|p| format!("{} = \"off\"\n", p.name()))
+                .flat_map(|p| [p.name(), " = \"off\"\n"])
                 .collect();
             let mut problems = Vec::new();
             let rules = Rules::parse(

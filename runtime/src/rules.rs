@@ -1589,7 +1589,7 @@ mod tests {
         let text: String = examples
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
-            .map(|l| format!("{l}\n"))
+            .flat_map(|l| [l, "\n"])
             .collect();
         let (rules, problems) = parse(&text, None);
         assert!(problems.is_empty(), "{problems:?}");

@@ -83,13 +83,14 @@ impl Fault {
             // The resolver's wording varies; a resolver that is itself unreachable
             // runs into the deadline instead.
             Fault::DnsFailure => &["lookup", "not known", "resolve", "host", "timed out"],
-            Fault::Timeout | Fault::SlowHeaders | Fault::SlowBody => &["timed out"],
+            Fault::Timeout | Fault::SlowHeaders | Fault::SlowBody | Fault::DnsHangs => {
+                &["timed out"]
+            }
             Fault::Http500 => &["HTTP 500"],
             Fault::Http422 => &["HTTP 422"],
             Fault::InvalidJson => &["invalid JSON"],
             Fault::HugeBody => &["limit"],
             Fault::WrongCertName => &["not valid for name"],
-            Fault::DnsHangs => &["timed out"],
         }
     }
 

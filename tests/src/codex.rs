@@ -175,7 +175,9 @@ impl AppServer {
     pub fn request(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        let mut message = json!({ "jsonrpc": "2.0", "id": id, "method": method });
+        message["params"] = params;
+        self.send(&message);
         let deadline = Instant::now() + RPC_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -5,6 +5,7 @@
 use crate::fake_model::FakeModel;
 use crate::trust::{toml_string, trust_hash, trust_key};
 use serde_json::{json, Value};
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -152,11 +153,13 @@ env_key = "FAKE_API_KEY"
     pub fn add_mcp_server(&self, name: &str, command: &Path, args: &[&str]) {
         let mut config = self.read(&self.config_toml());
         let args: Vec<String> = args.iter().map(|a| toml_string(a)).collect();
-        config.push_str(&format!(
+        // Writing to a String cannot fail.
+        let _ = write!(
+            config,
             "\n[mcp_servers.{name}]\ncommand = {}\nargs = [{}]\n",
             toml_string(&command.display().to_string()),
             args.join(", ")
-        ));
+        );
         write(&self.config_toml(), &config);
     }
 

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 use std::path::Path;
 
 /// Codex's default handler timeout in seconds, which goes into the hash when absent.
@@ -113,7 +114,10 @@ pub fn toml_string(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            // Writing to a String cannot fail.
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -124,8 +128,10 @@ pub fn toml_string(text: &str) -> String {
 fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 #[cfg(test)]

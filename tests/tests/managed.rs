@@ -73,7 +73,14 @@ fn root_arg(root: &Path) -> String {
 
 /// `codex-guard COMMAND --managed --silent --json --system-root ROOT`, then `extra`.
 fn managed_json(home: &TestHome, root: &str, command: &str, extra: &[&str]) -> Value {
-    let mut args = vec![command, "--managed", "--silent", "--json", "--system-root", root];
+    let mut args = vec![
+        command,
+        "--managed",
+        "--silent",
+        "--json",
+        "--system-root",
+        root,
+    ];
     args.extend_from_slice(extra);
     guard_json(home, &args)
 }

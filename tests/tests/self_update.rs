@@ -13,6 +13,7 @@ use codex_guard_e2e::{codex_bin, guard, list_hooks, FakeAkto, FakeModel, TestCa,
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,7 +56,13 @@ fn target() -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut hex, b| {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 fn unhex(text: &str) -> Vec<u8> {
