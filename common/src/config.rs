@@ -102,7 +102,7 @@ pub struct RuntimeConfig {
     pub connector_value: String,
     /// `contextSource` of every record.
     pub context_source: String,
-    /// Also ingest results of built-in tools (Bash, apply_patch), not only MCP tools.
+    /// Also ingest results of built-in tools (Bash, `apply_patch`), not only MCP tools.
     pub ingest_non_mcp_tools: bool,
     /// Atlas device id; when absent the runtime reads the machine-id file.
     pub device_id: Option<String>,
@@ -181,11 +181,19 @@ impl RuntimeConfig {
         }
         env.flag("AKTO_SYNC_MODE", &mut self.blocking);
         if let Some(v) = env.value("AKTO_TIMEOUT") {
-            match v.trim().parse::<f64>() {
-                Ok(secs) if secs > 0.0 && secs.is_finite() => {
-                    self.timeout_ms = (secs * 1000.0).round() as u64;
+            let timeout = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|secs| *secs > 0.0)
+                .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok());
+            match timeout {
+                // Rounded to the nearest millisecond.
+                Some(timeout) => {
+                    self.timeout_ms = u64::try_from((timeout.as_nanos() + 500_000) / 1_000_000)
+                        .unwrap_or(u64::MAX);
                 }
-                _ => problems.push(format!("AKTO_TIMEOUT={v:?} is not a number of seconds")),
+                None => problems.push(format!("AKTO_TIMEOUT={v:?} is not a number of seconds")),
             }
         }
         if let Some(v) = env.value("MODE") {
@@ -245,7 +253,7 @@ mod tests {
         .into_iter()
         .collect();
         let mut config = RuntimeConfig::default();
-        let get = |k: &str| env.get(k).map(|v| v.to_string());
+        let get = |k: &str| env.get(k).map(ToString::to_string);
         let problems = config.apply_env(&mut EnvReader::new(&get, Scope::PerUser));
         assert!(problems.is_empty());
         assert_eq!(config.url.as_deref(), Some("https://akto.example.com"));
@@ -283,7 +291,7 @@ mod tests {
             ..RuntimeConfig::default()
         };
         let mut config = machine.clone();
-        let get = |k: &str| env.get(k).map(|v| v.to_string());
+        let get = |k: &str| env.get(k).map(ToString::to_string);
         let mut reader = EnvReader::new(&get, Scope::Managed);
         assert!(config.apply_env(&mut reader).is_empty());
         assert_eq!(config, machine);

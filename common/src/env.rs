@@ -5,6 +5,8 @@
 //! In a managed install the machine config is authoritative: the user's environment
 //! may only make it stricter, never looser, and never moves traffic, trust or logs.
 
+use std::fmt::Write as _;
+
 /// What a managed install (`--machine-config`) does with a variable. A per-user
 /// install honours every variable of the table: that user owns the install.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,12 +308,14 @@ pub fn markdown_table() -> String {
         "| Variable | Per-user install | Managed install | What it sets |\n| --- | --- | --- | --- |\n",
     );
     for v in ENV_VARS {
-        out.push_str(&format!(
-            "| `{}` | honoured | {} | {} |\n",
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "| `{}` | honoured | {} | {} |",
             v.name,
             v.managed.as_str(),
             v.effect
-        ));
+        );
     }
     out
 }
@@ -321,12 +325,13 @@ pub fn text_table() -> String {
     let width = ENV_VARS.iter().map(|v| v.name.len()).max().unwrap_or(0);
     let mut out = String::new();
     for v in ENV_VARS {
-        out.push_str(&format!(
-            "  {:<width$}  {:<12}  {}\n",
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:<12}  {}",
             v.name,
             v.managed.as_str(),
             v.effect.replace('`', "")
-        ));
+        );
     }
     out
 }

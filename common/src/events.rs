@@ -35,7 +35,7 @@ impl Event {
         }
     }
 
-    /// The snake_case name Codex puts in trust keys and hashes.
+    /// The `snake_case` name Codex puts in trust keys and hashes.
     pub fn snake_name(self) -> &'static str {
         match self {
             Event::SessionStart => "session_start",

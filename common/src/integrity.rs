@@ -232,46 +232,10 @@ fn user_handlers(receipt: &Receipt, config: Option<&toml::Table>, found: &mut Ve
         our_handlers_in(&doc, receipt, config, found);
         return;
     }
-    let doc: Value = match read_optional(path) {
-        Ok(Some(text)) => match serde_json::from_str(&text) {
-            Ok(Value::Object(top))
-                if top.keys().all(|k| k == "description" || k == "hooks")
-                    && top.get("hooks").is_none_or(Value::is_object) =>
-            {
-                Value::Object(top)
-            }
-            _ => {
-                found.push(drift(
-                    Part::HooksJson,
-                    None,
-                    "damaged",
-                    format!(
-                        "{} is not a hooks file Codex accepts: it runs none of its hooks",
-                        path.display()
-                    ),
-                ));
-                return;
-            }
-        },
-        Ok(None) => {
-            found.push(drift(
-                Part::HooksJson,
-                None,
-                "missing",
-                format!(
-                    "{} does not exist: no handler of ours is registered",
-                    path.display()
-                ),
-            ));
-            return;
-        }
-        Err(e) => {
-            found.push(drift(
-                Part::HooksJson,
-                None,
-                "damaged",
-                format!("cannot read {}: {e}", path.display()),
-            ));
+    let doc = match read_hooks_file(path) {
+        Ok(doc) => doc,
+        Err(problem) => {
+            found.push(problem);
             return;
         }
     };
@@ -324,7 +288,6 @@ fn our_handlers_in(
         .runtime_bin()
         .display()
         .to_string();
-    let config_path = &receipt.codex_config.path;
     for record in &receipt.hooks_json.handlers {
         let Some(event) = Event::from_name(&record.event) else {
             continue;
@@ -333,51 +296,110 @@ fn our_handlers_in(
         let ours = handlers
             .iter()
             .find(|h| h.command() == Some(record.command.as_str()));
-        let Some(ours) = ours else {
-            let edited = handlers
-                .iter()
-                .filter_map(Placed::command)
-                .find(|c| c.contains(&runtime));
-            found.push(match edited {
-                Some(command) => drift(
-                    Part::HooksJson,
-                    Some(event),
-                    "changed",
-                    format!(
-                        "the {} handler in {} runs {command:?}, not the command setup wrote",
-                        event.name(),
-                        path.display()
-                    ),
-                ),
-                None => drift(
-                    Part::HooksJson,
-                    Some(event),
-                    "missing",
-                    format!(
-                        "no codex-guard handler for {} in {}",
-                        event.name(),
-                        path.display()
-                    ),
-                ),
-            });
-            continue;
-        };
-        let key = trust::trust_key(path, event, ours.group, ours.index);
-        let hash = trust::handler_hash(event, ours.matcher.as_deref(), &ours.handler);
-        let state = trust_state(config, &key, &hash);
-        if state != "trusted" {
-            found.push(drift(
-                Part::CodexConfig,
-                Some(event),
-                state,
-                format!(
-                    "the trust record [hooks.state.{key:?}] in {} is {state}: Codex skips the {} handler",
-                    config_path.display(),
-                    event.name()
-                ),
-            ));
+        match ours {
+            Some(ours) => found.extend(untrusted(
+                config,
+                &receipt.codex_config.path,
+                path,
+                event,
+                ours,
+            )),
+            None => found.push(not_ours(path, event, &handlers, &runtime)),
         }
     }
+}
+
+/// The user's hooks.json, when it is one Codex accepts; else what is wrong with it.
+fn read_hooks_file(path: &Path) -> Result<Value, Drift> {
+    match read_optional(path) {
+        Ok(Some(text)) => match serde_json::from_str(&text) {
+            Ok(Value::Object(top))
+                if top.keys().all(|k| k == "description" || k == "hooks")
+                    && top.get("hooks").is_none_or(Value::is_object) =>
+            {
+                Ok(Value::Object(top))
+            }
+            _ => Err(drift(
+                Part::HooksJson,
+                None,
+                "damaged",
+                format!(
+                    "{} is not a hooks file Codex accepts: it runs none of its hooks",
+                    path.display()
+                ),
+            )),
+        },
+        Ok(None) => Err(drift(
+            Part::HooksJson,
+            None,
+            "missing",
+            format!(
+                "{} does not exist: no handler of ours is registered",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(drift(
+            Part::HooksJson,
+            None,
+            "damaged",
+            format!("cannot read {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// Our handler for `event` is gone: edited (another command runs our runtime) or missing.
+fn not_ours(path: &Path, event: Event, handlers: &[Placed], runtime: &str) -> Drift {
+    let edited = handlers
+        .iter()
+        .filter_map(Placed::command)
+        .find(|c| c.contains(runtime));
+    match edited {
+        Some(command) => drift(
+            Part::HooksJson,
+            Some(event),
+            "changed",
+            format!(
+                "the {} handler in {} runs {command:?}, not the command setup wrote",
+                event.name(),
+                path.display()
+            ),
+        ),
+        None => drift(
+            Part::HooksJson,
+            Some(event),
+            "missing",
+            format!(
+                "no codex-guard handler for {} in {}",
+                event.name(),
+                path.display()
+            ),
+        ),
+    }
+}
+
+/// Our handler is in place: a drift unless Codex's trust record for it is current.
+fn untrusted(
+    config: Option<&toml::Table>,
+    config_path: &Path,
+    hooks_path: &Path,
+    event: Event,
+    ours: &Placed,
+) -> Option<Drift> {
+    let key = trust::trust_key(hooks_path, event, ours.group, ours.index);
+    let hash = trust::handler_hash(event, ours.matcher.as_deref(), &ours.handler);
+    let state = trust_state(config, &key, &hash);
+    (state != "trusted").then(|| {
+        drift(
+            Part::CodexConfig,
+            Some(event),
+            state,
+            format!(
+                "the trust record [hooks.state.{key:?}] in {} is {state}: Codex skips the {} handler",
+                config_path.display(),
+                event.name()
+            ),
+        )
+    })
 }
 
 /// One handler in a hooks.json, where Codex's trust key puts it.

@@ -106,7 +106,9 @@ pub fn rejected(spool_dir: &Path) -> usize {
 }
 
 fn is_record_name(name: &str) -> bool {
-    name.ends_with(".json") && name.as_bytes().first().is_some_and(u8::is_ascii_digit)
+    // Our own names: always a lowercase `.json`.
+    Path::new(name).extension().is_some_and(|e| e == "json")
+        && name.as_bytes().first().is_some_and(u8::is_ascii_digit)
 }
 
 /// Creation time encoded in a record's file name.

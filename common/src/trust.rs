@@ -83,8 +83,15 @@ fn canonical_json(value: &Value) -> String {
     sorted(value).to_string()
 }
 
+/// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// The lowercase hex sha256 of `bytes`, as the install receipt records files.
@@ -98,7 +105,10 @@ mod tests {
     use serde_json::json;
 
     fn handler(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+        match v {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
     }
 
     /// Hashes reported by `codex app-server` `hooks/list` (Codex 0.169.0) for the

@@ -8,6 +8,7 @@ use crate::settings::Settings;
 use codex_guard_common::integrity::Scope;
 use codex_guard_common::Mode;
 use serde_json::{json, Map, Value};
+use std::fmt::Write as _;
 
 /// The query flags of one call, in the order Akto's hooks send them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,7 +63,8 @@ fn encode_query_value(value: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -305,6 +307,7 @@ impl Record {
     }
 
     /// The same record, marked as blocked (the 403 re-ingest that records a block).
+    #[must_use]
     pub fn blocked(mut self, by: BlockedBy, reason: &str) -> Record {
         self.blocked = Some((by, reason.to_string()));
         self
@@ -607,12 +610,13 @@ pub fn parse_verdict(body: &[u8]) -> Result<Verdict, String> {
         .get("behaviour")
         .or_else(|| result.get("Behaviour"))
         .and_then(Value::as_str)
-        .map(|b| match b.trim().to_ascii_lowercase().as_str() {
-            "warn" => Behaviour::Warn,
-            "alert" => Behaviour::Alert,
-            _ => Behaviour::Block,
-        })
-        .unwrap_or(Behaviour::Block);
+        .map_or(Behaviour::Block, |b| {
+            match b.trim().to_ascii_lowercase().as_str() {
+                "warn" => Behaviour::Warn,
+                "alert" => Behaviour::Alert,
+                _ => Behaviour::Block,
+            }
+        });
     let policy = result
         .get("Metadata")
         .and_then(|m| m.get("policy_name"))

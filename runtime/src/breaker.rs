@@ -21,6 +21,7 @@
 //! another process keeps for longer than [`LOCK_WAIT`] is ignored (the service is
 //! asked), so it cannot stall the hook either.
 
+use crate::spool::{millis, now_ms};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -80,7 +81,7 @@ impl State {
         self.failures = self.failures.min(MAX_FAILURES);
         self.open_until_ms = self
             .open_until_ms
-            .min(now.saturating_add(MAX_COOLDOWN.as_millis() as u64));
+            .min(now.saturating_add(millis(MAX_COOLDOWN)));
         self.probe_until_ms = self.probe_until_ms.min(now.saturating_add(call_ms));
         if self.last_error.chars().count() > MAX_ERROR_CHARS {
             self.last_error = self.last_error.chars().take(MAX_ERROR_CHARS).collect();
@@ -181,7 +182,7 @@ impl Breaker {
                 State {
                     service: self.service.clone(),
                     failures,
-                    open_until_ms: now.saturating_add(self.cooldown(failures).as_millis() as u64),
+                    open_until_ms: now.saturating_add(millis(self.cooldown(failures))),
                     probe_until_ms: 0,
                     last_error: error.chars().take(MAX_ERROR_CHARS).collect(),
                 }
@@ -200,7 +201,7 @@ impl Breaker {
     }
 
     fn call_ms(&self) -> u64 {
-        self.call.as_millis() as u64
+        millis(self.call)
     }
 
     fn lock(&self) -> Option<Locked> {
@@ -252,10 +253,6 @@ impl Locked {
     }
 }
 
-fn now_ms() -> u64 {
-    crate::spool::now_ms()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,7 +297,7 @@ mod tests {
     fn the_cool_down_grows_on_failed_probes_and_is_capped() {
         let dir = tempfile::tempdir().unwrap();
         let b = breaker(dir.path(), 1000);
-        let cooldowns: Vec<u64> = (1..=9).map(|n| b.cooldown(n).as_millis() as u64).collect();
+        let cooldowns: Vec<u64> = (1..=9).map(|n| millis(b.cooldown(n))).collect();
         assert_eq!(
             cooldowns,
             [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]
@@ -314,7 +311,7 @@ mod tests {
             panic!("open");
         };
         assert_eq!(failures, 2);
-        assert!(retry_in > Duration::from_millis(1000), "{retry_in:?}");
+        assert!(retry_in > Duration::from_secs(1), "{retry_in:?}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use std::time::Instant;
 
 /// Largest event accepted on stdin; anything bigger is not a Codex event.
-pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Tool names under which Codex runs a shell command: `Bash` is what hooks see in
 /// Codex 0.169; the others are the names its shell tools have had or have inside.
@@ -24,7 +24,7 @@ pub const SHELL_TOOLS: &[&str] = &[
 /// Keys of a tool input whose string value (or list of strings) names a file.
 const PATH_KEYS: &[&str] = &["path", "file_path", "filePath", "filename", "paths"];
 
-/// Patch headers that name the file a patch touches (Codex's apply_patch format).
+/// Patch headers that name the file a patch touches (Codex's `apply_patch` format).
 const PATCH_HEADERS: &[&str] = &[
     "*** Add File:",
     "*** Update File:",
@@ -45,7 +45,7 @@ impl HookInput {
     /// Parses stdin's bytes. The error is a one-line reason for the log. Nesting
     /// deeper than [`MAX_NESTING`] never makes it fail: see [`flatten_deep`].
     pub fn parse(bytes: &[u8]) -> Result<HookInput, String> {
-        if bytes.len() as u64 > MAX_INPUT_BYTES {
+        if bytes.len() > MAX_INPUT_BYTES {
             return Err(format!(
                 "stdin is larger than {} MiB",
                 MAX_INPUT_BYTES / 1024 / 1024
@@ -74,7 +74,7 @@ impl HookInput {
     /// tool input's `command` (else the whole text) as its command, and the whole
     /// text (lossily decoded) as `raw`. `None` when not even the event's name is found.
     pub fn lenient(bytes: &[u8]) -> Option<HookInput> {
-        let bytes = &bytes[..bytes.len().min(MAX_INPUT_BYTES as usize)];
+        let bytes = &bytes[..bytes.len().min(MAX_INPUT_BYTES)];
         let text = String::from_utf8_lossy(bytes);
         let found = scan_strings(&text);
         let top = |key: &str| {
@@ -126,7 +126,7 @@ impl HookInput {
     }
 
     /// The text a rule or a person would call "the command": `tool_input.command`
-    /// when it is a string (Bash, apply_patch), else the input's JSON.
+    /// when it is a string (Bash, `apply_patch`), else the input's JSON.
     pub fn command_text(&self) -> Option<String> {
         match self.tool_input() {
             Value::Null => None,
@@ -191,7 +191,7 @@ impl HookInput {
         self.is_mcp_tool().then(|| self.tool_input().to_string())
     }
 
-    /// The files an apply_patch call names, as written in the patch. The patch is
+    /// The files an `apply_patch` call names, as written in the patch. The patch is
     /// the input itself or its `command`, `input` or `patch` string; a shell command
     /// that carries a patch (`apply_patch <<'EOF'`) counts too.
     pub fn patch_paths(&self) -> Vec<String> {
@@ -237,7 +237,7 @@ impl HookInput {
 }
 
 /// Containers nested deeper than this are kept as their JSON text (a string value),
-/// below serde_json's recursion limit (128); real events are a few levels deep.
+/// below `serde_json`'s recursion limit (128); real events are a few levels deep.
 pub const MAX_NESTING: usize = 100;
 
 /// `text` with every object or array nested deeper than [`MAX_NESTING`] replaced by
@@ -369,7 +369,7 @@ fn unescape(s: &str) -> String {
     serde_json::from_str(&format!("\"{s}\"")).unwrap_or_else(|_| s.to_string())
 }
 
-/// The paths named by the headers of an apply_patch text, in order.
+/// The paths named by the headers of an `apply_patch` text, in order.
 pub fn parse_patch_paths(patch: &str) -> Vec<&str> {
     patch
         .lines()
@@ -393,7 +393,7 @@ fn collect_path_fields(value: &Value, depth: usize, out: &mut Vec<String>) {
             for (key, value) in map {
                 match value {
                     Value::String(s) if PATH_KEYS.contains(&key.as_str()) && !s.is_empty() => {
-                        out.push(s.clone())
+                        out.push(s.clone());
                     }
                     Value::Array(items) if PATH_KEYS.contains(&key.as_str()) => out.extend(
                         items
@@ -484,8 +484,8 @@ pub fn read_stdin(deadline: Instant) -> Result<Vec<u8>, String> {
                 buf.extend_from_slice(&chunk[..n]);
                 // Larger than MAX_INPUT_BYTES: parse refuses it, the lenient reading
                 // still looks at its beginning.
-                if buf.len() as u64 > MAX_INPUT_BYTES {
-                    buf.truncate(MAX_INPUT_BYTES as usize + 1);
+                if buf.len() > MAX_INPUT_BYTES {
+                    buf.truncate(MAX_INPUT_BYTES + 1);
                     return Ok(buf);
                 }
             }
@@ -504,7 +504,7 @@ pub fn read_stdin(deadline: Instant) -> Result<Vec<u8>, String> {
         let mut buf = Vec::new();
         let result = std::io::stdin()
             .lock()
-            .take(MAX_INPUT_BYTES + 1)
+            .take(MAX_INPUT_BYTES as u64 + 1)
             .read_to_end(&mut buf)
             .map(|_| buf);
         let _ = tx.send(result);
@@ -597,7 +597,7 @@ mod tests {
         assert_eq!(input.event, "PreToolUse");
         assert_eq!(input.shell_command().as_deref(), Some("rm -rf \"$HOME\""));
         assert!(HookInput::lenient(b"\xff{\"tool_name\":\"Bash\"").is_none());
-        let too_big = vec![b' '; MAX_INPUT_BYTES as usize + 1];
+        let too_big = vec![b' '; MAX_INPUT_BYTES + 1];
         assert!(HookInput::parse(&too_big)
             .unwrap_err()
             .contains("larger than"));
@@ -628,7 +628,7 @@ mod tests {
         assert_eq!(input.command_text().as_deref(), Some("ls -la"));
     }
 
-    fn event(json: serde_json::Value) -> HookInput {
+    fn event(json: &serde_json::Value) -> HookInput {
         HookInput::parse(json.to_string().as_bytes()).unwrap()
     }
 
@@ -666,7 +666,7 @@ mod tests {
             serde_json::json!({ "input": PATCH }),
             serde_json::json!(PATCH),
         ] {
-            let input = event(serde_json::json!({
+            let input = event(&serde_json::json!({
                 "hook_event_name": "PreToolUse", "tool_name": "apply_patch",
                 "tool_input": tool_input
             }));
@@ -674,7 +674,7 @@ mod tests {
             assert_eq!(input.shell_command(), None, "a patch is not a command");
         }
         let heredoc = format!("apply_patch <<'EOF'\n{PATCH}EOF\n");
-        let shell = event(serde_json::json!({
+        let shell = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "Bash",
             "tool_input": { "command": heredoc }
         }));
@@ -683,7 +683,7 @@ mod tests {
     }
 
     fn bash(command: &str) -> HookInput {
-        event(serde_json::json!({
+        event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "Bash",
             "tool_input": { "command": command }
         }))
@@ -691,7 +691,7 @@ mod tests {
 
     #[test]
     fn file_paths_are_absolute_normalised_and_include_path_fields() {
-        let patch = event(serde_json::json!({
+        let patch = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "apply_patch", "cwd": "/home/u/proj",
             "tool_input": { "command": PATCH.replace("docs/new.md", "./docs/../../.codex/hooks.json") }
         }));
@@ -704,7 +704,7 @@ mod tests {
                 "/home/u/.ssh/authorized_keys"
             ]
         );
-        let mcp = event(serde_json::json!({
+        let mcp = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "mcp__fs__move", "cwd": "C:\\work",
             "tool_input": { "filePath": "a\\b.txt", "options": { "file_path": "~/.ssh/" },
                             "paths": ["/etc/../etc/passwd", 3], "path": "D:/x/./y", "name": "z" }
@@ -721,12 +721,12 @@ mod tests {
     #[test]
     fn shell_commands_only_come_from_shell_tools() {
         assert_eq!(bash("ls -la").shell_command().as_deref(), Some("ls -la"));
-        let argv = event(serde_json::json!({
+        let argv = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "local_shell",
             "tool_input": { "cmd": ["bash", "-lc", "rm -rf /"] }
         }));
         assert_eq!(argv.shell_command().as_deref(), Some("bash -lc 'rm -rf /'"));
-        let mcp = event(serde_json::json!({
+        let mcp = event(&serde_json::json!({
             "hook_event_name": "PreToolUse", "tool_name": "mcp__gh__run",
             "tool_input": { "command": "rm -rf /", "repo": "prod-api" }
         }));
@@ -742,7 +742,7 @@ mod tests {
             ("mcp__gh", false),
         ] {
             let input =
-                event(serde_json::json!({"hook_event_name": "PreToolUse", "tool_name": name}));
+                event(&serde_json::json!({"hook_event_name": "PreToolUse", "tool_name": name}));
             assert_eq!(input.is_mcp_tool(), is_mcp, "{name}");
         }
     }

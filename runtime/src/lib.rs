@@ -332,7 +332,7 @@ fn handle_unparsed(s: &Settings, input: &HookInput, error: String) -> Report {
             report.source = Some(format!("rule:{}", m.id));
         }
         Some(m) if blockable(event) => {
-            report.block(event, rule_reason(&m), format!("rule:{}", m.id), false)
+            report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
         }
         _ => apply_fail_policy(s, &mut report, event, "could not read this event"),
     }
@@ -387,62 +387,83 @@ pub fn handle(
             input.str("turn_id"),
         );
     }
-    let matched = local_rules(s, input, &mut report);
-    match matched {
-        // Observe mode never blocks or approves anything: the match is only recorded.
-        Some(m) if !s.config.blocking => {
-            report.decision = "observe";
+    if let Some(m) = local_rules(s, input, &mut report) {
+        if apply_rule_match(s, input, &mut report, m) {
+            return report;
+        }
+    }
+    if s.remote().is_some() {
+        consult_akto(s, input, &mut report, deadline, transport);
+    }
+    report
+}
+
+/// Applies the local rule that matched; true when it decided the event, so nothing
+/// goes to Akto.
+fn apply_rule_match(s: &Settings, input: &HookInput, report: &mut Report, m: rules::Match) -> bool {
+    let event = input.event.as_str();
+    // Observe mode never blocks or approves anything: the match is only recorded.
+    if !s.config.blocking {
+        report.decision = "observe";
+        report.reason = Some(m.message);
+        report.source = Some(format!("rule:{}", m.id));
+        return false;
+    }
+    match m.action {
+        Action::Deny if blockable(event) => {
+            report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
+            if let Some(record) = s.remote().and_then(|_| record_for(s, input)) {
+                let record = record.blocked(BlockedBy::Rule(m.id.clone()), &m.message);
+                queue(s, input, report, &record, Flags::INGEST);
+            }
+            true
+        }
+        Action::Warn if event == "PreToolUse" || event == "UserPromptSubmit" => {
+            let fp = warn::fingerprint(&[
+                "local-warn",
+                &m.id,
+                event,
+                input.tool_name().unwrap_or_default(),
+                &input.tool_input().to_string(),
+                input.str("prompt").unwrap_or_default(),
+            ]);
+            if warn::resubmitted(&s.layout.state_dir(), &fp) {
+                // Made again unchanged after the warning: it goes on to the
+                // service like any other call.
+                report.reason = Some(format!("{} (warned, then submitted again)", m.message));
+                report.source = Some(format!("rule:{}", m.id));
+                false
+            } else {
+                // The warning wraps the reason: it says what was flagged, not
+                // that it was blocked.
+                let reason = format!("codex-guard rule {}: {}", m.id, m.message);
+                report.block(event, reason, format!("rule:{}", m.id), true);
+                true
+            }
+        }
+        Action::Allow if event == "PermissionRequest" => {
+            report.output = Some(json!({"hookSpecificOutput": {
+                "hookEventName": "PermissionRequest",
+                "decision": {"behavior": "allow"}
+            }}));
             report.reason = Some(m.message);
             report.source = Some(format!("rule:{}", m.id));
+            true
         }
-        Some(m) => match m.action {
-            Action::Deny if blockable(event) => {
-                report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
-                if let Some(record) = s.remote().and_then(|_| record_for(s, input)) {
-                    let record = record.blocked(BlockedBy::Rule(m.id.clone()), &m.message);
-                    queue(s, input, &mut report, record, Flags::INGEST);
-                }
-                return report;
-            }
-            Action::Warn if event == "PreToolUse" || event == "UserPromptSubmit" => {
-                let fp = warn::fingerprint(&[
-                    "local-warn",
-                    &m.id,
-                    event,
-                    input.tool_name().unwrap_or_default(),
-                    &input.tool_input().to_string(),
-                    input.str("prompt").unwrap_or_default(),
-                ]);
-                if warn::resubmitted(&s.layout.state_dir(), &fp) {
-                    // Made again unchanged after the warning: it goes on to the
-                    // service like any other call.
-                    report.reason = Some(format!("{} (warned, then submitted again)", m.message));
-                    report.source = Some(format!("rule:{}", m.id));
-                } else {
-                    // The warning wraps the reason: it says what was flagged, not
-                    // that it was blocked.
-                    let reason = format!("codex-guard rule {}: {}", m.id, m.message);
-                    report.block(event, reason, format!("rule:{}", m.id), true);
-                    return report;
-                }
-            }
-            Action::Allow if event == "PermissionRequest" => {
-                report.output = Some(json!({"hookSpecificOutput": {
-                    "hookEventName": "PermissionRequest",
-                    "decision": {"behavior": "allow"}
-                }}));
-                report.reason = Some(m.message);
-                report.source = Some(format!("rule:{}", m.id));
-                return report;
-            }
-            _ => {}
-        },
-        None => {}
+        _ => false,
     }
+}
 
-    if s.remote().is_none() {
-        return report;
-    }
+/// What Akto is told about this event, and asked when the answer decides it (the
+/// service is configured).
+fn consult_akto(
+    s: &Settings,
+    input: &HookInput,
+    report: &mut Report,
+    deadline: Instant,
+    transport: &dyn Transport,
+) {
+    let event = input.event.as_str();
     let blocking = s.config.blocking;
     match event {
         "SessionStart" => {
@@ -451,12 +472,12 @@ pub fn handle(
                 ..Flags::INGEST
             };
             let record = Record::session_start(s, input, report.session_check.as_ref());
-            queue(s, input, &mut report, record, flags);
+            queue(s, input, report, &record, flags);
             report.decision = "observe";
         }
         "UserPromptSubmit" | "PreToolUse" => {
             let Some(record) = record_for(s, input) else {
-                return report;
+                return;
             };
             if blocking {
                 let flags = Flags {
@@ -464,16 +485,16 @@ pub fn handle(
                     ingest_data: true,
                     ..Flags::default()
                 };
-                check(s, input, &mut report, record, flags, deadline, transport);
+                check(s, input, report, record, flags, deadline, transport);
             } else {
-                queue(s, input, &mut report, record, Flags::INGEST);
+                queue(s, input, report, &record, Flags::INGEST);
                 report.decision = "observe";
             }
         }
-        "PostToolUse" => post_tool_use(s, input, &mut report, deadline, transport),
+        "PostToolUse" => post_tool_use(s, input, report, deadline, transport),
         "Stop" => {
             let Some(record) = record_for(s, input) else {
-                return report;
+                return;
             };
             let flags = Flags {
                 response_guardrails: true,
@@ -481,15 +502,14 @@ pub fn handle(
                 ..Flags::default()
             };
             if blocking {
-                check(s, input, &mut report, record, flags, deadline, transport);
+                check(s, input, report, record, flags, deadline, transport);
             } else {
-                queue(s, input, &mut report, record, flags);
+                queue(s, input, report, &record, flags);
                 report.decision = "observe";
             }
         }
         _ => {}
     }
-    report
 }
 
 /// The admin's and the user's rules for this event, evaluated; the rule that
@@ -618,7 +638,7 @@ fn post_tool_use(
             response_guardrails: !s.config.blocking,
             ..Flags::INGEST
         };
-        queue(s, input, report, tagged_modified(record, report), flags);
+        queue(s, input, report, &tagged_modified(record, report), flags);
     }
 }
 
@@ -655,7 +675,7 @@ fn check(
             last_error,
         } => {
             report.breaker = Some("open");
-            report.breaker_retry_ms = Some(retry_in.as_millis() as u64);
+            report.breaker_retry_ms = Some(spool::millis(*retry_in));
             Err(format!(
                 "not asked: the circuit breaker is open after {failures} failure(s) in a row \
                  (last: {last_error})"
@@ -694,7 +714,7 @@ fn check(
             // Kept for the block record of a modified input that a local rule denies.
             let spare =
                 (event == "PreToolUse" && modified.request().is_some()).then(|| record.clone());
-            apply_verdict(s, input, report, record, verdict);
+            apply_verdict(s, input, report, record, &verdict);
             if report.decision != "block" {
                 apply_modification(s, input, report, &modified, spare);
             }
@@ -722,9 +742,9 @@ fn apply_verdict(
     input: &HookInput,
     report: &mut Report,
     record: Record,
-    verdict: Verdict,
+    verdict: &Verdict,
 ) {
-    report.policy = verdict.policy.clone();
+    report.policy.clone_from(&verdict.policy);
     if verdict.allowed {
         return;
     }
@@ -757,7 +777,7 @@ fn apply_verdict(
         let is_mcp = ToolKind::of(input.tool_name().unwrap_or_default()).is_mcp();
         if event != "PostToolUse" || is_mcp || s.config.ingest_non_mcp_tools {
             let record = record.blocked(BlockedBy::Akto, &reason);
-            queue(s, input, report, record, Flags::INGEST);
+            queue(s, input, report, &record, Flags::INGEST);
         }
     }
 }
@@ -778,6 +798,24 @@ fn warn_fingerprint(input: &HookInput, record: &Record) -> String {
         &record.request_payload.to_string(),
         &record.response_payload.to_string(),
     ])
+}
+
+/// The local deny rule that `new` (a tool input in place of `input`'s) matches,
+/// with the errors met while evaluating the rules.
+fn denied_tool_input(
+    s: &Settings,
+    input: &HookInput,
+    new: &Value,
+) -> Option<(rules::Match, Vec<String>)> {
+    let mut raw = input.raw.clone();
+    raw.insert("tool_input".into(), new.clone());
+    let modified_input = HookInput {
+        event: input.event.clone(),
+        raw,
+    };
+    let mut scratch = Report::new(&modified_input);
+    let denied = local_rules(s, &modified_input, &mut scratch).filter(|m| m.action == Action::Deny);
+    denied.map(|m| (m, scratch.errors))
 }
 
 /// Gives Codex the guardrail service's version of what a verdict let through (allowed,
@@ -821,7 +859,7 @@ fn apply_modification(
             change.bytes_before = original.to_string().len();
             modify::tool_input(tool, original, payload).map(|new| {
                 change.bytes_after = Some(new.to_string().len());
-                (new != *original).then(|| modify::input_output(new))
+                (new != *original).then(|| modify::input_output(&new))
             })
         }
         "PostToolUse" => {
@@ -851,23 +889,14 @@ fn apply_modification(
     if event == "PreToolUse" {
         if let Ok(Some(output)) = &replacement {
             let new = &output["hookSpecificOutput"]["updatedInput"];
-            let mut raw = input.raw.clone();
-            raw.insert("tool_input".into(), new.clone());
-            let modified_input = HookInput {
-                event: input.event.clone(),
-                raw,
-            };
-            let mut scratch = Report::new(&modified_input);
-            let denied =
-                local_rules(s, &modified_input, &mut scratch).filter(|m| m.action == Action::Deny);
-            if let Some(m) = denied {
-                report.errors.extend(scratch.errors);
+            if let Some((m, errors)) = denied_tool_input(s, input, new) {
+                report.errors.extend(errors);
                 report.rule = Some(m.id.clone());
                 report.block(event, rule_reason(&m), format!("rule:{}", m.id), false);
                 // Akto saw the call allowed: it also gets the record of the block.
                 if let Some(record) = record {
                     let record = record.blocked(BlockedBy::Rule(m.id.clone()), &m.message);
-                    queue(s, input, report, record, Flags::INGEST);
+                    queue(s, input, report, &record, Flags::INGEST);
                 }
                 change.outcome = Outcome::Withheld;
                 change.error = Some(format!(
@@ -950,7 +979,7 @@ pub fn block_output(event: &str, reason: &str, warn: bool) -> Option<Value> {
     })
 }
 
-fn queue(s: &Settings, input: &HookInput, report: &mut Report, record: Record, flags: Flags) {
+fn queue(s: &Settings, input: &HookInput, report: &mut Report, record: &Record, flags: Flags) {
     if s.remote().is_none() {
         return;
     }
@@ -1027,7 +1056,7 @@ pub fn spool_deliveries(
 
 fn write_log(s: &Settings, report: &Report, elapsed: Duration) {
     let mut entry = Map::new();
-    entry.insert("ts".into(), json!(now_ms() as u64));
+    entry.insert("ts".into(), json!(spool::now_ms()));
     if !report.id.is_empty() {
         entry.insert("id".into(), json!(report.id));
     }

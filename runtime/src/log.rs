@@ -50,7 +50,9 @@ fn rotate(dir: &Path, path: &Path, file: File) -> std::io::Result<File> {
         // A log that cannot be moved still takes the line.
         let _ = std::fs::rename(path, dir.join(format!("{LOG_FILE}.1")));
     }
-    open(path)
+    let new = open(path);
+    drop(file);
+    new
 }
 
 /// Whether `path` still names the open `file`.
@@ -85,7 +87,7 @@ mod tests {
         assert_eq!(text, "{\"event\":\"Stop\"}\n{\"event\":\"Stop\"}\n");
         std::fs::write(
             dir.path().join(LOG_FILE),
-            vec![b'x'; MAX_LOG_BYTES as usize + 1],
+            vec![b'x'; usize::try_from(MAX_LOG_BYTES).unwrap() + 1],
         )
         .unwrap();
         append(dir.path(), &entry);
@@ -100,7 +102,7 @@ mod tests {
     fn a_hook_that_found_the_log_full_after_another_rotated_it_only_appends() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOG_FILE);
-        let full = vec![b'x'; MAX_LOG_BYTES as usize + 1];
+        let full = vec![b'x'; usize::try_from(MAX_LOG_BYTES).unwrap() + 1];
         std::fs::write(&path, &full).unwrap();
         // This hook opened the full log; another rotates it before this one does.
         let late = open(&path).unwrap();

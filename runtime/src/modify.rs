@@ -175,7 +175,7 @@ pub fn result_text(result: &Value) -> String {
 }
 
 /// PreToolUse output that runs the tool with `input` instead of what the model asked.
-pub fn input_output(input: Value) -> Value {
+pub fn input_output(input: &Value) -> Value {
     json!({
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",
@@ -307,7 +307,7 @@ mod tests {
         let out = result_output("x: [REDACTED]");
         assert_eq!(out["decision"], "block");
         assert_eq!(out["reason"], format!("{RESULT_NOTE}\nx: [REDACTED]"));
-        let out = input_output(json!({"command": "ls"}));
+        let out = input_output(&json!({"command": "ls"}));
         assert_eq!(out["hookSpecificOutput"]["permissionDecision"], "allow");
         assert_eq!(
             out["hookSpecificOutput"]["updatedInput"],

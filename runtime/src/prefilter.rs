@@ -167,8 +167,10 @@ impl ast::Visitor for UnicodeFlag {
 
 #[cfg(test)]
 mod tests {
+    // Writing to a String cannot fail: `let _ = write!(..)` below.
     use super::*;
     use regex_lite::Regex;
+    use std::fmt::Write as _;
 
     /// The regexes of the shipped template before the packs replaced them.
     const OLD_TEMPLATE: &str = include_str!("../testdata/rules-before-packs.toml");
@@ -213,7 +215,7 @@ mod tests {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
+            usize::try_from(self.0 % n as u64).expect("below n, a usize")
         }
 
         fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -233,7 +235,7 @@ mod tests {
         if rng.below(4) == 0 {
             re.push_str(rng.pick(&["(?i)", "(?x)", "(?s)", "(?m)", "(?i-u)", "(?u)", "(?U)"]));
         }
-        for _ in 0..1 + rng.below(5) {
+        for _ in 0..=rng.below(5) {
             let word = rng.pick(WORDS);
             let escaped = regex_lite::escape(word);
             match rng.below(14) {
@@ -243,18 +245,18 @@ mod tests {
                 }
                 1 => {
                     let other = rng.pick(WORDS);
-                    re.push_str(&format!("({escaped}|{})", regex_lite::escape(other)));
+                    let _ = write!(re, "({escaped}|{})", regex_lite::escape(other));
                     text.push_str(other);
                 }
                 2 => {
-                    re.push_str(&format!("(?i:{escaped})"));
+                    let _ = write!(re, "(?i:{escaped})");
                     text.push_str(&word.to_uppercase());
                 }
                 3 => {
-                    re.push_str(&format!("({escaped})?"));
+                    let _ = write!(re, "({escaped})?");
                 }
                 4 => {
-                    re.push_str(&format!("({escaped})+"));
+                    let _ = write!(re, "({escaped})+");
                     text.push_str(word);
                     text.push_str(word);
                 }
@@ -272,14 +274,14 @@ mod tests {
                     text.push_str(rng.pick(&["b", "7", ".", "é"]));
                 }
                 9 => {
-                    re.push_str(&format!("{escaped}{{2,3}}"));
+                    let _ = write!(re, "{escaped}{{2,3}}");
                     text.push_str(&word.repeat(2));
                 }
                 10 => {
-                    re.push_str(&format!("({escaped}|)"));
+                    let _ = write!(re, "({escaped}|)");
                 }
                 11 => {
-                    re.push_str(&format!("(?:{escaped}){{0,2}}"));
+                    let _ = write!(re, "(?:{escaped}){{0,2}}");
                     text.push_str(word);
                 }
                 12 => {
@@ -287,7 +289,7 @@ mod tests {
                     text.push_str(rng.pick(&["Aé", "Ã©", "é"]));
                 }
                 _ => {
-                    re.push_str(&format!("(?-i:{escaped})"));
+                    let _ = write!(re, "(?-i:{escaped})");
                     text.push_str(word);
                 }
             }
@@ -378,7 +380,7 @@ mod tests {
             (r"(", None),
         ];
         for (source, expected) in cases {
-            let expected = expected.map(|e| e.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            let expected = expected.map(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>());
             assert_eq!(literals(source), expected, "{source}");
         }
         let (mut with, mut all) = (0, 0);

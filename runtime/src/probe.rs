@@ -249,12 +249,12 @@ fn classify_error(e: ureq::Error, timeout: Duration) -> Outcome {
         }
         ureq::Error::Tls(why) => Outcome::Tls(why.to_string()),
         ureq::Error::Rustls(e) => Outcome::Tls(e.to_string()),
-        ureq::Error::Io(io) => classify_io(io, timeout),
+        ureq::Error::Io(io) => classify_io(&io, timeout),
         other => Outcome::Failed(other.to_string()),
     }
 }
 
-fn classify_io(io: std::io::Error, timeout: Duration) -> Outcome {
+fn classify_io(io: &std::io::Error, timeout: Duration) -> Outcome {
     use std::io::ErrorKind;
     // rustls reports a failed handshake as an I/O error that carries its own error.
     if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
@@ -376,18 +376,18 @@ mod tests {
         use std::io::{Error, ErrorKind};
         let t = Duration::from_secs(3);
         assert_eq!(
-            classify_io(Error::from(ErrorKind::ConnectionRefused), t),
+            classify_io(&Error::from(ErrorKind::ConnectionRefused), t),
             Outcome::Unreachable("connection refused: nothing listens there".into())
         );
         assert_eq!(
-            classify_io(Error::from(ErrorKind::TimedOut), t),
+            classify_io(&Error::from(ErrorKind::TimedOut), t),
             Outcome::Timeout(t)
         );
         let tls = Error::new(
             ErrorKind::InvalidData,
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         );
-        assert!(matches!(classify_io(tls, t), Outcome::Tls(m) if m.contains("UnknownIssuer")));
+        assert!(matches!(classify_io(&tls, t), Outcome::Tls(m) if m.contains("UnknownIssuer")));
         assert_eq!(
             classify_error(ureq::Error::HostNotFound, t),
             Outcome::Unreachable("the host name does not resolve".into())

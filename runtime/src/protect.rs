@@ -482,7 +482,7 @@ mod tests {
             let others: String = crate::packs::Pack::ALL
                 .iter()
                 .filter(|p| p.name() != GUARD)
-                .map(|p| format!("{} = \"off\"\n", p.name()))
+                .flat_map(|p| [p.name(), " = \"off\"\n"])
                 .collect();
             let mut problems = Vec::new();
             let rules = Rules::parse(
@@ -507,7 +507,7 @@ mod tests {
             self.dir.path().join("root").to_string_lossy().into_owned()
         }
 
-        fn decide(&self, tool: &str, tool_input: serde_json::Value) -> Option<String> {
+        fn decide(&self, tool: &str, tool_input: &serde_json::Value) -> Option<String> {
             let input = crate::input::HookInput::parse(
                 json!({
                     "hook_event_name": "PreToolUse",
@@ -527,7 +527,7 @@ mod tests {
 
         fn bash(&self, command: &str) -> Option<String> {
             let command = command.replace("$ROOT", &self.root());
-            self.decide("Bash", json!({ "command": command }))
+            self.decide("Bash", &json!({ "command": command }))
         }
     }
 
@@ -672,7 +672,7 @@ mod tests {
         assert_eq!(w.bash("rm -rf cfg/").as_deref(), Some(GUARD));
         let patch = "*** Begin Patch\n*** Update File: cfg/hooks.json\n@@\n-{}\n+{\"hooks\":{}}\n*** End Patch\n";
         assert_eq!(
-            w.decide("apply_patch", json!({ "command": patch }))
+            w.decide("apply_patch", &json!({ "command": patch }))
                 .as_deref(),
             Some(GUARD)
         );
@@ -706,7 +706,7 @@ mod tests {
                 format!("*** Begin Patch\n*** Update File: {file}\n@@\n-a\n+b\n*** End Patch\n");
             let patch = patch.replace('~', &w.home());
             assert_eq!(
-                w.decide("apply_patch", json!({ "command": patch }))
+                w.decide("apply_patch", &json!({ "command": patch }))
                     .as_deref(),
                 Some(GUARD),
                 "{file}"
@@ -716,7 +716,7 @@ mod tests {
         assert_eq!(
             w.decide(
                 "mcp__fs__write_file",
-                json!({"path": hooks, "content": "{}"})
+                &json!({"path": hooks, "content": "{}"})
             )
             .as_deref(),
             Some(GUARD)
@@ -724,19 +724,19 @@ mod tests {
         assert_eq!(
             w.decide(
                 "mcp__fs__move_file",
-                json!({"source": format!("{}/.codex", w.home()), "destination": "/tmp/x"})
+                &json!({"source": format!("{}/.codex", w.home()), "destination": "/tmp/x"})
             )
             .as_deref(),
             Some(GUARD)
         );
         assert_eq!(
-            w.decide("mcp__fs__read_text_file", json!({"path": hooks})),
+            w.decide("mcp__fs__read_text_file", &json!({"path": hooks})),
             None
         );
         assert_eq!(
             w.decide(
                 "mcp__fs__write_file",
-                json!({"path": "src/main.rs", "content": "x"})
+                &json!({"path": "src/main.rs", "content": "x"})
             ),
             None
         );

@@ -922,7 +922,7 @@ mod tests {
                 std::hint::black_box(redact(std::hint::black_box(command)));
             }
         }
-        let each = start.elapsed() / (rounds * commands.len() as u32);
+        let each = start.elapsed() / (rounds * u32::try_from(commands.len()).unwrap());
         println!("redact: {each:?} per command");
         // Unclosed quotes and unfinished blocks must not make the scan quadratic.
         let start = std::time::Instant::now();

@@ -857,7 +857,7 @@ fn check(def: &RuleDef) -> Result<Events, String> {
     let events = match &def.events {
         Some(events) => events.clone(),
         None if def.prompt.is_some() => vec!["UserPromptSubmit".into()],
-        None => DEFAULT_EVENTS.iter().map(|e| e.to_string()).collect(),
+        None => DEFAULT_EVENTS.iter().map(ToString::to_string).collect(),
     };
     if events.is_empty() {
         return Err("`events` is empty, so the rule would never apply".into());
@@ -1030,6 +1030,10 @@ pub(crate) mod levels_serde {
     use crate::packs::{Level, Levels, Pack};
     use serde::{Deserialize, Deserializer, Serializer};
 
+    #[expect(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "serde's serialize_with passes a reference"
+    )]
     pub fn serialize<S: Serializer>(levels: &Levels, s: S) -> Result<S::Ok, S::Error> {
         let set: Vec<(&str, &str)> = Pack::ALL
             .iter()
@@ -1238,32 +1242,32 @@ mod tests {
         rules
     }
 
-    fn event(json: serde_json::Value) -> HookInput {
+    fn event(json: &serde_json::Value) -> HookInput {
         HookInput::parse(json.to_string().as_bytes()).unwrap()
     }
 
-    fn tool(event_name: &str, tool: &str, tool_input: serde_json::Value) -> HookInput {
-        event(json!({
+    fn tool(event_name: &str, tool: &str, tool_input: &serde_json::Value) -> HookInput {
+        event(&json!({
             "hook_event_name": event_name, "cwd": "/home/u/proj", "tool_name": tool,
             "tool_input": tool_input
         }))
     }
 
     fn bash(command: &str) -> HookInput {
-        tool("PreToolUse", "Bash", json!({ "command": command }))
+        tool("PreToolUse", "Bash", &json!({ "command": command }))
     }
 
-    /// An apply_patch call shaped like Codex's: one file added, one updated.
+    /// An `apply_patch` call shaped like Codex's: one file added, one updated.
     fn patch(path: &str) -> HookInput {
         let text = format!(
             "*** Begin Patch\n*** Update File: src/main.rs\n@@\n-fn old() {{}}\n+fn new() {{}}\n\
              *** Add File: {path}\n+hello\n*** End Patch\n"
         );
-        tool("PreToolUse", "apply_patch", json!({ "command": text }))
+        tool("PreToolUse", "apply_patch", &json!({ "command": text }))
     }
 
     fn prompt(text: &str) -> HookInput {
-        event(json!({"hook_event_name": "UserPromptSubmit", "prompt": text}))
+        event(&json!({"hook_event_name": "UserPromptSubmit", "prompt": text}))
     }
 
     #[test]
@@ -1432,15 +1436,9 @@ mod tests {
                     patch("/home/u/.codex/codex-guard/rules.toml"),
                     patch("/etc/codex-guard/rules.toml"),
                     patch("/etc/codex/requirements.toml"),
-                    tool(
-                        "PreToolUse",
-                        "mcp__fs__write_file",
-                        json!({"path": "~/.ssh/authorized_keys", "content": "ssh-ed25519 AAAA"}),
+                    tool("PreToolUse", "mcp__fs__write_file", &json!({"path": "~/.ssh/authorized_keys", "content": "ssh-ed25519 AAAA"}),
                     ),
-                    tool(
-                        "PermissionRequest",
-                        "apply_patch",
-                        json!("*** Begin Patch\n*** Delete File: /home/u/.codex/hooks.json\n*** End Patch"),
+                    tool("PermissionRequest", "apply_patch", &json!("*** Begin Patch\n*** Delete File: /home/u/.codex/hooks.json\n*** End Patch"),
                     ),
                 ],
                 vec![
@@ -1449,10 +1447,7 @@ mod tests {
                     patch("/home/u/src/codex-guard/runtime/src/rules.rs"),
                     patch(".codex/prompts/review.md"),
                     patch("/home/u/proj/config.toml"),
-                    tool(
-                        "PreToolUse",
-                        "mcp__fs__write_file",
-                        json!({"path": "notes/.sshrc.md", "content": "x"}),
+                    tool("PreToolUse", "mcp__fs__write_file", &json!({"path": "notes/.sshrc.md", "content": "x"}),
                     ),
                 ],
             ),
@@ -1594,7 +1589,7 @@ mod tests {
         let text: String = examples
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
-            .map(|l| format!("{l}\n"))
+            .flat_map(|l| [l, "\n"])
             .collect();
         let (rules, problems) = parse(&text, None);
         assert!(problems.is_empty(), "{problems:?}");
@@ -1609,7 +1604,7 @@ mod tests {
             rules.evaluate_for_test(&tool(
                 "PreToolUse",
                 "apply_patch",
-                json!({ "command": doc })
+                &json!({ "command": doc })
             )),
             None
         );
@@ -1617,7 +1612,7 @@ mod tests {
             rules.evaluate_for_test(&tool(
                 "PreToolUse",
                 "mcp__notes__add",
-                json!({"text": "rm -rf ~"})
+                &json!({"text": "rm -rf ~"})
             )),
             None
         );
@@ -1649,7 +1644,7 @@ mod tests {
 +create table users (id int);
 *** End Patch
 ";
-        let input = tool("PreToolUse", "apply_patch", json!({ "input": moved }));
+        let input = tool("PreToolUse", "apply_patch", &json!({ "input": moved }));
         let m = rules.evaluate_for_test(&input).unwrap();
         assert_eq!((m.id.as_str(), m.action), ("no-migrations", Action::Deny));
         assert_eq!(m.message, "migrations are written by the DBA team");
@@ -1658,7 +1653,7 @@ mod tests {
         let mcp = tool(
             "PreToolUse",
             "mcp__fs__write_file",
-            json!({"path": "db/migrations/1.sql"}),
+            &json!({"path": "db/migrations/1.sql"}),
         );
         assert_eq!(rules.evaluate_for_test(&mcp), None);
     }
@@ -1680,7 +1675,7 @@ mod tests {
             tool(
                 "PreToolUse",
                 name,
-                json!({"owner": "acme", "repo": repo, "title": "x"}),
+                &json!({"owner": "acme", "repo": repo, "title": "x"}),
             )
         };
         assert_eq!(
@@ -1764,7 +1759,7 @@ mod tests {
                 .message,
             "matched on tool and command"
         );
-        let not_bash = tool("PreToolUse", "Bash2", json!({"command": "make deploy"}));
+        let not_bash = tool("PreToolUse", "Bash2", &json!({"command": "make deploy"}));
         assert_eq!(id(&not_bash), None, "`tool` is not a substring match");
         for (name, expected) in [
             ("mcp__fs__delete_file", Some("regex")),
@@ -1772,7 +1767,7 @@ mod tests {
             ("mcp__fs__read", None),
             ("mcp__fs__move", None), // tool matches, tool_regex does not: AND
         ] {
-            let input = tool("PreToolUse", name, json!({}));
+            let input = tool("PreToolUse", name, &json!({}));
             assert_eq!(id(&input).as_deref(), expected, "{name}");
         }
     }
@@ -1796,7 +1791,7 @@ mod tests {
             Some("PermissionRequest"),
         );
         assert!(problems.is_empty(), "{problems:?}");
-        let request = |c: &str| tool("PermissionRequest", "Bash", json!({ "command": c }));
+        let request = |c: &str| tool("PermissionRequest", "Bash", &json!({ "command": c }));
         assert_eq!(
             rules.evaluate_for_test(&request("ls -l")).unwrap().action,
             Action::Allow

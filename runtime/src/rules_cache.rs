@@ -410,12 +410,12 @@ mod tests {
         arguments = '"op":"drop"'
         "#;
 
-    fn input(json: serde_json::Value) -> HookInput {
+    fn input(json: &serde_json::Value) -> HookInput {
         HookInput::parse(json.to_string().as_bytes()).unwrap()
     }
 
-    fn tool(event: &str, tool: &str, tool_input: serde_json::Value) -> HookInput {
-        input(json!({"hook_event_name": event, "cwd": "/home/u/proj",
+    fn tool(event: &str, tool: &str, tool_input: &serde_json::Value) -> HookInput {
+        input(&json!({"hook_event_name": event, "cwd": "/home/u/proj",
                      "tool_name": tool, "tool_input": tool_input}))
     }
 
@@ -432,20 +432,20 @@ mod tests {
                 "ls -la",
                 "rm -rf / && git push --force",
             ] {
-                out.push(tool(event, "Bash", json!({ "command": command })));
+                out.push(tool(event, "Bash", &json!({ "command": command })));
             }
             let patch = "*** Begin Patch\n*** Add File: /etc/hosts\n+x\n*** End Patch\n";
-            out.push(tool(event, "apply_patch", json!({ "command": patch })));
-            out.push(tool(event, "mcp__db__query", json!({"op": "drop"})));
-            out.push(tool(event, "mcp__db__query", json!({"op": "select"})));
+            out.push(tool(event, "apply_patch", &json!({ "command": patch })));
+            out.push(tool(event, "mcp__db__query", &json!({"op": "drop"})));
+            out.push(tool(event, "mcp__db__query", &json!({"op": "select"})));
         }
         for prompt in ["my API_KEY is 123", "hello"] {
             out.push(input(
-                json!({"hook_event_name": "UserPromptSubmit", "prompt": prompt}),
+                &json!({"hook_event_name": "UserPromptSubmit", "prompt": prompt}),
             ));
         }
         out.push(input(
-            json!({"hook_event_name": "SessionStart", "source": "startup"}),
+            &json!({"hook_event_name": "SessionStart", "source": "startup"}),
         ));
         out
     }

@@ -69,26 +69,7 @@ impl Settings {
             Some(path) => Some(path.to_path_buf()),
             None => locate_config(&env, exe),
         };
-        let mut config = match &config_path {
-            Some(path) => match std::fs::read_to_string(path) {
-                Ok(text) => RuntimeConfig::from_toml(&text).unwrap_or_else(|e| {
-                    problems.push(format!(
-                        "{} is invalid ({}); running with defaults",
-                        path.display(),
-                        e.message()
-                    ));
-                    RuntimeConfig::default()
-                }),
-                Err(e) => {
-                    problems.push(format!("cannot read {}: {e}", path.display()));
-                    RuntimeConfig::default()
-                }
-            },
-            None => {
-                problems.push("no codex-guard config found; running local-only".into());
-                RuntimeConfig::default()
-            }
-        };
+        let mut config = read_config(config_path.as_deref(), &mut problems);
         problems.extend(config.apply_env(&mut env));
 
         let user_guard_dir =
@@ -156,26 +137,8 @@ impl Settings {
                 paths.codex_homes.push(home);
             }
         }
-        let install_dir = exe
-            .and_then(Path::parent)
-            .filter(|bin| bin.file_name().is_some_and(|n| n == "bin"))
-            .and_then(Path::parent);
-        let guard_files = [
-            Some(layout.guard_dir().to_path_buf()),
-            machine_dir.clone(),
-            config.rules_file.clone(),
-            config.log_dir.clone(),
-            config.token_file.clone(),
-            config.ca_cert.clone(),
-            install_dir.map(Path::to_path_buf),
-            exe.map(Path::to_path_buf),
-            admin_rules.parent().map(Path::to_path_buf),
-        ];
-        paths.guard_paths = guard_files
-            .into_iter()
-            .flatten()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
+        paths.guard_paths =
+            guard_paths(&layout, machine_dir.as_deref(), &config, exe, &admin_rules);
         Settings {
             paths,
             system_root,
@@ -295,6 +258,62 @@ fn read_trimmed(path: &Path) -> Option<String> {
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// The runtime config at `path`; the defaults (and a problem) when there is none or
+/// it cannot be read.
+fn read_config(path: Option<&Path>, problems: &mut Vec<String>) -> RuntimeConfig {
+    match path {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => RuntimeConfig::from_toml(&text).unwrap_or_else(|e| {
+                problems.push(format!(
+                    "{} is invalid ({}); running with defaults",
+                    path.display(),
+                    e.message()
+                ));
+                RuntimeConfig::default()
+            }),
+            Err(e) => {
+                problems.push(format!("cannot read {}: {e}", path.display()));
+                RuntimeConfig::default()
+            }
+        },
+        None => {
+            problems.push("no codex-guard config found; running local-only".into());
+            RuntimeConfig::default()
+        }
+    }
+}
+
+/// Everything of codex-guard's own that a command must not touch: its directories,
+/// files and program.
+fn guard_paths(
+    layout: &Layout,
+    machine_dir: Option<&Path>,
+    config: &RuntimeConfig,
+    exe: Option<&Path>,
+    admin_rules: &Path,
+) -> Vec<String> {
+    let install_dir = exe
+        .and_then(Path::parent)
+        .filter(|bin| bin.file_name().is_some_and(|n| n == "bin"))
+        .and_then(Path::parent);
+    let guard_files = [
+        Some(layout.guard_dir().clone()),
+        machine_dir.map(Path::to_path_buf),
+        config.rules_file.clone(),
+        config.log_dir.clone(),
+        config.token_file.clone(),
+        config.ca_cert.clone(),
+        install_dir.map(Path::to_path_buf),
+        exe.map(Path::to_path_buf),
+        admin_rules.parent().map(Path::to_path_buf),
+    ];
+    guard_files
+        .into_iter()
+        .flatten()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
 }
 
 fn locate_config(env: &EnvReader<'_>, exe: Option<&Path>) -> Option<PathBuf> {

@@ -231,8 +231,8 @@ pub fn analyze(command: &str, ctx: &Context) -> Analysis {
         filtered_find: false,
         pipe_stdin: None,
         pending_stdin: None,
-        seen_changes: Default::default(),
-        seen_mentions: Default::default(),
+        seen_changes: std::collections::HashSet::default(),
+        seen_mentions: std::collections::HashSet::default(),
         started: std::time::Instant::now(),
     };
     state.script(command);
@@ -1106,199 +1106,29 @@ impl State<'_> {
             }
         }
         let Some(name) = program_name(first) else {
-            // `$X -rf …`: any program at all; `curl … | $SHELL` may be a shell.
-            if let Some(foreign) = stdin
-                .as_ref()
-                .and_then(Stdin::foreign)
-                .or_else(|| self.current_fetched.clone())
-            {
-                self.out.fetched_runs.push(format!(
-                    "{foreign} handed to {}, a program that cannot be known before the command runs",
-                    first.display()
-                ));
-            }
-            self.generic(argv, "(unknown program)", true);
-            return Some(Stdin::Unknown);
+            return Some(self.unknown_program(first, argv, stdin.as_ref()));
         };
         let args = &argv[1..];
         let lits = literals(args);
         let lit = |i: usize| lits.get(i).cloned().flatten();
         if let Some((_, valued)) = WRAPPERS.iter().find(|(n, _)| *n == name) {
-            let mut i = 0;
-            while let Some(arg) = lit(i) {
-                if arg == "--" {
-                    i += 1;
-                    break;
-                }
-                if !arg.starts_with('-') || arg == "-" {
-                    break;
-                }
-                if (name == "strace" || name == "ltrace" || name == "time") && arg == "-o" {
-                    if let Some(v) = args.get(i + 1) {
-                        for v in v.clone() {
-                            for path in self.resolve(&v) {
-                                self.change(path, false, &name);
-                            }
-                        }
-                    }
-                }
-                i += if valued.contains(&arg.as_str()) { 2 } else { 1 };
-            }
-            // `nice -n 5 cmd`, `timeout 5 cmd`: a bare number before the command.
-            if name == "chrt" {
-                while lit(i).is_some_and(|a| a.chars().all(|c| c.is_ascii_digit())) {
-                    i += 1;
-                }
-            }
-            if i < args.len() {
-                return self.run(&args[i..], stdin);
-            }
-            return None;
+            return self.wrapper(&name, valued, args, &lits, stdin);
         }
         match name.as_str() {
-            "env" => {
-                let mut i = 0;
-                // `NAME=$VALUE`: an assignment, whatever the value.
-                let assignment = |a: &Vec<Value>| {
-                    a.iter().all(|v| {
-                        matches!(v.0.first(), Some(Part::Text(t)) if t.split_once('=').is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')))
-                    })
-                };
-                while let Some(arg) = lit(i).or_else(|| {
-                    args.get(i)
-                        .filter(|a| assignment(a))
-                        .map(|_| "X=".to_string())
-                }) {
-                    match arg.as_str() {
-                        "-i" | "-0" | "--ignore-environment" | "--null" | "-" => i += 1,
-                        "-u" | "--unset" => i += 2,
-                        "-C" | "--chdir" => {
-                            if let Some(dir) = args.get(i + 1).and_then(|a| a.first()) {
-                                let dirs = self.resolve(dir);
-                                self.cwds = dirs.iter().map(Value::literal).collect();
-                            }
-                            i += 2;
-                        }
-                        "-S" | "--split-string" => {
-                            let rest = join_literal(&args[i + 1..]);
-                            match rest {
-                                Some(text) => {
-                                    self.nested(&text);
-                                }
-                                None => self.out.unknown_code = true,
-                            }
-                            return None;
-                        }
-                        a if a.contains('=') && !a.starts_with('-') => i += 1,
-                        a if a.starts_with('-') => i += 1,
-                        _ => break,
-                    }
-                }
-                if i < args.len() {
-                    return self.run(&args[i..], stdin);
-                }
-                None
-            }
-            "timeout" => {
-                let mut i = 0;
-                while let Some(arg) = lit(i) {
-                    if arg == "-s" || arg == "-k" || arg == "--signal" || arg == "--kill-after" {
-                        i += 2;
-                    } else if arg.starts_with('-') {
-                        i += 1;
-                    } else {
-                        break;
-                    }
-                }
-                // The duration.
-                i += 1;
-                if i < args.len() {
-                    return self.run(&args[i..], stdin);
-                }
-                None
-            }
+            "env" => self.env(args, &lits, stdin),
+            "timeout" => self.timeout(args, &lits, stdin),
             "watch" => {
-                let mut i = 0;
-                while let Some(arg) = lit(i) {
-                    if arg == "-n" || arg == "--interval" || arg == "-d" {
-                        i += if arg == "-d" { 1 } else { 2 };
-                    } else if arg.starts_with('-') {
-                        i += 1;
-                    } else {
-                        break;
-                    }
-                }
-                match join_literal(&args[i.min(args.len())..]) {
-                    Some(text) => {
-                        self.nested(&text);
-                    }
-                    None => self.out.unknown_code = true,
-                }
+                self.watch(args, &lits);
                 None
             }
-            "flock" => {
-                let mut i = 0;
-                while let Some(arg) = lit(i) {
-                    if arg == "-c" || arg == "--command" {
-                        match lit(i + 1) {
-                            Some(text) => {
-                                self.nested(&text);
-                            }
-                            None => self.out.unknown_code = true,
-                        }
-                        return None;
-                    }
-                    if arg.starts_with('-') {
-                        i += if arg == "-w" || arg == "--timeout" || arg == "-E" {
-                            2
-                        } else {
-                            1
-                        };
-                    } else {
-                        break;
-                    }
-                }
-                // The lock file, then the command.
-                if i + 1 < args.len() {
-                    return self.run(&args[i + 1..], stdin);
-                }
-                None
-            }
+            "flock" => self.flock(args, &lits, stdin),
             "xargs" => {
-                self.xargs(args, &lits, stdin);
+                self.xargs(args, &lits, stdin.as_ref());
                 None
             }
-            "find" => {
-                self.find(args, &lits);
-                let roots: Vec<Value> = args
-                    .iter()
-                    .zip(&lits)
-                    .take_while(|(_, l)| {
-                        !l.as_deref()
-                            .is_some_and(|l| l.starts_with('-') || l == "(" || l == "!")
-                    })
-                    .flat_map(|(a, _)| a.iter().flat_map(|v| self.resolve(v)).collect::<Vec<_>>())
-                    .map(|mut v| {
-                        v.push_text("/");
-                        v.push_any();
-                        v
-                    })
-                    .collect();
-                (!roots.is_empty() && roots.len() <= MAX_ALTERNATIVES)
-                    .then_some(Stdin::Listing(roots))
-            }
+            "find" => self.find_listing(args, &lits),
             "eval" => {
-                match join_literal(args) {
-                    Some(text) => {
-                        self.nested(&text);
-                    }
-                    None => {
-                        if let Some(fetched) = self.current_fetched.clone() {
-                            self.out.fetched_runs.push(format!("{fetched} run by eval"));
-                        }
-                        self.out.unknown_code = true;
-                    }
-                }
+                self.eval(args);
                 None
             }
             "trap" => {
@@ -1309,195 +1139,472 @@ impl State<'_> {
                 None
             }
             "source" | "." => {
-                let operand = args.first();
-                let from_stdin = lits.first().is_some_and(|l| {
-                    matches!(l.as_deref(), Some("/dev/stdin" | "/proc/self/fd/0" | "-"))
-                });
-                let foreign = if from_stdin {
-                    stdin.as_ref().and_then(Stdin::foreign)
-                } else {
-                    None
-                };
-                if let Some(what) = self.current_fetched.clone().or(foreign) {
-                    self.out
-                        .fetched_runs
-                        .push(format!("{what} sourced by {name}"));
-                } else if operand.is_some_and(|o| o.iter().any(|v| self.downloaded(v))) {
-                    self.out
-                        .fetched_runs
-                        .push(format!("{name} runs a downloaded script"));
-                } else if operand.is_some_and(|o| o.iter().any(Value::is_unknown)) || from_stdin {
-                    self.out.unknown_code = true;
-                }
+                self.source(&name, args, &lits, stdin.as_ref());
                 Some(Stdin::Unknown)
-            }
-            "codex-guard" => {
-                self.codex_guard(args, &lits);
-                None
-            }
-            "cp" | "install" | "rsync" | "scp" => {
-                self.copy(&name, args, &lits, false);
-                None
-            }
-            "mv" => {
-                self.copy(&name, args, &lits, true);
-                None
-            }
-            "ln" | "link" => {
-                self.copy(&name, args, &lits, true);
-                None
-            }
-            "sed" | "gsed" => {
-                let in_place = lits.iter().flatten().any(|a| {
-                    a.starts_with("--in-place")
-                        || (a.starts_with('-') && !a.starts_with("--") && a.contains('i'))
-                });
-                // The script (`-e S`, `--expression=S`, else the first operand) may
-                // write files of its own (`w FILE`).
-                let mut script_given = false;
-                let mut i = 0;
-                while i < args.len() {
-                    match lit_at(&lits, i).as_deref() {
-                        Some("-e" | "--expression" | "-f" | "--file") => {
-                            script_given = true;
-                            self.code_args(&args[i + 1..(i + 2).min(args.len())]);
-                            i += 1;
-                        }
-                        Some(a) if a.starts_with("--expression=") => {
-                            script_given = true;
-                            self.out.code.push(a.to_string());
-                        }
-                        Some(a) if a.starts_with('-') => {}
-                        _ if !script_given => {
-                            script_given = true;
-                            self.code_args(&args[i..=i]);
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                if in_place {
-                    self.generic(argv, &name, false);
-                }
-                None
-            }
-            "sort" => {
-                let mut i = 0;
-                while i < args.len() {
-                    if let Some(a) = lit(i) {
-                        if a == "-o" || a == "--output" {
-                            self.change_arg(args.get(i + 1), false, &name);
-                        } else if let Some(v) = a.strip_prefix("--output=") {
-                            self.change_value(&Value::text(v), false, &name);
-                        } else if let Some(v) = a.strip_prefix("-o").filter(|v| !v.is_empty()) {
-                            self.change_value(&Value::text(v), false, &name);
-                        }
-                    }
-                    i += 1;
-                }
-                None
-            }
-            "tee" => {
-                for (i, a) in args.iter().enumerate() {
-                    if lit(i).is_some_and(|l| l.starts_with('-')) {
-                        continue;
-                    }
-                    self.change_arg(Some(a), false, &name);
-                }
-                None
-            }
-            "dd" => {
-                for (i, a) in args.iter().enumerate() {
-                    if let Some(of) = lit(i).and_then(|l| l.strip_prefix("of=").map(str::to_string))
-                    {
-                        self.change_value(&Value::text(&of), false, &name);
-                    } else if a
-                        .iter()
-                        .any(|v| v.starts_with_text("of=") || v.literal().is_none())
-                    {
-                        for v in a {
-                            let mut rest = v.clone();
-                            if let Some(Part::Text(t)) = rest.0.first_mut() {
-                                if let Some(s) = t.strip_prefix("of=") {
-                                    *t = s.to_string();
-                                }
-                            }
-                            self.change_value(&rest, false, &name);
-                        }
-                    }
-                }
-                None
-            }
-            "tar" | "bsdtar" | "gtar" => {
-                self.tar(args, &lits);
-                None
-            }
-            "mkdir" | "touch" | "mkfifo" | "mknod" => {
-                self.generic(argv, &name, false);
-                None
-            }
-            "rm" | "unlink" | "rmdir" | "shred" | "srm" | "trash" | "trash-put" | "gio" => {
-                let recursive = name != "rm" || recursive_flag(&lits, &["-r", "-R"], "--recursive");
-                self.generic(argv, &name, recursive);
-                None
-            }
-            "chmod" | "chown" | "chgrp" | "chattr" | "setfacl" | "chflags" | "xattr" => {
-                let recursive = recursive_flag(&lits, &["-R"], "--recursive");
-                self.generic(argv, &name, recursive);
-                None
-            }
-            "git" => {
-                self.git(args, &lits, argv);
-                None
             }
             n if SHELLS.contains(&n) || n == "busybox" => {
                 self.shell(&name, args, &lits, stdin, argv);
                 None
             }
-            n if READERS.contains(&n) => {
-                if n == "cd" || n == "pushd" {
-                    self.cd(args, &lits);
-                    return None;
-                }
-                if n == "echo" || n == "printf" {
-                    let interprets = n == "printf"
-                        || lit(0).is_some_and(|a| a.starts_with("-") && a.contains('e'));
-                    return Some(match join_literal(args) {
-                        Some(text) if interprets => Stdin::Text(ansi_c(&text)),
-                        Some(text) => Stdin::Text(text),
-                        None => Stdin::Unknown,
-                    });
-                }
-                if n == "ls" || n == "fd" || n == "fdfind" {
-                    let paths: Vec<Value> = args
-                        .iter()
-                        .zip(&lits)
-                        .filter(|(_, l)| !l.as_deref().is_some_and(|l| l.starts_with('-')))
-                        .flat_map(|(a, _)| {
-                            a.iter().flat_map(|v| self.resolve(v)).collect::<Vec<_>>()
-                        })
-                        .map(|mut v| {
-                            v.push_any();
-                            v
-                        })
-                        .collect();
-                    if !paths.is_empty() && paths.len() <= MAX_ALTERNATIVES {
-                        return Some(Stdin::Listing(paths));
-                    }
-                }
-                if n == "cat" && args.is_empty() {
-                    return stdin;
-                }
-                Some(Stdin::Unknown)
+            _ => self.tool(&name, argv, &lits, stdin),
+        }
+    }
+
+    /// Programs that read or write files, and the rest (interpreters, anything else).
+    fn tool(
+        &mut self,
+        name: &str,
+        argv: &[Vec<Value>],
+        lits: &[Option<String>],
+        stdin: Option<Stdin>,
+    ) -> Option<Stdin> {
+        let args = &argv[1..];
+        match name {
+            "codex-guard" => {
+                self.codex_guard(args, lits);
+                None
             }
+            "cp" | "install" | "rsync" | "scp" => {
+                self.copy(name, args, lits, false);
+                None
+            }
+            "mv" | "ln" | "link" => {
+                self.copy(name, args, lits, true);
+                None
+            }
+            "sed" | "gsed" => {
+                self.sed(name, argv, lits);
+                None
+            }
+            "sort" => {
+                self.sort(name, args, lits);
+                None
+            }
+            "tee" => {
+                self.tee(name, args, lits);
+                None
+            }
+            "dd" => {
+                self.dd(name, args, lits);
+                None
+            }
+            "tar" | "bsdtar" | "gtar" => {
+                self.tar(args, lits);
+                None
+            }
+            "mkdir" | "touch" | "mkfifo" | "mknod" => {
+                self.generic(argv, name, false);
+                None
+            }
+            "rm" | "unlink" | "rmdir" | "shred" | "srm" | "trash" | "trash-put" | "gio" => {
+                let recursive = name != "rm" || recursive_flag(lits, &["-r", "-R"], "--recursive");
+                self.generic(argv, name, recursive);
+                None
+            }
+            "chmod" | "chown" | "chgrp" | "chattr" | "setfacl" | "chflags" | "xattr" => {
+                let recursive = recursive_flag(lits, &["-R"], "--recursive");
+                self.generic(argv, name, recursive);
+                None
+            }
+            "git" => {
+                self.git(args, lits, argv);
+                None
+            }
+            n if READERS.contains(&n) => self.reader(n, args, lits, stdin),
             n => {
                 if let Some(code_opts) = interpreter(n) {
-                    self.interpreter(n, code_opts, args, &lits, stdin);
+                    self.interpreter(n, code_opts, args, lits, stdin);
                 }
                 self.generic(argv, n, true);
                 Some(Stdin::Unknown)
             }
         }
+    }
+
+    /// A program known only at run time (`$X -rf …`); `curl … | $SHELL` may be a shell.
+    fn unknown_program(
+        &mut self,
+        first: &Value,
+        argv: &[Vec<Value>],
+        stdin: Option<&Stdin>,
+    ) -> Stdin {
+        if let Some(foreign) = stdin
+            .and_then(Stdin::foreign)
+            .or_else(|| self.current_fetched.clone())
+        {
+            self.out.fetched_runs.push(format!(
+                "{foreign} handed to {}, a program that cannot be known before the command runs",
+                first.display()
+            ));
+        }
+        self.generic(argv, "(unknown program)", true);
+        Stdin::Unknown
+    }
+
+    /// `nice`, `sudo`, `strace`…: skip their options, then judge the command they run.
+    fn wrapper(
+        &mut self,
+        name: &str,
+        valued: &[&str],
+        args: &[Vec<Value>],
+        lits: &[Option<String>],
+        stdin: Option<Stdin>,
+    ) -> Option<Stdin> {
+        let mut i = 0;
+        while let Some(arg) = lit_at(lits, i) {
+            if arg == "--" {
+                i += 1;
+                break;
+            }
+            if !arg.starts_with('-') || arg == "-" {
+                break;
+            }
+            if (name == "strace" || name == "ltrace" || name == "time") && arg == "-o" {
+                if let Some(v) = args.get(i + 1) {
+                    for v in v.clone() {
+                        for path in self.resolve(&v) {
+                            self.change(path, false, name);
+                        }
+                    }
+                }
+            }
+            i += if valued.contains(&arg.as_str()) { 2 } else { 1 };
+        }
+        // `nice -n 5 cmd`, `timeout 5 cmd`: a bare number before the command.
+        if name == "chrt" {
+            while lit_at(lits, i).is_some_and(|a| a.chars().all(|c| c.is_ascii_digit())) {
+                i += 1;
+            }
+        }
+        if i < args.len() {
+            return self.run(&args[i..], stdin);
+        }
+        None
+    }
+
+    /// `env [OPTION]… [NAME=VALUE]… COMMAND`.
+    fn env(
+        &mut self,
+        args: &[Vec<Value>],
+        lits: &[Option<String>],
+        stdin: Option<Stdin>,
+    ) -> Option<Stdin> {
+        let mut i = 0;
+        // `NAME=$VALUE`: an assignment, whatever the value.
+        let assignment = |a: &Vec<Value>| {
+            a.iter().all(|v| {
+                matches!(v.0.first(), Some(Part::Text(t)) if t.split_once('=').is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')))
+            })
+        };
+        while let Some(arg) = lit_at(lits, i).or_else(|| {
+            args.get(i)
+                .filter(|a| assignment(a))
+                .map(|_| "X=".to_string())
+        }) {
+            match arg.as_str() {
+                "-i" | "-0" | "--ignore-environment" | "--null" | "-" => i += 1,
+                "-u" | "--unset" => i += 2,
+                "-C" | "--chdir" => {
+                    if let Some(dir) = args.get(i + 1).and_then(|a| a.first()) {
+                        let dirs = self.resolve(dir);
+                        self.cwds = dirs.iter().map(Value::literal).collect();
+                    }
+                    i += 2;
+                }
+                "-S" | "--split-string" => {
+                    let rest = join_literal(&args[i + 1..]);
+                    match rest {
+                        Some(text) => {
+                            self.nested(&text);
+                        }
+                        None => self.out.unknown_code = true,
+                    }
+                    return None;
+                }
+                a if a.contains('=') && !a.starts_with('-') => i += 1,
+                a if a.starts_with('-') => i += 1,
+                _ => break,
+            }
+        }
+        if i < args.len() {
+            return self.run(&args[i..], stdin);
+        }
+        None
+    }
+
+    /// `timeout [OPTION]… DURATION COMMAND`.
+    fn timeout(
+        &mut self,
+        args: &[Vec<Value>],
+        lits: &[Option<String>],
+        stdin: Option<Stdin>,
+    ) -> Option<Stdin> {
+        let mut i = 0;
+        while let Some(arg) = lit_at(lits, i) {
+            if arg == "-s" || arg == "-k" || arg == "--signal" || arg == "--kill-after" {
+                i += 2;
+            } else if arg.starts_with('-') {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        // The duration.
+        i += 1;
+        if i < args.len() {
+            return self.run(&args[i..], stdin);
+        }
+        None
+    }
+
+    /// `watch [OPTION]… COMMAND`: the command is shell code.
+    fn watch(&mut self, args: &[Vec<Value>], lits: &[Option<String>]) {
+        let mut i = 0;
+        while let Some(arg) = lit_at(lits, i) {
+            if arg == "-n" || arg == "--interval" || arg == "-d" {
+                i += if arg == "-d" { 1 } else { 2 };
+            } else if arg.starts_with('-') {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        match join_literal(&args[i.min(args.len())..]) {
+            Some(text) => {
+                self.nested(&text);
+            }
+            None => self.out.unknown_code = true,
+        }
+    }
+
+    /// `flock [OPTION]… FILE (-c CODE | COMMAND)`.
+    fn flock(
+        &mut self,
+        args: &[Vec<Value>],
+        lits: &[Option<String>],
+        stdin: Option<Stdin>,
+    ) -> Option<Stdin> {
+        let mut i = 0;
+        while let Some(arg) = lit_at(lits, i) {
+            if arg == "-c" || arg == "--command" {
+                match lit_at(lits, i + 1) {
+                    Some(text) => {
+                        self.nested(&text);
+                    }
+                    None => self.out.unknown_code = true,
+                }
+                return None;
+            }
+            if arg.starts_with('-') {
+                i += if arg == "-w" || arg == "--timeout" || arg == "-E" {
+                    2
+                } else {
+                    1
+                };
+            } else {
+                break;
+            }
+        }
+        // The lock file, then the command.
+        if i + 1 < args.len() {
+            return self.run(&args[i + 1..], stdin);
+        }
+        None
+    }
+
+    /// `find`: its actions, and a listing of its roots for what reads its output.
+    fn find_listing(&mut self, args: &[Vec<Value>], lits: &[Option<String>]) -> Option<Stdin> {
+        self.find(args, lits);
+        let roots: Vec<Value> = args
+            .iter()
+            .zip(lits)
+            .take_while(|(_, l)| {
+                !l.as_deref()
+                    .is_some_and(|l| l.starts_with('-') || l == "(" || l == "!")
+            })
+            .flat_map(|(a, _)| a.iter().flat_map(|v| self.resolve(v)).collect::<Vec<_>>())
+            .map(|mut v| {
+                v.push_text("/");
+                v.push_any();
+                v
+            })
+            .collect();
+        (!roots.is_empty() && roots.len() <= MAX_ALTERNATIVES).then_some(Stdin::Listing(roots))
+    }
+
+    /// `eval CODE…`.
+    fn eval(&mut self, args: &[Vec<Value>]) {
+        match join_literal(args) {
+            Some(text) => {
+                self.nested(&text);
+            }
+            None => {
+                if let Some(fetched) = self.current_fetched.clone() {
+                    self.out.fetched_runs.push(format!("{fetched} run by eval"));
+                }
+                self.out.unknown_code = true;
+            }
+        }
+    }
+
+    /// `source FILE` / `. FILE`: what a fetched or unknown script brings in.
+    fn source(
+        &mut self,
+        name: &str,
+        args: &[Vec<Value>],
+        lits: &[Option<String>],
+        stdin: Option<&Stdin>,
+    ) {
+        let operand = args.first();
+        let from_stdin = lits
+            .first()
+            .is_some_and(|l| matches!(l.as_deref(), Some("/dev/stdin" | "/proc/self/fd/0" | "-")));
+        let foreign = if from_stdin {
+            stdin.and_then(Stdin::foreign)
+        } else {
+            None
+        };
+        if let Some(what) = self.current_fetched.clone().or(foreign) {
+            self.out
+                .fetched_runs
+                .push(format!("{what} sourced by {name}"));
+        } else if operand.is_some_and(|o| o.iter().any(|v| self.downloaded(v))) {
+            self.out
+                .fetched_runs
+                .push(format!("{name} runs a downloaded script"));
+        } else if operand.is_some_and(|o| o.iter().any(Value::is_unknown)) || from_stdin {
+            self.out.unknown_code = true;
+        }
+    }
+
+    /// `sed`: its script is code (`w FILE` writes); `-i` edits its operands.
+    fn sed(&mut self, name: &str, argv: &[Vec<Value>], lits: &[Option<String>]) {
+        let args = &argv[1..];
+        let in_place = lits.iter().flatten().any(|a| {
+            a.starts_with("--in-place")
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains('i'))
+        });
+        // The script (`-e S`, `--expression=S`, else the first operand) may
+        // write files of its own (`w FILE`).
+        let mut script_given = false;
+        let mut i = 0;
+        while i < args.len() {
+            match lit_at(lits, i).as_deref() {
+                Some("-e" | "--expression" | "-f" | "--file") => {
+                    script_given = true;
+                    self.code_args(&args[i + 1..(i + 2).min(args.len())]);
+                    i += 1;
+                }
+                Some(a) if a.starts_with("--expression=") => {
+                    script_given = true;
+                    self.out.code.push(a.to_string());
+                }
+                Some(a) if a.starts_with('-') => {}
+                _ if !script_given => {
+                    script_given = true;
+                    self.code_args(&args[i..=i]);
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        if in_place {
+            self.generic(argv, name, false);
+        }
+    }
+
+    /// `sort -o FILE`.
+    fn sort(&mut self, name: &str, args: &[Vec<Value>], lits: &[Option<String>]) {
+        let mut i = 0;
+        while i < args.len() {
+            if let Some(a) = lit_at(lits, i) {
+                if a == "-o" || a == "--output" {
+                    self.change_arg(args.get(i + 1), false, name);
+                } else if let Some(v) = a.strip_prefix("--output=") {
+                    self.change_value(&Value::text(v), false, name);
+                } else if let Some(v) = a.strip_prefix("-o").filter(|v| !v.is_empty()) {
+                    self.change_value(&Value::text(v), false, name);
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// `tee FILE…`.
+    fn tee(&mut self, name: &str, args: &[Vec<Value>], lits: &[Option<String>]) {
+        for (i, a) in args.iter().enumerate() {
+            if lit_at(lits, i).is_some_and(|l| l.starts_with('-')) {
+                continue;
+            }
+            self.change_arg(Some(a), false, name);
+        }
+    }
+
+    /// `dd of=FILE`.
+    fn dd(&mut self, name: &str, args: &[Vec<Value>], lits: &[Option<String>]) {
+        for (i, a) in args.iter().enumerate() {
+            if let Some(of) =
+                lit_at(lits, i).and_then(|l| l.strip_prefix("of=").map(str::to_string))
+            {
+                self.change_value(&Value::text(&of), false, name);
+            } else if a
+                .iter()
+                .any(|v| v.starts_with_text("of=") || v.literal().is_none())
+            {
+                for v in a {
+                    let mut rest = v.clone();
+                    if let Some(Part::Text(t)) = rest.0.first_mut() {
+                        if let Some(s) = t.strip_prefix("of=") {
+                            *t = s.to_string();
+                        }
+                    }
+                    self.change_value(&rest, false, name);
+                }
+            }
+        }
+    }
+
+    /// Programs that read (and `echo`/`ls`, whose output a pipe reads): what they
+    /// hand on as the next command's stdin.
+    fn reader(
+        &mut self,
+        n: &str,
+        args: &[Vec<Value>],
+        lits: &[Option<String>],
+        stdin: Option<Stdin>,
+    ) -> Option<Stdin> {
+        if n == "cd" || n == "pushd" {
+            self.cd(args, lits);
+            return None;
+        }
+        if n == "echo" || n == "printf" {
+            let interprets = n == "printf"
+                || lit_at(lits, 0).is_some_and(|a| a.starts_with('-') && a.contains('e'));
+            return Some(match join_literal(args) {
+                Some(text) if interprets => Stdin::Text(ansi_c(&text)),
+                Some(text) => Stdin::Text(text),
+                None => Stdin::Unknown,
+            });
+        }
+        if n == "ls" || n == "fd" || n == "fdfind" {
+            let paths: Vec<Value> = args
+                .iter()
+                .zip(lits)
+                .filter(|(_, l)| !l.as_deref().is_some_and(|l| l.starts_with('-')))
+                .flat_map(|(a, _)| a.iter().flat_map(|v| self.resolve(v)).collect::<Vec<_>>())
+                .map(|mut v| {
+                    v.push_any();
+                    v
+                })
+                .collect();
+            if !paths.is_empty() && paths.len() <= MAX_ALTERNATIVES {
+                return Some(Stdin::Listing(paths));
+            }
+        }
+        if n == "cat" && args.is_empty() {
+            return stdin;
+        }
+        Some(Stdin::Unknown)
     }
 
     fn nested(&mut self, text: &str) -> Option<Stdin> {
@@ -1781,7 +1888,7 @@ impl State<'_> {
         self.out.unknown_code = true;
     }
 
-    fn xargs(&mut self, args: &[Vec<Value>], lits: &[Option<String>], stdin: Option<Stdin>) {
+    fn xargs(&mut self, args: &[Vec<Value>], lits: &[Option<String>], stdin: Option<&Stdin>) {
         let mut i = 0;
         let mut replace: Option<String> = None;
         while let Some(arg) = lit_at(lits, i) {
@@ -1821,7 +1928,7 @@ impl State<'_> {
         }
         // Code arriving on stdin is run as arguments (`curl … | xargs sh -c`).
         let previous = self.current_fetched.clone();
-        if let Some(foreign) = stdin.as_ref().and_then(Stdin::foreign) {
+        if let Some(foreign) = stdin.and_then(Stdin::foreign) {
             self.current_fetched = Some(foreign);
         }
         self.run(&command, Some(Stdin::Unknown));
@@ -1948,30 +2055,7 @@ impl State<'_> {
     /// `cp`, `mv`, `ln`, `install`, `rsync`, `scp`: sources are read (moved for
     /// `mv`, linked to for `ln`), the destination is written.
     fn copy(&mut self, name: &str, args: &[Vec<Value>], lits: &[Option<String>], moves: bool) {
-        let valued: &[&str] = match name {
-            "rsync" => &[
-                "-e",
-                "--rsh",
-                "-f",
-                "--filter",
-                "--exclude",
-                "--include",
-                "--exclude-from",
-                "--include-from",
-                "--files-from",
-                "--password-file",
-                "--log-file",
-                "-B",
-                "--backup-dir",
-                "--suffix",
-                "--chown",
-                "--chmod",
-                "-M",
-            ],
-            "scp" => &["-i", "-o", "-P", "-F", "-c", "-l", "-S", "-J"],
-            "install" => &["-m", "-o", "-g", "-S", "--mode", "--owner", "--group", "-t"],
-            _ => &["-t", "-S", "--suffix", "--target-directory"],
-        };
+        let valued = copy_valued_options(name);
         let mut operands: Vec<&Vec<Value>> = Vec::new();
         let mut target_dir: Option<&Vec<Value>> = None;
         let mut i = 0;
@@ -2041,30 +2125,36 @@ impl State<'_> {
                     self.change(dest_path, false, name);
                     continue;
                 }
-                for source in &sources {
-                    for s in source.iter() {
-                        let base = s
-                            .literal()
-                            .map(|l| {
-                                l.trim_end_matches('/')
-                                    .rsplit('/')
-                                    .next()
-                                    .unwrap_or("")
-                                    .to_string()
-                            })
-                            .filter(|b| !b.is_empty() && b != "." && b != "..");
-                        match base {
-                            Some(b) if !s.literal().is_some_and(|l| l.ends_with('/')) => {
-                                let mut target = dest_path.clone();
-                                target.push_text("/");
-                                target.push_text(&b);
-                                self.change(target, false, name);
-                            }
-                            // A directory's contents, or a name not known: anything in
-                            // the destination.
-                            _ => self.change(dest_path.clone(), true, name),
-                        }
+                self.copy_into(&dest_path, &sources, name);
+            }
+        }
+    }
+
+    /// Each source copied into the directory `dest`: the file of its name there, or
+    /// anything in it when the name is not known (or a directory's contents are copied).
+    fn copy_into(&mut self, dest: &Value, sources: &[&Vec<Value>], name: &str) {
+        for source in sources {
+            for s in *source {
+                let base = s
+                    .literal()
+                    .map(|l| {
+                        l.trim_end_matches('/')
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .filter(|b| !b.is_empty() && b != "." && b != "..");
+                match base {
+                    Some(b) if !s.literal().is_some_and(|l| l.ends_with('/')) => {
+                        let mut target = dest.clone();
+                        target.push_text("/");
+                        target.push_text(&b);
+                        self.change(target, false, name);
                     }
+                    // A directory's contents, or a name not known: anything in
+                    // the destination.
+                    _ => self.change(dest.clone(), true, name),
                 }
             }
         }
@@ -2510,6 +2600,34 @@ struct Words {
     outputs: Vec<Value>,
     /// `>(…)` process substitutions it writes to.
     output_subs: Vec<ast::SubshellCommand>,
+}
+
+/// The options of `cp`-like programs that take a value (the next word).
+fn copy_valued_options(name: &str) -> &'static [&'static str] {
+    match name {
+        "rsync" => &[
+            "-e",
+            "--rsh",
+            "-f",
+            "--filter",
+            "--exclude",
+            "--include",
+            "--exclude-from",
+            "--include-from",
+            "--files-from",
+            "--password-file",
+            "--log-file",
+            "-B",
+            "--backup-dir",
+            "--suffix",
+            "--chown",
+            "--chmod",
+            "-M",
+        ],
+        "scp" => &["-i", "-o", "-P", "-F", "-c", "-l", "-S", "-J"],
+        "install" => &["-m", "-o", "-g", "-S", "--mode", "--owner", "--group", "-t"],
+        _ => &["-t", "-S", "--suffix", "--target-directory"],
+    }
 }
 
 fn lit_at(lits: &[Option<String>], i: usize) -> Option<String> {

@@ -30,7 +30,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The argument that makes `codex-guard-hook` the delivery process.
@@ -186,7 +186,7 @@ impl Spool {
     /// was dropped.
     fn enforce_bounds(&self, max_bytes: u64, max_age: Duration) -> (Vec<PathBuf>, Dropped) {
         let now = now_ms();
-        let oldest_kept = now.saturating_sub(max_age.as_millis() as u64);
+        let oldest_kept = now.saturating_sub(millis(max_age));
         let mut records = spool::pending(&self.dir);
         let mut dropped = Dropped::default();
         records.retain(|(path, len)| {
@@ -328,7 +328,7 @@ impl Spool {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let now = now_ms();
-        let latest = now.saturating_add(MAX_REFUSAL_RETRY.as_millis() as u64);
+        let latest = now.saturating_add(millis(MAX_REFUSAL_RETRY));
         for refusal in refusals.values_mut() {
             refusal.count = refusal.count.min(budget);
             refusal.first_ms = refusal.first_ms.min(now);
@@ -402,21 +402,7 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
     let mut listed_at: Option<Instant> = None;
     loop {
         if queue.is_empty() || listed_at.is_none_or(|t| t.elapsed() >= pacing.rescan) {
-            let (records, dropped) = spool.enforce_bounds(max_bytes, max_age);
-            if dropped.count() > 0 {
-                dropped.log(s);
-            }
-            let names: HashSet<String> = records.iter().map(|p| file_name(p)).collect();
-            let before = refusals.len();
-            refusals.retain(|name, _| names.contains(name));
-            if refusals.len() != before {
-                spool.save_refusals(&refusals);
-            }
-            let now = now_ms();
-            queue = records
-                .into_iter()
-                .filter(|p| refusals.get(&file_name(p)).is_none_or(|r| r.next_ms <= now))
-                .collect();
+            queue = spool.list_due(s, &mut refusals, max_bytes, max_age);
             listed_at = Some(Instant::now());
         }
         let Some(base) = s.remote().filter(|_| !queue.is_empty()) else {
@@ -459,7 +445,7 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
         queue = outcome
             .queue
             .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+            .unwrap_or_else(PoisonError::into_inner);
         let delivered = outcome.delivered.load(Ordering::SeqCst);
         run.delivered += delivered;
         run.set_aside += outcome.set_aside.load(Ordering::SeqCst);
@@ -471,7 +457,7 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
         let refused = outcome
             .refused
             .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+            .unwrap_or_else(PoisonError::into_inner);
         if !refused.is_empty() {
             run.refused += refused.len();
             run.set_aside +=
@@ -480,7 +466,7 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
         let failure = outcome
             .failure
             .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(error) = failure {
             run.failures += 1;
             let since = *failing_since.get_or_insert_with(Instant::now);
@@ -495,6 +481,33 @@ pub fn deliver(s: &Settings, transport: &dyn Transport, pacing: Pacing) -> Deliv
 }
 
 impl Spool {
+    /// The records to send now, oldest first, after the size and age bounds are
+    /// enforced (what they drop is logged). Refusals of records gone are forgotten;
+    /// refused records wait until they are due again.
+    fn list_due(
+        &self,
+        s: &Settings,
+        refusals: &mut Refusals,
+        max_bytes: u64,
+        max_age: Duration,
+    ) -> VecDeque<PathBuf> {
+        let (records, dropped) = self.enforce_bounds(max_bytes, max_age);
+        if dropped.count() > 0 {
+            dropped.log(s);
+        }
+        let names: HashSet<String> = records.iter().map(|p| file_name(p)).collect();
+        let before = refusals.len();
+        refusals.retain(|name, _| names.contains(name));
+        if refusals.len() != before {
+            self.save_refusals(refusals);
+        }
+        let now = now_ms();
+        records
+            .into_iter()
+            .filter(|p| refusals.get(&file_name(p)).is_none_or(|r| r.next_ms <= now))
+            .collect()
+    }
+
     /// Counts the 422 answers of one batch against each record's budget: sets
     /// aside the records that used it up while the service accepted other records
     /// after their first refusal, and schedules the others' next try. Returns how
@@ -536,7 +549,7 @@ impl Spool {
                     .refusal_retry
                     .saturating_mul(1 << doublings)
                     .min(MAX_REFUSAL_RETRY);
-                refusal.next_ms = now.saturating_add(wait.as_millis() as u64);
+                refusal.next_ms = now.saturating_add(millis(wait));
                 retried += 1;
             }
         }
@@ -581,7 +594,7 @@ impl Batch {
     fn fail(&self, error: String) {
         let o = &self.outcome;
         o.stop.store(true, Ordering::SeqCst);
-        let mut failure = o.failure.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failure = o.failure.lock().unwrap_or_else(PoisonError::into_inner);
         failure.get_or_insert(error);
     }
 
@@ -599,7 +612,7 @@ impl Batch {
             let Some(path) = o
                 .queue
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(PoisonError::into_inner)
                 .pop_front()
             else {
                 return;
@@ -630,12 +643,14 @@ impl Batch {
                     let _ = std::fs::remove_file(&path);
                     o.delivered.fetch_add(1, Ordering::SeqCst);
                     o.refused_in_a_row.store(0, Ordering::SeqCst);
-                    *o.last_success_ms.lock().unwrap_or_else(|e| e.into_inner()) = Some(now_ms());
+                    *o.last_success_ms
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(now_ms());
                 }
                 Err(e) if e.status == Some(422) => {
                     o.refused
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                        .unwrap_or_else(PoisonError::into_inner)
                         .push((path, e.message.clone()));
                     if o.refused_in_a_row.fetch_add(1, Ordering::SeqCst) + 1 >= REFUSALS_IN_A_ROW {
                         self.fail(e.message);
@@ -648,7 +663,7 @@ impl Batch {
                 Err(e) => {
                     o.queue
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                        .unwrap_or_else(PoisonError::into_inner)
                         .push_front(path);
                     self.fail(e.message);
                 }
@@ -668,8 +683,14 @@ fn private_file(path: &Path) -> std::io::Result<File> {
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(millis)
         .unwrap_or_default()
+}
+
+/// A duration in whole milliseconds, saturating at `u64::MAX` (half a billion years)
+/// instead of wrapping.
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A random 128-bit id in UUID v4 form, from the OS-seeded hasher keys of std (no

@@ -20,7 +20,7 @@ pub fn last_user_prompt(path: &Path) -> Option<String> {
     loop {
         let start = len - window;
         file.seek(SeekFrom::Start(start)).ok()?;
-        let mut buf = Vec::with_capacity(window as usize);
+        let mut buf = Vec::with_capacity(usize::try_from(window).unwrap_or(0));
         (&mut file).take(window).read_to_end(&mut buf).ok()?;
         // A window that starts mid-file begins mid-line: skip that partial line.
         let text = String::from_utf8_lossy(&buf);

@@ -32,6 +32,7 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::{CertificateDer, Der, ServerName, TrustAnchor, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct};
 use rustls::{RootCertStore, SignatureScheme, StreamOwned};
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -161,6 +162,7 @@ impl Http {
 
     /// This transport without the watchdog: a call past its deadline ends with
     /// ureq's timeouts, and the agent stays usable for the next calls.
+    #[must_use]
     pub fn without_watchdog(self) -> Http {
         Http {
             watchdog: false,
@@ -602,7 +604,8 @@ fn trust_store_key() -> String {
     };
     let mut key = String::from("native-certs 0.8\n");
     for path in file.iter().chain(&dirs) {
-        key.push_str(&format!("{}\t{}\n", path.display(), identity(path)));
+        // Writing to a String cannot fail.
+        let _ = writeln!(key, "{}\t{}", path.display(), identity(path));
     }
     key
 }
@@ -663,7 +666,7 @@ mod trust_cache {
         while !rest.is_empty() {
             let subject = take(&mut rest)?.to_vec();
             let spki = take(&mut rest)?.to_vec();
-            let constraints = take_optional(&mut rest)?;
+            let constraints = take_optional(&mut rest).ok()?;
             anchors.push(TrustAnchor {
                 subject: Der::from(subject),
                 subject_public_key_info: Der::from(spki),
@@ -674,13 +677,9 @@ mod trust_cache {
     }
 
     pub(super) fn write(path: &Path, key: &str, anchors: &[TrustAnchor<'_>]) {
-        let mut bytes = MAGIC.to_vec();
-        put(&mut bytes, Some(key.as_bytes()));
-        for anchor in anchors {
-            put(&mut bytes, Some(&anchor.subject));
-            put(&mut bytes, Some(&anchor.subject_public_key_info));
-            put(&mut bytes, anchor.name_constraints.as_deref());
-        }
+        let Some(bytes) = encode(key, anchors) else {
+            return;
+        };
         let Some(dir) = path.parent() else { return };
         if crate::private_dir(dir).is_err() {
             return;
@@ -700,34 +699,52 @@ mod trust_cache {
         }
     }
 
-    fn put(out: &mut Vec<u8>, field: Option<&[u8]>) {
-        match field {
-            Some(bytes) => {
-                out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-                out.extend_from_slice(bytes);
-            }
-            None => out.extend_from_slice(&NONE.to_le_bytes()),
+    fn encode(key: &str, anchors: &[TrustAnchor<'_>]) -> Option<Vec<u8>> {
+        let mut bytes = MAGIC.to_vec();
+        put(&mut bytes, Some(key.as_bytes()))?;
+        for anchor in anchors {
+            put(&mut bytes, Some(&anchor.subject))?;
+            put(&mut bytes, Some(&anchor.subject_public_key_info))?;
+            put(&mut bytes, anchor.name_constraints.as_deref())?;
         }
+        Some(bytes)
     }
 
+    /// Appends a length-prefixed field; `None` when a field is too long to be framed
+    /// (its length would collide with [`NONE`] or overflow the u32 prefix).
+    fn put(out: &mut Vec<u8>, field: Option<&[u8]>) -> Option<()> {
+        let len = match field {
+            Some(bytes) => u32::try_from(bytes.len()).ok().filter(|&n| n != NONE)?,
+            None => NONE,
+        };
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(field.unwrap_or_default());
+        Some(())
+    }
+
+    /// A field that must be present.
     fn take<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-        take_optional(rest)?
+        take_optional(rest).ok()?
     }
 
-    fn take_optional<'a>(rest: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
-        let (len, tail) = rest.split_first_chunk::<4>()?;
+    /// The file ends inside a field: the cache is corrupt.
+    struct Truncated;
+
+    /// A field that may be absent (`Ok(None)`).
+    fn take_optional<'a>(rest: &mut &'a [u8]) -> Result<Option<&'a [u8]>, Truncated> {
+        let (len, tail) = rest.split_first_chunk::<4>().ok_or(Truncated)?;
         let len = u32::from_le_bytes(*len);
         if len == NONE {
             *rest = tail;
-            return Some(None);
+            return Ok(None);
         }
-        let len = usize::try_from(len).ok()?;
+        let len = usize::try_from(len).map_err(|_| Truncated)?;
         if len > tail.len() {
-            return None;
+            return Err(Truncated);
         }
         let (field, tail) = tail.split_at(len);
         *rest = tail;
-        Some(Some(field))
+        Ok(Some(field))
     }
 }
 

@@ -26,7 +26,7 @@ pub fn message_id(
 
 fn file_of(state_dir: &Path, session: &str) -> PathBuf {
     let digest = Sha256::digest(session.as_bytes());
-    let name: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let name = codex_guard_common::trust::hex(&digest[..12]);
     state_dir.join(DIR).join(name)
 }
 

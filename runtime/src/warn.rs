@@ -14,11 +14,7 @@ pub fn fingerprint(parts: &[&str]) -> String {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    codex_guard_common::trust::hex(&hasher.finalize())
 }
 
 /// Returns true when this fingerprint was already warned (and forgets it, so the

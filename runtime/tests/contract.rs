@@ -22,21 +22,21 @@ fn transcript(home: &Home, prompt: &str) -> PathBuf {
     path
 }
 
-fn event(value: Value) -> Vec<u8> {
+fn event(value: &Value) -> Vec<u8> {
     value.to_string().into_bytes()
 }
 
 fn stop(home: &Home, answer: &str) -> Vec<u8> {
     event(
-        json!({"hook_event_name": "Stop", "session_id": "sess-1", "turn_id": "turn-1",
+        &json!({"hook_event_name": "Stop", "session_id": "sess-1", "turn_id": "turn-1",
         "permission_mode": "default", "transcript_path": transcript(home, "what is up"),
         "stop_hook_active": false, "last_assistant_message": answer}),
     )
 }
 
-fn post_tool_use(tool: &str, call: &str, result: Value) -> Vec<u8> {
+fn post_tool_use(tool: &str, call: &str, result: &Value) -> Vec<u8> {
     event(
-        json!({"hook_event_name": "PostToolUse", "session_id": "sess-1",
+        &json!({"hook_event_name": "PostToolUse", "session_id": "sess-1",
         "turn_id": "turn-1", "permission_mode": "default", "tool_name": tool,
         "tool_use_id": call, "tool_input": {"command": "cat notes"}, "tool_response": result}),
     )
@@ -58,11 +58,11 @@ fn every_record_carries_the_session_keys_akto_reads_and_nothing_outside_its_name
     let prompt = json!({"hook_event_name": "UserPromptSubmit", "session_id": "sess-1",
         "turn_id": "turn-1", "permission_mode": "default", "prompt": "hello"});
     let events = [
-        event(start),
-        event(prompt),
+        event(&start),
+        event(&prompt),
         pre_tool_use("touch rm-me"),
-        post_tool_use("Bash", "call-2", json!("notes")),
-        post_tool_use("mcp__docs__read", "call-3", json!({"content": []})),
+        post_tool_use("Bash", "call-2", &json!("notes")),
+        post_tool_use("mcp__docs__read", "call-3", &json!({"content": []})),
         stop(&home, "done"),
     ];
     for stdin in &events {
@@ -99,7 +99,7 @@ fn built_in_tools_are_owned_by_the_agent_in_argus_mode_and_results_are_tool_exec
     let akto = FakeAkto::start();
     let home = Home::remote(&akto.url(), "ingest_non_mcp_tools = true\n");
     home.run(&pre_tool_use("ls"));
-    home.run(&post_tool_use("Bash", "call-2", json!("a b")));
+    home.run(&post_tool_use("Bash", "call-2", &json!("a b")));
     home.run(&stop(&home, "done"));
     let seen = akto.wait_for(WAIT, |r| r.len() >= 4);
     let by_hook = |hook: &str| -> Vec<&AktoRequest> {
@@ -164,20 +164,20 @@ fn a_warned_tool_result_lets_only_the_same_result_of_the_same_call_through() {
     assert!(warned(&home.run(&post_tool_use(
         tool,
         "call-1",
-        result("flagged a")
+        &result("flagged a")
     ))));
     assert!(
-        warned(&home.run(&post_tool_use(tool, "call-1", result("flagged b")))),
+        warned(&home.run(&post_tool_use(tool, "call-1", &result("flagged b")))),
         "a different result of the same call"
     );
     assert!(
-        warned(&home.run(&post_tool_use(tool, "call-2", result("flagged a")))),
+        warned(&home.run(&post_tool_use(tool, "call-2", &result("flagged a")))),
         "the same result of another call"
     );
     assert!(!warned(&home.run(&post_tool_use(
         tool,
         "call-1",
-        result("flagged a")
+        &result("flagged a")
     ))));
 }
 
@@ -188,7 +188,7 @@ fn a_blocked_tool_result_gives_the_model_the_reason_as_context() {
     let out = home.run(&post_tool_use(
         "mcp__docs__read",
         "call-1",
-        json!({"content": [{"type": "text", "text": "secret"}]}),
+        &json!({"content": [{"type": "text", "text": "secret"}]}),
     ));
     let decision = stdout_json(&out);
     assert_eq!(decision["decision"], "block");
@@ -238,7 +238,7 @@ fn session_start_reports_the_guards_health() {
     let home = Home::remote(&akto.url(), "mode = \"atlas\"\nfail_closed = true\n");
     let start = json!({"hook_event_name": "SessionStart", "session_id": "sess-1",
         "source": "startup", "cwd": "/work"});
-    home.run(&event(start));
+    home.run(&event(&start));
     let seen = akto.wait_for(WAIT, |r| !r.is_empty());
     let guard = &field(&seen[0], "requestPayload")["codexGuard"];
     assert_eq!(guard["version"], env!("CARGO_PKG_VERSION"));

@@ -83,13 +83,14 @@ impl Fault {
             // The resolver's wording varies; a resolver that is itself unreachable
             // runs into the deadline instead.
             Fault::DnsFailure => &["lookup", "not known", "resolve", "host", "timed out"],
-            Fault::Timeout | Fault::SlowHeaders | Fault::SlowBody => &["timed out"],
+            Fault::Timeout | Fault::SlowHeaders | Fault::SlowBody | Fault::DnsHangs => {
+                &["timed out"]
+            }
             Fault::Http500 => &["HTTP 500"],
             Fault::Http422 => &["HTTP 422"],
             Fault::InvalidJson => &["invalid JSON"],
             Fault::HugeBody => &["limit"],
             Fault::WrongCertName => &["not valid for name"],
-            Fault::DnsHangs => &["timed out"],
         }
     }
 
@@ -355,7 +356,9 @@ fn huge_answer(stream: &mut TcpStream, sent: &Sent) -> std::io::Result<()> {
     let padding = HUGE_BYTES - (head.len() + tail.len()) as u64;
     let mut padded = 0;
     while padded < padding {
-        let n = chunk.len().min((padding - padded) as usize);
+        let n = chunk
+            .len()
+            .min(usize::try_from(padding - padded).unwrap_or(usize::MAX));
         write(&chunk[..n])?;
         padded += n as u64;
     }

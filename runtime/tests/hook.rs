@@ -6,6 +6,7 @@ mod common;
 use codex_guard_e2e::{FakeAkto, Reply};
 use common::{field, pre_tool_use, stdout_json, Home, WAIT};
 use serde_json::json;
+use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -311,7 +312,10 @@ fn write_transcript(dir: &Path) -> PathBuf {
         json!({"type": "event_msg", "payload": {"type": "user_message", "message": "list the files"}}),
         json!({"type": "response_item", "payload": {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}}),
     ];
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let text: String = lines
+        .iter()
+        .flat_map(|l| [l.to_string(), "\n".into()])
+        .collect();
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -520,10 +524,12 @@ fn the_users_rules_decide_alike_from_the_cache() {
     let rules = home.guard.join("rules.toml");
     let mut text = String::from("bogus = 1\n");
     for i in 0..200 {
-        text.push_str(&format!(
+        // Writing to a String cannot fail.
+        let _ = write!(
+            text,
             "[[rule]]\nid = \"deny-{i}\"\naction = \"deny\"\ncommand = '(^|\\s)tool{i}\\s+--purge'\n\
              [[rule]]\nid = \"broken-{i}\"\naction = \"deny\"\nevents = \"PostToolUse\"\ncommand = \"(\"\n"
-        ));
+        );
     }
     std::fs::write(&rules, &text).unwrap();
     // A file changed within the last second is read but not cached.

@@ -1,4 +1,4 @@
-//! Events built to slip past the parser: nesting deeper than serde_json's recursion
+//! Events built to slip past the parser: nesting deeper than `serde_json`'s recursion
 //! limit, malformed or oversized input. Each must still get the local rules and, in
 //! an install that fails closed, a block.
 
@@ -99,7 +99,7 @@ fn an_unparsable_blockable_event_is_blocked_when_failing_closed() {
     assert_eq!(stdout_json(&home.run(prompt))["decision"], "block");
     // Larger than the input limit: read leniently from its beginning, and blocked.
     let mut big = common::pre_tool_use("ls");
-    big.resize(codex_guard_hook::input::MAX_INPUT_BYTES as usize + 10, b' ');
+    big.resize(codex_guard_hook::input::MAX_INPUT_BYTES + 10, b' ');
     let reason = deny_reason(&home.run(&big));
     assert!(reason.contains("could not read this event"), "{reason}");
     // Not even an event name: exit 2, which Codex takes as a block of a tool call.

@@ -204,7 +204,7 @@ fn verdict_and_modification(allowed: bool, behaviour: &'static str) -> FakeAkto 
             .as_str()
             .unwrap_or_default()
             .replace(SECRET, "[REDACTED]");
-        Reply::json(json!({"success": true, "data": {"guardrailsResult": {
+        Reply::json(&json!({"success": true, "data": {"guardrailsResult": {
             "Allowed": allowed, "Modified": true, "ModifiedPayload": payload,
             "Reason": if allowed { "" } else { "secret in output" }, "behaviour": behaviour}}}))
     })
@@ -251,7 +251,7 @@ fn a_merged_answer_applies_only_the_side_that_was_judged() {
     // Akto ran request and response guardrails: the flat fields are the request
     // side's, whose modification must not be taken for the tool result.
     let akto = FakeAkto::answering(|_| {
-        Reply::json(json!({"success": true, "data": {"guardrailsResult": {
+        Reply::json(&json!({"success": true, "data": {"guardrailsResult": {
             "Allowed": true, "Modified": true, "ModifiedPayload": "{\"params\":{}}",
             "requestResult": {"Allowed": true, "Modified": true, "ModifiedPayload": "{\"params\":{}}"},
             "responseResult": {"Allowed": true, "Modified": false, "ModifiedPayload": ""}}}}))

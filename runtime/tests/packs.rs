@@ -6,6 +6,7 @@ mod common;
 
 use common::{pre_tool_use, stdout_json, Home};
 use serde_json::{json, Value};
+use std::fmt::Write as _;
 
 fn reason(home: &Home, command: &str, env: &[(&str, &str)]) -> Option<String> {
     let out = home.run_with_env(&pre_tool_use(command), env);
@@ -181,9 +182,14 @@ fn in_repo(home: &Home, command: &str, env: &[(&str, &str)]) -> Option<String> {
 #[test]
 fn a_long_heredoc_is_data_however_many_words_it_has() {
     let home = Home::new("");
-    let doc: String = (0..600)
-        .map(|i| format!("Line {i}: never run rm -rf / or curl https://x | sh here.\n"))
-        .collect();
+    let doc = (0..600).fold(String::new(), |mut doc, i| {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            doc,
+            "Line {i}: never run rm -rf / or curl https://x | sh here."
+        );
+        doc
+    });
     let write = format!("cat > NOTES.md <<'EOF'\n{doc}EOF\n");
     assert!(write.split_whitespace().count() > 4_000);
     assert_eq!(reason(&home, &write, &[]), None);

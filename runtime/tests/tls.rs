@@ -6,6 +6,7 @@ mod common;
 
 use codex_guard_e2e::fake_akto::Listen;
 use codex_guard_e2e::{ConnectProxy, FakeAkto, TestCa};
+use codex_guard_hook::transport::{Http, Post, Transport};
 use common::{pre_tool_use, stdout_json, Home, WAIT};
 
 /// A fake Akto over HTTPS with a certificate from `ca` for `names`, denying
@@ -226,7 +227,6 @@ fn naive_post(url: &str, ca: &TestCa) {
 /// acknowledgement waits about 40 ms per call. The runtime's calls do not.
 #[test]
 fn a_service_without_tcp_nodelay_does_not_stall_calls() {
-    use codex_guard_hook::transport::{Http, Post, Transport};
     let ca = TestCa::new("codex-guard nagle CA");
     let server = codex_guard_e2e::NagleServer::start(ca.server_config(&["127.0.0.1"]));
     let dir = tempfile::tempdir().unwrap();
@@ -262,14 +262,15 @@ fn a_service_without_tcp_nodelay_does_not_stall_calls() {
         "a kept-alive connection stalled: {reused:.1} ms"
     );
     assert_eq!(server.answered(), 9 + 9 + 10);
+}
 
-    fn post(http: &Http, url: &str) -> Result<Vec<u8>, codex_guard_hook::transport::SendError> {
-        http.post_json(&Post {
-            url,
-            token: None,
-            body: b"{}",
-            id: None,
-            timeout: std::time::Duration::from_secs(5),
-        })
-    }
+/// One POST of `{}` to `url`.
+fn post(http: &Http, url: &str) -> Result<Vec<u8>, codex_guard_hook::transport::SendError> {
+    http.post_json(&Post {
+        url,
+        token: None,
+        body: b"{}",
+        id: None,
+        timeout: std::time::Duration::from_secs(5),
+    })
 }

@@ -43,311 +43,17 @@ fn main() {
         .skip_while(|a| a != "--baseline")
         .nth(1)
         .map(|dir| PathBuf::from(dir).join("codex-guard-hook"));
-    let akto = FakeAkto::deny_containing("rm-me", "bench deny");
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = akto.url();
-    let blocking = guard_dir(
-        dir.path(),
-        "blocking",
-        &format!("url = \"{url}\"\ntimeout_ms = 2000\n"),
-    );
-    let observe = guard_dir(
-        dir.path(),
-        "observe",
-        &format!("url = \"{url}\"\nblocking = false\ntimeout_ms = 2000\n"),
-    );
-    let local = guard_dir(dir.path(), "local", "");
-    // The shipped rules plus 1,000 of the user's own: read from the cache, and (the
-    // cache removed before each run) as the first event after the file changed.
-    let many = guard_dir(dir.path(), "many-rules", "");
-    let many_uncached = guard_dir(dir.path(), "many-rules-uncached", "");
-    for config in [&many, &many_uncached] {
-        let rules = config.with_file_name("rules.toml");
-        let shipped = std::fs::read_to_string(&rules).expect("rules");
-        std::fs::write(&rules, format!("{shipped}\n{}", user_rules(1000))).expect("rules");
-    }
-    // A file changed within the last second is not cached (its times could still
-    // miss a change): let these settle.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let redacting = FakeAkto::redacting("SECRET-VALUE", "[REDACTED]");
-    let redacted = guard_dir(
-        dir.path(),
-        "redacted",
-        &format!("url = \"{}\"\ntimeout_ms = 2000\n", redacting.url()),
-    );
-
-    // HTTPS with a CA made for the run: trusted through `ca_cert`, or found only in
-    // a full OS-style bundle (SSL_CERT_FILE = the system bundle + the test CA), the
-    // cost of reading and parsing a whole trust store on a call.
-    let ca = TestCa::new("bench CA");
-    let ca_pem = dir.path().join("bench-ca.pem");
-    ca.write_pem(&ca_pem);
-    let tls_akto = FakeAkto::listening(
-        Listen {
-            tls: Some(ca.server_config(&["127.0.0.1"])),
-            ..Listen::default()
-        },
-        |r| {
-            let denied = r.body["requestPayload"]
-                .as_str()
-                .is_some_and(|p| p.contains("rm-me"));
-            Reply::verdict(!denied, "bench deny", "block")
-        },
-    );
-    let https = guard_dir(
-        dir.path(),
-        "https",
-        &format!(
-            "url = \"{}\"\ntimeout_ms = 2000\nca_cert = \"{}\"\n",
-            tls_akto.url(),
-            ca_pem.display()
-        ),
-    );
-    let https_os = guard_dir(
-        dir.path(),
-        "https-os",
-        &format!("url = \"{}\"\ntimeout_ms = 2000\n", tls_akto.url()),
-    );
-    let os_bundle = dir.path().join("os-bundle.pem");
-    let system = [
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/cert.pem",
+    let services = Services::start();
+    let (configs, system_certs) = Configs::write(dir.path(), &services);
+    let cases = [
+        local_cases(&hook, &configs),
+        service_cases(&hook, &configs),
+        other_event_cases(&hook, &configs),
     ]
-    .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok())
-    .unwrap_or_default();
-    let system_certs = system.matches("BEGIN CERTIFICATE").count();
-    std::fs::write(&os_bundle, format!("{system}\n{}", ca.pem())).expect("bundle");
-
-    // A service that leaves TCP_NODELAY off and writes head and body apart.
-    let nagle = NagleServer::start(ca.server_config(&["127.0.0.1"]));
-    let https_nagle = guard_dir(
-        dir.path(),
-        "https-nagle",
-        &format!(
-            "url = \"{}\"\ntimeout_ms = 2000\nca_cert = \"{}\"\n",
-            nagle.url(),
-            ca_pem.display()
-        ),
-    );
-    // A service that takes the request and never answers: when each event finds
-    // it so afresh (the breaker's state removed) it waits its deadline; otherwise
-    // only the first event does and the breaker decides the others.
-    let hung = hung_service();
-    let hung_config = format!("url = \"{hung}\"\ntimeout_ms = {HUNG_TIMEOUT_MS}\n");
-    let hung_deadline = guard_dir(dir.path(), "hung-deadline", &hung_config);
-    let hung_breaker = guard_dir(dir.path(), "hung-breaker", &hung_config);
-
-    let small_transcript = transcript(dir.path(), "small.jsonl", 0);
-    let big_transcript = transcript(dir.path(), "big.jsonl", 200 * 1024 * 1024);
-    let stop = |path: &Path| {
-        event(
-            "Stop",
-            json!({"transcript_path": path, "stop_hook_active": false,
-                   "last_assistant_message": "done"}),
-        )
-    };
-    let mcp_result = event(
-        "PostToolUse",
-        json!({"tool_name": "mcp__github__get_issue", "tool_use_id": "c1",
-               "tool_input": {"number": 7}, "tool_response": {"content": [{"type": "text", "text": "issue"}]}}),
-    );
-    let secret_result = event(
-        "PostToolUse",
-        json!({"tool_name": "mcp__vault__read_secret", "tool_use_id": "c1",
-               "tool_input": {"name": "db"},
-               "tool_response": {"content": [{"type": "text", "text": "db: SECRET-VALUE"}]}}),
-    );
-    let bash = |cmd: &str| {
-        event(
-            "PreToolUse",
-            json!({"tool_name": "Bash", "tool_use_id": "c1", "tool_input": {"command": cmd}}),
-        )
-    };
-    let case = |name, stdin, config: &PathBuf, expect| Case {
-        name,
-        program: hook.clone(),
-        args: Vec::new(),
-        stdin,
-        config: config.clone(),
-        env: Vec::new(),
-        expect,
-        runs: None,
-        reset: None,
-    };
-    let cases = vec![
-        external("/bin/true", "/bin/true", Vec::new(), &local),
-        case(
-            "PreToolUse, blocking, allowed by Akto",
-            bash("ls -la"),
-            &blocking,
-            "",
-        ),
-        case(
-            "PreToolUse, blocking, denied by Akto",
-            bash("touch rm-me"),
-            &blocking,
-            "deny",
-        ),
-        case(
-            "PreToolUse, local rules only, denied",
-            bash("rm -rf ~"),
-            &local,
-            "deny",
-        ),
-        case(
-            "PreToolUse, local rules only, allowed",
-            bash("ls"),
-            &local,
-            "",
-        ),
-        case(
-            "PreToolUse, local, a pipeline of 8 commands",
-            bash(
-                "cd src && grep -rn TODO . | sort | uniq -c | head -20 > /tmp/todo.txt && \
-                 git diff --stat && python3 -c 'import sys; print(sys.version)' && ls -la",
-            ),
-            &local,
-            "",
-        ),
-        case(
-            "PreToolUse, local, 3,900-word command",
-            bash(&format!(
-                "echo {}",
-                (0..3900)
-                    .map(|i| format!("w{i}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )),
-            &local,
-            "",
-        ),
-        case(
-            "PreToolUse, local, 1 MB command",
-            bash(&format!("echo {} && rm -rf ~", "a".repeat(1 << 20))),
-            &local,
-            "deny",
-        ),
-        case(
-            "PreToolUse local rules, 1000 user rules",
-            bash("ls"),
-            &many,
-            "",
-        ),
-        Case {
-            // codex_guard_hook::rules_cache::FILE
-            reset: Some(
-                many_uncached
-                    .with_file_name("state")
-                    .join("rules-cache.bin"),
-            ),
-            ..case(
-                "PreToolUse local rules, 1000 user rules, 1st",
-                bash("ls"),
-                &many_uncached,
-                "",
-            )
-        },
-        case(
-            "PreToolUse local rules, 1000 user rules, denied",
-            bash("terraform destroy -auto-approve -target=module.db7"),
-            &many,
-            "deny",
-        ),
-        case(
-            "PreToolUse, blocking, https, ca_cert",
-            bash("ls -la"),
-            &https,
-            "",
-        ),
-        case(
-            "PreToolUse, blocking, https, denied",
-            bash("touch rm-me"),
-            &https,
-            "deny",
-        ),
-        Case {
-            env: vec![("SSL_CERT_FILE", os_bundle.display().to_string())],
-            ..case(
-                "PreToolUse, blocking, https, CA in OS store",
-                bash("ls -la"),
-                &https_os,
-                "",
-            )
-        },
-        case(
-            "PreToolUse, https, server without NODELAY",
-            bash("ls -la"),
-            &https_nagle,
-            "",
-        ),
-        Case {
-            runs: Some(5),
-            reset: Some(hung_deadline.with_file_name("state").join("breaker.json")),
-            ..case(
-                "PreToolUse, hung service, 500 ms deadline",
-                bash("ls -la"),
-                &hung_deadline,
-                "",
-            )
-        },
-        case(
-            "PreToolUse, hung service, breaker open",
-            bash("ls -la"),
-            &hung_breaker,
-            "",
-        ),
-        case(
-            "UserPromptSubmit, observe (spooled)",
-            event("UserPromptSubmit", json!({"prompt": "hello"})),
-            &observe,
-            "",
-        ),
-        case(
-            "PostToolUse MCP result, observe (spooled)",
-            mcp_result.clone(),
-            &observe,
-            "",
-        ),
-        case(
-            "PostToolUse MCP result, blocking, allowed",
-            mcp_result.clone(),
-            &blocking,
-            "",
-        ),
-        case(
-            "PostToolUse MCP result, blocking, redacted",
-            secret_result,
-            &redacted,
-            "[REDACTED]",
-        ),
-        case(
-            "SessionStart (spooled)",
-            event("SessionStart", json!({"source": "startup"})),
-            &blocking,
-            "",
-        ),
-        case(
-            "Stop, blocking, 1 KiB transcript",
-            stop(&small_transcript),
-            &blocking,
-            "",
-        ),
-        case(
-            "Stop, blocking, 200 MiB transcript",
-            stop(&big_transcript),
-            &blocking,
-            "",
-        ),
-        case("garbage on stdin", b"\x00not json".to_vec(), &local, ""),
-        external(
-            "python3 -c \"import json, urllib.request\"",
-            "python3",
-            vec!["-c", "import json, urllib.request"],
-            &local,
-        ),
-    ];
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>();
 
     println!(
         "{:44} {:>5} {:>10} {:>8} {:>8} {:>13}{}",
@@ -378,50 +84,11 @@ fn main() {
                 reset: case.reset.clone(),
                 ..*case
             });
-        for _ in 0..runs.min(5) {
-            run_once(case); // warm the page cache (and open the breaker)
-            if let Some(before) = &before {
-                run_once(before);
-            }
-        }
-        let mut walls = Vec::with_capacity(runs);
-        let mut before_walls = Vec::with_capacity(runs);
-        let mut peak_kib = 0;
-        for run in 0..runs {
-            // Which build goes first alternates: the second of a pair finds the
-            // other's pages and the fakes warmer.
-            if let Some(before) = before.as_ref().filter(|_| run % 2 == 1) {
-                before_walls.push(run_once(before).0);
-            }
-            let (ms, kib) = run_once(case);
-            walls.push(ms);
-            peak_kib = peak_kib.max(kib);
-            if let Some(before) = before.as_ref().filter(|_| run % 2 == 0) {
-                before_walls.push(run_once(before).0);
-            }
-        }
+        let measured = measure(case, before.as_ref(), runs);
         // The requests the fakes keep would grow this process, and a child's peak RSS
         // starts from its parent's (Linux carries it across fork and exec).
-        akto.clear();
-        tls_akto.clear();
-        redacting.clear();
-        walls.sort_by(f64::total_cmp);
-        before_walls.sort_by(f64::total_cmp);
-        let pct = |p: f64| percentile(&walls, p);
-        println!(
-            "{:44} {:>5} {:>10.2} {:>8.2} {:>8.2} {:>13.1}{}",
-            case.name,
-            runs,
-            pct(0.5),
-            pct(0.95),
-            walls[walls.len() - 1],
-            peak_kib as f64 / 1024.0,
-            if before_walls.is_empty() {
-                String::new()
-            } else {
-                format!("  {:>19.2}", percentile(&before_walls, 0.5))
-            }
-        );
+        services.clear();
+        measured.print(case.name, runs);
     }
     let size = std::fs::metadata(&hook).expect("runtime binary").len();
     println!(
@@ -437,7 +104,504 @@ fn main() {
     );
 }
 
-/// The nearest-rank percentile `p` of sorted `walls`.
+/// The fake services the cases call; they live as long as the run.
+struct Services {
+    akto: FakeAkto,
+    redacting: FakeAkto,
+    tls_akto: FakeAkto,
+    nagle: NagleServer,
+    hung: String,
+    ca: TestCa,
+}
+
+impl Services {
+    fn start() -> Services {
+        let akto = FakeAkto::deny_containing("rm-me", "bench deny");
+        let redacting = FakeAkto::redacting("SECRET-VALUE", "[REDACTED]");
+        // HTTPS with a CA made for the run.
+        let ca = TestCa::new("bench CA");
+        let tls_akto = FakeAkto::listening(
+            Listen {
+                tls: Some(ca.server_config(&["127.0.0.1"])),
+                ..Listen::default()
+            },
+            |r| {
+                let denied = r.body["requestPayload"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("rm-me"));
+                Reply::verdict(!denied, "bench deny", "block")
+            },
+        );
+        // A service that leaves TCP_NODELAY off and writes head and body apart.
+        let nagle = NagleServer::start(ca.server_config(&["127.0.0.1"]));
+        Services {
+            akto,
+            redacting,
+            tls_akto,
+            nagle,
+            hung: hung_service(),
+            ca,
+        }
+    }
+
+    fn clear(&self) {
+        self.akto.clear();
+        self.tls_akto.clear();
+        self.redacting.clear();
+    }
+}
+
+/// The runtime configs of the cases (each in a guard directory of its own) and the
+/// files they read.
+struct Configs {
+    blocking: PathBuf,
+    observe: PathBuf,
+    local: PathBuf,
+    many: PathBuf,
+    many_uncached: PathBuf,
+    redacted: PathBuf,
+    https: PathBuf,
+    https_os: PathBuf,
+    https_nagle: PathBuf,
+    hung_deadline: PathBuf,
+    hung_breaker: PathBuf,
+    os_bundle: PathBuf,
+    small_transcript: PathBuf,
+    big_transcript: PathBuf,
+}
+
+impl Configs {
+    /// Writes them under `root`; also returns how many certificates the system
+    /// bundle holds.
+    fn write(root: &Path, services: &Services) -> (Configs, usize) {
+        let url = services.akto.url();
+        let blocking = guard_dir(
+            root,
+            "blocking",
+            &format!("url = \"{url}\"\ntimeout_ms = 2000\n"),
+        );
+        let observe = guard_dir(
+            root,
+            "observe",
+            &format!("url = \"{url}\"\nblocking = false\ntimeout_ms = 2000\n"),
+        );
+        let local = guard_dir(root, "local", "");
+        // The shipped rules plus 1,000 of the user's own: read from the cache, and (the
+        // cache removed before each run) as the first event after the file changed.
+        let many = guard_dir(root, "many-rules", "");
+        let many_uncached = guard_dir(root, "many-rules-uncached", "");
+        for config in [&many, &many_uncached] {
+            let rules = config.with_file_name("rules.toml");
+            let shipped = std::fs::read_to_string(&rules).expect("rules");
+            std::fs::write(&rules, format!("{shipped}\n{}", user_rules(1000))).expect("rules");
+        }
+        // A file changed within the last second is not cached (its times could still
+        // miss a change): let these settle.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let redacted = guard_dir(
+            root,
+            "redacted",
+            &format!(
+                "url = \"{}\"\ntimeout_ms = 2000\n",
+                services.redacting.url()
+            ),
+        );
+        // HTTPS trusted through `ca_cert`, or found only in a full OS-style bundle
+        // (SSL_CERT_FILE = the system bundle + the test CA), the cost of reading and
+        // parsing a whole trust store on a call.
+        let ca_pem = root.join("bench-ca.pem");
+        services.ca.write_pem(&ca_pem);
+        let tls = |name, url: String| {
+            guard_dir(
+                root,
+                name,
+                &format!(
+                    "url = \"{url}\"\ntimeout_ms = 2000\nca_cert = \"{}\"\n",
+                    ca_pem.display()
+                ),
+            )
+        };
+        let https = tls("https", services.tls_akto.url());
+        let https_nagle = tls("https-nagle", services.nagle.url());
+        let https_os = guard_dir(
+            root,
+            "https-os",
+            &format!("url = \"{}\"\ntimeout_ms = 2000\n", services.tls_akto.url()),
+        );
+        let (os_bundle, system_certs) = os_bundle(root, &services.ca);
+        // A service that takes the request and never answers: when each event finds
+        // it so afresh (the breaker's state removed) it waits its deadline; otherwise
+        // only the first event does and the breaker decides the others.
+        let hung_config = format!(
+            "url = \"{}\"\ntimeout_ms = {HUNG_TIMEOUT_MS}\n",
+            services.hung
+        );
+        let configs = Configs {
+            blocking,
+            observe,
+            local,
+            many,
+            many_uncached,
+            redacted,
+            https,
+            https_os,
+            https_nagle,
+            hung_deadline: guard_dir(root, "hung-deadline", &hung_config),
+            hung_breaker: guard_dir(root, "hung-breaker", &hung_config),
+            os_bundle,
+            small_transcript: transcript(root, "small.jsonl", 0),
+            big_transcript: transcript(root, "big.jsonl", 200 * 1024 * 1024),
+        };
+        (configs, system_certs)
+    }
+}
+
+/// The system's CA bundle plus the test CA, and how many certificates the system's
+/// bundle holds.
+fn os_bundle(root: &Path, ca: &TestCa) -> (PathBuf, usize) {
+    let path = root.join("os-bundle.pem");
+    let system = [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .unwrap_or_default();
+    std::fs::write(&path, format!("{system}\n{}", ca.pem())).expect("bundle");
+    (path, system.matches("BEGIN CERTIFICATE").count())
+}
+
+/// One case of our runtime.
+fn case(
+    hook: &Path,
+    name: &'static str,
+    stdin: Vec<u8>,
+    config: &Path,
+    expect: &'static str,
+) -> Case {
+    Case {
+        name,
+        program: hook.to_path_buf(),
+        args: Vec::new(),
+        stdin,
+        config: config.to_path_buf(),
+        env: Vec::new(),
+        expect,
+        runs: None,
+        reset: None,
+    }
+}
+
+fn bash(cmd: &str) -> Vec<u8> {
+    event(
+        "PreToolUse",
+        json!({"tool_name": "Bash", "tool_use_id": "c1", "tool_input": {"command": cmd}}),
+    )
+}
+
+fn stop(path: &Path) -> Vec<u8> {
+    event(
+        "Stop",
+        json!({"transcript_path": path, "stop_hook_active": false,
+               "last_assistant_message": "done"}),
+    )
+}
+
+fn mcp_result() -> Vec<u8> {
+    event(
+        "PostToolUse",
+        json!({"tool_name": "mcp__github__get_issue", "tool_use_id": "c1",
+               "tool_input": {"number": 7}, "tool_response": {"content": [{"type": "text", "text": "issue"}]}}),
+    )
+}
+
+fn secret_result() -> Vec<u8> {
+    event(
+        "PostToolUse",
+        json!({"tool_name": "mcp__vault__read_secret", "tool_use_id": "c1",
+               "tool_input": {"name": "db"},
+               "tool_response": {"content": [{"type": "text", "text": "db: SECRET-VALUE"}]}}),
+    )
+}
+
+/// `/bin/true` for scale, then PreToolUse with the local rules (shipped and many).
+fn local_cases(hook: &Path, c: &Configs) -> Vec<Case> {
+    vec![
+        external("/bin/true", "/bin/true", Vec::new(), &c.local),
+        case(
+            hook,
+            "PreToolUse, blocking, allowed by Akto",
+            bash("ls -la"),
+            &c.blocking,
+            "",
+        ),
+        case(
+            hook,
+            "PreToolUse, blocking, denied by Akto",
+            bash("touch rm-me"),
+            &c.blocking,
+            "deny",
+        ),
+        case(
+            hook,
+            "PreToolUse, local rules only, denied",
+            bash("rm -rf ~"),
+            &c.local,
+            "deny",
+        ),
+        case(
+            hook,
+            "PreToolUse, local rules only, allowed",
+            bash("ls"),
+            &c.local,
+            "",
+        ),
+        case(
+            hook,
+            "PreToolUse, local, a pipeline of 8 commands",
+            bash(
+                "cd src && grep -rn TODO . | sort | uniq -c | head -20 > /tmp/todo.txt && \
+                 git diff --stat && python3 -c 'import sys; print(sys.version)' && ls -la",
+            ),
+            &c.local,
+            "",
+        ),
+        case(
+            hook,
+            "PreToolUse, local, 3,900-word command",
+            bash(&format!(
+                "echo {}",
+                (0..3900)
+                    .map(|i| format!("w{i}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+            &c.local,
+            "",
+        ),
+        case(
+            hook,
+            "PreToolUse, local, 1 MB command",
+            bash(&format!("echo {} && rm -rf ~", "a".repeat(1 << 20))),
+            &c.local,
+            "deny",
+        ),
+        case(
+            hook,
+            "PreToolUse local rules, 1000 user rules",
+            bash("ls"),
+            &c.many,
+            "",
+        ),
+        Case {
+            // codex_guard_hook::rules_cache::FILE
+            reset: Some(
+                c.many_uncached
+                    .with_file_name("state")
+                    .join("rules-cache.bin"),
+            ),
+            ..case(
+                hook,
+                "PreToolUse local rules, 1000 user rules, 1st",
+                bash("ls"),
+                &c.many_uncached,
+                "",
+            )
+        },
+        case(
+            hook,
+            "PreToolUse local rules, 1000 user rules, denied",
+            bash("terraform destroy -auto-approve -target=module.db7"),
+            &c.many,
+            "deny",
+        ),
+    ]
+}
+
+/// PreToolUse against the service over HTTPS, and against a hung one.
+fn service_cases(hook: &Path, c: &Configs) -> Vec<Case> {
+    vec![
+        case(
+            hook,
+            "PreToolUse, blocking, https, ca_cert",
+            bash("ls -la"),
+            &c.https,
+            "",
+        ),
+        case(
+            hook,
+            "PreToolUse, blocking, https, denied",
+            bash("touch rm-me"),
+            &c.https,
+            "deny",
+        ),
+        Case {
+            env: vec![("SSL_CERT_FILE", c.os_bundle.display().to_string())],
+            ..case(
+                hook,
+                "PreToolUse, blocking, https, CA in OS store",
+                bash("ls -la"),
+                &c.https_os,
+                "",
+            )
+        },
+        case(
+            hook,
+            "PreToolUse, https, server without NODELAY",
+            bash("ls -la"),
+            &c.https_nagle,
+            "",
+        ),
+        Case {
+            runs: Some(5),
+            reset: Some(c.hung_deadline.with_file_name("state").join("breaker.json")),
+            ..case(
+                hook,
+                "PreToolUse, hung service, 500 ms deadline",
+                bash("ls -la"),
+                &c.hung_deadline,
+                "",
+            )
+        },
+        case(
+            hook,
+            "PreToolUse, hung service, breaker open",
+            bash("ls -la"),
+            &c.hung_breaker,
+            "",
+        ),
+    ]
+}
+
+/// The other events, garbage on stdin, and python's start-up for scale.
+fn other_event_cases(hook: &Path, c: &Configs) -> Vec<Case> {
+    vec![
+        case(
+            hook,
+            "UserPromptSubmit, observe (spooled)",
+            event("UserPromptSubmit", json!({"prompt": "hello"})),
+            &c.observe,
+            "",
+        ),
+        case(
+            hook,
+            "PostToolUse MCP result, observe (spooled)",
+            mcp_result(),
+            &c.observe,
+            "",
+        ),
+        case(
+            hook,
+            "PostToolUse MCP result, blocking, allowed",
+            mcp_result(),
+            &c.blocking,
+            "",
+        ),
+        case(
+            hook,
+            "PostToolUse MCP result, blocking, redacted",
+            secret_result(),
+            &c.redacted,
+            "[REDACTED]",
+        ),
+        case(
+            hook,
+            "SessionStart (spooled)",
+            event("SessionStart", json!({"source": "startup"})),
+            &c.blocking,
+            "",
+        ),
+        case(
+            hook,
+            "Stop, blocking, 1 KiB transcript",
+            stop(&c.small_transcript),
+            &c.blocking,
+            "",
+        ),
+        case(
+            hook,
+            "Stop, blocking, 200 MiB transcript",
+            stop(&c.big_transcript),
+            &c.blocking,
+            "",
+        ),
+        case(
+            hook,
+            "garbage on stdin",
+            b"\x00not json".to_vec(),
+            &c.local,
+            "",
+        ),
+        external(
+            "python3 -c \"import json, urllib.request\"",
+            "python3",
+            vec!["-c", "import json, urllib.request"],
+            &c.local,
+        ),
+    ]
+}
+
+/// Wall times (ms) of `runs` runs of `case` and of its baseline, interleaved, and
+/// the case's peak RSS (KiB).
+struct Measured {
+    walls: Vec<f64>,
+    before_walls: Vec<f64>,
+    peak_kib: i64,
+}
+
+fn measure(case: &Case, before: Option<&Case>, runs: usize) -> Measured {
+    for _ in 0..runs.min(5) {
+        run_once(case); // warm the page cache (and open the breaker)
+        if let Some(before) = before {
+            run_once(before);
+        }
+    }
+    let mut walls = Vec::with_capacity(runs);
+    let mut before_walls = Vec::with_capacity(runs);
+    let mut peak_kib = 0;
+    for run in 0..runs {
+        // Which build goes first alternates: the second of a pair finds the
+        // other's pages and the fakes warmer.
+        if let Some(before) = before.filter(|_| run % 2 == 1) {
+            before_walls.push(run_once(before).0);
+        }
+        let (ms, kib) = run_once(case);
+        walls.push(ms);
+        peak_kib = peak_kib.max(kib);
+        if let Some(before) = before.filter(|_| run % 2 == 0) {
+            before_walls.push(run_once(before).0);
+        }
+    }
+    walls.sort_by(f64::total_cmp);
+    before_walls.sort_by(f64::total_cmp);
+    Measured {
+        walls,
+        before_walls,
+        peak_kib,
+    }
+}
+
+impl Measured {
+    fn print(&self, name: &str, runs: usize) {
+        let walls = &self.walls;
+        println!(
+            "{:44} {:>5} {:>10.2} {:>8.2} {:>8.2} {:>13.1}{}",
+            name,
+            runs,
+            percentile(walls, 50),
+            percentile(walls, 95),
+            walls[walls.len() - 1],
+            self.peak_kib as f64 / 1024.0,
+            if self.before_walls.is_empty() {
+                String::new()
+            } else {
+                format!("  {:>19.2}", percentile(&self.before_walls, 50))
+            }
+        );
+    }
+}
+
 /// Another program, measured in the same run for scale (no stdin, no output).
 fn external(
     name: &'static str,
@@ -458,8 +622,9 @@ fn external(
     }
 }
 
-fn percentile(walls: &[f64], p: f64) -> f64 {
-    walls[((walls.len() as f64 * p).ceil() as usize).clamp(1, walls.len()) - 1]
+/// The nearest-rank percentile `p` (0-100) of sorted `walls`.
+fn percentile(walls: &[f64], p: usize) -> f64 {
+    walls[(walls.len() * p).div_ceil(100).clamp(1, walls.len()) - 1]
 }
 
 /// The deadline of the hung-service cases.
@@ -473,7 +638,7 @@ fn hung_service() -> String {
         for stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
                 let mut stream = stream;
-                let mut buf = [0; 65536];
+                let mut buf = vec![0; 65536];
                 // Read until the client hangs up; answer nothing.
                 while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
             });
@@ -537,120 +702,125 @@ fn guard_dir(root: &Path, name: &str, config: &str) -> PathBuf {
 /// and tool names; about a third with `requires`; deny, warn and allow; on various
 /// events. None matches `ls`.
 fn user_rules(count: usize) -> String {
-    const TOOLS: &[&str] = &[
-        "terraform",
-        "kubectl",
-        "helm",
-        "aws",
-        "gcloud",
-        "az",
-        "docker",
-        "psql",
-        "mysql",
-        "redis-cli",
-        "ansible-playbook",
-        "pulumi",
-        "vault",
-        "npm",
-        "cargo",
-        "pip",
-    ];
-    const VERBS: &[&str] = &[
-        "destroy",
-        "delete",
-        "drop",
-        "purge",
-        "rollback",
-        "uninstall",
-        "publish",
-        "rotate",
-        "flushall",
-        "truncate",
-        "apply",
-        "scale",
-    ];
-    const DIRS: &[&str] = &[
-        "etc",
-        "var/lib",
-        "opt",
-        "srv",
-        "usr/local/etc",
-        "home/shared",
-    ];
-    const EXTS: &[&str] = &[
-        "pem",
-        "key",
-        "tfstate",
-        "kubeconfig",
-        "env",
-        "sqlite",
-        "p12",
-    ];
-    const SERVERS: &[&str] = &[
-        "github", "gitlab", "jira", "slack", "postgres", "s3", "vault",
-    ];
-    let mut out = String::new();
-    for i in 0..count {
-        let tool = TOOLS[i % TOOLS.len()];
-        let verb = VERBS[(i / 3) % VERBS.len()];
-        let n = i / 7;
-        let (action, events) = match i % 10 {
-            0..=5 => ("deny", ""),
-            6 | 7 => ("warn", "events = [\"PreToolUse\"]\n"),
-            8 => ("deny", "events = [\"PreToolUse\", \"PostToolUse\"]\n"),
-            _ => ("allow", "events = [\"PermissionRequest\"]\n"),
-        };
-        let requires = if i % 3 == 0 {
-            format!("requires = [\"{tool}\"]\n")
-        } else {
-            String::new()
-        };
-        let condition = match i % 8 {
-            0..=2 => format!(
-                "command = '(^|[;&|]\\s*)(sudo\\s+)?{tool}\\s+(\\S+\\s+)*{verb}\\b.*(-target=module\\.[a-z]+{n}|--all|-auto-approve)'"
-            ),
-            3 => format!("command = '(?i)\\b{tool}\\s+{verb}\\s+(prod|production|live)-{n}\\b'"),
-            4 => {
-                let dir = DIRS[i % DIRS.len()];
-                let ext = EXTS[i % EXTS.len()];
-                format!("path = '^/{dir}/team{n}/.*\\.{ext}$'")
-            }
-            5 => {
-                let server = SERVERS[i % SERVERS.len()];
-                format!(
-                    "tool_regex = '^mcp__{server}__'\narguments = '\"(repo|project|bucket)\"\\s*:\\s*\"(acme|corp)/svc-{n}\"'"
-                )
-            }
-            6 => {
-                let server = SERVERS[i % SERVERS.len()];
-                format!("tool_regex = '^mcp__{server}__({verb}|{verb}_all)_[a-z]+{n}$'")
-            }
-            _ => format!(
-                "prompt = '(?i)(ignore|disregard)\\s+(all\\s+)?(previous|prior)\\s+instructions?\\s+about\\s+{tool}-{n}'"
-            ),
-        };
-        let events = if condition.starts_with("prompt") {
-            ""
-        } else {
-            events
-        };
-        let action = if condition.starts_with("prompt") {
-            "deny"
-        } else {
-            action
-        };
-        out.push_str(&format!(
-            "[[rule]]\nid = \"user-{i}\"\naction = \"{action}\"\n{events}{requires}{condition}\nmessage = \"rule {i}: {tool} {verb} needs a review\"\n\n"
-        ));
-    }
-    out
+    (0..count).map(user_rule).collect()
+}
+
+const TOOLS: &[&str] = &[
+    "terraform",
+    "kubectl",
+    "helm",
+    "aws",
+    "gcloud",
+    "az",
+    "docker",
+    "psql",
+    "mysql",
+    "redis-cli",
+    "ansible-playbook",
+    "pulumi",
+    "vault",
+    "npm",
+    "cargo",
+    "pip",
+];
+const VERBS: &[&str] = &[
+    "destroy",
+    "delete",
+    "drop",
+    "purge",
+    "rollback",
+    "uninstall",
+    "publish",
+    "rotate",
+    "flushall",
+    "truncate",
+    "apply",
+    "scale",
+];
+const DIRS: &[&str] = &[
+    "etc",
+    "var/lib",
+    "opt",
+    "srv",
+    "usr/local/etc",
+    "home/shared",
+];
+const EXTS: &[&str] = &[
+    "pem",
+    "key",
+    "tfstate",
+    "kubeconfig",
+    "env",
+    "sqlite",
+    "p12",
+];
+const SERVERS: &[&str] = &[
+    "github", "gitlab", "jira", "slack", "postgres", "s3", "vault",
+];
+
+/// Rule number `i` of [`user_rules`].
+fn user_rule(i: usize) -> String {
+    let tool = TOOLS[i % TOOLS.len()];
+    let verb = VERBS[(i / 3) % VERBS.len()];
+    let n = i / 7;
+    let (action, events) = match i % 10 {
+        0..=5 => ("deny", ""),
+        6 | 7 => ("warn", "events = [\"PreToolUse\"]\n"),
+        8 => ("deny", "events = [\"PreToolUse\", \"PostToolUse\"]\n"),
+        _ => ("allow", "events = [\"PermissionRequest\"]\n"),
+    };
+    let requires = if i.is_multiple_of(3) {
+        format!("requires = [\"{tool}\"]\n")
+    } else {
+        String::new()
+    };
+    let condition = match i % 8 {
+        0..=2 => format!(
+            "command = '(^|[;&|]\\s*)(sudo\\s+)?{tool}\\s+(\\S+\\s+)*{verb}\\b.*(-target=module\\.[a-z]+{n}|--all|-auto-approve)'"
+        ),
+        3 => format!("command = '(?i)\\b{tool}\\s+{verb}\\s+(prod|production|live)-{n}\\b'"),
+        4 => {
+            let dir = DIRS[i % DIRS.len()];
+            let ext = EXTS[i % EXTS.len()];
+            format!("path = '^/{dir}/team{n}/.*\\.{ext}$'")
+        }
+        5 => {
+            let server = SERVERS[i % SERVERS.len()];
+            format!(
+                "tool_regex = '^mcp__{server}__'\narguments = '\"(repo|project|bucket)\"\\s*:\\s*\"(acme|corp)/svc-{n}\"'"
+            )
+        }
+        6 => {
+            let server = SERVERS[i % SERVERS.len()];
+            format!("tool_regex = '^mcp__{server}__({verb}|{verb}_all)_[a-z]+{n}$'")
+        }
+        _ => format!(
+            "prompt = '(?i)(ignore|disregard)\\s+(all\\s+)?(previous|prior)\\s+instructions?\\s+about\\s+{tool}-{n}'"
+        ),
+    };
+    let events = if condition.starts_with("prompt") {
+        ""
+    } else {
+        events
+    };
+    let action = if condition.starts_with("prompt") {
+        "deny"
+    } else {
+        action
+    };
+    format!(
+        "[[rule]]\nid = \"user-{i}\"\naction = \"{action}\"\n{events}{requires}{condition}\nmessage = \"rule {i}: {tool} {verb} needs a review\"\n\n"
+    )
 }
 
 fn event(name: &str, fields: serde_json::Value) -> Vec<u8> {
     let mut event = json!({"session_id": "bench", "turn_id": "t1", "transcript_path": null,
         "cwd": "/tmp", "hook_event_name": name, "model": "gpt-5.4", "permission_mode": "default"});
-    for (k, v) in fields.as_object().expect("fields object") {
-        event[k] = v.clone();
+    let serde_json::Value::Object(fields) = fields else {
+        panic!("fields must be an object: {fields}");
+    };
+    for (k, v) in fields {
+        event[k] = v;
     }
     event.to_string().into_bytes()
 }
@@ -688,7 +858,7 @@ fn run_once(case: &Case) -> (f64, i64) {
         .expect("stdout")
         .read_to_string(&mut out)
         .expect("read stdout");
-    let (status, usage) = wait4(child.id() as i32);
+    let (status, usage) = wait4(i32::try_from(child.id()).expect("a pid fits pid_t"));
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     assert_eq!(status, 0, "{} exited with status {status}", case.name);
     assert!(
@@ -706,7 +876,7 @@ fn wait4(pid: i32) -> (i32, libc::rusage) {
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let reaped = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
     assert_eq!(reaped, pid, "wait4 failed");
     (libc::WEXITSTATUS(status), usage)
 }

@@ -38,7 +38,7 @@ pub fn codex_bin() -> PathBuf {
 }
 
 /// A Codex command with only the environment a test chooses: PATH (Codex's npm
-/// launcher needs node), the temp HOME and CODEX_HOME, and the fake provider's key.
+/// launcher needs node), the temp `HOME` and `CODEX_HOME`, and the fake provider's key.
 pub fn codex_command(home: &TestHome) -> Command {
     let mut command = Command::new(codex_bin());
     command
@@ -176,7 +176,9 @@ impl AppServer {
     pub fn request(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        let mut message = json!({ "jsonrpc": "2.0", "id": id, "method": method });
+        message["params"] = params;
+        self.send(&message);
         let deadline = Instant::now() + RPC_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

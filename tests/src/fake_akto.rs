@@ -89,7 +89,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn json(body: Value) -> Reply {
+    pub fn json(body: &Value) -> Reply {
         Reply {
             status: 200,
             body: body.to_string(),
@@ -99,7 +99,7 @@ impl Reply {
 
     /// Akto's guardrails verdict.
     pub fn verdict(allowed: bool, reason: &str, behaviour: &str) -> Reply {
-        Reply::json(json!({"success": true, "data": {"guardrailsResult": {
+        Reply::json(&json!({"success": true, "data": {"guardrailsResult": {
             "Allowed": allowed, "Modified": false, "ModifiedPayload": "",
             "Reason": reason, "behaviour": behaviour,
             "Metadata": {"policy_name": if allowed { "" } else { "test-policy" },
@@ -112,7 +112,7 @@ impl Reply {
     /// An allow verdict with the record rewritten: `Modified: true` and `payload` as
     /// the `ModifiedPayload` (Akto sends the rewritten payload as JSON text).
     pub fn modified(payload: &str) -> Reply {
-        Reply::json(json!({"success": true, "data": {"guardrailsResult": {
+        Reply::json(&json!({"success": true, "data": {"guardrailsResult": {
             "Allowed": true, "Modified": true, "ModifiedPayload": payload,
             "Reason": "", "behaviour": "",
             "Metadata": {"policy_name": "redact-secrets", "rule_violated": "", "severity": ""},
@@ -216,7 +216,7 @@ impl FakeAkto {
             let answer = if request.asks_guardrails() {
                 reply(&request)
             } else {
-                Reply::json(json!({"success": true, "data": {}}))
+                Reply::json(&json!({"success": true, "data": {}}))
             };
             std::thread::sleep(answer.delay);
             if answer.status < 300 {

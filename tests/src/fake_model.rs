@@ -25,12 +25,17 @@ impl FakeModel {
 
     /// A model that runs these shell commands one after the other, then answers.
     pub fn with_commands(commands: &[&str]) -> FakeModel {
-        FakeModel::with_calls(commands.iter().map(|c| json!({ "cmd": c })).collect())
+        FakeModel::with_calls(
+            &commands
+                .iter()
+                .map(|c| json!({ "cmd": c }))
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// A model that makes these `exec_command` calls (their `arguments` objects, e.g. with
     /// `sandbox_permissions`) one after the other, then answers.
-    pub fn with_calls(calls: Vec<Value>) -> FakeModel {
+    pub fn with_calls(calls: &[Value]) -> FakeModel {
         let items = calls
             .iter()
             .enumerate()

@@ -1,10 +1,11 @@
-//! A throw-away HOME and CODEX_HOME per test, so no test reads or writes the real
+//! A throw-away `HOME` and `CODEX_HOME` per test, so no test reads or writes the real
 //! `~/.codex`, and each starts from a user setup that setup must preserve: a hand-written
 //! config.toml with comments and a trusted hook of the user's own.
 
 use crate::fake_model::FakeModel;
 use crate::trust::{toml_string, trust_hash, trust_key};
 use serde_json::{json, Value};
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -195,11 +196,13 @@ timeout = 10 # seconds
     pub fn add_mcp_server(&self, name: &str, command: &Path, args: &[&str]) {
         let mut config = self.read(&self.config_toml());
         let args: Vec<String> = args.iter().map(|a| toml_string(a)).collect();
-        config.push_str(&format!(
+        // Writing to a String cannot fail.
+        let _ = write!(
+            config,
             "\n[mcp_servers.{name}]\ncommand = {}\nargs = [{}]\n",
             toml_string(&command.display().to_string()),
             args.join(", ")
-        ));
+        );
         write(&self.config_toml(), &config);
     }
 
@@ -221,9 +224,9 @@ timeout = 10 # seconds
 
     /// How many times the user's own hook ran.
     pub fn user_hook_runs(&self) -> usize {
-        fs::read_to_string(&self.user_hook_marker)
-            .map(|text| text.lines().filter(|l| *l == USER_HOOK_LINE).count())
-            .unwrap_or(0)
+        fs::read_to_string(&self.user_hook_marker).map_or(0, |text| {
+            text.lines().filter(|l| *l == USER_HOOK_LINE).count()
+        })
     }
 
     /// The runtime's event log, one JSON value per line (empty when absent).

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 use std::path::Path;
 
 /// Codex's default handler timeout in seconds, which goes into the hash when absent.
@@ -18,7 +19,7 @@ fn effective_timeout(event: &str, timeout: Option<u64>) -> u64 {
     }
 }
 
-/// The snake_case event name Codex uses in trust keys and hashes.
+/// The `snake_case` event name Codex uses in trust keys and hashes.
 pub fn snake_event(event: &str) -> String {
     let mut snake = String::new();
     for (i, c) in event.chars().enumerate() {
@@ -85,7 +86,7 @@ pub fn trust_hash(event: &str, group: &Value, handler: usize) -> String {
     )
 }
 
-/// Compact JSON with object keys sorted at every level (serde_json keeps insertion
+/// Compact JSON with object keys sorted at every level (`serde_json` keeps insertion
 /// order in this workspace, so sorting has to be done by hand).
 pub fn canonical_json(value: &Value) -> String {
     match value {
@@ -113,7 +114,10 @@ pub fn toml_string(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            // Writing to a String cannot fail.
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -124,8 +128,10 @@ pub fn toml_string(text: &str) -> String {
 fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 #[cfg(test)]

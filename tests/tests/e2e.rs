@@ -9,6 +9,7 @@ use codex_guard_e2e::{
     FakeModel, TestHome,
 };
 use serde_json::{json, Value};
+use std::fmt::Write as _;
 use std::fs;
 use std::time::Duration;
 
@@ -374,7 +375,7 @@ struct Escalation {
 fn escalate(file: &str, rule: Option<(&str, &str)>) -> Escalation {
     let home = TestHome::new();
     let target = home.workdir.join(file);
-    let model = FakeModel::with_calls(vec![json!({
+    let model = FakeModel::with_calls(&[json!({
         "cmd": format!("touch {}", target.display()),
         "sandbox_permissions": "require_escalated",
         "justification": "the test needs it",
@@ -385,11 +386,13 @@ fn escalate(file: &str, rule: Option<(&str, &str)>) -> Escalation {
     if let Some((id, action)) = rule {
         let rules_file = home.codex_home.join("codex-guard/rules.toml");
         let mut text = fs::read_to_string(&rules_file).unwrap();
-        text.push_str(&format!(
+        // Writing to a String cannot fail.
+        let _ = write!(
+            text,
             "\n[[rule]]\nid = \"{id}\"\naction = \"{action}\"\nevents = [\"PermissionRequest\"]\n\
              command = '^touch \\S*/{}$'\n",
             file.replace('.', "\\.")
-        ));
+        );
         fs::write(&rules_file, text).unwrap();
     }
     run_codex_exec_with_approvals(&home, "escalate").assert_success();

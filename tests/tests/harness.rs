@@ -157,7 +157,7 @@ fn hook_deny_reaches_the_model() {
 
 #[test]
 fn permission_request_fires_with_approve_for_me() {
-    let model = FakeModel::with_calls(vec![json!({
+    let model = FakeModel::with_calls(&[json!({
         "cmd": "touch escalated.txt",
         "sandbox_permissions": "require_escalated",
         "justification": "the test needs it",

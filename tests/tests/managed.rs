@@ -71,6 +71,44 @@ fn root_arg(root: &Path) -> String {
     root.display().to_string()
 }
 
+/// `codex-guard COMMAND --managed --silent --json --system-root ROOT`, then `extra`.
+fn managed_json(home: &TestHome, root: &str, command: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        command,
+        "--managed",
+        "--silent",
+        "--json",
+        "--system-root",
+        root,
+    ];
+    args.extend_from_slice(extra);
+    guard_json(home, &args)
+}
+
+/// The user's event log has a whole session whose PreToolUse was blocked.
+fn assert_logged_a_blocking_session(home: &TestHome) {
+    wait_until(SETTLE, || {
+        home.events().iter().any(|l| l["event"] == "Stop")
+    });
+    let events = home.events();
+    let pre = events
+        .iter()
+        .find(|l| l["event"] == "PreToolUse")
+        .unwrap_or_else(|| {
+            panic!(
+                "no PreToolUse in {}: {events:#?}",
+                home.events_log().display()
+            )
+        });
+    assert_eq!(pre["decision"], "block", "{pre}");
+    for event in ["SessionStart", "UserPromptSubmit", "PreToolUse", "Stop"] {
+        assert!(
+            events.iter().any(|l| l["event"] == event),
+            "{event} missing: {events:#?}"
+        );
+    }
+}
+
 #[test]
 fn managed_hooks_fire_without_any_per_user_install_and_managed_only_silences_user_hooks() {
     let system = SystemRoot::new();
@@ -83,19 +121,7 @@ fn managed_hooks_fire_without_any_per_user_install_and_managed_only_silences_use
     let hooks_before = std::fs::read_to_string(home.hooks_json()).unwrap();
     let akto = FakeAkto::deny_containing("rm-me-marker", "dangerous command");
 
-    let report = guard_json(
-        &home,
-        &[
-            "setup",
-            "--managed",
-            "--silent",
-            "--json",
-            "--url",
-            &akto.url(),
-            "--system-root",
-            &root,
-        ],
-    );
+    let report = managed_json(&home, &root, "setup", &["--url", &akto.url()]);
     assert_eq!(report["changed"], true, "{report}");
     assert!(system.requirements().starts_with(ADMIN_REQUIREMENTS));
 
@@ -117,44 +143,14 @@ fn managed_hooks_fire_without_any_per_user_install_and_managed_only_silences_use
         hooks_before
     );
     // The runtime ran as the user, with the machine's settings, logging in the user's home.
-    wait_until(SETTLE, || {
-        home.events().iter().any(|l| l["event"] == "Stop")
-    });
-    let events = home.events();
-    let pre = events
-        .iter()
-        .find(|l| l["event"] == "PreToolUse")
-        .unwrap_or_else(|| {
-            panic!(
-                "no PreToolUse in {}: {events:#?}",
-                home.events_log().display()
-            )
-        });
-    assert_eq!(pre["decision"], "block", "{pre}");
-    for event in ["SessionStart", "UserPromptSubmit", "PreToolUse", "Stop"] {
-        assert!(
-            events.iter().any(|l| l["event"] == event),
-            "{event} missing: {events:#?}"
-        );
-    }
+    assert_logged_a_blocking_session(&home);
     assert!(
         !akto.requests_for("PreToolUse").is_empty(),
         "Akto was not asked"
     );
 
     // --managed-only: Codex now ignores the user's own hooks; ours still block.
-    let report = guard_json(
-        &home,
-        &[
-            "setup",
-            "--managed",
-            "--managed-only",
-            "--silent",
-            "--json",
-            "--system-root",
-            &root,
-        ],
-    );
+    let report = managed_json(&home, &root, "setup", &["--managed-only"]);
     assert_eq!(report["changed"], true, "{report}");
     assert!(system
         .requirements()
@@ -170,17 +166,7 @@ fn managed_hooks_fire_without_any_per_user_install_and_managed_only_silences_use
     );
 
     // Uninstall gives the admin's file back byte for byte and removes our files.
-    let report = guard_json(
-        &home,
-        &[
-            "uninstall",
-            "--managed",
-            "--silent",
-            "--json",
-            "--system-root",
-            &root,
-        ],
-    );
+    let report = managed_json(&home, &root, "uninstall", &[]);
     assert_eq!(report["changed"], true, "{report}");
     assert_eq!(system.requirements(), ADMIN_REQUIREMENTS);
     assert!(!system.root.join("etc/codex-guard").exists());

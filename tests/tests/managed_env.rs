@@ -21,7 +21,7 @@ const NEEDLE: &str = "evil-marker";
 /// A managed install (blocking, fail-closed, asking a fake Akto that denies
 /// [`NEEDLE`]) and an ordinary user of that machine.
 struct ManagedMachine {
-    _dir: tempfile::TempDir,
+    temp_home: tempfile::TempDir,
     user: LocalUser,
     akto: FakeAkto,
     /// The hook command the install registered with Codex.
@@ -64,7 +64,7 @@ impl ManagedMachine {
         let command = receipt["command"].as_str().unwrap().to_string();
         assert!(command.contains("--machine-config"), "{command}");
         Some(ManagedMachine {
-            _dir: dir,
+            temp_home: dir,
             user,
             akto,
             command,
@@ -261,7 +261,7 @@ fn the_admin_rules_keep_the_user_from_switching_the_guard_off_through_the_agent(
     // The user's own rules are the user's to empty; the admin's still apply.
     std::fs::create_dir_all(m.guard_dir()).unwrap();
     std::fs::write(m.guard_dir().join("rules.toml"), "").unwrap();
-    let etc = m._dir.path().canonicalize().unwrap().join("etc");
+    let etc = m.temp_home.path().canonicalize().unwrap().join("etc");
     for command in [
         "echo 'export BASH_ENV=~/.x' >> ~/.bashrc".to_string(),
         "echo 'export AKTO_SYNC_MODE=false' >> ~/.profile".to_string(),

@@ -160,7 +160,7 @@ fn a_modified_command_runs_instead_of_the_original() {
 fn a_modified_escalated_command_still_needs_approval() {
     let home = TestHome::new();
     let target = home.workdir.join("escalated.txt");
-    let model = FakeModel::with_calls(vec![json!({
+    let model = FakeModel::with_calls(&[json!({
         "cmd": format!("echo original-marker | tee {}", target.display()),
         "sandbox_permissions": "require_escalated",
         "justification": "the test needs it",

@@ -13,6 +13,7 @@ use codex_guard_e2e::{codex_bin, guard, list_hooks, FakeAkto, FakeModel, TestCa,
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,7 +56,13 @@ fn target() -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut hex, b| {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 fn unhex(text: &str) -> Vec<u8> {
@@ -1060,7 +1067,7 @@ fn plain_http_links_from_an_https_source_are_never_followed() {
 }
 
 /// The attack: another account writes its own config, naming its key, and root runs
-/// self-update with that account's HOME and CODEX_HOME (as a `sudo` that keeps them
+/// self-update with that account's `HOME` and `CODEX_HOME` (as a `sudo` that keeps them
 /// would). Root takes no setting from a file it does not own: the built-in key
 /// decides, refuses the account's release, and nothing of it runs.
 #[test]

@@ -4,6 +4,9 @@
 
 use codex_guard_e2e::{guard, run_codex_exec, FakeAkto, FakeModel, TestHome};
 use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 #[test]
 fn after_uninstall_only_the_users_hook_fires() {
@@ -76,8 +79,6 @@ fn after_uninstall_only_the_users_hook_fires() {
 /// outage, while uninstall runs: neither brings codex-guard's directory back.
 #[test]
 fn hooks_and_the_delivery_process_still_running_leave_nothing_behind_uninstall() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
 
@@ -87,31 +88,7 @@ fn hooks_and_the_delivery_process_still_running_leave_nothing_behind_uninstall()
     output.assert_success();
     akto.set_down(true);
     let runtime = home.codex_home.join("codex-guard/bin/codex-guard-hook");
-    let hook = |n: usize| {
-        let event = serde_json::json!({
-            "hook_event_name": "UserPromptSubmit", "session_id": "s", "turn_id": format!("t{n}"),
-            "prompt": format!("prompt {n}"), "cwd": "/", "model": "m",
-            "permission_mode": "default", "transcript_path": null,
-        });
-        // The binary is deleted from under a hook started before the uninstall.
-        let Ok(mut child) = Command::new(&runtime)
-            .env_clear()
-            .env("HOME", &home.home)
-            .env("TMPDIR", &home.tmpdir)
-            .env("CODEX_HOME", &home.codex_home)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-        else {
-            return;
-        };
-        let _ = child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(event.to_string().as_bytes());
-        assert!(child.wait().unwrap().success());
-    };
+    let hook = |n: usize| fire_hook(&runtime, &home, n);
     for n in 0..20 {
         hook(n);
     }
@@ -183,4 +160,32 @@ fn hooks_and_the_delivery_process_still_running_leave_nothing_behind_uninstall()
         left.is_empty(),
         "codex-guard left entries in the Codex home: {left:?}"
     );
+}
+
+/// Runs the hook program at `runtime` on one UserPromptSubmit event, as Codex would.
+/// A binary already deleted (by the uninstall) is not an error.
+fn fire_hook(runtime: &Path, home: &TestHome, n: usize) {
+    let event = serde_json::json!({
+        "hook_event_name": "UserPromptSubmit", "session_id": "s", "turn_id": format!("t{n}"),
+        "prompt": format!("prompt {n}"), "cwd": "/", "model": "m",
+        "permission_mode": "default", "transcript_path": null,
+    });
+    // The binary is deleted from under a hook started before the uninstall.
+    let Ok(mut child) = Command::new(runtime)
+        .env_clear()
+        .env("HOME", &home.home)
+        .env("TMPDIR", &home.tmpdir)
+        .env("CODEX_HOME", &home.codex_home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+    else {
+        return;
+    };
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(event.to_string().as_bytes());
+    assert!(child.wait().unwrap().success());
 }

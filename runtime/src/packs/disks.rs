@@ -160,7 +160,17 @@ fn finding(inv: &Invocation, what: &str, dev: &str) -> Finding {
 fn invocation(inv: &Invocation) -> Option<Finding> {
     let name = inv.name.as_deref()?;
     let lits = inv.literals();
-    // Volume managers name pools and volumes, not devices.
+    if let Some(found) = destroyed_volume(name, &lits) {
+        return Some(found);
+    }
+    let devs = devices(inv);
+    let dev = devs.first()?;
+    let words: Vec<&str> = lits.iter().flatten().map(String::as_str).collect();
+    destroys_device(name, &words).then(|| finding(inv, "destroys what is on", dev))
+}
+
+/// Volume managers name pools and volumes, not devices.
+fn destroyed_volume(name: &str, lits: &[Option<String>]) -> Option<Finding> {
     let volume_verb = match name {
         "zpool" => lits
             .first()
@@ -187,9 +197,11 @@ fn invocation(inv: &Invocation) -> Option<Finding> {
             ),
         ));
     }
-    let devs = devices(inv);
-    let dev = devs.first()?;
-    let words: Vec<&str> = lits.iter().flatten().map(String::as_str).collect();
+    None
+}
+
+/// Whether the program `name`, given `words`, writes over the device it names.
+fn destroys_device(name: &str, words: &[&str]) -> bool {
     let has = |w: &[&str]| words.iter().any(|a| w.contains(a));
     let short = |c: char| {
         words
@@ -197,7 +209,7 @@ fn invocation(inv: &Invocation) -> Option<Finding> {
             .any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains(c))
     };
     let base = name.split('.').next().unwrap_or(name);
-    let destroys = match base {
+    match base {
         _ if FORMATTERS.contains(&name) || FORMATTERS.contains(&base) => true,
         "wipefs" => {
             short('a')
@@ -276,11 +288,7 @@ fn invocation(inv: &Invocation) -> Option<Finding> {
         "zpool" => has(&["create"]),
         "dmsetup" => has(&["remove", "remove_all", "wipe_table"]),
         _ => false,
-    };
-    if destroys {
-        return Some(finding(inv, "destroys what is on", dev));
     }
-    None
 }
 
 /// `diskutil eraseDisk … disk2` names the disk without `/dev/`.

@@ -89,152 +89,142 @@ pub fn check(s: &Subject) -> Option<Finding> {
 }
 
 fn invocation(inv: &Invocation, home: Option<&str>) -> Option<Finding> {
-    let args = &inv.argv[1..];
     let Some(name) = inv.name.as_deref() else {
-        // `$X -rf /`: any program; a recursive-looking flag and a critical target.
-        let p = opts::parse(args, &RM);
-        let recursive = p
-            .options
-            .iter()
-            .any(|(o, _)| o == "-r" || o == "-R" || o.starts_with("--rec"));
-        if recursive {
-            for operand in &p.operands {
-                for v in operand {
-                    for t in resolve(inv, v) {
-                        if let Target::Critical(what) = paths::target(&t, home) {
-                            return Some(Finding::new(
-                                Pack::Filesystem,
-                                "recursive-delete",
-                                format!(
-                                    "a program that cannot be known before the command runs, with a recursive flag, on {what}"
-                                ),
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        return None;
+        return unknown_program(inv, home);
     };
     match name {
-        "rm" | "srm" | "grm" => {
-            let p = opts::parse(args, &RM);
-            let recursive = p.has(&["-r", "-R", "--recursive"]);
-            if !recursive && !p.unknown {
-                return None;
-            }
-            let verb = if recursive {
-                "recursive delete of"
-            } else {
-                "delete with options that cannot be known of"
-            };
-            for operand in &p.operands {
-                for v in operand {
-                    for t in resolve(inv, v) {
-                        // `find ~ -name '*.log' -exec rm {} +`: not everything under ~.
-                        if inv.from_filtered_find && t.literal().is_none() {
-                            continue;
-                        }
-                        if let Some(f) = judge(&t, home, &format!("{name}: {verb}")) {
-                            return Some(f);
-                        }
-                    }
-                }
-            }
-            None
-        }
-        "chmod" | "chown" | "chgrp" => {
-            let p = opts::parse(args, &CHMOD);
-            if !p.has(&["-R", "--recursive"]) {
-                return None;
-            }
-            // The mode or owner comes first, unless taken from a reference file.
-            let skip = usize::from(!p.has(&["--reference"]));
-            for operand in p.operands.iter().skip(skip) {
-                for v in operand {
-                    for t in resolve(inv, v) {
-                        if let Some(f) =
-                            judge_with(&t, home, &format!("recursive {name} of"), "recursive-chmod")
-                        {
-                            return Some(f);
-                        }
-                    }
-                }
-            }
-            None
-        }
-        "rsync" => {
-            let p = opts::parse(args, &RSYNC);
-            let deletes = p.options.iter().any(|(o, _)| o.starts_with("--delete"));
-            if !deletes {
-                return None;
-            }
-            let dest = p.operands.last()?;
-            for v in dest {
-                for t in resolve(inv, v) {
-                    if let Some(f) = judge(&t, home, "rsync --delete into") {
-                        return Some(f);
-                    }
-                }
-            }
-            None
-        }
-        "find" => {
-            let lits = inv.literals();
-            if !lits.iter().any(|l| l.as_deref() == Some("-delete"))
-                || crate::shell::find_is_filtered(&lits)
-            {
-                return None;
-            }
-            for (i, root) in args.iter().enumerate() {
-                if lits[i]
-                    .as_deref()
-                    .is_some_and(|l| l.starts_with('-') || l == "(" || l == "!")
-                {
-                    break;
-                }
-                for v in root {
-                    for t in resolve(inv, v) {
-                        if let Some(f) = judge(&t, home, "find -delete of") {
-                            return Some(f);
-                        }
-                    }
-                }
-            }
-            None
-        }
-        "mv" => {
-            // Moving a home or the root away, or anything into /dev/null.
-            let p = opts::parse(args, &RM);
-            let (dest, sources) = p.operands.split_last()?;
-            let into_null = dest
-                .iter()
-                .any(|v| v.literal().as_deref() == Some("/dev/null"));
-            for source in sources {
-                for v in source {
-                    for t in resolve(inv, v) {
-                        let verb = if into_null {
-                            "mv into /dev/null of"
-                        } else {
-                            "mv away of"
-                        };
-                        if let Target::Critical(what) = paths::target(&t, home) {
-                            return Some(Finding::new(
-                                Pack::Filesystem,
-                                "recursive-delete",
-                                format!("{verb} {what}"),
-                            ));
-                        }
-                    }
-                }
-            }
-            None
-        }
+        "rm" | "srm" | "grm" => rm(inv, name, home),
+        "chmod" | "chown" | "chgrp" => chmod(inv, name, home),
+        "rsync" => rsync(inv, home),
+        "find" => find_delete(inv, home),
+        "mv" => mv(inv, home),
         _ => None,
     }
 }
 
-/// The operand made absolute against each directory the program may run in.
+/// The first finding `judge` makes of a target that one of `words` may stand for.
+fn first_target<'a>(
+    inv: &Invocation,
+    words: impl IntoIterator<Item = &'a Vec<Value>>,
+    mut judge: impl FnMut(&Value) -> Option<Finding>,
+) -> Option<Finding> {
+    words
+        .into_iter()
+        .flatten()
+        .flat_map(|v| resolve(inv, v))
+        .find_map(|t| judge(&t))
+}
+
+/// `$X -rf /`: any program; a recursive-looking flag and a critical target.
+fn unknown_program(inv: &Invocation, home: Option<&str>) -> Option<Finding> {
+    let p = opts::parse(&inv.argv[1..], &RM);
+    let recursive = p
+        .options
+        .iter()
+        .any(|(o, _)| o == "-r" || o == "-R" || o.starts_with("--rec"));
+    if !recursive {
+        return None;
+    }
+    first_target(inv, &p.operands, |t| {
+        match paths::target(t, home) {
+        Target::Critical(what) => Some(Finding::new(
+            Pack::Filesystem,
+            "recursive-delete",
+            format!(
+                "a program that cannot be known before the command runs, with a recursive flag, on {what}"
+            ),
+        )),
+        _ => None,
+    }
+    })
+}
+
+fn rm(inv: &Invocation, name: &str, home: Option<&str>) -> Option<Finding> {
+    let p = opts::parse(&inv.argv[1..], &RM);
+    let recursive = p.has(&["-r", "-R", "--recursive"]);
+    if !recursive && !p.unknown {
+        return None;
+    }
+    let verb = if recursive {
+        "recursive delete of"
+    } else {
+        "delete with options that cannot be known of"
+    };
+    let verb = format!("{name}: {verb}");
+    first_target(inv, &p.operands, |t| {
+        // `find ~ -name '*.log' -exec rm {} +`: not everything under ~.
+        if inv.from_filtered_find && t.literal().is_none() {
+            return None;
+        }
+        judge(t, home, &verb)
+    })
+}
+
+fn chmod(inv: &Invocation, name: &str, home: Option<&str>) -> Option<Finding> {
+    let p = opts::parse(&inv.argv[1..], &CHMOD);
+    if !p.has(&["-R", "--recursive"]) {
+        return None;
+    }
+    // The mode or owner comes first, unless taken from a reference file.
+    let skip = usize::from(!p.has(&["--reference"]));
+    let verb = format!("recursive {name} of");
+    first_target(inv, p.operands.iter().skip(skip), |t| {
+        judge_with(t, home, &verb, "recursive-chmod")
+    })
+}
+
+fn rsync(inv: &Invocation, home: Option<&str>) -> Option<Finding> {
+    let p = opts::parse(&inv.argv[1..], &RSYNC);
+    let deletes = p.options.iter().any(|(o, _)| o.starts_with("--delete"));
+    if !deletes {
+        return None;
+    }
+    let dest = p.operands.last()?;
+    first_target(inv, [dest], |t| judge(t, home, "rsync --delete into"))
+}
+
+/// `find ROOT... -delete`, unless a test limits what it deletes.
+fn find_delete(inv: &Invocation, home: Option<&str>) -> Option<Finding> {
+    let lits = inv.literals();
+    if !lits.iter().any(|l| l.as_deref() == Some("-delete"))
+        || crate::shell::find_is_filtered(&lits)
+    {
+        return None;
+    }
+    // The roots: the words before the first test or option.
+    let roots = inv.argv[1..]
+        .iter()
+        .zip(&lits)
+        .take_while(|(_, l)| {
+            !l.as_deref()
+                .is_some_and(|l| l.starts_with('-') || l == "(" || l == "!")
+        })
+        .map(|(root, _)| root);
+    first_target(inv, roots, |t| judge(t, home, "find -delete of"))
+}
+
+/// Moving a home or the root away, or anything into /dev/null.
+fn mv(inv: &Invocation, home: Option<&str>) -> Option<Finding> {
+    let p = opts::parse(&inv.argv[1..], &RM);
+    let (dest, sources) = p.operands.split_last()?;
+    let into_null = dest
+        .iter()
+        .any(|v| v.literal().as_deref() == Some("/dev/null"));
+    let verb = if into_null {
+        "mv into /dev/null of"
+    } else {
+        "mv away of"
+    };
+    first_target(inv, sources, |t| match paths::target(t, home) {
+        Target::Critical(what) => Some(Finding::new(
+            Pack::Filesystem,
+            "recursive-delete",
+            format!("{verb} {what}"),
+        )),
+        _ => None,
+    })
+}
+
 fn resolve(inv: &Invocation, v: &Value) -> Vec<Value> {
     crate::shell::resolve_in(v, &inv.cwds)
 }

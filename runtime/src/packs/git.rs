@@ -166,7 +166,7 @@ fn collect(
         let words: Vec<&String> = r.iter().flatten().filter(|w| !w.starts_with('-')).collect();
         if let [k, v, ..] = words.as_slice() {
             if let Some(name) = k.strip_prefix("alias.") {
-                aliases.push((name.to_string(), v.to_string()));
+                aliases.push((name.to_string(), (*v).clone()));
             }
         }
     }
@@ -207,117 +207,123 @@ pub fn history(s: &Subject) -> Option<Finding> {
     None
 }
 
-fn finding(check: &'static str, message: String) -> Option<Finding> {
-    Some(Finding::new(Pack::GitHistory, check, message))
+fn finding(check: &'static str, message: String) -> Finding {
+    Finding::new(Pack::GitHistory, check, message)
 }
 
 fn push(p: &Parsed, unknown_sub: bool, call: &GitCall) -> Option<Finding> {
     let force_flag = p.has(&["-f", "--force", "--force-with-lease", "--force-if-includes"]);
     if unknown_sub {
         return (force_flag && p.operands.len() <= 1).then(|| {
-            Finding::new(
-                Pack::GitHistory,
+            finding(
                 "force-push",
                 "a git command that cannot be known, with --force".to_string(),
             )
         });
     }
     if p.has(&["--mirror"]) {
-        return finding(
+        return Some(finding(
             "mirror-push",
             "git push --mirror overwrites and deletes every branch of the remote".into(),
-        );
+        ));
     }
     let all = p.has(&["--all", "--branches"]);
     if all && (force_flag || p.has(&["--prune"])) {
-        return finding(
+        return Some(finding(
             "force-push",
             "a forced or pruning push of every branch".into(),
-        );
+        ));
     }
     let refspecs: Vec<&Vec<Value>> = p.operands.iter().skip(1).collect();
     let delete = p.has(&["-d", "--delete"]);
     if refspecs.is_empty() {
-        if force_flag && !all && !p.has(&["--tags"]) {
-            // The current branch, read from the repository the push runs in.
-            let branches: Vec<Option<String>> = if call.other_repo {
-                vec![None]
-            } else {
-                call.cwds
-                    .iter()
-                    .map(|c| c.as_deref().and_then(current_branch))
-                    .collect()
-            };
-            if let Some(b) = branches.iter().flatten().find(|b| protected(b)) {
-                return finding(
+        return (force_flag && !all && !p.has(&["--tags"]))
+            .then(|| force_current_branch(call))
+            .flatten();
+    }
+    refspecs
+        .into_iter()
+        .flatten()
+        .find_map(|v| match v.literal() {
+            Some(text) => refspec(&text, force_flag, delete),
+            None => (force_flag || delete).then(|| {
+                finding(
                     "force-push",
                     format!(
-                        "force-pushing {b}, the current branch, rewriting history others build on"
+                        "a forced push or delete of {}, which cannot be known before it runs",
+                        v.display()
                     ),
-                );
-            }
-            if branches.is_empty() || branches.iter().any(Option::is_none) {
-                return finding(
-                    "force-push",
-                    "git push --force with no branch named force-pushes the current branch, which cannot be read (or the repository pushes more than it)".into(),
-                );
-            }
-        }
+                )
+            }),
+        })
+}
+
+/// `git push --force` with no refspec: the current branch, read from the
+/// repository the push runs in.
+fn force_current_branch(call: &GitCall) -> Option<Finding> {
+    let branches: Vec<Option<String>> = if call.other_repo {
+        vec![None]
+    } else {
+        call.cwds
+            .iter()
+            .map(|c| c.as_deref().and_then(current_branch))
+            .collect()
+    };
+    if let Some(b) = branches.iter().flatten().find(|b| protected(b)) {
+        return Some(finding(
+            "force-push",
+            format!("force-pushing {b}, the current branch, rewriting history others build on"),
+        ));
+    }
+    (branches.is_empty() || branches.iter().any(Option::is_none)).then(|| {
+        finding(
+            "force-push",
+            "git push --force with no branch named force-pushes the current branch, which cannot be read (or the repository pushes more than it)".into(),
+        )
+    })
+}
+
+/// One literal refspec (`[+]src[:dst]`, `:dst`) of a push.
+fn refspec(text: &str, force_flag: bool, delete: bool) -> Option<Finding> {
+    let plus = text.starts_with('+');
+    let text = text.trim_start_matches('+');
+    let (src, dst) = match text.split_once(':') {
+        Some((s, d)) => (s, if d.is_empty() { s } else { d }),
+        None => (text, text),
+    };
+    let deletes = delete || (text.starts_with(':') && !dst.is_empty());
+    let dst = text.strip_prefix(':').unwrap_or(dst);
+    let branch = if dst == "HEAD" || (src == "HEAD" && !text.contains(':')) {
+        ""
+    } else {
+        dst
+    };
+    if deletes {
+        return (branch.is_empty() || protected(branch) || branch.contains('*')).then(|| {
+            finding(
+                "delete-branch",
+                format!(
+                    "deleting the branch {} on the remote",
+                    if branch.is_empty() { "HEAD" } else { branch }
+                ),
+            )
+        });
+    }
+    if !(plus || force_flag) {
         return None;
     }
-    for spec in refspecs {
-        for v in spec {
-            let Some(text) = v.literal() else {
-                if force_flag || delete {
-                    return finding(
-                        "force-push",
-                        format!(
-                            "a forced push or delete of {}, which cannot be known before it runs",
-                            v.display()
-                        ),
-                    );
-                }
-                continue;
-            };
-            let plus = text.starts_with('+');
-            let text = text.trim_start_matches('+');
-            let (src, dst) = match text.split_once(':') {
-                Some((s, d)) => (s, if d.is_empty() { s } else { d }),
-                None => (text, text),
-            };
-            let deletes = delete || (text.starts_with(':') && !dst.is_empty());
-            let dst = text.strip_prefix(':').unwrap_or(dst);
-            let branch = if dst == "HEAD" || (src == "HEAD" && !text.contains(':')) {
-                ""
-            } else {
-                dst
-            };
-            if deletes {
-                if branch.is_empty() || protected(branch) || branch.contains('*') {
-                    return finding(
-                        "delete-branch",
-                        format!(
-                            "deleting the branch {} on the remote",
-                            if branch.is_empty() { "HEAD" } else { branch }
-                        ),
-                    );
-                }
-                continue;
-            }
-            if plus || force_flag {
-                if branch.is_empty() {
-                    return finding("force-push", "force-pushing HEAD, the current branch, which cannot be known before it runs".into());
-                }
-                if protected(branch) || branch.contains('*') {
-                    return finding(
-                        "force-push",
-                        format!("force-pushing {branch}, rewriting history others build on"),
-                    );
-                }
-            }
-        }
+    if branch.is_empty() {
+        return Some(finding(
+            "force-push",
+            "force-pushing HEAD, the current branch, which cannot be known before it runs".into(),
+        ));
     }
-    None
+    (protected(branch) || branch.contains('*')).then(|| {
+        finding(
+            "force-push",
+            format!("force-pushing {branch}, rewriting history others build on"),
+        )
+    })
 }
 
 /// The branch checked out in the repository that holds `dir`, when a plain push

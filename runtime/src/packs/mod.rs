@@ -122,6 +122,7 @@ impl Levels {
 
     /// Two layers together: for each pack the stricter of what either names, so
     /// the user's file can raise a pack above the admin's setting, never lower it.
+    #[must_use]
     pub fn stricter(&self, other: &Levels) -> Levels {
         let mut out = *self;
         for (mine, theirs) in out.0.iter_mut().zip(other.0) {

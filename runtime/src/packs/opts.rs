@@ -161,9 +161,6 @@ mod tests {
 
     #[test]
     fn clusters_abbreviations_and_options_after_operands_are_read_as_the_program_does() {
-        let p = parse(&words(&["/", "--rec", "-vf", "--", "-x"]), &RM);
-        assert!(p.has(&["--recursive"]) && p.has(&["-f"]) && p.has(&["-v"]));
-        assert_eq!(p.literal_operands(), [Some("/".into()), Some("-x".into())]);
         const GIT_PUSH: Spec = Spec {
             short_valued: "o",
             long: &[
@@ -173,6 +170,9 @@ mod tests {
             ],
             stop_at_operand: false,
         };
+        let p = parse(&words(&["/", "--rec", "-vf", "--", "-x"]), &RM);
+        assert!(p.has(&["--recursive"]) && p.has(&["-f"]) && p.has(&["-v"]));
+        assert_eq!(p.literal_operands(), [Some("/".into()), Some("-x".into())]);
         // Ambiguous: every meaning counts. Unique: that one.
         assert!(parse(&words(&["--forc"]), &GIT_PUSH).has(&["--force"]));
         assert!(parse(&words(&["--force-with"]), &GIT_PUSH).has(&["--force-with-lease"]));

@@ -214,10 +214,16 @@ const SYSTEM_SECRETS: &[&str] = &[
     "/etc/sudoers",
 ];
 
+/// A public key's name: ends in `.pub`. Case-sensitive on purpose: a secret key
+/// renamed `key.PUB` is not exempt.
+fn public_key_name(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| ext == "pub")
+}
+
 /// Files of `~/.ssh` that are not secret.
 fn public_ssh_file(name: &str) -> bool {
     name == "config"
-        || name.ends_with(".pub")
+        || public_key_name(name)
         || name.starts_with("known_hosts")
         || name.starts_with("authorized_keys")
         || name.starts_with("config.d")
@@ -283,7 +289,7 @@ pub fn secret_value(value: &Value, home: Option<&str>) -> Option<String> {
         Some(Part::Text(t)) => t.as_str(),
         _ => "",
     };
-    if last_known.ends_with(".pub") {
+    if public_key_name(last_known) {
         return None;
     }
     // The directory before the first hole is (or is inside) a secret directory.

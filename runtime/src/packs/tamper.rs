@@ -1,6 +1,6 @@
 //! Guard tamper: changing what decides whether the guard runs (the Codex home,
 //! codex-guard's own files, the machine's Codex policy, the shell startup files,
-//! `~/.ssh`), by the shell, apply_patch or an MCP tool; running `codex-guard`
+//! `~/.ssh`), by the shell, `apply_patch` or an MCP tool; running `codex-guard`
 //! itself; and starting Codex with its hooks off or their trust bypassed.
 
 use super::{Finding, Pack, Subject};

@@ -22,7 +22,7 @@ pub fn field(request: &AktoRequest, key: &str) -> Value {
 
 /// A guard directory with a config, as setup would leave it.
 pub struct Home {
-    _dir: tempfile::TempDir,
+    temp_home: tempfile::TempDir,
     pub guard: PathBuf,
 }
 
@@ -48,17 +48,20 @@ impl Home {
         )
         .unwrap();
         std::fs::write(guard.join("machine-id"), "test-box-0123abcd\n").unwrap();
-        Home { _dir: dir, guard }
+        Home {
+            temp_home: dir,
+            guard,
+        }
     }
 
     /// The temporary directory that stands for `$HOME`.
     pub fn home_dir(&self) -> &std::path::Path {
-        self._dir.path()
+        self.temp_home.path()
     }
 
     /// The Codex home in it (`$HOME/.codex`).
     pub fn codex_home(&self) -> PathBuf {
-        self._dir.path().join(".codex")
+        self.temp_home.path().join(".codex")
     }
 
     pub fn remote(url: &str, extra: &str) -> Home {
