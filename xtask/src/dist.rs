@@ -299,7 +299,7 @@ pub fn write_archive(path: &Path, stem: &str, files: &[(String, Vec<u8>, u32)]) 
     Ok(())
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+pub fn sha256_file(path: &Path) -> Result<String> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(format!("{:x}", Sha256::digest(bytes)))
 }

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 pub struct Options {
     /// A `cargo xtask dist` output: archives, packages and SHA256SUMS.
     #[arg(long, value_name = "DIR")]
