@@ -4,7 +4,7 @@
 # runs the programs from there (setup and doctor into a temp Codex home), runs the
 # Debian maintainer scripts against that root with a fleet file (postinst sets up the
 # machine-wide install, prerm keeps the uninstaller, postrm purge removes it), checks
-# the macOS, Windows and Homebrew files (packaging/check.py), and builds the
+# the macOS, Windows and Homebrew files (cargo xtask check-packaging), and builds the
 # higher-version release the self-update tests serve (CODEX_GUARD_TEST_RELEASE_DIR), signed
 # with a key made for the run.
 #
@@ -188,10 +188,10 @@ ok "prerm remove keeps the uninstaller; postrm purge runs it: requirements.toml 
 step "maintainer scripts with a fake codex-guard (every branch)"
 packaging/test-scripts.sh
 
-step "macOS, Windows and Homebrew files (packaging/check.py)"
+step "macOS, Windows and Homebrew files (cargo xtask check-packaging)"
 # One target is built here; a full release (every target) runs it without the flag.
-python3 packaging/check.py --release-dir "$dist" --allow-missing-targets
-ok "packaging/check.py"
+cargo xtask check-packaging --release-dir "$dist" --allow-missing-targets
+ok "cargo xtask check-packaging"
 
 step "the higher-version release the self-update tests serve, signed with a key made now"
 release_dir="$root/target/self-update-release"
