@@ -5,7 +5,7 @@
 //! and line ending.
 #![no_main]
 
-use codex_guard::codex_config::{self, Trust};
+use codex_guard::edit::codex_config::{self, Trust};
 use codex_guard_common::events::Event;
 use libfuzzer_sys::fuzz_target;
 use std::ops::Range;

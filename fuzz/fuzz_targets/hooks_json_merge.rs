@@ -3,7 +3,7 @@
 //! again changes nothing; and removing ours gives back the user's document.
 #![no_main]
 
-use codex_guard::hooks_json::{self, Target};
+use codex_guard::edit::hooks_json::{self, Target};
 use codex_guard_common::events::Event;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};

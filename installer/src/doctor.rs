@@ -19,9 +19,9 @@ pub use checks::Scope;
 pub use id::{CheckId, FixKind};
 
 use crate::cli::{DoctorArgs, HomeArgs};
+use crate::edit::hooks_json::shell_quote;
 use crate::failure::{ExitCode, Failure};
 use crate::home;
-use crate::hooks_json::shell_quote;
 use anyhow::Result;
 use codex_guard_common::Layout;
 use serde::Serialize;
@@ -286,11 +286,11 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode> {
     // A machine-wide install is checked as such: asked for, or when it is what
     // protects this user (no per-user install of their own).
     let scope = if args.managed {
-        Scope::Machine(crate::managed::SystemLayout::discover(
+        Scope::Machine(crate::install::managed::SystemLayout::discover(
             &crate::home::canonical_path(&inputs.system_root)?,
         ))
     } else if !inputs.layout.receipt().exists() {
-        crate::managed::installed(&crate::home::canonical_path(&inputs.system_root)?)
+        crate::install::managed::installed(&crate::home::canonical_path(&inputs.system_root)?)
             .map_or(Scope::User, |(sys, _)| Scope::Machine(sys))
     } else {
         Scope::User

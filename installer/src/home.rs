@@ -64,7 +64,7 @@ impl Reach {
 pub fn quote_for_shell(path: &Path) -> String {
     let text = path.to_string_lossy();
     shlex::try_quote(&text).map_or_else(
-        |_| crate::hooks_json::shell_quote(path),
+        |_| crate::edit::hooks_json::shell_quote(path),
         std::borrow::Cow::into_owned,
     )
 }

@@ -1,7 +1,10 @@
 //! `codex-guard`: installs and manages codex-guard's hooks for the Codex CLI.
 
 use clap::Parser;
-use codex_guard::{backup, cli, doctor, events, failure, restore, setup, uninstall, update};
+use codex_guard::{
+    cli, commands::events, commands::update, doctor, failure, install::backup, install::restore,
+    install::setup, install::uninstall,
+};
 
 fn main() {
     let result = match cli::Cli::parse().command {

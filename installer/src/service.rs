@@ -2,7 +2,7 @@
 //! message and one fix per cause, the same words in setup's warnings and in
 //! doctor's `service.reachable` check, per-user and managed alike.
 
-use crate::hooks_json::shell_quote;
+use crate::edit::hooks_json::shell_quote;
 use codex_guard_hook::probe::{self, Outcome, Target};
 use std::path::Path;
 

@@ -6,9 +6,9 @@
 
 use super::codex::{self, CodexBin, VERIFIED_VERSION};
 use super::{process, Check, CheckId, Inputs, Repair};
-use crate::hooks_json::shell_quote as quote;
-use crate::managed::SystemLayout;
-use crate::{codex_config, fsutil, hooks_json, inline_hooks, service, trust};
+use crate::edit::hooks_json::shell_quote as quote;
+use crate::install::managed::SystemLayout;
+use crate::{edit::codex_config, edit::hooks_json, edit::inline_hooks, fsutil, service, trust};
 use codex_guard_common::events::Event;
 use codex_guard_common::receipt::{FileRecord, HooksLayout, ManagedReceipt};
 use codex_guard_common::{Layout, Receipt, RuntimeConfig};
@@ -1767,8 +1767,11 @@ fn managed_requirements(ctx: &Context) -> Check {
     let doc: DocumentMut = match text.parse() {
         Ok(doc) => doc,
         Err(e) => {
-            return Check::fail(ID, crate::codex_config::syntax_error(&text, &path, &e).0)
-                .fix(format!("fix the file by hand, then run {setup}"))
+            return Check::fail(
+                ID,
+                crate::edit::codex_config::syntax_error(&text, &path, &e).0,
+            )
+            .fix(format!("fix the file by hand, then run {setup}"))
         }
     };
     if doc
@@ -1988,7 +1991,7 @@ mod tests {
                 codex_home: Some(codex_home.clone()),
                 system_root: system_root.clone(),
             };
-            crate::setup::apply(crate::cli::SetupArgs {
+            crate::install::setup::apply(crate::cli::SetupArgs {
                 local_only: true,
                 device_id: Some("unit-test".into()),
                 runtime: Some(runtime),

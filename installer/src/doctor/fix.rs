@@ -5,7 +5,7 @@
 
 use super::{Check, CheckId, FixKind, Inputs, Repair, Status};
 use crate::cli::SetupArgs;
-use crate::setup;
+use crate::install::setup;
 use std::path::PathBuf;
 
 /// One change `--fix` made.

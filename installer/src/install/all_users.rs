@@ -10,7 +10,7 @@ use crate::cli::{SetupArgs, UninstallArgs};
 use crate::failure::{ExitCode, Failure};
 use crate::report::{self, AllUsersReport, Status, Summary, UserReport};
 use crate::settings::{self, Settings};
-use crate::{fsutil, safe_fs, setup};
+use crate::{fsutil, install::setup, safe_fs};
 use anyhow::Result;
 use codex_guard_common::{Layout, RuntimeConfig};
 use codex_guard_hook::rules::Layer;

@@ -9,7 +9,7 @@ use codex_guard_hook::rules::Rules;
 use std::path::Path;
 
 /// The rules setup installs when there are none (`templates/rules.toml`).
-pub const TEMPLATE: &str = include_str!("../../templates/rules.toml");
+pub const TEMPLATE: &str = include_str!("../../../templates/rules.toml");
 
 /// SHA-256 of every `templates/rules.toml` an earlier version shipped, oldest
 /// first (`git log -p -- templates/rules.toml`). When the template changes, the
@@ -213,7 +213,7 @@ mod tests {
             )
         );
         // One byte off an old template is a changed file.
-        let old = include_bytes!("../tests/data/rules-before-packs.toml");
+        let old = include_bytes!("../../tests/data/rules-before-packs.toml");
         assert!(is_old_template(old));
         let mut edited = old.to_vec();
         edited.push(b'\n');

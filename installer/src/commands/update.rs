@@ -15,7 +15,7 @@
 use crate::cli::SelfUpdateArgs;
 use crate::doctor::process;
 use crate::failure::{ExitCode, Failure};
-use crate::{fsutil, home, managed, releases, report, settings};
+use crate::{fsutil, home, install::managed, releases, report, settings};
 use anyhow::{Context, Result};
 use codex_guard_common::config::{RuntimeConfig, Updates};
 use codex_guard_common::layout::RUNTIME_BIN;

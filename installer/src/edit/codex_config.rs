@@ -1062,7 +1062,7 @@ mod tests {
     fn an_edit_the_next_run_would_regroup_is_refused() {
         // Found by fuzzing: inline trust entries after `[hooks.*]` tables spread around.
         let text =
-            include_str!("../../fuzz/corpus/config_toml_edit/trust-records-regrouped-on-reread");
+            include_str!("../../../fuzz/corpus/config_toml_edit/trust-records-regrouped-on-reread");
         let path = Path::new("/home/dev/.codex/config.toml");
         let mut doc = parse(text, path).unwrap();
         assert_eq!(
@@ -1195,7 +1195,7 @@ mod tests {
     fn edit_gives_what_apply_and_render_give() {
         let trust = [t("/h/.codex/hooks.json:stop:0:0", "sha256:ab")];
         let regrouped =
-            include_str!("../../fuzz/corpus/config_toml_edit/trust-records-regrouped-on-reread");
+            include_str!("../../../fuzz/corpus/config_toml_edit/trust-records-regrouped-on-reread");
         for before in [
             None,
             Some(""),

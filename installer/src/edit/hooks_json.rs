@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::path::Path;
 
 /// The template shipped in `templates/hooks.json`.
-pub const TEMPLATE: &str = include_str!("../../templates/hooks.json");
+pub const TEMPLATE: &str = include_str!("../../../templates/hooks.json");
 const COMMAND_PLACEHOLDER: &str = "{{runtime_command}}";
 const COMMAND_WINDOWS_PLACEHOLDER: &str = "{{runtime_command_windows}}";
 const TIMEOUT_PLACEHOLDER: &str = "{{timeout}}";

@@ -9,10 +9,10 @@
 use crate::cli::SetupArgs;
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
+use crate::install::setup::{self, FileChange, Show};
 use crate::install::Transaction;
 use crate::settings::{self, Settings};
-use crate::setup::{self, FileChange, Show};
-use crate::{backup, codex_config, hooks_json, inline_hooks, report};
+use crate::{edit::codex_config, edit::hooks_json, edit::inline_hooks, install::backup, report};
 use anyhow::{Context, Result};
 use codex_guard_common::receipt::FileRecord;
 pub use codex_guard_common::receipt::{

@@ -5,14 +5,15 @@
 //! config.toml or hooks.json leaves the user's files exactly as they were.
 
 use crate::cli::SetupArgs;
-use crate::codex_config::{self, Trust};
 pub(crate) use crate::diff::Show;
+use crate::edit::codex_config::{self, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
 use crate::install::Transaction;
 use crate::settings::{resolve_choices, Choices, Settings};
 use crate::{
-    backup, home, hooks_json, inline_hooks, machine_id, report, rules_file, service, trust, ui,
+    edit::hooks_json, edit::inline_hooks, edit::rules_file, home, install::backup, machine_id,
+    report, service, trust, ui,
 };
 use anyhow::{Context, Result};
 use codex_guard_common::env::Scope;
@@ -26,7 +27,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-const RUNTIME_CONFIG_TEMPLATE: &str = include_str!("../../templates/runtime-config.toml");
+const RUNTIME_CONFIG_TEMPLATE: &str = include_str!("../../../templates/runtime-config.toml");
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// The token, machine id and rules an install (per user or managed) wants on disk.
@@ -198,10 +199,10 @@ impl Outcome {
 
 pub fn run(args: SetupArgs) -> Result<ExitCode> {
     if args.managed {
-        return crate::managed::setup(&args);
+        return crate::install::managed::setup(&args);
     }
     if args.all_users {
-        return crate::all_users::setup(&args);
+        return crate::install::all_users::setup(&args);
     }
     let json = args.json;
     let codex_bin = args.codex_bin.clone();
@@ -990,7 +991,7 @@ fn set_keeping_decor(doc: &mut toml_edit::DocumentMut, key: &str, mut value: tom
 /// Machine-wide settings that silently stop a per-user install from running.
 pub(crate) fn managed_policy_warnings(system_root: &Path) -> Vec<String> {
     let mut warnings = Vec::new();
-    if let Some((sys, _)) = crate::managed::installed(system_root) {
+    if let Some((sys, _)) = crate::install::managed::installed(system_root) {
         warnings.push(format!(
             "a machine-wide install ({}) already runs codex-guard for every user; with this per-user install every event is checked twice",
             sys.receipt().display()

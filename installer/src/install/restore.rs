@@ -1,10 +1,10 @@
 //! `codex-guard restore`: puts the files of a backup back, but never silently over a
 //! file that was changed after the backup's operation (that would lose someone's edit).
 
-use crate::backup::{self, Archive, FileEntry};
 use crate::cli::RestoreArgs;
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
+use crate::install::backup::{self, Archive, FileEntry};
 use crate::install::Transaction;
 use crate::{home, ui};
 use anyhow::{Context, Result};

@@ -3,12 +3,12 @@
 //! user's edits and their trust records stay; with nothing else changed, config.toml
 //! and hooks.json come back byte for byte.
 
-use crate::backup::{self, After};
 use crate::cli::UninstallArgs;
-use crate::codex_config::{self, KeyMove, Trust};
+use crate::edit::codex_config::{self, KeyMove, Trust};
 use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
-use crate::{home, hooks_json, inline_hooks, report, trust, ui};
+use crate::install::backup::{self, After};
+use crate::{edit::hooks_json, edit::inline_hooks, home, report, trust, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::events::Event;
 use codex_guard_common::{Layout, Receipt};
@@ -42,7 +42,7 @@ impl Plan {
 
 pub fn run(args: UninstallArgs) -> Result<ExitCode> {
     if args.managed {
-        return crate::managed::uninstall(
+        return crate::install::managed::uninstall(
             &args.home.system_root,
             args.dry_run,
             args.json,
@@ -50,7 +50,7 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
         );
     }
     if args.all_users {
-        return crate::all_users::uninstall(&args);
+        return crate::install::all_users::uninstall(&args);
     }
     let layout = home::resolve(&args.home)?;
     let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
@@ -468,7 +468,7 @@ pub fn default_backup_dir(system_root: &Path) -> Result<PathBuf> {
         })?;
     let dir = state.join("codex-guard").join("uninstall-backups");
     if fsutil::current_uid() == Some(0) && crate::safe_fs::is_exposed(&dir) {
-        let sys = crate::managed::SystemLayout::new(system_root, Path::new("/"));
+        let sys = crate::install::managed::SystemLayout::new(system_root, Path::new("/"));
         fsutil::create_dir_all(&sys.state_dir(), 0o755)?;
         fsutil::create_dir_all(&sys.uninstall_backups_dir(), 0o700)?;
         return Ok(sys.uninstall_backups_dir());

@@ -3,12 +3,12 @@
 //! inline hooks both, but warns on every session that it does, so ours go where the
 //! user's already are.
 //!
-//! The edits mirror [`crate::hooks_json`]: the user's groups keep their place (their
+//! The edits mirror [`crate::edit::hooks_json`]: the user's groups keep their place (their
 //! trust keys name it), ours are appended to each event's list or updated in place.
 //! Done with toml_edit, so every other byte of the file stays as it was.
 
+use crate::edit::hooks_json::{Moved, Placed, RemovedGroup};
 use crate::failure::Failure;
-use crate::hooks_json::{Moved, Placed, RemovedGroup};
 use codex_guard_common::events::Event;
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -323,7 +323,7 @@ pub fn remove(doc: &mut DocumentMut, is_ours: &dyn Fn(&Map<String, Value>) -> bo
 pub fn check_reads_back(doc: &DocumentMut, path: &Path) -> Result<(), Failure> {
     let edited = doc.to_string();
     let reread = edited.parse::<DocumentMut>().ok();
-    match reread.and_then(|again| crate::codex_config::layout_change(&again, &edited)) {
+    match reread.and_then(|again| crate::edit::codex_config::layout_change(&again, &edited)) {
         None => Ok(()),
         Some((line, why)) => Err(refuse(
             path,
@@ -347,8 +347,8 @@ pub struct Removed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codex_config::{self, Trust};
-    use crate::hooks_json::{render_template, Target};
+    use crate::edit::codex_config::{self, Trust};
+    use crate::edit::hooks_json::{render_template, Target};
     use codex_guard_common::trust;
 
     const CMD: &str = "'/h/.codex/codex-guard/bin/codex-guard-hook'";
