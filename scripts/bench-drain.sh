@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${CARGO_BUILD_JOBS:-2}"
-exec cargo test --release -j"$jobs" -p codex-guard-hook --test delivery \
-    -- --ignored --nocapture a_100k_backlog_drains_in_minutes
+exec cargo test --release -j"$jobs" -p codex-guard-hook --test it \
+    -- --ignored --nocapture delivery::a_100k_backlog_drains_in_minutes

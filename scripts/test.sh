@@ -17,7 +17,18 @@ codex_version=0.171.0
 tools="$root/.tools"
 jobs="${CARGO_BUILD_JOBS:-2}"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step is announced, and the time the previous one took is kept for the summary.
+timings=()
+step_name=""
+step_start=$SECONDS
+step() {
+  if [ -n "$step_name" ]; then
+    timings+=("$(printf '%5ds  %s' $((SECONDS - step_start)) "$step_name")")
+  fi
+  step_name=$1
+  step_start=$SECONDS
+  printf '\n==> %s\n' "$*"
+}
 
 step "Codex CLI @openai/codex@$codex_version"
 codex_bin="$tools/codex-$codex_version/node_modules/.bin/codex"
@@ -95,3 +106,6 @@ tmpdir_stays_empty "scripts/test-deploy.sh"
 rmdir "$test_tmp"
 
 step "all tests passed"
+printf '\ntime per step:\n'
+printf '%s\n' "${timings[@]}"
+printf '%5ds  in all\n' "$SECONDS"

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
-/// Runs test `test` of the current test binary again under `unshare` with
+/// Runs test `test` (its path in the test binary, `module::name`) again under `unshare` with
 /// `namespaces` (`--mount` is always among them, private), after the shell script
 /// `prepare` has run inside them (`$0` is `arg`); the inner run sees `inner` in its
 /// environment and does the work. As root, or as another user where unprivileged user

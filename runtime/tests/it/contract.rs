@@ -3,10 +3,8 @@
 //! counts as the same submission, who blocked an event, and what stays out of the API
 //! schemas Akto learns. Each case runs the hook binary against the fake service.
 
-mod common;
-
+use crate::common::{field, pre_tool_use, stdout_json, Home, WAIT};
 use codex_guard_e2e::{AktoRequest, FakeAkto, Reply};
-use common::{field, pre_tool_use, stdout_json, Home, WAIT};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 

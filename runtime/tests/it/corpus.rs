@@ -12,9 +12,7 @@
 //! one with rules removed); the corpus is still loaded and checked, and a hook that
 //! fails to answer still fails the test.
 
-mod common;
-
-use common::Home;
+use crate::common::Home;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -42,8 +40,8 @@ const MAX_FALSE_POSITIVES: f64 = 1.0;
 /// suite are small.
 const WORKERS: usize = 3;
 
-const DANGEROUS: &str = include_str!("../../tests/data/commands/dangerous.toml");
-const BENIGN: &str = include_str!("../../tests/data/commands/benign.toml");
+const DANGEROUS: &str = include_str!("../../../tests/data/commands/dangerous.toml");
+const BENIGN: &str = include_str!("../../../tests/data/commands/benign.toml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,9 +1,7 @@
 //! Uninstall, backup and restore as real processes in a temporary home: the byte-exact
 //! round trip, other people's hooks and edits surviving, restore refusing to overwrite.
 
-mod common;
-
-use common::{json_of, TestEnv};
+use crate::common::{json_of, TestEnv};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -553,7 +551,7 @@ fn a_tampered_or_foreign_archive_is_refused() {
 
 #[test]
 fn restore_gives_back_an_earlier_versions_rules_that_setup_replaced() {
-    let before_packs = include_str!("data/rules-before-packs.toml");
+    let before_packs = include_str!("../data/rules-before-packs.toml");
     let env = TestEnv::new().file("config.toml", COMMENTED_CONFIG);
     let pristine = env.snapshot();
     env.setup(&["--local-only"]).success();
@@ -564,7 +562,7 @@ fn restore_gives_back_an_earlier_versions_rules_that_setup_replaced() {
     let backup = report["backup"].as_str().unwrap().to_string();
     assert_eq!(
         env.read("codex-guard/rules.toml"),
-        include_str!("../../templates/rules.toml")
+        include_str!("../../../templates/rules.toml")
     );
     let upgraded = env.snapshot_without_backups();
 
@@ -590,7 +588,7 @@ fn home_installed_by_0_1_0(env: &TestEnv, case: &str) -> Vec<(PathBuf, Vec<u8>)>
         .join(case);
     let home = env.codex_home.display().to_string();
     let copy = |from: &Path, to: &Path| {
-        common::files_below(from)
+        crate::common::files_below(from)
             .into_iter()
             .map(|(path, bytes)| {
                 let text = String::from_utf8(bytes).unwrap();
@@ -637,7 +635,7 @@ fn a_home_installed_by_the_previous_release_uninstalls_byte_for_byte() {
 /// paths and trust hashes replaced by markers.
 fn config_diff(env: &TestEnv, out: &assert_cmd::assert::Assert) -> String {
     let stdout = env.normalize(&String::from_utf8_lossy(&out.get_output().stdout));
-    let stdout = common::normalize_report(env, &stdout);
+    let stdout = crate::common::normalize_report(env, &stdout);
     let mut kept = String::new();
     let mut keep = false;
     for line in stdout.split_inclusive('\n') {
@@ -665,7 +663,8 @@ fn restore_dry_run_shows_the_diff_from_the_files_to_the_backup_and_changes_nothi
         "{stdout}"
     );
     insta::assert_snapshot!(config_diff(&env, &out));
-    let stderr = common::normalize_report(&env, &String::from_utf8_lossy(&out.get_output().stderr));
+    let stderr =
+        crate::common::normalize_report(&env, &String::from_utf8_lossy(&out.get_output().stderr));
     assert!(
         stderr.contains("  would replace  [CODEX_HOME]/config.toml\n")
             && stderr.contains("  would remove   [CODEX_HOME]/hooks.json\n")
@@ -691,7 +690,8 @@ fn a_refused_restore_names_dry_run_which_shows_what_force_would_overwrite() {
     let before = env.snapshot();
 
     let out = env.run("restore", &["--latest", "--yes"]).code(1);
-    let stderr = common::normalize_report(&env, &String::from_utf8_lossy(&out.get_output().stderr));
+    let stderr =
+        crate::common::normalize_report(&env, &String::from_utf8_lossy(&out.get_output().stderr));
     assert!(
         stderr.contains("hint: see what differs with `codex-guard restore --dry-run '[CODEX_HOME]/codex-guard/backups/[TIME]-setup.tar.gz'`"),
         "{stderr}"
@@ -705,7 +705,8 @@ fn a_refused_restore_names_dry_run_which_shows_what_force_would_overwrite() {
         stdout.contains("\n+# Personal Codex settings\n"),
         "{stdout}"
     );
-    let stderr = common::normalize_report(&env, &String::from_utf8_lossy(&out.get_output().stderr));
+    let stderr =
+        crate::common::normalize_report(&env, &String::from_utf8_lossy(&out.get_output().stderr));
     insta::assert_snapshot!(stderr);
     let report = json_of(
         &env.run("restore", &["--latest", "--dry-run", "--json"])

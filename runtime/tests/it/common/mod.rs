@@ -1,8 +1,6 @@
 //! The runtime as Codex runs it: a guard directory in a temporary home, the hook
 //! binary fed one event on stdin.
 
-#![allow(dead_code)] // each test file uses its own part
-
 use codex_guard_e2e::AktoRequest;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -44,7 +42,7 @@ impl Home {
         std::fs::write(guard.join("config.toml"), config).unwrap();
         std::fs::write(
             guard.join("rules.toml"),
-            include_str!("../../../templates/rules.toml"),
+            include_str!("../../../../templates/rules.toml"),
         )
         .unwrap();
         std::fs::write(guard.join("machine-id"), "test-box-0123abcd\n").unwrap();

@@ -5,11 +5,9 @@
 //! the cause and its fix; doctor must fail `service.reachable` with its own message
 //! and fix and call the install degraded (exit 1).
 
-mod common;
-
+use crate::common::{check, json_of, TestEnv};
 use codex_guard_e2e::http::{self, Request, Server};
 use codex_guard_e2e::{ConnectProxy, TestCa};
-use common::{check, json_of, TestEnv};
 use serde_json::Value;
 use std::io::Write;
 use std::net::TcpListener;

@@ -5,13 +5,11 @@
 //!
 //! Codex itself is replaced by a missing path (Codex Desktop users have no CLI) or by
 //! a small script speaking just enough of `codex app-server`; the real Codex is asked
-//! in the end-to-end suite (`tests/tests/doctor.rs`).
+//! in the end-to-end suite (`tests/tests/it/doctor.rs`).
 
-mod common;
-
+use crate::common::{check, json_of, TestEnv};
 use codex_guard::doctor::CheckId;
 use codex_guard_common::events::Event;
-use common::{check, json_of, TestEnv};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

@@ -1,10 +1,8 @@
 //! `codex-guard-hook` run as Codex runs it: one event on stdin, against a fake
 //! Akto service on 127.0.0.1, with its config in a temporary directory.
 
-mod common;
-
+use crate::common::{field, pre_tool_use, stdout_json, Home, WAIT};
 use codex_guard_e2e::{FakeAkto, Reply};
-use common::{field, pre_tool_use, stdout_json, Home, WAIT};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::net::TcpListener;

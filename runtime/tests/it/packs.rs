@@ -2,9 +2,7 @@
 //! user's rules files, warn then the same call again, the text fallback for a
 //! command the parser cannot read, and an argv-form shell call.
 
-mod common;
-
-use common::{pre_tool_use, stdout_json, Home};
+use crate::common::{pre_tool_use, stdout_json, Home};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 

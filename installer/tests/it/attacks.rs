@@ -6,10 +6,8 @@
 //! directory there (the machine's `/tmp` as far as the attack goes), and machine-wide
 //! work uses `--system-root`.
 
-mod common;
-
+use crate::common::{json_of, TestEnv};
 use codex_guard_e2e::{local_user_or_skip, LocalUser};
-use common::{json_of, TestEnv};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -1,17 +1,15 @@
 //! `codex-guard setup` run as a real process in a temporary home: exact bytes of
 //! the edited files, idempotence, refusal of bad input, dry runs.
 
-mod common;
-
+use crate::common::{json_of, tar_listing, TestEnv};
 use assert_cmd::Command;
 use codex_guard_common::events::Event;
-use common::{json_of, tar_listing, TestEnv};
 use std::path::PathBuf;
 
 /// The rules setup installs.
-const TEMPLATE: &str = include_str!("../../templates/rules.toml");
+const TEMPLATE: &str = include_str!("../../../templates/rules.toml");
 /// The rules an earlier version shipped (the last one before the rule packs).
-const BEFORE_PACKS: &str = include_str!("data/rules-before-packs.toml");
+const BEFORE_PACKS: &str = include_str!("../data/rules-before-packs.toml");
 
 const USER_CONFIG: &str = "\
 # Personal Codex settings
@@ -605,7 +603,7 @@ fn rules_that_only_set_packs_can_be_installed() {
 }
 
 fn stderr_of(env: &TestEnv, out: &assert_cmd::assert::Assert) -> String {
-    common::normalize_report(env, &String::from_utf8_lossy(&out.get_output().stderr))
+    crate::common::normalize_report(env, &String::from_utf8_lossy(&out.get_output().stderr))
 }
 
 #[test]

@@ -2,12 +2,10 @@
 //! `SSL_CERT_PATH`) is trusted, an unknown CA or another name is refused and the
 //! fail policy applies; `HTTPS_PROXY` and `NO_PROXY` are honoured.
 
-mod common;
-
+use crate::common::{pre_tool_use, stdout_json, Home, WAIT};
 use codex_guard_e2e::fake_akto::Listen;
 use codex_guard_e2e::{ConnectProxy, FakeAkto, TestCa};
 use codex_guard_hook::transport::{Http, Post, Transport};
-use common::{pre_tool_use, stdout_json, Home, WAIT};
 
 /// A fake Akto over HTTPS with a certificate from `ca` for `names`, denying
 /// commands that mention `rm-me`.

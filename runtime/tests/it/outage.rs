@@ -4,10 +4,8 @@
 //! events after it are decided at once by the fail policy, logged as such, until one
 //! probe finds the service back and closes it again.
 
-mod common;
-
+use crate::common::{pre_tool_use, stdout_json, ClosedPort, Home};
 use codex_guard_e2e::fake_akto::Reply;
-use common::{pre_tool_use, stdout_json, ClosedPort, Home};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -2,11 +2,9 @@
 //! tool calls: every event gets exactly one whole audit line and exactly one spooled
 //! record, whatever the interleaving.
 
-mod common;
-
+use crate::common::{pre_tool_use, ClosedPort, Home, WAIT};
 use codex_guard_common::spool::{LOCK_FILE, STATS_FILE, TMP_PREFIX};
 use codex_guard_hook::log::MAX_LOG_BYTES;
-use common::{pre_tool_use, ClosedPort, Home, WAIT};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 use std::fs::File;

@@ -4,10 +4,8 @@
 //! answer for a service without a token, and Ctrl-C at it leaves the terminal's echo
 //! on and nothing installed.
 
-mod common;
-
+use crate::common::TestEnv;
 use codex_guard_e2e::http::{self, Request, Server};
-use common::TestEnv;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -2,10 +2,8 @@
 //! limit, malformed or oversized input. Each must still get the local rules and, in
 //! an install that fails closed, a block.
 
-mod common;
-
+use crate::common::{stdout_json, ClosedPort, Home};
 use codex_guard_e2e::process::deny_reason;
-use common::{stdout_json, ClosedPort, Home};
 use std::time::Instant;
 
 /// An MCP write of `~/.codex/hooks.json` whose arguments carry `levels` nested arrays.
@@ -61,7 +59,7 @@ fn millions_of_levels_are_no_bypass() {
 
 /// A PreToolUse cut short, so it is no JSON at all.
 fn truncated_pre_tool_use(command: &str) -> Vec<u8> {
-    let mut event = common::pre_tool_use(command);
+    let mut event = crate::common::pre_tool_use(command);
     event.truncate(event.len() - 2);
     event
 }
@@ -98,7 +96,7 @@ fn an_unparsable_blockable_event_is_blocked_when_failing_closed() {
     let prompt = br#"{"hook_event_name":"UserPromptSubmit","session_id":"s","prompt":"hi"#;
     assert_eq!(stdout_json(&home.run(prompt))["decision"], "block");
     // Larger than the input limit: read leniently from its beginning, and blocked.
-    let mut big = common::pre_tool_use("ls");
+    let mut big = crate::common::pre_tool_use("ls");
     big.resize(codex_guard_hook::input::MAX_INPUT_BYTES + 10, b' ');
     let reason = deny_reason(&home.run(&big));
     assert!(reason.contains("could not read this event"), "{reason}");

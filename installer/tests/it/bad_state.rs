@@ -2,9 +2,7 @@
 //! setup would like them. Each case gets a clear message and an exit code, and no
 //! file is left half-written.
 
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 use std::path::Path;
 
 const CONFIG: &str = "# mine\nmodel = \"o3\"\n";
@@ -240,7 +238,7 @@ fn a_full_disk_fails_setup_cleanly_and_puts_back_what_it_wrote() {
     let mount = dir.path().join("small-disk");
     std::fs::create_dir(&mount).unwrap();
     codex_guard_e2e::namespace::run_test_inside(
-        "a_full_disk_fails_setup_cleanly_and_puts_back_what_it_wrote",
+        "bad_state::a_full_disk_fails_setup_cleanly_and_puts_back_what_it_wrote",
         &[],
         "mount -t tmpfs -o size=4m tmpfs \"$0\"",
         &mount,

@@ -597,8 +597,8 @@ fn self_update_installs_the_verified_release_and_keeps_the_hooks_trusted() {
 /// keeps it, saying its old pattern rules can go, when someone did.
 #[test]
 fn self_update_brings_unchanged_shipped_rules_up_to_date_and_keeps_changed_ones() {
-    let before_packs = include_str!("../../installer/tests/data/rules-before-packs.toml");
-    let template = include_str!("../../templates/rules.toml");
+    let before_packs = include_str!("../../../installer/tests/data/rules-before-packs.toml");
+    let template = include_str!("../../../templates/rules.toml");
     let edited = before_packs.replace("action = \"deny\"", "action = \"warn\"");
     for (old, expected) in [(before_packs, template), (edited.as_str(), edited.as_str())] {
         let Installed {

@@ -4,9 +4,7 @@
 //! requirements.toml; `--all-users` against a fake passwd database, each user's files
 //! owned by that user.
 
-mod common;
-
-use common::{check, json_of, TestEnv};
+use crate::common::{check, json_of, TestEnv};
 use serde_json::{json, Value};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -622,8 +620,8 @@ fn managed_doctor_names_a_machine_startup_file_that_sets_bash_env() {
 
 #[test]
 fn managed_setup_brings_unchanged_admin_rules_up_to_date_and_doctor_reads_their_packs() {
-    let before_packs = include_str!("data/rules-before-packs.toml");
-    let template = include_str!("../../templates/rules.toml");
+    let before_packs = include_str!("../data/rules-before-packs.toml");
+    let template = include_str!("../../../templates/rules.toml");
     let sys = System::new();
     sys.setup(&["--local-only"]).success();
     let admin_rules = sys.root.join("etc/codex-guard/rules.toml");

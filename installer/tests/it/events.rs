@@ -2,10 +2,8 @@
 //! file, a cut line, foreign text, events before `--since`, a moved log directory, and
 //! a spool with records waiting, rejected and dropped.
 
-mod common;
-
+use crate::common::{json_of, TestEnv};
 use codex_guard_common::spool::SpooledRecord;
-use common::{json_of, TestEnv};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -2,11 +2,9 @@
 //! detached delivery process, which survives the service being down and being
 //! killed itself.
 
-mod common;
-
+use crate::common::{field, Home, WAIT};
 use codex_guard_e2e::fake_akto::Listen;
 use codex_guard_e2e::{FakeAkto, Reply};
-use common::{field, Home, WAIT};
 use serde_json::json;
 use std::collections::HashSet;
 use std::net::TcpListener;

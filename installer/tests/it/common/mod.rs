@@ -1,5 +1,4 @@
 //! A temporary Codex home and helpers shared by the installer's integration tests.
-#![allow(dead_code)] // each test file uses its own subset
 
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};

@@ -7,11 +7,9 @@
 //! the hook waited for it or read it all, eventually have allowed the event (slow
 //! answers, the huge answer), a fail-closed deny also proves the hook did not.
 
-mod common;
-
+use crate::common::{pre_tool_use, stdout_json, ClosedPort, Home, WAIT};
 use codex_guard_e2e::fake_akto::Listen;
 use codex_guard_e2e::{FakeAkto, Reply, TestCa};
-use common::{pre_tool_use, stdout_json, ClosedPort, Home, WAIT};
 use serde_json::{json, Value};
 use std::any::Any;
 use std::fs::File;
@@ -520,7 +518,7 @@ fn every_service_fault_applies_the_fail_policy_within_the_deadline_and_spools_th
 #[test]
 fn a_name_server_that_never_answers_costs_no_more_than_the_deadline() {
     const INNER: &str = "CODEX_GUARD_TEST_NETNS";
-    const TEST: &str = "a_name_server_that_never_answers_costs_no_more_than_the_deadline";
+    const TEST: &str = "faults::a_name_server_that_never_answers_costs_no_more_than_the_deadline";
     if std::env::var_os(INNER).is_some() {
         // The fault is real: a lookup goes unanswered.
         let mut lookup = std::process::Command::new("getent")

@@ -2,9 +2,7 @@
 //! consistent state, never a mix of two runs' edits.
 #![cfg(unix)]
 
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 use std::process::{Child, Output, Stdio};
 
 const CONFIG: &str = "# mine\nmodel = \"o3\"\n";

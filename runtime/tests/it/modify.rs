@@ -2,11 +2,9 @@
 //! it from the hook: a tool input through `updatedInput`, a tool result in place of
 //! the original, and each modification in the audit log without its content.
 
-mod common;
-
+use crate::common::{field, pre_tool_use, stdout_json, Home, WAIT};
 use codex_guard_common::spool;
 use codex_guard_e2e::{FakeAkto, Reply};
-use common::{field, pre_tool_use, stdout_json, Home, WAIT};
 use serde_json::{json, Value};
 
 const SECRET: &str = "sk-live-51HxSECRETxSECRET";
@@ -126,7 +124,7 @@ fn a_modified_tool_input_must_pass_the_local_deny_rules_too() {
     assert_eq!(modified["outcome"], "withheld");
     assert!(modified["error"].as_str().unwrap().contains(rule), "{line}");
     // Akto, which saw the call allowed, also gets the record of the block.
-    let seen = akto.wait_for(common::WAIT, |r| r.len() >= 2);
+    let seen = akto.wait_for(crate::common::WAIT, |r| r.len() >= 2);
     assert_eq!(seen[1].body["statusCode"], "403");
     assert_eq!(
         seen[1].json_string_field("responseHeaders").unwrap()["x-blocked-by"],

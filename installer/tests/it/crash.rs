@@ -8,9 +8,7 @@
 //! `CODEX_GUARD_CRASH_SEED` replays a run (every run prints its seed).
 #![cfg(unix)]
 
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
