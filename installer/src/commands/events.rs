@@ -193,20 +193,133 @@ fn read_logs(dir: &Path, summary: &mut Summary) -> Result<Vec<PathBuf>, Failure>
     // Listing proves the directory is readable even before the first event.
     std::fs::read_dir(dir).map_err(|e| unreadable(dir, e.to_string()))?;
     let mut files = Vec::new();
-    // One buffer for every file: lines are read in place, never copied one by one,
-    // and memory stays that of the buffer or the longest line.
-    let mut buffer = vec![0; READ_BUFFER];
     for path in [dir.join(format!("{LOG_FILE}.1")), dir.join(LOG_FILE)] {
         let file = match std::fs::File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(unreadable(&path, e.to_string())),
         };
-        each_line(file, &mut buffer, |line| summary.add_line(line))
+        let read = file
+            .metadata()
+            .and_then(|meta| {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+                let parts = if meta.len() < PARALLEL_FROM { 1 } else { cores };
+                read_in_parts(&file, meta.len(), parts, summary.since_ms)
+            })
             .map_err(|e| unreadable(&path, e.to_string()))?;
+        summary.merge(read);
         files.push(path);
     }
     Ok(files)
+}
+
+/// A log smaller than this is read by one thread.
+const PARALLEL_FROM: u64 = 8 * 1024 * 1024;
+
+/// Sums up one log of `len` bytes, cut at line ends into `parts` (a part per core for
+/// a big log), each read by its own thread into its own summary with its own buffer
+/// (so memory stays flat); the parts are merged in file order.
+fn read_in_parts(
+    file: &std::fs::File,
+    len: u64,
+    parts: usize,
+    since_ms: Option<u64>,
+) -> std::io::Result<Summary> {
+    let cuts = line_cuts(file, len, parts)?;
+    let parts: Vec<std::io::Result<Summary>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cuts
+            .windows(2)
+            .map(|range| {
+                let (start, end) = (range[0], range[1]);
+                scope.spawn(move || {
+                    let mut summary = Summary::new(since_ms);
+                    let mut buffer = vec![0; READ_BUFFER];
+                    let part = ReadAt {
+                        file,
+                        at: start,
+                        end,
+                    };
+                    each_line(part, &mut buffer, |line| summary.add_line(line))?;
+                    Ok(summary)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut summary = Summary::new(since_ms);
+    for part in parts {
+        summary.merge(part?);
+    }
+    Ok(summary)
+}
+
+/// `parts + 1` offsets from 0 to `len`, each after a `\n` (or at the end), so that no
+/// line is cut in two.
+fn line_cuts(file: &std::fs::File, len: u64, parts: usize) -> std::io::Result<Vec<u64>> {
+    let mut cuts = vec![0];
+    let mut probe = vec![0; 64 * 1024];
+    for i in 1..parts as u64 {
+        let mut at = (len * i / parts as u64).max(*cuts.last().unwrap_or(&0));
+        // The next line starts after the first `\n` at or after `at`.
+        loop {
+            let n = read_at(file, &mut probe, at)?;
+            if n == 0 {
+                at = len;
+                break;
+            }
+            if let Some(newline) = memchr::memchr(b'\n', &probe[..n]) {
+                at += newline as u64 + 1;
+                break;
+            }
+            at += n as u64;
+        }
+        cuts.push(at.min(len));
+    }
+    cuts.push(len);
+    cuts.dedup();
+    if cuts.len() == 1 {
+        cuts.push(len);
+    }
+    Ok(cuts)
+}
+
+/// Reads from `file` at `offset` without moving a shared cursor (threads read one
+/// file side by side).
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+    }
+}
+
+/// The bytes of `file` from `at` to `end`, as a reader.
+struct ReadAt<'a> {
+    file: &'a std::fs::File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.end.saturating_sub(self.at)).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = read_at(self.file, &mut buf[..want], self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// Calls `add` with each line of `reader` (without its `\n`; the last one even
@@ -266,6 +379,12 @@ impl Counter {
 
     fn get(&self, key: &str) -> u64 {
         self.0.get(key).copied().unwrap_or(0)
+    }
+
+    fn merge(&mut self, other: Counter) {
+        for (key, n) in other.0 {
+            *self.0.entry(key).or_insert(0) += n;
+        }
     }
 
     fn sorted(&self) -> Vec<(&str, u64)> {
@@ -672,6 +791,54 @@ impl Summary {
         out
     }
 
+    /// Adds the summary of the lines that come after this one's in the log, so that
+    /// the result is what reading all of them in order would have given.
+    fn merge(&mut self, later: Summary) {
+        self.malformed += later.malformed;
+        self.outside += later.outside;
+        self.events += later.events;
+        self.first_ms = combine(self.first_ms, later.first_ms, u64::min);
+        self.last_ms = combine(self.last_ms, later.last_ms, u64::max);
+        self.decisions.merge(later.decisions);
+        self.by_event.merge(later.by_event);
+        for (tool, counts) in later.tools {
+            let mine = self.tools.entry(tool).or_default();
+            mine.events += counts.events;
+            mine.allow += counts.allow;
+            mine.block += counts.block;
+            mine.observe += counts.observe;
+        }
+        self.sources.merge(later.sources);
+        for (kind, texts) in later.blocked {
+            let mine = self.blocked.entry(kind).or_default();
+            for (text, blocked) in texts {
+                match mine.get_mut(&text) {
+                    None => {
+                        mine.insert(text, blocked);
+                    }
+                    Some(earlier) => {
+                        earlier.count += blocked.count;
+                        // As when read in order: the latest occurrence tells who blocked
+                        // it, a later line winning a tie.
+                        if blocked.last_ms >= earlier.last_ms {
+                            earlier.last_ms = blocked.last_ms;
+                            earlier.source = blocked.source;
+                            earlier.rule = blocked.rule;
+                            earlier.policy = blocked.policy;
+                        }
+                    }
+                }
+            }
+        }
+        self.error_events += later.error_events;
+        self.errors.merge(later.errors);
+        self.elapsed.extend(later.elapsed);
+        self.delivered += later.delivered;
+        self.spooled += later.spooled;
+        self.breaker.merge(later.breaker);
+        self.modified.merge(later.modified);
+    }
+
     /// Puts the latency samples in order, once every line is read.
     fn finish(&mut self) {
         self.elapsed.sort_unstable_by(f64::total_cmp);
@@ -696,12 +863,20 @@ impl Summary {
     }
 }
 
+/// `pick` of two optional times, either alone when the other is absent.
+fn combine(a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
 /// Records waiting in the spool, set aside, and dropped.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct SpoolState {
     dir: PathBuf,
     waiting: usize,
@@ -1181,6 +1356,67 @@ mod tests {
         each_line(&b""[..], &mut vec![0; 8], |_| lines += 1).unwrap();
         each_line(&b"\n"[..], &mut vec![0; 8], |_| lines += 1).unwrap();
         assert_eq!(lines, 1);
+    }
+
+    #[test]
+    fn a_log_read_in_parts_sums_up_as_read_in_one() {
+        use std::fmt::Write;
+        // Ties, lines without a time, the same command blocked by different rules,
+        // escapes, malformed and blank lines, a line longer than the read buffer.
+        let mut log = String::new();
+        for i in 0..3000_u64 {
+            let ts = match i % 7 {
+                0 => String::new(),
+                _ => format!("\"ts\":{},", 1000 + (i * 7919 % 50) * 10),
+            };
+            let decision = ["allow", "block", "observe", "block"][(i % 4) as usize];
+            let rule = ["a", "b", "c"][(i % 3) as usize];
+            let command = format!("rm -rf /tmp/\\\"{}\\\"", i % 11);
+            writeln!(
+                log,
+                "{{{ts}\"event\":\"PreToolUse\",\"tool\":\"Bash\",\"decision\":\"{decision}\",\"source\":\"rule:{rule}\",\"command\":\"{command}\",\"elapsed_ms\":{}.5,\"delivered\":1}}",
+                i % 13
+            )
+            .unwrap();
+            match i % 500 {
+                1 => log.push_str("not json\n\n"),
+                2 if i < 500 => writeln!(
+                    log,
+                    "{{\"ts\":5,\"decision\":\"block\",\"prompt\":\"{}\"}}",
+                    "x".repeat(300_000)
+                )
+                .unwrap(),
+                _ => {}
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, &log).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let len = log.len() as u64;
+        let report = |parts: usize, since: Option<u64>| {
+            let mut summary = read_in_parts(&file, len, parts, since).unwrap();
+            summary.finish();
+            Report {
+                log_dir: dir.path().to_path_buf(),
+                files: vec![path.clone()],
+                summary,
+                spool: SpoolState::default(),
+                top: 50,
+            }
+            .to_json()
+        };
+        for since in [None, Some(1200)] {
+            let whole = report(1, since);
+            assert!(whole["events"].as_u64().unwrap() > 1000, "{whole}");
+            for parts in [2, 3, 5, 7, 16] {
+                assert_eq!(
+                    report(parts, since),
+                    whole,
+                    "{parts} parts, since {since:?}"
+                );
+            }
+        }
     }
 
     #[test]
