@@ -28,6 +28,26 @@ pub struct Placed {
     pub handler: Map<String, Value>,
 }
 
+impl Placed {
+    /// The first handler of `ours`, a group of the rendered template, placed as group
+    /// `group` of `event`.
+    pub fn template_group(event: Event, group: usize, ours: &Value) -> Placed {
+        Placed {
+            event,
+            group,
+            handler_index: 0,
+            matcher: ours
+                .get("matcher")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            handler: ours["hooks"][0]
+                .as_object()
+                .expect("template handler")
+                .clone(),
+        }
+    }
+}
+
 /// Quotes a path for `$SHELL -lc`, which is how Codex runs a hook command.
 pub fn shell_quote(path: &Path) -> String {
     let text = path.to_string_lossy();
@@ -311,19 +331,7 @@ pub fn merge(
                 list.len() - 1
             }
         };
-        placed.push(Placed {
-            event,
-            group,
-            handler_index: 0,
-            matcher: ours
-                .get("matcher")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            handler: ours["hooks"][0]
-                .as_object()
-                .expect("template handler")
-                .clone(),
-        });
+        placed.push(Placed::template_group(event, group, &ours));
     }
     (Value::Object(doc), placed)
 }

@@ -242,19 +242,7 @@ pub fn merge(
                 array.len() - 1
             }
         };
-        placed.push(Placed {
-            event,
-            group,
-            handler_index: 0,
-            matcher: ours
-                .get("matcher")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            handler: ours["hooks"][0]
-                .as_object()
-                .expect("template handler")
-                .clone(),
-        });
+        placed.push(Placed::template_group(event, group, ours));
     }
     Ok(placed)
 }
