@@ -193,6 +193,161 @@ pub struct AllUsersReport {
     pub warnings: Vec<String>,
 }
 
+/// One file `restore` put back (or would).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoredFile {
+    pub path: PathBuf,
+    /// `create`, `replace` or `remove`.
+    pub action: String,
+    /// Where a program the backup recorded by hash was copied from.
+    pub copied_from: Option<PathBuf>,
+}
+
+/// A program the backup recorded by hash that no identical copy could restore.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MissingProgram {
+    pub path: PathBuf,
+    pub program: String,
+    pub version: Option<String>,
+    pub sha256: String,
+    pub size: u64,
+    /// How to get it back.
+    pub hint: String,
+}
+
+/// A file changed since the backup that restore would overwrite.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Conflict {
+    pub path: PathBuf,
+    pub action: String,
+    pub changed_since_backup: bool,
+}
+
+/// `codex-guard restore --json`: `restored`, `planned`, `unchanged`, `incomplete`
+/// (a program could not be restored) or `refused` (with `conflicts`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoreReport {
+    pub schema_version: u32,
+    /// `restored`, `planned`, `unchanged`, `incomplete` or `refused`.
+    pub status: String,
+    pub changed: bool,
+    pub dry_run: bool,
+    /// The archive restored from.
+    pub backup_restored: PathBuf,
+    #[serde(default)]
+    pub changes: Vec<RestoredFile>,
+    #[serde(default)]
+    pub missing: Vec<MissingProgram>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<Conflict>,
+    /// The archive of the files as they were before this restore.
+    pub backup: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// `codex-guard backup --json`: the archive written and how many files it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupReport {
+    pub schema_version: u32,
+    pub backup: PathBuf,
+    pub files: usize,
+}
+
+/// One archive of `codex-guard backup --list --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ListedBackup {
+    Readable {
+        path: PathBuf,
+        created_at: serde_json::Value,
+        reason: serde_json::Value,
+        version: serde_json::Value,
+        files: usize,
+        size: u64,
+    },
+    Unreadable {
+        path: PathBuf,
+        error: String,
+    },
+}
+
+/// `codex-guard backup --list --json`, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupListReport {
+    pub schema_version: u32,
+    pub backups: Vec<ListedBackup>,
+}
+
+/// How `self-update` authenticated a release's checksum list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Signature {
+    /// `verified`, `unsigned` (accepted with `--allow-unsigned`) or `unverified` (no key).
+    pub status: String,
+    /// Whose key verified it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_because: Option<String>,
+}
+
+/// One install `self-update` refreshed with the new `setup --keep-settings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refreshed {
+    /// The Codex home, or `machine-wide install`.
+    pub what: String,
+    pub status: Status,
+    pub changes: Vec<FileAction>,
+    pub notes: Vec<String>,
+}
+
+/// `codex-guard self-update --json` after an update.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateReport {
+    pub schema_version: u32,
+    /// Always `updated`.
+    pub status: String,
+    pub from: String,
+    pub to: String,
+    pub source: String,
+    /// The archive's sha256.
+    pub sha256: String,
+    pub signature: Signature,
+    /// The two programs replaced.
+    pub replaced: Vec<PathBuf>,
+    pub refreshed: Vec<Refreshed>,
+    /// The new `codex-guard doctor --json`, as it printed it.
+    pub doctor: Option<serde_json::Value>,
+    pub warnings: Vec<String>,
+}
+
+/// `codex-guard self-update --check --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateCheckReport {
+    pub schema_version: u32,
+    /// `update_available`, `up_to_date`, `newer_than_latest` or `no_release`.
+    pub status: String,
+    pub current: String,
+    pub available: Option<String>,
+    pub source: String,
+    pub target: String,
+    /// Why self-update would refuse, if it would.
+    pub updates_owned_by: Option<String>,
+    /// The key releases must be signed with.
+    pub release_key: Option<String>,
+}
+
+/// `codex-guard self-update --json` with nothing to install.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateUnchangedReport {
+    pub schema_version: u32,
+    /// Always `unchanged`.
+    pub status: String,
+    pub current: String,
+    pub source: String,
+    pub message: String,
+}
+
 /// Prints a report as one line of JSON on stdout.
 pub fn print(report: &impl Serialize) {
     // Serializing these types cannot fail: every map key is a string.

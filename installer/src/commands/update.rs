@@ -21,7 +21,7 @@ use codex_guard_common::config::{RuntimeConfig, Updates};
 use codex_guard_common::layout::RUNTIME_BIN;
 use codex_guard_common::VERSION;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -224,7 +224,7 @@ struct Fetched {
     /// The archive's sha256, as its checksum list gives it.
     sha256: String,
     /// How the checksum list was authenticated, for the report.
-    signature: Value,
+    signature: report::Signature,
     staged: Staged,
 }
 
@@ -282,7 +282,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Ok
     };
-    let refreshed: Vec<Value> = targets
+    let refreshed: Vec<report::Refreshed> = targets
         .iter()
         .map(|(what, target)| {
             let command = machine.setup_command(&machine.exe, target, false);
@@ -376,14 +376,22 @@ fn fetch(
                 ))
                 .hint("the release was tampered with, or signed with another key: check the release source, and update_public_key with whoever runs it")
             })?;
-            json!({"status": "verified", "key": from})
+            report::Signature {
+                status: "verified".into(),
+                key: Some(from.clone()),
+                accepted_because: None,
+            }
         }
-        (Signer::Key { .. }, None) => {
-            json!({"status": "unsigned", "accepted_because": "--allow-unsigned"})
-        }
-        (Signer::None, _) => {
-            json!({"status": "unverified", "accepted_because": "no release key in this build or the config"})
-        }
+        (Signer::Key { .. }, None) => report::Signature {
+            status: "unsigned".into(),
+            key: None,
+            accepted_because: Some("--allow-unsigned".into()),
+        },
+        (Signer::None, _) => report::Signature {
+            status: "unverified".into(),
+            key: None,
+            accepted_because: Some("no release key in this build or the config".into()),
+        },
     };
     let archive_path = download(&archive_asset)?;
     let expected = checksum_for(&sums, &archive_name).ok_or_else(|| {
@@ -457,7 +465,7 @@ fn run_doctor(args: &SelfUpdateArgs, machine: &Machine) -> Result<JsonRun> {
 /// What an update did after the programs were replaced.
 struct Updated {
     hook_path: PathBuf,
-    refreshed: Vec<Value>,
+    refreshed: Vec<report::Refreshed>,
     doctor: Option<JsonRun>,
     loud: Vec<String>,
     warnings: Vec<String>,
@@ -473,24 +481,23 @@ fn report_updated(args: &SelfUpdateArgs, machine: &Machine, fetched: &Fetched, d
     } = fetched;
     let source = &machine.source;
     if args.json {
-        let out = json!({
-            "schema_version": report::SCHEMA_VERSION,
-            "status": "updated",
-            "from": VERSION,
-            "to": version,
-            "source": source,
-            "sha256": sha256,
-            "signature": signature,
-            "replaced": [machine.exe, done.hook_path],
-            "refreshed": done.refreshed,
-            "doctor": done.doctor.as_ref().map_or(Value::Null, |d| d.json.clone()),
-            "warnings": done.loud.iter().chain(&done.warnings).collect::<Vec<_>>(),
+        report::print(&report::UpdateReport {
+            schema_version: report::SCHEMA_VERSION,
+            status: "updated".into(),
+            from: VERSION.into(),
+            to: version.clone(),
+            source: source.clone(),
+            sha256: sha256.clone(),
+            signature: signature.clone(),
+            replaced: vec![machine.exe.clone(), done.hook_path.clone()],
+            refreshed: done.refreshed.clone(),
+            doctor: done.doctor.as_ref().map(|d| d.json.clone()),
+            warnings: done.loud.iter().chain(&done.warnings).cloned().collect(),
         });
-        println!("{out}");
         return;
     }
     println!("updated codex-guard {VERSION} -> {version} from {source}");
-    match signature["key"].as_str() {
+    match &signature.key {
         Some(key) => println!(
             "  verified {CHECKSUMS} (signed by {key}) and {archive_name} (sha256 {sha256})"
         ),
@@ -504,14 +511,13 @@ fn report_updated(args: &SelfUpdateArgs, machine: &Machine, fetched: &Fetched, d
         done.hook_path.display()
     );
     for item in &done.refreshed {
-        let changes = item["changes"].as_array().map_or(0, Vec::len);
         println!(
-            "  refreshed {}: {} ({changes} file(s) changed)",
-            item["what"].as_str().unwrap_or(""),
-            item["status"].as_str().unwrap_or("")
+            "  refreshed {}: {} ({} file(s) changed)",
+            item.what,
+            item.status.as_str(),
+            item.changes.len()
         );
-        let notes = item["notes"].as_array().into_iter().flatten();
-        for note in notes.filter_map(Value::as_str) {
+        for note in &item.notes {
             eprintln!("note: {note}");
         }
     }
@@ -681,16 +687,16 @@ fn report_check(
         Choice::None => ("no_release", None),
     };
     if args.json {
-        let out = json!({
-            "status": status,
-            "current": VERSION,
-            "available": latest,
-            "source": source,
-            "target": target(),
-            "updates_owned_by": owner,
-            "release_key": release_key,
+        report::print(&report::UpdateCheckReport {
+            schema_version: report::SCHEMA_VERSION,
+            status: status.into(),
+            current: VERSION.into(),
+            available: latest.map(str::to_string),
+            source: source.into(),
+            target: target().into(),
+            updates_owned_by: owner.map(str::to_string),
+            release_key: release_key.map(str::to_string),
         });
-        println!("{out}");
     } else {
         match choice {
             Choice::Install(r) => println!(
@@ -732,10 +738,13 @@ fn report_unchanged(args: &SelfUpdateArgs, source: &str, choice: &Choice) -> Res
         Choice::Install(_) => unreachable!("handled by the caller"),
     };
     if args.json {
-        println!(
-            "{}",
-            json!({"status": status, "current": VERSION, "source": source, "message": message})
-        );
+        report::print(&report::UpdateUnchangedReport {
+            schema_version: report::SCHEMA_VERSION,
+            status: status.into(),
+            current: VERSION.into(),
+            source: source.into(),
+            message,
+        });
     } else {
         println!("{message}");
     }
@@ -938,7 +947,12 @@ fn run_json(command: Command) -> Result<JsonRun> {
     })
 }
 
-fn refresh(command: Command, what: &str, warnings: &mut Vec<String>, exit: &mut ExitCode) -> Value {
+fn refresh(
+    command: Command,
+    what: &str,
+    warnings: &mut Vec<String>,
+    exit: &mut ExitCode,
+) -> report::Refreshed {
     match run_json(command) {
         Ok(run) => {
             let summary = report::Summary::deserialize(&run.json).ok();
@@ -950,12 +964,22 @@ fn refresh(command: Command, what: &str, warnings: &mut Vec<String>, exit: &mut 
                 Some(s) => (s.status, s.changes, s.notes),
                 None => (report::Status::Failed, Vec::new(), Vec::new()),
             };
-            json!({"what": what, "status": status, "changes": changes, "notes": notes})
+            report::Refreshed {
+                what: what.into(),
+                status,
+                changes,
+                notes,
+            }
         }
         Err(e) => {
             *exit = ExitCode::Degraded;
             warnings.push(format!("refreshing the {what} failed: {e:#}"));
-            json!({"what": what, "status": "failed"})
+            report::Refreshed {
+                what: what.into(),
+                status: report::Status::Failed,
+                changes: Vec::new(),
+                notes: Vec::new(),
+            }
         }
     }
 }
@@ -984,6 +1008,7 @@ fn with_deadline<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// A stand-in for the new version's `setup --json` printing `report`.
     fn printing(report: &str) -> Command {
@@ -1003,7 +1028,7 @@ mod tests {
             &mut exit,
         );
         assert_eq!(
-            item,
+            serde_json::to_value(&item).unwrap(),
             json!({"what": "per-user install", "status": "unchanged", "changes": [],
                    "notes": ["rules kept"]})
         );
@@ -1014,7 +1039,7 @@ mod tests {
             &mut warnings,
             &mut exit,
         );
-        assert_eq!(item["notes"], json!([]));
+        assert!(item.notes.is_empty());
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(exit, ExitCode::Ok);
     }

@@ -10,6 +10,7 @@
 
 use crate::cli::BackupArgs;
 use crate::failure::{ExitCode, Failure};
+use crate::report::{self, ListedBackup};
 use crate::{fsutil, home};
 use anyhow::{Context, Result};
 use codex_guard_common::layout::RUNTIME_BIN;
@@ -609,49 +610,64 @@ fn safe_name(name: &str) -> bool {
     !name.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
+/// `codex-guard backup --list`: the archives in the backups directory, newest first.
+fn list(layout: &Layout, json: bool) -> Result<ExitCode> {
+    let mut rows = Vec::new();
+    for path in list_archives(&layout.backups_dir())? {
+        let row = match Archive::read(&path) {
+            Ok(archive) => ListedBackup::Readable {
+                created_at: archive.manifest["created_at"].clone(),
+                reason: archive.manifest["reason"].clone(),
+                version: archive.manifest["codex_guard_version"].clone(),
+                files: archive.files.iter().filter(|f| f.sha256.is_some()).count(),
+                size: fs_err::metadata(&path)?.len(),
+                path,
+            },
+            Err(e) => ListedBackup::Unreadable {
+                path,
+                error: format!("{e:#}"),
+            },
+        };
+        rows.push(row);
+    }
+    if json {
+        report::print(&report::BackupListReport {
+            schema_version: report::SCHEMA_VERSION,
+            backups: rows,
+        });
+        return Ok(ExitCode::Ok);
+    }
+    if rows.is_empty() {
+        eprintln!("no backups in {}", layout.backups_dir().display());
+    }
+    for row in &rows {
+        match row {
+            ListedBackup::Unreadable { path, error } => {
+                println!("{}  (unreadable: {error})", path.display());
+            }
+            ListedBackup::Readable {
+                path,
+                created_at,
+                reason,
+                files,
+                size,
+                ..
+            } => println!(
+                "{}  {}  {:<9} {files} files  {size} bytes",
+                created_at.as_str().unwrap_or("?"),
+                path.display(),
+                reason.as_str().unwrap_or("?"),
+            ),
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
 /// `codex-guard backup`: writes an archive, or lists them.
 pub fn run(args: BackupArgs) -> Result<ExitCode> {
     let layout = home::resolve(&args.home)?;
     if args.list {
-        let mut rows = Vec::new();
-        for path in list_archives(&layout.backups_dir())? {
-            let row = match Archive::read(&path) {
-                Ok(archive) => json!({
-                    "path": path,
-                    "created_at": archive.manifest["created_at"],
-                    "reason": archive.manifest["reason"],
-                    "version": archive.manifest["codex_guard_version"],
-                    "files": archive.files.iter().filter(|f| f.sha256.is_some()).count(),
-                    "size": fs_err::metadata(&path)?.len(),
-                }),
-                Err(e) => json!({"path": path, "error": format!("{e:#}")}),
-            };
-            rows.push(row);
-        }
-        if args.json {
-            println!("{}", json!({ "backups": rows }));
-        } else if rows.is_empty() {
-            eprintln!("no backups in {}", layout.backups_dir().display());
-        } else {
-            for row in &rows {
-                match row.get("error") {
-                    Some(error) => println!(
-                        "{}  (unreadable: {})",
-                        row["path"].as_str().unwrap_or_default(),
-                        error.as_str().unwrap_or_default()
-                    ),
-                    None => println!(
-                        "{}  {}  {:<9} {} files  {} bytes",
-                        row["created_at"].as_str().unwrap_or("?"),
-                        row["path"].as_str().unwrap_or_default(),
-                        row["reason"].as_str().unwrap_or("?"),
-                        row["files"],
-                        row["size"]
-                    ),
-                }
-            }
-        }
-        return Ok(ExitCode::Ok);
+        return list(&layout, args.json);
     }
 
     if !layout.codex_home.is_dir() {
@@ -693,7 +709,11 @@ pub fn run(args: BackupArgs) -> Result<ExitCode> {
     };
     let saved = entries.iter().filter(|e| e.path.exists()).count();
     if args.json {
-        println!("{}", json!({"backup": path, "files": saved}));
+        report::print(&report::BackupReport {
+            schema_version: report::SCHEMA_VERSION,
+            backup: path.clone(),
+            files: saved,
+        });
     } else {
         eprintln!(
             "backed up {saved} file(s) of {} to {}",

@@ -6,10 +6,10 @@ use crate::failure::{ExitCode, Failure};
 use crate::fsutil::{self, Lock};
 use crate::install::backup::{self, Archive, FileEntry};
 use crate::install::Transaction;
+use crate::report::{self, RestoreReport};
 use crate::{home, ui};
 use anyhow::{Context, Result};
 use codex_guard_common::Layout;
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -204,15 +204,25 @@ fn refuse(
     diff: Option<String>,
 ) -> anyhow::Error {
     if args.json {
-        let describe =
-            |s: &Step| json!({"path": s.path, "action": s.verb(), "changed_since_backup": true});
-        let mut out = json!({"status": "refused", "changed": false, "dry_run": args.dry_run,
-               "backup_restored": archive,
-               "conflicts": conflicts.iter().map(|s| describe(s)).collect::<Vec<_>>()});
-        if let Some(diff) = diff {
-            out["diff"] = diff.into();
-        }
-        println!("{out}");
+        report::print(&RestoreReport {
+            schema_version: report::SCHEMA_VERSION,
+            status: "refused".into(),
+            changed: false,
+            dry_run: args.dry_run,
+            backup_restored: archive.to_path_buf(),
+            changes: Vec::new(),
+            missing: Vec::new(),
+            conflicts: conflicts
+                .iter()
+                .map(|s| report::Conflict {
+                    path: s.path.clone(),
+                    action: s.verb().into(),
+                    changed_since_backup: true,
+                })
+                .collect(),
+            backup: None,
+            diff,
+        });
     }
     refusal(layout, archive, conflicts, args.dry_run).into()
 }
@@ -363,25 +373,38 @@ fn report(
         } else {
             "restored"
         };
-        let mut out = json!({
-            "schema_version": crate::report::SCHEMA_VERSION,
-            "status": status,
-            "changed": !work.is_empty() && !dry_run,
-            "dry_run": dry_run,
-            "backup_restored": archive,
-            "changes": work.iter().map(|s| json!({"path": s.path, "action": s.verb(), "copied_from": s.copied_from})).collect::<Vec<_>>(),
-            "missing": missing.iter().filter_map(|s| {
-                let (reference, sha256) = s.missing()?;
-                Some(json!({"path": s.path, "program": reference.program,
-                    "version": reference.version, "sha256": sha256, "size": reference.size,
-                    "hint": reference.reinstall_hint(sha256)}))
-            }).collect::<Vec<_>>(),
-            "backup": done.as_ref().map(|d| d.safety),
+        report::print(&RestoreReport {
+            schema_version: report::SCHEMA_VERSION,
+            status: status.into(),
+            changed: !work.is_empty() && !dry_run,
+            dry_run,
+            backup_restored: archive.to_path_buf(),
+            changes: work
+                .iter()
+                .map(|s| report::RestoredFile {
+                    path: s.path.clone(),
+                    action: s.verb().into(),
+                    copied_from: s.copied_from.clone(),
+                })
+                .collect(),
+            missing: missing
+                .iter()
+                .filter_map(|s| {
+                    let (reference, sha256) = s.missing()?;
+                    Some(report::MissingProgram {
+                        path: s.path.clone(),
+                        program: reference.program.clone(),
+                        version: reference.version.clone(),
+                        sha256: sha256.to_string(),
+                        size: reference.size,
+                        hint: reference.reinstall_hint(sha256),
+                    })
+                })
+                .collect(),
+            conflicts: Vec::new(),
+            backup: done.as_ref().map(|d| d.safety.to_path_buf()),
+            diff,
         });
-        if let Some(diff) = diff {
-            out["diff"] = diff.into();
-        }
-        println!("{out}");
         return;
     }
     if work.is_empty() && missing.is_empty() {
