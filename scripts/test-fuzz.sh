@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (cargo fuzz with libFuzzer) of the hook's stdin parser, the
-# hooks.json merge and the config.toml edit: each target runs for a bounded time,
+# hooks.json merge, the config.toml edit, inline hooks and shell commands: each target runs for a bounded time,
 # starting from the corpus committed in fuzz/corpus/. A crash fails the run and
 # leaves the input in fuzz/artifacts/<target>/.
 #

@@ -96,7 +96,7 @@ step "cargo test (unit, integration, end-to-end with the real Codex CLI)"
 cargo test -j"$jobs" --workspace -- --test-threads=2
 tmpdir_stays_empty "cargo test"
 
-step "fuzzing: hook stdin, hooks.json merge, config.toml edit (cargo fuzz, bounded; FUZZ_SECONDS)"
+step "fuzzing: hook stdin, hooks.json merge, config.toml edit, inline hooks, shell commands (cargo fuzz, bounded; FUZZ_SECONDS)"
 scripts/test-fuzz.sh
 tmpdir_stays_empty "scripts/test-fuzz.sh"
 
