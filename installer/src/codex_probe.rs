@@ -46,16 +46,7 @@ pub fn after_setup(flag: Option<&Path>, layout: &Layout, hooks_file: &Path) -> F
             return found;
         }
     };
-    if !list.errors.is_empty() {
-        found.warnings.push(format!(
-            "Codex ({}) cannot load its configuration, so it runs none of the hooks in it, \
-             codex-guard's included. Codex says: {}; hint: correct or remove that setting \
-             (a stale key, or a value of the wrong type) in the file it names, then run \
-             `codex-guard doctor`",
-            bin.display(),
-            list.errors.join("; ")
-        ));
-    } else {
+    if list.errors.is_empty() {
         let bad = list.not_running(&layout.runtime_bin());
         if !bad.is_empty() {
             found.warnings.push(format!(
@@ -66,6 +57,15 @@ pub fn after_setup(flag: Option<&Path>, layout: &Layout, hooks_file: &Path) -> F
                 bad.join(", ")
             ));
         }
+    } else {
+        found.warnings.push(format!(
+            "Codex ({}) cannot load its configuration, so it runs none of the hooks in it, \
+             codex-guard's included. Codex says: {}; hint: correct or remove that setting \
+             (a stale key, or a value of the wrong type) in the file it names, then run \
+             `codex-guard doctor`",
+            bin.display(),
+            list.errors.join("; ")
+        ));
     }
     for warning in list.warnings {
         found.notes.push(format!("Codex warns: {warning}"));

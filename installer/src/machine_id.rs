@@ -167,7 +167,7 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// macOS ComputerName when set, else the host name.
+/// macOS `ComputerName` when set, else the host name.
 fn device_name() -> String {
     #[cfg(target_os = "macos")]
     if let Ok(out) = std::process::Command::new("scutil")

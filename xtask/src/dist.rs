@@ -79,10 +79,10 @@ pub fn dist(args: DistArgs) -> Result<()> {
             build.arg(format!("-j{jobs}"));
         }
         // Stamp the version only when it differs, so a normal release reuses the build.
-        if version != env!("CARGO_PKG_VERSION") {
-            build.env("CODEX_GUARD_BUILD_VERSION", &version);
-        } else {
+        if version == env!("CARGO_PKG_VERSION") {
             build.env_remove("CODEX_GUARD_BUILD_VERSION");
+        } else {
+            build.env("CODEX_GUARD_BUILD_VERSION", &version);
         }
         build.env(RELEASE_KEY_ENV, release_key.as_deref().unwrap_or("none"));
         run(&mut build)?;
@@ -257,7 +257,7 @@ fn read_key(path: &Path) -> Result<ring::signature::Ed25519KeyPair> {
         .map_err(|_| anyhow::anyhow!("{} is not a usable Ed25519 seed", path.display()))
 }
 
-/// A reproducible tar.gz: fixed order, owner root, mtime from SOURCE_DATE_EPOCH.
+/// A reproducible tar.gz: fixed order, owner root, mtime from `SOURCE_DATE_EPOCH`.
 pub fn write_archive(path: &Path, stem: &str, files: &[(String, Vec<u8>, u32)]) -> Result<()> {
     let mtime = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
@@ -307,7 +307,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// `SHA256SUMS` over every archive and package in `dir`, in `sha256sum` format.
 fn write_checksums(dir: &Path) -> Result<()> {
     let mut names: Vec<String> = fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| release::CHECKSUMMED.iter().any(|s| n.ends_with(s)))

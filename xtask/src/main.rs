@@ -10,7 +10,7 @@
 //!   (`--check` fails when they are out of date).
 //! - `manifests`: fills the Homebrew formula and winget manifests from a release
 //!   directory's `SHA256SUMS`.
-//! - `check-packaging`: checks packaging/ (Homebrew, WiX, winget, macOS, Debian and
+//! - `check-packaging`: checks packaging/ (Homebrew, `WiX`, winget, macOS, Debian and
 //!   RPM scripts) against the release layout, or against a release directory.
 
 #[allow(dead_code)]
@@ -80,7 +80,7 @@ pub struct DistArgs {
     /// Cargo profile to build with.
     #[arg(long, default_value = "release")]
     profile: String,
-    /// Cargo target directory (default: $CARGO_TARGET_DIR, else target/).
+    /// Cargo target directory (default: $`CARGO_TARGET_DIR`, else target/).
     #[arg(long, value_name = "DIR")]
     target_dir: Option<PathBuf>,
     /// Where the archive, packages and SHA256SUMS go (default: target/dist).

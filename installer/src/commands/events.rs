@@ -856,7 +856,7 @@ impl Summary {
         let median = if n % 2 == 1 {
             sorted[n / 2]
         } else {
-            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+            f64::midpoint(sorted[n / 2 - 1], sorted[n / 2])
         };
         let rank = (n * 95).div_ceil(100).max(1);
         Some((round3(median), round3(sorted[rank - 1])))
@@ -1211,7 +1211,7 @@ fn table(out: &mut String, header: &[&str], align: &str, rows: Vec<Vec<String>>)
             .unwrap_or(0)
     };
     let widths: Vec<usize> = (0..header.len()).map(width).collect();
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let header: Vec<String> = header.iter().map(std::string::ToString::to_string).collect();
     for row in std::iter::once(&header).chain(&rows) {
         let mut line = String::new();
         for (col, cell) in row.iter().enumerate() {

@@ -48,11 +48,11 @@ pub const BUILT_IN_KEY: Option<&str> = if env!("CODEX_GUARD_RELEASE_KEY").is_emp
 /// the package manager owns updates then.
 pub const PACKAGE_MARKER: &str = "share/codex-guard/installed-by-package";
 /// Longest wait for the release list, and for the download.
-const LIST_DEADLINE: Duration = Duration::from_secs(60);
-const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(600);
+const LIST_DEADLINE: Duration = Duration::from_mins(1);
+const DOWNLOAD_DEADLINE: Duration = Duration::from_mins(10);
 /// Longest a new program may take to say its version, and a setup or doctor it runs.
 const VERSION_DEADLINE: Duration = Duration::from_secs(10);
-const CHILD_DEADLINE: Duration = Duration::from_secs(180);
+const CHILD_DEADLINE: Duration = Duration::from_mins(3);
 /// Largest program a release may hold: anything bigger is not ours.
 const MAX_PROGRAM_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -88,7 +88,7 @@ struct Machine {
 impl Machine {
     /// Who owns updates: the machine-wide config speaks for the fleet, then the user's.
     /// Run as root, a config only counts if root owns it: `sudo` may keep a user's HOME
-    /// or CODEX_HOME, and that user's key, mirror or CA must not choose what root installs.
+    /// or `CODEX_HOME`, and that user's key, mirror or CA must not choose what root installs.
     fn read(args: &SelfUpdateArgs, loud: &mut Vec<String>) -> Result<Machine> {
         let exe = std::env::current_exe().context("cannot tell where this codex-guard is")?;
         let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
@@ -502,7 +502,7 @@ fn report_updated(args: &SelfUpdateArgs, machine: &Machine, fetched: &Fetched, d
             "  verified {CHECKSUMS} (signed by {key}) and {archive_name} (sha256 {sha256})"
         ),
         None => {
-            println!("  checked {archive_name} against an UNSIGNED {CHECKSUMS} (sha256 {sha256})")
+            println!("  checked {archive_name} against an UNSIGNED {CHECKSUMS} (sha256 {sha256})");
         }
     }
     println!(
@@ -705,7 +705,7 @@ fn report_check(
             ),
             Choice::UpToDate(_) => println!("codex-guard {VERSION} is the latest release"),
             Choice::Newer(v) => {
-                println!("codex-guard {VERSION} is newer than the latest release ({v})")
+                println!("codex-guard {VERSION} is newer than the latest release ({v})");
             }
             Choice::None => println!("{source} lists no release for {}", target()),
         }

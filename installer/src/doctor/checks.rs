@@ -509,7 +509,7 @@ fn hooks_feature(ctx: &Context) -> Check {
                 ID,
                 format!("on (`[features] {key} = true` in {})", path.display()),
             ),
-            ("requirements", false) | ("managed", false) => Check::fail(
+            ("requirements" | "managed", false) => Check::fail(
                 ID,
                 format!(
                     "{} sets `[features] {key} = false`: hooks are off on this machine, codex-guard's included",
@@ -1750,7 +1750,7 @@ fn managed_receipt(ctx: &Context) -> Check {
     }
 }
 
-/// requirements.toml holds hooks on, our managed_dir, and our handler for every event.
+/// requirements.toml holds hooks on, our `managed_dir`, and our handler for every event.
 fn managed_requirements(ctx: &Context) -> Check {
     const ID: CheckId = CheckId::ManagedRequirements;
     let Scope::Machine(sys) = ctx.scope else {

@@ -1,6 +1,6 @@
 //! Edits to Codex's `config.toml`: `[features] hooks = true` (replacing the
 //! deprecated `codex_hooks`) and the trust records of our handlers. Done with
-//! toml_edit, so every comment, blank line and unrelated key keeps its bytes.
+//! `toml_edit`, so every comment, blank line and unrelated key keeps its bytes.
 
 use crate::failure::Failure;
 use crate::fsutil;
@@ -592,7 +592,7 @@ fn remove_trusted_hash(state: &mut Table, key: &str, previous: Option<&str>, kee
         Some(hash) => set_string(entry, "trusted_hash", hash),
         None => {
             remove_laid_out(entry, "trusted_hash");
-            let emptied = entry.as_table_like().is_some_and(|entry| entry.is_empty());
+            let emptied = entry.as_table_like().is_some_and(toml_edit::TableLike::is_empty);
             if emptied && !keep_table {
                 state.remove(key);
             }
@@ -637,7 +637,7 @@ pub fn unapply(
         for t in record.map(|r| r.trust.as_slice()).unwrap_or_default() {
             match current(state, &t.key) {
                 Some(hash) if hash == t.trusted_hash => {
-                    remove_trusted_hash(state, &t.key, t.previous.as_deref(), t.table_existed)
+                    remove_trusted_hash(state, &t.key, t.previous.as_deref(), t.table_existed);
                 }
                 Some(_) => notes.push(format!(
                     "the trust record {:?} was changed after setup and is left as is",

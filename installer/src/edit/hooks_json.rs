@@ -161,7 +161,7 @@ pub fn render_template(command: &str, timeout_secs: u64, target: &Target) -> Val
         match value {
             Value::String(s) if s == COMMAND_PLACEHOLDER => *value = command.into(),
             Value::String(s) if s == COMMAND_WINDOWS_PLACEHOLDER => {
-                *value = windows.unwrap_or_default().into()
+                *value = windows.unwrap_or_default().into();
             }
             Value::String(s) if s == TIMEOUT_PLACEHOLDER => *value = timeout.into(),
             Value::Array(items) => items
@@ -172,7 +172,7 @@ pub fn render_template(command: &str, timeout_secs: u64, target: &Target) -> Val
                     map.retain(|_, v| *v != COMMAND_WINDOWS_PLACEHOLDER);
                 }
                 map.values_mut()
-                    .for_each(|v| fill(v, command, timeout, windows))
+                    .for_each(|v| fill(v, command, timeout, windows));
             }
             _ => {}
         }
@@ -379,7 +379,7 @@ pub fn unmerge(
     let added_hooks_key = original.is_some_and(|o| o.get("hooks").is_none());
     let emptied = removal.value["hooks"]
         .as_object()
-        .is_some_and(|h| h.is_empty());
+        .is_some_and(serde_json::Map::is_empty);
     if !removal.removed.is_empty() && added_hooks_key && emptied {
         if let Some(top) = removal.value.as_object_mut() {
             top.shift_remove("hooks");

@@ -5,7 +5,7 @@
 //!
 //! The edits mirror [`crate::edit::hooks_json`]: the user's groups keep their place (their
 //! trust keys name it), ours are appended to each event's list or updated in place.
-//! Done with toml_edit, so every other byte of the file stays as it was.
+//! Done with `toml_edit`, so every other byte of the file stays as it was.
 
 use crate::edit::hooks_json::{Moved, Placed, RemovedGroup};
 use crate::failure::Failure;
@@ -108,7 +108,7 @@ fn refuse(path: &Path, problem: String, fix: &str) -> Failure {
     ))
 }
 
-/// Our event lists must be `[[hooks.<Event>]]` tables: toml_edit cannot append a
+/// Our event lists must be `[[hooks.<Event>]]` tables: `toml_edit` cannot append a
 /// table to a list written inline without rewriting the user's line.
 fn event_tables<'a>(
     hooks: &'a mut Table,

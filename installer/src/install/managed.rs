@@ -655,9 +655,7 @@ fn plan(
     let receipt = ManagedReceipt {
         schema_version: MANAGED_RECEIPT_SCHEMA_VERSION,
         version: codex_guard_common::VERSION.to_string(),
-        installed_at: previous
-            .map(|r| r.installed_at.clone())
-            .unwrap_or_else(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
+        installed_at: previous.map_or_else(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string(), |r| r.installed_at.clone()),
         prefix: sys.prefix.clone(),
         command: sys.command(),
         requirements: record,
@@ -909,7 +907,7 @@ fn plan_uninstall(sys: &SystemLayout, receipt: &ManagedReceipt) -> Result<Vec<St
         };
         match after {
             Some(text) if text != current => {
-                steps.push(Step::Write(path.clone(), text.into_bytes()))
+                steps.push(Step::Write(path.clone(), text.into_bytes()));
             }
             Some(_) => {}
             None => steps.push(Step::Remove(path.clone())),

@@ -423,7 +423,7 @@ fn system_files(system: &Path) -> [PathBuf; 2] {
 }
 
 fn managed_args(env: &TestEnv, command: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = command.iter().map(std::string::ToString::to_string).collect();
     args.extend(["--managed", "--silent", "--json", "--system-root"].map(String::from));
     args.push(env.root.join("system").display().to_string());
     args

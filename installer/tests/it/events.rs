@@ -472,7 +472,7 @@ fn since_streams_both_files_line_by_line_whatever_their_order() {
     assert_eq!(long_row["count"], long_blocked);
     elapsed.sort_by(f64::total_cmp);
     let n = elapsed.len();
-    let median = (elapsed[n / 2 - 1] + elapsed[n / 2]) / 2.0;
+    let median = f64::midpoint(elapsed[n / 2 - 1], elapsed[n / 2]);
     let p95 = elapsed[(n * 95).div_ceil(100) - 1];
     assert_eq!(n % 2, 0, "the median is the mean of the two middle samples");
     assert_eq!(

@@ -133,7 +133,7 @@ pub fn check(
     let mut want: BTreeSet<String> = PAYLOAD
         .iter()
         .chain([&MARKER])
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     want.extend(
         layout

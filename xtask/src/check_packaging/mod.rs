@@ -1,5 +1,5 @@
 //! `cargo xtask check-packaging`: checks the OS packaging in packaging/ (Homebrew formula,
-//! WiX source, winget manifests, macOS payload, Debian and RPM scripts) against the
+//! `WiX` source, winget manifests, macOS payload, Debian and RPM scripts) against the
 //! release layout `dist` builds. With `--release-dir` (a `dist` output: archives,
 //! packages, SHA256SUMS, filled formula and manifests) every check runs against the real
 //! archives, and the macOS payload is laid out from the real Linux archive.
@@ -268,7 +268,7 @@ fn committed_layout(
     let mut files: BTreeSet<String> = PROGRAMS
         .iter()
         .chain(&DOCS)
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     files.extend(list_dir(man_dir, "man/"));
     files.extend(list_dir(completions_dir, "completions/"));

@@ -22,7 +22,7 @@ pub struct Release {
     pub dir: PathBuf,
     pub version: Option<String>,
     pub sums: BTreeMap<String, String>,
-    /// The Linux archive's layout (x86_64 preferred) and the archive.
+    /// The Linux archive's layout (`x86_64` preferred) and the archive.
     pub linux: Option<(Layout, PathBuf)>,
     pub windows: Option<Layout>,
 }
@@ -196,7 +196,7 @@ impl Release {
         for file in programs
             .iter()
             .cloned()
-            .chain(DOCS.iter().map(|d| d.to_string()))
+            .chain(DOCS.iter().map(std::string::ToString::to_string))
             .chain(completions)
         {
             if !layout.exists(&file) {
@@ -239,7 +239,7 @@ fn read_zip(path: &Path, description: &str) -> Result<(BTreeSet<String>, Layout)
     let zip = zip::ZipArchive::new(fs::File::open(path)?)?;
     let names = zip
         .file_names()
-        .map(|n| n.map(|n| n.into_owned()))
+        .map(|n| n.map(std::borrow::Cow::into_owned))
         .collect::<Result<Vec<String>, _>>()?;
     let names: Vec<&str> = names
         .iter()
@@ -316,7 +316,7 @@ fn read_tar(path: &Path, description: &str, dest: &Path) -> Result<(BTreeSet<Str
     ))
 }
 
-/// The formula and manifests the release tool filled in (release_dir/homebrew, /winget).
+/// The formula and manifests the release tool filled in (`release_dir/homebrew`, /winget).
 pub fn check_filled(
     tree: &Tree,
     release: &Release,

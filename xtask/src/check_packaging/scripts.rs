@@ -44,7 +44,7 @@ pub const SCRIPTS: [(&str, Shell); 8] = [
 
 pub const WIX_SOURCE: &str = "windows/codex-guard.wxs";
 
-/// The winget manifests by kind (their ManifestType), relative to packaging/.
+/// The winget manifests by kind (their `ManifestType`), relative to packaging/.
 pub fn winget_files() -> [(&'static str, String); 3] {
     let dir = WINGET_MANIFESTS
         .0

@@ -112,7 +112,7 @@ fn a_system_path_outside_the_root_variable_fails() {
         |repo| {
             edit(repo, "deb/postrm", |t| {
                 format!("{t}rm -f /etc/codex-guard/extra # cleanup\n")
-            })
+            });
         },
         &[
             "packaging/deb/postrm:",
@@ -199,7 +199,7 @@ fn broken_xml_fails_with_its_position() {
         |repo| {
             edit(repo, "windows/codex-guard.wxs", |t| {
                 t.replacen("</Wix>", "</Wx>", 1)
-            })
+            });
         },
         &["wix: codex-guard.wxs parses as XML: packaging/windows/codex-guard.wxs:"],
     );
@@ -234,7 +234,7 @@ fn invalid_yaml_and_duplicate_keys_fail_to_parse() {
         |repo| {
             edit(repo, locale, |t| {
                 t.replace("PackageName: codex-guard", "PackageName: [codex-guard")
-            })
+            });
         },
         &["packaging/windows/winget/CodexGuard.CodexGuard.locale.en-US.yaml:"],
     );
@@ -247,7 +247,7 @@ fn the_macos_payload_must_hold_every_file() {
         |repo| {
             edit(repo, "macos/build-pkg.sh", |t| {
                 t.replace("fish/vendor_completions.d", "fish/completions")
-            })
+            });
         },
         &["no usr/local/share/fish/vendor_completions.d/codex-guard.fish in the payload"],
     );
@@ -259,7 +259,7 @@ fn a_broken_readme_link_fails() {
         |repo| {
             edit(repo, "README.md", |t| {
                 format!("{t}\nSee [the notes](notes/missing.md).\n")
-            })
+            });
         },
         &["packaging/README.md links to notes/missing.md, which does not exist"],
     );

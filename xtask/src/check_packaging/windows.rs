@@ -1,4 +1,4 @@
-//! The Windows packaging: the WiX source of the MSI (read with roxmltree) and the winget
+//! The Windows packaging: the `WiX` source of the MSI (read with roxmltree) and the winget
 //! manifests (read with yaml-rust2), each checked against the release archives.
 
 use super::release_dir::Release;
@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use yaml_rust2::{Yaml, YamlLoader};
 
 const WIX_NS: &str = "http://wixtoolset.org/schemas/v4/wxs";
-/// The MSI's UpgradeCode must never change: it is what lets a new version replace an old one.
+/// The MSI's `UpgradeCode` must never change: it is what lets a new version replace an old one.
 const UPGRADE_CODE: &str = "70185E46-26F8-4AE3-8C58-02249D8E602B";
 const WIX_VARIABLES: [&str; 2] = ["Version", "SourceDir"];
 const SOURCE_PREFIX: &str = "$(var.SourceDir)\\";
