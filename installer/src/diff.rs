@@ -3,6 +3,7 @@
 
 use crate::fsutil;
 use codex_guard_common::Layout;
+use std::fmt::Write as _;
 use std::path::Path;
 
 /// How a file's change is shown.
@@ -67,11 +68,12 @@ pub fn render<'a>(files: impl IntoIterator<Item = FileDiff<'a>>) -> String {
                 let size = |bytes: Option<&[u8]>| {
                     bytes.map_or_else(|| "absent".to_string(), |b| format!("{} bytes", b.len()))
                 };
-                out.push_str(&format!(
+                _ = write!(
+                    out,
                     "--- {old_name}\n+++ {new_name}\n secret not shown: {} -> {}\n",
                     size(file.before),
                     size(file.after)
-                ));
+                );
             }
             _ => {
                 let hash = |bytes: Option<&[u8]>| {
@@ -80,11 +82,12 @@ pub fn render<'a>(files: impl IntoIterator<Item = FileDiff<'a>>) -> String {
                         |b| format!("sha256 {}", fsutil::sha256_hex(b)),
                     )
                 };
-                out.push_str(&format!(
+                _ = write!(
+                    out,
                     "--- {old_name}\n+++ {new_name}\n binary: {} -> {}\n",
                     hash(file.before),
                     hash(file.after)
-                ));
+                );
             }
         }
     }

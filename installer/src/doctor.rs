@@ -26,6 +26,7 @@ use anyhow::Result;
 use codex_guard_common::Layout;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Version of the `--json` document.
@@ -401,7 +402,7 @@ impl Findings<'_> {
         }
         let mut out = String::new();
         for f in self.fixed.unwrap_or_default() {
-            out.push_str(&format!("fixed  {:<9}  {}\n", f.action, f.path.display()));
+            _ = writeln!(out, "fixed  {:<9}  {}", f.action, f.path.display());
         }
         let width = checks
             .iter()
@@ -409,14 +410,15 @@ impl Findings<'_> {
             .max()
             .unwrap_or(0);
         for check in checks {
-            out.push_str(&format!(
+            _ = write!(
+                out,
                 "{:<4}  {:<width$}  {}",
                 check.status.as_str(),
                 check.id.as_str(),
                 check.message
-            ));
+            );
             if let (Some(fix), Status::Warn | Status::Fail) = (&check.fix, check.status) {
-                out.push_str(&format!("  [fix: {fix}]"));
+                _ = write!(out, "  [fix: {fix}]");
             }
             out.push('\n');
         }
@@ -434,8 +436,9 @@ impl Findings<'_> {
             Scope::Machine(sys) => format!("the machine-wide install under {}", sys.root.display()),
             Scope::User => self.layout.codex_home.display().to_string(),
         };
-        out.push_str(&format!(
-            "{}: {verdict} ({} pass, {} warn, {} fail{skipped}) in {place}{}\n",
+        _ = writeln!(
+            out,
+            "{}: {verdict} ({} pass, {} warn, {} fail{skipped}) in {place}{}",
             health.as_str(),
             count(Status::Pass),
             count(Status::Warn),
@@ -444,7 +447,7 @@ impl Findings<'_> {
                 Some(f) => format!(", after {} fix(es)", f.len()),
                 None => String::new(),
             }
-        ));
+        );
         out
     }
 }

@@ -6,6 +6,7 @@ use crate::{generated, root, DistArgs};
 use anyhow::{bail, ensure, Context, Result};
 use ring::signature::KeyPair;
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -315,7 +316,7 @@ fn write_checksums(dir: &Path) -> Result<()> {
     names.sort();
     let mut text = String::new();
     for name in &names {
-        text.push_str(&format!("{}  {name}\n", sha256_file(&dir.join(name))?));
+        _ = writeln!(text, "{}  {name}", sha256_file(&dir.join(name))?);
     }
     fs::write(dir.join("SHA256SUMS"), text)?;
     println!(

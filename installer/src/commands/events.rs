@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -994,24 +995,27 @@ impl Report {
             .map(|ms| format!(" since {}", rfc3339_seconds(ms)))
             .unwrap_or_default();
         if self.files.is_empty() || (s.events == 0 && s.outside == 0 && s.malformed == 0) {
-            out.push_str(&format!(
-                "no events recorded yet in {}\n",
-                self.log_dir.display()
-            ));
+            _ = writeln!(out, "no events recorded yet in {}", self.log_dir.display());
         } else {
             match (s.first_ms, s.last_ms) {
-                (Some(first), Some(last)) => out.push_str(&format!(
-                    "{} events{since}, from {} to {}, in {}\n",
-                    s.events,
-                    rfc3339_seconds(first),
-                    rfc3339_seconds(last),
-                    self.log_dir.display()
-                )),
-                _ => out.push_str(&format!(
-                    "{} events{since} in {}\n",
-                    s.events,
-                    self.log_dir.display()
-                )),
+                (Some(first), Some(last)) => {
+                    _ = writeln!(
+                        out,
+                        "{} events{since}, from {} to {}, in {}",
+                        s.events,
+                        rfc3339_seconds(first),
+                        rfc3339_seconds(last),
+                        self.log_dir.display()
+                    );
+                }
+                _ => {
+                    _ = writeln!(
+                        out,
+                        "{} events{since} in {}",
+                        s.events,
+                        self.log_dir.display()
+                    );
+                }
             }
             let mut notes = Vec::new();
             if s.malformed > 0 {
@@ -1021,7 +1025,7 @@ impl Report {
                 notes.push(format!("{} earlier event(s) not counted", s.outside));
             }
             if !notes.is_empty() {
-                out.push_str(&format!("({})\n", notes.join("; ")));
+                _ = writeln!(out, "({})", notes.join("; "));
             }
         }
         if s.events > 0 {
@@ -1127,30 +1131,35 @@ impl Report {
                 .take(self.top)
                 .map(|(message, n)| vec![n.to_string(), one_line(message)])
                 .collect();
-            out.push_str(&format!("\n{} event(s) with errors:\n", s.error_events));
+            _ = write!(out, "\n{} event(s) with errors:\n", s.error_events);
             table(out, &["count", "error"], "rl", rows);
         }
         out.push('\n');
         match s.latency() {
-            Some((median, p95)) => out.push_str(&format!(
-                "elapsed: median {median} ms, p95 {p95} ms ({} events)\n",
-                s.elapsed.len()
-            )),
+            Some((median, p95)) => {
+                _ = writeln!(
+                    out,
+                    "elapsed: median {median} ms, p95 {p95} ms ({} events)",
+                    s.elapsed.len()
+                );
+            }
             None => out.push_str("elapsed: not recorded\n"),
         }
-        out.push_str(&format!(
-            "records: {} delivered, {} spooled\n",
+        _ = writeln!(
+            out,
+            "records: {} delivered, {} spooled",
             s.delivered, s.spooled
-        ));
+        );
         let breaker = |part: &str| s.breaker.get(part);
         if breaker("open") + breaker("opened") + breaker("probe") > 0 {
-            out.push_str(&format!(
+            _ = writeln!(
+                out,
                 "guardrail service failing: {} event(s) decided by the fail policy while the \
-                 circuit breaker was open, {} opened it, {} probe(s)\n",
+                 circuit breaker was open, {} opened it, {} probe(s)",
                 breaker("open"),
                 breaker("opened"),
                 breaker("probe")
-            ));
+            );
         }
         let modified = s.modified.sorted();
         if !modified.is_empty() {
@@ -1158,10 +1167,11 @@ impl Report {
                 .iter()
                 .map(|(what, n)| format!("{n} {}", what.replace(':', " ")))
                 .collect();
-            out.push_str(&format!(
-                "changed by the guardrail service: {}\n",
+            _ = writeln!(
+                out,
+                "changed by the guardrail service: {}",
                 parts.join(", ")
-            ));
+            );
         }
     }
 
@@ -1182,7 +1192,7 @@ impl Report {
             sp.stats.dropped_corrupt,
         );
         if let Some(error) = &sp.stats.last_error {
-            line.push_str(&format!("; last error: {}", one_line(error)));
+            _ = write!(line, "; last error: {}", one_line(error));
         }
         line.push('\n');
         line
@@ -1211,7 +1221,10 @@ fn table(out: &mut String, header: &[&str], align: &str, rows: Vec<Vec<String>>)
             .unwrap_or(0)
     };
     let widths: Vec<usize> = (0..header.len()).map(width).collect();
-    let header: Vec<String> = header.iter().map(std::string::ToString::to_string).collect();
+    let header: Vec<String> = header
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     for row in std::iter::once(&header).chain(&rows) {
         let mut line = String::new();
         for (col, cell) in row.iter().enumerate() {
@@ -1360,7 +1373,6 @@ mod tests {
 
     #[test]
     fn a_log_read_in_parts_sums_up_as_read_in_one() {
-        use std::fmt::Write;
         // Ties, lines without a time, the same command blocked by different rules,
         // escapes, malformed and blank lines, a line longer than the read buffer.
         let mut log = String::new();

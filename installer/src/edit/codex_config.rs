@@ -592,7 +592,9 @@ fn remove_trusted_hash(state: &mut Table, key: &str, previous: Option<&str>, kee
         Some(hash) => set_string(entry, "trusted_hash", hash),
         None => {
             remove_laid_out(entry, "trusted_hash");
-            let emptied = entry.as_table_like().is_some_and(toml_edit::TableLike::is_empty);
+            let emptied = entry
+                .as_table_like()
+                .is_some_and(toml_edit::TableLike::is_empty);
             if emptied && !keep_table {
                 state.remove(key);
             }

@@ -655,7 +655,10 @@ fn plan(
     let receipt = ManagedReceipt {
         schema_version: MANAGED_RECEIPT_SCHEMA_VERSION,
         version: codex_guard_common::VERSION.to_string(),
-        installed_at: previous.map_or_else(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string(), |r| r.installed_at.clone()),
+        installed_at: previous.map_or_else(
+            || humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            |r| r.installed_at.clone(),
+        ),
         prefix: sys.prefix.clone(),
         command: sys.command(),
         requirements: record,

@@ -670,7 +670,10 @@ fn plan(
     let receipt = Receipt {
         schema_version: RECEIPT_SCHEMA_VERSION,
         version: codex_guard_common::VERSION.to_string(),
-        installed_at: previous.map_or_else(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string(), |r| r.installed_at.clone()),
+        installed_at: previous.map_or_else(
+            || humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            |r| r.installed_at.clone(),
+        ),
         codex_home: layout.codex_home.clone(),
         hooks_json: HooksJsonRecord {
             path: hooks_file,

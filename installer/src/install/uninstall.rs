@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use codex_guard_common::events::Event;
 use codex_guard_common::{Layout, Receipt};
 use serde_json::Value;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -504,7 +505,7 @@ fn diffs(plan: &Plan) -> String {
         show: crate::diff::Show::Diff,
     }));
     for path in &plan.remove {
-        out.push_str(&format!("removed: {}\n", path.display()));
+        _ = writeln!(out, "removed: {}", path.display());
     }
     out
 }

@@ -3,6 +3,7 @@
 //! file is left half-written.
 
 use crate::common::TestEnv;
+use std::fmt::Write as _;
 use std::path::Path;
 
 const CONFIG: &str = "# mine\nmodel = \"o3\"\n";
@@ -166,10 +167,11 @@ fn a_ten_megabyte_config_is_edited_and_given_back_byte_for_byte() {
     let mut config = String::from("# a long-lived config\nmodel = \"o3\"\n");
     let mut n = 0;
     while config.len() < 10 * 1024 * 1024 {
-        config.push_str(&format!(
+        _ = write!(
+config,
             "\n# project {n}: {}\n[projects.\"/home/dev/src/project-{n}\"]\ntrust_level = \"trusted\"\n",
             "notes ".repeat(20)
-        ));
+);
         n += 1;
     }
     let env = TestEnv::new().file("config.toml", &config);

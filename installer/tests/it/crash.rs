@@ -10,6 +10,7 @@
 
 use crate::common::TestEnv;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -305,11 +306,12 @@ fn uninstall_killed_at_any_moment_leaves_old_or_new_files_and_the_next_run_finis
         .push(serde_json::json!({"hooks": [{"type": "command", "command": "audit-later"}]}));
     std::fs::write(&hooks_path, serde_json::to_string_pretty(&hooks).unwrap()).unwrap();
     let mut config = env.read("config.toml");
-    config.push_str(&format!(
+    _ = write!(
+        config,
         "\n[hooks.state.\"{}:pre_tool_use:2:0\"]\ntrusted_hash = \"sha256:{}\"\n",
         hooks_path.display(),
         "ab".repeat(32)
-    ));
+    );
     std::fs::write(env.codex_home.join("config.toml"), config).unwrap();
     let installed = env.root.join("installed");
     copy_tree(&env.codex_home, &installed);
@@ -423,7 +425,10 @@ fn system_files(system: &Path) -> [PathBuf; 2] {
 }
 
 fn managed_args(env: &TestEnv, command: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = command.iter().map(std::string::ToString::to_string).collect();
+    let mut args: Vec<String> = command
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     args.extend(["--managed", "--silent", "--json", "--system-root"].map(String::from));
     args.push(env.root.join("system").display().to_string());
     args

@@ -4,6 +4,7 @@
 use crate::common::{json_of, tar_listing, TestEnv};
 use assert_cmd::Command;
 use codex_guard_common::events::Event;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// The rules setup installs.
@@ -61,9 +62,10 @@ fn setup_keeps_every_user_byte_and_adds_only_ours() {
         ("post_tool_use", 0),
         ("stop", 0),
     ] {
-        expected.push_str(&format!(
+        _ = write!(
+expected,
             "\n[hooks.state.\"[CODEX_HOME]/hooks.json:{event}:{group}:0\"]\ntrusted_hash = \"SHA256[HASH]\"\n"
-        ));
+);
     }
     assert_eq!(config, expected);
 

@@ -151,7 +151,8 @@ fn inline_hooks_home_gets_inline_handlers_codex_runs_without_the_both_warning() 
     assert_eq!(home.user_hook_runs(), 1, "{output}");
     let pre = akto.requests_for("PreToolUse");
     assert!(
-        pre.iter().any(|r| r.asks_guardrails()),
+        pre.iter()
+            .any(codex_guard_e2e::AktoRequest::asks_guardrails),
         "codex-guard's PreToolUse hook did not run: {output}"
     );
     let errors = hook_errors(&items);
