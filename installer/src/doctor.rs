@@ -282,8 +282,8 @@ fn check_dir_argument(path: &Path, what: &str, may_be_missing: bool) -> Result<(
     }
 }
 
-pub fn run(args: DoctorArgs) -> Result<ExitCode> {
-    let inputs = Inputs::resolve(&args)?;
+pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
+    let inputs = Inputs::resolve(args)?;
     // A machine-wide install is checked as such: asked for, or when it is what
     // protects this user (no per-user install of their own).
     let scope = if args.managed {

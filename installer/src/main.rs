@@ -8,13 +8,13 @@ use codex_guard::{
 
 fn main() {
     let result = match cli::Cli::parse().command {
-        cli::Command::Setup(args) => setup::run(*args),
-        cli::Command::Doctor(args) => doctor::run(args),
-        cli::Command::Uninstall(args) => uninstall::run(args),
-        cli::Command::Backup(args) => backup::run(args),
-        cli::Command::Restore(args) => restore::run(args),
-        cli::Command::Events(args) => events::run(args),
-        cli::Command::SelfUpdate(args) => update::run(args),
+        cli::Command::Setup(args) => setup::run(&args),
+        cli::Command::Doctor(args) => doctor::run(&args),
+        cli::Command::Uninstall(args) => uninstall::run(&args),
+        cli::Command::Backup(args) => backup::run(&args),
+        cli::Command::Restore(args) => restore::run(&args),
+        cli::Command::Events(args) => events::run(&args),
+        cli::Command::SelfUpdate(args) => update::run(&args),
     };
     let code = match result {
         Ok(code) => code,

@@ -33,7 +33,7 @@ const DECISIONS: [&str; 4] = ["allow", "block", "observe", "ignore"];
 /// Longest command, prompt or error shown in one line of the human report.
 const SHOWN_CHARS: usize = 100;
 
-pub fn run(args: EventsArgs) -> Result<ExitCode> {
+pub fn run(args: &EventsArgs) -> Result<ExitCode> {
     let now = SystemTime::now();
     let since = match &args.since {
         Some(text) => Some(parse_since(text, now).map_err(Failure::bad_input)?),

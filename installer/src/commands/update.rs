@@ -228,10 +228,10 @@ struct Fetched {
     staged: Staged,
 }
 
-pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
+pub fn run(args: &SelfUpdateArgs) -> Result<ExitCode> {
     // Said on stderr as they happen, and in the JSON report's warnings.
     let mut loud = Vec::new();
-    let machine = Machine::read(&args, &mut loud)?;
+    let machine = Machine::read(args, &mut loud)?;
     if !args.check {
         if let Some(owner) = &machine.owner {
             return Err(Failure::refused(format!("not updating: {owner}")).into());
@@ -242,7 +242,7 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     let choice = choose(&releases, VERSION, args.to.as_deref())?;
     if args.check {
         return report_check(
-            &args,
+            args,
             &machine.source,
             &choice,
             machine.owner.as_deref(),
@@ -251,10 +251,10 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     }
     let release = match choice {
         Choice::Install(release) => release,
-        other => return report_unchanged(&args, &machine.source, &other),
+        other => return report_unchanged(args, &machine.source, &other),
     };
     // `work` is the directory beside the programs it is all in (removed when dropped).
-    let (fetched, work) = fetch(&args, &machine, &client, &release, &mut loud)?;
+    let (fetched, work) = fetch(args, &machine, &client, &release, &mut loud)?;
 
     // Each refresh is rehearsed first (`--dry-run`) by the staged program: a release
     // that cannot take over an install's settings is not installed.
@@ -294,14 +294,14 @@ pub fn run(args: SelfUpdateArgs) -> Result<ExitCode> {
     let doctor = if refreshed.is_empty() {
         None
     } else {
-        let doctor = run_doctor(&args, &machine)?;
+        let doctor = run_doctor(args, &machine)?;
         if !doctor.success {
             exit = ExitCode::Degraded;
         }
         Some(doctor)
     };
     report_updated(
-        &args,
+        args,
         &machine,
         &fetched,
         &Updated {

@@ -1991,7 +1991,7 @@ mod tests {
                 codex_home: Some(codex_home.clone()),
                 system_root: system_root.clone(),
             };
-            crate::install::setup::apply(crate::cli::SetupArgs {
+            crate::install::setup::apply(&crate::cli::SetupArgs {
                 local_only: true,
                 device_id: Some("unit-test".into()),
                 runtime: Some(runtime),

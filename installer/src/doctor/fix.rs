@@ -30,7 +30,7 @@ pub fn repair(inputs: &Inputs, checks: &[Check]) -> Outcome {
 
     if checks.iter().any(|c| planned(c) == Some(&Repair::Setup)) {
         let adopt = super::checks::edited_commands(inputs);
-        match setup::apply_adopting(setup_args(inputs, checks), &adopt) {
+        match setup::apply_adopting(&setup_args(inputs, checks), &adopt) {
             Ok(done) => outcome
                 .fixed
                 .extend(done.changes().into_iter().map(|c| Fixed {

@@ -664,7 +664,7 @@ fn list(layout: &Layout, json: bool) -> Result<ExitCode> {
 }
 
 /// `codex-guard backup`: writes an archive, or lists them.
-pub fn run(args: BackupArgs) -> Result<ExitCode> {
+pub fn run(args: &BackupArgs) -> Result<ExitCode> {
     let layout = home::resolve(&args.home)?;
     if args.list {
         return list(&layout, args.json);

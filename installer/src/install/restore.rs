@@ -53,7 +53,7 @@ impl Step {
     }
 }
 
-pub fn run(args: RestoreArgs) -> Result<ExitCode> {
+pub fn run(args: &RestoreArgs) -> Result<ExitCode> {
     let layout = home::resolve(&args.home)?;
     let archive_path = match (&args.file, args.latest) {
         (Some(file), _) => file.clone(),
@@ -87,11 +87,11 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         print!("{diff}");
     }
     if !conflicts.is_empty() && !args.force {
-        return Err(refuse(&args, &layout, &archive_path, &conflicts, diff));
+        return Err(refuse(args, &layout, &archive_path, &conflicts, diff));
     }
 
     if args.dry_run || work.is_empty() {
-        report(&args, &archive_path, &work, &missing, None, diff);
+        report(args, &archive_path, &work, &missing, None, diff);
         return Ok(exit_code(&missing));
     }
     let asked = !args.yes && !args.json && ui::stdin_is_terminal();
@@ -133,7 +133,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         .filter(|s| s.action == Action::Conflict)
         .collect();
     if !conflicts.is_empty() && !args.force {
-        return Err(refuse(&args, &layout, &archive_path, &conflicts, None));
+        return Err(refuse(args, &layout, &archive_path, &conflicts, None));
     }
     for step in &work {
         fsutil::check_writable(&step.path)?;
@@ -180,7 +180,7 @@ pub fn run(args: RestoreArgs) -> Result<ExitCode> {
         safety: &safety,
         listed: asked,
     };
-    report(&args, &archive_path, &work, &missing, Some(done), None);
+    report(args, &archive_path, &work, &missing, Some(done), None);
     Ok(exit_code(&missing))
 }
 

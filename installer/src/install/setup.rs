@@ -197,12 +197,12 @@ impl Outcome {
     }
 }
 
-pub fn run(args: SetupArgs) -> Result<ExitCode> {
+pub fn run(args: &SetupArgs) -> Result<ExitCode> {
     if args.managed {
-        return crate::install::managed::setup(&args);
+        return crate::install::managed::setup(args);
     }
     if args.all_users {
-        return crate::install::all_users::setup(&args);
+        return crate::install::all_users::setup(args);
     }
     let json = args.json;
     let codex_bin = args.codex_bin.clone();
@@ -229,14 +229,14 @@ fn ask_codex(outcome: &mut Outcome, codex_bin: Option<&Path>) {
 
 /// Does the work of `setup` and prints nothing (but the questions and progress of an
 /// interactive run), so other commands can re-run it and report in their own way.
-pub fn apply(args: SetupArgs) -> Result<Outcome> {
+pub fn apply(args: &SetupArgs) -> Result<Outcome> {
     apply_adopting(args, &[])
 }
 
 /// [`apply`], also taking as ours the handlers whose command is one of `adopt` (ours,
 /// edited by hand, as `doctor` found them), so they are put back in place instead of
 /// left beside a new one.
-pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
+pub fn apply_adopting(args: &SetupArgs, adopt: &[String]) -> Result<Outcome> {
     let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
     let layout = home::resolve(&args.home)?;
     let canonical_home = layout.codex_home.clone();
@@ -244,9 +244,9 @@ pub fn apply_adopting(args: SetupArgs, adopt: &[String]) -> Result<Outcome> {
 
     let existing_config = read_runtime_config(&layout, &mut warnings);
     let inputs = if args.install_settings_only {
-        Settings::from_flags(&args)?
+        Settings::from_flags(args)?
     } else {
-        Settings::gather(&args, &|name| std::env::var(name).ok())?
+        Settings::gather(args, &|name| std::env::var(name).ok())?
     };
     let mut choices = resolve_choices(&inputs, existing_config.as_ref(), interactive, Layer::User)?;
     let device = device_id(&mut choices, &layout)?;

@@ -41,7 +41,7 @@ impl Plan {
     }
 }
 
-pub fn run(args: UninstallArgs) -> Result<ExitCode> {
+pub fn run(args: &UninstallArgs) -> Result<ExitCode> {
     if args.managed {
         return crate::install::managed::uninstall(
             &args.home.system_root,
@@ -51,7 +51,7 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
         );
     }
     if args.all_users {
-        return crate::install::all_users::uninstall(&args);
+        return crate::install::all_users::uninstall(args);
     }
     let layout = home::resolve(&args.home)?;
     let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
@@ -63,14 +63,14 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
         }
     }
     if plan.is_empty() {
-        report(&args, &layout, &plan, None, false);
+        report(args, &layout, &plan, None, false);
         return Ok(ExitCode::Ok);
     }
     if args.dry_run {
         if !args.json {
             print!("{}", diffs(&plan));
         }
-        report(&args, &layout, &plan, None, false);
+        report(args, &layout, &plan, None, false);
         return Ok(ExitCode::Ok);
     }
     let asked = interactive && !args.yes;
@@ -132,7 +132,7 @@ pub fn run(args: UninstallArgs) -> Result<ExitCode> {
             let _ = std::fs::remove_dir(dir);
         }
     }
-    report(&args, &layout, &plan, Some(&backup), asked);
+    report(args, &layout, &plan, Some(&backup), asked);
     Ok(ExitCode::Ok)
 }
 
