@@ -123,6 +123,7 @@ impl Check {
         }
     }
 
+    #[must_use]
     pub fn fix(mut self, fix: impl Into<String>) -> Check {
         self.fix = Some(fix.into());
         self
@@ -130,6 +131,7 @@ impl Check {
 
     /// What `--fix` does about it: only a kind of repair the check's id claims, so
     /// the documented coverage of `--fix` is the whole of it.
+    #[must_use]
     pub fn repair(mut self, repair: Repair) -> Check {
         debug_assert!(
             repair.kind().is_none_or(|k| self.id.fixes().contains(&k)),
@@ -141,6 +143,7 @@ impl Check {
     }
 
     /// Adds the fields of `data` (an object) to the check's `--json` entry.
+    #[must_use]
     pub fn data(mut self, data: Value) -> Check {
         if let Value::Object(fields) = data {
             self.data = Some(fields);

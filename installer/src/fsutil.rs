@@ -289,7 +289,7 @@ impl Lock {
             let file = open_lock_file(path)?;
             match lock_within(&file, path, wait.saturating_sub(started.elapsed()))? {
                 true if still_at(&file, path) => return Ok(Lock { _file: file }),
-                true => continue,
+                true => {}
                 false => {
                     return Err(crate::failure::Failure {
                         code: crate::failure::ExitCode::Degraded,
@@ -320,7 +320,7 @@ fn open_lock_file(path: &Path) -> Result<File> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(
         &mut options,
-        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+        rustix::fs::OFlags::NOFOLLOW.bits().cast_signed(),
     );
     options
         .open(path)

@@ -83,7 +83,10 @@ pub fn akto_installation(codex_home: &Path, home: Option<&Path>) -> Option<(Stri
         .map(|entry| entry.path())
         .filter(|path| {
             path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("akto-") && (n.ends_with(".sh") || n.ends_with(".py"))
+                let script = Path::new(n)
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("sh") || e.eq_ignore_ascii_case("py"));
+                n.starts_with("akto-") && script
             })
         })
         .collect();
@@ -193,7 +196,10 @@ fn random_hex() -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        bytes = ((nanos as u32) ^ std::process::id()).to_le_bytes();
+        // The low 32 bits of the time: truncation is the point.
+        #[allow(clippy::cast_possible_truncation)]
+        let low = nanos as u32;
+        bytes = (low ^ std::process::id()).to_le_bytes();
     }
     crate::trust::hex(&bytes)
 }

@@ -258,18 +258,19 @@ pub struct BackupReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ListedBackup {
-    Readable {
-        path: PathBuf,
-        created_at: serde_json::Value,
-        reason: serde_json::Value,
-        version: serde_json::Value,
-        files: usize,
-        size: u64,
-    },
-    Unreadable {
-        path: PathBuf,
-        error: String,
-    },
+    Readable(Box<BackupInfo>),
+    Unreadable { path: PathBuf, error: String },
+}
+
+/// What the manifest of a readable archive says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupInfo {
+    pub path: PathBuf,
+    pub created_at: serde_json::Value,
+    pub reason: serde_json::Value,
+    pub version: serde_json::Value,
+    pub files: usize,
+    pub size: u64,
 }
 
 /// `codex-guard backup --list --json`, newest first.

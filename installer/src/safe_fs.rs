@@ -300,7 +300,7 @@ impl Dir {
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             match rustix::fs::openat(&self.file, name.as_str(), flags, Mode::from_raw_mode(0o600)) {
                 Ok(fd) => return Ok((name, File::from(fd))),
-                Err(rustix::io::Errno::EXIST) => continue,
+                Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => {
                     return Err(std::io::Error::from(e)).with_context(|| {
                         format!("cannot create a temporary file in {}", self.path.display())
@@ -485,7 +485,7 @@ impl Dir {
         // Ours only when empty (made by this run or left by an interrupted one): a
         // directory of root's with something in it is not root's to give away.
         let ours = meta.uid() == euid() && is_empty(&dir)?;
-        let already_theirs = meta.uid() == uid && meta.mode() & 0o077 == 0;
+        let already_theirs = meta.uid() == uid && meta.mode().trailing_zeros() >= 6;
         if !ours && !already_theirs {
             return Err(crate::failure::Failure::bad_input(format!(
                 "{} already exists (owner uid {}) and is not an empty directory of codex-guard's or a private one of uid {uid}: it is not handed over",
@@ -544,7 +544,9 @@ pub fn set_file_mode(path: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(
         &mut options,
-        (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+        (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK)
+            .bits()
+            .cast_signed(),
     );
     let file = options
         .open(path)

@@ -26,7 +26,7 @@ fn run(command: &mut Command) -> Result<()> {
     eprintln!("+ {command:?}");
     let status = command
         .status()
-        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+        .with_context(|| format!("cannot run {}", Path::new(command.get_program()).display()))?;
     ensure!(status.success(), "{command:?} failed: {status}");
     Ok(())
 }
@@ -214,7 +214,10 @@ fn release_key(
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 pub fn keygen(out: &Path) -> Result<()> {

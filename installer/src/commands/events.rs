@@ -634,7 +634,7 @@ impl Summary {
         let ts = entry
             .ts
             .unsigned()
-            .or_else(|| entry.ts.number().map(|n| n as u64));
+            .or_else(|| entry.ts.number().and_then(float_ms));
         if let Some(since) = self.since_ms {
             if ts.is_none_or(|ts| ts < since) {
                 self.outside += 1;
@@ -862,6 +862,16 @@ impl Summary {
         let rank = (n * 95).div_ceil(100).max(1);
         Some((round3(median), round3(sorted[rank - 1])))
     }
+}
+
+/// A time written as a float (`1.7e12`): whole milliseconds, when it is one.
+fn float_ms(ms: f64) -> Option<u64> {
+    // f64 holds every integer up to 2^53 exactly: no time of this era is lost.
+    (ms.is_finite() && (0.0..9.0e15).contains(&ms)).then(|| {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let whole = ms as u64;
+        whole
+    })
 }
 
 /// `pick` of two optional times, either alone when the other is absent.
@@ -1225,7 +1235,7 @@ fn table(out: &mut String, header: &[&str], align: &str, rows: Vec<Vec<String>>)
         .iter()
         .map(std::string::ToString::to_string)
         .collect();
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in std::iter::once(header).chain(rows) {
         let mut line = String::new();
         for (col, cell) in row.iter().enumerate() {
             if col > 0 {

@@ -241,13 +241,13 @@ pub fn run(args: &SelfUpdateArgs) -> Result<ExitCode> {
     let releases = machine.list_releases(&client)?;
     let choice = choose(&releases, VERSION, args.to.as_deref())?;
     if args.check {
-        return report_check(
+        return Ok(report_check(
             args,
             &machine.source,
             &choice,
             machine.owner.as_deref(),
             &machine.signer,
-        );
+        ));
     }
     let release = match choice {
         Choice::Install(release) => release,
@@ -353,7 +353,7 @@ fn fetch(
     let work = tempfile::Builder::new()
         .prefix(".codex-guard-update-")
         .tempdir_in(&machine.bin_dir)
-        .map_err(|e| writable_error(&machine.bin_dir, e))?;
+        .map_err(|e| writable_error(&machine.bin_dir, &e))?;
     let progress = !args.json && std::io::stderr().is_terminal();
     let download = |asset: &self_update::update::ReleaseAsset| {
         let path = work.path().join(&asset.name);
@@ -675,7 +675,7 @@ fn report_check(
     choice: &Choice,
     owner: Option<&str>,
     signer: &Signer,
-) -> Result<ExitCode> {
+) -> ExitCode {
     let release_key = match signer {
         Signer::Key { from, .. } => Some(from.as_str()),
         Signer::None => None,
@@ -716,7 +716,7 @@ fn report_check(
             eprintln!("warning: this codex-guard has no release key and no update_public_key is configured: self-update could not tell who made a release");
         }
     }
-    Ok(ExitCode::Ok)
+    ExitCode::Ok
 }
 
 fn report_unchanged(args: &SelfUpdateArgs, source: &str, choice: &Choice) -> Result<ExitCode> {
@@ -856,7 +856,7 @@ fn stage(archive: &Path, stem: &str, dir: &Path) -> Result<Staged> {
         if !entry.header().entry_type().is_file() || entry.size() > MAX_PROGRAM_BYTES {
             return Err(bad(format!("holds {name} as something else than a program")).into());
         }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
         (&mut entry)
             .take(MAX_PROGRAM_BYTES)
             .read_to_end(&mut bytes)
@@ -895,9 +895,9 @@ fn replace_both(staged: &Staged, exe: &Path, hook: &Path, work: &Path) -> Result
     if had_hook {
         std::fs::hard_link(hook, &previous_hook)
             .or_else(|_| std::fs::copy(hook, &previous_hook).map(|_| ()))
-            .map_err(|e| writable_error(work, e))?;
+            .map_err(|e| writable_error(work, &e))?;
     }
-    std::fs::rename(&staged.hook, hook).map_err(|e| writable_error(hook, e))?;
+    std::fs::rename(&staged.hook, hook).map_err(|e| writable_error(hook, &e))?;
     if let Err(e) = self_update::self_replace::self_replace(&staged.main) {
         let undo = if had_hook {
             std::fs::rename(&previous_hook, hook)
@@ -905,7 +905,7 @@ fn replace_both(staged: &Staged, exe: &Path, hook: &Path, work: &Path) -> Result
             std::fs::remove_file(hook)
         };
         return Err(match undo {
-            Ok(()) => writable_error(exe, e),
+            Ok(()) => writable_error(exe, &e),
             Err(undo) => anyhow::anyhow!(
                 "cannot replace {} ({e}) and cannot put back {} ({undo}): reinstall codex-guard",
                 exe.display(),
@@ -916,7 +916,7 @@ fn replace_both(staged: &Staged, exe: &Path, hook: &Path, work: &Path) -> Result
     Ok(())
 }
 
-fn writable_error(path: &Path, e: std::io::Error) -> anyhow::Error {
+fn writable_error(path: &Path, e: &std::io::Error) -> anyhow::Error {
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         Failure::needs_root(format!(
             "cannot write {}: {e}; nothing was changed",
@@ -1094,7 +1094,7 @@ mod tests {
     #[test]
     fn signatures_verify_only_with_the_right_key_and_message() {
         use ring::signature::KeyPair;
-        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let hex = |bytes: &[u8]| codex_guard_common::trust::hex(bytes);
         let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[7; 32]).unwrap();
         let other = ring::signature::Ed25519KeyPair::from_seed_unchecked(&[8; 32]).unwrap();
         let key = hex(pair.public_key().as_ref());

@@ -980,7 +980,9 @@ fn runtime_checksum(ctx: &Context) -> Check {
     }
 }
 
+// `None` where files have no Unix modes (the other cfg), so always `Some` here.
 #[cfg(unix)]
+#[allow(clippy::unnecessary_wraps)]
 fn unix_mode(meta: &std::fs::Metadata) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
     Some(meta.permissions().mode() & 0o7777)
@@ -991,7 +993,9 @@ fn unix_mode(_meta: &std::fs::Metadata) -> Option<u32> {
     None
 }
 
+// `None` where files have no Unix owner (the other cfg), so always `Some` here.
 #[cfg(unix)]
+#[allow(clippy::unnecessary_wraps)]
 fn owner(meta: &std::fs::Metadata) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     Some(meta.uid())
@@ -1059,7 +1063,7 @@ pub(super) fn exposure(
 }
 
 /// A failure when anything exposed is serious, else a warning; `what` says why it matters.
-pub(super) fn exposure_check(id: CheckId, what: &str, exposed: Vec<Exposed>) -> Check {
+pub(super) fn exposure_check(id: CheckId, what: &str, exposed: &[Exposed]) -> Check {
     let message = exposed
         .iter()
         .map(|e| format!("{} is {}", e.path.display(), e.problem))
@@ -1165,7 +1169,7 @@ fn runtime_permissions(ctx: &Context) -> Check {
         })
         .collect();
     if !exposed.is_empty() {
-        return exposure_check(ID, what, exposed);
+        return exposure_check(ID, what, &exposed);
     }
     let top = chain
         .last()
@@ -1325,7 +1329,7 @@ fn config_permissions(ctx: &Context) -> Check {
     exposure_check(
         ID,
         "setup writes them 0600, so others can neither read the token nor redirect the runtime",
-        exposed,
+        &exposed,
     )
 }
 
@@ -1606,7 +1610,7 @@ fn spool_backlog(ctx: &Context) -> Check {
                 .map(|ms| {
                     let age = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
-                        .map(|now| now.as_millis() as u64)
+                        .map(|now| u64::try_from(now.as_millis()).unwrap_or(u64::MAX))
                         .unwrap_or_default()
                         .saturating_sub(ms);
                     format!(", oldest {} old", humantime::format_duration(Duration::from_secs(age / 1000)))

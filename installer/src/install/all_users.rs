@@ -204,7 +204,7 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
             run_as(user, &home, &codex_home, &root, &flags, token.as_deref())
         })
         .collect();
-    report(args.json, "setup", &outcomes)
+    Ok(report(args.json, "setup", &outcomes))
 }
 
 pub fn uninstall(args: &UninstallArgs) -> Result<ExitCode> {
@@ -246,7 +246,7 @@ pub fn uninstall(args: &UninstallArgs) -> Result<ExitCode> {
             run_as(user, &home, &codex_home, &root, &flags, None)
         })
         .collect();
-    report(args.json, "uninstall", &outcomes)
+    Ok(report(args.json, "uninstall", &outcomes))
 }
 
 /// The directory that holds each user's backup directory: `dir` itself, or, when
@@ -377,7 +377,7 @@ fn run_as(
     )
 }
 
-fn report(json_out: bool, command: &str, outcomes: &[Outcome]) -> Result<ExitCode> {
+fn report(json_out: bool, command: &str, outcomes: &[Outcome]) -> ExitCode {
     let changed = outcomes.iter().any(Outcome::changed);
     let troubled = outcomes
         .iter()
@@ -419,11 +419,11 @@ fn report(json_out: bool, command: &str, outcomes: &[Outcome]) -> Result<ExitCod
             }
         }
     }
-    Ok(if troubled > 0 {
+    if troubled > 0 {
         ExitCode::Degraded
     } else {
         ExitCode::Ok
-    })
+    }
 }
 
 #[cfg(test)]

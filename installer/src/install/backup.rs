@@ -615,14 +615,14 @@ fn list(layout: &Layout, json: bool) -> Result<ExitCode> {
     let mut rows = Vec::new();
     for path in list_archives(&layout.backups_dir())? {
         let row = match Archive::read(&path) {
-            Ok(archive) => ListedBackup::Readable {
+            Ok(archive) => ListedBackup::Readable(Box::new(report::BackupInfo {
                 created_at: archive.manifest["created_at"].clone(),
                 reason: archive.manifest["reason"].clone(),
                 version: archive.manifest["codex_guard_version"].clone(),
                 files: archive.files.iter().filter(|f| f.sha256.is_some()).count(),
                 size: fs_err::metadata(&path)?.len(),
                 path,
-            },
+            })),
             Err(e) => ListedBackup::Unreadable {
                 path,
                 error: format!("{e:#}"),
@@ -645,18 +645,13 @@ fn list(layout: &Layout, json: bool) -> Result<ExitCode> {
             ListedBackup::Unreadable { path, error } => {
                 println!("{}  (unreadable: {error})", path.display());
             }
-            ListedBackup::Readable {
-                path,
-                created_at,
-                reason,
-                files,
-                size,
-                ..
-            } => println!(
-                "{}  {}  {:<9} {files} files  {size} bytes",
-                created_at.as_str().unwrap_or("?"),
-                path.display(),
-                reason.as_str().unwrap_or("?"),
+            ListedBackup::Readable(info) => println!(
+                "{}  {}  {:<9} {} files  {} bytes",
+                info.created_at.as_str().unwrap_or("?"),
+                info.path.display(),
+                info.reason.as_str().unwrap_or("?"),
+                info.files,
+                info.size,
             ),
         }
     }

@@ -918,7 +918,7 @@ pub(crate) fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
     set_keeping_decor(&mut doc, "mode", config.mode.as_str().into());
     set_keeping_decor(&mut doc, "blocking", config.blocking.into());
     set_keeping_decor(&mut doc, "fail_closed", config.fail_closed.into());
-    set_keeping_decor(&mut doc, "timeout_ms", (config.timeout_ms as i64).into());
+    set_keeping_decor(&mut doc, "timeout_ms", toml_int(config.timeout_ms).into());
     set_keeping_decor(
         &mut doc,
         "ingest_non_mcp_tools",
@@ -927,7 +927,7 @@ pub(crate) fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
     set_keeping_decor(
         &mut doc,
         "backups_keep",
-        (config.backups_keep as i64).into(),
+        toml_int(u64::try_from(config.backups_keep).unwrap_or(u64::MAX)).into(),
     );
     match &config.ca_cert {
         Some(path) => {
@@ -969,7 +969,7 @@ pub(crate) fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
         ("retry_max_ms", config.retry_max_ms),
         ("breaker_cooldown_ms", config.breaker_cooldown_ms),
     ] {
-        set_keeping_decor(&mut doc, key, (value as i64).into());
+        set_keeping_decor(&mut doc, key, toml_int(value).into());
     }
     let text = doc.to_string();
     // What we write must be what the runtime reads back.
@@ -980,6 +980,12 @@ pub(crate) fn render_runtime_config(config: &RuntimeConfig) -> Result<String> {
         "rendered runtime config does not round-trip"
     );
     Ok(text)
+}
+
+/// A count or duration as a TOML integer (i64), saturating: the runtime reads it back
+/// as u64 and no real setting comes near 2^63.
+fn toml_int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 fn set_keeping_decor(doc: &mut toml_edit::DocumentMut, key: &str, mut value: toml_edit::Value) {
@@ -1257,6 +1263,7 @@ mod tests {
 
     #[test]
     fn handlers_go_where_the_users_hooks_are() {
+        use HooksLayout::{ConfigToml as Toml, HooksJson as Json};
         const OURS: &str = "'/h/.codex/codex-guard/bin/codex-guard-hook'";
         let is_ours = |h: &serde_json::Map<String, Value>| {
             h.get("command").and_then(Value::as_str) == Some(OURS)
@@ -1287,7 +1294,6 @@ mod tests {
         };
         let json_receipt = receipt(HooksLayout::HooksJson);
         let inline_receipt = receipt(HooksLayout::ConfigToml);
-        use HooksLayout::{ConfigToml as Toml, HooksJson as Json};
         for (json, config, previous, want) in [
             // A first setup.
             (None, &plain, None, (Json, false)),

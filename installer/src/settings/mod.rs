@@ -163,6 +163,7 @@ impl Settings {
 
     /// Fills what `self` leaves open from `lower`. The service and the token are each
     /// one setting: the source that names either of its forms decides both.
+    #[must_use]
     pub fn or(self, lower: Settings) -> Settings {
         let names_service = self.service().is_some();
         let names_token = self.token_source().is_some();
@@ -260,7 +261,7 @@ impl Settings {
         for key in KEYS {
             let name = format!("CODEX_GUARD_{}", key.to_ascii_uppercase());
             if let Some(value) = non_empty(env, &name) {
-                Settings::one(key, &name, value.clone())?;
+                Settings::one(key, &name, &value)?;
                 ours.insert(key.to_string(), toml::Value::String(value));
             }
         }
@@ -268,15 +269,16 @@ impl Settings {
         let mut settings = Settings::deserialize(ours).unwrap_or_default();
         for (key, name) in AKTO_VARIABLES {
             if let Some(value) = non_empty(env, name) {
-                settings = settings.or(Settings::one(key, name, value)?);
+                settings = settings.or(Settings::one(key, name, &value)?);
             }
         }
         Ok(settings)
     }
 
     /// One setting from the text of the variable `name`.
-    fn one(key: &str, name: &str, value: String) -> Result<Settings, Failure> {
-        let table = toml::Table::from_iter([(key.to_string(), toml::Value::String(value.clone()))]);
+    fn one(key: &str, name: &str, value: &str) -> Result<Settings, Failure> {
+        let table =
+            toml::Table::from_iter([(key.to_string(), toml::Value::String(value.to_string()))]);
         let settings = Settings::deserialize(table).map_err(|e| {
             Failure::bad_input(format!("{name}={value:?} is not {}", e.message().trim()))
                 .hint(format!("fix or unset {name}; nothing was changed"))

@@ -234,7 +234,7 @@ fn dangling_links_at_the_backup_names_cannot_block_a_managed_uninstall() {
     // Every name `<UTC time to the ms>-uninstall-managed.tar.gz` of the next half minute.
     let start = SystemTime::now();
     let window = Duration::from_secs(30);
-    let names: Vec<String> = (0..window.as_millis() as u64)
+    let names: Vec<String> = (0..u64::try_from(window.as_millis()).unwrap())
         .map(|ms| {
             let stamp = humantime::format_rfc3339_millis(start + Duration::from_millis(ms))
                 .to_string()

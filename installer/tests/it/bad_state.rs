@@ -316,7 +316,7 @@ fn full_disk_inside(mount: &Path) {
 #[cfg(target_os = "linux")]
 fn big_runtime(env: &TestEnv) {
     let runtime: Vec<u8> = (0..1_500_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
         .collect();
     std::fs::write(&env.runtime, &runtime).unwrap();
 }

@@ -41,8 +41,8 @@ impl Watched {
         )
     }
 
-    fn bytes(&self, i: usize) -> &Option<Vec<u8>> {
-        &self.0[i].1
+    fn bytes(&self, i: usize) -> Option<&Vec<u8>> {
+        self.0[i].1.as_ref()
     }
 }
 
@@ -58,7 +58,8 @@ impl Rng {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
-                    .as_nanos() as u64
+                    .subsec_nanos()
+                    .into()
             });
         (Rng(seed | 1), seed)
     }
@@ -122,9 +123,9 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn describe(
-    now: &Option<Vec<u8>>,
-    before: &Option<Vec<u8>>,
-    after: &Option<Vec<u8>>,
+    now: Option<&Vec<u8>>,
+    before: Option<&Vec<u8>>,
+    after: Option<&Vec<u8>>,
 ) -> &'static str {
     if now == after {
         "new"
@@ -182,7 +183,7 @@ impl Scenario<'_> {
             self.name
         );
         (self.verify)(env);
-        let window = took[2].as_micros() as u64 * 5 / 4;
+        let window = u64::try_from(took[2].as_micros()).unwrap() * 5 / 4;
 
         let (mut rng, seed) = Rng::new();
         let runs = runs();

@@ -387,9 +387,12 @@ fn packages(release: &Release, extension: &str) -> Result<Vec<PathBuf>> {
 }
 
 fn output(command: &mut Command) -> Result<String> {
-    let out = command
-        .output()
-        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    let out = command.output().with_context(|| {
+        format!(
+            "cannot run {}",
+            std::path::Path::new(command.get_program()).display()
+        )
+    })?;
     anyhow::ensure!(
         out.status.success(),
         "{command:?} failed: {}",
