@@ -55,21 +55,7 @@ impl Step {
 
 pub fn run(args: &RestoreArgs) -> Result<ExitCode> {
     let layout = home::resolve(&args.home)?;
-    let archive_path = match (&args.file, args.latest) {
-        (Some(file), _) => file.clone(),
-        // A restore's own safety copy is not what `--latest` means: after a restore
-        // that was interrupted, running it again must finish it, not undo it.
-        (None, _) => backup::list_archives(&layout.backups_dir())?
-            .into_iter()
-            .find(|path| backup::label_of(path) != Some("restore"))
-            .ok_or_else(|| {
-                Failure::bad_input(format!(
-                    "there are no backups in {}",
-                    layout.backups_dir().display()
-                ))
-                .hint("pass the backup file to restore")
-            })?,
-    };
+    let archive_path = archive_to_restore(args, &layout)?;
     let archive = Archive::read(&archive_path)?;
 
     // Planned without the lock, whose file would be the first thing written: a dry
@@ -138,12 +124,42 @@ pub fn run(args: &RestoreArgs) -> Result<ExitCode> {
     for step in &work {
         fsutil::check_writable(&step.path)?;
     }
+    let safety = write(&layout, &work)?;
+    let done = Done {
+        safety: &safety,
+        listed: asked,
+    };
+    report(args, &archive_path, &work, &missing, Some(done), None);
+    Ok(exit_code(&missing))
+}
+
+/// The archive named, or with `--latest` the newest one not taken by restore itself:
+/// after a restore that was interrupted, running it again must finish it, not undo it.
+fn archive_to_restore(args: &RestoreArgs, layout: &Layout) -> Result<PathBuf> {
+    if let Some(file) = &args.file {
+        return Ok(file.clone());
+    }
+    Ok(backup::list_archives(&layout.backups_dir())?
+        .into_iter()
+        .find(|path| backup::label_of(path) != Some("restore"))
+        .ok_or_else(|| {
+            Failure::bad_input(format!(
+                "there are no backups in {}",
+                layout.backups_dir().display()
+            ))
+            .hint("pass the backup file to restore")
+        })?)
+}
+
+/// Backs up the files as they are (with the backup's contents as their "after"),
+/// then writes `work` in one transaction. Returns the safety backup.
+fn write(layout: &Layout, work: &[&Step]) -> Result<PathBuf> {
     // The current state is itself backed up, with the backup's contents as its "after".
     let entries: Vec<backup::Entry> = work
         .iter()
         .map(|s| {
             let after = backup::After::Hash(s.entry.sha256.clone());
-            backup::Entry::of(&layout, &s.path, after)
+            backup::Entry::of(layout, &s.path, after)
         })
         .collect();
     let safety = backup::create(
@@ -151,11 +167,11 @@ pub fn run(args: &RestoreArgs) -> Result<ExitCode> {
         "restore",
         &layout.codex_home,
         &entries,
-        Some(backup::backups_keep(&layout)),
+        Some(backup::backups_keep(layout)),
     )?;
     // Every file restored so far goes back as it was if a later one fails.
     let mut tx = Transaction::new("restore");
-    for step in &work {
+    for step in work {
         // A file that exists keeps its mode; a new one gets the backed-up mode.
         let mode = step.entry.mode.unwrap_or(0o600);
         let restored = tx.run(&step.path, step.current.as_deref(), mode, || {
@@ -176,12 +192,7 @@ pub fn run(args: &RestoreArgs) -> Result<ExitCode> {
         }
     }
     tx.commit();
-    let done = Done {
-        safety: &safety,
-        listed: asked,
-    };
-    report(args, &archive_path, &work, &missing, Some(done), None);
-    Ok(exit_code(&missing))
+    Ok(safety)
 }
 
 /// A restore that could not put back a program recorded by hash left the install

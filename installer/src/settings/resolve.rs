@@ -55,35 +55,7 @@ pub fn resolve_choices(
             }
         },
     };
-    let token = match inputs.token_source() {
-        Some(Token::Inline(token)) => Some(token.trim().to_string()),
-        Some(Token::File(file)) => {
-            let text = fs_err::read_to_string(&file).map_err(|e| {
-                Failure::bad_input(format!("cannot read the token file: {e}"))
-                    .hint("pass a readable file to --token-file")
-            })?;
-            Some(text.trim().to_string())
-        }
-        None => None,
-    }
-    .filter(|t| !t.is_empty());
-    let token = match (
-        token,
-        ui::token_question(
-            interactive,
-            url.as_deref(),
-            inputs.token_source().is_some(),
-            existing,
-        ),
-    ) {
-        (None, Some(question)) => ui::ask_token(question)?,
-        (token, _) => token,
-    };
-    if let Some(token) = &token {
-        if token.contains(['\n', '\r']) {
-            return Err(Failure::bad_input("the token must be a single line").into());
-        }
-    }
+    let token = resolve_token(inputs, existing, interactive, url.as_deref())?;
     let remote = url.is_some();
     let mode = match inputs.mode {
         Some(mode) => mode,
@@ -150,6 +122,41 @@ pub fn resolve_choices(
         rules,
         device_id: inputs.device_id.clone(),
     })
+}
+
+/// The token: given inline or in a file (read now), else asked for at a terminal when
+/// the service is chosen; one line, empty meaning none.
+fn resolve_token(
+    inputs: &Settings,
+    existing: Option<&RuntimeConfig>,
+    interactive: bool,
+    url: Option<&str>,
+) -> Result<Option<String>> {
+    let token = match inputs.token_source() {
+        Some(Token::Inline(token)) => Some(token.trim().to_string()),
+        Some(Token::File(file)) => {
+            let text = fs_err::read_to_string(&file).map_err(|e| {
+                Failure::bad_input(format!("cannot read the token file: {e}"))
+                    .hint("pass a readable file to --token-file")
+            })?;
+            Some(text.trim().to_string())
+        }
+        None => None,
+    }
+    .filter(|t| !t.is_empty());
+    let token = match (
+        token,
+        ui::token_question(interactive, url, inputs.token_source().is_some(), existing),
+    ) {
+        (None, Some(question)) => ui::ask_token(question)?,
+        (token, _) => token,
+    };
+    if let Some(token) = &token {
+        if token.contains(['\n', '\r']) {
+            return Err(Failure::bad_input("the token must be a single line").into());
+        }
+    }
+    Ok(token)
 }
 
 /// A rules file to install: it must parse, and every rule in it must be valid (a fleet
