@@ -424,6 +424,27 @@ struct Blocked {
     policy: Option<String>,
 }
 
+impl Blocked {
+    /// The human table's row: count, last time, who blocked it, what.
+    fn row(&self) -> Vec<String> {
+        let by = match (&self.source, &self.policy) {
+            (Some(source), Some(policy)) => format!("{source} ({policy})"),
+            (Some(source), None) => source.clone(),
+            (None, _) => self.rule.as_deref().unwrap_or("-").to_string(),
+        };
+        let subject = match self.kind {
+            "prompt" => format!("prompt: {}", one_line(&self.text)),
+            _ => one_line(&self.text),
+        };
+        vec![
+            self.count.to_string(),
+            self.last_ms.map_or_else(|| "-".into(), rfc3339_seconds),
+            by,
+            subject,
+        ]
+    }
+}
+
 /// Who decided, grouped: the local rules, Akto, or a fail policy.
 fn source_group(source: Option<&str>) -> &'static str {
     match source {
@@ -777,6 +798,44 @@ impl Summary {
         groups
     }
 
+    /// The human table of tools, most events first.
+    fn tool_rows(&self) -> Vec<Vec<String>> {
+        let mut tools: Vec<(&String, &ToolCounts)> = self.tools.iter().collect();
+        tools.sort_by(|a, b| b.1.events.cmp(&a.1.events).then(a.0.cmp(b.0)));
+        tools
+            .into_iter()
+            .map(|(tool, c)| {
+                vec![
+                    tool.clone(),
+                    c.events.to_string(),
+                    c.allow.to_string(),
+                    c.block.to_string(),
+                    c.observe.to_string(),
+                ]
+            })
+            .collect()
+    }
+
+    /// The human table of sources: each group, then its sources when they say more.
+    fn source_rows(&self) -> Vec<Vec<String>> {
+        let mut rows = Vec::new();
+        let detail = self.sources.sorted();
+        for (group, n) in self.source_groups() {
+            rows.push(vec![group.to_string(), n.to_string()]);
+            let members: Vec<&(&str, u64)> = detail
+                .iter()
+                .filter(|(source, _)| source_group(Some(source)) == group)
+                .collect();
+            // `fail-open` alone under `fail-open` says nothing new.
+            if members.len() > 1 || members.first().is_some_and(|(source, _)| *source != group) {
+                for (source, m) in members {
+                    rows.push(vec![format!("  {source}"), m.to_string()]);
+                }
+            }
+        }
+        rows
+    }
+
     /// Decisions, the four the runtime writes always present and first.
     fn decision_counts(&self) -> Vec<(&str, u64)> {
         let mut out: Vec<(&str, u64)> = DECISIONS
@@ -1063,68 +1122,20 @@ impl Report {
         out.push('\n');
         table(out, &["event", "events"], "lr", counts(s.by_event.sorted()));
         if !s.tools.is_empty() {
-            let mut tools: Vec<(&String, &ToolCounts)> = s.tools.iter().collect();
-            tools.sort_by(|a, b| b.1.events.cmp(&a.1.events).then(a.0.cmp(b.0)));
-            let rows = tools
-                .into_iter()
-                .map(|(tool, c)| {
-                    vec![
-                        tool.clone(),
-                        c.events.to_string(),
-                        c.allow.to_string(),
-                        c.block.to_string(),
-                        c.observe.to_string(),
-                    ]
-                })
-                .collect();
             out.push('\n');
             table(
                 out,
                 &["tool", "events", "allow", "block", "observe"],
                 "lrrrr",
-                rows,
+                s.tool_rows(),
             );
         }
-        let mut rows = Vec::new();
-        let detail = s.sources.sorted();
-        for (group, n) in s.source_groups() {
-            rows.push(vec![group.to_string(), n.to_string()]);
-            let members: Vec<&(&str, u64)> = detail
-                .iter()
-                .filter(|(source, _)| source_group(Some(source)) == group)
-                .collect();
-            // `fail-open` alone under `fail-open` says nothing new.
-            if members.len() > 1 || members.first().is_some_and(|(source, _)| *source != group) {
-                for (source, m) in members {
-                    rows.push(vec![format!("  {source}"), m.to_string()]);
-                }
-            }
-        }
         out.push('\n');
-        table(out, &["source", "events"], "lr", rows);
+        table(out, &["source", "events"], "lr", s.source_rows());
 
         let top = s.top_blocked(self.top);
         if !top.is_empty() {
-            let rows = top
-                .into_iter()
-                .map(|b| {
-                    let by = match (&b.source, &b.policy) {
-                        (Some(source), Some(policy)) => format!("{source} ({policy})"),
-                        (Some(source), None) => source.clone(),
-                        (None, _) => b.rule.as_deref().unwrap_or("-").to_string(),
-                    };
-                    let subject = match b.kind {
-                        "prompt" => format!("prompt: {}", one_line(&b.text)),
-                        _ => one_line(&b.text),
-                    };
-                    vec![
-                        b.count.to_string(),
-                        b.last_ms.map_or_else(|| "-".into(), rfc3339_seconds),
-                        by,
-                        subject,
-                    ]
-                })
-                .collect();
+            let rows = top.into_iter().map(Blocked::row).collect();
             out.push('\n');
             table(
                 out,
