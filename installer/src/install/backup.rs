@@ -438,29 +438,7 @@ impl Archive {
             anyhow::Error::new(Failure::bad_input(format!("cannot open the backup: {e}")))
         })?;
         trusted_writer(path, file.file())?;
-        let gz = flate2::read::GzDecoder::new(file).take(MAX_ARCHIVE_BYTES);
-        let mut tar = tar::Archive::new(gz);
-        let mut blobs = BTreeMap::new();
-        let entries = tar.entries().map_err(|e| bad(e.to_string()))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| bad(e.to_string()))?;
-            if !entry.header().entry_type().is_file() {
-                return Err(bad("it holds something other than regular files".into()));
-            }
-            let name = entry
-                .path()
-                .map_err(|e| bad(e.to_string()))?
-                .to_string_lossy()
-                .into_owned();
-            let mode = entry.header().mode().map_err(|e| bad(e.to_string()))?;
-            let mut bytes = Vec::new();
-            entry
-                .read_to_end(&mut bytes)
-                .map_err(|e| bad(e.to_string()))?;
-            if blobs.insert(name.clone(), (bytes, mode)).is_some() {
-                return Err(bad(format!("{name} is in it twice")));
-            }
-        }
+        let mut blobs = read_blobs(file, &bad)?;
         let manifest: Value = blobs
             .remove(MANIFEST)
             .ok_or_else(|| bad(format!("no {MANIFEST}")))
@@ -482,21 +460,7 @@ impl Archive {
             if files.iter().any(|f| f.name == name) {
                 return Err(bad(format!("the manifest lists {name} twice")));
             }
-            let mode = match &record["mode"] {
-                Value::Null => None,
-                m => Some(
-                    m.as_u64()
-                        .and_then(|m| u32::try_from(m).ok())
-                        .ok_or_else(|| bad(format!("{name} has no valid mode")))?,
-                ),
-            };
-            // Setup and backup never save setuid, setgid or sticky files.
-            if mode.is_some_and(|m| m & !0o777 != 0) {
-                return Err(bad(format!(
-                    "{name} has mode {:o}: setuid, setgid and sticky files are never restored",
-                    mode.unwrap_or_default()
-                )));
-            }
+            let mode = mode_of(record, &name, &bad)?;
             let mut reference = None;
             let content = if record["absent"] == true {
                 if blobs.contains_key(&name) {
@@ -507,26 +471,7 @@ impl Archive {
                 if blobs.contains_key(&name) {
                     return Err(bad(format!("{name} is recorded by its hash but is in it")));
                 }
-                let valid_hash = record["sha256"]
-                    .as_str()
-                    .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
-                let program = record["reinstall"]["program"].as_str();
-                let (Some(size), Some(program), true) =
-                    (record["size"].as_u64(), program, valid_hash)
-                else {
-                    return Err(bad(format!(
-                        "{name} is recorded by its hash without a valid hash, size and program"
-                    )));
-                };
-                if !safe_name(program) || program.contains('/') {
-                    return Err(bad(format!("{name} names the program {program:?}")));
-                }
-                reference = Some(Reference {
-                    program: program.to_string(),
-                    version: record["reinstall"]["version"].as_str().map(str::to_string),
-                    packaged: record["reinstall"]["packaged"].as_str().map(PathBuf::from),
-                    size,
-                });
+                reference = Some(reference_of(record, &name, &bad)?);
                 None
             } else {
                 let (bytes, tar_mode) = blobs
@@ -569,6 +514,87 @@ impl Archive {
         }
         Ok(Archive { manifest, files })
     }
+}
+
+/// The files of a backup's tar.gz, by name, with their bytes and mode: regular files
+/// only, each once.
+fn read_blobs(
+    file: fs_err::File,
+    bad: &dyn Fn(String) -> anyhow::Error,
+) -> Result<BTreeMap<String, (Vec<u8>, u32)>> {
+    let gz = flate2::read::GzDecoder::new(file).take(MAX_ARCHIVE_BYTES);
+    let mut tar = tar::Archive::new(gz);
+    let mut blobs = BTreeMap::new();
+    let entries = tar.entries().map_err(|e| bad(e.to_string()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        if !entry.header().entry_type().is_file() {
+            return Err(bad("it holds something other than regular files".into()));
+        }
+        let name = entry
+            .path()
+            .map_err(|e| bad(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        let mode = entry.header().mode().map_err(|e| bad(e.to_string()))?;
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(e.to_string()))?;
+        if blobs.insert(name.clone(), (bytes, mode)).is_some() {
+            return Err(bad(format!("{name} is in it twice")));
+        }
+    }
+    Ok(blobs)
+}
+
+/// A file's mode in the manifest, if recorded; setup and backup never save setuid,
+/// setgid or sticky files, so an archive that has one is refused.
+fn mode_of(
+    record: &Value,
+    name: &str,
+    bad: &dyn Fn(String) -> anyhow::Error,
+) -> Result<Option<u32>> {
+    let mode = match &record["mode"] {
+        Value::Null => return Ok(None),
+        m => m
+            .as_u64()
+            .and_then(|m| u32::try_from(m).ok())
+            .ok_or_else(|| bad(format!("{name} has no valid mode")))?,
+    };
+    if mode & !0o777 != 0 {
+        return Err(bad(format!(
+            "{name} has mode {mode:o}: setuid, setgid and sticky files are never restored"
+        )));
+    }
+    Ok(Some(mode))
+}
+
+/// What the manifest says of a program recorded by its hash: a valid hash, size and
+/// program name (a bare file name), and where the package kept it.
+fn reference_of(
+    record: &Value,
+    name: &str,
+    bad: &dyn Fn(String) -> anyhow::Error,
+) -> Result<Reference> {
+    let valid_hash = record["sha256"]
+        .as_str()
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let program = record["reinstall"]["program"].as_str();
+    let (Some(size), Some(program), true) = (record["size"].as_u64(), program, valid_hash) else {
+        return Err(bad(format!(
+            "{name} is recorded by its hash without a valid hash, size and program"
+        )));
+    };
+    if !safe_name(program) || program.contains('/') {
+        return Err(bad(format!("{name} names the program {program:?}")));
+    }
+    Ok(Reference {
+        program: program.to_string(),
+        version: record["reinstall"]["version"].as_str().map(str::to_string),
+        packaged: record["reinstall"]["packaged"].as_str().map(PathBuf::from),
+        size,
+    })
 }
 
 /// Refuses an archive that another account could have written: one owned by anyone but
