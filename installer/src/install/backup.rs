@@ -460,7 +460,7 @@ impl Archive {
             if files.iter().any(|f| f.name == name) {
                 return Err(bad(format!("the manifest lists {name} twice")));
             }
-            let mode = mode_of(record, &name, &bad)?;
+            let mode = manifest_mode(record, &name, &bad)?;
             let mut reference = None;
             let content = if record["absent"] == true {
                 if blobs.contains_key(&name) {
@@ -550,7 +550,7 @@ fn read_blobs(
 
 /// A file's mode in the manifest, if recorded; setup and backup never save setuid,
 /// setgid or sticky files, so an archive that has one is refused.
-fn mode_of(
+fn manifest_mode(
     record: &Value,
     name: &str,
     bad: &dyn Fn(String) -> anyhow::Error,
