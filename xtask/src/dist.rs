@@ -109,48 +109,24 @@ pub fn dist(args: DistArgs) -> Result<()> {
 
     fs::create_dir_all(&out)?;
     let stem = release::archive_stem(&version, &target);
-    let mut files: Vec<(String, Vec<u8>, u32)> = Vec::new();
-    for program in PROGRAMS {
-        let bytes = fs::read(bin_dir.join(program))
-            .with_context(|| format!("cannot read the built {program}"))?;
-        files.push((program.to_string(), bytes, 0o755));
-    }
-    for doc in DOCS {
-        files.push((doc.to_string(), fs::read(root.join(doc))?, 0o644));
-    }
-    for (name, bytes) in generated()? {
-        files.push((name, bytes, 0o644));
-    }
+    let files = archive_files(&root, &bin_dir)?;
     let archive = out.join(release::archive_name(&version, &target));
     write_archive(&archive, &stem, &files)?;
     println!("built {}", archive.display());
 
-    let cargo = || {
-        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command
-            .current_dir(&root)
-            .env("CARGO_TARGET_DIR", &target_dir);
-        command
+    let packages = Packages {
+        root: &root,
+        target_dir: &target_dir,
+        profile: &args.profile,
+        cross: cross.as_deref(),
+        version: &version,
+        out: &out,
     };
     if args.deb {
-        run(cargo()
-            .args(["deb", "-p", "codex-guard", "--no-build", "--no-strip"])
-            .args(["--profile", &args.profile])
-            .args(cross.iter().flat_map(|t| ["--target", t.as_str()]))
-            .args(["--deb-version", &version])
-            .arg("--output")
-            .arg(&out))?;
+        packages.deb()?;
     }
     if args.rpm {
-        run(cargo()
-            .args(["generate-rpm", "-p", "installer"])
-            .args(["--profile", &args.profile])
-            .args(cross.iter().flat_map(|t| ["--target", t.as_str()]))
-            .args(["--set-metadata", &format!("version = {version:?}")])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .arg("--output")
-            .arg(&out))?;
+        packages.rpm()?;
     }
 
     write_checksums(&out)?;
@@ -167,6 +143,69 @@ pub fn dist(args: DistArgs) -> Result<()> {
     }
     manifests(&out, &version, true)?;
     Ok(())
+}
+
+/// What a release archive holds: (path below its top directory, bytes, mode).
+fn archive_files(root: &Path, bin_dir: &Path) -> Result<Vec<(String, Vec<u8>, u32)>> {
+    let mut files = Vec::new();
+    for program in PROGRAMS {
+        let bytes = fs::read(bin_dir.join(program))
+            .with_context(|| format!("cannot read the built {program}"))?;
+        files.push((program.to_string(), bytes, 0o755));
+    }
+    for doc in DOCS {
+        let path = root.join(doc);
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        files.push((doc.to_string(), bytes, 0o644));
+    }
+    for (name, bytes) in generated()? {
+        files.push((name, bytes, 0o644));
+    }
+    Ok(files)
+}
+
+/// The Debian and RPM packages of the programs just built.
+struct Packages<'a> {
+    root: &'a Path,
+    target_dir: &'a Path,
+    profile: &'a str,
+    cross: Option<&'a str>,
+    version: &'a str,
+    out: &'a Path,
+}
+
+impl Packages<'_> {
+    fn cargo(&self) -> Command {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command
+            .current_dir(self.root)
+            .env("CARGO_TARGET_DIR", self.target_dir);
+        command
+    }
+
+    fn deb(&self) -> Result<()> {
+        run(self
+            .cargo()
+            .args(["deb", "-p", "codex-guard", "--no-build", "--no-strip"])
+            .args(["--profile", self.profile])
+            .args(self.cross.iter().flat_map(|t| ["--target", t]))
+            .args(["--deb-version", self.version])
+            .arg("--output")
+            .arg(self.out))
+    }
+
+    fn rpm(&self) -> Result<()> {
+        run(self
+            .cargo()
+            .args(["generate-rpm", "-p", "installer"])
+            .args(["--profile", self.profile])
+            .args(self.cross.iter().flat_map(|t| ["--target", t]))
+            .args(["--set-metadata", &format!("version = {:?}", self.version)])
+            .arg("--target-dir")
+            .arg(self.target_dir)
+            .arg("--output")
+            .arg(self.out))
+    }
 }
 
 /// Read at build time by installer/build.rs, in place of packaging/release-public-key.
