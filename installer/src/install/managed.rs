@@ -404,11 +404,14 @@ fn parse_toml(text: &str, path: &Path) -> Result<DocumentMut, Failure> {
 // ---------------------------------------------------------------------------
 // setup --managed
 
-pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
-    fsutil::require_root(&args.home.system_root, "setup --managed")?;
-    let root = crate::home::canonical_path(&args.home.system_root)?;
-    let previous = read_receipt(&SystemLayout::new(&root, Path::new(DEFAULT_PREFIX)).receipt())?;
-    let prefix = match (&args.prefix, &previous) {
+/// Where the runtime goes: `--prefix` (absolute, below the system root), else where
+/// the current install put it, else the default.
+fn install_prefix(
+    flag: Option<&Path>,
+    previous: Option<&ManagedReceipt>,
+    root: &Path,
+) -> Result<PathBuf> {
+    Ok(match (flag, previous) {
         (Some(prefix), _) => {
             if !prefix.is_absolute() {
                 return Err(Failure::bad_input(format!(
@@ -417,11 +420,40 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
                 ))
                 .into());
             }
-            rooted(&root, prefix)
+            rooted(root, prefix)
         }
         (None, Some(receipt)) => receipt.prefix.clone(),
-        (None, None) => rooted(&root, Path::new(DEFAULT_PREFIX)),
+        (None, None) => rooted(root, Path::new(DEFAULT_PREFIX)),
+    })
+}
+
+/// The machine-wide runtime config, if there is a valid one (an invalid one is
+/// replaced, with a warning).
+fn read_runtime_config(
+    sys: &SystemLayout,
+    warnings: &mut Vec<String>,
+) -> Result<Option<RuntimeConfig>> {
+    let Some(text) = fsutil::read_optional_text(&sys.runtime_config())? else {
+        return Ok(None);
     };
+    match RuntimeConfig::from_toml(&text) {
+        Ok(config) => Ok(Some(config)),
+        Err(e) => {
+            warnings.push(format!(
+                "{} was invalid ({}) and is replaced",
+                sys.runtime_config().display(),
+                e.message()
+            ));
+            Ok(None)
+        }
+    }
+}
+
+pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
+    fsutil::require_root(&args.home.system_root, "setup --managed")?;
+    let root = crate::home::canonical_path(&args.home.system_root)?;
+    let previous = read_receipt(&SystemLayout::new(&root, Path::new(DEFAULT_PREFIX)).receipt())?;
+    let prefix = install_prefix(args.prefix.as_deref(), previous.as_ref(), &root)?;
     let sys = SystemLayout {
         root: root.clone(),
         prefix,
@@ -432,20 +464,7 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         Settings::gather(args, &|name| std::env::var(name).ok())?
     };
     let mut warnings = Vec::new();
-    let existing = match fsutil::read_optional_text(&sys.runtime_config())? {
-        Some(text) => match RuntimeConfig::from_toml(&text) {
-            Ok(config) => Some(config),
-            Err(e) => {
-                warnings.push(format!(
-                    "{} was invalid ({}) and is replaced",
-                    sys.runtime_config().display(),
-                    e.message()
-                ));
-                None
-            }
-        },
-        None => None,
-    };
+    let existing = read_runtime_config(&sys, &mut warnings)?;
     let choices = settings::resolve_choices(&inputs, existing.as_ref(), false, Layer::Admin)?;
     let runtime_source = setup::locate_runtime(args.runtime.as_deref())?;
     let managed_only = args.managed_only.unwrap_or_else(|| {
@@ -490,43 +509,11 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         codex_guard_common::env::Scope::Managed,
     )?);
 
-    let mut backup = None;
-    if !args.dry_run && !changes.is_empty() {
-        let entries: Vec<backup::Entry> = changes
-            .iter()
-            .map(|c| {
-                let after = backup::After::Hash(Some(fsutil::sha256_hex(&c.after)));
-                backup::Entry::of(&Layout::new(&root), &c.path, after)
-            })
-            .collect();
-        backup = Some(
-            backup::create(
-                &sys.backups_dir(),
-                "setup-managed",
-                &root,
-                &entries,
-                Some(BACKUPS_KEEP),
-            )
-            .map_err(fsutil::as_needs_root)?,
-        );
-        // What was written goes back (the receipt first written, last undone), so a
-        // failed write leaves the machine as it was, not half managed.
-        let mut tx = Transaction::new("setup");
-        for change in &changes {
-            let written = tx.run(&change.path, change.before.as_deref(), change.mode, || {
-                write_change(&sys, change)
-            });
-            if let Err(error) = written {
-                let undo = format!(
-                    "put back the files of {} by hand (they are stored relative to {})",
-                    backup.as_deref().unwrap_or(Path::new("")).display(),
-                    root.display()
-                );
-                return Err(tx.roll_back(fsutil::as_needs_root(error), &undo));
-            }
-        }
-        tx.commit();
-    }
+    let backup = if args.dry_run || changes.is_empty() {
+        None
+    } else {
+        Some(apply_setup(&sys, &changes)?)
+    };
 
     let exit = if warnings.is_empty() {
         ExitCode::Ok
@@ -546,6 +533,44 @@ pub fn setup(args: &SetupArgs) -> Result<ExitCode> {
         },
     );
     Ok(exit)
+}
+
+/// Backs up what `changes` replace, then writes them in one transaction: what was
+/// written goes back (the receipt first written, last undone), so a failed write
+/// leaves the machine as it was, not half managed. Returns the backup.
+fn apply_setup(sys: &SystemLayout, changes: &[FileChange]) -> Result<PathBuf> {
+    let root = &sys.root;
+    let entries: Vec<backup::Entry> = changes
+        .iter()
+        .map(|c| {
+            let after = backup::After::Hash(Some(fsutil::sha256_hex(&c.after)));
+            backup::Entry::of(&Layout::new(root), &c.path, after)
+        })
+        .collect();
+    let backup = backup::create(
+        &sys.backups_dir(),
+        "setup-managed",
+        root,
+        &entries,
+        Some(BACKUPS_KEEP),
+    )
+    .map_err(fsutil::as_needs_root)?;
+    let mut tx = Transaction::new("setup");
+    for change in changes {
+        let written = tx.run(&change.path, change.before.as_deref(), change.mode, || {
+            write_change(sys, change)
+        });
+        if let Err(error) = written {
+            let undo = format!(
+                "put back the files of {} by hand (they are stored relative to {})",
+                backup.display(),
+                root.display()
+            );
+            return Err(tx.roll_back(fsutil::as_needs_root(error), &undo));
+        }
+    }
+    tx.commit();
+    Ok(backup)
 }
 
 fn write_change(sys: &SystemLayout, change: &FileChange) -> Result<()> {
