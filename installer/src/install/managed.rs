@@ -621,6 +621,72 @@ fn receipt_json(receipt: &ManagedReceipt) -> String {
 /// Every file of the managed install with its current and desired content (the
 /// receipt comes first and requirements.toml last, so Codex never sees a hook whose
 /// program is missing), and notes for the admin running setup.
+/// requirements.toml with our managed hooks in it, and the record of what that changed.
+fn plan_requirements(
+    sys: &SystemLayout,
+    before: Option<&str>,
+    timeout_secs: u64,
+    managed_only: bool,
+    previous: Option<&ManagedReceipt>,
+) -> Result<(String, RequirementsRecord)> {
+    let path = sys.requirements();
+    let mut doc = parse_toml(before.unwrap_or(""), &path)?;
+    let target = hooks_json::Target::current(&sys.runtime_bin(), Some(&sys.runtime_config()))?;
+    let hooks = hooks_json::render_template(&sys.command(), timeout_secs, &target);
+    let record = apply_requirements(
+        &mut doc,
+        &path,
+        before,
+        &hooks,
+        sys,
+        managed_only,
+        previous.map(|r| &r.requirements),
+    )?;
+    Ok((codex_config::render(&doc, before.unwrap_or("")), record))
+}
+
+/// The directories this install created: those of earlier runs, then this one's.
+fn created_dirs(previous: Option<&ManagedReceipt>, created: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs = previous.map_or_else(Vec::new, |r| r.created_dirs.clone());
+    for dir in created {
+        if !dirs.contains(dir) {
+            dirs.push(dir.clone());
+        }
+    }
+    dirs
+}
+
+/// The receipt of this install: what it wrote (by hash), what it changed in
+/// requirements.toml, and the directories it created.
+fn receipt_of(
+    sys: &SystemLayout,
+    requirements: RequirementsRecord,
+    written: Vec<(PathBuf, &[u8])>,
+    previous: Option<&ManagedReceipt>,
+    created: &[PathBuf],
+) -> ManagedReceipt {
+    let files = written
+        .into_iter()
+        .map(|(path, bytes)| FileRecord {
+            path,
+            sha256: fsutil::sha256_hex(bytes),
+        })
+        .collect();
+    ManagedReceipt {
+        schema_version: MANAGED_RECEIPT_SCHEMA_VERSION,
+        version: codex_guard_common::VERSION.to_string(),
+        installed_at: previous.map_or_else(
+            || humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            |r| r.installed_at.clone(),
+        ),
+        prefix: sys.prefix.clone(),
+        command: sys.command(),
+        requirements,
+        files,
+        created_dirs: created_dirs(previous, created),
+    }
+}
+
 fn plan(
     sys: &SystemLayout,
     choices: &settings::Choices,
@@ -642,23 +708,13 @@ fn plan(
 
     let requirements_path = sys.requirements();
     let requirements_before = fsutil::read_optional_text(&requirements_path)?;
-    let mut doc = parse_toml(
-        requirements_before.as_deref().unwrap_or(""),
-        &requirements_path,
-    )?;
-    let target = hooks_json::Target::current(&sys.runtime_bin(), Some(&sys.runtime_config()))?;
-    let hooks = hooks_json::render_template(&sys.command(), config.hook_timeout_secs(), &target);
-    let record = apply_requirements(
-        &mut doc,
-        &requirements_path,
-        requirements_before.as_deref(),
-        &hooks,
+    let (requirements_after, record) = plan_requirements(
         sys,
+        requirements_before.as_deref(),
+        config.hook_timeout_secs(),
         managed_only,
-        previous.map(|r| &r.requirements),
+        previous,
     )?;
-    let requirements_after =
-        codex_config::render(&doc, requirements_before.as_deref().unwrap_or(""));
 
     let mut written: Vec<(PathBuf, &[u8])> = vec![
         (sys.runtime_bin(), &runtime_bytes),
@@ -670,36 +726,7 @@ fn plan(
     if let Some(token) = &token {
         written.push((sys.token(), token));
     }
-    let files = written
-        .into_iter()
-        .map(|(path, bytes)| FileRecord {
-            path,
-            sha256: fsutil::sha256_hex(bytes),
-        })
-        .collect();
-    let receipt = ManagedReceipt {
-        schema_version: MANAGED_RECEIPT_SCHEMA_VERSION,
-        version: codex_guard_common::VERSION.to_string(),
-        installed_at: previous.map_or_else(
-            || humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            |r| r.installed_at.clone(),
-        ),
-        prefix: sys.prefix.clone(),
-        command: sys.command(),
-        requirements: record,
-        files,
-        created_dirs: {
-            let mut dirs = previous.map_or_else(Vec::new, |r| r.created_dirs.clone());
-            dirs.extend(
-                created
-                    .iter()
-                    .filter(|d| !dirs.contains(d))
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            );
-            dirs
-        },
-    };
+    let receipt = receipt_of(sys, record, written, previous, created);
 
     let file = |path: PathBuf, label, after: Vec<u8>, mode, show| -> Result<FileChange> {
         Ok(FileChange {
