@@ -147,6 +147,50 @@ pub fn installed(root: &Path) -> Option<(SystemLayout, ManagedReceipt)> {
 // ---------------------------------------------------------------------------
 // requirements.toml
 
+/// Our `[[hooks.<Event>]]` groups in `table`: kept in place when identical, else
+/// replaced at the end.
+fn place_groups(
+    table: &mut Table,
+    hooks: &Value,
+    commands: &[String],
+    bad: &dyn Fn(String) -> Failure,
+) -> Result<(), Failure> {
+    let events = hooks["hooks"].as_object().expect("the template has hooks");
+    for (event, groups) in events {
+        let wanted: Vec<Table> = groups
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(inline_hooks::group_table)
+            .collect();
+        let item = table
+            .entry(event)
+            .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()));
+        let array = item.as_array_of_tables_mut().ok_or_else(|| {
+            bad(format!(
+                "hooks.{event} is not an array of [[hooks.{event}]] tables"
+            ))
+        })?;
+        let ours: Vec<usize> = (0..array.len())
+            .filter(|&i| is_our_group(array.get(i).expect("index in range"), commands))
+            .collect();
+        let same = ours.len() == wanted.len()
+            && ours
+                .iter()
+                .zip(&wanted)
+                .all(|(&i, w)| same_group(array.get(i).expect("index in range"), w));
+        if !same {
+            for &i in ours.iter().rev() {
+                array.remove(i);
+            }
+            for group in wanted {
+                array.push(group);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Puts our managed hooks into `doc`. `previous` is the record of an earlier run.
 fn apply_requirements(
     doc: &mut DocumentMut,
@@ -226,40 +270,7 @@ fn apply_requirements(
         Some(None) => return Err(bad("hooks.managed_dir is not a string".into())),
     };
 
-    // [[hooks.<Event>]] groups: ours kept in place when identical, else replaced at the end.
-    let events = hooks["hooks"].as_object().expect("the template has hooks");
-    for (event, groups) in events {
-        let wanted: Vec<Table> = groups
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(inline_hooks::group_table)
-            .collect();
-        let item = table
-            .entry(event)
-            .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()));
-        let array = item.as_array_of_tables_mut().ok_or_else(|| {
-            bad(format!(
-                "hooks.{event} is not an array of [[hooks.{event}]] tables"
-            ))
-        })?;
-        let ours: Vec<usize> = (0..array.len())
-            .filter(|&i| is_our_group(array.get(i).expect("index in range"), &commands))
-            .collect();
-        let same = ours.len() == wanted.len()
-            && ours
-                .iter()
-                .zip(&wanted)
-                .all(|(&i, w)| same_group(array.get(i).expect("index in range"), w));
-        if !same {
-            for &i in ours.iter().rev() {
-                array.remove(i);
-            }
-            for group in wanted {
-                array.push(group);
-            }
-        }
-    }
+    place_groups(table, hooks, &commands, &bad)?;
 
     // allow_managed_hooks_only
     let current_only = doc.get("allow_managed_hooks_only").and_then(Item::as_bool);
