@@ -89,6 +89,25 @@ pub(crate) struct FileChange {
 }
 
 impl FileChange {
+    /// A write of `after` to `path`, with what is there now read as `before`.
+    fn write(
+        path: PathBuf,
+        label: &'static str,
+        after: Vec<u8>,
+        mode: u32,
+        show: Show,
+    ) -> Result<Self> {
+        Ok(FileChange {
+            before: fsutil::read_optional(&path)?,
+            path,
+            label,
+            after,
+            mode,
+            show,
+            remove: false,
+        })
+    }
+
     pub fn diff(&self) -> crate::diff::FileDiff<'_> {
         crate::diff::FileDiff {
             path: &self.path,
@@ -516,6 +535,114 @@ fn device_id(choices: &mut Choices, layout: &Layout) -> Result<(String, machine_
     Ok((id, machine_id::Source::Generated))
 }
 
+/// Where setup put our handlers, for the receipt.
+struct HooksPlaced<'a> {
+    /// The file holding them (hooks.json, or config.toml when inline).
+    file: PathBuf,
+    layout: HooksLayout,
+    moved_from: Option<HooksLayout>,
+    /// hooks.json as it is now.
+    before: Option<&'a str>,
+    placed: &'a [hooks_json::Placed],
+    command: &'a str,
+    timeout: u64,
+}
+
+/// The receipt's record of our handlers. A hooks.json first used now (a first setup,
+/// or ours moved into it) is recorded as it is now; else as the first setup found it.
+fn hooks_record(h: &HooksPlaced<'_>, previous: Option<&Receipt>) -> HooksJsonRecord {
+    let kept = previous.filter(|_| h.moved_from.is_none());
+    HooksJsonRecord {
+        path: h.file.clone(),
+        layout: h.layout,
+        // A hooks.json first used now (a first setup, or ours moved into it) is
+        // recorded as it is now; else as the first setup found it.
+        created: h.layout == HooksLayout::HooksJson
+            && match kept {
+                Some(r) => r.hooks_json.created,
+                None => h.before.is_none(),
+            },
+        original: match (h.layout, kept) {
+            (HooksLayout::ConfigToml, _) => None,
+            (HooksLayout::HooksJson, Some(r)) => r.hooks_json.original.clone(),
+            (HooksLayout::HooksJson, None) => h.before.map(str::to_string),
+        },
+        handlers: h
+            .placed
+            .iter()
+            .map(|p| HandlerRecord {
+                event: p.event.name().to_string(),
+                command: h.command.to_string(),
+                timeout: h.timeout,
+            })
+            .collect(),
+    }
+}
+
+/// What setup's edit of config.toml depends on.
+struct ConfigEdit<'a> {
+    path: &'a Path,
+    before: Option<&'a str>,
+    /// The file our handlers' trust keys name.
+    hooks_file: &'a Path,
+    placed: &'a [hooks_json::Placed],
+    rendered: &'a Value,
+    layout: HooksLayout,
+    /// Where our handlers were before, when they move.
+    moved_from: Option<HooksLayout>,
+    previous: Option<&'a Receipt>,
+}
+
+/// config.toml with hooks on and our trust records (and, in the inline layout, our
+/// handlers; moving out of it, without them): the new text and the record of it.
+fn edit_config(
+    doc: &mut toml_edit::DocumentMut,
+    edit: &ConfigEdit<'_>,
+    is_ours: &dyn Fn(&serde_json::Map<String, Value>) -> bool,
+) -> Result<(String, codex_guard_common::receipt::CodexConfigRecord)> {
+    let ConfigEdit {
+        path: config_path,
+        before: config_before,
+        hooks_file,
+        placed,
+        rendered,
+        layout: hooks_layout,
+        moved_from,
+        previous,
+    } = *edit;
+    let trust: Vec<Trust> = placed
+        .iter()
+        .map(|p| Trust {
+            key: trust::trust_key(hooks_file, p.event, p.group, p.handler_index),
+            hash: trust::handler_hash(p.event, p.matcher.as_deref(), &p.handler),
+        })
+        .collect();
+    // The records of our handlers' old places go with the earlier setup's record.
+    let config_record = codex_config::apply(
+        doc,
+        config_path,
+        &trust,
+        previous.map(|r| &r.codex_config),
+        config_before,
+    )?;
+    match (hooks_layout, moved_from) {
+        (HooksLayout::ConfigToml, _) => {
+            let again = inline_hooks::merge(doc, config_path, rendered, is_ours)?;
+            debug_assert_eq!(again, placed, "the trust records moved no hook");
+            inline_hooks::check_reads_back(doc, config_path)?;
+        }
+        // Ours leave config.toml. The user has no inline group left there (theirs are in
+        // hooks.json, or ours would have stayed), so no user record has to move.
+        (HooksLayout::HooksJson, Some(HooksLayout::ConfigToml)) => {
+            inline_hooks::remove(doc, is_ours);
+            inline_hooks::check_reads_back(doc, config_path)?;
+        }
+        (HooksLayout::HooksJson, _) => {}
+    }
+    let config_after = codex_config::render(doc, config_before.unwrap_or(""));
+    Ok((config_after, config_record))
+}
+
 /// Every file setup manages, with its current and desired content, and notes for
 /// the person running it.
 fn plan(
@@ -601,36 +728,20 @@ fn plan(
         }
     };
 
-    let trust: Vec<Trust> = placed
-        .iter()
-        .map(|p| Trust {
-            key: trust::trust_key(&hooks_file, p.event, p.group, p.handler_index),
-            hash: trust::handler_hash(p.event, p.matcher.as_deref(), &p.handler),
-        })
-        .collect();
-    // The records of our handlers' old places go with the earlier setup's record.
-    let config_record = codex_config::apply(
+    let (config_after, config_record) = edit_config(
         &mut doc,
-        &config_path,
-        &trust,
-        previous.map(|r| &r.codex_config),
-        config_before.as_deref(),
+        &ConfigEdit {
+            path: &config_path,
+            before: config_before.as_deref(),
+            hooks_file: &hooks_file,
+            placed: &placed,
+            rendered: &rendered,
+            layout: hooks_layout,
+            moved_from,
+            previous,
+        },
+        &is_ours,
     )?;
-    match (hooks_layout, moved_from) {
-        (HooksLayout::ConfigToml, _) => {
-            let again = inline_hooks::merge(&mut doc, &config_path, &rendered, &is_ours)?;
-            debug_assert_eq!(again, placed, "the trust records moved no hook");
-            inline_hooks::check_reads_back(&doc, &config_path)?;
-        }
-        // Ours leave config.toml. The user has no inline group left there (theirs are in
-        // hooks.json, or ours would have stayed), so no user record has to move.
-        (HooksLayout::HooksJson, Some(HooksLayout::ConfigToml)) => {
-            inline_hooks::remove(&mut doc, &is_ours);
-            inline_hooks::check_reads_back(&doc, &config_path)?;
-        }
-        (HooksLayout::HooksJson, _) => {}
-    }
-    let config_after = codex_config::render(&doc, config_before.as_deref().unwrap_or(""));
 
     // Our own files.
     let runtime_bytes = fs_err::read(runtime_source)?;
@@ -643,30 +754,22 @@ fn plan(
         rules_note,
     } = own;
 
-    let mut files = vec![
-        FileRecord {
-            path: layout.runtime_bin(),
-            sha256: fsutil::sha256_hex(&runtime_bytes),
-        },
-        FileRecord {
-            path: layout.runtime_config(),
-            sha256: fsutil::sha256_hex(runtime_config_text.as_bytes()),
-        },
-        FileRecord {
-            path: layout.rules(),
-            sha256: fsutil::sha256_hex(&rules),
-        },
-        FileRecord {
-            path: layout.machine_id(),
-            sha256: fsutil::sha256_hex(&machine_id),
-        },
+    let mut written: Vec<(PathBuf, &[u8])> = vec![
+        (layout.runtime_bin(), &runtime_bytes),
+        (layout.runtime_config(), runtime_config_text.as_bytes()),
+        (layout.rules(), &rules),
+        (layout.machine_id(), &machine_id),
     ];
     if let Some(token) = &token {
-        files.push(FileRecord {
-            path: layout.token(),
-            sha256: fsutil::sha256_hex(token),
-        });
+        written.push((layout.token(), token));
     }
+    let files = written
+        .into_iter()
+        .map(|(path, bytes)| FileRecord {
+            path,
+            sha256: fsutil::sha256_hex(bytes),
+        })
+        .collect();
     let receipt = Receipt {
         schema_version: RECEIPT_SCHEMA_VERSION,
         version: codex_guard_common::VERSION.to_string(),
@@ -675,30 +778,18 @@ fn plan(
             |r| r.installed_at.clone(),
         ),
         codex_home: layout.codex_home.clone(),
-        hooks_json: HooksJsonRecord {
-            path: hooks_file,
-            layout: hooks_layout,
-            // A hooks.json first used now (a first setup, or ours moved into it) is
-            // recorded as it is now; else as the first setup found it.
-            created: hooks_layout == HooksLayout::HooksJson
-                && match previous.filter(|_| moved_from.is_none()) {
-                    Some(r) => r.hooks_json.created,
-                    None => hooks_before.is_none(),
-                },
-            original: match (hooks_layout, previous.filter(|_| moved_from.is_none())) {
-                (HooksLayout::ConfigToml, _) => None,
-                (HooksLayout::HooksJson, Some(r)) => r.hooks_json.original.clone(),
-                (HooksLayout::HooksJson, None) => hooks_before.clone(),
+        hooks_json: hooks_record(
+            &HooksPlaced {
+                file: hooks_file,
+                layout: hooks_layout,
+                moved_from,
+                before: hooks_before.as_deref(),
+                placed: &placed,
+                command: &command,
+                timeout: config.hook_timeout_secs(),
             },
-            handlers: placed
-                .iter()
-                .map(|p| HandlerRecord {
-                    event: p.event.name().to_string(),
-                    command: command.clone(),
-                    timeout: config.hook_timeout_secs(),
-                })
-                .collect(),
-        },
+            previous,
+        ),
         codex_config: config_record,
         files,
         created_dirs: match previous {
@@ -709,51 +800,35 @@ fn plan(
     };
 
     let mut changes = vec![
-        FileChange {
-            path: layout.receipt(),
-            label: "the install receipt",
-            before: fsutil::read_optional(&layout.receipt())?,
-            after: receipt.to_json().into_bytes(),
-            mode: 0o600,
-            show: Show::Diff,
-            remove: false,
-        },
-        FileChange {
-            path: layout.runtime_bin(),
-            label: "the hook runtime",
-            before: fsutil::read_optional(&layout.runtime_bin())?,
-            after: runtime_bytes,
-            mode: 0o755,
-            show: Show::Hash,
-            remove: false,
-        },
-        FileChange {
-            path: layout.runtime_config(),
-            label: "the runtime config",
-            before: fsutil::read_optional(&layout.runtime_config())?,
-            after: runtime_config_text.into_bytes(),
-            mode: 0o600,
-            show: Show::Diff,
-            remove: false,
-        },
-        FileChange {
-            path: layout.rules(),
-            label: "the local rules",
-            before: fsutil::read_optional(&layout.rules())?,
-            after: rules,
-            mode: 0o644,
-            show: Show::Diff,
-            remove: false,
-        },
-        FileChange {
-            path: layout.machine_id(),
-            label: "the machine id",
-            before: fsutil::read_optional(&layout.machine_id())?,
-            after: machine_id,
-            mode: 0o644,
-            show: Show::Diff,
-            remove: false,
-        },
+        FileChange::write(
+            layout.receipt(),
+            "the install receipt",
+            receipt.to_json().into_bytes(),
+            0o600,
+            Show::Diff,
+        )?,
+        FileChange::write(
+            layout.runtime_bin(),
+            "the hook runtime",
+            runtime_bytes,
+            0o755,
+            Show::Hash,
+        )?,
+        FileChange::write(
+            layout.runtime_config(),
+            "the runtime config",
+            runtime_config_text.into_bytes(),
+            0o600,
+            Show::Diff,
+        )?,
+        FileChange::write(layout.rules(), "the local rules", rules, 0o644, Show::Diff)?,
+        FileChange::write(
+            layout.machine_id(),
+            "the machine id",
+            machine_id,
+            0o644,
+            Show::Diff,
+        )?,
         FileChange {
             path: config_path,
             label: "config.toml",
