@@ -255,6 +255,10 @@ pub fn apply(args: &SetupArgs) -> Result<Outcome> {
 /// [`apply`], also taking as ours the handlers whose command is one of `adopt` (ours,
 /// edited by hand, as `doctor` found them), so they are put back in place instead of
 /// left beside a new one.
+#[expect(
+    clippy::too_many_lines,
+    reason = "not split yet: the plan, the question, the lock, the re-plan and the writes in order"
+)]
 pub fn apply_adopting(args: &SetupArgs, adopt: &[String]) -> Result<Outcome> {
     let interactive = !args.silent && !args.json && ui::stdin_is_terminal();
     let layout = home::resolve(&args.home)?;
@@ -643,8 +647,152 @@ fn edit_config(
     Ok((config_after, config_record))
 }
 
+/// Where our handlers go (see [`choose_hooks_layout`]), where they were when they
+/// move, and what the person should be told about it.
+fn decide_layout(
+    existing_hooks: Option<&Value>,
+    doc: &toml_edit::DocumentMut,
+    previous: Option<&Receipt>,
+    is_ours: &dyn Fn(&serde_json::Map<String, Value>) -> bool,
+    (hooks_path, config_path): (&Path, &Path),
+) -> (HooksLayout, Option<HooksLayout>, Vec<String>) {
+    let mut notes = Vec::new();
+    let (hooks_layout, both) = choose_hooks_layout(existing_hooks, doc, previous, is_ours);
+    if both {
+        notes.push(both_layouts_note(hooks_layout, hooks_path, config_path));
+    }
+    // Our handlers follow the user's hooks when those moved (or, after an upgrade, when
+    // an earlier setup put ours in a hooks.json beside the user's inline hooks).
+    let moved_from = previous
+        .map(|r| r.hooks_json.layout)
+        .filter(|p| *p != hooks_layout);
+    if let Some(from) = moved_from {
+        let name = |l: HooksLayout| match l {
+            HooksLayout::HooksJson => hooks_path.display().to_string(),
+            HooksLayout::ConfigToml => config_path.display().to_string(),
+        };
+        notes.push(format!(
+            "codex-guard's handlers move from {} to {}, where your own hooks are, so Codex \
+             does not warn about hooks in both files",
+            name(from),
+            name(hooks_layout)
+        ));
+    }
+
+    (hooks_layout, moved_from, notes)
+}
+
+/// The files of ours setup writes beside the receipt (the token apart).
+struct Contents {
+    runtime: Vec<u8>,
+    runtime_config: String,
+    rules: Vec<u8>,
+    machine_id: Vec<u8>,
+}
+
+impl Contents {
+    /// What the receipt records of them, and of the token: path and hash.
+    fn records(&self, layout: &Layout, token: Option<&[u8]>) -> Vec<FileRecord> {
+        let mut written: Vec<(PathBuf, &[u8])> = vec![
+            (layout.runtime_bin(), &self.runtime),
+            (layout.runtime_config(), self.runtime_config.as_bytes()),
+            (layout.rules(), &self.rules),
+            (layout.machine_id(), &self.machine_id),
+        ];
+        if let Some(token) = token {
+            written.push((layout.token(), token));
+        }
+        written
+            .into_iter()
+            .map(|(path, bytes)| FileRecord {
+                path,
+                sha256: fsutil::sha256_hex(bytes),
+            })
+            .collect()
+    }
+
+    fn into_changes(self, layout: &Layout) -> Result<Vec<FileChange>> {
+        Ok(vec![
+            FileChange::write(
+                layout.runtime_bin(),
+                "the hook runtime",
+                self.runtime,
+                0o755,
+                Show::Hash,
+            )?,
+            FileChange::write(
+                layout.runtime_config(),
+                "the runtime config",
+                self.runtime_config.into_bytes(),
+                0o600,
+                Show::Diff,
+            )?,
+            FileChange::write(
+                layout.rules(),
+                "the local rules",
+                self.rules,
+                0o644,
+                Show::Diff,
+            )?,
+            FileChange::write(
+                layout.machine_id(),
+                "the machine id",
+                self.machine_id,
+                0o644,
+                Show::Diff,
+            )?,
+        ])
+    }
+}
+
+/// Where our handlers land (worked out on a copy for the inline layout: the trust
+/// records are written, and the file's layout checked, before the tables go in), the
+/// file their trust keys name, and what becomes of hooks.json.
+fn place_hooks(
+    doc: &toml_edit::DocumentMut,
+    (hooks_layout, moved_from): (HooksLayout, Option<HooksLayout>),
+    (hooks_path, hooks_before, existing_hooks): (&Path, Option<&str>, Option<Value>),
+    config_path: &Path,
+    rendered: &Value,
+    previous: Option<&Receipt>,
+    is_ours: &dyn Fn(&serde_json::Map<String, Value>) -> bool,
+) -> Result<(Vec<hooks_json::Placed>, PathBuf, Option<JsonAfter>)> {
+    Ok(match hooks_layout {
+        HooksLayout::HooksJson => {
+            let unchanged_hooks = existing_hooks.clone();
+            let (merged, placed) = hooks_json::merge(existing_hooks, rendered, is_ours);
+            let after = match (hooks_before, unchanged_hooks) {
+                // Same document: keep the user's formatting byte for byte.
+                (Some(text), Some(value)) if value == merged => text.to_string(),
+                _ => hooks_json::to_text(&merged, hooks_before.unwrap_or("")),
+            };
+            (
+                placed,
+                hooks_path.to_path_buf(),
+                Some(JsonAfter::Write(after)),
+            )
+        }
+        // Where ours will be, worked out on a copy: the trust records are written
+        // (and the file's layout checked) before the tables go in.
+        HooksLayout::ConfigToml => {
+            let placed = inline_hooks::merge(&mut doc.clone(), config_path, rendered, is_ours)?;
+            let after = match (moved_from, existing_hooks) {
+                (Some(HooksLayout::HooksJson), Some(existing)) => {
+                    json_without_ours(existing, previous, hooks_before, is_ours)
+                }
+                _ => None,
+            };
+            (placed, config_path.to_path_buf(), after)
+        }
+    })
+}
+
 /// Every file setup manages, with its current and desired content, and notes for
 /// the person running it.
+#[expect(
+    clippy::too_many_lines,
+    reason = "not split yet: reads every file setup manages and plans each in order"
+)]
 fn plan(
     layout: &Layout,
     choices: &Choices,
@@ -679,54 +827,23 @@ fn plan(
     let is_ours = |h: &serde_json::Map<String, Value>| hooks_json::runs_one_of(h, &known_commands);
     let target = hooks_json::Target::current(&layout.runtime_bin(), None)?;
     let rendered = hooks_json::render_template(&command, config.hook_timeout_secs(), &target);
-    let mut notes = Vec::new();
-    let (hooks_layout, both) =
-        choose_hooks_layout(existing_hooks.as_ref(), &doc, previous, &is_ours);
-    if both {
-        notes.push(both_layouts_note(hooks_layout, &hooks_path, &config_path));
-    }
-    // Our handlers follow the user's hooks when those moved (or, after an upgrade, when
-    // an earlier setup put ours in a hooks.json beside the user's inline hooks).
-    let moved_from = previous
-        .map(|r| r.hooks_json.layout)
-        .filter(|p| *p != hooks_layout);
-    if let Some(from) = moved_from {
-        let name = |l: HooksLayout| match l {
-            HooksLayout::HooksJson => hooks_path.display().to_string(),
-            HooksLayout::ConfigToml => config_path.display().to_string(),
-        };
-        notes.push(format!(
-            "codex-guard's handlers move from {} to {}, where your own hooks are, so Codex \
-             does not warn about hooks in both files",
-            name(from),
-            name(hooks_layout)
-        ));
-    }
+    let (hooks_layout, moved_from, mut notes) = decide_layout(
+        existing_hooks.as_ref(),
+        &doc,
+        previous,
+        &is_ours,
+        (&hooks_path, &config_path),
+    );
 
-    let (placed, hooks_file, hooks_after) = match hooks_layout {
-        HooksLayout::HooksJson => {
-            let unchanged_hooks = existing_hooks.clone();
-            let (merged, placed) = hooks_json::merge(existing_hooks, &rendered, &is_ours);
-            let after = match (&hooks_before, unchanged_hooks) {
-                // Same document: keep the user's formatting byte for byte.
-                (Some(text), Some(value)) if value == merged => text.clone(),
-                _ => hooks_json::to_text(&merged, hooks_before.as_deref().unwrap_or("")),
-            };
-            (placed, hooks_path.clone(), Some(JsonAfter::Write(after)))
-        }
-        // Where ours will be, worked out on a copy: the trust records are written
-        // (and the file's layout checked) before the tables go in.
-        HooksLayout::ConfigToml => {
-            let placed = inline_hooks::merge(&mut doc.clone(), &config_path, &rendered, &is_ours)?;
-            let after = match (moved_from, existing_hooks) {
-                (Some(HooksLayout::HooksJson), Some(existing)) => {
-                    json_without_ours(existing, previous, hooks_before.as_deref(), &is_ours)
-                }
-                _ => None,
-            };
-            (placed, config_path.clone(), after)
-        }
-    };
+    let (placed, hooks_file, hooks_after) = place_hooks(
+        &doc,
+        (hooks_layout, moved_from),
+        (&hooks_path, hooks_before.as_deref(), existing_hooks),
+        &config_path,
+        &rendered,
+        previous,
+        &is_ours,
+    )?;
 
     let (config_after, config_record) = edit_config(
         &mut doc,
@@ -754,22 +871,13 @@ fn plan(
         rules_note,
     } = own;
 
-    let mut written: Vec<(PathBuf, &[u8])> = vec![
-        (layout.runtime_bin(), &runtime_bytes),
-        (layout.runtime_config(), runtime_config_text.as_bytes()),
-        (layout.rules(), &rules),
-        (layout.machine_id(), &machine_id),
-    ];
-    if let Some(token) = &token {
-        written.push((layout.token(), token));
-    }
-    let files = written
-        .into_iter()
-        .map(|(path, bytes)| FileRecord {
-            path,
-            sha256: fsutil::sha256_hex(bytes),
-        })
-        .collect();
+    let contents = Contents {
+        runtime: runtime_bytes,
+        runtime_config: runtime_config_text,
+        rules,
+        machine_id,
+    };
+    let files = contents.records(layout, token.as_deref());
     let receipt = Receipt {
         schema_version: RECEIPT_SCHEMA_VERSION,
         version: codex_guard_common::VERSION.to_string(),
@@ -799,46 +907,23 @@ fn plan(
         },
     };
 
-    let mut changes = vec![
-        FileChange::write(
-            layout.receipt(),
-            "the install receipt",
-            receipt.to_json().into_bytes(),
-            0o600,
-            Show::Diff,
-        )?,
-        FileChange::write(
-            layout.runtime_bin(),
-            "the hook runtime",
-            runtime_bytes,
-            0o755,
-            Show::Hash,
-        )?,
-        FileChange::write(
-            layout.runtime_config(),
-            "the runtime config",
-            runtime_config_text.into_bytes(),
-            0o600,
-            Show::Diff,
-        )?,
-        FileChange::write(layout.rules(), "the local rules", rules, 0o644, Show::Diff)?,
-        FileChange::write(
-            layout.machine_id(),
-            "the machine id",
-            machine_id,
-            0o644,
-            Show::Diff,
-        )?,
-        FileChange {
-            path: config_path,
-            label: "config.toml",
-            before: config_before.map(String::into_bytes),
-            after: config_after.into_bytes(),
-            mode: 0o600,
-            show: Show::Diff,
-            remove: false,
-        },
-    ];
+    let mut changes = vec![FileChange::write(
+        layout.receipt(),
+        "the install receipt",
+        receipt.to_json().into_bytes(),
+        0o600,
+        Show::Diff,
+    )?];
+    changes.extend(contents.into_changes(layout)?);
+    changes.push(FileChange {
+        path: config_path,
+        label: "config.toml",
+        before: config_before.map(String::into_bytes),
+        after: config_after.into_bytes(),
+        mode: 0o600,
+        show: Show::Diff,
+        remove: false,
+    });
     if let Some(after) = hooks_after {
         let remove = after == JsonAfter::Remove;
         changes.push(FileChange {
