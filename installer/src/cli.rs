@@ -1,4 +1,7 @@
 //! Command-line interface. The `///` comments are the `--help` text.
+// These comments are the help text people read in a terminal and the man pages, not
+// rustdoc: a key or variable is written as people type it, without backticks.
+#![allow(clippy::doc_markdown)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -50,9 +53,9 @@ pub enum Command {
 
     /// Replace codex-guard and its hook runtime with a newer verified release.
     ///
-    /// Releases come from GitHub, or from the mirror in the config's `update_url`, over
+    /// Releases come from GitHub, or from the mirror in the config's update_url, over
     /// https only. The release's SHA256SUMS must be signed (SHA256SUMS.sig) by the
-    /// release key built into codex-guard, or by the config's `update_public_key`, and
+    /// release key built into codex-guard, or by the config's update_public_key, and
     /// the archive must match it before anything downloaded runs or anything changes;
     /// then both programs are replaced, every install on this machine is refreshed with
     /// its own settings (the hooks keep their command and their trust) and doctor runs.
@@ -78,7 +81,7 @@ pub struct SelfUpdateArgs {
     pub to: Option<String>,
 
     /// Base URL of a GitHub-compatible releases API to use this time (default: the
-    /// config's `update_url`, else <https://api.github.com>).
+    /// config's update_url, else https://api.github.com).
     #[arg(long, value_name = "URL")]
     pub source: Option<String>,
 
@@ -97,7 +100,7 @@ pub struct SelfUpdateArgs {
     pub allow_unsigned: bool,
 
     /// Also follow plain-http addresses (the release list, its next pages, downloads,
-    /// redirects), to a loopback mirror only (127.0.0.1, `::1`, localhost).
+    /// redirects), to a loopback mirror only (127.0.0.1, ::1, localhost).
     #[arg(long)]
     pub allow_http: bool,
 }
@@ -105,7 +108,7 @@ pub struct SelfUpdateArgs {
 /// Where the Codex home and the machine-wide files are.
 #[derive(Debug, Clone, Args)]
 pub struct HomeArgs {
-    /// Codex home (default: $`CODEX_HOME`, else ~/.codex).
+    /// Codex home (default: $CODEX_HOME, else ~/.codex).
     #[arg(long, value_name = "DIR")]
     pub codex_home: Option<PathBuf>,
 
@@ -134,7 +137,7 @@ pub struct DoctorArgs {
     #[command(flatten)]
     pub home: HomeArgs,
 
-    /// Print one JSON object (`schema_version`, status, checks, fixed) instead of one line per check.
+    /// Print one JSON object (schema_version, status, checks, fixed) instead of one line per check.
     #[arg(long)]
     pub json: bool,
 
@@ -232,7 +235,7 @@ pub struct EventsArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
 
-    /// Print one JSON object (`schema_version`, counts, `top_blocked`, spool) instead of tables.
+    /// Print one JSON object (schema_version, counts, top_blocked, spool) instead of tables.
     #[arg(long)]
     pub json: bool,
 }
@@ -370,9 +373,9 @@ pub struct SetupArgs {
     #[arg(long, value_name = "HEX")]
     pub update_public_key: Option<String>,
 
-    /// Read settings from a fleet TOML file (keys: url, `local_only`, token, `token_file`,
-    /// mode, blocking, `fail_closed`, `timeout_ms`, `ca_cert`, `allow_http`, rules, `device_id`,
-    /// updates, `update_url`, `update_public_key`).
+    /// Read settings from a fleet TOML file (keys: url, local_only, token, token_file,
+    /// mode, blocking, fail_closed, timeout_ms, ca_cert, allow_http, rules, device_id,
+    /// updates, update_url, update_public_key).
     #[arg(long, value_name = "FILE", env = "CODEX_GUARD_FLEET_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -382,7 +385,7 @@ pub struct SetupArgs {
     #[arg(long, conflicts_with = "all_users")]
     pub managed: bool,
 
-    /// With --managed: also set `allow_managed_hooks_only`, so Codex ignores every user's
+    /// With --managed: also set allow_managed_hooks_only, so Codex ignores every user's
     /// and project's own hooks (`--managed-only=false` takes it back; without the flag
     /// the current install's choice stays).
     #[arg(long, requires = "managed", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]

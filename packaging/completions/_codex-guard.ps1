@@ -51,6 +51,7 @@ Register-ArgumentCompleter -Native -CommandName 'codex-guard' -ScriptBlock {
             [CompletionResult]::new('--managed-only', '--managed-only', [CompletionResultType]::ParameterName, 'With --managed: also set allow_managed_hooks_only, so Codex ignores every user''s and project''s own hooks (`--managed-only=false` takes it back; without the flag the current install''s choice stays)')
             [CompletionResult]::new('--prefix', '--prefix', [CompletionResultType]::ParameterName, 'Where --managed installs the hook runtime')
             [CompletionResult]::new('--runtime', '--runtime', [CompletionResultType]::ParameterName, 'The codex-guard-hook executable to install (default: the one beside codex-guard)')
+            [CompletionResult]::new('--codex-bin', '--codex-bin', [CompletionResultType]::ParameterName, 'The Codex CLI asked, after the change, whether it loads the configuration and runs codex-guard''s hooks (default: `codex` on PATH; with none, nothing is asked)')
             [CompletionResult]::new('--codex-home', '--codex-home', [CompletionResultType]::ParameterName, 'Codex home (default: $CODEX_HOME, else ~/.codex)')
             [CompletionResult]::new('--system-root', '--system-root', [CompletionResultType]::ParameterName, 'Root for machine-wide paths such as /etc/codex (for tests and images)')
             [CompletionResult]::new('--parent-settings', '--parent-settings', [CompletionResultType]::ParameterName, 'The settings a parent run (`--all-users`) hands each child, as a fleet file that stands for the parent''s flags')

@@ -353,7 +353,7 @@ _codex__guard() {
             return 0
             ;;
         codex__subcmd__guard__subcmd__setup)
-            opts="-y -h --url --local-only --token --token-file --mode --observe --blocking --fail-closed --fail-open --timeout-ms --allow-http --ca-cert --rules --device-id --updates --update-url --update-public-key --config --managed --managed-only --prefix --all-users --include-users-without-codex --silent --yes --dry-run --json --runtime --codex-home --system-root --keep-settings --parent-settings --help"
+            opts="-y -h --url --local-only --token --token-file --mode --observe --blocking --fail-closed --fail-open --timeout-ms --allow-http --ca-cert --rules --device-id --updates --update-url --update-public-key --config --managed --managed-only --prefix --all-users --include-users-without-codex --silent --yes --dry-run --json --runtime --codex-bin --codex-home --system-root --keep-settings --parent-settings --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -416,6 +416,10 @@ _codex__guard() {
                     return 0
                     ;;
                 --runtime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --codex-bin)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

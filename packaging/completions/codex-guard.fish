@@ -52,6 +52,7 @@ complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l manage
 false\t''"
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l prefix -d 'Where --managed installs the hook runtime' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l runtime -d 'The codex-guard-hook executable to install (default: the one beside codex-guard)' -r -F
+complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l codex-bin -d 'The Codex CLI asked, after the change, whether it loads the configuration and runs codex-guard\'s hooks (default: `codex` on PATH; with none, nothing is asked)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l codex-home -d 'Codex home (default: $CODEX_HOME, else ~/.codex)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l system-root -d 'Root for machine-wide paths such as /etc/codex (for tests and images)' -r -F
 complete -c codex-guard -n "__fish_codex_guard_using_subcommand setup" -l parent-settings -d 'The settings a parent run (`--all-users`) hands each child, as a fleet file that stands for the parent\'s flags' -r -F
