@@ -330,7 +330,7 @@ mod tests {
     fn a_deadline_longer_than_the_probe_waits_is_said_so() {
         let mut t = target(None, false);
         t.timeout = probe::MAX_TIMEOUT;
-        t.deadline = Duration::from_mins(1);
+        t.deadline = Duration::from_secs(60);
         let f = describe(&t, &Outcome::Timeout(probe::MAX_TIMEOUT), &fixes(false));
         assert!(
             f.message.contains(

@@ -48,11 +48,11 @@ pub const BUILT_IN_KEY: Option<&str> = if env!("CODEX_GUARD_RELEASE_KEY").is_emp
 /// the package manager owns updates then.
 pub const PACKAGE_MARKER: &str = "share/codex-guard/installed-by-package";
 /// Longest wait for the release list, and for the download.
-const LIST_DEADLINE: Duration = Duration::from_mins(1);
-const DOWNLOAD_DEADLINE: Duration = Duration::from_mins(10);
+const LIST_DEADLINE: Duration = Duration::from_secs(60);
+const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(600);
 /// Longest a new program may take to say its version, and a setup or doctor it runs.
 const VERSION_DEADLINE: Duration = Duration::from_secs(10);
-const CHILD_DEADLINE: Duration = Duration::from_mins(3);
+const CHILD_DEADLINE: Duration = Duration::from_secs(180);
 /// Largest program a release may hold: anything bigger is not ours.
 const MAX_PROGRAM_BYTES: u64 = 256 * 1024 * 1024;
 
