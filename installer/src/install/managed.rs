@@ -739,17 +739,7 @@ fn plan(
     }
     let receipt = receipt_of(sys, record, written, previous, created);
 
-    let file = |path: PathBuf, label, after: Vec<u8>, mode, show| -> Result<FileChange> {
-        Ok(FileChange {
-            before: fsutil::read_optional(&path)?,
-            path,
-            label,
-            after,
-            mode,
-            show,
-            remove: false,
-        })
-    };
+    let file = FileChange::write;
     let mut changes = vec![
         file(
             sys.receipt(),

@@ -90,7 +90,7 @@ pub(crate) struct FileChange {
 
 impl FileChange {
     /// A write of `after` to `path`, with what is there now read as `before`.
-    fn write(
+    pub(crate) fn write(
         path: PathBuf,
         label: &'static str,
         after: Vec<u8>,
